@@ -1,0 +1,87 @@
+/**
+ * The delivery consumer (step 14 of Figure 30): one SQS job per INVITE session. Each retrieved
+ * message goes over the session's MSRP connection, held by the edge task named in the job, and
+ * leaves the store only after the client's 200 to its last chunk (protocol.md "Delivery over
+ * MSRP"). Every retry is idempotent: a message already delivered is no longer in the store.
+ */
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { DeliveryJob } from '../../shared/deferred/model.ts';
+import type {
+  ChangeFeed,
+  DeferredMessageStore,
+  DeliverySessionStore,
+  EdgeGateway,
+} from '../../shared/ports.ts';
+
+export interface DeliverDeps {
+  messages: DeferredMessageStore;
+  sessions: DeliverySessionStore;
+  edge: EdgeGateway;
+  changes: ChangeFeed;
+  now: () => number;
+  /** Counters for operators. */
+  onDelivered?: (latencyMs: number) => void;
+  onFailed?: (status: number) => void;
+}
+
+export interface DeliveryOutcome {
+  delivered: string[];
+  /** Left deferred, with the status that stopped each. */
+  failed: { id: string; status: number }[];
+}
+
+/** Deliver one session's retrievals, then end the session with BYE. */
+export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promise<DeliveryOutcome> {
+  const outcome: DeliveryOutcome = { delivered: [], failed: [] };
+  const session = await deps.sessions.get(job.sessionId);
+  if (!session || session.state === 'done') return outcome;
+  await deps.sessions.update(job.sessionId, { state: 'delivering' });
+
+  let stopped: number | undefined;
+  for (const id of session.retrieve) {
+    const message = await deps.messages.get(session.user, id, Math.floor(deps.now() / 1000));
+    if (!message) continue; // delivered by an earlier attempt, deleted, or expired
+    if (stopped !== undefined) {
+      outcome.failed.push({ id, status: stopped });
+      continue;
+    }
+    const { status } = await deps.edge.deliver(job.edgeId, session.sessionId, { id, cpim: message.cpim });
+    if (status === 200) {
+      await deps.messages.delete(session.user, id);
+      outcome.delivered.push(id);
+      deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt));
+    } else {
+      outcome.failed.push({ id, status });
+      deps.onFailed?.(status);
+      // No connection, no answer or a closed connection: the rest cannot go either.
+      if (status === 408 || status === 481) stopped = status;
+    }
+  }
+
+  await deps.sessions.update(job.sessionId, { state: 'done' });
+  await deps.edge.closeSession(job.edgeId, session.sessionId);
+  // When every retrieval has ended the service sends BYE (protocol.md).
+  const cseq = await deps.sessions.nextCSeq(job.sessionId);
+  if (cseq !== undefined) {
+    await deps.edge.send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq, headers: [] }).catch(() => undefined);
+  }
+  // Delivered messages left the list; failed ones stay, and the watchers hear of both.
+  await deps.changes.userChanged(session.user);
+  return outcome;
+}
+
+export function makeHandler(deps: DeliverDeps) {
+  return async function deliver(event: SQSEvent): Promise<SQSBatchResponse> {
+    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records) {
+      try {
+        const job = JSON.parse(record.body) as DeliveryJob;
+        await deliverSession(deps, job);
+      } catch {
+        // The edge or the store could not be reached: SQS redelivers, then the DLQ keeps it.
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures };
+  };
+}

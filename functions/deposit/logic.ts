@@ -1,0 +1,152 @@
+/**
+ * Deposit (protocol.md "Deposit"): a message for a user who is away becomes deferred. Reached by
+ * SIP MESSAGE (RFC 3428) through the edge, and over HTTP for operators and other CPM functions.
+ * Stored once per (recipient, sender, imdn.Message-ID); 202 once stored durably.
+ */
+import { z } from 'zod';
+import { ulid } from 'ulid';
+import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
+import { deferredFromCpim } from '../../shared/deferred/message.ts';
+import type { Policy } from '../../shared/deferred/policy.ts';
+import { CPIM_CONTENT_TYPE } from '../../shared/deferred/names.ts';
+import { wrapAsCpim } from '../../shared/cpim/cpim.ts';
+import { getHeader, normalizeUri, parseMediaType, parseUri } from '../../shared/sip/messages/index.ts';
+import type { DeferredMessageStore } from '../../shared/ports.ts';
+import { servedUser } from '../../shared/service/identity.ts';
+import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
+
+export interface DepositDeps {
+  messages: DeferredMessageStore;
+  policy: Policy;
+  /** The host named in Warning headers (RFC 3261 §20.43). */
+  warnAgent: string;
+  now: () => number;
+  newId?: () => string;
+}
+
+export type DepositOutcome =
+  | { status: 202; id: string; created: boolean; user: string }
+  | { status: 400 | 413 | 486; reason: string };
+
+/** The shared core of both entries: store one CPIM message for `user`. */
+export async function depositCpim(
+  deps: DepositDeps,
+  user: string,
+  cpim: Buffer,
+  limitBytes: number,
+): Promise<DepositOutcome> {
+  if (cpim.length > limitBytes) return { status: 413, reason: 'Request Entity Too Large' };
+  const nowMs = deps.now();
+  const built = deferredFromCpim({
+    user,
+    cpim,
+    now: new Date(nowMs),
+    retentionSeconds: deps.policy.retentionSeconds,
+    id: (deps.newId ?? ulid)(),
+  });
+  if (!built.ok) return { status: 400, reason: `Bad Request - ${built.reason}` };
+  const count = await deps.messages.count(user, Math.floor(nowMs / 1000));
+  if (count >= deps.policy.maxMessagesPerUser) {
+    return { status: 486, reason: 'Busy Here - Deferred message store full' };
+  }
+  const { created, message } = await deps.messages.put(built.message);
+  return { status: 202, id: message.id, created, user };
+}
+
+export function makeSipHandler(deps: DepositDeps) {
+  return async function depositMessage(event: SipRequestEvent): Promise<SipHandlerResult> {
+    const request = requestOfEvent(event);
+    const recipient = parseUri(request.uri);
+    if (!recipient || (recipient.scheme !== 'sip' && recipient.scheme !== 'sips' && recipient.scheme !== 'tel')) {
+      return { response: reply(400, 'Bad Request - Recipient is not a SIP or tel URI') };
+    }
+    const user = normalizeUri(request.uri);
+    const limit = event.flow.transport === 'udp' ? deps.policy.maxDepositBytesUdp : deps.policy.maxDepositBytesStream;
+    if (request.body.length === 0) return { response: reply(400, 'Bad Request - Empty MESSAGE body') };
+
+    const contentType = getHeader(request, 'Content-Type') ?? 'text/plain';
+    const media = parseMediaType(contentType);
+    let cpim = request.body;
+    if (!media || `${media.type}/${media.subtype}`.toLowerCase() !== CPIM_CONTENT_TYPE) {
+      // Any other body is wrapped into CPIM by the service (protocol.md "Deposit").
+      const sender = servedUser(request, event.trusted);
+      if (!sender) return { response: reply(400, 'Bad Request - No usable sender identity') };
+      cpim = wrapAsCpim({
+        from: sender,
+        to: user,
+        dateTime: new Date(deps.now()).toISOString(),
+        messageId: ulid(),
+        contentType,
+        body: request.body,
+      });
+    }
+    const outcome = await depositCpim(deps, user, cpim, limit);
+    if (outcome.status !== 202) {
+      const headers =
+        outcome.status === 486 ? [{ name: 'Warning', value: `399 ${deps.warnAgent} "Deferred message store full"` }] : [];
+      return { response: reply(outcome.status, outcome.reason, headers) };
+    }
+    return { response: reply(202, 'Accepted'), changedUsers: outcome.created ? [user] : [] };
+  };
+}
+
+/** The operator API's request body: either a ready CPIM (base64) or a plain body to wrap. */
+export const HttpDepositBody = z.union([
+  z.object({ to: z.string().min(4), cpim: z.string().min(1) }).strict(),
+  z
+    .object({
+      to: z.string().min(4),
+      from: z.string().min(4),
+      contentType: z.string().default('text/plain;charset=UTF-8'),
+      body: z.string(),
+      messageId: z.string().min(1).optional(),
+      subject: z.string().optional(),
+      dispositionNotification: z.string().optional(),
+    })
+    .strict(),
+]);
+
+export interface HttpResult {
+  statusCode: number;
+  body: string;
+  /** Users whose list changed, for the watchers' NOTIFY. */
+  changedUsers: string[];
+}
+
+export function makeHttpHandler(deps: DepositDeps) {
+  return async function depositHttp(json: unknown): Promise<HttpResult> {
+    const parsed = HttpDepositBody.safeParse(json);
+    if (!parsed.success) {
+      return { statusCode: 400, body: JSON.stringify({ error: z.prettifyError(parsed.error) }), changedUsers: [] };
+    }
+    const input = parsed.data;
+    const to = parseUri(input.to);
+    if (!to || (to.scheme !== 'sip' && to.scheme !== 'sips' && to.scheme !== 'tel')) {
+      return { statusCode: 400, body: JSON.stringify({ error: '`to` is not a SIP or tel URI' }), changedUsers: [] };
+    }
+    const user = normalizeUri(input.to);
+    const cpim =
+      'cpim' in input
+        ? Buffer.from(input.cpim, 'base64')
+        : wrapAsCpim({
+            from: input.from,
+            to: user,
+            dateTime: new Date(deps.now()).toISOString(),
+            messageId: input.messageId ?? ulid(),
+            contentType: input.contentType,
+            body: Buffer.from(input.body, 'utf8'),
+            ...(input.subject ? { subject: input.subject } : {}),
+            ...(input.dispositionNotification ? { dispositionNotification: input.dispositionNotification } : {}),
+          });
+    const outcome = await depositCpim(deps, user, cpim, deps.policy.maxDepositBytesStream);
+    if (outcome.status !== 202) {
+      const code = outcome.status === 486 ? 507 : outcome.status;
+      return { statusCode: code, body: JSON.stringify({ error: outcome.reason }), changedUsers: [] };
+    }
+    return {
+      statusCode: outcome.created ? 201 : 200,
+      body: JSON.stringify({ id: outcome.id, user, created: outcome.created }),
+      changedUsers: outcome.created ? [user] : [],
+    };
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * INVITE naming an action per selected message (protocol.md "INVITE with actions"), steps
+ * 10-13 of Figure 30: deletions are done before the 200; retrievals become a delivery session
+ * queued on SQS, delivered over MSRP once the client connects to the path in the SDP answer.
+ */
+import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
+import type { DeliverySession } from '../../shared/deferred/model.ts';
+import { decodeActionList } from '../../shared/deferred/actions.ts';
+import { LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
+import type { Policy } from '../../shared/deferred/policy.ts';
+import { getHeader, parseMediaType, parseMultipart } from '../../shared/sip/messages/index.ts';
+import type { SipRequest } from '../../shared/sip/messages/types.ts';
+import { createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
+import { buildMsrpAnswer, parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+import type { DeferredMessageStore, DeliveryQueue, DeliverySessionStore } from '../../shared/ports.ts';
+import { servedUser, targetsOwnList } from '../../shared/service/identity.ts';
+import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
+
+export interface InviteDeps {
+  messages: DeferredMessageStore;
+  sessions: DeliverySessionStore;
+  queue: DeliveryQueue;
+  policy: Policy;
+  serviceUris: string[];
+  /** Where clients reach the MSRP listener (advertised in the SDP answer). */
+  msrp: { host: string; port: number };
+  newTag: () => string;
+  newSessionId: () => string;
+  now: () => number;
+}
+
+const ACCEPTED_BODY = `multipart/mixed, application/sdp, ${LIST_CONTENT_TYPE}`;
+
+/** The SDP offer and the action list out of the INVITE body (RFC 2046 §5.1 multipart/mixed). */
+function bodyParts(request: SipRequest): { sdp?: string; list?: string } {
+  const contentType = getHeader(request, 'Content-Type');
+  if (!contentType || request.body.length === 0) return {};
+  const media = parseMediaType(contentType);
+  if (!media) return {};
+  const type = `${media.type}/${media.subtype}`.toLowerCase();
+  if (type === 'application/sdp') return { sdp: request.body.toString('utf8') };
+  if (type === LIST_CONTENT_TYPE) return { list: request.body.toString('utf8') };
+  if (type !== 'multipart/mixed') return {};
+  const out: { sdp?: string; list?: string } = {};
+  for (const part of parseMultipart(request.body, contentType) ?? []) {
+    const partType = part.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value;
+    const pm = partType ? parseMediaType(partType) : undefined;
+    const t = pm ? `${pm.type}/${pm.subtype}`.toLowerCase() : 'text/plain';
+    if (t === 'application/sdp' && out.sdp === undefined) out.sdp = part.body.toString('utf8');
+    if (t === LIST_CONTENT_TYPE && out.list === undefined) out.list = part.body.toString('utf8');
+  }
+  return out;
+}
+
+export function makeHandler(deps: InviteDeps) {
+  return async function invite(event: SipRequestEvent): Promise<SipHandlerResult> {
+    const request = requestOfEvent(event);
+    const nowMs = deps.now();
+    const nowSec = Math.floor(nowMs / 1000);
+
+    const user = servedUser(request, event.trusted);
+    if (!user) return { response: reply(400, 'Bad Request - No usable identity') };
+    if (!targetsOwnList(request, user, deps.serviceUris)) {
+      return { response: reply(403, 'Forbidden - Not your deferred-message list') };
+    }
+    if (request.body.length > deps.policy.maxInviteBodyBytes) {
+      return { response: reply(413, 'Request Entity Too Large') };
+    }
+
+    const parts = bodyParts(request);
+    if (parts.list === undefined) {
+      return { response: reply(415, 'Unsupported Media Type', [{ name: 'Accept', value: ACCEPTED_BODY }]) };
+    }
+    const actions = decodeActionList(parts.list);
+    if (!actions.ok) return { response: reply(400, `Bad Request - ${actions.reason}`) };
+    if (parts.sdp === undefined) return { response: reply(488, 'Not Acceptable Here - No SDP offer') };
+    const offer = parseMsrpOffer(parts.sdp);
+    if (!offer.ok) return { response: reply(offer.status, offer.reason) };
+
+    // An id the user does not have (another user's included) is skipped and never revealed.
+    const known = (
+      await Promise.all(
+        actions.actions.map(async (a) => ({ ...a, message: await deps.messages.get(user, a.id, nowSec) })),
+      )
+    ).filter((a) => a.message !== undefined);
+    if (known.length === 0) return { response: reply(404, 'Not Found - No known message') };
+
+    let deleted = 0;
+    for (const a of known) {
+      if (a.action === 'delete' && (await deps.messages.delete(user, a.id))) deleted++;
+    }
+    const retrieve = known
+      .filter((a) => a.action === 'retrieve')
+      .sort((x, y) => (x.message!.arrivedAt + x.id < y.message!.arrivedAt + y.id ? -1 : 1))
+      .map((a) => a.id);
+
+    const localTag = deps.newTag();
+    const sessionId = deps.newSessionId();
+    const answer = buildMsrpAnswer({ host: deps.msrp.host, port: deps.msrp.port, sessionId });
+    const dialog = createUasDialog(request, localTag, event.flow);
+    const session: DeliverySession = {
+      user,
+      sessionId,
+      dialogId: dialogIdOf(dialog),
+      dialog,
+      retrieve,
+      clientPath: offer.path,
+      localPath: answer.path,
+      state: 'waiting',
+      createdAt: new Date(nowMs).toISOString(),
+      // The session record outlives any delivery attempt; TTL cleans it up.
+      expiresAt: nowSec + 3600,
+    };
+    await deps.sessions.put(session);
+    await deps.queue.enqueue({ user, sessionId, edgeId: event.flow.edgeId });
+
+    return {
+      response: {
+        status: 200,
+        toTag: localTag,
+        contentType: 'application/sdp',
+        body: Buffer.from(answer.sdp, 'utf8').toString('base64'),
+      },
+      session: { sessionId, user, dialogId: session.dialogId },
+      changedUsers: deleted > 0 ? [user] : [],
+    };
+  };
+}

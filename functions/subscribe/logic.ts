@@ -1,0 +1,154 @@
+/**
+ * SUBSCRIBE to the deferred-messages package (protocol.md "SUBSCRIBE", RFC 6665 §4.2.1):
+ * steps 2-7 of Figure 30. Answers the request and returns the NOTIFY to send right after it.
+ */
+import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
+import type { Subscription } from '../../shared/deferred/model.ts';
+import { EVENT_PACKAGE } from '../../shared/deferred/names.ts';
+import { acceptsList, grantExpires } from '../../shared/deferred/policy.ts';
+import { getHeader, getHeaders, parseNameAddr } from '../../shared/sip/messages/index.ts';
+import { createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
+import { servedUser, targetsOwnList } from '../../shared/service/identity.ts';
+import { currentList, notifyRequest, notifyWatchers, type NotifyDeps } from '../../shared/service/notifications.ts';
+import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
+import { LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
+
+export interface SubscribeDeps extends NotifyDeps {
+  /** The service's own URIs a user may also address (besides their own AOR). */
+  serviceUris: string[];
+  /** A fresh To tag for a new dialog. */
+  newTag: () => string;
+}
+
+/** The edge's report that a NOTIFY failed in a way that ends the subscription. */
+export interface NotifyFailedEvent {
+  type: 'notify-failed';
+  user: string;
+  dialogId: string;
+  status: number;
+}
+
+/** The edge's (coalesced) word that a user's list changed: NOTIFY every watcher. */
+export interface UserChangedEvent {
+  type: 'user-changed';
+  user: string;
+}
+
+export type SubscribeEvent = SipRequestEvent | NotifyFailedEvent | UserChangedEvent;
+
+export function makeHandler(deps: SubscribeDeps) {
+  return async function subscribe(event: SubscribeEvent): Promise<SipHandlerResult> {
+    if ('type' in event) {
+      if (event.type === 'notify-failed') {
+        // protocol.md: 481, 408, timeout or another final non-2xx without Retry-After ends it.
+        await deps.subscriptions.delete(event.user, event.dialogId);
+        return { response: reply(200) };
+      }
+      return { response: reply(200), requests: await notifyWatchers(deps, event.user) };
+    }
+    return handleSubscribe(deps, event);
+  };
+}
+
+async function handleSubscribe(deps: SubscribeDeps, event: SipRequestEvent): Promise<SipHandlerResult> {
+  const request = requestOfEvent(event);
+  const nowMs = deps.now();
+  const nowSec = Math.floor(nowMs / 1000);
+
+  // RFC 6665 §4.2.1.1: unknown or missing package -> 489 with Allow-Events.
+  const eventHeader = getHeader(request, 'Event');
+  const pkg = eventHeader?.split(';')[0]?.trim().toLowerCase();
+  if (pkg !== EVENT_PACKAGE) {
+    return { response: reply(489, 'Bad Event', [{ name: 'Allow-Events', value: EVENT_PACKAGE }]) };
+  }
+
+  const user = servedUser(request, event.trusted);
+  if (!user) return { response: reply(400, 'Bad Request - No usable identity') };
+  if (!targetsOwnList(request, user, deps.serviceUris)) {
+    return { response: reply(403, 'Forbidden - Not your deferred-message list') };
+  }
+
+  const accept = getHeaders(request, 'Accept');
+  if (!acceptsList(accept.length > 0 ? accept : undefined)) {
+    return { response: reply(406, 'Not Acceptable', [{ name: 'Accept', value: LIST_CONTENT_TYPE }]) };
+  }
+
+  const toTag = parseNameAddr(getHeader(request, 'To') ?? '')?.params.tag ?? undefined;
+  const expiresHeader = getHeader(request, 'Expires');
+  const requested = expiresHeader === undefined ? undefined : Number(expiresHeader);
+
+  if (toTag) return refresh(deps, request, user, requested, nowMs);
+
+  if (!getHeader(request, 'Contact')) return { response: reply(400, 'Bad Request - Missing Contact') };
+
+  const granted = grantExpires(requested, deps.policy, { inDialog: false });
+  if (!granted.ok) {
+    return {
+      response: reply(423, 'Interval Too Brief', [{ name: 'Min-Expires', value: String(granted.minExpires) }]),
+    };
+  }
+
+  const localTag = deps.newTag();
+  const dialog = createUasDialog(request, localTag, event.flow);
+  const dialogId = dialogIdOf(dialog);
+  const list = await currentList(deps, user);
+  const sub: Subscription = {
+    user,
+    dialogId,
+    dialog,
+    version: 0,
+    expiresAt: nowSec + granted.expires,
+    state: 'active',
+  };
+  const ok = {
+    status: 200,
+    toTag: localTag,
+    headers: [{ name: 'Expires', value: String(granted.expires) }],
+  };
+
+  if (granted.expires === 0) {
+    // A one-time fetch (RFC 6665 §4.4.3): 200, then one terminating NOTIFY with the list.
+    const notify = notifyRequest(sub, list, { cseq: 1, version: 0 }, deps.policy, nowMs, 'timeout');
+    return { response: ok, requests: [notify] };
+  }
+
+  await deps.subscriptions.put(sub);
+  const counters = await deps.subscriptions.nextNotify(user, dialogId);
+  if (!counters) return { response: reply(500, 'Server Internal Error - Subscription vanished') };
+  return { response: ok, requests: [notifyRequest(sub, list, counters, deps.policy, nowMs)] };
+}
+
+/** In-dialog SUBSCRIBE: refresh, or `Expires: 0` to end it (RFC 6665 §4.2.1.2, §4.4.1). */
+async function refresh(
+  deps: SubscribeDeps,
+  request: ReturnType<typeof requestOfEvent>,
+  user: string,
+  requested: number | undefined,
+  nowMs: number,
+): Promise<SipHandlerResult> {
+  const nowSec = Math.floor(nowMs / 1000);
+  const dialogId = dialogIdOf(request);
+  const sub = await deps.subscriptions.get(user, dialogId, nowSec);
+  if (!sub) return { response: reply(481, 'Subscription Does Not Exist') };
+
+  const granted = grantExpires(requested, deps.policy, { inDialog: true });
+  if (!granted.ok) {
+    return {
+      response: reply(423, 'Interval Too Brief', [{ name: 'Min-Expires', value: String(granted.minExpires) }]),
+    };
+  }
+  const list = await currentList(deps, user);
+  const counters = await deps.subscriptions.nextNotify(user, dialogId);
+  if (!counters) return { response: reply(481, 'Subscription Does Not Exist') };
+  const ok = { status: 200, headers: [{ name: 'Expires', value: String(granted.expires) }] };
+
+  if (granted.expires === 0) {
+    await deps.subscriptions.delete(user, dialogId);
+    return { response: ok, requests: [notifyRequest(sub, list, counters, deps.policy, nowMs, 'timeout')] };
+  }
+  const renewed: Subscription = { ...sub, expiresAt: nowSec + granted.expires };
+  if (!(await deps.subscriptions.renew(user, dialogId, renewed.expiresAt))) {
+    return { response: reply(481, 'Subscription Does Not Exist') };
+  }
+  return { response: ok, requests: [notifyRequest(renewed, list, counters, deps.policy, nowMs)] };
+}

@@ -1,0 +1,103 @@
+/**
+ * Records of the deferred-messaging domain. Plain data: what DynamoDB stores and what the
+ * handlers pass around. Times are ISO-8601 strings; `expiresAt` is epoch seconds (DynamoDB TTL).
+ */
+
+/** A message stored for a user who was away (one DynamoDB item). */
+export interface DeferredMessage {
+  /** Served user, normalised SIP URI (RFC 3261 §19.1.4): the partition key. */
+  user: string;
+  /** Opaque, URL-safe handle shown in the list (a ULID); the sort key is `${arrivedAt}#${id}`. */
+  id: string;
+  /** The original imdn.Message-ID. */
+  messageId: string;
+  /** Sender URI as in CPIM From (used with messageId for idempotent deposit). */
+  from: string;
+  to: string;
+  /** CPIM DateTime (ISO-8601). */
+  date: string;
+  subject?: string;
+  /** Content-Type of the inner payload, e.g. "text/plain;charset=UTF-8". */
+  contentType: string;
+  /** Size in octets of the inner payload. */
+  size: number;
+  conversationId?: string;
+  contributionId?: string;
+  /** imdn.Disposition-Notification, e.g. "positive-delivery, display". */
+  dispositionNotification?: string;
+  /** The whole message/cpim payload as deposited (or as wrapped by the service). */
+  cpim: Uint8Array;
+  /** When the service stored it (ISO-8601). */
+  arrivedAt: string;
+  /** Epoch seconds after which it is gone (retention). */
+  expiresAt: number;
+}
+
+/** Where and how to send in-dialog requests for a dialog the service is UAS of (RFC 3261 §12.1.1). */
+export interface DialogState {
+  callId: string;
+  /** Our tag (To tag of the 200 we sent). */
+  localTag: string;
+  /** The client's From tag. */
+  remoteTag: string;
+  /** Our URI (To of the request) and the client's URI (From of the request). */
+  localUri: string;
+  remoteUri: string;
+  /** Contact of the request: the Request-URI of our in-dialog requests. */
+  remoteTarget: string;
+  /** Record-Route of the request, in order (used as Route for our requests). */
+  routeSet: string[];
+  /** Our last CSeq in this dialog; incremented atomically in the store. */
+  localCSeq: number;
+  /** Where the request came from, so requests can follow the same path back (RFC 3261 §18.2.2). */
+  flow: Flow;
+}
+
+/** The transport flow a request arrived on. */
+export interface Flow {
+  /** Edge task that holds the socket/connection (its id in the control plane). */
+  edgeId: string;
+  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+  remoteAddress: string;
+  remotePort: number;
+  /** Connection id inside that edge for connection-oriented transports. */
+  connectionId?: string;
+}
+
+export interface Subscription {
+  user: string;
+  /** `${callId};${localTag};${remoteTag}` */
+  dialogId: string;
+  dialog: DialogState;
+  /** Count of NOTIFYs sent in this subscription (the list's `version`). */
+  version: number;
+  /** Epoch seconds when the subscription runs out. */
+  expiresAt: number;
+  state: 'active' | 'terminated';
+}
+
+/** An INVITE's delivery session: the retrievals it asked for, delivered over MSRP. */
+export interface DeliverySession {
+  user: string;
+  /** MSRP session id (the last path segment of our a=path). */
+  sessionId: string;
+  dialogId: string;
+  dialog: DialogState;
+  /** Entry ids to deliver, oldest first. */
+  retrieve: string[];
+  /** The client's MSRP path (its a=path), used as To-Path. */
+  clientPath: string;
+  /** Our MSRP path (our a=path), used as From-Path. */
+  localPath: string;
+  state: 'waiting' | 'delivering' | 'done';
+  createdAt: string;
+  expiresAt: number;
+}
+
+/** A delivery job on the queue: one session, all of its retrievals. */
+export interface DeliveryJob {
+  user: string;
+  sessionId: string;
+  /** The edge task that owns the MSRP connection for this session. */
+  edgeId: string;
+}

@@ -1,0 +1,77 @@
+/**
+ * Ports: what the handlers need from the outside world. Adapters in `./adapters/` implement
+ * them over DynamoDB, SQS and the edge's control API; unit tests pass in-memory fakes.
+ */
+import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from './deferred/model.ts';
+import type { InDialogRequestSpec } from './events.ts';
+
+export interface DeferredMessageStore {
+  /**
+   * Store a message once: a second deposit with the same (user, from, messageId) stores
+   * nothing and returns the first one with `created: false`.
+   */
+  put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }>;
+  /** The user's messages, oldest first, not expired at `now` (epoch seconds). */
+  list(user: string, now: number, limit?: number): Promise<DeferredMessage[]>;
+  /** How many unexpired messages the user has. */
+  count(user: string, now: number): Promise<number>;
+  /** One of the user's messages by id, or undefined (also when expired). */
+  get(user: string, id: string, now: number): Promise<DeferredMessage | undefined>;
+  /** Remove; true when it was there. */
+  delete(user: string, id: string): Promise<boolean>;
+  /** Messages expired at `now` across users, for the local sweep (AWS uses TTL). */
+  listExpired(now: number, limit: number): Promise<DeferredMessage[]>;
+}
+
+export interface SubscriptionStore {
+  put(sub: Subscription): Promise<void>;
+  get(user: string, dialogId: string, now: number): Promise<Subscription | undefined>;
+  /** Active, unexpired subscriptions of a user. */
+  listByUser(user: string, now: number): Promise<Subscription[]>;
+  delete(user: string, dialogId: string): Promise<void>;
+  /**
+   * Set a new expiry on an existing subscription without touching its counters (a refresh);
+   * false when it no longer exists. One conditional UpdateItem.
+   */
+  renew(user: string, dialogId: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update).
+   * Returns undefined when the subscription no longer exists.
+   */
+  nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined>;
+  /** Subscriptions expired at `now`, for the sweep. */
+  listExpired(now: number, limit: number): Promise<Subscription[]>;
+}
+
+export interface DeliverySessionStore {
+  put(session: DeliverySession): Promise<void>;
+  get(sessionId: string): Promise<DeliverySession | undefined>;
+  update(sessionId: string, patch: Partial<Pick<DeliverySession, 'state' | 'retrieve'>>): Promise<void>;
+  /** Atomically take the next CSeq of the session's dialog (for BYE). */
+  nextCSeq(sessionId: string): Promise<number | undefined>;
+  delete(sessionId: string): Promise<void>;
+}
+
+export interface DeliveryQueue {
+  enqueue(job: DeliveryJob): Promise<void>;
+}
+
+/** The edge task that holds a client's flow or MSRP connection, seen from a handler. */
+export interface EdgeGateway {
+  /** Send an in-dialog request (NOTIFY, BYE) and wait for its final response. */
+  send(edgeId: string, request: InDialogRequestSpec): Promise<{ status: number; retryAfter?: number }>;
+  /**
+   * Send one message over the session's MSRP connection, waiting for the client to connect
+   * first (protocol.md: 30 s). Resolves with the client's status for the last chunk:
+   * 200 delivered; 408 no answer or no connection in time; 481 unknown session; other
+   * non-200 as the client sent it. Never deletes anything.
+   */
+  deliver(edgeId: string, sessionId: string, message: { id: string; cpim: Uint8Array }): Promise<{ status: number }>;
+  /** Forget the session's MSRP binding and close its connection. */
+  closeSession(edgeId: string, sessionId: string): Promise<void>;
+}
+
+/** Tells the edges holding a user's subscriptions that the user's list changed. */
+export interface ChangeFeed {
+  userChanged(user: string): Promise<void>;
+}

@@ -1,0 +1,85 @@
+/**
+ * NOTIFY requests for the deferred-messages package (RFC 6665 §4.2.2, protocol.md "NOTIFY"):
+ * always full state, the oldest entries up to the configured cap, `total` the whole count.
+ */
+import type { InDialogRequestSpec } from '../events.ts';
+import type { DeferredMessage, Subscription } from '../deferred/model.ts';
+import { EVENT_PACKAGE } from '../deferred/names.ts';
+import { buildNotifyContent, subscriptionStateHeader } from '../deferred/notify.ts';
+import type { Policy } from '../deferred/policy.ts';
+import type { DeferredMessageStore, SubscriptionStore } from '../ports.ts';
+
+export interface NotifyDeps {
+  messages: DeferredMessageStore;
+  subscriptions: SubscriptionStore;
+  policy: Policy;
+  /** Epoch milliseconds. */
+  now: () => number;
+}
+
+export type SubscriptionEnd = 'timeout' | 'deactivated' | 'rejected';
+
+/** The user's current list: the first page and the whole count. */
+export async function currentList(
+  deps: Pick<NotifyDeps, 'messages' | 'policy' | 'now'>,
+  user: string,
+): Promise<{ page: DeferredMessage[]; total: number }> {
+  const nowSec = Math.floor(deps.now() / 1000);
+  const [page, total] = await Promise.all([
+    deps.messages.list(user, nowSec, deps.policy.notifyMaxEntries),
+    deps.messages.count(user, nowSec),
+  ]);
+  return { page, total };
+}
+
+/** One NOTIFY for a subscription with given counters. */
+export function notifyRequest(
+  sub: Pick<Subscription, 'user' | 'dialogId' | 'dialog' | 'expiresAt'>,
+  list: { page: DeferredMessage[]; total: number },
+  counters: { cseq: number; version: number },
+  policy: Policy,
+  nowMs: number,
+  end?: SubscriptionEnd,
+): InDialogRequestSpec {
+  const content = buildNotifyContent({
+    messages: list.page,
+    total: list.total,
+    version: counters.version,
+    maxEntries: policy.notifyMaxEntries,
+  });
+  const state = end
+    ? subscriptionStateHeader({ state: 'terminated', reason: end })
+    : subscriptionStateHeader({
+        state: 'active',
+        expiresIn: Math.max(0, sub.expiresAt - Math.floor(nowMs / 1000)),
+      });
+  return {
+    method: 'NOTIFY',
+    dialog: sub.dialog,
+    cseq: counters.cseq,
+    headers: [
+      { name: 'Event', value: EVENT_PACKAGE },
+      { name: 'Subscription-State', value: state },
+    ],
+    body: Buffer.from(content.body, 'utf8').toString('base64'),
+    contentType: content.contentType,
+    subscription: { user: sub.user, dialogId: sub.dialogId },
+  };
+}
+
+/**
+ * NOTIFYs for every active subscription of a user after their list changed. A subscription
+ * whose counters cannot be taken (removed meanwhile) is skipped.
+ */
+export async function notifyWatchers(deps: NotifyDeps, user: string): Promise<InDialogRequestSpec[]> {
+  const nowMs = deps.now();
+  const subs = await deps.subscriptions.listByUser(user, Math.floor(nowMs / 1000));
+  if (subs.length === 0) return [];
+  const list = await currentList(deps, user);
+  const out: InDialogRequestSpec[] = [];
+  for (const sub of subs) {
+    const counters = await deps.subscriptions.nextNotify(sub.user, sub.dialogId);
+    if (counters) out.push(notifyRequest(sub, list, counters, deps.policy, nowMs));
+  }
+  return out;
+}
