@@ -47,6 +47,8 @@ export interface DeliverySessionSpec {
   sessionId: string;
   user: string;
   dialogId: string;
+  /** The client's MSRP path (its a=path): the listener checks the binding SEND's From-Path against it. */
+  clientPath: string;
 }
 
 export interface SipHandlerResult {

@@ -3,7 +3,7 @@
  * them over DynamoDB, SQS and the edge's control API; unit tests pass in-memory fakes.
  */
 import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from './deferred/model.ts';
-import type { InDialogRequestSpec } from './events.ts';
+import type { InDialogRequestSpec, SipHandlerResult, SipRequestEvent } from './events.ts';
 
 export interface DeferredMessageStore {
   /**
@@ -75,3 +75,19 @@ export interface EdgeGateway {
 export interface ChangeFeed {
   userChanged(user: string): Promise<void>;
 }
+
+/**
+ * How the edge reaches the handlers that decide (design.md: Lambda RequestResponse in AWS, a
+ * direct call in the local default). A rejection means the handler could not be reached in
+ * time; the edge answers 503 with Retry-After.
+ */
+export interface HandlerInvoker {
+  subscribe(event: SipRequestEvent | SubscriptionSignal): Promise<SipHandlerResult>;
+  invite(event: SipRequestEvent): Promise<SipHandlerResult>;
+  deposit(event: SipRequestEvent): Promise<SipHandlerResult>;
+}
+
+/** Events the edge sends the subscribe handler without a SIP request behind them. */
+export type SubscriptionSignal =
+  | { type: 'notify-failed'; user: string; dialogId: string; status: number }
+  | { type: 'user-changed'; user: string };

@@ -45,8 +45,14 @@ export async function depositCpim(
     id: (deps.newId ?? ulid)(),
   });
   if (!built.ok) return { status: 400, reason: `Bad Request - ${built.reason}` };
-  const count = await deps.messages.count(user, Math.floor(nowMs / 1000));
+  const nowSec = Math.floor(nowMs / 1000);
+  const count = await deps.messages.count(user, nowSec);
   if (count >= deps.policy.maxMessagesPerUser) {
+    // A repeated deposit of a message already stored is still answered 202 (protocol.md).
+    const first = (await deps.messages.list(user, nowSec)).find(
+      (m) => m.from === built.message.from && m.messageId === built.message.messageId,
+    );
+    if (first) return { status: 202, id: first.id, created: false, user };
     return { status: 486, reason: 'Busy Here - Deferred message store full' };
   }
   const { created, message } = await deps.messages.put(built.message);
@@ -63,6 +69,8 @@ export function makeSipHandler(deps: DepositDeps) {
     const user = normalizeUri(request.uri);
     const limit = event.flow.transport === 'udp' ? deps.policy.maxDepositBytesUdp : deps.policy.maxDepositBytesStream;
     if (request.body.length === 0) return { response: reply(400, 'Bad Request - Empty MESSAGE body') };
+    // The limit is on what the sender sent, before any wrapping by the service.
+    if (request.body.length > limit) return { response: reply(413, 'Request Entity Too Large') };
 
     const contentType = getHeader(request, 'Content-Type') ?? 'text/plain';
     const media = parseMediaType(contentType);
@@ -80,7 +88,7 @@ export function makeSipHandler(deps: DepositDeps) {
         body: request.body,
       });
     }
-    const outcome = await depositCpim(deps, user, cpim, limit);
+    const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length));
     if (outcome.status !== 202) {
       const headers =
         outcome.status === 486 ? [{ name: 'Warning', value: `399 ${deps.warnAgent} "Deferred message store full"` }] : [];
@@ -125,20 +133,25 @@ export function makeHttpHandler(deps: DepositDeps) {
       return { statusCode: 400, body: JSON.stringify({ error: '`to` is not a SIP or tel URI' }), changedUsers: [] };
     }
     const user = normalizeUri(input.to);
+    const limit = deps.policy.maxDepositBytesStream;
+    const sent = 'cpim' in input ? Buffer.from(input.cpim, 'base64') : Buffer.from(input.body, 'utf8');
+    if (sent.length > limit) {
+      return { statusCode: 413, body: JSON.stringify({ error: 'Request Entity Too Large' }), changedUsers: [] };
+    }
     const cpim =
       'cpim' in input
-        ? Buffer.from(input.cpim, 'base64')
+        ? sent
         : wrapAsCpim({
             from: input.from,
             to: user,
             dateTime: new Date(deps.now()).toISOString(),
             messageId: input.messageId ?? ulid(),
             contentType: input.contentType,
-            body: Buffer.from(input.body, 'utf8'),
+            body: sent,
             ...(input.subject ? { subject: input.subject } : {}),
             ...(input.dispositionNotification ? { dispositionNotification: input.dispositionNotification } : {}),
           });
-    const outcome = await depositCpim(deps, user, cpim, deps.policy.maxDepositBytesStream);
+    const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length));
     if (outcome.status !== 202) {
       const code = outcome.status === 486 ? 507 : outcome.status;
       return { statusCode: code, body: JSON.stringify({ error: outcome.reason }), changedUsers: [] };

@@ -4,14 +4,15 @@
  * queued on SQS, delivered over MSRP once the client connects to the path in the SDP answer.
  */
 import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
-import type { DeliverySession } from '../../shared/deferred/model.ts';
+import type { DeferredMessage, DeliverySession } from '../../shared/deferred/model.ts';
+import { parseDispositionNotification } from '../../shared/cpim/imdn.ts';
 import { decodeActionList } from '../../shared/deferred/actions.ts';
 import { LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
 import type { Policy } from '../../shared/deferred/policy.ts';
 import { getHeader, parseMediaType, parseMultipart } from '../../shared/sip/messages/index.ts';
 import type { SipRequest } from '../../shared/sip/messages/types.ts';
 import { createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
-import { buildMsrpAnswer, parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+import { buildMsrpAnswer, offerRoleProblem, parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
 import type { DeferredMessageStore, DeliveryQueue, DeliverySessionStore } from '../../shared/ports.ts';
 import { servedUser, targetsOwnList } from '../../shared/service/identity.ts';
 import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
@@ -27,6 +28,11 @@ export interface InviteDeps {
   newTag: () => string;
   newSessionId: () => string;
   now: () => number;
+  /**
+   * A deleted message whose sender asked for negative-delivery gets an IMDN `failed`
+   * (protocol.md "Deposit", last point; RFC 5438 §7.2.1.1).
+   */
+  sendFailureImdn?: (message: DeferredMessage) => Promise<void>;
 }
 
 const ACCEPTED_BODY = `multipart/mixed, application/sdp, ${LIST_CONTENT_TYPE}`;
@@ -76,6 +82,8 @@ export function makeHandler(deps: InviteDeps) {
     if (parts.sdp === undefined) return { response: reply(488, 'Not Acceptable Here - No SDP offer') };
     const offer = parseMsrpOffer(parts.sdp);
     if (!offer.ok) return { response: reply(offer.status, offer.reason) };
+    const roleProblem = offerRoleProblem(offer);
+    if (roleProblem) return { response: reply(488, roleProblem) };
 
     // An id the user does not have (another user's included) is skipped and never revealed.
     const known = (
@@ -87,7 +95,11 @@ export function makeHandler(deps: InviteDeps) {
 
     let deleted = 0;
     for (const a of known) {
-      if (a.action === 'delete' && (await deps.messages.delete(user, a.id))) deleted++;
+      if (a.action !== 'delete' || !(await deps.messages.delete(user, a.id))) continue;
+      deleted++;
+      const wanted = parseDispositionNotification(a.message!.dispositionNotification ?? '');
+      // The IMDN is a courtesy: its failure must not undo or fail the user's request.
+      if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(a.message!).catch(() => undefined);
     }
     const retrieve = known
       .filter((a) => a.action === 'retrieve')
@@ -121,7 +133,7 @@ export function makeHandler(deps: InviteDeps) {
         contentType: 'application/sdp',
         body: Buffer.from(answer.sdp, 'utf8').toString('base64'),
       },
-      session: { sessionId, user, dialogId: session.dialogId },
+      session: { sessionId, user, dialogId: session.dialogId, clientPath: offer.path },
       changedUsers: deleted > 0 ? [user] : [],
     };
   };

@@ -42,19 +42,35 @@ export type ParseResult =
       ok: false;
       /** 'request' when the start line was a request line: the caller answers it with `status`. */
       kind: 'request' | 'response' | 'unknown';
-      /** 400 (malformed), 505 (version), 416 (URI scheme), 413 (too large)... */
+      /** 400 (malformed), 505 (version), 416 (URI scheme), 420 (Require), 513 (too large). */
       status: number;
       /** Reason phrase naming the fault, e.g. "Bad Request - Missing CSeq". */
       reason: string;
       /** Whatever headers could be read, so a response can still be built (RFC 3261 §8.2.6). */
       partial?: { method?: string; uri?: string; headers: Header[] };
+      /** With status 420: the option tags of Require that are not supported, for Unsupported (RFC 3261 §8.2.2.3). */
+      unsupported?: string[];
     };
 
 export interface ParseOptions {
-  /** Datagram transports: the datagram bounds the message; octets past Content-Length are dropped (RFC 3261 §18.3). */
+  /**
+   * Message-bounded transports (UDP; WebSocket, RFC 7118 §5): the datagram bounds the message, so
+   * Content-Length may be missing (RFC 3261 §18.3). In both modes octets past Content-Length are
+   * not part of the message and a Content-Length larger than what arrived is a 400. Without this
+   * flag (stream mode) a body without Content-Length is a 400.
+   */
   datagram?: boolean;
-  /** Maximum number of header fields accepted (default 256). */
+  /** Maximum number of header fields accepted (default 256); more is a 400. */
   maxHeaders?: number;
+  /** Larger messages fail with 513 Message Too Large (RFC 3261 §18.1.1, §21.5.14); the head is still read for `partial`. */
+  maxBytes?: number;
+  /** Request-URI schemes served (lower case, default sip, sips, tel); others fail with 416 (RFC 3261 §8.2.2.1). */
+  uriSchemes?: readonly string[];
+  /**
+   * When given, a request whose Require names other option tags fails with 420 Bad Extension and
+   * `unsupported` lists them (RFC 3261 §8.2.2.3; ignored for ACK and CANCEL). See also `checkRequire`.
+   */
+  supportedOptionTags?: readonly string[];
 }
 
 // ---- typed views ---------------------------------------------------------------------------

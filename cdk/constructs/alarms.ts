@@ -1,0 +1,110 @@
+/**
+ * Alarms to one SNS topic: a delivery dead-lettered, a delivery waiting too long, a handler
+ * failing, an edge task the NLB finds unhealthy (or none healthy at all).
+ */
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { Edge } from './edge.ts';
+import type { Functions } from './functions.ts';
+
+/** A delivery job normally starts within seconds; five minutes in the queue means the consumer is stuck. */
+export const OLDEST_DELIVERY_SECONDS = 300;
+/** Errors per handler in five minutes before someone is woken. */
+export const HANDLER_ERRORS_IN_5_MINUTES = 5;
+
+export interface AlarmsProps {
+  edge: Edge;
+  functions: Functions;
+  alarmEmail?: string;
+}
+
+export class Alarms extends Construct {
+  readonly topic: sns.Topic;
+  readonly alarms: cw.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: AlarmsProps) {
+    super(scope, id);
+    const { edge, functions } = props;
+    this.topic = new sns.Topic(this, 'Topic', { displayName: 'deferred-cpm alarms', enforceSSL: true });
+    Validations.of(this.topic).acknowledge({
+      id: 'AwsSolutions-SNS2',
+      reason:
+        'Alarm notifications carry metric names only. CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer key would cost more than the rest at rest.',
+    });
+    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+
+    const minute = Duration.minutes(1);
+    this.add(
+      'DlqNotEmpty',
+      'A delivery job was dead-lettered: its messages stay deferred until redriven.',
+      functions.queues.deadLetter.metricApproximateNumberOfMessagesVisible({ statistic: cw.Stats.MAXIMUM, period: minute }),
+      { threshold: 1, evaluationPeriods: 1, comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD },
+    );
+    this.add(
+      'OldestDeliveryTooOld',
+      `A delivery job has waited over ${OLDEST_DELIVERY_SECONDS} s in the queue.`,
+      functions.queues.delivery.metricApproximateAgeOfOldestMessage({ statistic: cw.Stats.MAXIMUM, period: minute }),
+      {
+        threshold: OLDEST_DELIVERY_SECONDS,
+        evaluationPeriods: 3,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      },
+    );
+    for (const fn of Object.values(functions.handlers)) {
+      this.add(
+        `${fn.node.id}Errors`,
+        `The ${fn.handlerName} handler failed ${HANDLER_ERRORS_IN_5_MINUTES} or more times in five minutes.`,
+        fn.metricErrors({ period: Duration.minutes(5) }),
+        {
+          threshold: HANDLER_ERRORS_IN_5_MINUTES,
+          evaluationPeriods: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      );
+    }
+    for (const [name, tg] of Object.entries(edge.targetGroups)) {
+      this.add(
+        `Unhealthy${name[0]!.toUpperCase()}${name.slice(1)}Tasks`,
+        `The NLB finds an edge task unhealthy in the ${name} target group.`,
+        tg.metrics.unHealthyHostCount({ statistic: cw.Stats.MAXIMUM, period: minute }),
+        {
+          threshold: 1,
+          evaluationPeriods: 2,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      );
+    }
+    this.add(
+      'NoHealthyTask',
+      'No edge task is healthy: SIP and MSRP are down.',
+      edge.targetGroups.sipUdp.metrics.healthyHostCount({ statistic: cw.Stats.MINIMUM, period: minute }),
+      {
+        threshold: 1,
+        evaluationPeriods: 2,
+        comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cw.TreatMissingData.BREACHING,
+      },
+    );
+  }
+
+  private add(
+    id: string,
+    description: string,
+    metric: cw.IMetric,
+    options: Pick<cw.CreateAlarmOptions, 'threshold' | 'evaluationPeriods' | 'comparisonOperator' | 'treatMissingData'>,
+  ): void {
+    const alarm = new cw.Alarm(this, id, {
+      metric,
+      alarmDescription: description,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      ...options,
+    });
+    alarm.addAlarmAction(new actions.SnsAction(this.topic));
+    alarm.addOkAction(new actions.SnsAction(this.topic));
+    this.alarms.push(alarm);
+  }
+}

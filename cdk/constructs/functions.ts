@@ -1,0 +1,122 @@
+/**
+ * The five handlers and what triggers them:
+ * - subscribe, invite, deposit: invoked by the edge (RequestResponse); deposit also has a
+ *   Function URL with IAM auth for operators;
+ * - deliver: the delivery queue's consumer, with per-record failure reports;
+ * - expire: a one-minute schedule (sweep and gauges) and the messages table's TTL removals.
+ * deliver, expire and deposit call the edge's control API, so they run in the VPC.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import type { TableRole } from '../../shared/adapters/dynamodb/tables.ts';
+import {
+  DELIVERY_QUEUE_URL_ENV,
+  MESSAGES_TABLE_ENV,
+  SESSIONS_TABLE_ENV,
+  SUBSCRIPTIONS_TABLE_ENV,
+} from '../../shared/adapters/wiring.ts';
+import type { DeployConfig } from '../config.ts';
+import { grantHandlerAccess, HANDLER_ACCESS } from './grants.ts';
+import { HandlerFunction, type HandlerName } from './handler-function.ts';
+import type { Network } from './network.ts';
+import { Queues } from './queues.ts';
+
+/** The deliver consumer's budget: 30 s for the client to connect, the transfers, then BYE (Timer F, 32 s). */
+export const DELIVER_TIMEOUT = Duration.minutes(3);
+/** Synchronous handlers answer a SIP request that is waiting: fail fast. */
+export const SYNC_TIMEOUT = Duration.seconds(5);
+
+export interface FunctionsProps {
+  config: DeployConfig;
+  network: Network;
+  tables: Record<TableRole, dynamodb.Table>;
+  /** Where clients reach the MSRP listener (advertised in SDP answers). */
+  advertise: { host: string; msrpPort: number };
+}
+
+export class Functions extends Construct {
+  readonly handlers: Record<HandlerName, HandlerFunction>;
+  readonly queues: Queues;
+  readonly depositUrl: lambda.FunctionUrl;
+  readonly sweepSchedule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const { config, network, tables } = props;
+    this.queues = new Queues(this, 'Queues', { consumerTimeout: DELIVER_TIMEOUT });
+
+    const environment = {
+      [MESSAGES_TABLE_ENV]: tables.messages.tableName,
+      [SUBSCRIPTIONS_TABLE_ENV]: tables.subscriptions.tableName,
+      [SESSIONS_TABLE_ENV]: tables.sessions.tableName,
+      [DELIVERY_QUEUE_URL_ENV]: this.queues.delivery.queueUrl,
+      SIP_DOMAIN: config.sipDomain,
+      RETENTION: config.retention,
+      SIP_ADVERTISE: props.advertise.host,
+      MSRP_PORT: String(props.advertise.msrpPort),
+    };
+    const inVpc = { vpc: network.vpc, subnets: network.handlerSubnets, securityGroup: network.edgeClients };
+    const make = (name: HandlerName, timeout: Duration, memorySize: number, vpc?: typeof inVpc) => {
+      const fn = new HandlerFunction(this, name[0]!.toUpperCase() + name.slice(1), {
+        name,
+        timeout,
+        memorySize,
+        environment,
+        logRetentionDays: config.logRetentionDays,
+        ...(vpc ? { vpc } : {}),
+      });
+      grantHandlerAccess(fn.role!, HANDLER_ACCESS[name], tables, this.queues.delivery);
+      return fn;
+    };
+    this.handlers = {
+      subscribe: make('subscribe', SYNC_TIMEOUT, 512),
+      invite: make('invite', SYNC_TIMEOUT, 512),
+      deposit: make('deposit', SYNC_TIMEOUT, 512, inVpc),
+      // Mostly waiting on the network: memory buys nothing there.
+      deliver: make('deliver', DELIVER_TIMEOUT, 256, inVpc),
+      expire: make('expire', Duration.minutes(1), 256, inVpc),
+    };
+
+    this.handlers.deliver.addEventSource(
+      new sources.SqsEventSource(this.queues.delivery, {
+        // One session per invocation: a slow client holds up no other session.
+        batchSize: 1,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    this.handlers.expire.addEventSource(
+      new sources.DynamoEventSource(tables.messages, {
+        startingPosition: lambda.StartingPosition.LATEST,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(5),
+        retryAttempts: 3,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        filters: [
+          // TTL removals only (made by the DynamoDB service itself), and of messages only: the
+          // dedupe claims sharing the table carry no `id`.
+          lambda.FilterCriteria.filter({
+            eventName: lambda.FilterRule.isEqual('REMOVE'),
+            userIdentity: {
+              type: lambda.FilterRule.isEqual('Service'),
+              principalId: lambda.FilterRule.isEqual('dynamodb.amazonaws.com'),
+            },
+            dynamodb: { OldImage: { id: { S: lambda.FilterRule.exists() } } },
+          }),
+        ],
+      }),
+    );
+    this.sweepSchedule = new events.Rule(this, 'SweepEveryMinute', {
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.handlers.expire, { retryAttempts: 0 })],
+    });
+
+    this.depositUrl = this.handlers.deposit.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+  }
+}

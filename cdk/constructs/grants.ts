@@ -1,0 +1,109 @@
+/**
+ * Least privilege as data: for each handler, the DynamoDB actions it performs on each table
+ * (and on which index), and the SQS actions on the delivery queue. Derived from the ports each
+ * handler's logic calls and the adapter behind each port (shared/adapters/dynamodb/*):
+ *
+ *   messages.put        PutItem, GetItem, UpdateItem (dedupe claim, then the message)
+ *   messages.list/count Query on the table
+ *   messages.get/delete Query on the `byId` LSI, then GetItem / DeleteItem
+ *   messages.listExpired Query on `byExpiry`, then GetItem
+ *   subscriptions.*     PutItem, GetItem, Query, DeleteItem, UpdateItem (renew, nextNotify);
+ *                       listExpired: Query on `byExpiry`
+ *   sessions.*          PutItem, GetItem, UpdateItem (update, nextCSeq)
+ *   changes.userChanged subscriptions Query (which edges hold the user's watchers)
+ */
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { EXPIRY_INDEX, MESSAGE_ID_INDEX, type TableRole } from '../../shared/adapters/dynamodb/tables.ts';
+import type { HandlerName } from './handler-function.ts';
+
+export interface TableAccess {
+  /** Actions on the table itself. */
+  actions: readonly string[];
+  /** Indexes queried (Query is the only action allowed on them). */
+  indexes?: readonly string[];
+}
+
+export interface HandlerAccess {
+  tables: Partial<Record<TableRole, TableAccess>>;
+  deliveryQueue?: readonly string[];
+  /** Reads the table descriptions for the stored-item gauges. */
+  describeTables?: readonly TableRole[];
+}
+
+export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
+  subscribe: {
+    tables: {
+      messages: { actions: ['dynamodb:Query'] },
+      subscriptions: {
+        actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+      },
+    },
+  },
+  invite: {
+    tables: {
+      messages: { actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], indexes: [MESSAGE_ID_INDEX] },
+      sessions: { actions: ['dynamodb:PutItem'] },
+    },
+    deliveryQueue: ['sqs:SendMessage'],
+  },
+  deposit: {
+    tables: {
+      messages: { actions: ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'] },
+      subscriptions: { actions: ['dynamodb:Query'] },
+    },
+  },
+  deliver: {
+    tables: {
+      messages: { actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], indexes: [MESSAGE_ID_INDEX] },
+      sessions: { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'] },
+      subscriptions: { actions: ['dynamodb:Query'] },
+    },
+  },
+  expire: {
+    tables: {
+      messages: {
+        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
+        indexes: [EXPIRY_INDEX, MESSAGE_ID_INDEX],
+      },
+      subscriptions: {
+        actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        indexes: [EXPIRY_INDEX],
+      },
+    },
+    describeTables: ['messages', 'subscriptions'],
+  },
+};
+
+/** Attach one handler's grants to its role, each statement naming its table, index or queue. */
+export function grantHandlerAccess(
+  role: iam.IRole,
+  access: HandlerAccess,
+  tables: Record<TableRole, dynamodb.ITable>,
+  queue: sqs.IQueue,
+): void {
+  for (const [role_, spec] of Object.entries(access.tables) as [TableRole, TableAccess][]) {
+    const table = tables[role_];
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...spec.actions], resources: [table.tableArn] }));
+    if (spec.indexes?.length) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: spec.indexes.map((name) => `${table.tableArn}/index/${name}`),
+        }),
+      );
+    }
+  }
+  if (access.describeTables?.length) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:DescribeTable'],
+        resources: access.describeTables.map((r) => tables[r].tableArn),
+      }),
+    );
+  }
+  if (access.deliveryQueue?.length) {
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...access.deliveryQueue], resources: [queue.queueArn] }));
+  }
+}

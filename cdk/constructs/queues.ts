@@ -1,0 +1,41 @@
+/**
+ * The delivery queue (design.md: deliveries are jobs on SQS with a dead-letter queue). One job
+ * per INVITE session; a job the consumer fails `maxReceiveCount` times moves to the DLQ, where
+ * an alarm sees it.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface QueuesProps {
+  /** The consumer's timeout: visibility must be at least six times it (Lambda's SQS guidance). */
+  consumerTimeout: Duration;
+  /** Receives before a job is dead-lettered. */
+  maxReceiveCount?: number;
+}
+
+export const VISIBILITY_FACTOR = 6;
+
+export class Queues extends Construct {
+  readonly delivery: sqs.Queue;
+  readonly deadLetter: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: QueuesProps) {
+    super(scope, id);
+    // SSE-SQS: encryption at rest with no key to pay for or to grant.
+    this.deadLetter = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS keeps anything: time for an operator to look and redrive.
+      retentionPeriod: Duration.days(14),
+    });
+    this.delivery = new sqs.Queue(this, 'Delivery', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * VISIBILITY_FACTOR),
+      // A session's client waits for its messages only minutes; a day covers any outage.
+      retentionPeriod: Duration.days(1),
+      deadLetterQueue: { queue: this.deadLetter, maxReceiveCount: props.maxReceiveCount ?? 5 },
+    });
+  }
+}

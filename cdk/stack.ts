@@ -1,0 +1,59 @@
+/**
+ * The whole deployment as design.md draws it: storage, queue and handlers, the edge on Fargate
+ * behind an NLB, the dashboard and the alarms.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { DeployConfig } from './config.ts';
+import { Alarms } from './constructs/alarms.ts';
+import { OperatorDashboard } from './constructs/dashboard.ts';
+import { Edge, LISTENER_PORTS } from './constructs/edge.ts';
+import { Functions } from './constructs/functions.ts';
+import { Network } from './constructs/network.ts';
+import { Storage } from './constructs/storage.ts';
+
+export interface DeferredCpmStackProps extends StackProps {
+  config: DeployConfig;
+}
+
+export class DeferredCpmStack extends Stack {
+  readonly storage: Storage;
+  readonly network: Network;
+  readonly edge: Edge;
+  readonly functions: Functions;
+  readonly dashboard: OperatorDashboard;
+  readonly alarms: Alarms;
+
+  constructor(scope: Construct, id: string, props: DeferredCpmStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.storage = new Storage(this, 'Storage');
+    this.network = new Network(this, 'Network', { logRetentionDays: config.logRetentionDays });
+    this.edge = new Edge(this, 'Edge', { config, network: this.network });
+    this.functions = new Functions(this, 'Functions', {
+      config,
+      network: this.network,
+      tables: this.storage.tables,
+      advertise: { host: this.edge.nlb.loadBalancerDnsName, msrpPort: LISTENER_PORTS.msrp },
+    });
+    const { subscribe, invite, deposit } = this.functions.handlers;
+    this.edge.invokes({ subscribe, invite, deposit });
+    this.dashboard = new OperatorDashboard(this, 'Operator', { edge: this.edge, functions: this.functions });
+    this.alarms = new Alarms(this, 'Alarms', {
+      edge: this.edge,
+      functions: this.functions,
+      ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+    });
+
+    new CfnOutput(this, 'SipEndpoint', {
+      description: 'Point the SIP/IP Core here (UDP and TCP; TLS on 5061 when a certificate was given)',
+      value: `${this.edge.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sip}`,
+    });
+    new CfnOutput(this, 'DepositUrl', {
+      description: 'Operator deposit API (POST JSON, SigV4-signed for service lambda)',
+      value: this.functions.depositUrl.url,
+    });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Lambda entry of `deposit` (protocol.md "Deposit"), reached two ways:
+ * - the edge invokes it synchronously with a SIP MESSAGE (RFC 3428) and NOTIFYs the watchers
+ *   itself from `changedUsers`;
+ * - operators and other CPM functions POST JSON to its Function URL (IAM auth, SigV4); the
+ *   watchers are then told through the edges' control API, which is why it runs in the VPC.
+ */
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
+import {
+  lambdaHandler,
+  observability,
+  serviceSettings,
+  tracedAwsPorts,
+} from '../../shared/observability/lambda-runtime.ts';
+import { emitMetric } from '../../shared/observability/recorder.ts';
+import { makeHttpHandler, makeSipHandler, type DepositDeps } from './logic.ts';
+
+const obs = observability('deposit');
+const ports = tracedAwsPorts(obs.tracer);
+const { config, policy } = serviceSettings();
+
+const deps: DepositDeps = { messages: ports.messages, policy, warnAgent: config.sipDomain, now: Date.now };
+const depositSip = makeSipHandler(deps);
+const depositHttp = makeHttpHandler(deps);
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+function isHttpEvent(event: unknown): event is LambdaFunctionURLEvent {
+  return typeof event === 'object' && event !== null && 'requestContext' in event && 'rawPath' in event;
+}
+
+function httpError(statusCode: number, error: string, headers: Record<string, string> = {}): LambdaFunctionURLResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify({ error }) };
+}
+
+/** POST / with the JSON body of `HttpDepositBody`: 201 stored, 200 already stored (idempotent). */
+async function onHttp(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> {
+  if (event.requestContext.http.method !== 'POST') return httpError(405, 'use POST', { allow: 'POST' });
+  if (event.rawPath !== '/' && event.rawPath !== '/deposit') return httpError(404, 'POST / or /deposit');
+  const text = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return httpError(400, 'body is not JSON');
+  }
+  const result = await depositHttp(json);
+  if (result.statusCode === 201) emitMetric(obs.metrics, 'Deposits', 1);
+  for (const user of result.changedUsers) {
+    // The message is stored; a watcher that misses this NOTIFY gets the next one.
+    await ports.changes.userChanged(user).catch((err: unknown) => obs.logger.warn('watchers not told', { user, err }));
+  }
+  return { statusCode: result.statusCode, headers: JSON_HEADERS, body: result.body };
+}
+
+async function onSip(event: SipRequestEvent): Promise<SipHandlerResult> {
+  const result = await depositSip(event);
+  if (result.changedUsers?.length) emitMetric(obs.metrics, 'Deposits', 1);
+  return result;
+}
+
+export const handler = lambdaHandler(
+  obs,
+  (event: SipRequestEvent | LambdaFunctionURLEvent): Promise<SipHandlerResult | LambdaFunctionURLResult> =>
+    isHttpEvent(event) ? onHttp(event) : onSip(event),
+);

@@ -1,0 +1,338 @@
+/**
+ * CPM Client A of Figure 30, scripted: a minimal SIP UA over UDP or TCP that subscribes to the
+ * deferred-messages package, answers NOTIFYs and BYEs, and sends the INVITE with actions. The
+ * demo plays it against the service; the end-to-end tests drive it step by step. It is a test
+ * peer, not a product UA: no retransmissions (loopback does not lose datagrams).
+ */
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { EventEmitter } from 'node:events';
+import {
+  buildMultipart,
+  createResponse,
+  frameStream,
+  getHeader,
+  parseCSeq,
+  parseMessage,
+  parseNameAddr,
+  serializeMessage,
+} from '../../shared/sip/messages/index.ts';
+import type { Header, SipMessage, SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
+import { LIST_CONTENT_TYPE, DEFERRED_ICSI, EVENT_PACKAGE } from '../../shared/deferred/names.ts';
+import { encodeActionList } from '../../shared/deferred/actions.ts';
+import { buildMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+
+export interface CpmClientOptions {
+  transport: 'udp' | 'tcp';
+  server: { host: string; port: number };
+  /** The client's AOR, e.g. sip:alice@example.com. */
+  user: string;
+  /** How the client answers requests it receives (NOTIFY, BYE): 200 unless told otherwise. */
+  answer?: (req: SipRequest) => number;
+}
+
+export interface DialogInfo {
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  cseq: number;
+  remoteTarget?: string;
+}
+
+const rand = (n = 6) => randomBytes(n).toString('hex');
+
+export class CpmClient extends EventEmitter {
+  private udp?: UdpSocket;
+  private tcp?: TcpSocket;
+  /** Over UDP the client also listens on TCP at the same port (RFC 3261 §18: large requests come over TCP). */
+  private tcpServer?: Server;
+  private readonly accepted = new Set<TcpSocket>();
+  private readonly waiters = new Map<string, (res: SipResponse) => void>();
+  private readonly inbox: SipRequest[] = [];
+  private readonly inboxWaiters: { match: (r: SipRequest) => boolean; resolve: (r: SipRequest) => void }[] = [];
+  localPort = 0;
+
+  private constructor(private readonly opts: CpmClientOptions) {
+    super();
+  }
+
+  static async connect(opts: CpmClientOptions): Promise<CpmClient> {
+    const client = new CpmClient(opts);
+    await client.open();
+    return client;
+  }
+
+  private async open(): Promise<void> {
+    const { transport, server } = this.opts;
+    if (transport === 'udp') {
+      const sock = createSocket('udp4');
+      sock.on('message', (data, rinfo) =>
+        this.onData(data, true, (bytes) => sock.send(bytes, rinfo.port, rinfo.address)),
+      );
+      await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+      this.udp = sock;
+      this.localPort = sock.address().port;
+      const tcpServer = createServer((conn) => {
+        this.accepted.add(conn);
+        conn.on('close', () => this.accepted.delete(conn));
+        this.readStream(conn);
+      });
+      await new Promise<void>((resolve) => {
+        // Best effort: when the TCP port is taken, the client simply has no TCP side.
+        tcpServer.once('error', () => resolve());
+        tcpServer.listen(this.localPort, '127.0.0.1', () => resolve());
+      });
+      this.tcpServer = tcpServer;
+      return;
+    }
+    const sock = connect({ host: server.host, port: server.port });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', reject);
+    });
+    this.readStream(sock);
+    this.tcp = sock;
+    this.localPort = sock.localPort ?? 0;
+  }
+
+  /** RFC 3261 §18.3 framing on a stream; answers go back on the same connection. */
+  private readStream(sock: TcpSocket): void {
+    let buffer: Buffer = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        const framed = frameStream(buffer, 1 << 20);
+        if (framed.kind === 'need-more') break;
+        if (framed.kind === 'error') {
+          sock.destroy();
+          break;
+        }
+        buffer = framed.rest;
+        if (framed.kind === 'message') this.onData(framed.bytes, false, (bytes) => sock.write(bytes));
+      }
+    });
+    sock.on('error', () => undefined);
+  }
+
+  get contact(): string {
+    return `<sip:${this.userPart()}@127.0.0.1:${this.localPort};transport=${this.opts.transport}>`;
+  }
+
+  private userPart(): string {
+    return /^sips?:([^@]+)@/.exec(this.opts.user)?.[1] ?? 'client';
+  }
+
+  private via(): string {
+    return `SIP/2.0/${this.opts.transport.toUpperCase()} 127.0.0.1:${this.localPort};branch=z9hG4bK${rand()};rport`;
+  }
+
+  private onData(data: Buffer, datagram: boolean, reply: (bytes: Buffer) => void): void {
+    const parsed = parseMessage(data, { datagram });
+    if (!parsed.ok) return;
+    const msg: SipMessage = parsed.message;
+    if (msg.kind === 'response') {
+      if (msg.status < 200) return;
+      const key = `${getHeader(msg, 'Call-ID')}|${getHeader(msg, 'CSeq')}`;
+      const waiter = this.waiters.get(key);
+      this.waiters.delete(key);
+      waiter?.(msg);
+      return;
+    }
+    if (msg.method === 'ACK') return;
+    const status = this.opts.answer?.(msg) ?? 200;
+    reply(serializeMessage(createResponse(msg, status)));
+    this.emit('request', msg);
+    const i = this.inboxWaiters.findIndex((w) => w.match(msg));
+    if (i >= 0) this.inboxWaiters.splice(i, 1)[0]!.resolve(msg);
+    else this.inbox.push(msg);
+  }
+
+  sendRaw(bytes: Buffer): void {
+    if (this.udp) this.udp.send(bytes, this.opts.server.port, this.opts.server.host);
+    else this.tcp?.write(bytes);
+  }
+
+  /** Send a request and wait for its final response. */
+  request(req: SipRequest, timeoutMs = 10_000): Promise<SipResponse> {
+    const key = `${getHeader(req, 'Call-ID')}|${getHeader(req, 'CSeq')}`;
+    return new Promise<SipResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new Error(`no final response to ${req.method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.set(key, (res) => {
+        clearTimeout(timer);
+        resolve(res);
+      });
+      this.sendRaw(serializeMessage(req));
+    });
+  }
+
+  /** The next received request matching `match` (already received ones first). */
+  nextRequest(match: (r: SipRequest) => boolean, timeoutMs = 10_000): Promise<SipRequest> {
+    const i = this.inbox.findIndex(match);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    return new Promise<SipRequest>((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (r: SipRequest) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      };
+      const timer = setTimeout(() => {
+        const j = this.inboxWaiters.indexOf(waiter);
+        if (j >= 0) this.inboxWaiters.splice(j, 1);
+        reject(new Error(`no matching request within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.inboxWaiters.push(waiter);
+    });
+  }
+
+  /** A request from this client with the usual headers (RFC 3261 §8.1.1). */
+  buildRequest(
+    method: string,
+    opts: { uri?: string; callId?: string; fromTag?: string; toTag?: string; cseq?: number; headers?: Header[]; body?: Buffer; contentType?: string } = {},
+  ): SipRequest {
+    const headers: Header[] = [
+      { name: 'Via', value: this.via() },
+      { name: 'Max-Forwards', value: '70' },
+      { name: 'From', value: `<${this.opts.user}>;tag=${opts.fromTag ?? rand()}` },
+      { name: 'To', value: `<${this.opts.user}>${opts.toTag ? `;tag=${opts.toTag}` : ''}` },
+      { name: 'Call-ID', value: opts.callId ?? `${rand(8)}@127.0.0.1` },
+      { name: 'CSeq', value: `${opts.cseq ?? 1} ${method}` },
+      { name: 'Contact', value: this.contact },
+      ...(opts.headers ?? []),
+      ...(opts.contentType ? [{ name: 'Content-Type', value: opts.contentType }] : []),
+    ];
+    return { kind: 'request', method, uri: opts.uri ?? this.opts.user, headers, body: opts.body ?? Buffer.alloc(0) };
+  }
+
+  /** Steps 2-5: SUBSCRIBE to the deferred-messages package. */
+  async subscribe(opts: { expires?: number; headers?: Header[] } = {}): Promise<{ response: SipResponse; dialog: DialogInfo }> {
+    const callId = `${rand(8)}@127.0.0.1`;
+    const fromTag = rand();
+    const req = this.buildRequest('SUBSCRIBE', {
+      callId,
+      fromTag,
+      headers: [
+        { name: 'Event', value: EVENT_PACKAGE },
+        { name: 'Accept', value: LIST_CONTENT_TYPE },
+        ...(opts.expires !== undefined ? [{ name: 'Expires', value: String(opts.expires) }] : []),
+        ...(opts.headers ?? []),
+      ],
+    });
+    const response = await this.request(req);
+    return { response, dialog: { callId, localTag: fromTag, remoteTag: toTagOf(response) ?? '', cseq: 1 } };
+  }
+
+  /** In-dialog SUBSCRIBE: refresh, or `expires: 0` to end the subscription. */
+  refresh(dialog: DialogInfo, expires: number): Promise<SipResponse> {
+    dialog.cseq += 1;
+    return this.request(
+      this.buildRequest('SUBSCRIBE', {
+        callId: dialog.callId,
+        fromTag: dialog.localTag,
+        toTag: dialog.remoteTag,
+        cseq: dialog.cseq,
+        headers: [
+          { name: 'Event', value: EVENT_PACKAGE },
+          { name: 'Expires', value: String(expires) },
+        ],
+      }),
+    );
+  }
+
+  /** The next NOTIFY of a subscription dialog. */
+  nextNotify(dialog: Pick<DialogInfo, 'callId'>, timeoutMs = 10_000): Promise<SipRequest> {
+    return this.nextRequest((r) => r.method === 'NOTIFY' && getHeader(r, 'Call-ID') === dialog.callId, timeoutMs);
+  }
+
+  /**
+   * Steps 10-13: INVITE naming an action per message, with an MSRP offer whose path is
+   * `msrpPath`; ACKs a 2xx. Returns the response and the dialog.
+   */
+  async invite(
+    actions: { id: string; action: 'retrieve' | 'delete' }[],
+    opts: { msrpSessionId?: string; rawList?: string; sdp?: string; omitList?: boolean } = {},
+  ): Promise<{ response: SipResponse; dialog: DialogInfo; msrpPath: string }> {
+    const sessionId = opts.msrpSessionId ?? `s${rand()}`;
+    const offer = buildMsrpOffer({ host: '127.0.0.1', port: 9, sessionId });
+    const boundary = `b${rand(4)}`;
+    const parts = [{ headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(opts.sdp ?? offer.sdp) }];
+    if (!opts.omitList) {
+      parts.push({
+        headers: [
+          { name: 'Content-Type', value: LIST_CONTENT_TYPE },
+          { name: 'Content-Disposition', value: 'render;handling=required' },
+        ],
+        body: Buffer.from(opts.rawList ?? encodeActionList(actions)),
+      });
+    }
+    const callId = `${rand(8)}@127.0.0.1`;
+    const fromTag = rand();
+    const req = this.buildRequest('INVITE', {
+      callId,
+      fromTag,
+      headers: [
+        { name: 'Accept-Contact', value: `*;+g.3gpp.icsi-ref="${encodeURIComponent(DEFERRED_ICSI)}"` },
+        { name: 'P-Preferred-Service', value: DEFERRED_ICSI },
+      ],
+      body: buildMultipart(parts, boundary),
+      contentType: `multipart/mixed;boundary=${boundary}`,
+    });
+    const response = await this.request(req);
+    const dialog: DialogInfo = { callId, localTag: fromTag, remoteTag: toTagOf(response) ?? '', cseq: 1 };
+    if (response.status >= 200 && response.status < 300) {
+      // RFC 3261 §13.2.2.4: ACK the 2xx end to end, same CSeq number.
+      const contact = getHeader(response, 'Contact');
+      dialog.remoteTarget = contact ? parseNameAddr(contact)?.uri : undefined;
+      const ack = this.buildRequest('ACK', {
+        uri: dialog.remoteTarget ?? this.opts.user,
+        callId,
+        fromTag,
+        toTag: dialog.remoteTag,
+        cseq: 1,
+      });
+      this.sendRaw(serializeMessage(ack));
+    }
+    return { response, dialog, msrpPath: offer.path };
+  }
+
+  /** The BYE ending a session dialog (the service sends it after the last delivery). */
+  nextBye(dialog: Pick<DialogInfo, 'callId'>, timeoutMs = 40_000): Promise<SipRequest> {
+    return this.nextRequest((r) => r.method === 'BYE' && getHeader(r, 'Call-ID') === dialog.callId, timeoutMs);
+  }
+
+  /** Our own BYE in a session dialog. */
+  bye(dialog: DialogInfo): Promise<SipResponse> {
+    dialog.cseq += 1;
+    return this.request(
+      this.buildRequest('BYE', {
+        uri: dialog.remoteTarget ?? this.opts.user,
+        callId: dialog.callId,
+        fromTag: dialog.localTag,
+        toTag: dialog.remoteTag,
+        cseq: dialog.cseq,
+      }),
+    );
+  }
+
+  close(): void {
+    this.udp?.close();
+    this.tcp?.destroy();
+    for (const conn of this.accepted) conn.destroy();
+    this.tcpServer?.close();
+  }
+}
+
+export function toTagOf(msg: SipMessage): string | undefined {
+  const to = getHeader(msg, 'To');
+  return (to ? parseNameAddr(to)?.params.tag : undefined) ?? undefined;
+}
+
+export function cseqOf(msg: SipMessage): number | undefined {
+  const v = getHeader(msg, 'CSeq');
+  return v ? parseCSeq(v)?.seq : undefined;
+}

@@ -1,0 +1,243 @@
+/**
+ * The edge's composition root: SIP transports and transactions, the MSRP listener, the admin and
+ * control HTTP port, and (local default) the handlers over dynalite and local-aws-sqs in this
+ * process. `startEdge` is what `npm start`, the demo and the end-to-end tests run.
+ */
+import { mkdir } from 'node:fs/promises';
+import { makeTrustCheck, type Config } from '../../shared/config.ts';
+import { defaultPolicy, type Policy } from '../../shared/deferred/policy.ts';
+import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '../../shared/ports.ts';
+import { TransportLayer, type Source } from '../../shared/sip/transport/index.ts';
+import { TransactionLayer, type Timers } from '../../shared/sip/transaction/index.ts';
+import { MsrpListener } from '../../shared/msrp/listener.ts';
+import { startLocalBackend } from '../../shared/adapters/local/index.ts';
+import { SqsPoller } from '../../shared/adapters/sqs/poller.ts';
+import { AdminServer } from './admin-server.ts';
+import { ChangeCoalescer } from './change-coalescer.ts';
+import { Counters } from './counters.ts';
+import { InDialogSender } from './in-dialog-sender.ts';
+import { makeLocalHandlers } from './local-handlers.ts';
+import { SipApp } from './sip-app.ts';
+import { loadTlsMaterial } from './tls-material.ts';
+import { makeFailureImdnSender } from './failure-imdn.ts';
+
+export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
+
+export interface EdgeOptions {
+  config: Config;
+  log?: LogFn;
+  /** Overrides for tests: short SIP timers, a policy with small limits, a faster sweep. */
+  timers?: Partial<Timers>;
+  policy?: Partial<Policy>;
+  sweepIntervalMs?: number;
+  /** Outbound allow-list for SIP sends (tests: loopback only). */
+  allowDestination?: (address: string) => boolean;
+}
+
+export interface BoundPorts {
+  udp?: number;
+  tcp?: number;
+  tls?: number;
+  ws?: number;
+  msrp: number;
+  admin: number;
+}
+
+export interface RunningEdge {
+  ports: BoundPorts;
+  counters: Counters;
+  stop(): Promise<void>;
+}
+
+export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
+  const { config } = opts;
+  const log: LogFn = opts.log ?? (() => undefined);
+  const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
+  const counters = new Counters();
+  const stops: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+  };
+
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+
+    // The local default's AWS: dynalite persisted under DATA_DIR, local-aws-sqs, both on loopback.
+    const backend = await startLocalBackend({ dataDir: config.dataDir, host: '127.0.0.1' });
+    stops.push(() => backend.stop());
+    const { ports } = backend;
+
+    const tls = await loadTlsMaterial({
+      ...(config.tlsKeyFile ? { keyFile: config.tlsKeyFile } : {}),
+      ...(config.tlsCertFile ? { certFile: config.tlsCertFile } : {}),
+      dataDir: config.dataDir,
+      commonName: config.sipDomain,
+    });
+    const transport = new TransportLayer(
+      {
+        host: config.listen,
+        udpPort: config.sipPort,
+        tcpPort: config.sipPort,
+        tlsPort: config.sipsPort,
+        wsPort: config.wsPort,
+        tls,
+        ...(opts.allowDestination ? { allowDestination: opts.allowDestination } : {}),
+      },
+      log,
+    );
+    const sip = await transport.start();
+    stops.push(() => transport.stop());
+    const transactions = new TransactionLayer(transport, opts.timers);
+    stops.push(() => transactions.stop());
+
+    const msrp = new MsrpListener({
+      host: config.listen,
+      port: config.msrpPort,
+      advertiseHost: config.advertise,
+      chunkBytes: policy.msrpChunkBytes,
+      transactionTimeoutMs: policy.msrpTimeoutMs,
+      connectTimeoutMs: policy.sessionConnectTimeoutMs,
+      log: {
+        debug: (m, e) => log('debug', m, e),
+        info: (m, e) => log('info', m, e),
+        warn: (m, e) => log('warn', m, e),
+      },
+    });
+    const msrpPort = await msrp.start();
+    stops.push(() => msrp.stop());
+
+    const contactFor = (source: Source): string => {
+      const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
+      const scheme = source.transport === 'tls' || source.transport === 'wss' ? 'sips' : 'sip';
+      return `<${scheme}:pf@${host}:${source.localPort};transport=${source.transport}>`;
+    };
+    const edgeId = 'local';
+    const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
+
+    // Filled once the handlers exist: the sender reports NOTIFY failures to the subscribe handler.
+    let invoker: HandlerInvoker | undefined;
+    const sender = new InDialogSender({
+      transactions,
+      contact: `<sip:pf@${host}:${sip.udp ?? sip.tcp ?? 5060}>`,
+      onSubscriptionEnded: async (sub, status) => {
+        counters.inc('subscriptions_ended_total', { cause: String(status) });
+        await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
+      },
+      onSent: (method, status) => counters.inc('sip_requests_sent_total', { method, class: `${Math.floor(status / 100)}xx` }),
+    });
+
+    let app: SipApp | undefined;
+    const gateway: EdgeGateway = {
+      send: async (_edgeId, spec) => {
+        const outcome = await sender.send(spec);
+        if (spec.method === 'BYE') app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
+        return outcome;
+      },
+      deliver: (_edgeId, sessionId, message) => msrp.deliver(sessionId, message),
+      closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
+    };
+    const coalescer = new ChangeCoalescer(async (user) => {
+      const result = await invoker!.subscribe({ type: 'user-changed', user });
+      await Promise.all((result.requests ?? []).map((r) => sender.send(r).catch(() => undefined)));
+    }, policy.notifyMinIntervalMs);
+    stops.push(() => coalescer.stop());
+    const changes: ChangeFeed = { userChanged: (user) => coalescer.userChanged(user) };
+
+    const handlers = makeLocalHandlers({
+      ports,
+      edge: gateway,
+      changes,
+      policy,
+      serviceUris: [`sip:deferred@${config.sipDomain}`],
+      msrp: { host: config.advertise, port: msrpPort },
+      warnAgent: config.sipDomain,
+      sendFailureImdn: makeFailureImdnSender({
+        transactions,
+        domain: config.sipDomain,
+        ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
+        log,
+        onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
+      }),
+      counters: {
+        delivered: (ms) => {
+          counters.inc('retrievals_total');
+          counters.observe('delivery_latency_ms', ms);
+        },
+        failed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
+        expired: (n) => counters.inc('expiries_total', {}, n),
+      },
+    });
+    invoker = handlers.invoker;
+
+    app = new SipApp({
+      transactions,
+      invoker: handlers.invoker,
+      sender,
+      msrp,
+      edgeId,
+      isTrusted: makeTrustCheck(config.trustedPeers),
+      contactFor,
+      userChanged: (user) => coalescer.userChanged(user),
+      maxInFlight: config.maxInFlight,
+      onRequest: (method) => counters.inc('sip_requests_total', { method }),
+      onResponse: (method, status) => {
+        counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
+        if (method === 'MESSAGE' && status === 202) counters.inc('deposits_total');
+      },
+      log,
+    });
+    const sipApp = app;
+    counters.gauge('msrp_sessions_open', () => sipApp.openSessions);
+
+    const poller = new SqsPoller({
+      client: backend.clients.sqs,
+      queueUrl: backend.queues.queueUrl,
+      handler: handlers.deliver,
+      // Each job waits for its client's MSRP connection: many in flight, one job per batch.
+      batchSize: 1,
+      concurrency: 16,
+      onError: (err) => log('warn', 'delivery queue poll failed', { error: String(err) }),
+    });
+    poller.start();
+    stops.push(() => poller.stop());
+
+    const sweepTimer = setInterval(() => {
+      void handlers.sweep().catch((err: unknown) => log('warn', 'expiry sweep failed', { error: String(err) }));
+    }, opts.sweepIntervalMs ?? 10_000);
+    sweepTimer.unref();
+    stops.push(() => clearInterval(sweepTimer));
+
+    const admin = new AdminServer({
+      counters,
+      deposit: async (json) => {
+        const result = await handlers.depositHttp(json);
+        if (result.statusCode === 201) counters.inc('deposits_total');
+        return result;
+      },
+      listUser: async (user) => {
+        const nowSec = Math.floor(Date.now() / 1000);
+        const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
+        return {
+          user,
+          total: await ports.messages.count(user, nowSec),
+          entries: list.map(({ cpim: _payload, ...meta }) => meta),
+        };
+      },
+      gateway,
+      userChanged: (user) => coalescer.userChanged(user),
+      health: () => ({ ok: true, detail: { sip, msrp: msrpPort } }),
+      edgeId,
+    });
+    const adminPort = await admin.start(config.listen, config.adminPort);
+    stops.push(() => admin.stop());
+
+    return {
+      ports: { ...sip, msrp: msrpPort, admin: adminPort },
+      counters,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

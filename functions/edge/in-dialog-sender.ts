@@ -1,0 +1,157 @@
+/**
+ * Sends the requests handlers ask for inside a dialog (NOTIFY, BYE), one at a time per dialog
+ * (RFC 6665 §4.2.2 wants NOTIFYs in order; Kamailio serialises them per dialog too), and tells
+ * the subscribe handler when a NOTIFY's answer ends the subscription (protocol.md "NOTIFY").
+ */
+import type { InDialogRequestSpec } from '../../shared/events.ts';
+import { decodeList, encodeList, type ListEntry } from '../../shared/deferred/list-codec.ts';
+import { buildInDialogRequest, targetOfDialog } from '../../shared/sip/dialog/index.ts';
+import { getHeader, serializeMessage } from '../../shared/sip/messages/index.ts';
+import type { SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
+import type { Target } from '../../shared/sip/transport/index.ts';
+import type { DeferredMessage } from '../../shared/deferred/model.ts';
+
+export interface RequestSender {
+  request(req: SipRequest, target: Target): Promise<SipResponse>;
+}
+
+export interface SendOutcome {
+  status: number;
+  retryAfter?: number;
+}
+
+export interface InDialogSenderDeps {
+  transactions: RequestSender;
+  /** Our Contact for requests that carry one (NOTIFY: RFC 6665 §4.2.2 target refresh). */
+  contact: string;
+  /** A NOTIFY failed in a way that ends the subscription. */
+  onSubscriptionEnded: (sub: { user: string; dialogId: string }, status: number) => Promise<void>;
+  onSent?: (method: string, status: number) => void;
+}
+
+/** RFC 3261 §18.1.1: a request over 1300 octets goes over a congestion-controlled transport. */
+export const UDP_MTU_LIMIT = 1300;
+
+/**
+ * protocol.md: a NOTIFY answered 481, 408 or timed out, or any other non-2xx without Retry-After
+ * except 401/407, ends the subscription.
+ */
+export function endsSubscription(status: number, retryAfter: number | undefined): boolean {
+  if (status < 300) return false;
+  if (status === 481 || status === 408) return true;
+  if (status === 401 || status === 407) return false;
+  return retryAfter === undefined;
+}
+
+export class InDialogSender {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: InDialogSenderDeps) {}
+
+  /**
+   * Queue a request on its dialog. `gate` (when given) must settle before anything further is sent
+   * on that dialog: the edge passes the ACK of its 2xx, since a BYE must not precede it (RFC 3261 §15).
+   */
+  hold(dialogKey: string, gate: Promise<unknown>): void {
+    const tail = this.tails.get(dialogKey) ?? Promise.resolve();
+    this.chain(dialogKey, tail.then(() => gate).catch(() => undefined));
+  }
+
+  send(spec: InDialogRequestSpec): Promise<SendOutcome> {
+    const key = dialogKeyOf(spec);
+    const tail = this.tails.get(key) ?? Promise.resolve();
+    const run = tail.catch(() => undefined).then(() => this.sendNow(spec));
+    this.chain(
+      key,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  private chain(key: string, p: Promise<unknown>): void {
+    this.tails.set(key, p);
+    void p.then(() => {
+      if (this.tails.get(key) === p) this.tails.delete(key);
+    });
+  }
+
+  private async sendNow(spec: InDialogRequestSpec): Promise<SendOutcome> {
+    const target = targetOfDialog(spec.dialog);
+    let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
+    if (target.transport === 'udp' && serializeMessage(request).length > UDP_MTU_LIMIT) {
+      // RFC 3261 §18.1.1: try TCP to the same next hop first.
+      const overTcp: Target = { transport: 'tcp', address: target.address, port: target.port };
+      const response = await this.deps.transactions.request(request, overTcp);
+      if (response.status !== 503 || getHeader(response, 'Retry-After') !== undefined) {
+        return this.finish(spec, response);
+      }
+      // No TCP there: cut the list so the NOTIFY fits a datagram; `total` still tells the whole count.
+      request = this.build(spec, this.cutToFit(spec));
+    }
+    const response = await this.deps.transactions.request(request, target);
+    return this.finish(spec, response);
+  }
+
+  private build(spec: InDialogRequestSpec, body: Buffer | undefined): SipRequest {
+    return buildInDialogRequest(spec.dialog, spec.method, spec.cseq, {
+      headers: spec.headers,
+      ...(body ? { body } : {}),
+      ...(spec.contentType ? { contentType: spec.contentType } : {}),
+      contact: this.deps.contact,
+    });
+  }
+
+  private cutToFit(spec: InDialogRequestSpec): Buffer | undefined {
+    if (!spec.body) return undefined;
+    const xml = Buffer.from(spec.body, 'base64').toString('utf8');
+    const list = decodeList(xml);
+    if (!list.ok) return Buffer.from(xml, 'utf8');
+    let entries = list.entries;
+    for (;;) {
+      const body = Buffer.from(encodeList({ version: list.version, total: list.total, entries: entries.map(asMessage) }), 'utf8');
+      const size = serializeMessage(this.build(spec, body)).length;
+      if (size <= UDP_MTU_LIMIT || entries.length === 0) return body;
+      entries = entries.slice(0, entries.length - 1);
+    }
+  }
+
+  private async finish(spec: InDialogRequestSpec, response: SipResponse): Promise<SendOutcome> {
+    const retryHeader = getHeader(response, 'Retry-After');
+    const retryAfter = retryHeader !== undefined ? Number.parseInt(retryHeader, 10) : undefined;
+    const outcome: SendOutcome = {
+      status: response.status,
+      ...(retryAfter !== undefined && Number.isFinite(retryAfter) ? { retryAfter } : {}),
+    };
+    this.deps.onSent?.(spec.method, response.status);
+    if (spec.method === 'NOTIFY' && spec.subscription && endsSubscription(outcome.status, outcome.retryAfter)) {
+      await this.deps.onSubscriptionEnded(spec.subscription, outcome.status).catch(() => undefined);
+    }
+    return outcome;
+  }
+}
+
+function dialogKeyOf(spec: InDialogRequestSpec): string {
+  return `${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`;
+}
+
+/** A list entry back into the record shape the encoder takes (the cut list re-encodes the same entries). */
+function asMessage(entry: ListEntry): DeferredMessage {
+  return {
+    user: entry.to,
+    id: entry.id,
+    messageId: entry.messageId,
+    from: entry.from,
+    to: entry.to,
+    date: entry.date,
+    ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
+    contentType: entry.contentType,
+    size: entry.size,
+    ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
+    ...(entry.contributionId !== undefined ? { contributionId: entry.contributionId } : {}),
+    ...(entry.dispositionNotification !== undefined ? { dispositionNotification: entry.dispositionNotification } : {}),
+    cpim: new Uint8Array(),
+    arrivedAt: entry.date,
+    expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
+  };
+}
+

@@ -1,0 +1,229 @@
+/**
+ * The edge's user agent core (RFC 3261 §8.2, §12, §15): takes each new request from the
+ * transaction layer, answers what the edge itself owns (OPTIONS, BYE, unsupported methods) and
+ * hands SUBSCRIBE, INVITE and MESSAGE to the handlers, which decide everything about deferred
+ * messages. It then sends the handler's response, the NOTIFYs it built, and arms MSRP delivery.
+ */
+import type { Flow } from '../../shared/deferred/model.ts';
+import { CPIM_CONTENT_TYPE, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
+import type { SipHandlerResult } from '../../shared/events.ts';
+import type { HandlerInvoker } from '../../shared/ports.ts';
+import { eventOfRequest } from '../../shared/service/sip-event.ts';
+import { dialogIdOf } from '../../shared/sip/dialog/index.ts';
+import { createResponse, getHeader, getHeaders, parseNameAddr, parseUri } from '../../shared/sip/messages/index.ts';
+import type { Header, SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
+import type { ServerTransaction } from '../../shared/sip/transaction/index.ts';
+import type { Source } from '../../shared/sip/transport/index.ts';
+import type { InDialogSender } from './in-dialog-sender.ts';
+
+/** Methods this UAS implements; everything else it knows of gets 405 with this Allow (RFC 3261 §8.2.1). */
+export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'MESSAGE'] as const;
+/** Methods from RFC 3261 and its extensions this UAS recognises but does not serve. */
+const KNOWN_METHODS = new Set(['REGISTER', 'NOTIFY', 'PUBLISH', 'INFO', 'UPDATE', 'REFER', 'PRACK']);
+/** No option tags are supported; a Require naming any gets 420 (RFC 3261 §8.2.2.3). */
+const SUPPORTED_OPTION_TAGS = new Set<string>();
+
+export interface TransactionPort {
+  onRequest(cb: (req: SipRequest, tx: ServerTransaction) => void): void;
+  onAck(cb: (ack: SipRequest, source: Source) => void): void;
+  onAckTimeout(cb: (invite: SipRequest) => void): void;
+}
+
+export interface MsrpPort {
+  expect(sessionId: string, clientPath: string): void;
+  closeSession(sessionId: string): void;
+}
+
+export interface SipAppDeps {
+  transactions: TransactionPort;
+  invoker: HandlerInvoker;
+  sender: InDialogSender;
+  msrp: MsrpPort;
+  edgeId: string;
+  isTrusted: (address: string) => boolean;
+  /** The service's Contact for a transport the request came on (RFC 3261 §12.1.1). */
+  contactFor: (source: Source) => string;
+  userChanged: (user: string) => Promise<void>;
+  maxInFlight: number;
+  onRequest?: (method: string) => void;
+  onResponse?: (method: string, status: number) => void;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
+}
+
+/** An INVITE dialog the edge holds for its MSRP delivery session. */
+interface SessionDialog {
+  sessionId: string;
+  ackSeen: () => void;
+}
+
+export class SipApp {
+  private inFlight = 0;
+  private readonly sessionDialogs = new Map<string, SessionDialog>();
+
+  constructor(private readonly deps: SipAppDeps) {
+    deps.transactions.onRequest((req, tx) => {
+      void this.handle(req, tx).catch((err: unknown) => {
+        deps.log?.('error', 'request handling failed', { method: req.method, error: String(err) });
+        this.respond(tx, req, 500, { reason: 'Server Internal Error' });
+      });
+    });
+    deps.transactions.onAck((ack) => this.sessionDialogs.get(dialogIdOf(ack))?.ackSeen());
+    // RFC 3261 §13.3.1.4: no ACK within 64*T1 -> the dialog is dead; let a BYE through anyway.
+    deps.transactions.onAckTimeout((invite) => {
+      for (const [id, d] of this.sessionDialogs) if (id.startsWith(`${getHeader(invite, 'Call-ID')};`)) d.ackSeen();
+    });
+  }
+
+  /** Sessions whose INVITE dialogs are still up (for the dashboard). */
+  get openSessions(): number {
+    return this.sessionDialogs.size;
+  }
+
+  private async handle(req: SipRequest, tx: ServerTransaction): Promise<void> {
+    this.deps.onRequest?.(req.method);
+    // RFC 3261 §8.2.2.1: an unsupported Request-URI scheme gets 416.
+    const uri = parseUri(req.uri);
+    if (!uri || !['sip', 'sips', 'tel'].includes(uri.scheme)) {
+      return this.respond(tx, req, 416, { reason: 'Unsupported URI Scheme' });
+    }
+    // RFC 3261 §8.2.2.3: Require with option tags we do not support -> 420 listing them.
+    const unsupported = getHeaders(req, 'Require').filter((t) => !SUPPORTED_OPTION_TAGS.has(t.toLowerCase()));
+    if (unsupported.length > 0) {
+      return this.respond(tx, req, 420, { headers: [{ name: 'Unsupported', value: unsupported.join(', ') }] });
+    }
+    switch (req.method) {
+      case 'OPTIONS':
+        return this.respond(tx, req, 200, { headers: this.capabilities() });
+      case 'SUBSCRIBE':
+        return this.viaHandler(req, tx, (e) => this.deps.invoker.subscribe(e));
+      case 'INVITE':
+        if (toTagOf(req)) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
+        return this.viaHandler(req, tx, (e) => this.deps.invoker.invite(e));
+      case 'MESSAGE':
+        if (toTagOf(req)) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
+        return this.viaHandler(req, tx, (e) => this.deps.invoker.deposit(e));
+      case 'BYE':
+        return this.bye(req, tx);
+      default:
+        if (KNOWN_METHODS.has(req.method)) {
+          return this.respond(tx, req, 405, { headers: [{ name: 'Allow', value: ALLOWED_METHODS.join(', ') }] });
+        }
+        // RFC 3261 §21.5.2: a method the UAS does not recognise.
+        return this.respond(tx, req, 501, {
+          reason: 'Not Implemented',
+          headers: [{ name: 'Allow', value: ALLOWED_METHODS.join(', ') }],
+        });
+    }
+  }
+
+  private capabilities(): Header[] {
+    return [
+      { name: 'Allow', value: ALLOWED_METHODS.join(', ') },
+      { name: 'Accept', value: `application/sdp, multipart/mixed, ${LIST_CONTENT_TYPE}, ${CPIM_CONTENT_TYPE}` },
+      { name: 'Allow-Events', value: EVENT_PACKAGE },
+    ];
+  }
+
+  /** RFC 3261 §15.1.2: BYE ends the delivery session's dialog; undelivered messages stay deferred. */
+  private bye(req: SipRequest, tx: ServerTransaction): void {
+    const id = dialogIdOf(req);
+    const dialog = this.sessionDialogs.get(id);
+    if (!dialog) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
+    this.sessionDialogs.delete(id);
+    dialog.ackSeen();
+    this.deps.msrp.closeSession(dialog.sessionId);
+    this.respond(tx, req, 200);
+  }
+
+  /** The service ended a session dialog itself (its BYE went out). */
+  sessionEnded(dialogId: string): void {
+    this.sessionDialogs.get(dialogId)?.ackSeen();
+    this.sessionDialogs.delete(dialogId);
+  }
+
+  private async viaHandler(
+    req: SipRequest,
+    tx: ServerTransaction,
+    call: (event: ReturnType<typeof eventOfRequest>) => Promise<SipHandlerResult>,
+  ): Promise<void> {
+    if (this.inFlight >= this.deps.maxInFlight) {
+      return this.respond(tx, req, 503, { reason: 'Service Unavailable', headers: [{ name: 'Retry-After', value: '5' }] });
+    }
+    const source = tx.source;
+    const trusted = this.deps.isTrusted(source.remoteAddress);
+    // RFC 3325 §5: P-Asserted-Identity from outside the trust domain is removed and ignored.
+    const request = trusted ? req : { ...req, headers: req.headers.filter((h) => h.name !== 'P-Asserted-Identity') };
+    const flow: Flow = {
+      edgeId: this.deps.edgeId,
+      transport: source.transport,
+      remoteAddress: source.remoteAddress,
+      remotePort: source.remotePort,
+      ...(source.connectionId ? { connectionId: source.connectionId } : {}),
+    };
+    let result: SipHandlerResult;
+    this.inFlight++;
+    try {
+      result = await call(eventOfRequest(request, flow, trusted));
+    } catch (err) {
+      this.deps.log?.('warn', 'handler unreachable', { method: req.method, error: String(err) });
+      return this.respond(tx, req, 503, { reason: 'Service Unavailable', headers: [{ name: 'Retry-After', value: '5' }] });
+    } finally {
+      this.inFlight--;
+    }
+
+    const spec = result.response;
+    const ok = spec.status >= 200 && spec.status < 300;
+    const dialogCreating = ok && (req.method === 'SUBSCRIBE' || req.method === 'INVITE') && spec.toTag !== undefined;
+    if (req.method === 'INVITE' && tx.cancelled) {
+      // CANCEL won the race (RFC 3261 §9.2): the 487 is out; the session will never be connected.
+      if (result.session) this.deps.msrp.closeSession(result.session.sessionId);
+      return;
+    }
+    if (req.method === 'INVITE' && ok && result.session) {
+      const session = result.session;
+      try {
+        this.deps.msrp.expect(session.sessionId, session.clientPath);
+      } catch (err) {
+        // The handler accepted an offer whose path the MSRP layer cannot use (RFC 4975 §9).
+        this.deps.log?.('warn', 'MSRP session refused', { error: String(err) });
+        return this.respond(tx, req, 488, { reason: 'Not Acceptable Here - Unusable MSRP path' });
+      }
+      let ackSeen: () => void = () => undefined;
+      const ack = new Promise<void>((resolve) => (ackSeen = resolve));
+      this.sessionDialogs.set(session.dialogId, { sessionId: session.sessionId, ackSeen });
+      this.deps.sender.hold(session.dialogId, ack);
+    }
+    this.respond(tx, req, spec.status, {
+      ...(spec.reason ? { reason: spec.reason } : {}),
+      ...(spec.toTag ? { toTag: spec.toTag } : {}),
+      headers: [
+        ...(spec.headers ?? []),
+        ...(dialogCreating ? [{ name: 'Contact', value: this.deps.contactFor(source) }] : []),
+      ],
+      ...(spec.body !== undefined ? { body: Buffer.from(spec.body, 'base64') } : {}),
+      ...(spec.contentType ? { contentType: spec.contentType } : {}),
+    });
+    for (const request of result.requests ?? []) {
+      void this.deps.sender.send(request).catch((err: unknown) => {
+        this.deps.log?.('warn', 'in-dialog request failed', { method: request.method, error: String(err) });
+      });
+    }
+    for (const user of result.changedUsers ?? []) void this.deps.userChanged(user);
+  }
+
+  private respond(
+    tx: ServerTransaction,
+    req: SipRequest,
+    status: number,
+    opts: { reason?: string; toTag?: string; headers?: Header[]; body?: Buffer; contentType?: string } = {},
+  ): void {
+    const response: SipResponse = createResponse(req, status, opts);
+    this.deps.onResponse?.(req.method, status);
+    tx.respond(response);
+  }
+}
+
+function toTagOf(req: SipRequest): string | undefined {
+  const to = getHeader(req, 'To');
+  return (to ? parseNameAddr(to)?.params.tag : undefined) ?? undefined;
+}

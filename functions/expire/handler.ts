@@ -1,0 +1,95 @@
+/**
+ * Lambda entry of `expire` (protocol.md "Deposit", retention), fed two ways:
+ * - every minute by an EventBridge schedule: the same sweep the local default runs (expired
+ *   messages, then expired subscriptions with their final NOTIFY), plus the stored-item gauges;
+ * - by the messages table's stream, filtered to TTL removals of messages: whatever TTL removed
+ *   before a sweep saw it still gets its watchers' NOTIFY.
+ */
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
+import type { DeferredMessage } from '../../shared/deferred/model.ts';
+import { EXPIRY_INDEX } from '../../shared/adapters/dynamodb/tables.ts';
+import { resourcesFromEnv } from '../../shared/adapters/wiring.ts';
+import {
+  lambdaHandler,
+  observability,
+  serviceSettings,
+  tracedAwsPorts,
+} from '../../shared/observability/lambda-runtime.ts';
+import { emitMetric } from '../../shared/observability/recorder.ts';
+import { messagesExpired, sweep, type ExpireDeps } from './logic.ts';
+
+const obs = observability('expire');
+const ports = tracedAwsPorts(obs.tracer);
+const { tables } = resourcesFromEnv(process.env);
+const { policy } = serviceSettings();
+const control = obs.tracer.captureAWSv3Client(new DynamoDBClient({}));
+
+const deps: ExpireDeps = {
+  messages: ports.messages,
+  subscriptions: ports.subscriptions,
+  changes: ports.changes,
+  edge: ports.edge,
+  policy,
+  now: Date.now,
+  onExpired: (count) => {
+    if (count > 0) emitMetric(obs.metrics, 'Expiries', count);
+  },
+};
+
+/** Storage-only attributes of a message item (shared/adapters/dynamodb/deferred-messages.ts). */
+const STORAGE_ATTRIBUTES = ['sk', 'expiryShard'];
+
+/** The message a TTL removal took away; undefined for the store's other items (dedupe claims). */
+export function expiredMessageOf(record: DynamoDBRecord): DeferredMessage | undefined {
+  const image = record.dynamodb?.OldImage;
+  if (record.eventName !== 'REMOVE' || !image || !image.id) return undefined;
+  const item = unmarshall(image as Parameters<typeof unmarshall>[0]);
+  for (const name of STORAGE_ATTRIBUTES) delete item[name];
+  return item as DeferredMessage;
+}
+
+async function onStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const expired = event.Records.map(expiredMessageOf).filter((m): m is DeferredMessage => m !== undefined);
+  try {
+    if (expired.length > 0) await messagesExpired(deps, expired);
+    return { batchItemFailures: [] };
+  } catch (err) {
+    // The NOTIFYs are idempotent (full state): retry the whole batch.
+    obs.logger.error('expiry notifications failed', { err });
+    return {
+      batchItemFailures: event.Records.flatMap((r) =>
+        r.dynamodb?.SequenceNumber ? [{ itemIdentifier: r.dynamodb.SequenceNumber }] : [],
+      ),
+    };
+  }
+}
+
+/**
+ * The stored-item gauges from the tables' descriptions: no scan, no read units. DynamoDB
+ * refreshes these counts about every six hours, so they show the trend, not the minute. The
+ * messages count is the expiry index's: it holds messages only, not the dedupe claims.
+ */
+async function sampleGauges(): Promise<void> {
+  const [messages, subscriptions] = await Promise.all([
+    control.send(new DescribeTableCommand({ TableName: tables.messages })),
+    control.send(new DescribeTableCommand({ TableName: tables.subscriptions })),
+  ]);
+  const pending = messages.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === EXPIRY_INDEX)?.ItemCount;
+  if (pending !== undefined) emitMetric(obs.metrics, 'DeferredMessagesPending', pending);
+  const active = subscriptions.Table?.ItemCount;
+  if (active !== undefined) emitMetric(obs.metrics, 'ActiveSubscriptions', active);
+}
+
+async function onSchedule(): Promise<{ messages: number; subscriptions: number }> {
+  const swept = await sweep(deps);
+  await sampleGauges().catch((err: unknown) => obs.logger.warn('gauges not sampled', { err }));
+  return swept;
+}
+
+export const handler = lambdaHandler(
+  obs,
+  (event: DynamoDBStreamEvent | ScheduledEvent): Promise<DynamoDBBatchResponse | { messages: number; subscriptions: number }> =>
+    'Records' in event ? onStream(event) : onSchedule(),
+);

@@ -1,0 +1,47 @@
+/**
+ * Lambda entry of `invite` (steps 10-13 of Figure 30): the edge invokes it synchronously with
+ * the INVITE; deletions happen here, retrievals are queued for `deliver`.
+ */
+import { randomBytes } from 'node:crypto';
+import { newTag } from '../../shared/sip/dialog/index.ts';
+import type { DeferredMessageStore } from '../../shared/ports.ts';
+import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '../../shared/observability/lambda-runtime.ts';
+import { emitMetric } from '../../shared/observability/recorder.ts';
+import type { SipRequestEvent } from '../../shared/events.ts';
+import { makeHandler } from './logic.ts';
+
+const obs = observability('invite');
+const ports = tracedAwsPorts(obs.tracer);
+const { config, policy, serviceUris } = serviceSettings();
+
+/** The store with each successful `delete` action counted (the Deletions metric). */
+function countingDeletes(store: DeferredMessageStore): DeferredMessageStore {
+  return {
+    put: (message) => store.put(message),
+    list: (user, now, limit) => store.list(user, now, limit),
+    count: (user, now) => store.count(user, now),
+    get: (user, id, now) => store.get(user, id, now),
+    listExpired: (now, limit) => store.listExpired(now, limit),
+    delete: async (user, id) => {
+      const removed = await store.delete(user, id);
+      if (removed) emitMetric(obs.metrics, 'Deletions', 1);
+      return removed;
+    },
+  };
+}
+
+const invite = makeHandler({
+  messages: countingDeletes(ports.messages),
+  sessions: ports.sessions,
+  queue: ports.queue,
+  policy,
+  serviceUris,
+  // Clients connect to the advertised host (the NLB) on the MSRP port (protocol.md step 14).
+  msrp: { host: config.advertise, port: config.msrpPort },
+  newTag,
+  // RFC 4975 §14.1: the session id must be hard to guess (80 bits or more).
+  newSessionId: () => randomBytes(12).toString('base64url'),
+  now: Date.now,
+});
+
+export const handler = lambdaHandler(obs, (event: SipRequestEvent) => invite(event));

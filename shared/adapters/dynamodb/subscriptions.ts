@@ -1,0 +1,155 @@
+/**
+ * SubscriptionStore over DynamoDB: partition = user, sort key = dialogId. The NOTIFY counters
+ * (`version`, and the dialog's `localCSeq`) live at the top level of the item so one UpdateItem
+ * ADD takes both atomically (RFC 3261 §12.2.1.1: CSeq strictly increases within a dialog).
+ */
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type { Subscription } from '../../deferred/model.ts';
+import type { SubscriptionStore } from '../../ports.ts';
+import {
+  ALL_EXPIRY_SHARDS,
+  expiryShardOf,
+  isConditionFailed,
+  queryItems,
+  withoutUndefined,
+  type Item,
+  type StoreOptions,
+} from './items.ts';
+import { EXPIRY_INDEX } from './tables.ts';
+
+export class DynamoSubscriptionStore implements SubscriptionStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly options: StoreOptions = {},
+  ) {}
+
+  async put(sub: Subscription): Promise<void> {
+    const { localCSeq, ...dialog } = sub.dialog;
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: withoutUndefined({
+          user: sub.user,
+          dialogId: sub.dialogId,
+          dialog,
+          localCSeq,
+          version: sub.version,
+          expiresAt: sub.expiresAt,
+          state: sub.state,
+          expiryShard: expiryShardOf(`${sub.user}#${sub.dialogId}`),
+        }),
+      }),
+    );
+  }
+
+  async get(user: string, dialogId: string, now: number): Promise<Subscription | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { user, dialogId }, ConsistentRead: true }),
+    );
+    if (!out.Item) return undefined;
+    const sub = subscriptionOfItem(out.Item);
+    return sub.expiresAt > now ? sub : undefined;
+  }
+
+  async listByUser(user: string, now: number): Promise<Subscription[]> {
+    const items = await queryItems(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: '#user = :user',
+      FilterExpression: '#exp > :now AND #state = :active',
+      ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt', '#state': 'state' },
+      ExpressionAttributeValues: { ':user': user, ':now': now, ':active': 'active' },
+      ConsistentRead: true,
+      Limit: this.options.pageSize,
+    });
+    return items.map(subscriptionOfItem);
+  }
+
+  async delete(user: string, dialogId: string): Promise<void> {
+    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { user, dialogId } }));
+  }
+
+  async renew(user: string, dialogId: string, expiresAt: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { user, dialogId },
+          UpdateExpression: 'SET #exp = :exp',
+          ConditionExpression: 'attribute_exists(#dialogId)',
+          ExpressionAttributeNames: { '#exp': 'expiresAt', '#dialogId': 'dialogId' },
+          ExpressionAttributeValues: { ':exp': expiresAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  async nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { user, dialogId },
+          UpdateExpression: 'ADD #version :one, #cseq :one',
+          // Without the condition ADD would create a bare item for a removed subscription.
+          ConditionExpression: 'attribute_exists(#dialogId)',
+          ExpressionAttributeNames: { '#version': 'version', '#cseq': 'localCSeq', '#dialogId': 'dialogId' },
+          ExpressionAttributeValues: { ':one': 1 },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      // `version` counts NOTIFYs from 0 (protocol.md): the value before this increment is this NOTIFY's.
+      return { cseq: Number(out.Attributes?.localCSeq), version: Number(out.Attributes?.version) - 1 };
+    } catch (err) {
+      if (isConditionFailed(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async listExpired(now: number, limit: number): Promise<Subscription[]> {
+    if (limit <= 0) return [];
+    const perShard = await Promise.all(
+      ALL_EXPIRY_SHARDS.map((shard) =>
+        queryItems(
+          this.client,
+          {
+            TableName: this.tableName,
+            IndexName: EXPIRY_INDEX,
+            KeyConditionExpression: '#shard = :shard AND #exp <= :now',
+            ExpressionAttributeNames: { '#shard': 'expiryShard', '#exp': 'expiresAt' },
+            ExpressionAttributeValues: { ':shard': shard, ':now': now },
+            Limit: this.options.pageSize,
+          },
+          limit,
+        ),
+      ),
+    );
+    return perShard
+      .flat()
+      .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt))
+      .slice(0, limit)
+      .map(subscriptionOfItem);
+  }
+}
+
+function subscriptionOfItem(item: Item): Subscription {
+  const dialog = item.dialog as Omit<Subscription['dialog'], 'localCSeq'>;
+  return {
+    user: String(item.user),
+    dialogId: String(item.dialogId),
+    dialog: { ...dialog, localCSeq: Number(item.localCSeq) } as Subscription['dialog'],
+    version: Number(item.version),
+    expiresAt: Number(item.expiresAt),
+    state: item.state as Subscription['state'],
+  };
+}

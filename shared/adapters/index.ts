@@ -1,0 +1,15 @@
+/**
+ * Real adapters behind the ports (../ports.ts) and their wiring. Safe to bundle into a Lambda:
+ * the local stack (dynalite, local-aws-sqs) is in `local/index.ts`, not re-exported here.
+ */
+export * from './clients.ts';
+export * from './wiring.ts';
+export * from './edge-http.ts';
+export * from './dynamodb/tables.ts';
+export { DynamoDeferredMessageStore, messageSortKey } from './dynamodb/deferred-messages.ts';
+export { DynamoSubscriptionStore } from './dynamodb/subscriptions.ts';
+export { DynamoDeliverySessionStore, type SessionStoreOptions } from './dynamodb/delivery-sessions.ts';
+export type { StoreOptions } from './dynamodb/items.ts';
+export { SqsDeliveryQueue } from './sqs/delivery-queue.ts';
+export { SqsPoller, type SqsBatchHandler, type SqsPollerOptions } from './sqs/poller.ts';
+export { DELIVERY_QUEUE, type DeliveryQueueSpec } from './sqs/queues.ts';

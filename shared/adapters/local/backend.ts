@@ -1,0 +1,61 @@
+/**
+ * The whole local backend in one call: local AWS stack, tables, queues, clients and ports. The
+ * local default's entry point and the integration tests start the service with it.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentClient, localDynamoClient, localSqsClient } from '../clients.ts';
+import { defaultTableNames, type TableNames } from '../dynamodb/tables.ts';
+import type { EdgeHttpOptions } from '../edge-http.ts';
+import type { DeliveryQueueSpec } from '../sqs/queues.ts';
+import { createPorts, type Ports } from '../wiring.ts';
+import { ensureQueues, ensureTables, type EnsuredQueues } from './ensure.ts';
+import { startLocalAws, type LocalAws, type LocalAwsOptions } from './local-aws.ts';
+
+export interface LocalBackendOptions extends LocalAwsOptions {
+  tablePrefix?: string;
+  queue?: Partial<DeliveryQueueSpec>;
+  pageSize?: number;
+  now?: () => number;
+  edge?: EdgeHttpOptions;
+}
+
+export interface LocalBackend {
+  aws: LocalAws;
+  ports: Ports;
+  tables: TableNames;
+  queues: EnsuredQueues;
+  clients: { dynamoBase: DynamoDBClient; dynamo: DynamoDBDocumentClient; sqs: SQSClient };
+  /** Stop the clients and the stack. */
+  stop(): Promise<void>;
+}
+
+export async function startLocalBackend(options: LocalBackendOptions): Promise<LocalBackend> {
+  const aws = await startLocalAws(options);
+  const dynamoBase = localDynamoClient(aws.dynamoEndpoint);
+  const dynamo = documentClient(dynamoBase);
+  const sqs = localSqsClient(aws.sqsEndpoint);
+  const stop = async () => {
+    dynamoBase.destroy();
+    sqs.destroy();
+    await aws.stop();
+  };
+  try {
+    const tables = await ensureTables(dynamo, defaultTableNames(options.tablePrefix));
+    const queues = await ensureQueues(sqs, options.queue);
+    const ports = createPorts({
+      dynamo,
+      sqs,
+      tables,
+      queueUrl: queues.queueUrl,
+      ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
+      ...(options.now !== undefined ? { now: options.now } : {}),
+      ...(options.edge !== undefined ? { edge: options.edge } : {}),
+    });
+    return { aws, ports, tables, queues, clients: { dynamoBase, dynamo, sqs }, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Create the tables and queues the service needs if they are missing. Both are idempotent: the
+ * local default runs them at every start (dynalite keeps tables across restarts, local-aws-sqs
+ * does not keep queues).
+ */
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TABLE_SPECS, createTableInput, defaultTableNames, type TableNames, type TableRole } from '../dynamodb/tables.ts';
+import { DELIVERY_QUEUE, type DeliveryQueueSpec } from '../sqs/queues.ts';
+
+/** Create any missing table and wait until each is ACTIVE. */
+export async function ensureTables(
+  client: DynamoDBClient | DynamoDBDocumentClient,
+  names: TableNames = defaultTableNames(),
+): Promise<TableNames> {
+  // A document client shares its base client's stack, so plain table commands go through it.
+  const base = client as DynamoDBClient;
+  for (const role of Object.keys(TABLE_SPECS) as TableRole[]) {
+    const name = names[role];
+    if (!(await describeStatus(base, name))) {
+      try {
+        await base.send(new CreateTableCommand(createTableInput(TABLE_SPECS[role], name)));
+      } catch (err) {
+        // Created meanwhile by another process starting at the same time.
+        if (!(err instanceof ResourceInUseException)) throw err;
+      }
+    }
+    await waitActive(base, name);
+  }
+  return names;
+}
+
+async function describeStatus(client: DynamoDBClient, name: string): Promise<string | undefined> {
+  try {
+    const out = await client.send(new DescribeTableCommand({ TableName: name }));
+    return out.Table?.TableStatus ?? 'UNKNOWN';
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException) return undefined;
+    throw err;
+  }
+}
+
+async function waitActive(client: DynamoDBClient, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
+    const status = await describeStatus(client, name);
+    if (status === 'ACTIVE') return;
+    if (Date.now() > deadline) throw new Error(`table ${name} is ${status ?? 'missing'}, not ACTIVE`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+export interface EnsuredQueues {
+  queueUrl: string;
+  queueArn: string;
+  dlqUrl: string;
+  dlqArn: string;
+}
+
+/**
+ * Create the delivery queue and its DLQ (redrive after `maxReceiveCount` receives). Asking again
+ * with the same settings returns the same URLs.
+ */
+export async function ensureQueues(
+  client: SQSClient,
+  overrides: Partial<DeliveryQueueSpec> = {},
+): Promise<EnsuredQueues> {
+  const spec: DeliveryQueueSpec = { ...DELIVERY_QUEUE, ...overrides };
+  const dlq = await client.send(
+    new CreateQueueCommand({
+      QueueName: spec.dlqName,
+      Attributes: { MessageRetentionPeriod: String(spec.dlqRetentionSeconds) },
+    }),
+  );
+  const dlqUrl = required(dlq.QueueUrl, spec.dlqName);
+  const dlqArn = await queueArn(client, dlqUrl);
+  const queue = await client.send(
+    new CreateQueueCommand({
+      QueueName: spec.name,
+      Attributes: {
+        VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: spec.maxReceiveCount }),
+      },
+    }),
+  );
+  const queueUrl = required(queue.QueueUrl, spec.name);
+  return { queueUrl, queueArn: await queueArn(client, queueUrl), dlqUrl, dlqArn };
+}
+
+async function queueArn(client: SQSClient, queueUrl: string): Promise<string> {
+  const out = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  return required(out.Attributes?.QueueArn, queueUrl);
+}
+
+function required(value: string | undefined, what: string): string {
+  if (!value) throw new Error(`SQS returned no URL/ARN for ${what}`);
+  return value;
+}

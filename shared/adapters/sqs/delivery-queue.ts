@@ -1,0 +1,16 @@
+/** DeliveryQueue over SQS: one message per job, the job as its JSON body. */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { DeliveryJob } from '../../deferred/model.ts';
+import type { DeliveryQueue } from '../../ports.ts';
+
+export class SqsDeliveryQueue implements DeliveryQueue {
+  constructor(
+    private readonly client: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async enqueue(job: DeliveryJob): Promise<void> {
+    const body: DeliveryJob = { user: job.user, sessionId: job.sessionId, edgeId: job.edgeId };
+    await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body) }));
+  }
+}

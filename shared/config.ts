@@ -1,0 +1,142 @@
+/**
+ * The service's configuration: one environment variable per setting (design.md "Configuration"),
+ * the local defaults when unset. A bad value stops the start with a message naming the variable.
+ */
+import { BlockList, isIP } from 'node:net';
+import { parseDuration } from './deferred/policy.ts';
+
+export interface Config {
+  sipDomain: string;
+  listen: string;
+  /** UDP and TCP share the number (RFC 3261 §18). 0 = any free port. */
+  sipPort: number;
+  sipsPort: number;
+  wsPort: number;
+  msrpPort: number;
+  adminPort: number;
+  /** Host advertised in SDP answers, Contact and MSRP paths; the listen address unless set. */
+  advertise: string;
+  dataDir: string;
+  trustedPeers: string[];
+  retentionSeconds: number;
+  /** Optional PEM files; the local default makes a self-signed pair under dataDir. */
+  tlsKeyFile?: string;
+  tlsCertFile?: string;
+  /** 'local' calls the handlers in-process; 'lambda' invokes the deployed functions (AWS mode). */
+  handlerMode: 'local' | 'lambda';
+  /** How long the edge waits for the handlers before answering 503 (AWS mode). */
+  handlerTimeoutMs: number;
+  /** In-flight handler calls above which new requests get 503 + Retry-After (load shedding). */
+  maxInFlight: number;
+  /**
+   * Where out-of-dialog requests the service originates (IMDN failure reports) go: the SIP/IP
+   * Core's entry, as a SIP URI (RFC 3261 §8.1.2 outbound proxy). Unset: straight to the
+   * recipient's host when it is an address literal, otherwise not sent (and counted).
+   */
+  outboundProxy?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) {
+    throw new ConfigError(name, `"${raw}" is not a port number (0-65535; 0 = any free port)`);
+  }
+  return Number(raw);
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(name, `"${raw}" is not a positive integer`);
+  return Number(raw);
+}
+
+/** CIDR ranges ("127.0.0.0/8", "::1/128", or a bare address). */
+function cidrs(env: Env, name: string, fallback: string): string[] {
+  const raw = env[name] ?? fallback;
+  const ranges = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const range of ranges) {
+    const [addr, bits, extra] = range.split('/');
+    const family = isIP(addr ?? '');
+    const max = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+      throw new ConfigError(name, `"${range}" is not an address range (e.g. 127.0.0.0/8, 10.0.0.0/16, ::1/128)`);
+    }
+  }
+  return ranges;
+}
+
+function sipUri(env: Env, name: string): string {
+  const raw = env[name] ?? '';
+  if (!/^sips?:[^\s]+$/i.test(raw)) throw new ConfigError(name, `"${raw}" is not a SIP URI (e.g. sip:10.0.0.5:5060;transport=tcp)`);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const listen = env.SIP_LISTEN || '127.0.0.1';
+  if (isIP(listen) === 0) throw new ConfigError('SIP_LISTEN', `"${listen}" is not an IP address`);
+  const sipDomain = env.SIP_DOMAIN || 'example.com';
+  if (!/^[A-Za-z0-9.-]+$/.test(sipDomain)) throw new ConfigError('SIP_DOMAIN', `"${sipDomain}" is not a host name`);
+  const retention = env.RETENTION || '7d';
+  const retentionSeconds = parseDuration(retention);
+  if (retentionSeconds === undefined || retentionSeconds <= 0) {
+    throw new ConfigError('RETENTION', `"${retention}" is not a duration (e.g. 7d, 12h, 30m, 3600)`);
+  }
+  const handlerMode = env.HANDLER_MODE || 'local';
+  if (handlerMode !== 'local' && handlerMode !== 'lambda') {
+    throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
+  }
+  const advertise = env.SIP_ADVERTISE || listen;
+  if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
+  return {
+    sipDomain,
+    listen,
+    sipPort: port(env, 'SIP_PORT', 5060),
+    sipsPort: port(env, 'SIPS_PORT', 5061),
+    wsPort: port(env, 'SIP_WS_PORT', 5066),
+    msrpPort: port(env, 'MSRP_PORT', 2855),
+    adminPort: port(env, 'ADMIN_PORT', 8080),
+    advertise,
+    dataDir: env.DATA_DIR || '.data',
+    trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
+    retentionSeconds,
+    ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),
+    ...(env.SIP_TLS_CERT ? { tlsCertFile: env.SIP_TLS_CERT } : {}),
+    handlerMode,
+    handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
+    maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
+    ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
+  };
+}
+
+/** Whether an address belongs to the trusted ranges (RFC 3325 §2: the trust domain). */
+export function makeTrustCheck(ranges: readonly string[]): (address: string) => boolean {
+  const list = new BlockList();
+  for (const range of ranges) {
+    const [addr, bits] = range.split('/') as [string, string | undefined];
+    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(bits), family);
+  }
+  return (address) => {
+    const family = isIP(address);
+    if (family === 0) return false;
+    return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  };
+}

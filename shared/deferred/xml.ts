@@ -1,0 +1,116 @@
+/**
+ * The small XML toolkit the list, action-list and IMDN codecs share: escaping for output, and
+ * a guarded parse into a namespace-resolved element tree (fast-xml-parser underneath).
+ * Documents with a DOCTYPE or entity declarations are refused outright: no entity expansion,
+ * no external references (OWASP XXE guidance).
+ */
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
+/** XML 1.0 §2.2 Char: anything else cannot be written even escaped, so it becomes U+FFFD. */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** Text content, escaped (XML 1.0 §2.4). */
+export function escapeXmlText(value: string): string {
+  return value
+    .replace(NOT_XML_CHAR, '\uFFFD')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
+}
+
+/** A double-quoted attribute value, escaped (XML 1.0 §3.3.3: whitespace kept as references). */
+export function escapeXmlAttr(value: string): string {
+  return escapeXmlText(value)
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\t/g, '&#9;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;');
+}
+
+export interface XmlElement {
+  /** Local name (prefix removed). */
+  local: string;
+  /** Namespace URI the element's prefix (or the default namespace) resolves to. */
+  ns: string | undefined;
+  /** Attributes by local name; unprefixed attributes have no namespace (Namespaces in XML §6.2). */
+  attrs: Record<string, string>;
+  children: XmlElement[];
+  /** Concatenated character data directly inside the element (CDATA included). */
+  text: string;
+}
+
+export type XmlParseResult = { ok: true; root: XmlElement } | { ok: false; reason: string };
+
+const PARSER = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  commentPropName: false,
+  cdataPropName: '#cdata',
+  // Only the five predefined entities and character references get here (checked below).
+  htmlEntities: true,
+});
+
+/** A reference that is not one of XML's predefined entities or a character reference. */
+const UNDEFINED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)/;
+
+type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
+
+/** Parse a document; never throws. */
+export function parseXml(xml: string): XmlParseResult {
+  if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) {
+    return { ok: false, reason: 'DOCTYPE and entity declarations are not allowed' };
+  }
+  if (xml.trim().length === 0) return { ok: false, reason: 'Not XML: empty document' };
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) return { ok: false, reason: `Not XML: ${valid.err.msg}` };
+  const markup = xml.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
+  if (UNDEFINED_ENTITY.test(markup)) return { ok: false, reason: 'Not XML: undefined entity reference' };
+  let nodes: Node[];
+  try {
+    nodes = PARSER.parse(xml) as Node[];
+  } catch (err) {
+    return { ok: false, reason: `Not XML: ${(err as Error).message}` };
+  }
+  const roots = nodes.filter((n) => elementName(n) !== undefined);
+  if (roots.length !== 1) return { ok: false, reason: 'Not XML: a document has exactly one root element' };
+  const top = nodes.filter((n) => '#text' in n).map((n) => String(n['#text']));
+  if (top.some((t) => t.trim().length > 0)) return { ok: false, reason: 'Not XML: text outside the root element' };
+  return { ok: true, root: toElement(roots[0]!, {}) };
+}
+
+function elementName(node: Node): string | undefined {
+  return Object.keys(node).find((k) => k !== ':@' && k !== '#text' && k !== '#cdata' && !k.startsWith('?'));
+}
+
+function toElement(node: Node, inherited: Record<string, string>): XmlElement {
+  const qname = elementName(node)!;
+  const rawAttrs = node[':@'] ?? {};
+  const scope = { ...inherited };
+  const attrs: Record<string, string> = {};
+  for (const [name, value] of Object.entries(rawAttrs)) {
+    if (name === 'xmlns') scope[''] = value;
+    else if (name.startsWith('xmlns:')) scope[name.slice(6)] = value;
+    else attrs[name.includes(':') ? name.slice(name.indexOf(':') + 1) : name] ??= value;
+  }
+  const colon = qname.indexOf(':');
+  const prefix = colon >= 0 ? qname.slice(0, colon) : '';
+  const children: XmlElement[] = [];
+  let text = '';
+  for (const child of (node[qname] as Node[]) ?? []) {
+    if ('#text' in child) text += String(child['#text']);
+    else if ('#cdata' in child) {
+      for (const c of (child['#cdata'] as Node[]) ?? []) text += String(c['#text'] ?? '');
+    } else if (elementName(child) !== undefined) children.push(toElement(child, scope));
+  }
+  return { local: colon >= 0 ? qname.slice(colon + 1) : qname, ns: scope[prefix], attrs, children, text };
+}
+
+/** The first child with this local name in this namespace. */
+export function childOf(el: XmlElement, local: string, ns: string): XmlElement | undefined {
+  return el.children.find((c) => c.local === local && c.ns === ns);
+}

@@ -1,0 +1,115 @@
+/**
+ * One MSRP TCP connection (RFC 4975 §5.4, §7): frames bytes with MsrpParser, writes frames,
+ * and tracks the requests we sent until their transaction response arrives.
+ * Shared by the service's listener and the test/demo client.
+ */
+import type { Socket } from 'node:net';
+import { MsrpParser, type MsrpMalformed, type MsrpParserLimits, type MsrpRequest, type MsrpResponse } from './framing.ts';
+
+export interface MsrpConnectionHandlers {
+  onRequest(request: MsrpRequest): void;
+  onMalformed(frame: MsrpMalformed): void;
+  /** A frame error or a socket error/close; fired once. */
+  onClose(reason: string): void;
+}
+
+/** Settles with the peer's status, or 408 on timeout or closed connection. */
+interface PendingTransaction {
+  resolve(status: number): void;
+  timer: NodeJS.Timeout;
+}
+
+/** RFC 4975 §10.4: 408, what a transaction without a response (or without a connection) ends with. */
+export const NO_RESPONSE_STATUS = 408;
+
+export class MsrpConnection {
+  private readonly parser: MsrpParser;
+  private readonly pending = new Map<string, PendingTransaction>();
+  private closedReason: string | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly handlers: MsrpConnectionHandlers,
+    limits: MsrpParserLimits = {},
+  ) {
+    this.parser = new MsrpParser(limits);
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`));
+    socket.on('close', () => this.shutdown('connection closed'));
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  /** `host:port` of the peer, for logs. */
+  get peer(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  /** Write a frame; false when the connection is already gone. */
+  write(frame: Buffer): boolean {
+    if (this.closed || this.socket.destroyed) return false;
+    this.socket.write(frame);
+    return true;
+  }
+
+  /**
+   * Send a request and wait for its transaction response (RFC 4975 §7.1): resolves with the
+   * response's status, or 408 when none arrives within `timeoutMs` or the connection closes.
+   */
+  transact(transactionId: string, frame: Buffer, timeoutMs: number): Promise<number> {
+    return new Promise((resolve) => {
+      if (!this.write(frame)) {
+        resolve(NO_RESPONSE_STATUS);
+        return;
+      }
+      const timer = setTimeout(() => this.settle(transactionId, NO_RESPONSE_STATUS), timeoutMs);
+      this.pending.set(transactionId, { resolve, timer });
+    });
+  }
+
+  /** Close the socket; pending transactions end with 408. */
+  close(reason = 'closed locally'): void {
+    this.shutdown(reason);
+  }
+
+  private settle(transactionId: string, status: number): boolean {
+    const entry = this.pending.get(transactionId);
+    if (!entry) return false;
+    this.pending.delete(transactionId);
+    clearTimeout(entry.timer);
+    entry.resolve(status);
+    return true;
+  }
+
+  private onData(data: Buffer): void {
+    const { items, error } = this.parser.push(data);
+    try {
+      for (const item of items) {
+        if (this.closed) return;
+        if (item.kind === 'response') this.onResponse(item);
+        else if (item.kind === 'request') this.handlers.onRequest(item);
+        else this.handlers.onMalformed(item);
+      }
+    } catch (err) {
+      // Nothing may escape a socket event handler; a failing handler costs the connection.
+      this.shutdown(`handler failure: ${(err as Error).message}`);
+      return;
+    }
+    if (error) this.shutdown(`framing error (${error.code}): ${error.message}`);
+  }
+
+  private onResponse(response: MsrpResponse): void {
+    // Responses match our requests by transaction id (RFC 4975 §7.2); late or unknown ones are dropped.
+    this.settle(response.transactionId, response.status);
+  }
+
+  private shutdown(reason: string): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    for (const id of [...this.pending.keys()]) this.settle(id, NO_RESPONSE_STATUS);
+    if (!this.socket.destroyed) this.socket.destroy();
+    this.handlers.onClose(reason);
+  }
+}

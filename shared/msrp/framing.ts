@@ -1,0 +1,616 @@
+/**
+ * MSRP framing (RFC 4975 §7, formal syntax in §9): an incremental parser that turns a TCP byte
+ * stream into requests and responses, and serializers for both.
+ *
+ * The parser never throws. It reports three outcomes:
+ * - a message, well framed and well formed;
+ * - `malformed`: the frame boundaries were found but a header is unusable (answer 400, §7.3);
+ * - `error`: the stream cannot be framed any more (bad start line, over a limit); the connection
+ *   must be closed, because nothing after that point can be trusted to start a message.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseMsrpUri } from './uri.ts';
+
+export type ContinuationFlag = '+' | '$' | '#';
+
+/** RFC 4975 §7.1.1 / §9: `Byte-Range: start-end/total`, 1-based and inclusive; `*` = unknown. */
+export interface ByteRange {
+  start: number;
+  end: number | '*';
+  total: number | '*';
+}
+
+/** RFC 4975 §9: `Status: namespace SP status-code [SP text-reason]` (namespace 000 = MSRP). */
+export interface MsrpStatusHeader {
+  namespace: string;
+  code: number;
+  reason?: string;
+}
+
+export interface MsrpHeader {
+  name: string;
+  value: string;
+}
+
+interface MsrpFrameCommon {
+  transactionId: string;
+  /** URIs of To-Path, in order; the first is the next hop (RFC 4975 §7.1). */
+  toPath: string[];
+  /** URIs of From-Path, in order; the first is the previous hop. */
+  fromPath: string[];
+  /** Every header field as received, in order (names as written). */
+  headers: MsrpHeader[];
+  continuation: ContinuationFlag;
+}
+
+export interface MsrpRequest extends MsrpFrameCommon {
+  kind: 'request';
+  /** SEND, REPORT, or any other upper-case method (RFC 4975 §9 other-method). */
+  method: string;
+  messageId?: string;
+  byteRange?: ByteRange;
+  contentType?: string;
+  /** Absent means `no` (RFC 4975 §7.1.1). */
+  successReport?: 'yes' | 'no';
+  /** Absent means `yes` (RFC 4975 §7.1.1). */
+  failureReport?: 'yes' | 'no' | 'partial';
+  status?: MsrpStatusHeader;
+  /** Present only when the request had content-stuff (a Content-Type and a blank line). */
+  body?: Buffer;
+}
+
+export interface MsrpResponse extends MsrpFrameCommon {
+  kind: 'response';
+  status: number;
+  comment?: string;
+}
+
+export type MsrpMessage = MsrpRequest | MsrpResponse;
+
+/** A frame whose boundaries were sound but whose headers were not (RFC 4975 §7.3: 400). */
+export interface MsrpMalformed {
+  kind: 'malformed';
+  transactionId: string;
+  isRequest: boolean;
+  method?: string;
+  /** Raw paths when they could be read, so a 400 can be addressed (RFC 4975 §7.2). */
+  toPath?: string[];
+  fromPath?: string[];
+  failureReport?: string;
+  reason: string;
+}
+
+export type MsrpFrameErrorCode = 'bad-start-line' | 'header-too-large' | 'chunk-too-large' | 'bad-end-line' | 'parser-failure';
+
+export interface MsrpFrameError {
+  code: MsrpFrameErrorCode;
+  message: string;
+}
+
+export interface MsrpParseResult {
+  items: Array<MsrpMessage | MsrpMalformed>;
+  /** Set once the stream is unframeable; later pushes return it again and parse nothing. */
+  error?: MsrpFrameError;
+}
+
+export interface MsrpParserLimits {
+  /** Start line plus headers plus the blank line, in bytes. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Body of one chunk, in bytes. Default 1 MiB. */
+  maxChunkBytes?: number;
+}
+
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+export const DEFAULT_MAX_CHUNK_BYTES = 1024 * 1024;
+
+// RFC 4975 §9: ident = ALPHANUM 3*31ident-char; ident-char = ALPHANUM / "." / "-" / "+" / "%" / "=".
+const IDENT = /^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$/;
+const METHOD = /^[A-Z]+$/;
+const STATUS_CODE = /^[0-9]{3}$/;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+const END_LINE_DASHES = '-------';
+const CRLF = Buffer.from('\r\n');
+const FLAGS = new Set(['+', '$', '#']);
+
+/** True when `text` is a valid transaction id or Message-ID (both are `ident`, RFC 4975 §9). */
+export function isValidIdent(text: string): boolean {
+  return IDENT.test(text);
+}
+
+/** A bytes buffer that grows by doubling and drops consumed bytes, so byte-by-byte input stays linear. */
+class ByteAccumulator {
+  private buf = Buffer.alloc(4096);
+  private start = 0;
+  private end = 0;
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  append(data: Uint8Array): void {
+    if (this.end + data.length > this.buf.length) {
+      const live = this.length;
+      const needed = live + data.length;
+      if (needed <= this.buf.length / 2) {
+        this.buf.copy(this.buf, 0, this.start, this.end);
+      } else {
+        let size = this.buf.length * 2;
+        while (size < needed) size *= 2;
+        const next = Buffer.alloc(size);
+        this.buf.copy(next, 0, this.start, this.end);
+        this.buf = next;
+      }
+      this.start = 0;
+      this.end = live;
+    }
+    this.buf.set(data, this.end);
+    this.end += data.length;
+  }
+
+  /** The unconsumed bytes; valid until the next append or consume. */
+  view(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
+
+  consume(n: number): void {
+    this.start += n;
+    if (this.start >= this.end) this.start = this.end = 0;
+  }
+}
+
+type ParserPhase =
+  | { name: 'head'; scan: number; start?: StartLine }
+  | { name: 'body'; start: StartLine; headEnd: number; bodyStart: number; scan: number; marker: Buffer };
+
+/** Incremental RFC 4975 §7 parser: feed it whatever the socket delivers. */
+export class MsrpParser {
+  private readonly bytes = new ByteAccumulator();
+  private readonly maxHeaderBytes: number;
+  private readonly maxChunkBytes: number;
+  private phase: ParserPhase = { name: 'head', scan: 0 };
+  private fatal: MsrpFrameError | undefined;
+
+  constructor(limits: MsrpParserLimits = {}) {
+    this.maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+    this.maxChunkBytes = limits.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
+  }
+
+  /** The error that stopped the parser, if any. */
+  get error(): MsrpFrameError | undefined {
+    return this.fatal;
+  }
+
+  /** Bytes received but not yet part of a complete message. */
+  get buffered(): number {
+    return this.bytes.length;
+  }
+
+  push(data: Uint8Array): MsrpParseResult {
+    const items: MsrpParseResult['items'] = [];
+    if (this.fatal) return { items, error: this.fatal };
+    try {
+      this.bytes.append(data);
+      while (this.step(items));
+    } catch (err) {
+      // Defensive: a parser bug must not escape into a socket 'data' handler.
+      this.fail('parser-failure', (err as Error).message);
+    }
+    return this.fatal ? { items, error: this.fatal } : { items };
+  }
+
+  private fail(code: MsrpFrameErrorCode, message: string): false {
+    this.fatal = { code, message };
+    return false;
+  }
+
+  /** Advance as far as the buffered bytes allow; true when a frame completed and more may follow. */
+  private step(items: MsrpParseResult['items']): boolean {
+    const view = this.bytes.view();
+    if (this.phase.name === 'head') return this.stepHead(view, items);
+    return this.stepBody(view, items);
+  }
+
+  private stepHead(view: Buffer, items: MsrpParseResult['items']): boolean {
+    const phase = this.phase as Extract<ParserPhase, { name: 'head' }>;
+    for (;;) {
+      const lineStart = phase.scan;
+      const crlf = view.indexOf(CRLF, lineStart);
+      if (crlf < 0) {
+        if (view.length > this.maxHeaderBytes) {
+          return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
+        }
+        if (!phase.start && !startLinePrefixPlausible(view)) {
+          return this.fail('bad-start-line', 'stream does not start with "MSRP "');
+        }
+        return false;
+      }
+      if (crlf + 2 > this.maxHeaderBytes) {
+        return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
+      }
+      const line = view.toString('utf8', lineStart, crlf);
+      phase.scan = crlf + 2;
+      const start = phase.start;
+      if (!start) {
+        phase.start = parseStartLine(line);
+        if (!phase.start) return this.fail('bad-start-line', `bad start line: ${truncate(line)}`);
+        continue;
+      }
+      if (line === '') {
+        // RFC 4975 §9: content-stuff = *(Other-Mime-header CRLF) Content-Type 2CRLF data CRLF.
+        this.phase = {
+          name: 'body',
+          start,
+          headEnd: lineStart,
+          bodyStart: crlf + 2,
+          scan: crlf + 2,
+          marker: Buffer.from(`\r\n${END_LINE_DASHES}${start.transactionId}`),
+        };
+        return true;
+      }
+      if (line.startsWith(END_LINE_DASHES)) {
+        // RFC 4975 §9: end-line = "-------" transact-id continuation-flag CRLF.
+        const closesThis =
+          line.length === END_LINE_DASHES.length + start.transactionId.length + 1 &&
+          line.startsWith(start.transactionId, END_LINE_DASHES.length) &&
+          FLAGS.has(line[line.length - 1]!);
+        if (!closesThis) {
+          return this.fail('bad-end-line', `end-line does not close transaction ${start.transactionId}`);
+        }
+        items.push(buildFrame(start, view.toString('utf8', 0, lineStart), undefined, line[line.length - 1] as ContinuationFlag));
+        this.bytes.consume(crlf + 2);
+        this.phase = { name: 'head', scan: 0 };
+        return true;
+      }
+    }
+  }
+
+  private stepBody(view: Buffer, items: MsrpParseResult['items']): boolean {
+    const phase = this.phase as Extract<ParserPhase, { name: 'body' }>;
+    const { marker, bodyStart } = phase;
+    for (;;) {
+      const at = view.indexOf(marker, phase.scan);
+      if (at < 0) {
+        // Keep the tail that could still be the start of the marker.
+        phase.scan = Math.max(bodyStart, view.length - marker.length + 1);
+        if (phase.scan - bodyStart > this.maxChunkBytes) {
+          return this.fail('chunk-too-large', `chunk body over ${this.maxChunkBytes} bytes`);
+        }
+        return false;
+      }
+      if (at - bodyStart > this.maxChunkBytes) {
+        return this.fail('chunk-too-large', `chunk body over ${this.maxChunkBytes} bytes`);
+      }
+      const after = at + marker.length;
+      if (view.length < after + 3) {
+        phase.scan = at;
+        return false;
+      }
+      const flag = String.fromCharCode(view[after]!);
+      if (FLAGS.has(flag) && view[after + 1] === 0x0d && view[after + 2] === 0x0a) {
+        const head = view.toString('utf8', 0, phase.headEnd);
+        // Copy out: the accumulator reuses its memory.
+        const body = Buffer.allocUnsafe(at - bodyStart);
+        view.copy(body, 0, bodyStart, at);
+        items.push(buildFrame(phase.start, head, body, flag as ContinuationFlag));
+        this.bytes.consume(after + 3);
+        this.phase = { name: 'head', scan: 0 };
+        return true;
+      }
+      // Looked like an end-line but is not one: it is body content (RFC 4975 §7.1 forbids only the exact line).
+      phase.scan = at + 1;
+    }
+  }
+}
+
+/** Could the bytes so far still become `MSRP `? Lets garbage fail before a CRLF arrives. */
+function startLinePrefixPlausible(view: Buffer): boolean {
+  const expected = 'MSRP ';
+  const n = Math.min(view.length, expected.length);
+  return view.toString('latin1', 0, n) === expected.slice(0, n);
+}
+
+type StartLine =
+  | { kind: 'request'; transactionId: string; method: string }
+  | { kind: 'response'; transactionId: string; status: number; comment?: string };
+
+// RFC 4975 §9: req-start = pMSRP SP transact-id SP method CRLF;
+// resp-start = pMSRP SP transact-id SP status-code [SP comment] CRLF. "MSRP" is case-sensitive.
+function parseStartLine(line: string): StartLine | undefined {
+  if (!line.startsWith('MSRP ')) return undefined;
+  const rest = line.slice(5);
+  const sp = rest.indexOf(' ');
+  if (sp < 0) return undefined;
+  const transactionId = rest.slice(0, sp);
+  if (!IDENT.test(transactionId)) return undefined;
+  const tail = rest.slice(sp + 1);
+  if (METHOD.test(tail)) return { kind: 'request', transactionId, method: tail };
+  const code = tail.slice(0, 3);
+  if (!STATUS_CODE.test(code)) return undefined;
+  if (tail.length === 3) return { kind: 'response', transactionId, status: Number(code) };
+  if (tail[3] !== ' ') return undefined;
+  return { kind: 'response', transactionId, status: Number(code), comment: tail.slice(4) };
+}
+
+function truncate(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
+}
+
+/** Turn a framed head (start line + header lines, CRLF-terminated) and optional body into a frame. */
+function buildFrame(start: StartLine, head: string, body: Buffer | undefined, continuation: ContinuationFlag): MsrpMessage | MsrpMalformed {
+  const lines = head.split('\r\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const headers: MsrpHeader[] = [];
+  const malformed = (reason: string): MsrpMalformed => {
+    const raw = (name: string) => headers.find((h) => h.name.toLowerCase() === name)?.value;
+    const toPath = raw('to-path')?.split(/\s+/).filter(Boolean);
+    const fromPath = raw('from-path')?.split(/\s+/).filter(Boolean);
+    return {
+      kind: 'malformed',
+      transactionId: start.transactionId,
+      isRequest: start.kind === 'request',
+      method: start.kind === 'request' ? start.method : undefined,
+      toPath,
+      fromPath,
+      failureReport: raw('failure-report'),
+      reason,
+    };
+  };
+  let bad: string | undefined;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? '' : line.slice(0, colon);
+    if (!HEADER_NAME.test(name)) {
+      bad ??= `bad header line: ${truncate(line)}`;
+      continue;
+    }
+    headers.push({ name, value: line.slice(colon + 1).trim() });
+  }
+  if (bad) return malformed(bad);
+
+  const single = new Map<string, string>();
+  for (const h of headers) {
+    const key = h.name.toLowerCase();
+    if (single.has(key)) return malformed(`repeated header ${h.name}`);
+    single.set(key, h.value);
+  }
+  const toPath = parsePathHeader(single.get('to-path'));
+  const fromPath = parsePathHeader(single.get('from-path'));
+  // RFC 4975 §7.1: every request and response carries To-Path and From-Path.
+  if (!toPath) return malformed('missing or invalid To-Path');
+  if (!fromPath) return malformed('missing or invalid From-Path');
+
+  if (start.kind === 'response') {
+    // RFC 4975 §9: msrp-response = resp-start headers end-line (no body).
+    if (body !== undefined) return malformed('response with a body');
+    const { transactionId, status, comment } = start;
+    return { kind: 'response', transactionId, status, comment, toPath, fromPath, headers, continuation };
+  }
+
+  const request: MsrpRequest = {
+    kind: 'request',
+    transactionId: start.transactionId,
+    method: start.method,
+    toPath,
+    fromPath,
+    headers,
+    continuation,
+  };
+  const messageId = single.get('message-id');
+  if (messageId !== undefined) {
+    if (!IDENT.test(messageId)) return malformed('invalid Message-ID');
+    request.messageId = messageId;
+  }
+  const byteRange = single.get('byte-range');
+  if (byteRange !== undefined) {
+    const parsed = parseByteRange(byteRange);
+    if (!parsed) return malformed('invalid Byte-Range');
+    request.byteRange = parsed;
+  }
+  const successReport = single.get('success-report');
+  if (successReport !== undefined) {
+    if (successReport !== 'yes' && successReport !== 'no') return malformed('invalid Success-Report');
+    request.successReport = successReport;
+  }
+  const failureReport = single.get('failure-report');
+  if (failureReport !== undefined) {
+    if (failureReport !== 'yes' && failureReport !== 'no' && failureReport !== 'partial') return malformed('invalid Failure-Report');
+    request.failureReport = failureReport;
+  }
+  const status = single.get('status');
+  if (status !== undefined) {
+    const parsed = parseStatusHeader(status);
+    if (!parsed) return malformed('invalid Status');
+    request.status = parsed;
+  }
+  const contentType = single.get('content-type');
+  if (contentType !== undefined) request.contentType = contentType;
+  if (body !== undefined) {
+    // RFC 4975 §9: content-stuff requires a Content-Type.
+    if (contentType === undefined) return malformed('body without Content-Type');
+    request.body = body;
+  }
+  return request;
+}
+
+function parsePathHeader(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const uris = value.split(/\s+/).filter(Boolean);
+  if (uris.length === 0 || uris.some((u) => !parseMsrpUri(u))) return undefined;
+  return uris;
+}
+
+/** RFC 4975 §9: Byte-Range = range-start "-" range-end "/" total; undefined when invalid. */
+export function parseByteRange(text: string): ByteRange | undefined {
+  const m = /^([0-9]{1,15})-([0-9]{1,15}|\*)\/([0-9]{1,15}|\*)$/.exec(text.trim());
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const end = m[2] === '*' ? '*' : Number(m[2]);
+  const total = m[3] === '*' ? '*' : Number(m[3]);
+  // §7.1.1: positions are 1-based; an empty chunk has end = start - 1.
+  if (start < 1) return undefined;
+  if (end !== '*' && end < start - 1) return undefined;
+  if (total !== '*' && end !== '*' && end > total) return undefined;
+  return { start, end, total };
+}
+
+export function formatByteRange(range: ByteRange): string {
+  return `${range.start}-${range.end}/${range.total}`;
+}
+
+// RFC 4975 §9: Status = "Status:" SP namespace SP status-code [SP text-reason].
+function parseStatusHeader(text: string): MsrpStatusHeader | undefined {
+  const m = /^([0-9]{3}) ([0-9]{3})(?: (.*))?$/.exec(text);
+  if (!m) return undefined;
+  return { namespace: m[1]!, code: Number(m[2]), reason: m[3] };
+}
+
+/** Reason phrases for the codes of RFC 4975 §10, used as response comments. */
+export const MSRP_REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  408: 'Request Timeout',
+  413: 'Stop Sending Message',
+  415: 'Unsupported Media Type',
+  423: 'Parameter Out Of Bounds',
+  481: 'Session Does Not Exist',
+  501: 'Method Not Understood',
+  506: 'Session Already In Use',
+};
+
+export interface MsrpRequestSpec {
+  transactionId: string;
+  method: string;
+  toPath: readonly string[];
+  fromPath: readonly string[];
+  messageId?: string;
+  byteRange?: ByteRange;
+  successReport?: 'yes' | 'no';
+  failureReport?: 'yes' | 'no' | 'partial';
+  status?: MsrpStatusHeader;
+  /** Other headers; names starting with `Content-` go right before Content-Type (§9 content-stuff). */
+  headers?: readonly MsrpHeader[];
+  contentType?: string;
+  /** With a body, `contentType` is required (RFC 4975 §9). */
+  body?: Uint8Array;
+  continuation?: ContinuationFlag;
+}
+
+export interface MsrpResponseSpec {
+  transactionId: string;
+  status: number;
+  comment?: string;
+  toPath: readonly string[];
+  fromPath: readonly string[];
+}
+
+/**
+ * Serialize a request (RFC 4975 §7.1). Throws TypeError on a spec no peer could parse: an invalid
+ * transaction id or method, a body without Content-Type, or a body that contains its own end-line
+ * (§7.1: the sender must pick a transaction id that does not occur in the body; see newTransactionId).
+ */
+export function serializeRequest(spec: MsrpRequestSpec): Buffer {
+  if (!IDENT.test(spec.transactionId)) throw new TypeError(`invalid MSRP transaction id: ${spec.transactionId}`);
+  if (!METHOD.test(spec.method)) throw new TypeError(`invalid MSRP method: ${spec.method}`);
+  if (spec.body !== undefined && spec.contentType === undefined) throw new TypeError('an MSRP body needs a Content-Type');
+  const lines = [`MSRP ${spec.transactionId} ${spec.method}`, `To-Path: ${spec.toPath.join(' ')}`, `From-Path: ${spec.fromPath.join(' ')}`];
+  if (spec.messageId !== undefined) lines.push(`Message-ID: ${spec.messageId}`);
+  if (spec.byteRange !== undefined) lines.push(`Byte-Range: ${formatByteRange(spec.byteRange)}`);
+  if (spec.successReport !== undefined) lines.push(`Success-Report: ${spec.successReport}`);
+  if (spec.failureReport !== undefined) lines.push(`Failure-Report: ${spec.failureReport}`);
+  if (spec.status !== undefined) {
+    const { namespace, code, reason } = spec.status;
+    lines.push(`Status: ${namespace} ${String(code).padStart(3, '0')}${reason ? ` ${reason}` : ''}`);
+  }
+  const extra = spec.headers ?? [];
+  for (const h of extra) if (!h.name.toLowerCase().startsWith('content-')) lines.push(`${h.name}: ${h.value}`);
+  for (const h of extra) if (h.name.toLowerCase().startsWith('content-')) lines.push(`${h.name}: ${h.value}`);
+  const endLine = `${END_LINE_DASHES}${spec.transactionId}${spec.continuation ?? '$'}\r\n`;
+  if (spec.contentType === undefined) {
+    return Buffer.from(`${lines.join('\r\n')}\r\n${endLine}`, 'utf8');
+  }
+  lines.push(`Content-Type: ${spec.contentType}`);
+  const body = spec.body ?? new Uint8Array(0);
+  if (containsEndLine(body, spec.transactionId)) {
+    throw new TypeError(`MSRP body contains the end-line of transaction ${spec.transactionId}`);
+  }
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), body, Buffer.from(`\r\n${endLine}`, 'utf8')]);
+}
+
+/**
+ * Whether `body` holds CRLF + the end-line of `transactionId`, which a receiver would take as the
+ * end of the body (RFC 4975 §7.1). Near misses (another flag character, no CRLF) do not count.
+ */
+export function containsEndLine(body: Uint8Array, transactionId: string): boolean {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const marker = Buffer.from(`\r\n${END_LINE_DASHES}${transactionId}`);
+  for (let at = buf.indexOf(marker); at >= 0; at = buf.indexOf(marker, at + 1)) {
+    const after = at + marker.length;
+    const flag = String.fromCharCode(buf[after] ?? 0);
+    // The body is always followed by CRLF + end-line, so a flag at the very end also closes it early.
+    if (FLAGS.has(flag) && (after + 1 === buf.length || (buf[after + 1] === 0x0d && buf[after + 2] === 0x0a))) return true;
+  }
+  return false;
+}
+
+/** Serialize a response (RFC 4975 §7.2); never has a body. */
+export function serializeResponse(spec: MsrpResponseSpec): Buffer {
+  if (!IDENT.test(spec.transactionId)) throw new TypeError(`invalid MSRP transaction id: ${spec.transactionId}`);
+  const code = String(spec.status).padStart(3, '0');
+  const comment = spec.comment ?? MSRP_REASONS[spec.status];
+  const start = `MSRP ${spec.transactionId} ${code}${comment ? ` ${comment}` : ''}`;
+  const lines = [start, `To-Path: ${spec.toPath.join(' ')}`, `From-Path: ${spec.fromPath.join(' ')}`];
+  return Buffer.from(`${lines.join('\r\n')}\r\n${END_LINE_DASHES}${spec.transactionId}$\r\n`, 'utf8');
+}
+
+/**
+ * RFC 4975 §7.2: a response goes back one hop: To-Path is the first URI of the request's
+ * From-Path, From-Path is the responder's own URI (the first of the request's To-Path).
+ */
+export function responseTo(
+  request: Pick<MsrpRequest, 'transactionId' | 'toPath' | 'fromPath'>,
+  status: number,
+  comment?: string,
+): MsrpResponseSpec {
+  return {
+    transactionId: request.transactionId,
+    status,
+    comment,
+    toPath: request.fromPath.slice(0, 1),
+    fromPath: request.toPath.slice(0, 1),
+  };
+}
+
+/**
+ * RFC 4975 §7.2: whether a request gets a transaction response with this status. REPORTs never
+ * do (§7.1.2); `Failure-Report: no` forbids all, `partial` allows only errors.
+ */
+export function wantsResponse(request: { method?: string; failureReport?: string }, status: number): boolean {
+  if (request.method === 'REPORT') return false;
+  if (request.failureReport === 'no') return false;
+  if (request.failureReport === 'partial') return status !== 200;
+  return true;
+}
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random ident (RFC 4975 §9) of `length` characters, 62 symbols each. */
+export function randomIdent(length = 16): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const b of bytes) out += ID_ALPHABET[b % ID_ALPHABET.length];
+  return out;
+}
+
+/**
+ * A fresh transaction id whose end-line does not occur in `body` (RFC 4975 §7.1: the sender
+ * must make sure the end-line cannot appear inside the content).
+ */
+export function newTransactionId(body?: Uint8Array): string {
+  for (;;) {
+    const id = randomIdent(16);
+    if (!body) return id;
+    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (!buf.includes(`${END_LINE_DASHES}${id}`)) return id;
+  }
+}

@@ -1,0 +1,404 @@
+/**
+ * The service's MSRP side (RFC 4975, RFC 6135 setup:passive): a TCP listener that waits for the
+ * client announced by an accepted INVITE, binds its connection to the session on its first SEND,
+ * then delivers stored messages as chunked SENDs and reports the client's status per message.
+ *
+ * Status contract (shared/ports.ts EdgeGateway.deliver): 200 delivered; 408 no answer within the
+ * transaction timeout, no connection within the connect timeout, or the connection closed;
+ * 481 unknown session; any other status as the client sent it.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from './chunking.ts';
+import { MsrpConnection, NO_RESPONSE_STATUS } from './connection.ts';
+import {
+  randomIdent,
+  newTransactionId,
+  responseTo,
+  serializeRequest,
+  serializeResponse,
+  wantsResponse,
+  type MsrpMalformed,
+  type MsrpParserLimits,
+  type MsrpRequest,
+} from './framing.ts';
+import { formatMsrpUri, isValidSessionId, msrpUriEquals, parseMsrpPath, parseMsrpUri, type MsrpUri } from './uri.ts';
+
+/** Structural logger: console and the Powertools Logger both fit. */
+export interface MsrpLog {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface MsrpListenerOptions {
+  /** Address to bind, e.g. 127.0.0.1 or 0.0.0.0. */
+  host: string;
+  /** Port to bind; 0 picks a free one (start() returns it). */
+  port: number;
+  /** Host written into our a=path when it differs from the bind address (NLB, NAT). */
+  advertiseHost?: string;
+  /** Port written into our a=path when it differs from the bound one (NLB listener port). */
+  advertisePort?: number;
+  /** Body bytes per SEND chunk. Default 64 KiB. */
+  chunkBytes?: number;
+  /** Wait for the response to each chunk (RFC 4975 §7.1: 30 s). */
+  transactionTimeoutMs?: number;
+  /** Wait for the client to connect and bind after expect(); also how long an unbound connection may idle. 30 s. */
+  connectTimeoutMs?: number;
+  /** Simultaneous TCP connections; excess ones are dropped by the server. Default 4096. */
+  maxConnections?: number;
+  /** Parser limits for incoming frames. */
+  limits?: MsrpParserLimits;
+  log?: MsrpLog;
+}
+
+export type MsrpSessionEndReason = 'connection-closed' | 'connect-timeout' | 'closed-locally' | 'listener-stopped';
+
+export interface MsrpListenerEvents {
+  /** The client's connection is bound to the session. */
+  bound: [sessionId: string];
+  /** The session can deliver no more: its connection closed, it never came, or it was closed here. */
+  closed: [sessionId: string, reason: MsrpSessionEndReason];
+}
+
+export interface MsrpDelivery {
+  /** Our id for the stored message, for logs; the MSRP Message-ID is fresh per delivery. */
+  id: string;
+  cpim: Uint8Array;
+}
+
+interface MsrpSession {
+  id: string;
+  localUri: MsrpUri;
+  localPath: string;
+  clientPath: string[];
+  phase: 'waiting' | 'bound' | 'ended';
+  connection?: MsrpConnection;
+  connectTimer?: NodeJS.Timeout;
+  /** Woken when the session binds or ends. */
+  waiters: Array<() => void>;
+  /** Resolves when the session ends, so an in-flight chunk stops waiting. */
+  ended: Promise<void>;
+  markEnded: () => void;
+  /** Tail of the delivery chain: deliveries run one at a time, in call order. */
+  tail: Promise<unknown>;
+}
+
+interface ConnectionState {
+  sessions: Set<MsrpSession>;
+  idleTimer?: NodeJS.Timeout;
+}
+
+const SILENT_LOG: MsrpLog = { debug() {}, info() {}, warn() {} };
+
+export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
+  private readonly opts: Required<Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'log'>> &
+    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits'>;
+  private readonly log: MsrpLog;
+  private readonly sessions = new Map<string, MsrpSession>();
+  private readonly connections = new Map<MsrpConnection, ConnectionState>();
+  private server: Server | undefined;
+  private boundPort: number | undefined;
+
+  constructor(options: MsrpListenerOptions) {
+    super();
+    this.opts = {
+      host: options.host,
+      port: options.port,
+      advertiseHost: options.advertiseHost,
+      advertisePort: options.advertisePort,
+      chunkBytes: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+      transactionTimeoutMs: options.transactionTimeoutMs ?? 30_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+      maxConnections: options.maxConnections ?? 4096,
+      limits: options.limits,
+    };
+    this.log = options.log ?? SILENT_LOG;
+  }
+
+  /** The port bound by start(), or the configured one before that. */
+  get port(): number {
+    return this.boundPort ?? this.opts.port;
+  }
+
+  /** Bind and listen; resolves with the bound port. */
+  start(): Promise<number> {
+    if (this.server) return Promise.resolve(this.port);
+    const server = createServer((socket) => this.onSocket(socket));
+    server.maxConnections = this.opts.maxConnections;
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.server = undefined;
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.log.warn('msrp listener error', { error: err.message }));
+        this.boundPort = (server.address() as AddressInfo).port;
+        this.log.info('msrp listening', { host: this.opts.host, port: this.boundPort });
+        resolve(this.boundPort);
+      });
+    });
+  }
+
+  /** End every session (waiting deliveries get 408), close every connection, stop listening. */
+  async stop(): Promise<void> {
+    for (const session of [...this.sessions.values()]) this.endSession(session, 'listener-stopped');
+    this.sessions.clear();
+    for (const connection of [...this.connections.keys()]) connection.close('listener stopped');
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Our a=path for a session (RFC 4975 §6, §8.2): `msrp://host:port/<sessionId>;tcp`.
+   * Throws TypeError when the id is not a valid session-id (RFC 4975 §9).
+   */
+  localPath(sessionId: string): string {
+    if (!isValidSessionId(sessionId)) throw new TypeError(`invalid MSRP session id: ${sessionId}`);
+    return formatMsrpUri({
+      secure: false,
+      host: this.opts.advertiseHost ?? this.opts.host,
+      port: this.opts.advertisePort ?? this.port,
+      sessionId,
+      transport: 'tcp',
+      params: [],
+    });
+  }
+
+  /**
+   * Announce a session after the INVITE's 200: the client whose a=path is `clientPath` will
+   * connect and bind within the connect timeout. Announcing a known session again updates its
+   * client path (and restarts the wait when it had ended). Throws TypeError for an invalid
+   * session id or client path; both come from our own validated SDP, never from the wire directly.
+   */
+  expect(sessionId: string, clientPath: string): void {
+    const localPath = this.localPath(sessionId);
+    const clientUris = parseMsrpPath(clientPath);
+    if (!clientUris) throw new TypeError(`invalid MSRP client path: ${clientPath}`);
+    const existing = this.sessions.get(sessionId);
+    if (existing && existing.phase !== 'ended') {
+      existing.clientPath = clientPath.trim().split(/\s+/);
+      return;
+    }
+    let markEnded!: () => void;
+    const ended = new Promise<void>((resolve) => (markEnded = resolve));
+    const session: MsrpSession = {
+      id: sessionId,
+      localUri: parseMsrpUri(localPath)!,
+      localPath,
+      clientPath: clientPath.trim().split(/\s+/),
+      phase: 'waiting',
+      waiters: [],
+      ended,
+      markEnded,
+      tail: Promise.resolve(),
+    };
+    // RFC 6135 / protocol.md: the client must connect within the connect timeout, or the session ends.
+    session.connectTimer = setTimeout(() => {
+      if (session.phase === 'waiting') {
+        this.log.info('msrp client never connected', { sessionId });
+        this.endSession(session, 'connect-timeout');
+      }
+    }, this.opts.connectTimeoutMs);
+    session.connectTimer.unref();
+    this.sessions.set(sessionId, session);
+  }
+
+  isBound(sessionId: string): boolean {
+    return this.sessions.get(sessionId)?.phase === 'bound';
+  }
+
+  /**
+   * Deliver one message: wait for the binding (connect timeout), send it as SEND chunks
+   * (`message/cpim`, Byte-Range, fresh Message-ID, a transaction per chunk) and resolve with the
+   * status for the last chunk, or the first non-200. Deliveries to a session run one at a time in
+   * call order. Never rejects; never deletes anything.
+   */
+  deliver(sessionId: string, message: MsrpDelivery): Promise<{ status: number }> {
+    const session = this.sessions.get(sessionId);
+    // EdgeGateway contract: 481 for a session this edge does not know.
+    if (!session) return Promise.resolve({ status: 481 });
+    const run = session.tail.then(() => this.runDelivery(session, message)).catch((err: Error) => {
+      this.log.warn('msrp delivery failed', { sessionId, messageId: message.id, error: err.message });
+      return NO_RESPONSE_STATUS;
+    });
+    session.tail = run;
+    return run.then((status) => ({ status }));
+  }
+
+  /** Forget the session and close its connection (unless another session still uses it). */
+  closeSession(sessionId: string): void {
+    const session = this.sessions.get(sessionId);
+    if (!session) return;
+    this.sessions.delete(sessionId);
+    this.endSession(session, 'closed-locally');
+  }
+
+  private async runDelivery(session: MsrpSession, message: MsrpDelivery): Promise<number> {
+    const connection = await this.waitForBinding(session);
+    if (!connection) return NO_RESPONSE_STATUS;
+    const messageId = randomIdent(20);
+    const chunks = splitIntoChunks(message.cpim, this.opts.chunkBytes);
+    for (const chunk of chunks) {
+      if (session.phase !== 'bound') return NO_RESPONSE_STATUS;
+      const transactionId = newTransactionId(chunk.data);
+      // RFC 4975 §7.1.1: Success-Report absent (no), Failure-Report absent (yes): every chunk is answered.
+      const frame = serializeRequest({
+        transactionId,
+        method: 'SEND',
+        toPath: session.clientPath,
+        fromPath: [session.localPath],
+        messageId,
+        byteRange: chunk.byteRange,
+        contentType: 'message/cpim',
+        body: chunk.data,
+        continuation: chunk.last ? '$' : '+',
+      });
+      const status = await Promise.race([
+        connection.transact(transactionId, frame, this.opts.transactionTimeoutMs),
+        session.ended.then(() => NO_RESPONSE_STATUS),
+      ]);
+      if (status !== 200) {
+        this.log.info('msrp delivery not accepted', { sessionId: session.id, messageId: message.id, status });
+        return status;
+      }
+    }
+    this.log.debug('msrp delivered', { sessionId: session.id, messageId: message.id, chunks: chunks.length });
+    return 200;
+  }
+
+  private waitForBinding(session: MsrpSession): Promise<MsrpConnection | undefined> {
+    const current = () => (session.phase === 'bound' && session.connection && !session.connection.closed ? session.connection : undefined);
+    if (session.phase !== 'waiting') return Promise.resolve(current());
+    return new Promise((resolve) => session.waiters.push(() => resolve(current())));
+  }
+
+  private endSession(session: MsrpSession, reason: MsrpSessionEndReason): void {
+    if (session.phase === 'ended') return;
+    session.phase = 'ended';
+    clearTimeout(session.connectTimer);
+    session.markEnded();
+    const waiters = session.waiters.splice(0);
+    for (const wake of waiters) wake();
+    const connection = session.connection;
+    if (connection) {
+      const state = this.connections.get(connection);
+      state?.sessions.delete(session);
+      // A connection carries only our sessions; with none left it has no purpose (RFC 4975 §5.4).
+      if (state && state.sessions.size === 0 && reason !== 'connection-closed') connection.close('session closed');
+    }
+    this.emit('closed', session.id, reason);
+  }
+
+  private bind(session: MsrpSession, connection: MsrpConnection): void {
+    const state = this.connections.get(connection);
+    if (!state) return;
+    session.phase = 'bound';
+    session.connection = connection;
+    clearTimeout(session.connectTimer);
+    clearTimeout(state.idleTimer);
+    state.sessions.add(session);
+    const waiters = session.waiters.splice(0);
+    for (const wake of waiters) wake();
+    this.log.info('msrp session bound', { sessionId: session.id, peer: connection.peer });
+    this.emit('bound', session.id);
+  }
+
+  private onSocket(socket: Socket): void {
+    socket.setNoDelay(true);
+    const state: ConnectionState = { sessions: new Set() };
+    const connection: MsrpConnection = new MsrpConnection(
+      socket,
+      {
+        onRequest: (request) => this.onRequest(connection, request),
+        onMalformed: (frame) => this.onMalformed(connection, frame),
+        onClose: (reason) => this.onConnectionClosed(connection, reason),
+      },
+      this.opts.limits,
+    );
+    this.connections.set(connection, state);
+    // A connection that binds nothing within the connect timeout only holds a socket.
+    state.idleTimer = setTimeout(() => {
+      if (state.sessions.size === 0) connection.close('no session bound in time');
+    }, this.opts.connectTimeoutMs);
+    state.idleTimer.unref();
+    this.log.debug('msrp connection', { peer: connection.peer });
+  }
+
+  private onConnectionClosed(connection: MsrpConnection, reason: string): void {
+    const state = this.connections.get(connection);
+    this.connections.delete(connection);
+    if (!state) return;
+    clearTimeout(state.idleTimer);
+    this.log.debug('msrp connection closed', { peer: connection.peer, reason });
+    for (const session of [...state.sessions]) this.endSession(session, 'connection-closed');
+  }
+
+  private reply(connection: MsrpConnection, request: MsrpRequest, status: number, comment?: string): void {
+    if (!wantsResponse(request, status)) return;
+    connection.write(serializeResponse(responseTo(request, status, comment)));
+  }
+
+  /** RFC 4975 §7.3: requests addressed to us. */
+  private onRequest(connection: MsrpConnection, request: MsrpRequest): void {
+    // RFC 4975 §7.1.2: REPORTs never get a response; the client's reports need nothing from us.
+    if (request.method === 'REPORT') {
+      this.log.debug('msrp report ignored', { peer: connection.peer, messageId: request.messageId });
+      return;
+    }
+    const session = this.sessionFor(request);
+    if (!session) {
+      // RFC 4975 §7.3, §10.8: 481 when the To-Path names no session of ours.
+      this.reply(connection, request, 481);
+      return;
+    }
+    if (request.method !== 'SEND') {
+      this.reply(connection, request, 501);
+      return;
+    }
+    if (session.phase === 'bound' && session.connection !== connection) {
+      // RFC 4975 §10.10: the session is already bound to another connection.
+      this.reply(connection, request, 506);
+      return;
+    }
+    if (session.phase === 'waiting') this.bind(session, connection);
+    // We are send-only (a=sendonly): the body of a client SEND, if any, is acknowledged and dropped.
+    this.reply(connection, request, 200);
+  }
+
+  /**
+   * The live session a request belongs to, or undefined. RFC 4975 §6.1: the To-Path URI must equal
+   * our a=path for the session; the sender's session-id (last From-Path URI) must be the one the
+   * client announced. Host and port of the sender are not compared: an active client's a=path
+   * usually carries a placeholder (port 9), not its ephemeral port.
+   */
+  private sessionFor(request: MsrpRequest): MsrpSession | undefined {
+    const target = parseMsrpUri(request.toPath[0] ?? '');
+    if (!target?.sessionId) return undefined;
+    const session = this.sessions.get(target.sessionId);
+    if (!session || session.phase === 'ended') return undefined;
+    if (!msrpUriEquals(target, session.localUri)) return undefined;
+    const sender = parseMsrpUri(request.fromPath[request.fromPath.length - 1] ?? '');
+    const announced = parseMsrpUri(session.clientPath[session.clientPath.length - 1] ?? '');
+    if (!sender || !announced || sender.sessionId !== announced.sessionId) return undefined;
+    return session;
+  }
+
+  private onMalformed(connection: MsrpConnection, frame: MsrpMalformed): void {
+    this.log.warn('msrp malformed frame', { peer: connection.peer, reason: frame.reason });
+    if (!frame.isRequest || frame.method === 'REPORT') return;
+    if (!frame.toPath?.length || !frame.fromPath?.length) {
+      // Without both paths no response can be addressed (RFC 4975 §7.2); the peer is broken.
+      connection.close(`unaddressable malformed request: ${frame.reason}`);
+      return;
+    }
+    if (!wantsResponse({ failureReport: frame.failureReport }, 400)) return;
+    const { transactionId, toPath, fromPath } = frame;
+    connection.write(serializeResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What every Lambda entry point shares: the Powertools trio wrapped around the handler with
+ * middy (structured logs with the request id, EMF metrics flushed once per invocation, an
+ * X-Ray segment), and the ports over SDK clients that X-Ray traces.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { documentClient } from '../adapters/clients.ts';
+import { createPorts, resourcesFromEnv, type Ports } from '../adapters/wiring.ts';
+import { loadConfig, type Config } from '../config.ts';
+import { defaultPolicy, type Policy } from '../deferred/policy.ts';
+import { createLogger, createMetrics, createTracer, type Component } from './powertools.ts';
+
+export interface Observability {
+  logger: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+}
+
+export function observability(component: Exclude<Component, 'edge'>): Observability {
+  return { logger: createLogger(component), metrics: createMetrics(), tracer: createTracer() };
+}
+
+/** The ports of design.md over traced clients; table names and queue URL from the environment. */
+export function tracedAwsPorts(tracer: Tracer, env: Record<string, string | undefined> = process.env): Ports {
+  const { tables, queueUrl } = resourcesFromEnv(env);
+  const dynamo = documentClient(tracer.captureAWSv3Client(new DynamoDBClient({})));
+  const sqs = tracer.captureAWSv3Client(new SQSClient({}));
+  return createPorts({ dynamo, sqs, tables, queueUrl });
+}
+
+/** The service settings the handlers share with the edge, from the same variables (design.md "Configuration"). */
+export function serviceSettings(env: Record<string, string | undefined> = process.env): {
+  config: Config;
+  policy: Policy;
+  serviceUris: string[];
+} {
+  const config = loadConfig(env);
+  return {
+    config,
+    policy: defaultPolicy({ retentionSeconds: config.retentionSeconds }),
+    serviceUris: [`sip:deferred@${config.sipDomain}`],
+  };
+}
+
+/** The handler Lambda calls: `fn` inside the tracing, logging and metrics middlewares. */
+export function lambdaHandler<E, R>(obs: Observability, fn: (event: E, context: Context) => Promise<R>) {
+  return middy(fn)
+    .use(captureLambdaHandler(obs.tracer, { captureResponse: false }))
+    .use(injectLambdaContext(obs.logger))
+    .use(logMetrics(obs.metrics));
+}

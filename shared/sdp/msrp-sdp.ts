@@ -1,0 +1,160 @@
+/**
+ * SDP for MSRP sessions (RFC 4975 §8, RFC 6135 connection setup): reading a client's offer and
+ * writing the service's answer. The service is always the passive side: the client connects
+ * to the path in the answer (protocol.md "INVITE with actions").
+ */
+import { isIP } from 'node:net';
+import * as sdpTransform from 'sdp-transform';
+import { CPIM_CONTENT_TYPE, MSRP_MEDIA, MSRP_PROTOCOLS } from '../deferred/names.ts';
+
+export type SetupRole = 'active' | 'passive' | 'actpass' | 'holdconn';
+export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+export type MsrpOffer =
+  | {
+      ok: true;
+      /** The client's a=path (one or more MSRP URIs, the client's own last): our To-Path. */
+      path: string;
+      setup: SetupRole;
+      acceptTypes: string[];
+      direction: Direction;
+      protocol: string;
+    }
+  | { ok: false; status: 400 | 488; reason: string };
+
+/** RFC 4975 §9: msrp-scheme "://" authority ["/" session-id] ";" transport. */
+const MSRP_URI = /^msrps?:\/\/[^\s/;]+(?:\/[^\s/;]+)?;[A-Za-z0-9.\-]+(?:;\S*)?$/i;
+
+type Media = sdpTransform.MediaDescription & { invalid?: { value: string }[] };
+
+/** The values of an attribute sdp-transform has no grammar for (it keeps them as "invalid"). */
+function extraAttribute(media: Media, name: string): string | undefined {
+  const prefix = `${name}:`;
+  const line = media.invalid?.find((a) => a.value.toLowerCase().startsWith(prefix));
+  return line?.value.slice(prefix.length).trim();
+}
+
+function isSetup(v: string | undefined): v is SetupRole {
+  return v === 'active' || v === 'passive' || v === 'actpass' || v === 'holdconn';
+}
+
+/** Does an accept-types list (RFC 4975 §8.6) admit message/cpim? */
+function admitsCpim(types: string[]): boolean {
+  const [type] = CPIM_CONTENT_TYPE.split('/');
+  return types.some((t) => {
+    const v = t.toLowerCase();
+    return v === '*' || v === CPIM_CONTENT_TYPE || v === `${type}/*`;
+  });
+}
+
+/**
+ * Read the MSRP media of an SDP (an INVITE's offer, or the service's answer on the client
+ * side); never throws. 400: not SDP; 488: no MSRP media with a path that admits CPIM. Whether
+ * the roles suit the service is `offerRoleProblem`'s question.
+ */
+export function parseMsrpOffer(sdp: string): MsrpOffer {
+  const lines = sdp.split(/\r?\n/).filter((l) => l.length > 0);
+  // RFC 4566 §5: "v=0" first, then type=value lines; o= is mandatory.
+  if (lines[0]?.trim() !== 'v=0') return { ok: false, status: 400, reason: 'Bad Request - SDP does not start with v=0' };
+  const bad = lines.find((l) => !/^[a-z]=/.test(l));
+  if (bad !== undefined) return { ok: false, status: 400, reason: `Bad Request - Malformed SDP line "${bad.slice(0, 40)}"` };
+  if (!lines.some((l) => l.startsWith('o='))) return { ok: false, status: 400, reason: 'Bad Request - SDP has no o= line' };
+
+  let session: sdpTransform.SessionDescription;
+  try {
+    session = sdpTransform.parse(sdp);
+  } catch {
+    return { ok: false, status: 400, reason: 'Bad Request - SDP does not parse' };
+  }
+
+  let refusal = 'Not Acceptable Here - No MSRP media';
+  for (const media of (session.media ?? []) as Media[]) {
+    const protocol = String(media.protocol ?? '').toUpperCase();
+    if (media.type !== MSRP_MEDIA || !(MSRP_PROTOCOLS as readonly string[]).includes(protocol)) continue;
+    if (media.port === 0) continue; // RFC 3264 §6: a rejected stream
+    const path = extraAttribute(media, 'path');
+    if (!path || !path.split(/\s+/).every((u) => MSRP_URI.test(u))) {
+      refusal = 'Not Acceptable Here - MSRP media without a valid a=path';
+      continue;
+    }
+    const acceptTypes = (extraAttribute(media, 'accept-types') ?? '').split(/\s+/).filter((t) => t.length > 0);
+    if (!admitsCpim(acceptTypes)) {
+      refusal = `Not Acceptable Here - accept-types must admit ${CPIM_CONTENT_TYPE}`;
+      continue;
+    }
+    const direction = (media.direction ?? session.direction ?? 'sendrecv') as Direction;
+    // RFC 6135 §4.1 / RFC 4145 §4: without a=setup the offerer is active.
+    const rawSetup = (media.setup ?? (session as { setup?: string }).setup ?? 'active').toLowerCase();
+    const setup: SetupRole = isSetup(rawSetup) ? rawSetup : 'active';
+    return { ok: true, path, setup, acceptTypes, direction, protocol };
+  }
+  return { ok: false, status: 488, reason: refusal };
+}
+
+/**
+ * Why the service cannot serve an offer it parsed, or undefined when it can: the service only
+ * sends and only listens (RFC 6135 §4.1), so the client must receive and must connect.
+ */
+export function offerRoleProblem(offer: Extract<MsrpOffer, { ok: true }>): string | undefined {
+  if (offer.direction === 'sendonly' || offer.direction === 'inactive') {
+    return 'Not Acceptable Here - The client must receive (recvonly or sendrecv)';
+  }
+  if (offer.setup === 'passive' || offer.setup === 'holdconn') {
+    return 'Not Acceptable Here - The client must connect (a=setup:active or actpass)';
+  }
+  return undefined;
+}
+
+/** Host as it goes into a URI: IPv6 literals in brackets (RFC 3986 §3.2.2). */
+function uriHost(host: string): string {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return isIP(bare) === 6 ? `[${bare}]` : bare;
+}
+
+/** A numeric o= session id derived from the MSRP session id (RFC 4566 §5.2: any numeric string). */
+function numericId(sessionId: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < sessionId.length; i++) h = Math.imul(h ^ sessionId.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+function buildSdp(
+  input: { host: string; port: number; sessionId: string },
+  setup: SetupRole,
+  direction: Direction,
+): { sdp: string; path: string } {
+  const bare = input.host.replace(/^\[|\]$/g, '');
+  const ipVer = isIP(bare) === 6 ? 6 : 4;
+  const path = `msrp://${uriHost(input.host)}:${input.port}/${input.sessionId};tcp`;
+  const id = numericId(input.sessionId);
+  const media = {
+    type: MSRP_MEDIA,
+    port: input.port,
+    protocol: MSRP_PROTOCOLS[0],
+    payloads: '*',
+    rtp: [],
+    fmtp: [],
+    invalid: [{ value: `accept-types:${CPIM_CONTENT_TYPE}` }, { value: `path:${path}` }],
+    setup,
+    direction,
+  };
+  const description = {
+    version: 0,
+    origin: { username: '-', sessionId: id, sessionVersion: id, netType: 'IN', ipVer, address: bare },
+    name: '-',
+    connection: { version: ipVer, ip: bare },
+    timing: { start: 0, stop: 0 },
+    media: [media],
+  } as unknown as sdpTransform.SessionDescription;
+  return { sdp: sdpTransform.write(description), path };
+}
+
+/** The service's answer: it waits for the client on `host:port` (a=setup:passive) and only sends. */
+export function buildMsrpAnswer(input: { host: string; port: number; sessionId: string }): { sdp: string; path: string } {
+  return buildSdp(input, 'passive', 'sendonly');
+}
+
+/** A client's offer (tests and demo clients): it connects (a=setup:active) and only receives. */
+export function buildMsrpOffer(input: { host: string; port: number; sessionId: string }): { sdp: string; path: string } {
+  return buildSdp(input, 'active', 'recvonly');
+}

@@ -1,0 +1,392 @@
+/**
+ * Header access and typed views of header values (RFC 3261 §7.3, §20, §25.1; RFC 3581; RFC 6665).
+ * Views are functions over the raw value: they return undefined for a value they cannot read and
+ * never throw.
+ */
+import {
+  formatParams,
+  isDigit,
+  isTokenChar,
+  parsePort,
+  quote,
+  readParams,
+  scanHost,
+  scanParams,
+  scanQuoted,
+  scanToken,
+  skipWs,
+  splitList,
+  trimWs,
+  unquote,
+} from './grammar.ts';
+import { canonicalHeaderName, isListHeader, sameHeaderName } from './header-names.ts';
+import { isValidUri } from './uri.ts';
+import type { CSeq, Header, NameAddr, UriParams, Via } from './types.ts';
+
+export { canonicalHeaderName, isListHeader } from './header-names.ts';
+export { splitList } from './grammar.ts';
+
+interface HasHeaders {
+  headers: Header[];
+}
+
+/** The first field value of header `name` (any case, compact forms accepted), or undefined. */
+export function getHeader(msg: HasHeaders, name: string): string | undefined {
+  const canonical = canonicalHeaderName(name);
+  const headers = msg.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    if (h.name === canonical || sameHeaderName(h.name, canonical)) return h.value;
+  }
+  return undefined;
+}
+
+/**
+ * Every value of header `name`, in order. For comma-list headers (Via, Contact, Route, Require,
+ * Supported, Accept, ...) each field is split into its elements (RFC 3261 §7.3.1); empty
+ * elements are dropped. `Contact: *` comes back as ['*'].
+ */
+export function getHeaders(msg: HasHeaders, name: string): string[] {
+  const canonical = canonicalHeaderName(name);
+  const list = isListHeader(canonical);
+  const out: string[] = [];
+  for (const h of msg.headers) {
+    if (h.name !== canonical && !sameHeaderName(h.name, canonical)) continue;
+    if (!list) {
+      out.push(h.value);
+      continue;
+    }
+    for (const part of splitList(h.value)) if (part !== '') out.push(part);
+  }
+  return out;
+}
+
+/** Replace every field of header `name` by one field holding `value` (at the first one's place, or appended). */
+export function setHeader(msg: HasHeaders, name: string, value: string): void {
+  const canonical = canonicalHeaderName(name);
+  let placed = false;
+  const kept: Header[] = [];
+  for (const h of msg.headers) {
+    if (!sameHeaderName(h.name, canonical)) kept.push(h);
+    else if (!placed) {
+      kept.push({ name: canonical, value });
+      placed = true;
+    }
+  }
+  if (!placed) kept.push({ name: canonical, value });
+  msg.headers.splice(0, msg.headers.length, ...kept);
+}
+
+/** Remove every field of header `name`. */
+export function removeHeaders(msg: HasHeaders, name: string): void {
+  const canonical = canonicalHeaderName(name);
+  const kept = msg.headers.filter((h) => !sameHeaderName(h.name, canonical));
+  msg.headers.splice(0, msg.headers.length, ...kept);
+}
+
+// ---- name-addr (RFC 3261 §20.10, §25.1) --------------------------------------------------------
+
+/**
+ * name-addr / addr-spec with header parameters, as in From, To, Contact, Route, Record-Route,
+ * Reply-To, P-Asserted-Identity:
+ *   ( name-addr / addr-spec ) *( SEMI generic-param ),  name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
+ * The display name is returned without its quotes; parameter names are lower-cased, values kept
+ * as written. The URI must parse (parseUri). In the addr-spec form the URI ends at the first ";"
+ * (RFC 3261 §20.10: such parameters belong to the header). Undefined when malformed.
+ */
+export function parseNameAddr(value: string): NameAddr | undefined {
+  if (typeof value !== 'string') return undefined;
+  return readNameAddr(value, true) ?? undefined;
+}
+
+/** Whether `value` is a name-addr / addr-spec parseNameAddr accepts, without building it. */
+export function isValidNameAddr(value: string): boolean {
+  return typeof value === 'string' && readNameAddr(value, false) !== undefined;
+}
+
+/** undefined: malformed; null: well-formed (not built, `build` false); else the parsed value. */
+function readNameAddr(s: string, build: boolean): NameAddr | null | undefined {
+  const n = s.length;
+  let i = skipWs(s, 0, n);
+  let displayName: string | undefined;
+  let uriStart: number;
+  let uriEnd: number;
+  if (i < n && s.charCodeAt(i) === 34) {
+    const q = scanQuoted(s, i, n);
+    if (q === -1) return undefined;
+    if (build) displayName = unquote(s.slice(i, q));
+    i = skipWs(s, q, n);
+    if (i >= n || s.charCodeAt(i) !== 60) return undefined;
+  } else {
+    // display-name = *(token LWS): scan tokens and whitespace; a "<" ends a display name, a ":"
+    // right after the first token means it was a URI scheme (addr-spec form).
+    let j = i;
+    while (j < n) {
+      const c = s.charCodeAt(j);
+      if (isTokenChar(c) || c === 32 || c === 9) j++;
+      else break;
+    }
+    if (j < n && s.charCodeAt(j) === 60) {
+      if (build) {
+        const name = trimWs(s.slice(i, j));
+        if (name !== '') displayName = name;
+      }
+      i = j;
+    } else if (j < n && s.charCodeAt(j) === 58 && scanToken(s, i, n) >= j) {
+      // addr-spec: up to the first ";" or whitespace (RFC 3261 §20.10).
+      let k = j;
+      while (k < n) {
+        const c = s.charCodeAt(k);
+        if (c === 59 || c === 32 || c === 9) break;
+        if (c === 60 || c === 62 || c === 34 || c === 44) return undefined;
+        k++;
+      }
+      uriStart = i;
+      uriEnd = k;
+      return finishNameAddr(s, uriStart, uriEnd, k, displayName, build);
+    } else return undefined;
+  }
+  // LAQUOT addr-spec RAQUOT: no whitespace inside the brackets (RFC 4475 §3.1.2.14 badaspec).
+  const close = s.indexOf('>', i + 1);
+  if (close === -1) return undefined;
+  uriStart = i + 1;
+  uriEnd = close;
+  return finishNameAddr(s, uriStart, uriEnd, close + 1, displayName, build);
+}
+
+function finishNameAddr(
+  s: string,
+  uriStart: number,
+  uriEnd: number,
+  paramsFrom: number,
+  displayName: string | undefined,
+  build: boolean,
+): NameAddr | null | undefined {
+  // Whitespace, "<" and DQUOTE are in no URI character class, so this also rejects them.
+  if (!isValidUri(s, uriStart, uriEnd)) return undefined;
+  const params: UriParams | null = build ? {} : null;
+  if (scanParams(s, paramsFrom, s.length, params) !== s.length) return undefined;
+  if (params === null) return null;
+  const uri = s.slice(uriStart, uriEnd);
+  return displayName === undefined ? { uri, params } : { displayName, uri, params };
+}
+
+/** Text of a name-addr: `"Display" <uri>;param=value` (always the bracketed form, which is always safe). */
+export function formatNameAddr(na: NameAddr): string {
+  const display = na.displayName !== undefined && na.displayName !== '' ? `${quote(na.displayName)} ` : '';
+  return `${display}<${na.uri}>${formatParams(na.params)}`;
+}
+
+/** One Contact element: `*` (RFC 3261 §20.10, REGISTER removal) or a name-addr. */
+export function parseContact(value: string): NameAddr | '*' | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (trimWs(value) === '*') return '*';
+  return parseNameAddr(value);
+}
+
+// ---- Via (RFC 3261 §20.42, RFC 3581, RFC 5118 §4.5) ---------------------------------------------
+
+/**
+ * One via-parm: sent-protocol LWS sent-by *( SEMI via-params ), with LWS allowed around "/"
+ * (RFC 4475 §3.1.1.1 wsinv). Only SIP/2.0 is accepted. `received` may be an IPv6 address with or
+ * without brackets (RFC 5118 §4.5); `rport` without a value reads as null (RFC 3581 §3).
+ */
+export function parseVia(value: string): Via | undefined {
+  if (typeof value !== 'string') return undefined;
+  return readVia(value, true) ?? undefined;
+}
+
+/** Whether `value` is one via-parm parseVia accepts, without building it. */
+export function isValidVia(value: string): boolean {
+  return typeof value === 'string' && readVia(value, false) !== undefined;
+}
+
+function readVia(s: string, build: boolean): Via | null | undefined {
+  const n = s.length;
+  let i = skipWs(s, 0, n);
+  const protoEnd = scanToken(s, i, n);
+  if (protoEnd - i !== 3) return undefined;
+  const p0 = s.charCodeAt(i) | 32;
+  const p1 = s.charCodeAt(i + 1) | 32;
+  const p2 = s.charCodeAt(i + 2) | 32;
+  if (p0 !== 115 || p1 !== 105 || p2 !== 112) return undefined; // "SIP", any case
+  i = skipWs(s, protoEnd, n);
+  if (s.charCodeAt(i) !== 47) return undefined;
+  i = skipWs(s, i + 1, n);
+  const versionEnd = scanToken(s, i, n);
+  if (versionEnd - i !== 3 || s.charCodeAt(i) !== 50 || s.charCodeAt(i + 1) !== 46 || s.charCodeAt(i + 2) !== 48) {
+    return undefined; // "2.0"
+  }
+  i = skipWs(s, versionEnd, n);
+  if (s.charCodeAt(i) !== 47) return undefined;
+  i = skipWs(s, i + 1, n);
+  const transportStart = i;
+  const transportEnd = scanToken(s, i, n);
+  if (transportEnd === i) return undefined;
+  i = skipWs(s, transportEnd, n);
+  if (i === transportEnd) return undefined;
+  const hostEnd = scanHost(s, i, n);
+  if (hostEnd === -1) return undefined;
+  const hostStart = i;
+  i = skipWs(s, hostEnd, n);
+  let port: number | undefined;
+  if (i < n && s.charCodeAt(i) === 58) {
+    i = skipWs(s, i + 1, n);
+    let j = i;
+    while (j < n && isDigit(s.charCodeAt(j))) j++;
+    port = parsePort(s, i, j);
+    if (port === undefined) return undefined;
+    i = j;
+  }
+  const params: UriParams = {};
+  if (scanParams(s, i, n, params) !== n) return undefined;
+  // RFC 3581 §3: rport = "rport" [EQUAL 1*DIGIT]
+  const rport = params.rport;
+  let rportValue: number | null | undefined;
+  if (rport !== undefined) {
+    rportValue = rport === null ? null : parsePort(rport, 0, rport.length);
+    if (rportValue === undefined) return undefined;
+  }
+  if (!build) return null;
+  const via: Via = { transport: s.slice(transportStart, transportEnd).toUpperCase(), host: s.slice(hostStart, hostEnd), params };
+  if (port !== undefined) via.port = port;
+  const branch = params.branch;
+  if (typeof branch === 'string') via.branch = branch;
+  const received = params.received;
+  if (typeof received === 'string') via.received = received;
+  if (rportValue !== undefined) via.rport = rportValue;
+  return via;
+}
+
+/** Text of one via-parm. `params` is authoritative; branch/received/rport fill in what it lacks. */
+export function formatVia(via: Via): string {
+  const params: UriParams = { ...(via.params ?? {}) };
+  if (via.branch !== undefined && params.branch === undefined) params.branch = via.branch;
+  if (via.received !== undefined && params.received === undefined) params.received = via.received;
+  if (via.rport !== undefined && params.rport === undefined) params.rport = via.rport === null ? null : String(via.rport);
+  const port = via.port !== undefined ? `:${via.port}` : '';
+  return `SIP/2.0/${via.transport} ${via.host}${port}${formatParams(params)}`;
+}
+
+/** The first via-parm of the first Via field (RFC 3261 §18.2.2: where responses go). */
+export function topVia(msg: HasHeaders): Via | undefined {
+  const first = getHeader(msg, 'Via');
+  if (first === undefined) return undefined;
+  return parseVia(first.indexOf(',') === -1 ? first : splitList(first)[0]!);
+}
+
+// ---- CSeq, Expires ------------------------------------------------------------------------------
+
+/** RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method, the number below 2**31 (§8.1.1.5). */
+export function parseCSeq(value: string): CSeq | undefined {
+  if (typeof value !== 'string') return undefined;
+  const s = value;
+  const n = s.length;
+  const i = skipWs(s, 0, n);
+  let j = i;
+  while (j < n && isDigit(s.charCodeAt(j))) j++;
+  if (j === i || j - i > 10) return undefined;
+  const seq = Number(s.slice(i, j));
+  if (seq >= 2 ** 31) return undefined;
+  const k = skipWs(s, j, n);
+  if (k === j) return undefined;
+  const methodEnd = scanToken(s, k, n);
+  if (methodEnd === k || skipWs(s, methodEnd, n) !== n) return undefined;
+  return { seq, method: s.slice(k, methodEnd) };
+}
+
+/** Largest delta-seconds value; larger ones are read as this (RFC 3261 §25.1, RFC 4475 §3.1.2.9). */
+export const MAX_DELTA_SECONDS = 2 ** 32 - 1;
+
+/** delta-seconds (Expires, Min-Expires, Retry-After's number): digits, capped at 2**32-1. */
+export function parseDeltaSeconds(value: string): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const s = trimWs(value);
+  if (s.length === 0) return undefined;
+  for (let i = 0; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return undefined;
+  if (s.length > 15) return MAX_DELTA_SECONDS;
+  return Math.min(Number(s), MAX_DELTA_SECONDS);
+}
+
+// ---- Event, Subscription-State (RFC 6665 §8.2) ---------------------------------------------------
+
+/**
+ * RFC 6665 §8.2.1: Event = event-type *( SEMI event-param ); event-type = event-package
+ * *( "." event-template ); event-param = generic-param / ( "id" EQUAL token ).
+ */
+export function parseEvent(
+  value: string,
+): { package: string; id?: string; params: Record<string, string | null> } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const s = value;
+  const n = s.length;
+  const i = skipWs(s, 0, n);
+  const end = scanToken(s, i, n);
+  if (end === i) return undefined;
+  const pkg = s.slice(i, end);
+  if (pkg.startsWith('.') || pkg.endsWith('.') || pkg.includes('..')) return undefined;
+  const params = readParams(s, end);
+  if (!params) return undefined;
+  const id = params.id;
+  if (typeof id === 'string') return { package: pkg, id, params };
+  return { package: pkg, params };
+}
+
+/**
+ * RFC 6665 §8.2.3: Subscription-State = substate-value *( SEMI subexp-params ), with reason,
+ * expires and retry-after read out. The state is lower-cased.
+ */
+export function parseSubscriptionState(
+  value: string,
+): { state: string; reason?: string; expires?: number; retryAfter?: number } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const s = value;
+  const n = s.length;
+  const i = skipWs(s, 0, n);
+  const end = scanToken(s, i, n);
+  if (end === i) return undefined;
+  const params = readParams(s, end);
+  if (!params) return undefined;
+  const out: { state: string; reason?: string; expires?: number; retryAfter?: number } = {
+    state: s.slice(i, end).toLowerCase(),
+  };
+  const { reason, expires } = params;
+  const retryAfter = params['retry-after'];
+  if (typeof reason === 'string') out.reason = reason.toLowerCase();
+  if (expires !== undefined) {
+    const v = expires === null ? undefined : parseDeltaSeconds(expires);
+    if (v === undefined) return undefined;
+    out.expires = v;
+  }
+  if (retryAfter !== undefined) {
+    const v = retryAfter === null ? undefined : parseDeltaSeconds(retryAfter);
+    if (v === undefined) return undefined;
+    out.retryAfter = v;
+  }
+  return out;
+}
+
+// ---- Require (RFC 3261 §8.2.2.3) ----------------------------------------------------------------
+
+/**
+ * The option tags of the request's Require that are not in `supported` (compared
+ * case-insensitively), each once, in order. A UAS answers a non-empty result with 420 (Bad
+ * Extension) listing them in Unsupported. §8.2.2.3: Require in ACK and CANCEL is ignored.
+ */
+export function checkRequire(
+  msg: HasHeaders & { method?: string },
+  supported: Iterable<string>,
+): string[] {
+  if (msg.method === 'ACK' || msg.method === 'CANCEL') return [];
+  const known = new Set<string>();
+  for (const tag of supported) known.add(tag.toLowerCase());
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const tag of getHeaders(msg, 'Require')) {
+    const lower = tag.toLowerCase();
+    if (known.has(lower) || seen.has(lower)) continue;
+    seen.add(lower);
+    out.push(tag);
+  }
+  return out;
+}

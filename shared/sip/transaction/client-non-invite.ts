@@ -1,0 +1,150 @@
+/**
+ * The non-INVITE client transaction of RFC 3261 §17.1.2 (Figure 6), used for NOTIFY, BYE and MESSAGE:
+ *
+ *   Trying --1xx--> Proceeding --200-699--> Completed --Timer K--> Terminated
+ *     |  Timer E / resend (UDP)   | Timer E / resend (UDP)
+ *     +--200-699--> Completed     |
+ *     +--Timer F or transport error--> Terminated (the TU gets 408 / 503)
+ */
+import { createResponse } from '../messages/index.ts';
+import type { SipRequest, SipResponse } from '../messages/index.ts';
+import { isReliable } from '../transport/index.ts';
+import type { LogFn, Source, Target } from '../transport/index.ts';
+import { TimerSet } from './timers.ts';
+import type { Timers } from './timers.ts';
+
+export type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
+
+export interface ClientTransactionContext {
+  timers: Timers;
+  log: LogFn;
+  send(req: SipRequest, target: Target): Promise<Source>;
+  terminated(tx: NonInviteClientTransaction): void;
+}
+
+export class NonInviteClientTransaction {
+  private current: NonInviteClientState = 'trying';
+  private readonly timerSet: TimerSet;
+  private settle!: (res: SipResponse) => void;
+  private settled = false;
+  private target: Target;
+  /** The final response: a real one, or a synthetic 408 / 503 (§8.1.3.1). */
+  readonly result: Promise<SipResponse>;
+
+  constructor(
+    /** The request with our Via on top (its branch names this transaction). */
+    readonly request: SipRequest,
+    target: Target,
+    readonly key: string,
+    private readonly ctx: ClientTransactionContext,
+  ) {
+    this.target = target;
+    this.timerSet = new TimerSet(ctx.log);
+    this.result = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+  }
+
+  get state(): NonInviteClientState {
+    return this.current;
+  }
+
+  /**
+   * §17.1.2.2: "The "Trying" state is entered when the TU initiates a new client transaction with a
+   * request. When entering this state, the client transaction SHOULD set timer F to fire in 64*T1
+   * seconds. The request MUST be passed to the transport layer for transmission. If an unreliable
+   * transport is in use, the client transaction MUST set timer E to fire in T1 seconds."
+   */
+  start(): void {
+    const t = this.ctx.timers;
+    this.timerSet.set('F', 64 * t.t1, () => {
+      // §17.1.2.2: "If Timer F fires while the client transaction is still in the "Trying" [or
+      // "Proceeding"] state, the client transaction SHOULD inform the TU about the timeout, and then
+      // it SHOULD enter the "Terminated" state." §8.1.3.1: the TU treats it as 408.
+      if (this.current === 'trying' || this.current === 'proceeding') this.fail(408, 'Request Timeout');
+    });
+    this.transmit(true);
+    if (!isReliable(this.target.transport)) this.scheduleTimerE(t.t1);
+  }
+
+  receiveResponse(res: SipResponse): void {
+    if (this.current === 'completed' || this.current === 'terminated') {
+      // §17.1.2.2: in "Completed" the transaction buffers any response retransmissions.
+      return;
+    }
+    if (res.status < 200) {
+      // §17.1.2.2: "If a provisional response is received while in the "Trying" state, the response
+      // MUST be passed to the TU, and then the client transaction SHOULD move to the "Proceeding" state."
+      this.current = 'proceeding';
+      return;
+    }
+    // §17.1.2.2: "If a final response (status codes 200-699) is received while in the "Trying" [or
+    // "Proceeding"] state, the response MUST be passed to the TU, and the client transaction MUST
+    // transition to the "Completed" state."
+    this.current = 'completed';
+    this.timerSet.clear('E');
+    this.timerSet.clear('F');
+    this.resolve(res);
+    // §17.1.2.2: "Once the client transaction enters the "Completed" state, it MUST set Timer K to fire
+    // in T4 seconds for unreliable transports, and zero seconds for reliable transports."
+    const timerK = isReliable(this.target.transport) ? 0 : this.ctx.timers.t4;
+    this.timerSet.set('K', timerK, () => this.toTerminated());
+  }
+
+  /** Leave at once; a still-pending TU gets a synthetic 503. */
+  terminate(reason = 'Service Unavailable'): void {
+    this.current = 'terminated';
+    this.timerSet.clearAll();
+    this.resolve(createResponse(this.request, 503, { reason }));
+  }
+
+  private scheduleTimerE(interval: number): void {
+    this.timerSet.set('E', interval, () => {
+      if (this.current === 'trying') {
+        // §17.1.2.2: "If timer E fires while still in this state, the timer is reset, but this time with
+        // value MIN(2*T1, T2). When the timer fires again, it is reset to a MIN(4*T1, T2)."
+        this.transmit(false);
+        this.scheduleTimerE(Math.min(interval * 2, this.ctx.timers.t2));
+      } else if (this.current === 'proceeding') {
+        // §17.1.2.2: "If Timer E fires while in the "Proceeding" state, the request MUST be passed to the
+        // transport layer for retransmission, and Timer E MUST be reset with a value of T2 seconds."
+        this.transmit(false);
+        this.scheduleTimerE(this.ctx.timers.t2);
+      }
+    });
+  }
+
+  private transmit(first: boolean): void {
+    this.ctx
+      .send(this.request, this.target)
+      .then((source) => {
+        // Retransmissions follow the first copy (same connection for stream transports).
+        if (first && source.connectionId !== undefined) this.target = { ...this.target, connectionId: source.connectionId };
+      })
+      .catch((err: unknown) => {
+        // §17.1.4: "the client transaction SHOULD inform the TU that a transport failure has occurred,
+        // and the client transaction SHOULD transition directly to the "Terminated" state." §8.1.3.1:
+        // the TU treats it as a 503.
+        this.ctx.log('warn', 'transport error on a client transaction', { method: this.request.method, error: String(err) });
+        if (this.current === 'trying' || this.current === 'proceeding') this.fail(503, 'Service Unavailable');
+      });
+  }
+
+  private fail(status: number, reason: string): void {
+    this.resolve(createResponse(this.request, status, { reason }));
+    this.toTerminated();
+  }
+
+  private resolve(res: SipResponse): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.settle(res);
+  }
+
+  private toTerminated(): void {
+    if (this.current === 'terminated') return;
+    this.current = 'terminated';
+    this.timerSet.clearAll();
+    this.ctx.terminated(this);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * What the transaction user (TU) sees of a server transaction, and what a server transaction
+ * needs from the layer that owns it.
+ */
+import type { SipRequest, SipResponse } from '../messages/index.ts';
+import type { LogFn, Source } from '../transport/index.ts';
+import type { Timers } from './timers.ts';
+
+export interface ServerTransaction {
+  readonly request: SipRequest;
+  readonly source: Source;
+  /** Provisional or final. Responses the state machine no longer accepts are ignored (and logged). */
+  respond(res: SipResponse): void;
+  /** True once a CANCEL ended this INVITE with 487. */
+  readonly cancelled: boolean;
+}
+
+export interface ServerTransactionContext {
+  timers: Timers;
+  log: LogFn;
+  /** Hand a response to the transport (RFC 3261 §18.2.2); rejects on a transport error. */
+  send(res: SipResponse, source: Source): Promise<void>;
+  /** The transaction reached Terminated: forget it. */
+  terminated(tx: ServerTransactionMachine): void;
+}
+
+/** Internal face of a server transaction, used by the transaction layer. */
+export interface ServerTransactionMachine extends ServerTransaction {
+  readonly key: string;
+  readonly state: string;
+  /** The final response sent, if any. */
+  readonly finalResponse: SipResponse | undefined;
+  start(): void;
+  /** A retransmission of the request that created the transaction. */
+  receiveRequest(req: SipRequest): void;
+  /** Stop timers and leave without sending anything more. */
+  terminate(): void;
+}

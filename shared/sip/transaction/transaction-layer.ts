@@ -1,0 +1,285 @@
+/**
+ * The transaction layer (RFC 3261 §17) between the transports and the edge (the TU): it matches
+ * requests and responses to transactions, absorbs retransmissions, runs the timers, answers CANCEL
+ * (§9.2) and retransmits the 2xx to INVITE until its ACK (§13.3.1.4).
+ */
+import { randomBytes } from 'node:crypto';
+import { createResponse, getHeader } from '../messages/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
+import { viaTransportToken } from '../transport/index.ts';
+import type { LogFn, Source, Target, TransportLayer } from '../transport/index.ts';
+import { NonInviteClientTransaction } from './client-non-invite.ts';
+import { ackMatchKey, clientTransactionKey, newBranch, serverKeyPrefix, serverTransactionKey } from './keys.ts';
+import { InviteServerTransaction } from './server-invite.ts';
+import type { InviteServerContext } from './server-invite.ts';
+import { NonInviteServerTransaction } from './server-non-invite.ts';
+import type { ServerTransaction, ServerTransactionMachine } from './server-transaction.ts';
+import { TRYING_DELAY_MS, resolveTimers } from './timers.ts';
+import type { Timers } from './timers.ts';
+
+/** What the layer uses of the transport (a `TransportLayer`, or a fake in tests). */
+export type TransactionTransport = Pick<TransportLayer, 'onMessage' | 'sendResponse' | 'sendRequest' | 'sentBy'>;
+
+export interface TransactionLayerOptions {
+  log?: LogFn;
+  /** §17.2.1's 200 ms before the transaction sends 100 Trying on its own. */
+  tryingDelayMs?: number;
+}
+
+const noLog: LogFn = () => {};
+
+export class TransactionLayer {
+  private readonly timers: Timers;
+  private readonly log: LogFn;
+  private readonly tryingDelayMs: number;
+  private readonly servers = new Map<string, ServerTransactionMachine>();
+  private readonly clients = new Map<string, NonInviteClientTransaction>();
+  /** INVITEs answered 2xx, by the key their ACK will carry (§13.3.1.4). */
+  private readonly awaitingAck = new Map<string, InviteServerTransaction>();
+  private requestCb: ((req: SipRequest, tx: ServerTransaction) => void) | undefined;
+  private ackCb: ((ack: SipRequest, source: Source) => void) | undefined;
+  private cancelCb: ((invite: SipRequest) => void) | undefined;
+  private ackTimeoutCb: ((invite: SipRequest) => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly transport: TransactionTransport,
+    timers?: Partial<Timers>,
+    options: TransactionLayerOptions = {},
+  ) {
+    this.timers = resolveTimers(timers);
+    this.log = options.log ?? noLog;
+    this.tryingDelayMs = options.tryingDelayMs ?? TRYING_DELAY_MS;
+    transport.onMessage((msg, source) => this.receive(msg, source));
+  }
+
+  /** Each new request once (retransmissions are absorbed); never ACK or CANCEL. */
+  onRequest(cb: (req: SipRequest, tx: ServerTransaction) => void): void {
+    this.requestCb = cb;
+  }
+
+  /** The ACK for a 2xx (dialog-level); ACKs for non-2xx responses stay in their transaction. */
+  onAck(cb: (ack: SipRequest, source: Source) => void): void {
+    this.ackCb = cb;
+  }
+
+  /** After the layer answered CANCEL with 200 and the INVITE with 487. */
+  onCancel(cb: (invite: SipRequest) => void): void {
+    this.cancelCb = cb;
+  }
+
+  /** The 2xx to an INVITE was never ACKed (64*T1). */
+  onAckTimeout(cb: (invite: SipRequest) => void): void {
+    this.ackTimeoutCb = cb;
+  }
+
+  /**
+   * Send a non-INVITE request in a new client transaction (§17.1.2) and resolve with its final
+   * response: a real one, a synthetic 408 on Timer F, or a synthetic 503 on a transport error
+   * (§8.1.3.1). The request gets our Via (fresh z9hG4bK branch, RFC 3581 rport) on top.
+   */
+  request(req: SipRequest, target: Target): Promise<SipResponse> {
+    if (req.method === 'INVITE' || req.method === 'ACK') {
+      return Promise.reject(new Error(`${req.method} is not sent through a non-INVITE client transaction`));
+    }
+    const sentBy = this.transport.sentBy(target.transport);
+    const branch = newBranch();
+    const via = `SIP/2.0/${viaTransportToken(target.transport)} ${sentBy.host}:${sentBy.port};branch=${branch};rport`;
+    const headers = [{ name: 'Via', value: via }, ...req.headers];
+    // §8.1.1.6: "A UAC MUST insert a Max-Forwards header field into each request it originates".
+    if (getHeader(req, 'Max-Forwards') === undefined) headers.push({ name: 'Max-Forwards', value: '70' });
+    const sent: SipRequest = { ...req, headers };
+    const key = clientTransactionKey(sent, req.method)!;
+    const tx = new NonInviteClientTransaction(sent, target, key, {
+      timers: this.timers,
+      log: this.log,
+      send: (r, t) => this.transport.sendRequest(r, t),
+      terminated: (done) => {
+        if (this.clients.get(done.key) === done) this.clients.delete(done.key);
+      },
+    });
+    if (this.stopped) {
+      tx.terminate('Transaction layer stopped');
+      return tx.result;
+    }
+    this.clients.set(key, tx);
+    tx.start();
+    return tx.result;
+  }
+
+  /** Stop every timer; pending client transactions resolve with 503. */
+  stop(): void {
+    this.stopped = true;
+    for (const tx of this.servers.values()) tx.terminate();
+    for (const tx of this.clients.values()) tx.terminate('Transaction layer stopped');
+    this.servers.clear();
+    this.clients.clear();
+    this.awaitingAck.clear();
+  }
+
+  /** Live transactions (for tests and metrics). */
+  get size(): { server: number; client: number } {
+    return { server: this.servers.size, client: this.clients.size };
+  }
+
+  // ---- dispatch ----------------------------------------------------------------------------
+
+  private receive(msg: SipMessage, source: Source): void {
+    if (this.stopped) return;
+    try {
+      if (msg.kind === 'response') this.receiveResponse(msg);
+      else this.receiveRequest(msg, source);
+    } catch (err) {
+      this.log('error', 'transaction layer failed on a message', { error: String(err), ...source });
+    }
+  }
+
+  private receiveResponse(res: SipResponse): void {
+    // §17.1.3: match on the top Via branch and the CSeq method.
+    const key = clientTransactionKey(res);
+    const tx = key === undefined ? undefined : this.clients.get(key);
+    if (!tx) {
+      this.log('debug', 'response matches no client transaction; dropped', { status: res.status });
+      return;
+    }
+    tx.receiveResponse(res);
+  }
+
+  private receiveRequest(req: SipRequest, source: Source): void {
+    const key = serverTransactionKey(req);
+    if (key === undefined) {
+      this.log('warn', 'request without a readable top Via; dropped', { method: req.method });
+      return;
+    }
+    if (req.method === 'ACK') {
+      this.receiveAck(req, source, key);
+      return;
+    }
+    const existing = this.servers.get(key);
+    if (existing) {
+      // §17.2.3: a retransmission goes to the transaction, never to the TU again.
+      existing.receiveRequest(req);
+      return;
+    }
+    if (req.method === 'CANCEL') {
+      this.receiveCancel(req, source, key);
+      return;
+    }
+    const tx =
+      req.method === 'INVITE'
+        ? new InviteServerTransaction(req, source, key, this.inviteContext())
+        : new NonInviteServerTransaction(req, source, key, this.serverContext());
+    this.servers.set(key, tx);
+    tx.start();
+    this.passToTu(req, tx);
+  }
+
+  private passToTu(req: SipRequest, tx: ServerTransactionMachine): void {
+    if (!this.requestCb) {
+      tx.respond(createResponse(req, 503, { reason: 'Service Unavailable' }));
+      return;
+    }
+    try {
+      this.requestCb(req, tx);
+    } catch (err) {
+      this.log('error', 'request handler threw', { method: req.method, error: String(err) });
+      if (!tx.finalResponse) tx.respond(createResponse(req, 500, { reason: 'Server Internal Error' }));
+    }
+  }
+
+  private receiveAck(ack: SipRequest, source: Source, key: string): void {
+    const invite = this.servers.get(key);
+    if (invite instanceof InviteServerTransaction && invite.absorbsAck) {
+      // §17.2.1: the ACK for a non-2xx final response belongs to the INVITE transaction ("Completed" ->
+      // "Confirmed") and is not passed to the TU.
+      invite.receiveAck();
+      return;
+    }
+    // §17.1.1.3 / §13.3.1.4: the ACK for a 2xx is its own transaction; it stops the 2xx retransmissions.
+    const accepted = this.awaitingAck.get(ackMatchKey(ack));
+    if (accepted) {
+      // A repeated ACK (the UAC resends it for each 2xx copy it got): the TU already has it.
+      if (!accepted.receive2xxAck()) return;
+    }
+    if (!this.ackCb) return;
+    try {
+      this.ackCb(ack, source);
+    } catch (err) {
+      this.log('error', 'ACK handler threw', { error: String(err) });
+    }
+  }
+
+  private receiveCancel(cancel: SipRequest, source: Source, key: string): void {
+    const tx = new NonInviteServerTransaction(cancel, source, key, this.serverContext());
+    this.servers.set(key, tx);
+    tx.start();
+    const target = this.cancelTarget(cancel);
+    if (!target) {
+      // §9.2: "If the UAS did not find a matching transaction for the CANCEL according to the procedure
+      // above, it SHOULD respond to the CANCEL with a 481 (Call Leg/Transaction Does Not Exist)."
+      tx.respond(createResponse(cancel, 481, { reason: 'Call/Transaction Does Not Exist' }));
+      return;
+    }
+    // §9.2: "The To tag of the response to the CANCEL and the response to the original request SHOULD
+    // be the same."
+    const toTag = (target instanceof InviteServerTransaction ? target.toTag : undefined) ?? randomBytes(6).toString('hex');
+    // §9.2: "Regardless of the method of the original request, as long as the CANCEL matched an existing
+    // transaction, the UAS answers the CANCEL request itself with a 200 (OK) response."
+    tx.respond(createResponse(cancel, 200, { toTag }));
+    if (target instanceof InviteServerTransaction && target.cancel(toTag)) {
+      if (!this.cancelCb) return;
+      try {
+        this.cancelCb(target.request);
+      } catch (err) {
+        this.log('error', 'CANCEL handler threw', { error: String(err) });
+      }
+    }
+  }
+
+  /** §9.2: the transaction a CANCEL cancels has the same branch and sent-by (§17.2.3), any method but CANCEL. */
+  private cancelTarget(cancel: SipRequest): ServerTransactionMachine | undefined {
+    const inviteKey = serverTransactionKey(cancel, 'INVITE');
+    const invite = inviteKey === undefined ? undefined : this.servers.get(inviteKey);
+    if (invite) return invite;
+    const prefix = serverKeyPrefix(cancel);
+    if (prefix === undefined) return undefined;
+    for (const [k, tx] of this.servers) {
+      if (k.startsWith(prefix) && tx.request.method !== 'CANCEL') return tx;
+    }
+    return undefined;
+  }
+
+  private serverContext() {
+    return {
+      timers: this.timers,
+      log: this.log,
+      send: (res: SipResponse, source: Source) => this.transport.sendResponse(res, source),
+      terminated: (tx: ServerTransactionMachine) => {
+        if (this.servers.get(tx.key) === tx) this.servers.delete(tx.key);
+        if (tx instanceof InviteServerTransaction && tx.finalResponse) {
+          const ackKey = ackMatchKey(tx.finalResponse);
+          if (this.awaitingAck.get(ackKey) === tx) this.awaitingAck.delete(ackKey);
+        }
+      },
+    };
+  }
+
+  private inviteContext(): InviteServerContext {
+    return {
+      ...this.serverContext(),
+      tryingDelayMs: this.tryingDelayMs,
+      accepted: (tx, res) => this.awaitingAck.set(ackMatchKey(res), tx),
+      ackTimeout: (tx) => {
+        if (!this.ackTimeoutCb) {
+          this.log('warn', 'the 2xx to an INVITE was never acknowledged', { callId: getHeader(tx.request, 'Call-ID') });
+          return;
+        }
+        try {
+          this.ackTimeoutCb(tx.request);
+        } catch (err) {
+          this.log('error', 'ACK timeout handler threw', { error: String(err) });
+        }
+      },
+    };
+  }
+}

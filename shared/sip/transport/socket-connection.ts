@@ -1,0 +1,83 @@
+/**
+ * A TCP or TLS connection carrying SIP (RFC 3261 §18.3): Content-Length framing through
+ * `StreamFramer`, CRLF keep-alive pongs (RFC 5626 §3.5.1), idle close.
+ */
+import type { Socket } from 'node:net';
+import { Connection } from './connection.ts';
+import type { ConnectionEvents } from './connection.ts';
+import { StreamFramer } from './stream-framer.ts';
+import type { TransportName } from './types.ts';
+
+const PONG = Buffer.from('\r\n');
+
+export interface SocketConnectionOptions {
+  id: string;
+  transport: Extract<TransportName, 'tcp' | 'tls'>;
+  socket: Socket;
+  outbound: boolean;
+  maxMessageBytes: number;
+  idleTimeoutMs: number;
+  events: ConnectionEvents;
+}
+
+export class SocketConnection extends Connection {
+  private readonly socket: Socket;
+  private readonly framer: StreamFramer;
+
+  constructor(opts: SocketConnectionOptions) {
+    const s = opts.socket;
+    super(
+      opts.id,
+      opts.transport,
+      s.remoteAddress ?? '',
+      s.remotePort ?? 0,
+      s.localAddress ?? '',
+      s.localPort ?? 0,
+      opts.outbound,
+      opts.events,
+      opts.idleTimeoutMs,
+    );
+    this.socket = s;
+    this.framer = new StreamFramer(opts.maxMessageBytes);
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', () => s.destroy());
+    s.on('close', () => this.notifyClosed());
+    this.touch();
+  }
+
+  isOpen(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  send(bytes: Buffer): Promise<void> {
+    if (!this.isOpen()) return Promise.reject(new Error(`connection ${this.id} is closed`));
+    this.touch();
+    return new Promise((resolve, reject) => {
+      this.socket.write(bytes, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+    // A peer that never closes its side must not hold the socket open.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.touch();
+    for (const event of this.framer.push(chunk)) {
+      if (event.kind === 'message') this.events.message(this, event.bytes);
+      else if (event.kind === 'ping') {
+        if (this.isOpen()) this.socket.write(PONG);
+      } else {
+        this.socket.pause();
+        this.events.framingError(this, event.head, event.reason, event.oversize);
+      }
+    }
+  }
+}

@@ -1,0 +1,502 @@
+/**
+ * The SIP transport layer (RFC 3261 §18): UDP, TCP, TLS and WebSocket (RFC 7118) listeners,
+ * the connections they hold, and sending requests and responses to the right place.
+ * Nothing thrown inside a socket handler escapes: bad input becomes an error response or a log line.
+ */
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { serializeMessage } from '../messages/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
+import { Connection } from './connection.ts';
+import type { ConnectionEvents } from './connection.ts';
+import { readMessage, rejectHead } from './inbound.ts';
+import type { InboundOutcome } from './inbound.ts';
+import { responseDestination } from './response-destination.ts';
+import { SocketConnection } from './socket-connection.ts';
+import { TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
+import type { LogFn, Source, Target, TransportConfig, TransportName } from './types.ts';
+import { plainAddress, stampTopVia } from './via-received.ts';
+import { WsConnection } from './ws-connection.ts';
+
+export interface BoundPorts {
+  udp?: number;
+  tcp?: number;
+  tls?: number;
+  ws?: number;
+  wss?: number;
+}
+
+export type MessageListener = (msg: SipMessage, source: Source) => void;
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+/** RFC 7118 §4.1: the WebSocket subprotocol that carries SIP. */
+export const SIP_WS_SUBPROTOCOL = 'sip';
+
+const noLog: LogFn = () => {};
+
+export class TransportLayer {
+  private readonly config: TransportConfig;
+  private readonly log: LogFn;
+  private readonly limits: { maxBytes: number; maxHeaders: number; maxConnections: number; idleMs: number; connectMs: number };
+  private readonly listeners: MessageListener[] = [];
+  private readonly connections = new Map<string, Connection>();
+  private readonly connecting = new Map<string, Promise<Connection>>();
+  private readonly closables: Closable[] = [];
+  private udpSocket: dgram.Socket | undefined;
+  private wsServer: WebSocketServer | undefined;
+  private bound: BoundPorts = {};
+  private nextConnection = 1;
+  private running = false;
+
+  private readonly connectionEvents: ConnectionEvents = {
+    // RFC 7118 §5.1: a WebSocket message bounds its SIP message like a datagram does.
+    message: (conn, bytes) => this.receive(bytes, conn.source(), conn.transport === 'ws' || conn.transport === 'wss'),
+    framingError: (conn, head, reason, oversize) => this.onFramingError(conn, head, reason, oversize),
+    closed: (conn) => {
+      this.connections.delete(conn.id);
+      this.log('debug', 'connection closed', { connectionId: conn.id });
+    },
+  };
+
+  constructor(config: TransportConfig, log?: LogFn) {
+    this.config = config;
+    this.log = log ?? noLog;
+    this.limits = {
+      maxBytes: config.maxMessageBytes ?? TRANSPORT_DEFAULTS.maxMessageBytes,
+      maxHeaders: config.maxHeaders ?? TRANSPORT_DEFAULTS.maxHeaders,
+      maxConnections: config.maxConnections ?? TRANSPORT_DEFAULTS.maxConnections,
+      idleMs: config.idleTimeoutMs ?? TRANSPORT_DEFAULTS.idleTimeoutMs,
+      connectMs: config.connectTimeoutMs ?? TRANSPORT_DEFAULTS.connectTimeoutMs,
+    };
+  }
+
+  /** Bind every configured listener; resolves with the ports actually bound. */
+  async start(): Promise<BoundPorts> {
+    const c = this.config;
+    if ((c.tlsPort !== undefined || c.wssPort !== undefined) && !c.tls) {
+      throw new Error('TransportConfig.tls (key and cert) is required when tlsPort or wssPort is set');
+    }
+    this.running = true;
+    try {
+      if (c.udpPort !== undefined) this.bound.udp = await this.startUdp(c.udpPort);
+      if (c.tcpPort !== undefined) {
+        const server = net.createServer((socket) => this.acceptStream('tcp', socket));
+        this.bound.tcp = await this.listen(server, c.tcpPort, 'tcp');
+      }
+      if (c.tlsPort !== undefined && c.tls) {
+        const server = tls.createServer({ key: c.tls.key, cert: c.tls.cert }, (socket) => this.acceptStream('tls', socket));
+        server.on('tlsClientError', (err) => this.log('debug', 'TLS handshake failed', { error: err.message }));
+        this.bound.tls = await this.listen(server, c.tlsPort, 'tls');
+      }
+      if (c.wsPort !== undefined) {
+        const server = http.createServer(refuseHttp);
+        server.on('upgrade', (req, socket, head) => this.onUpgrade('ws', req, socket, head));
+        this.bound.ws = await this.listen(server, c.wsPort, 'ws');
+      }
+      if (c.wssPort !== undefined && c.tls) {
+        const server = https.createServer({ key: c.tls.key, cert: c.tls.cert }, refuseHttp);
+        server.on('upgrade', (req, socket, head) => this.onUpgrade('wss', req, socket, head));
+        this.bound.wss = await this.listen(server, c.wssPort, 'wss');
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.log('info', 'SIP transports listening', { host: c.host, ...this.bound });
+    return { ...this.bound };
+  }
+
+  /** Close listeners and every connection. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const conn of [...this.connections.values()]) conn.destroy();
+    this.connections.clear();
+    const closing = this.closables.splice(0).map((c) => c.close());
+    if (this.udpSocket) {
+      const socket = this.udpSocket;
+      this.udpSocket = undefined;
+      closing.push(new Promise<void>((resolve) => socket.close(() => resolve())));
+    }
+    this.wsServer?.close();
+    this.wsServer = undefined;
+    await Promise.allSettled(closing);
+  }
+
+  /** Well-formed messages only; requests already carry received/rport in their top Via. */
+  onMessage(cb: MessageListener): void {
+    this.listeners.push(cb);
+  }
+
+  get ports(): BoundPorts {
+    return { ...this.bound };
+  }
+
+  connectionOpen(connectionId: string): boolean {
+    return this.connections.get(connectionId)?.isOpen() ?? false;
+  }
+
+  /** Number of open stream connections (both directions). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** The sent-by to put in our Via for a request sent over `transport` (RFC 3261 §18.1.1). */
+  sentBy(transport: TransportName): { host: string; port: number } {
+    const host = this.config.advertisedHost ?? this.config.host;
+    const port = this.bound[transport === 'udp' ? 'udp' : transport] ?? defaultPort(transport);
+    return { host: net.isIPv6(host) ? `[${host}]` : host, port };
+  }
+
+  /**
+   * Send a response where RFC 3261 §18.2.2 / RFC 3581 §4 say (see response-destination.ts).
+   * Rejects when it could not be sent, so the transaction can report a transport error (§17.2.4).
+   */
+  async sendResponse(res: SipResponse, source: Source): Promise<void> {
+    const dest = responseDestination(res, source);
+    // Back to the request's own source needs no permission; anywhere else (maddr) does.
+    const address = plainAddress(dest.address) === plainAddress(source.remoteAddress) ? dest.address : await this.resolveAllowed(dest.address);
+    const bytes = serializeMessage(res);
+    if (dest.transport === 'udp') {
+      await this.sendDatagram(bytes, address, dest.port);
+      return;
+    }
+    const existing = dest.connectionId === undefined ? undefined : this.connections.get(dest.connectionId);
+    if (existing?.isOpen()) {
+      await existing.send(bytes);
+      return;
+    }
+    if (dest.transport === 'ws' || dest.transport === 'wss') {
+      // RFC 7118 §5: the server cannot open a WebSocket connection back to a client.
+      throw new Error(`WebSocket connection ${dest.connectionId ?? '(none)'} is closed; the response cannot be sent`);
+    }
+    const conn = await this.connectTo(dest.transport, await this.resolveAllowed(address), dest.port, address);
+    await conn.send(bytes);
+  }
+
+  /**
+   * Send a request: over `target.connectionId` when open, else over an open connection to the same
+   * address and port, else a new TCP/TLS connection or a UDP datagram. WebSocket: existing only.
+   * A destination refused by `allowDestination` fails before anything is sent.
+   */
+  async sendRequest(req: SipRequest, target: Target): Promise<Source> {
+    const address = await this.resolveAllowed(target.address);
+    const bytes = serializeMessage(req);
+    if (target.transport === 'udp') {
+      await this.sendDatagram(bytes, address, target.port);
+      return {
+        transport: 'udp',
+        remoteAddress: address,
+        remotePort: target.port,
+        localAddress: this.config.host,
+        localPort: this.bound.udp ?? 0,
+      };
+    }
+    const conn = await this.streamFor({ ...target, address }, target.address);
+    this.assertAllowed(conn.remoteAddress);
+    await conn.send(bytes);
+    return conn.source();
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------
+
+  private receive(bytes: Buffer, source: Source, datagram: boolean): void {
+    let outcome: InboundOutcome;
+    try {
+      outcome = readMessage(bytes, { datagram, maxBytes: this.limits.maxBytes, maxHeaders: this.limits.maxHeaders });
+    } catch (err) {
+      this.log('error', 'message layer failed on received bytes', { error: String(err), ...source });
+      return;
+    }
+    this.act(outcome, source);
+  }
+
+  private act(outcome: InboundOutcome, source: Source, then?: () => void): void {
+    if (outcome.action === 'deliver') {
+      const msg = outcome.message;
+      // RFC 3261 §18.2.1 and RFC 3581 §4: note where the request really came from.
+      if (msg.kind === 'request') stampTopVia(msg, source);
+      this.emit(msg, source);
+      then?.();
+      return;
+    }
+    if (outcome.action === 'drop') {
+      this.log('warn', 'dropped a received message', { reason: outcome.reason, ...source });
+      then?.();
+      return;
+    }
+    const res = outcome.response;
+    stampTopVia(res, source);
+    this.log('info', 'rejected a malformed request', { status: res.status, reason: res.reason, ...source });
+    this.sendResponse(res, source)
+      .catch((err: unknown) => this.log('warn', 'could not send an error response', { error: String(err), ...source }))
+      .finally(() => then?.());
+  }
+
+  private emit(msg: SipMessage, source: Source): void {
+    if (this.listeners.length === 0) this.log('debug', 'no listener for a received message', source);
+    for (const listener of this.listeners) {
+      try {
+        listener(msg, source);
+      } catch (err) {
+        this.log('error', 'message listener threw', { error: String(err), ...source });
+      }
+    }
+  }
+
+  /** RFC 3261 §18.3: a stream whose framing is lost cannot be resynchronised: answer, then close. */
+  private onFramingError(conn: Connection, head: Buffer, reason: string, oversize: boolean): void {
+    let outcome: InboundOutcome;
+    try {
+      outcome = oversize ? rejectHead(head, 513, reason) : rejectHead(head, 400, reason);
+    } catch (err) {
+      outcome = { action: 'drop', reason: `${reason} (${String(err)})` };
+    }
+    this.log('warn', 'stream framing error; closing the connection', { reason, connectionId: conn.id });
+    if (outcome.action === 'deliver') outcome = { action: 'drop', reason };
+    this.act(outcome, conn.source(), () => conn.close());
+  }
+
+  // ---- listeners ---------------------------------------------------------------------------
+
+  private startUdp(port: number): Promise<number> {
+    const socket = dgram.createSocket(net.isIPv6(this.config.host) ? 'udp6' : 'udp4');
+    this.udpSocket = socket;
+    socket.on('message', (data, rinfo) => {
+      const source: Source = {
+        transport: 'udp',
+        remoteAddress: rinfo.address,
+        remotePort: rinfo.port,
+        localAddress: this.config.host,
+        localPort: this.bound.udp ?? 0,
+      };
+      this.receive(data, source, true);
+    });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, this.config.host, () => {
+        socket.off('error', reject);
+        socket.on('error', (err) => this.log('error', 'UDP socket error', { error: err.message }));
+        resolve(socket.address().port);
+      });
+    });
+  }
+
+  private listen(server: net.Server, port: number, name: TransportName): Promise<number> {
+    server.on('error', (err) => this.log('error', `${name} listener error`, { error: err.message }));
+    this.closables.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.config.host, port }, () => {
+        server.off('error', reject);
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  private acceptStream(transport: 'tcp' | 'tls', socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    if (!this.running || this.connections.size >= this.limits.maxConnections) {
+      this.log('warn', 'connection refused: limit reached', { transport, remoteAddress: socket.remoteAddress });
+      socket.destroy();
+      return;
+    }
+    this.register(
+      new SocketConnection({
+        id: this.newConnectionId(transport),
+        transport,
+        socket,
+        outbound: false,
+        maxMessageBytes: this.limits.maxBytes,
+        idleTimeoutMs: this.limits.idleMs,
+        events: this.connectionEvents,
+      }),
+    );
+  }
+
+  private onUpgrade(transport: 'ws' | 'wss', req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim().toLowerCase());
+    if (!offered.includes(SIP_WS_SUBPROTOCOL)) {
+      // RFC 7118 §4.1: the handshake must negotiate the "sip" subprotocol.
+      this.log('info', 'WebSocket handshake without the sip subprotocol refused', { remoteAddress: req.socket.remoteAddress });
+      refuseUpgrade(socket, 400, 'Bad Request', 'The "sip" WebSocket subprotocol is required (RFC 7118).');
+      return;
+    }
+    if (!this.running || this.connections.size >= this.limits.maxConnections) {
+      this.log('warn', 'WebSocket refused: connection limit reached', { remoteAddress: req.socket.remoteAddress });
+      refuseUpgrade(socket, 503, 'Service Unavailable', 'Too many connections.');
+      return;
+    }
+    const server = this.websocketServer();
+    server.handleUpgrade(req, socket, head, (ws) => {
+      this.register(
+        new WsConnection({
+          id: this.newConnectionId(transport),
+          transport,
+          socket: ws,
+          remoteAddress: req.socket.remoteAddress ?? '',
+          remotePort: req.socket.remotePort ?? 0,
+          localAddress: req.socket.localAddress ?? '',
+          localPort: req.socket.localPort ?? 0,
+          idleTimeoutMs: this.limits.idleMs,
+          events: this.connectionEvents,
+        }),
+      );
+    });
+  }
+
+  private websocketServer(): WebSocketServer {
+    this.wsServer ??= new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      // Room above the limit so a slightly oversize message still gets its 513 (RFC 3261 §21.5.14).
+      maxPayload: this.limits.maxBytes + 65_536,
+      handleProtocols: (protocols) => [...protocols].find((p) => p.toLowerCase() === SIP_WS_SUBPROTOCOL) ?? false,
+    });
+    return this.wsServer;
+  }
+
+  private register(conn: Connection): void {
+    this.connections.set(conn.id, conn);
+    this.log('debug', 'connection open', { ...conn.source(), outbound: conn.outbound });
+  }
+
+  private newConnectionId(transport: TransportName): string {
+    return `${transport}-${this.nextConnection++}`;
+  }
+
+  // ---- sending -----------------------------------------------------------------------------
+
+  /**
+   * The IP address to send to, checked against `allowDestination`. A name is resolved first, so the
+   * check sees (and the send uses) the address that would really be reached.
+   */
+  private async resolveAllowed(address: string): Promise<string> {
+    const plain = plainAddress(address);
+    if (net.isIP(plain) !== 0) {
+      this.assertAllowed(plain);
+      return plain;
+    }
+    const resolved = plainAddress((await lookup(plain)).address);
+    this.assertAllowed(resolved);
+    return resolved;
+  }
+
+  private assertAllowed(address: string): void {
+    const allow = this.config.allowDestination;
+    if (allow && !allow(plainAddress(address))) {
+      this.log('warn', 'send refused by allowDestination', { address });
+      throw new Error(`destination ${address} is not allowed`);
+    }
+  }
+
+  private sendDatagram(bytes: Buffer, address: string, port: number): Promise<void> {
+    const socket = this.udpSocket;
+    if (!socket) return Promise.reject(new Error('the UDP transport is not started'));
+    return new Promise((resolve, reject) => {
+      try {
+        socket.send(bytes, port, plainAddress(address), (err) => (err ? reject(err) : resolve()));
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** `target.address` is already resolved; `name` is what the caller asked for (TLS server name). */
+  private async streamFor(target: Target, name: string): Promise<Connection> {
+    if (target.connectionId !== undefined) {
+      const named = this.connections.get(target.connectionId);
+      if (named?.isOpen()) return named;
+    }
+    const wanted = plainAddress(target.address);
+    for (const conn of this.connections.values()) {
+      if (conn.transport === target.transport && conn.remotePort === target.port && plainAddress(conn.remoteAddress) === wanted && conn.isOpen()) {
+        return conn;
+      }
+    }
+    if (target.transport === 'ws' || target.transport === 'wss') {
+      throw new Error(`no open WebSocket connection to ${target.address}:${target.port}`);
+    }
+    if (target.transport !== 'tcp' && target.transport !== 'tls') throw new Error(`not a stream transport: ${target.transport}`);
+    return this.connectTo(target.transport, target.address, target.port, name);
+  }
+
+  private connectTo(transport: 'tcp' | 'tls', address: string, port: number, name = address): Promise<Connection> {
+    const key = `${transport}|${plainAddress(address)}|${port}`;
+    const pending = this.connecting.get(key);
+    if (pending) return pending;
+    const attempt = this.openConnection(transport, plainAddress(address), port, name).finally(() => this.connecting.delete(key));
+    this.connecting.set(key, attempt);
+    return attempt;
+  }
+
+  private openConnection(transport: 'tcp' | 'tls', address: string, port: number, name: string): Promise<Connection> {
+    if (!this.running) return Promise.reject(new Error('the transport layer is stopped'));
+    if (this.connections.size >= this.limits.maxConnections) {
+      return Promise.reject(new Error('connection limit reached'));
+    }
+    return new Promise((resolve, reject) => {
+      const tlsOptions = this.config.tls;
+      const socket =
+        transport === 'tls'
+          ? tls.connect({ host: address, port, ca: tlsOptions?.ca, servername: net.isIP(plainAddress(name)) ? undefined : name })
+          : net.connect({ host: address, port });
+      const readyEvent = transport === 'tls' ? 'secureConnect' : 'connect';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect to ${address}:${port} timed out`));
+      }, this.limits.connectMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      });
+      socket.once(readyEvent, () => {
+        clearTimeout(timer);
+        if (!this.running) {
+          socket.destroy();
+          reject(new Error('the transport layer is stopped'));
+          return;
+        }
+        const conn = new SocketConnection({
+          id: this.newConnectionId(transport),
+          transport,
+          socket,
+          outbound: true,
+          maxMessageBytes: this.limits.maxBytes,
+          idleTimeoutMs: this.limits.idleMs,
+          events: this.connectionEvents,
+        });
+        this.register(conn);
+        resolve(conn);
+      });
+    });
+  }
+}
+
+/** Plain HTTP on the WebSocket port: only upgrades are served. */
+function refuseHttp(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(426, { Upgrade: 'websocket', 'Content-Type': 'text/plain', Connection: 'close' });
+  res.end('SIP over WebSocket (RFC 7118) only.\n');
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string, text: string): void {
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,87 @@
+/**
+ * Shapes shared by the SIP transports (RFC 3261 §18, RFC 7118): where a message came from,
+ * where one goes, and how the transport layer is configured.
+ */
+
+export type TransportName = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** Where a received message came from; `connectionId` is set for stream transports. */
+export interface Source {
+  transport: TransportName;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  connectionId?: string;
+}
+
+/** Where to send a request; an open `connectionId` is preferred over address and port. */
+export interface Target {
+  transport: TransportName;
+  address: string;
+  port: number;
+  connectionId?: string;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFn = (level: LogLevel, msg: string, extra?: object) => void;
+
+export interface TransportConfig {
+  /** Listen address, e.g. '127.0.0.1' or '::1'. */
+  host: string;
+  /** Host written into the sent-by of our Via headers (default: `host`). */
+  advertisedHost?: string;
+  /** undefined = not started; 0 = any free port. */
+  udpPort?: number;
+  tcpPort?: number;
+  tlsPort?: number;
+  wsPort?: number;
+  /** Secure WebSocket (RFC 7118 `wss`), served with the `tls` key and certificate. */
+  wssPort?: number;
+  /** Required when tlsPort or wssPort is set. `ca` is trusted for connections we open. */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer | Array<string | Buffer> };
+  /** Default 65535; larger requests get 513 Message Too Large, larger responses are dropped. */
+  maxMessageBytes?: number;
+  /** Default 256. */
+  maxHeaders?: number;
+  /** Stream connections (TCP, TLS, WS) held at once, both directions; default 1024. */
+  maxConnections?: number;
+  /** Stream connections idle this long are closed; default 600_000. */
+  idleTimeoutMs?: number;
+  /** Connect timeout for connections we open; default 10_000. */
+  connectTimeoutMs?: number;
+  /** Outbound allow-list: a send to any other address fails and nothing goes out. */
+  allowDestination?: (address: string) => boolean;
+}
+
+export const TRANSPORT_DEFAULTS = {
+  maxMessageBytes: 65_535,
+  maxHeaders: 256,
+  maxConnections: 1024,
+  idleTimeoutMs: 600_000,
+  connectTimeoutMs: 10_000,
+} as const;
+
+/** Stream transports keep a connection; the others send datagrams (RFC 3261 §18). */
+export function isReliable(transport: TransportName): boolean {
+  return transport !== 'udp';
+}
+
+/** RFC 3261 §19.1.2 / RFC 7118 §5.5: the port assumed when a sent-by has none. */
+export function defaultPort(transport: TransportName): number {
+  switch (transport) {
+    case 'tls':
+      return 5061;
+    case 'ws':
+      return 80;
+    case 'wss':
+      return 443;
+    default:
+      return 5060;
+  }
+}
+
+/** The Via transport token of RFC 3261 §20.42 / RFC 7118 §5.2. */
+export function viaTransportToken(transport: TransportName): string {
+  return transport.toUpperCase();
+}

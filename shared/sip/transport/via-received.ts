@@ -1,0 +1,52 @@
+/**
+ * Marking the top Via of a received request with where it really came from
+ * (RFC 3261 §18.2.1, RFC 3581 §4), so the response finds its way back through NATs.
+ */
+import { isIP } from 'node:net';
+import { formatVia, getHeaders, parseVia } from '../messages/index.ts';
+import type { Header, Via } from '../messages/index.ts';
+import type { Source } from './types.ts';
+
+/** '::ffff:192.0.2.1' and '192.0.2.1' are the same peer. */
+export function plainAddress(address: string): string {
+  const unbracketed = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(unbracketed);
+  return (mapped ? mapped[1]! : unbracketed).toLowerCase();
+}
+
+/**
+ * The top Via with `received` and `rport` filled in for a request from `source`.
+ * RFC 3261 §18.2.1: "If the host portion of the "sent-by" field contains a domain name, or if it
+ * contains an IP address that differs from the packet source address, the server MUST add a
+ * "received" parameter to that Via header field value."
+ * RFC 3581 §4: when the request has `rport` without a value, the server MUST set it to the source
+ * port and MUST add `received` even when the address is the same.
+ */
+export function stampVia(via: Via, source: Source): Via {
+  const params = { ...via.params };
+  const sourceAddress = plainAddress(source.remoteAddress);
+  const sentByHost = plainAddress(via.host);
+  const wantsRport = 'rport' in params && (params.rport === null || params.rport === '');
+  if (wantsRport) params.rport = String(source.remotePort);
+  if (wantsRport || isIP(sentByHost) === 0 || sentByHost !== sourceAddress) params.received = sourceAddress;
+  const rport = params.rport === undefined ? undefined : params.rport === null ? null : Number(params.rport);
+  const received = typeof params.received === 'string' ? params.received : undefined;
+  return { ...via, params, received, rport };
+}
+
+/**
+ * Rewrite, in place, the first via-parm of the first Via field of `msg` (a request just received,
+ * or an error response built from one) with `received`/`rport` from `source`.
+ * Returns false when there is no readable top Via.
+ */
+export function stampTopVia(msg: { headers: Header[] }, source: Source): boolean {
+  const index = msg.headers.findIndex((h) => h.name.toLowerCase() === 'via');
+  if (index < 0) return false;
+  const field = msg.headers[index]!;
+  const parms = getHeaders({ headers: [field] }, 'Via');
+  const top = parms[0] === undefined ? undefined : parseVia(parms[0]);
+  if (!top) return false;
+  parms[0] = formatVia(stampVia(top, source));
+  msg.headers[index] = { name: field.name, value: parms.join(', ') };
+  return true;
+}

@@ -1,0 +1,131 @@
+/**
+ * Issue 3's figures, on loopback against `npm start`'s entry as a separate process:
+ * - full pulls per second (each user with 10 deferred messages: SUBSCRIBE to final NOTIFY, all 10
+ *   delivered over MSRP) and p50/p99 from SUBSCRIBE to the first NOTIFY;
+ * - deposits per second (SIP MESSAGE over UDP, 202 each);
+ * - resident memory of the service process holding 10,000 active subscriptions.
+ * Run: npx tsx test/bench/pull.bench.ts [users=20] [deposits=2000] [subscriptions=10000]
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { CpmClient } from '../../functions/edge/cpm-client.ts';
+import { wrapAsCpim } from '../../shared/cpim/cpim.ts';
+import { decodeList } from '../../shared/deferred/list-codec.ts';
+import { CPIM_CONTENT_TYPE } from '../../shared/deferred/names.ts';
+import { connectMsrp } from '../../shared/msrp/client.ts';
+import { parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+import { spawnEdge } from '../e2e/support.ts';
+
+const [users = 20, deposits = 2000, subscriptions = 10_000] = process.argv.slice(2).map(Number);
+const BOB = 'sip:bob@example.net';
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+function cpimFor(to: string, id: string, text: string): Buffer {
+  return wrapAsCpim({
+    from: BOB,
+    to,
+    dateTime: new Date().toISOString(),
+    messageId: id,
+    contentType: 'text/plain;charset=UTF-8',
+    body: Buffer.from(text),
+  });
+}
+
+async function depositMany(port: number, to: (i: number) => string, n: number, concurrency = 32): Promise<number> {
+  const clients = await Promise.all(
+    Array.from({ length: concurrency }, () => CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: BOB })),
+  );
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    clients.map(async (c) => {
+      for (let i = next++; i < n; i = next++) {
+        const uri = to(i);
+        const res = await c.request(c.buildRequest('MESSAGE', { uri, body: cpimFor(uri, `m-${i}`, `message ${i}`), contentType: CPIM_CONTENT_TYPE }));
+        if (res.status !== 202) throw new Error(`deposit ${i}: ${res.status}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  for (const c of clients) c.close();
+  return n / seconds;
+}
+
+async function fullPull(port: number, user: string): Promise<number> {
+  const c = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user });
+  try {
+    const t0 = performance.now();
+    const sub = await c.subscribe({ expires: 600 });
+    const first = await c.nextNotify(sub.dialog);
+    const toFirstNotify = performance.now() - t0;
+    const list = decodeList(first.body.toString('utf8'));
+    if (!list.ok || list.entries.length !== 10) throw new Error(`${user}: expected 10 entries`);
+    const inv = await c.invite(list.entries.map((e) => ({ id: e.id, action: 'retrieve' as const })));
+    const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
+    if (!answer.ok) throw new Error(`${user}: INVITE ${inv.response.status}`);
+    let got = 0;
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const msrp = await connectMsrp({ localPath: inv.msrpPath, remotePath: answer.path, onMessage: () => ++got === 10 && done() });
+    await all;
+    await c.nextBye(inv.dialog);
+    msrp.close();
+    for (;;) {
+      const l = decodeList((await c.nextNotify(sub.dialog)).body.toString('utf8'));
+      if (l.ok && l.total === 0) break;
+    }
+    await c.refresh(sub.dialog, 0);
+    return toFirstNotify;
+  } finally {
+    c.close();
+  }
+}
+
+const dataDir = await mkdtemp(join(tmpdir(), 'deferred-bench-'));
+const edge = await spawnEdge({ DATA_DIR: dataDir, MAX_IN_FLIGHT: '5000' });
+const port = edge.ports.udp!;
+try {
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}`);
+
+  const dps = await depositMany(port, (i) => `sip:dep${i % 100}@example.com`, deposits);
+  console.log(`deposits: ${deposits} SIP MESSAGE over UDP, ${dps.toFixed(0)} /s`);
+
+  await depositMany(port, (i) => `sip:pull${Math.floor(i / 10)}@example.com`, users * 10);
+  const t0 = performance.now();
+  const latencies = await Promise.all(Array.from({ length: users }, (_, u) => fullPull(port, `sip:pull${u}@example.com`)));
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(`full pulls: ${users} users x 10 messages in ${seconds.toFixed(2)} s = ${(users / seconds).toFixed(1)} pulls/s`);
+  console.log(`SUBSCRIBE -> first NOTIFY: p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms`);
+
+  const before = await rssOf(edge.child.pid!);
+  const holders = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: `sip:sub${i}@example.com` })),
+  );
+  let n = 0;
+  await Promise.all(
+    holders.map(async (c) => {
+      while (n < subscriptions) {
+        n++;
+        const s = await c.subscribe({ expires: 3600 });
+        if (s.response.status !== 200) throw new Error(`subscribe ${s.response.status}`);
+      }
+    }),
+  );
+  const after = await rssOf(edge.child.pid!);
+  console.log(`resident memory: ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB holding ${subscriptions} active subscriptions`);
+  for (const c of holders) c.close();
+} finally {
+  edge.child.kill('SIGTERM');
+  await new Promise((resolve) => edge.child.once('exit', resolve));
+  await rm(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,516 @@
+/**
+ * The synthesized template (as `npm run synth` makes it, cdk-nag included): each construct's
+ * key properties, least privilege, and the dashboard against the metrics the code emits.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TABLE_SPECS } from '../../shared/adapters/dynamodb/tables.ts';
+import { createMetrics } from '../../shared/observability/powertools.ts';
+import { MetricBatch, emitMetric } from '../../shared/observability/recorder.ts';
+import { METRICS, NAMESPACE, allSeries, seriesKey, type MetricNameValue } from '../../shared/observability/metrics.ts';
+import { HANDLER_ACCESS } from '../../cdk/constructs/grants.ts';
+import { CONTAINER_PORTS, FUNCTION_NAME_ENV, HEALTH_CHECK_PATH } from '../../cdk/constructs/edge.ts';
+import { DELIVER_TIMEOUT } from '../../cdk/constructs/functions.ts';
+import { VISIBILITY_FACTOR } from '../../cdk/constructs/queues.ts';
+import type { HandlerName } from '../../cdk/constructs/handler-function.ts';
+import { logicalId, resourcesOfType, synth } from './support.ts';
+
+const HANDLERS: HandlerName[] = ['subscribe', 'invite', 'deposit', 'deliver', 'expire'];
+const CERT = 'arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666';
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/** The statements of every policy attached to a role (by the role's logical id). */
+function statementsOfRole(template: Template, roleId: string): Statement[] {
+  return Object.values(resourcesOfType(template, 'AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties!.Roles).includes(`"${roleId}"`))
+    .flatMap((p) => (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+
+/** A resource as text, with CloudFormation references shown as `<logicalId>`. */
+function resourceText(resource: unknown): string {
+  if (typeof resource === 'string') return resource;
+  const r = resource as Record<string, unknown>;
+  if (r['Fn::GetAtt']) {
+    const [id, attribute] = r['Fn::GetAtt'] as [string, string];
+    return attribute === 'Arn' ? `<${id}>` : `<${id}>.${attribute}`;
+  }
+  if (r['Ref']) return `<${String(r['Ref'])}>`;
+  if (r['Fn::Join']) return ((r['Fn::Join'] as [string, unknown[]])[1] ?? []).map(resourceText).join('');
+  return JSON.stringify(resource);
+}
+
+/** Metric series named by the dashboard in a namespace, as `name{dim=value,...}` keys. */
+function dashboardSeries(template: Template, namespace: string): Set<string> {
+  const [dashboard] = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Dashboard'));
+  const parts = (dashboard!.Properties!.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+  const body = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('')) as {
+    widgets: { properties: { metrics?: unknown[][] } }[];
+  };
+  const out = new Set<string>();
+  for (const widget of body.widgets) {
+    for (const entry of widget.properties.metrics ?? []) {
+      if (entry[0] !== namespace) continue;
+      const fields = entry.filter((x): x is string => typeof x === 'string');
+      const dimensions: Record<string, string> = {};
+      for (let i = 2; i + 1 < fields.length; i += 2) dimensions[fields[i]!] = fields[i + 1]!;
+      out.add(seriesKey({ name: fields[1] as MetricNameValue, dimensions }));
+    }
+  }
+  return out;
+}
+
+/** Run `fn` and collect the EMF records Powertools writes to stdout meanwhile. */
+function captureEmf(fn: () => void): { name: string; dimensions: Record<string, string> }[] {
+  const lines: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split('\n').filter((l) => l.trim().startsWith('{')));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    fn();
+  } finally {
+    process.stdout.write = write;
+  }
+  return lines.flatMap((line) => {
+    const record = JSON.parse(line) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+    };
+    return record._aws.CloudWatchMetrics.flatMap((d) =>
+      d.Metrics.flatMap((m) =>
+        d.Dimensions.map((set) => ({
+          name: m.Name,
+          dimensions: Object.fromEntries(set.map((k) => [k, String(record[k])])),
+        })),
+      ),
+    );
+  });
+}
+
+/** The default deployment, synthesized once for the whole file (a cold synth takes seconds). */
+let base: ReturnType<typeof synth>;
+/** Everything optional given: certificate, ECR image, alarm e-mail. */
+let variant: ReturnType<typeof synth>;
+
+beforeAll(() => {
+  base = synth();
+  variant = synth({ certificateArn: CERT, imageSource: 'ecr:deferred-cpm/edge:1.4.0', alarmEmail: 'noc@example.net' });
+});
+
+function assetManifest(assembly: ReturnType<typeof synth>['assembly']) {
+  return JSON.parse(readFileSync(path.join(assembly.directory, 'DeferredCpm.assets.json'), 'utf8')) as {
+    dockerImages: Record<string, { source: { directory: string; dockerFile: string; platform: string } }>;
+  };
+}
+
+describe('the default deployment', () => {
+  let template: Template;
+  let functionIds: Record<HandlerName, string>;
+
+  beforeAll(() => {
+    template = base.template;
+    functionIds = Object.fromEntries(
+      HANDLERS.map((h) => [h, logicalId(template, 'AWS::Lambda::Function', `Functions${h[0]!.toUpperCase()}${h.slice(1)}`)]),
+    ) as Record<HandlerName, string>;
+  });
+
+  it('keeps three on-demand tables with TTL on expiresAt, point-in-time recovery, retained on delete', () => {
+    const tables = Object.values(resourcesOfType(template, 'AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(3);
+    for (const table of tables) {
+      expect(table.DeletionPolicy).toBe('Retain');
+      expect(table.UpdateReplacePolicy).toBe('Retain');
+      expect(table.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    }
+    // Keys and indexes are the adapters' table specs, the same the local default creates.
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: TABLE_SPECS.messages.partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: TABLE_SPECS.messages.sortKey!.name, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: TABLE_SPECS.messages.globalIndexes[0]!.indexName })],
+      LocalSecondaryIndexes: [Match.objectLike({ IndexName: TABLE_SPECS.messages.localIndexes[0]!.indexName })],
+      StreamSpecification: { StreamViewType: 'OLD_IMAGE' },
+    });
+  });
+
+  it('queues deliveries with a DLQ, SSL only, encrypted, visibility six times the consumer timeout', () => {
+    const queues = resourcesOfType(template, 'AWS::SQS::Queue');
+    const delivery = Object.values(queues).find((q) => q.Properties!.RedrivePolicy)!;
+    expect(delivery.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: DELIVER_TIMEOUT.toSeconds() * VISIBILITY_FACTOR,
+      RedrivePolicy: { maxReceiveCount: 5 },
+    });
+    expect(Object.values(queues).every((q) => q.Properties!.SqsManagedSseEnabled === true)).toBe(true);
+    const deliver = resourcesOfType(template, 'AWS::Lambda::Function')[functionIds.deliver]!;
+    expect(delivery.Properties!.VisibilityTimeout).toBeGreaterThanOrEqual(
+      (deliver.Properties!.Timeout as number) * VISIBILITY_FACTOR,
+    );
+    for (const policy of Object.values(resourcesOfType(template, 'AWS::SQS::QueuePolicy'))) {
+      expect(policy.Properties!.PolicyDocument).toMatchObject({
+        Statement: [
+          {
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      });
+    }
+  });
+
+  it('runs every handler on Node.js 22, ARM64, traced, with the tables and queue in its environment', () => {
+    for (const id of Object.values(functionIds)) {
+      const fn = resourcesOfType(template, 'AWS::Lambda::Function')[id]!;
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        Environment: {
+          Variables: {
+            MESSAGES_TABLE: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'StorageMessages') },
+            SUBSCRIPTIONS_TABLE: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'StorageSubscriptions') },
+            SESSIONS_TABLE: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'StorageSessions') },
+            DELIVERY_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'FunctionsQueuesDelivery') },
+            POWERTOOLS_SERVICE_NAME: 'deferred-cpm',
+            POWERTOOLS_METRICS_NAMESPACE: NAMESPACE,
+          },
+        },
+      });
+    }
+  });
+
+  it('puts exactly the handlers that call the edge into the VPC', () => {
+    const fns = resourcesOfType(template, 'AWS::Lambda::Function');
+    for (const h of HANDLERS) {
+      const inVpc = fns[functionIds[h]]!.Properties!.VpcConfig !== undefined;
+      expect({ h, inVpc }).toEqual({ h, inVpc: h === 'deliver' || h === 'expire' || h === 'deposit' });
+    }
+  });
+
+  it('feeds deliver from the queue with per-record failures, expire from TTL removals and a schedule', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionIds.deliver },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 1,
+    });
+    const stream = Object.values(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')).find(
+      (m) => (m.Properties!.FunctionName as { Ref: string }).Ref === functionIds.expire,
+    )!;
+    const pattern = JSON.parse(
+      (stream.Properties!.FilterCriteria as { Filters: { Pattern: string }[] }).Filters[0]!.Pattern,
+    ) as unknown;
+    expect(pattern).toEqual({
+      eventName: ['REMOVE'],
+      userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+      dynamodb: { OldImage: { id: { S: [{ exists: true }] } } },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionIds.expire, 'Arn'] } })],
+    });
+  });
+
+  it('offers deposit over a Function URL that needs IAM-signed requests', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [functionIds.deposit, 'Arn'] },
+    });
+  });
+
+  it('runs the edge on Fargate ARM64 with UDP and TCP SIP on distinct container ports', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+      ContainerDefinitions: [
+        Match.objectLike({
+          PortMappings: [
+            { ContainerPort: CONTAINER_PORTS.sipUdp, Protocol: 'udp' },
+            { ContainerPort: CONTAINER_PORTS.sipTcp, Protocol: 'tcp' },
+            { ContainerPort: CONTAINER_PORTS.msrp, Protocol: 'tcp' },
+            { ContainerPort: CONTAINER_PORTS.admin, Protocol: 'tcp' },
+          ],
+          Environment: Match.arrayWith([
+            { Name: 'HANDLER_MODE', Value: 'lambda' },
+            { Name: FUNCTION_NAME_ENV.subscribe, Value: { Ref: functionIds.subscribe } },
+            { Name: FUNCTION_NAME_ENV.invite, Value: { Ref: functionIds.invite } },
+            { Name: FUNCTION_NAME_ENV.deposit, Value: { Ref: functionIds.deposit } },
+          ]),
+        }),
+      ],
+    });
+    expect(CONTAINER_PORTS.sipUdp).not.toBe(CONTAINER_PORTS.sipTcp);
+  });
+
+  it('listens on UDP and TCP 5060 and MSRP 2855, with no TLS listener without a certificate', () => {
+    const listeners = Object.values(resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::Listener')).map(
+      (l) => `${l.Properties!.Protocol as string}/${l.Properties!.Port as number}`,
+    );
+    expect(listeners.sort()).toEqual(['TCP/2855', 'TCP/5060', 'UDP/5060']);
+  });
+
+  it('health-checks every target group over HTTP on the control port, keeping client addresses', () => {
+    const groups = Object.values(resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::TargetGroup'));
+    expect(groups.map((g) => `${g.Properties!.Protocol as string}/${g.Properties!.Port as number}`).sort()).toEqual([
+      `TCP/${CONTAINER_PORTS.msrp}`,
+      `TCP/${CONTAINER_PORTS.sipTcp}`,
+      `UDP/${CONTAINER_PORTS.sipUdp}`,
+    ]);
+    for (const group of groups) {
+      expect(group.Properties).toMatchObject({
+        TargetType: 'ip',
+        HealthCheckProtocol: 'HTTP',
+        HealthCheckPort: String(CONTAINER_PORTS.admin),
+        HealthCheckPath: HEALTH_CHECK_PATH,
+      });
+      if (group.Properties!.Protocol === 'TCP') {
+        expect(group.Properties!.TargetGroupAttributes).toContainEqual({
+          Key: 'preserve_client_ip.enabled',
+          Value: 'true',
+        });
+      }
+    }
+  });
+
+  it('scales the edge service on CPU', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+      }),
+    });
+  });
+
+  it('opens the control API only to the NLB subnets, the calling handlers and other edge tasks', () => {
+    const groups = resourcesOfType(template, 'AWS::EC2::SecurityGroup');
+    const edgeSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'EdgeTaskSg');
+    const clientsSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'NetworkEdgeClients');
+    const inline = (groups[edgeSg]!.Properties!.SecurityGroupIngress as { CidrIp?: string; FromPort: number }[]) ?? [];
+    const adminFromAnywhere = inline.filter((r) => r.FromPort === CONTAINER_PORTS.admin && r.CidrIp === '0.0.0.0/0');
+    expect(adminFromAnywhere).toEqual([]);
+    const separate = Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties!);
+    expect(separate).toContainEqual(
+      expect.objectContaining({
+        FromPort: CONTAINER_PORTS.admin,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [clientsSg, 'GroupId'] },
+      }),
+    );
+    // The handlers' group may leave only for the control API and HTTPS (DynamoDB endpoint).
+    const egress = [
+      ...((groups[clientsSg]!.Properties!.SecurityGroupEgress as { FromPort: number }[]) ?? []),
+      ...Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupEgress')).map(
+        (r) => r.Properties! as { FromPort: number },
+      ),
+    ];
+    expect(egress.map((r) => r.FromPort).sort()).toEqual([443, CONTAINER_PORTS.admin]);
+  });
+
+  describe('least privilege', () => {
+    it('grants no wildcard action anywhere, and `*` resources only to actions that take no other', () => {
+      const resourceless = new Set([
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+        'ec2:CreateNetworkInterface',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeSubnets',
+        'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
+        'ecr:GetAuthorizationToken',
+        'dynamodb:ListStreams',
+      ]);
+      for (const policy of Object.values(resourcesOfType(template, 'AWS::IAM::Policy'))) {
+        for (const s of (policy.Properties!.PolicyDocument as { Statement: Statement[] }).Statement) {
+          for (const action of list(s.Action)) expect(action).not.toMatch(/\*/);
+          if (list(s.Resource).includes('*')) {
+            for (const action of list(s.Action)) expect(resourceless).toContain(action);
+          }
+        }
+      }
+    });
+
+    it('gives each handler exactly the DynamoDB actions its ports use, per table', () => {
+      const tableIds = {
+        messages: logicalId(template, 'AWS::DynamoDB::Table', 'StorageMessages'),
+        subscriptions: logicalId(template, 'AWS::DynamoDB::Table', 'StorageSubscriptions'),
+        sessions: logicalId(template, 'AWS::DynamoDB::Table', 'StorageSessions'),
+      };
+      for (const h of HANDLERS) {
+        const fn = resourcesOfType(template, 'AWS::Lambda::Function')[functionIds[h]]!;
+        const roleId = (fn.Properties!.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+        const granted: Record<string, Set<string>> = {};
+        for (const s of statementsOfRole(template, roleId)) {
+          for (const resource of list(s.Resource)) {
+            const text = resourceText(resource);
+            for (const [role, id] of Object.entries(tableIds)) {
+              if (!text.startsWith(`<${id}>`)) continue;
+              const where = text === `<${id}>` ? role : `${role}${text.slice(id.length + 2)}`;
+              for (const action of list(s.Action)) {
+                if (action === 'dynamodb:DescribeTable') continue;
+                (granted[where] ??= new Set()).add(action);
+              }
+            }
+          }
+        }
+        const expected: Record<string, Set<string>> = {};
+        for (const [role, access] of Object.entries(HANDLER_ACCESS[h].tables)) {
+          expected[role] = new Set(access.actions);
+          for (const index of access.indexes ?? []) expected[`${role}/index/${index}`] = new Set(['dynamodb:Query']);
+        }
+        if (h === 'expire') {
+          // The TTL stream, read by the event source mapping.
+          expected['messages.StreamArn'] = new Set([
+            'dynamodb:DescribeStream',
+            'dynamodb:GetRecords',
+            'dynamodb:GetShardIterator',
+          ]);
+        }
+        expect({ h, granted }).toEqual({ h, granted: expected });
+      }
+    });
+
+    it('lets only invite send to the delivery queue, and only deliver consume it', () => {
+      for (const h of HANDLERS) {
+        const fn = resourcesOfType(template, 'AWS::Lambda::Function')[functionIds[h]]!;
+        const roleId = (fn.Properties!.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+        const sqsActions = statementsOfRole(template, roleId)
+          .flatMap((s) => list(s.Action))
+          .filter((a) => a.startsWith('sqs:'));
+        if (h === 'invite') expect(sqsActions).toEqual(['sqs:SendMessage']);
+        else if (h === 'deliver') expect(sqsActions).toContain('sqs:DeleteMessage');
+        else expect({ h, sqsActions }).toEqual({ h, sqsActions: [] });
+      }
+    });
+
+    it('lets the edge invoke exactly subscribe, invite and deposit, unqualified', () => {
+      const task = Object.values(resourcesOfType(template, 'AWS::ECS::TaskDefinition'))[0]!;
+      const taskRole = (task.Properties!.TaskRoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+      const statements = statementsOfRole(template, taskRole);
+      expect(statements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'lambda:InvokeFunction',
+          Resource: [
+            { 'Fn::GetAtt': [functionIds.subscribe, 'Arn'] },
+            { 'Fn::GetAtt': [functionIds.invite, 'Arn'] },
+            { 'Fn::GetAtt': [functionIds.deposit, 'Arn'] },
+          ],
+        },
+      ]);
+    });
+  });
+
+  describe('the dashboard and the emitted metrics', () => {
+    it('shows exactly the series the code emits, no more, no fewer', () => {
+      // One side: run every emitter the edge and the handlers use, read the EMF they print.
+      const metrics = createMetrics();
+      const emitted = captureEmf(() => {
+        const batch = new MetricBatch(metrics);
+        for (const spec of allSeries()) {
+          const { service: _service, ...dims } = spec.dimensions;
+          if (spec.name === 'SipRequests') batch.sipRequest(dims.Method!);
+          else if (spec.name === 'SipResponses') batch.sipResponse(dims.Method!, Number(dims.StatusClass![0]) * 100);
+          else if (spec.name === 'NotifySent') batch.notify(200);
+          else if (spec.name === 'NotifyFailed') batch.notify(undefined);
+          else emitMetric(metrics, spec.name, 1);
+        }
+        batch.flush();
+        metrics.publishStoredMetrics();
+      });
+      const emittedKeys = new Set(emitted.map((s) => seriesKey(s as Parameters<typeof seriesKey>[0])));
+      expect(emittedKeys).toEqual(new Set(allSeries().map(seriesKey)));
+
+      // The other side: every custom series the synthesized dashboard names.
+      expect(dashboardSeries(template, NAMESPACE)).toEqual(emittedKeys);
+    });
+
+    it('has each handler emit the metrics the catalogue assigns to it', () => {
+      for (const [name, spec] of Object.entries(METRICS)) {
+        if (spec.emitter === 'edge') continue;
+        const source = readFileSync(path.resolve(`functions/${spec.emitter}/handler.ts`), 'utf8');
+        expect({ name, emitted: source.includes(`'${name}'`) }).toEqual({ name, emitted: true });
+      }
+    });
+  });
+
+  it('alarms to one topic on a dead-lettered delivery, an old delivery, handler errors and unhealthy tasks', () => {
+    const topic = logicalId(template, 'AWS::SNS::Topic', 'AlarmsTopic');
+    const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties!);
+    for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
+    const named = (metric: string) => alarms.filter((a) => a.MetricName === metric);
+    expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
+    expect(named('ApproximateAgeOfOldestMessage')).toHaveLength(1);
+    expect(named('Errors').map((a) => (a.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref).sort()).toEqual(
+      Object.values(functionIds).sort(),
+    );
+    expect(named('UnHealthyHostCount')).toHaveLength(3);
+    expect(named('HealthyHostCount')).toHaveLength(1);
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: [Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+      },
+    });
+  });
+});
+
+describe('context', () => {
+  it('adds TLS on 5061 with the given certificate, and pulls the edge image from ECR when told', () => {
+    const { template, assembly } = variant;
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Protocol: 'TLS',
+      Port: 5061,
+      Certificates: [{ CertificateArn: CERT }],
+    });
+    const image = JSON.stringify(
+      (
+        Object.values(resourcesOfType(template, 'AWS::ECS::TaskDefinition'))[0]!.Properties!
+          .ContainerDefinitions as { Image: unknown }[]
+      )[0]!.Image,
+    );
+    expect(image).toContain('deferred-cpm/edge:1.4.0');
+    expect(Object.keys(assetManifest(assembly).dockerImages)).toEqual([]);
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'noc@example.net' });
+  });
+
+  it('builds the edge image from functions/edge/Dockerfile by default, without Docker at synth', () => {
+    const images = Object.values(assetManifest(base.assembly).dockerImages);
+    expect(images).toHaveLength(1);
+    expect(images[0]!.source).toMatchObject({ dockerFile: 'functions/edge/Dockerfile', platform: 'linux/arm64' });
+  });
+
+  it('stops the synth with the context key named when a value is bad', () => {
+    expect(() => synth({ trustedPeers: '10.0.0.0/40' })).toThrow(/"trustedPeers"/);
+  });
+});
+
+describe('cdk-nag', () => {
+  it('passes the AwsSolutions checks with and without the optional settings', () => {
+    for (const { assembly } of [base, variant]) {
+      const report = JSON.parse(readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8')) as {
+        pluginReports: unknown[];
+      };
+      expect(report.pluginReports).toEqual([]);
+    }
+  });
+
+  it('stops a synth that has an unacknowledged finding', () => {
+    const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'nag-')) });
+    const stack = new Stack(app, 'Bad');
+    new sqs.Queue(stack, 'PlainQueue', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS2/);
+  });
+});

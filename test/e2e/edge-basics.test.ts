@@ -1,0 +1,132 @@
+/**
+ * What `npm start` answers before any deferred message is involved (issue: foundation, item 3):
+ * OPTIONS, unsupported methods, other event packages, every transport, and a clean stop.
+ */
+import { connect as tlsConnect } from 'node:tls';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpmClient } from '../../functions/edge/cpm-client.ts';
+import { frameStream, getHeader, parseMessage, serializeMessage } from '../../shared/sip/messages/index.ts';
+import type { SipResponse } from '../../shared/sip/messages/types.ts';
+import { spawnEdge, startTestEdge, type TestEdge } from './support.ts';
+
+const USER = 'sip:alice@example.com';
+
+describe('the edge on its own', () => {
+  let edge: TestEdge;
+  let udp: CpmClient;
+  beforeAll(async () => {
+    edge = await startTestEdge();
+    udp = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: USER });
+  });
+  afterAll(async () => {
+    udp?.close();
+    await edge?.close();
+  });
+
+  it('answers OPTIONS 200 with its capabilities', async () => {
+    const res = await udp.request(udp.buildRequest('OPTIONS'));
+    expect(res.status).toBe(200);
+    expect(getHeader(res, 'Allow')).toContain('SUBSCRIBE');
+    expect(getHeader(res, 'Allow-Events')).toBe('deferred-messages');
+  });
+
+  it('answers a known method it does not serve with 405 and Allow, an unknown one with 501', async () => {
+    const reg = await udp.request(udp.buildRequest('REGISTER', { uri: 'sip:example.com' }));
+    expect(reg.status).toBe(405);
+    expect(getHeader(reg, 'Allow')).toContain('INVITE');
+    const odd = await udp.request(udp.buildRequest('FROBNICATE'));
+    expect(odd.status).toBe(501);
+  });
+
+  it('answers SUBSCRIBE for another package with 489 and Allow-Events', async () => {
+    const req = udp.buildRequest('SUBSCRIBE', { headers: [{ name: 'Event', value: 'presence' }] });
+    const res = await udp.request(req);
+    expect(res.status).toBe(489);
+    expect(getHeader(res, 'Allow-Events')).toBe('deferred-messages');
+  });
+
+  it('answers 420 with Unsupported for a Require it does not support', async () => {
+    const res = await udp.request(udp.buildRequest('OPTIONS', { headers: [{ name: 'Require', value: 'foo, 100rel' }] }));
+    expect(res.status).toBe(420);
+    expect(getHeader(res, 'Unsupported')).toBe('foo, 100rel');
+  });
+
+  it('answers over TLS', async () => {
+    const options = udp.buildRequest('OPTIONS');
+    const socket = tlsConnect({ host: '127.0.0.1', port: edge.ports.tls!, rejectUnauthorized: false });
+    const res = await new Promise<SipResponse>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      socket.on('secureConnect', () => socket.write(serializeMessage(options)));
+      socket.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const f = frameStream(buf, 65535);
+        if (f.kind === 'message') {
+          const p = parseMessage(f.bytes);
+          if (p.ok && p.message.kind === 'response') resolve(p.message);
+        }
+      });
+      socket.on('error', reject);
+    });
+    socket.destroy();
+    expect(res.status).toBe(200);
+  });
+
+  it('answers over WebSocket (RFC 7118, subprotocol sip)', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${edge.ports.ws}`, 'sip');
+    const options = udp.buildRequest('OPTIONS');
+    const res = await new Promise<SipResponse>((resolve, reject) => {
+      ws.on('open', () => ws.send(serializeMessage(options).toString('utf8')));
+      ws.on('message', (data: Buffer) => {
+        const p = parseMessage(Buffer.from(data));
+        if (p.ok && p.message.kind === 'response') resolve(p.message);
+      });
+      ws.on('error', reject);
+    });
+    ws.close();
+    expect(res.status).toBe(200);
+  });
+
+  it('serves health, metrics and the dashboard on the admin port', async () => {
+    const health = await fetch(`${edge.adminUrl}/health`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { status: string }).status).toBe('ok');
+    const metrics = await (await fetch(`${edge.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/sip_requests_total\{method="OPTIONS"\} \d+/);
+    const page = await fetch(`${edge.adminUrl}/`);
+    expect(page.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('refuses a bad operator deposit with 400 and a message', async () => {
+    const res = await fetch(`${edge.adminUrl}/api/deposit`, { method: 'POST', body: '{"to": 5}' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error.length).toBeGreaterThan(0);
+  });
+});
+
+describe('npm start as a process', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'deferred-proc-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints its ports and stops cleanly on SIGINT and SIGTERM', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const edge = await spawnEdge({ DATA_DIR: dataDir });
+      expect(edge.ports.udp).toBeGreaterThan(0);
+      const code = new Promise<string>((resolve) => edge.child.once('exit', (c, s) => resolve(`${c}/${s}`)));
+      edge.child.kill(signal);
+      expect(await code, edge.output()).toBe('0/null');
+    }
+  });
+
+  it('refuses a bad configuration value with exit code 2 and the variable\'s name', async () => {
+    await expect(spawnEdge({ DATA_DIR: dataDir, SIP_PORT: 'seventy' })).rejects.toThrow(/exited with 2[\s\S]*SIP_PORT/);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * End-to-end harness: the whole service in this process on free loopback ports with its own
+ * data folder, outbound SIP limited to loopback. Tests talk to it over real sockets.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../shared/config.ts';
+import type { Policy } from '../../shared/deferred/policy.ts';
+import type { Timers } from '../../shared/sip/transaction/index.ts';
+import { startEdge, type RunningEdge } from '../../functions/edge/edge.ts';
+
+export const loopbackOnly = (address: string): boolean => address.startsWith('127.') || address === '::1';
+
+export const FREE_PORTS = {
+  SIP_PORT: '0',
+  SIPS_PORT: '0',
+  SIP_WS_PORT: '0',
+  MSRP_PORT: '0',
+  ADMIN_PORT: '0',
+};
+
+export interface TestEdge extends RunningEdge {
+  dataDir: string;
+  adminUrl: string;
+  /** Stop the edge and remove its data folder. */
+  close(): Promise<void>;
+}
+
+export async function startTestEdge(
+  opts: { policy?: Partial<Policy>; timers?: Partial<Timers>; env?: Record<string, string>; sweepIntervalMs?: number; dataDir?: string } = {},
+): Promise<TestEdge> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'deferred-e2e-')));
+  const config = loadConfig({ DATA_DIR: dataDir, ...FREE_PORTS, ...opts.env });
+  const edge = await startEdge({
+    config,
+    allowDestination: loopbackOnly,
+    ...(opts.policy ? { policy: opts.policy } : {}),
+    ...(opts.timers ? { timers: opts.timers } : {}),
+    ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+  });
+  return {
+    ...edge,
+    dataDir,
+    adminUrl: `http://127.0.0.1:${edge.ports.admin}`,
+    close: async () => {
+      await edge.stop();
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Deposit over the operator API; resolves with the HTTP status and JSON body. */
+export async function depositHttp(adminUrl: string, body: Record<string, unknown>): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${adminUrl}/api/deposit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+export async function pendingOf(adminUrl: string, user: string): Promise<{ total: number; entries: { id: string; messageId: string }[] }> {
+  const res = await fetch(`${adminUrl}/api/messages?user=${encodeURIComponent(user)}`);
+  return (await res.json()) as { total: number; entries: { id: string; messageId: string }[] };
+}
+
+export interface ChildEdge {
+  child: ChildProcess;
+  ports: Record<string, number>;
+  output: () => string;
+}
+
+/** `npm start`'s entry as a separate process (for signals and SIGKILL tests); resolves once it printed its ports. */
+export function spawnEdge(env: Record<string, string>): Promise<ChildEdge> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/edge/main.ts'], {
+    env: { ...process.env, ...FREE_PORTS, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`edge did not start:\n${out}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /SIP UDP (\d+)\s+TCP (\d+)\s+TLS (\d+)\s+WS (\d+)[\s\S]*MSRP (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          ports: { udp: +m[1]!, tcp: +m[2]!, tls: +m[3]!, ws: +m[4]!, msrp: +m[5]!, admin: +m[6]! },
+          output: () => out,
+        });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`edge exited with ${code}:\n${out}`));
+    });
+  });
+}

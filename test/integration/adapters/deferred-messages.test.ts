@@ -1,0 +1,271 @@
+/**
+ * DynamoDeferredMessageStore against real dynalite: idempotent deposit (also after a failure
+ * between its two writes), expiry filtering, ordering, pagination, lookups and the sweep list.
+ */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { documentClient, localDynamoClient } from '../../../shared/adapters/clients.ts';
+import { DynamoDeferredMessageStore, messageSortKey } from '../../../shared/adapters/dynamodb/deferred-messages.ts';
+import type { LocalBackend } from '../../../shared/adapters/local/index.ts';
+import { ALICE, BOB, NOW, memoryBackend, message } from './fixtures.ts';
+
+let backend: LocalBackend;
+/** Page size 2: every multi-item read crosses pages. */
+let store: DynamoDeferredMessageStore;
+
+beforeAll(async () => {
+  backend = await memoryBackend({ pageSize: 2 });
+  store = new DynamoDeferredMessageStore(backend.clients.dynamo, backend.tables.messages, { pageSize: 2 });
+});
+afterAll(() => backend?.stop());
+
+let userSeq = 0;
+const freshUser = () => `sip:user${++userSeq}@example.com`;
+
+describe('put and get', () => {
+  it('stores a message and reads it back whole, payload bytes included', async () => {
+    const user = freshUser();
+    const m = message({ user, conversationId: 'conv-1', contributionId: 'contrib-1' });
+    const put = await store.put(m);
+    expect(put.created).toBe(true);
+    expect(put.message.id).toBe(m.id);
+
+    const got = await store.get(user, m.id, NOW);
+    expect(got).toBeDefined();
+    expect(got!.cpim).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(got!.cpim).equals(Buffer.from(m.cpim))).toBe(true);
+    expect({ ...got!, cpim: undefined }).toEqual({ ...m, cpim: undefined });
+  });
+
+  it('keeps absent optional fields absent', async () => {
+    const user = freshUser();
+    const m = message({ user, subject: undefined, dispositionNotification: undefined });
+    await store.put(m);
+    const got = await store.get(user, m.id, NOW);
+    expect(got).toBeDefined();
+    expect('subject' in got!).toBe(false);
+    expect('dispositionNotification' in got!).toBe(false);
+  });
+
+  it("does not reveal a message to another user, nor an unknown id", async () => {
+    const user = freshUser();
+    const m = message({ user });
+    await store.put(m);
+    expect(await store.get(freshUser(), m.id, NOW)).toBeUndefined();
+    expect(await store.get(user, 'no-such-id', NOW)).toBeUndefined();
+  });
+});
+
+describe('idempotent deposit', () => {
+  it('stores the same (user, from, messageId) once and answers created:false with the first', async () => {
+    const user = freshUser();
+    const first = message({ user, messageId: 'dup-1', ageSeconds: 30 });
+    const again = message({ user, messageId: 'dup-1', ageSeconds: 10 }); // a new id, a later arrival
+    expect((await store.put(first)).created).toBe(true);
+    const second = await store.put(again);
+    expect(second.created).toBe(false);
+    expect(second.message.id).toBe(first.id);
+    expect(await store.count(user, NOW)).toBe(1);
+    expect((await store.list(user, NOW)).map((m) => m.id)).toEqual([first.id]);
+  });
+
+  it('stores the same Message-ID from another sender, or to another user, separately', async () => {
+    const user = freshUser();
+    const other = freshUser();
+    await store.put(message({ user, messageId: 'same' }));
+    expect((await store.put(message({ user, messageId: 'same', from: 'sip:carol@example.org' }))).created).toBe(true);
+    expect((await store.put(message({ user: other, messageId: 'same' }))).created).toBe(true);
+    expect(await store.count(user, NOW)).toBe(2);
+    expect(await store.count(other, NOW)).toBe(1);
+  });
+
+  it('stores a message exactly once under 10 concurrent identical deposits', async () => {
+    const user = freshUser();
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => store.put(message({ user, messageId: 'burst' }))),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.message.id)).size).toBe(1);
+    expect(await store.count(user, NOW)).toBe(1);
+  });
+
+  it('does not bring back a message delivered (deleted) before a late duplicate arrives', async () => {
+    const user = freshUser();
+    const m = message({ user, messageId: 'late-dup' });
+    await store.put(m);
+    expect(await store.delete(user, m.id)).toBe(true);
+    const dup = await store.put(message({ user, messageId: 'late-dup' }));
+    expect(dup.created).toBe(false);
+    expect(dup.message.id).toBe(m.id);
+    expect(await store.count(user, NOW)).toBe(0);
+  });
+
+  it('completes a deposit whose message write failed after the dedupe write, once', async () => {
+    // A client of its own whose first message PutItem fails, as a dropped connection would.
+    const base = localDynamoClient(backend.aws.dynamoEndpoint);
+    let failures = 0;
+    base.middlewareStack.add(
+      (next) => async (args) => {
+        const item = (args.input as { Item?: Record<string, unknown> }).Item;
+        if (failures === 0 && item && 'id' in item) {
+          failures++;
+          throw new Error('injected: connection reset');
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectMessageWriteFailure' },
+    );
+    const flaky = new DynamoDeferredMessageStore(documentClient(base), backend.tables.messages);
+    const user = freshUser();
+    const first = message({ user, messageId: 'half' });
+
+    await expect(flaky.put(first)).rejects.toThrow('injected');
+    expect(failures).toBe(1);
+    expect(await store.count(user, NOW)).toBe(0);
+
+    // The sender retries (the deposit handler makes a new id): stored now, under the first id.
+    const retry = await flaky.put(message({ user, messageId: 'half' }));
+    expect(retry.created).toBe(true);
+    expect(retry.message.id).toBe(first.id);
+    const third = await store.put(message({ user, messageId: 'half' }));
+    expect(third.created).toBe(false);
+    expect(third.message.id).toBe(first.id);
+    expect(await store.count(user, NOW)).toBe(1);
+    expect((await store.get(user, first.id, NOW))?.messageId).toBe('half');
+    base.destroy();
+  });
+
+  it('treats an expired dedupe record as absent: a deposit after retention is stored anew', async () => {
+    const user = freshUser();
+    const old = message({ user, messageId: 'reused', ageSeconds: 7200, ttl: -3600 });
+    await store.put(old);
+    const fresh = await store.put(message({ user, messageId: 'reused', ageSeconds: 0 }));
+    expect(fresh.created).toBe(true);
+    expect(fresh.message.id).not.toBe(old.id);
+    expect(await store.count(user, NOW)).toBe(1);
+  });
+});
+
+describe('list and count', () => {
+  it('lists oldest first, honours the limit and skips expired items across pages', async () => {
+    const user = freshUser();
+    const ages = [500, 400, 300, 200, 100, 50, 10];
+    const expired = new Set([400, 200]); // interleaved, so pages hold fewer matches than Limit
+    const stored = [];
+    // Deposited newest first: the order must come from arrival, not from write order.
+    for (const age of [...ages].reverse()) {
+      const m = message({ user, ageSeconds: age, ttl: expired.has(age) ? -1 : 3600 });
+      await store.put(m);
+      stored.push(m);
+    }
+    const alive = ages.filter((a) => !expired.has(a));
+    const byAge = new Map(stored.map((m) => [NOW - Date.parse(m.arrivedAt) / 1000, m.id]));
+
+    expect((await store.list(user, NOW)).map((m) => m.id)).toEqual(alive.map((a) => byAge.get(a)));
+    expect((await store.list(user, NOW, 3)).map((m) => m.id)).toEqual(alive.slice(0, 3).map((a) => byAge.get(a)));
+    expect(await store.list(user, NOW, 0)).toEqual([]);
+    expect(await store.count(user, NOW)).toBe(5);
+  });
+
+  it('filters an item the moment it expires, though it is still stored (TTL deletes late)', async () => {
+    const user = freshUser();
+    const m = message({ user, ttl: 5 });
+    await store.put(m);
+    expect(await store.count(user, NOW + 4)).toBe(1);
+    expect(await store.count(user, NOW + 5)).toBe(0);
+    expect(await store.list(user, NOW + 5)).toEqual([]);
+    expect(await store.get(user, m.id, NOW + 5)).toBeUndefined();
+
+    const raw = await backend.clients.dynamo.send(
+      new GetCommand({ TableName: backend.tables.messages, Key: { user, sk: messageSortKey(m) } }),
+    );
+    expect(raw.Item?.id).toBe(m.id);
+  });
+
+  it('counts the same with the default (1 MB) page size', async () => {
+    const user = freshUser();
+    for (let i = 0; i < 5; i++) await store.put(message({ user }));
+    const unpaged = new DynamoDeferredMessageStore(backend.clients.dynamo, backend.tables.messages);
+    expect(await unpaged.count(user, NOW)).toBe(5);
+    expect(await store.count(user, NOW)).toBe(5);
+  });
+
+  it('does not count or list the dedupe records', async () => {
+    const user = freshUser();
+    await store.put(message({ user, messageId: 'x' }));
+    await store.put(message({ user, messageId: 'x' }));
+    const listed = await store.list(user, NOW);
+    expect(listed).toHaveLength(1);
+    expect(listed[0]!.messageId).toBe('x');
+  });
+});
+
+describe('delete', () => {
+  it('answers true once, then false', async () => {
+    const user = freshUser();
+    const m = message({ user });
+    await store.put(m);
+    expect(await store.delete(user, m.id)).toBe(true);
+    expect(await store.delete(user, m.id)).toBe(false);
+    expect(await store.get(user, m.id, NOW)).toBeUndefined();
+  });
+
+  it("cannot delete another user's message", async () => {
+    const user = freshUser();
+    const m = message({ user });
+    await store.put(m);
+    expect(await store.delete(freshUser(), m.id)).toBe(false);
+    expect(await store.get(user, m.id, NOW)).toBeDefined();
+  });
+
+  it('removes an expired message that TTL has not removed yet', async () => {
+    const user = freshUser();
+    const m = message({ user, ttl: -10 });
+    await store.put(m);
+    expect(await store.delete(user, m.id)).toBe(true);
+  });
+});
+
+describe('listExpired', () => {
+  it('lists expired messages across users, whole, soonest expired first, up to the limit', async () => {
+    // Far in the future relative to everything else in this file: only these are expired then.
+    const later = NOW + 10_000_000;
+    const users = [freshUser(), freshUser(), freshUser()];
+    const made = [];
+    for (let i = 0; i < 6; i++) {
+      const m = message({ user: users[i % 3], from: BOB, ttl: 9_000_000 + i * 10 });
+      await store.put(m);
+      made.push(m);
+    }
+    await store.put(message({ user: users[0], ttl: 20_000_000 })); // not expired then
+
+    const before = await store.listExpired(later, 100);
+    const ours = before.filter((m) => users.includes(m.user));
+    expect(ours.map((m) => m.id)).toEqual(made.map((m) => m.id));
+    expect(Buffer.from(ours[0]!.cpim).equals(Buffer.from(made[0]!.cpim))).toBe(true);
+    expect(ours.every((m) => !('sk' in m) && !('expiryShard' in m))).toBe(true);
+
+    const limited = await store.listExpired(later, 2);
+    expect(limited).toHaveLength(2);
+    expect(limited.every((m) => m.expiresAt <= later)).toBe(true);
+
+    // The sweep removes them; they are gone from the next listing.
+    for (const m of ours) expect(await store.delete(m.user, m.id)).toBe(true);
+    const after = await store.listExpired(later, 100);
+    expect(after.filter((m) => users.includes(m.user))).toEqual([]);
+    expect(await store.count(users[0]!, later)).toBe(1);
+  });
+
+  it('lists nothing when nothing has expired', async () => {
+    expect(await store.listExpired(0, 10)).toEqual([]);
+  });
+});
+
+describe('through createPorts', () => {
+  it('is the messages port of the local backend', async () => {
+    const user = freshUser();
+    const m = message({ user: user, to: ALICE });
+    expect((await backend.ports.messages.put(m)).created).toBe(true);
+    expect((await backend.ports.messages.get(user, m.id, NOW))?.id).toBe(m.id);
+  });
+});

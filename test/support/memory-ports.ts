@@ -1,0 +1,228 @@
+/**
+ * In-memory implementations of the ports (shared/ports.ts) for handler unit tests. They keep
+ * the contracts the DynamoDB/SQS adapters keep (expiry filtering, idempotent put, atomic
+ * counters) and record what the handlers asked of the outside world.
+ */
+import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from '../../shared/deferred/model.ts';
+import type { InDialogRequestSpec } from '../../shared/events.ts';
+import type {
+  ChangeFeed,
+  DeferredMessageStore,
+  DeliveryQueue,
+  DeliverySessionStore,
+  EdgeGateway,
+  SubscriptionStore,
+} from '../../shared/ports.ts';
+
+const byArrival = (a: DeferredMessage, b: DeferredMessage) =>
+  `${a.arrivedAt}#${a.id}` < `${b.arrivedAt}#${b.id}` ? -1 : `${a.arrivedAt}#${a.id}` > `${b.arrivedAt}#${b.id}` ? 1 : 0;
+
+export class MemoryMessageStore implements DeferredMessageStore {
+  private readonly items = new Map<string, DeferredMessage>();
+  /** (user, from, messageId) -> the first deposit's id: a late duplicate is never stored again. */
+  private readonly dedupe = new Map<string, { id: string; expiresAt: number; first: DeferredMessage }>();
+  /** Every delete call, in order. */
+  readonly deletes: { user: string; id: string }[] = [];
+
+  private static key(user: string, id: string): string {
+    return JSON.stringify([user, id]);
+  }
+
+  async put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
+    const dedupeKey = JSON.stringify([message.user, message.from, message.messageId]);
+    const claim = this.dedupe.get(dedupeKey);
+    const nowSec = Math.floor(Date.parse(message.arrivedAt) / 1000);
+    if (claim && claim.expiresAt > nowSec) {
+      const stored = this.items.get(MemoryMessageStore.key(message.user, claim.id));
+      return { created: false, message: stored ?? claim.first };
+    }
+    const copy = structuredClone(message);
+    this.items.set(MemoryMessageStore.key(message.user, message.id), copy);
+    this.dedupe.set(dedupeKey, { id: message.id, expiresAt: message.expiresAt, first: copy });
+    return { created: true, message: structuredClone(copy) };
+  }
+
+  async list(user: string, now: number, limit?: number): Promise<DeferredMessage[]> {
+    const mine = [...this.items.values()].filter((m) => m.user === user && m.expiresAt > now).sort(byArrival);
+    return structuredClone(limit === undefined ? mine : mine.slice(0, limit));
+  }
+
+  async count(user: string, now: number): Promise<number> {
+    return (await this.list(user, now)).length;
+  }
+
+  async get(user: string, id: string, now: number): Promise<DeferredMessage | undefined> {
+    const m = this.items.get(MemoryMessageStore.key(user, id));
+    return m && m.expiresAt > now ? structuredClone(m) : undefined;
+  }
+
+  async delete(user: string, id: string): Promise<boolean> {
+    this.deletes.push({ user, id });
+    return this.items.delete(MemoryMessageStore.key(user, id));
+  }
+
+  async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
+    return structuredClone(
+      [...this.items.values()]
+        .filter((m) => m.expiresAt <= now)
+        .sort((a, b) => a.expiresAt - b.expiresAt)
+        .slice(0, limit),
+    );
+  }
+
+  /** Everything stored, expired or not (assertions). */
+  all(): DeferredMessage[] {
+    return structuredClone([...this.items.values()].sort(byArrival));
+  }
+}
+
+export class MemorySubscriptionStore implements SubscriptionStore {
+  private readonly items = new Map<string, Subscription>();
+
+  private static key(user: string, dialogId: string): string {
+    return JSON.stringify([user, dialogId]);
+  }
+
+  async put(sub: Subscription): Promise<void> {
+    this.items.set(MemorySubscriptionStore.key(sub.user, sub.dialogId), structuredClone(sub));
+  }
+
+  async get(user: string, dialogId: string, now: number): Promise<Subscription | undefined> {
+    const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
+    return sub && sub.expiresAt > now ? structuredClone(sub) : undefined;
+  }
+
+  async listByUser(user: string, now: number): Promise<Subscription[]> {
+    return structuredClone(
+      [...this.items.values()].filter((s) => s.user === user && s.expiresAt > now && s.state === 'active'),
+    );
+  }
+
+  async delete(user: string, dialogId: string): Promise<void> {
+    this.items.delete(MemorySubscriptionStore.key(user, dialogId));
+  }
+
+  async renew(user: string, dialogId: string, expiresAt: number): Promise<boolean> {
+    const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
+    if (!sub) return false;
+    sub.expiresAt = expiresAt;
+    return true;
+  }
+
+  /** The CSeq after the dialog's last one, and this NOTIFY's version (the first is 0). */
+  async nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined> {
+    const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
+    if (!sub) return undefined;
+    sub.dialog.localCSeq += 1;
+    const version = sub.version;
+    sub.version += 1;
+    return { cseq: sub.dialog.localCSeq, version };
+  }
+
+  async listExpired(now: number, limit: number): Promise<Subscription[]> {
+    return structuredClone(
+      [...this.items.values()]
+        .filter((s) => s.expiresAt <= now)
+        .sort((a, b) => a.expiresAt - b.expiresAt)
+        .slice(0, limit),
+    );
+  }
+
+  all(): Subscription[] {
+    return structuredClone([...this.items.values()]);
+  }
+}
+
+export class MemorySessionStore implements DeliverySessionStore {
+  private readonly items = new Map<string, DeliverySession>();
+
+  async put(session: DeliverySession): Promise<void> {
+    this.items.set(session.sessionId, structuredClone(session));
+  }
+
+  async get(sessionId: string): Promise<DeliverySession | undefined> {
+    const s = this.items.get(sessionId);
+    return s ? structuredClone(s) : undefined;
+  }
+
+  async update(sessionId: string, patch: Partial<Pick<DeliverySession, 'state' | 'retrieve'>>): Promise<void> {
+    const s = this.items.get(sessionId);
+    if (s) Object.assign(s, structuredClone(patch));
+  }
+
+  async nextCSeq(sessionId: string): Promise<number | undefined> {
+    const s = this.items.get(sessionId);
+    if (!s) return undefined;
+    s.dialog.localCSeq += 1;
+    return s.dialog.localCSeq;
+  }
+
+  async delete(sessionId: string): Promise<void> {
+    this.items.delete(sessionId);
+  }
+
+  all(): DeliverySession[] {
+    return structuredClone([...this.items.values()]);
+  }
+}
+
+export class MemoryQueue implements DeliveryQueue {
+  readonly jobs: DeliveryJob[] = [];
+
+  async enqueue(job: DeliveryJob): Promise<void> {
+    this.jobs.push(structuredClone(job));
+  }
+}
+
+/** What the client answers an MSRP SEND with, or an Error when the edge cannot be reached. */
+export type DeliverAnswer = (edgeId: string, sessionId: string, messageId: string) => number | Error;
+
+/** Records everything a handler asks of an edge; answers are scripted. */
+export class RecordingEdge implements EdgeGateway {
+  readonly sent: { edgeId: string; request: InDialogRequestSpec }[] = [];
+  readonly delivered: { edgeId: string; sessionId: string; id: string; cpim: Uint8Array }[] = [];
+  readonly closed: { edgeId: string; sessionId: string }[] = [];
+  /** Every call in order, e.g. "deliver m1", "close s1", "send BYE". */
+  readonly log: string[] = [];
+
+  constructor(
+    public deliverAnswer: DeliverAnswer = () => 200,
+    public sendStatus: (request: InDialogRequestSpec) => number = () => 200,
+  ) {}
+
+  async send(edgeId: string, request: InDialogRequestSpec): Promise<{ status: number }> {
+    this.sent.push({ edgeId, request: structuredClone(request) });
+    this.log.push(`send ${request.method}`);
+    return { status: this.sendStatus(request) };
+  }
+
+  async deliver(edgeId: string, sessionId: string, message: { id: string; cpim: Uint8Array }): Promise<{ status: number }> {
+    this.log.push(`deliver ${message.id}`);
+    const answer = this.deliverAnswer(edgeId, sessionId, message.id);
+    if (answer instanceof Error) throw answer;
+    this.delivered.push({ edgeId, sessionId, id: message.id, cpim: message.cpim });
+    return { status: answer };
+  }
+
+  async closeSession(edgeId: string, sessionId: string): Promise<void> {
+    this.log.push(`close ${sessionId}`);
+    this.closed.push({ edgeId, sessionId });
+  }
+}
+
+export class RecordingChangeFeed implements ChangeFeed {
+  readonly users: string[] = [];
+
+  async userChanged(user: string): Promise<void> {
+    this.users.push(user);
+  }
+}
+
+/** A clock tests move by hand (epoch milliseconds). */
+export class ManualClock {
+  constructor(public nowMs: number) {}
+  readonly now = (): number => this.nowMs;
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+}

@@ -1,0 +1,162 @@
+import type { SQSEvent } from 'aws-lambda';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { deliverSession, makeHandler, type DeliverDeps } from '../../../functions/deliver/logic.ts';
+import type { DeliveryJob, DeliverySession } from '../../../shared/deferred/model.ts';
+import {
+  ManualClock,
+  MemoryMessageStore,
+  MemorySessionStore,
+  RecordingChangeFeed,
+  RecordingEdge,
+} from '../../support/memory-ports.ts';
+import { ALICE, sampleMessage } from '../deferred/fixtures.ts';
+
+const NOW = Date.UTC(2026, 10, 24, 8, 0, 0);
+const m1 = sampleMessage(1);
+const m2 = sampleMessage(2);
+const m3 = sampleMessage(3);
+
+function session(sessionId: string, retrieve: string[]): DeliverySession {
+  return {
+    user: ALICE,
+    sessionId,
+    dialogId: `call-${sessionId};tag-l;tag-r`,
+    dialog: {
+      callId: `call-${sessionId}`,
+      localTag: 'tag-l',
+      remoteTag: 'tag-r',
+      localUri: ALICE,
+      remoteUri: ALICE,
+      remoteTarget: 'sip:alice@192.0.2.10:50211;transport=tcp',
+      routeSet: [],
+      localCSeq: 0,
+      flow: { edgeId: 'edge-1', transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 50211 },
+    },
+    retrieve,
+    clientPath: `msrp://192.0.2.10:9/${sessionId};tcp`,
+    localPath: `msrp://pf.example.com:2855/${sessionId};tcp`,
+    state: 'waiting',
+    createdAt: new Date(NOW).toISOString(),
+    expiresAt: NOW / 1000 + 3600,
+  };
+}
+
+const job = (sessionId: string): DeliveryJob => ({ user: ALICE, sessionId, edgeId: 'edge-1' });
+
+function sqsEvent(bodies: string[]): SQSEvent {
+  return {
+    Records: bodies.map((body, i) => ({ messageId: `sqs-${i}`, body }) as SQSEvent['Records'][number]),
+  };
+}
+
+describe('deliver handler', () => {
+  let messages: MemoryMessageStore;
+  let sessions: MemorySessionStore;
+  let edge: RecordingEdge;
+  let changes: RecordingChangeFeed;
+  let deps: DeliverDeps;
+  let failed: number[];
+  let latencies: number[];
+
+  beforeEach(async () => {
+    messages = new MemoryMessageStore();
+    sessions = new MemorySessionStore();
+    edge = new RecordingEdge();
+    changes = new RecordingChangeFeed();
+    failed = [];
+    latencies = [];
+    deps = {
+      messages,
+      sessions,
+      edge,
+      changes,
+      now: new ManualClock(NOW).now,
+      onFailed: (s) => failed.push(s),
+      onDelivered: (ms) => latencies.push(ms),
+    };
+    for (const m of [m1, m2, m3]) await messages.put(m);
+    await sessions.put(session('s1', [m1.id, m2.id, m3.id]));
+  });
+
+  it('deletes each message only after the client answered 200, then ends the session with BYE', async () => {
+    const presentWhenSent: boolean[] = [];
+    edge.deliverAnswer = (_edge, _session, id) => {
+      presentWhenSent.push(messages.all().some((m) => m.id === id));
+      return 200;
+    };
+    const outcome = await deliverSession(deps, job('s1'));
+    expect(outcome).toEqual({ delivered: [m1.id, m2.id, m3.id], failed: [] });
+    expect(presentWhenSent).toEqual([true, true, true]);
+    expect(messages.all()).toHaveLength(0);
+    expect(edge.delivered.map((d) => d.id)).toEqual([m1.id, m2.id, m3.id]);
+    expect(Buffer.from(edge.delivered[0]!.cpim).equals(Buffer.from(m1.cpim))).toBe(true);
+    expect(edge.log.slice(-2)).toEqual(['close s1', 'send BYE']);
+    const bye = edge.sent[0]!.request;
+    expect(bye).toMatchObject({ method: 'BYE', cseq: 1 });
+    expect(bye.dialog.callId).toBe('call-s1');
+    expect((await sessions.get('s1'))!.state).toBe('done');
+    expect(changes.users).toEqual([ALICE]);
+    expect(latencies).toHaveLength(3);
+  });
+
+  it('leaves a message the client refused and goes on with the rest', async () => {
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
+    const outcome = await deliverSession(deps, job('s1'));
+    expect(outcome).toEqual({ delivered: [m1.id, m3.id], failed: [{ id: m2.id, status: 415 }] });
+    expect(messages.all().map((m) => m.id)).toEqual([m2.id]);
+    expect(failed).toEqual([415]);
+  });
+
+  it('on 408 (no answer or no connection) leaves that message and all after it untouched, and still sends BYE', async () => {
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 408 : 200);
+    const outcome = await deliverSession(deps, job('s1'));
+    expect(outcome).toEqual({
+      delivered: [m1.id],
+      failed: [
+        { id: m2.id, status: 408 },
+        { id: m3.id, status: 408 },
+      ],
+    });
+    expect(edge.delivered.map((d) => d.id)).toEqual([m1.id, m2.id]);
+    expect(messages.all().map((m) => m.id)).toEqual([m2.id, m3.id]);
+    expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
+  });
+
+  it('changes nothing in the store when the client never connects', async () => {
+    edge.deliverAnswer = () => 408;
+    await deliverSession(deps, job('s1'));
+    expect(messages.all()).toHaveLength(3);
+    expect(messages.deletes).toHaveLength(0);
+    expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
+  });
+
+  it('is idempotent: a retry skips what was delivered and a finished session does nothing', async () => {
+    await messages.delete(ALICE, m1.id);
+    const outcome = await deliverSession(deps, job('s1'));
+    expect(outcome.delivered).toEqual([m2.id, m3.id]);
+    const again = await deliverSession(deps, job('s1'));
+    expect(again).toEqual({ delivered: [], failed: [] });
+    expect(edge.sent).toHaveLength(1);
+  });
+
+  it('reports only the failed records of a batch, so SQS redelivers just those', async () => {
+    await sessions.put(session('s1', [m1.id, m2.id]));
+    await sessions.put(session('s2', [m3.id]));
+    edge.deliverAnswer = (_e, sessionId) => (sessionId === 's2' ? new Error('edge-1 unreachable') : 200);
+    const handler = makeHandler(deps);
+    const result = await handler(sqsEvent([JSON.stringify(job('s1')), JSON.stringify(job('s2')), '{not json']));
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'sqs-1' }, { itemIdentifier: 'sqs-2' }]);
+    expect(messages.all().map((m) => m.id)).toEqual([m3.id]);
+  });
+
+  it('a record whose session was not delivered is retried to completion', async () => {
+    let reachable = false;
+    edge.deliverAnswer = () => (reachable ? 200 : new Error('edge down'));
+    const handler = makeHandler(deps);
+    expect((await handler(sqsEvent([JSON.stringify(job('s1'))]))).batchItemFailures).toHaveLength(1);
+    expect(messages.all()).toHaveLength(3);
+    reachable = true;
+    expect((await handler(sqsEvent([JSON.stringify(job('s1'))]))).batchItemFailures).toHaveLength(0);
+    expect(messages.all()).toHaveLength(0);
+  });
+});

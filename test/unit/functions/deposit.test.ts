@@ -1,0 +1,208 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { makeHttpHandler, makeSipHandler, type DepositDeps } from '../../../functions/deposit/logic.ts';
+import { namespacedHeader, parseCpim, wrapAsCpim } from '../../../shared/cpim/cpim.ts';
+import { defaultPolicy } from '../../../shared/deferred/policy.ts';
+import type { SipRequestEvent } from '../../../shared/events.ts';
+import { ManualClock, MemoryMessageStore } from '../../support/memory-ports.ts';
+import { ALICE, BOB } from '../deferred/fixtures.ts';
+import { protocolCpim } from '../deferred/protocol-doc.ts';
+import { responseHeader, sipEvent, type RequestOptions } from './sip-request.ts';
+
+const NOW = Date.UTC(2026, 10, 23, 10, 0, 5);
+
+function message(body: Buffer | string, contentType: string, opts: RequestOptions & { uri?: string } = {}): SipRequestEvent {
+  return sipEvent(
+    [
+      `MESSAGE ${opts.uri ?? 'sip:alice@example.com'} SIP/2.0`,
+      'Via: SIP/2.0/TCP 198.51.100.7:5060;branch=z9hG4bKmsg1',
+      'Max-Forwards: 70',
+      'From: <sip:bob@example.net>;tag=m1',
+      'To: <sip:alice@example.com>',
+      'Call-ID: deposit-1',
+      'CSeq: 1 MESSAGE',
+      `Content-Type: ${contentType}`,
+    ],
+    { body, ...opts },
+  );
+}
+
+function cpimFromBob(messageId: string, text = 'Lunch?'): Buffer {
+  return wrapAsCpim({
+    from: BOB,
+    to: ALICE,
+    dateTime: '2026-11-23T10:00:00.000Z',
+    messageId,
+    contentType: 'text/plain;charset=UTF-8',
+    body: Buffer.from(text),
+  });
+}
+
+describe('deposit over SIP MESSAGE', () => {
+  let messages: MemoryMessageStore;
+  let deps: DepositDeps;
+  let handle: ReturnType<typeof makeSipHandler>;
+  let ids: number;
+
+  beforeEach(() => {
+    messages = new MemoryMessageStore();
+    ids = 0;
+    deps = {
+      messages,
+      policy: defaultPolicy(),
+      warnAgent: 'pf.example.com',
+      now: new ManualClock(NOW).now,
+      newId: () => `01JDQ8R0Z5K3N1V6X7Y8Z9A${String(++ids).padStart(3, '0')}`,
+    };
+    handle = makeSipHandler(deps);
+  });
+
+  it('stores the protocol.md CPIM and answers 202; the watchers get told', async () => {
+    const result = await handle(message(protocolCpim(), 'message/cpim'));
+    expect(result.response.status).toBe(202);
+    expect(result.changedUsers).toEqual([ALICE]);
+    const [stored] = messages.all();
+    expect(stored).toMatchObject({
+      user: ALICE,
+      messageId: '34jk324j',
+      from: BOB,
+      size: 6,
+      dispositionNotification: 'positive-delivery, display',
+      arrivedAt: new Date(NOW).toISOString(),
+    });
+    expect(stored).not.toHaveProperty('subject');
+    expect(Buffer.from(stored!.cpim).equals(protocolCpim())).toBe(true);
+  });
+
+  it('stores the same imdn.Message-ID from the same sender once, answering 202 again', async () => {
+    expect((await handle(message(cpimFromBob('dup-1'), 'message/cpim'))).response.status).toBe(202);
+    const again = await handle(message(cpimFromBob('dup-1', 'Lunch? (resent)'), 'message/cpim'));
+    expect(again.response.status).toBe(202);
+    expect(again.changedUsers).toEqual([]);
+    expect(messages.all()).toHaveLength(1);
+    expect((await handle(message(cpimFromBob('dup-2'), 'message/cpim'))).changedUsers).toEqual([ALICE]);
+    expect(messages.all()).toHaveLength(2);
+  });
+
+  it('answers 413 over 1300 bytes on UDP, and takes the same body over TCP', async () => {
+    const big = cpimFromBob('big', 'x'.repeat(1300));
+    const udp = await handle(message(big, 'message/cpim', { transport: 'udp' }));
+    expect(udp.response.status).toBe(413);
+    expect(messages.all()).toHaveLength(0);
+    expect((await handle(message(big, 'message/cpim', { transport: 'tcp' }))).response.status).toBe(202);
+  });
+
+  it('answers 413 over the configured stream limit', async () => {
+    const small = makeSipHandler({ ...deps, policy: defaultPolicy({ maxDepositBytesStream: 100 }) });
+    expect((await small(message(cpimFromBob('x'), 'message/cpim'))).response.status).toBe(413);
+  });
+
+  it('answers 400 to a broken CPIM and stores nothing', async () => {
+    const result = await handle(message('From: <sip:bob@example.net>\r\nno empty line', 'message/cpim'));
+    expect(result.response.status).toBe(400);
+    expect(result.response.reason).toMatch(/^Bad Request - /);
+    expect(messages.all()).toHaveLength(0);
+  });
+
+  it('answers 486 with a Warning when the store is full, but still 202 to a repeat of a stored message', async () => {
+    const full = makeSipHandler({ ...deps, policy: defaultPolicy({ maxMessagesPerUser: 2 }) });
+    await full(message(cpimFromBob('a'), 'message/cpim'));
+    await full(message(cpimFromBob('b'), 'message/cpim'));
+    const result = await full(message(cpimFromBob('c'), 'message/cpim'));
+    expect(result.response.status).toBe(486);
+    expect(responseHeader(result.response, 'Warning')).toBe('399 pf.example.com "Deferred message store full"');
+    expect(messages.all()).toHaveLength(2);
+    expect((await full(message(cpimFromBob('a'), 'message/cpim'))).response.status).toBe(202);
+  });
+
+  it('wraps any other body into CPIM, from the sender to the recipient', async () => {
+    const result = await handle(message('Hello Alice', 'text/plain;charset=UTF-8'));
+    expect(result.response.status).toBe(202);
+    const [stored] = messages.all();
+    expect(stored).toMatchObject({ from: BOB, to: ALICE, contentType: 'text/plain;charset=UTF-8', size: 11 });
+    const cpim = parseCpim(Buffer.from(stored!.cpim));
+    if (!cpim.ok) throw new Error(cpim.reason);
+    expect(cpim.from).toBe(BOB);
+    expect(cpim.body.toString()).toBe('Hello Alice');
+    expect(namespacedHeader(cpim, 'urn:ietf:params:imdn', 'Message-ID')).toBe(stored!.messageId);
+  });
+
+  it('takes a plain body just under the UDP limit (the limit is on what was sent, not the wrapping)', async () => {
+    const result = await handle(message('y'.repeat(1250), 'text/plain', { transport: 'udp' }));
+    expect(result.response.status).toBe(202);
+  });
+
+  it('answers 400 to an empty body', async () => {
+    expect((await handle(message('', 'message/cpim'))).response.status).toBe(400);
+    expect(messages.all()).toHaveLength(0);
+  });
+
+  it('stores for a tel: recipient', async () => {
+    const result = await handle(message(cpimFromBob('t'), 'message/cpim', { uri: 'tel:+15551234' }));
+    expect(result.response.status).toBe(202);
+    expect(result.changedUsers).toHaveLength(1);
+    expect(messages.all()[0]!.user).toMatch(/^tel:\+15551234$/);
+  });
+});
+
+describe('deposit over HTTP', () => {
+  let messages: MemoryMessageStore;
+  let handle: ReturnType<typeof makeHttpHandler>;
+  let deps: DepositDeps;
+
+  beforeEach(() => {
+    messages = new MemoryMessageStore();
+    deps = { messages, policy: defaultPolicy(), warnAgent: 'pf.example.com', now: new ManualClock(NOW).now };
+    handle = makeHttpHandler(deps);
+  });
+
+  it('stores a ready CPIM once: 201, then 200 for the repeat', async () => {
+    const input = { to: ALICE, cpim: protocolCpim().toString('base64') };
+    const first = await handle(input);
+    expect(first.statusCode).toBe(201);
+    expect(first.changedUsers).toEqual([ALICE]);
+    const body = JSON.parse(first.body) as { id: string; user: string; created: boolean };
+    expect(body).toMatchObject({ user: ALICE, created: true });
+    const second = await handle(input);
+    expect(second.statusCode).toBe(200);
+    expect(JSON.parse(second.body)).toEqual({ ...body, created: false });
+    expect(messages.all()).toHaveLength(1);
+  });
+
+  it('wraps a plain body with the given Message-ID, subject and disposition', async () => {
+    const result = await handle({
+      to: 'sip:alice@EXAMPLE.com',
+      from: BOB,
+      body: 'Hi',
+      messageId: 'op-1',
+      subject: 'Ops',
+      dispositionNotification: 'negative-delivery',
+    });
+    expect(result.statusCode).toBe(201);
+    expect(messages.all()[0]).toMatchObject({
+      user: ALICE,
+      messageId: 'op-1',
+      subject: 'Ops',
+      dispositionNotification: 'negative-delivery',
+      contentType: 'text/plain;charset=UTF-8',
+    });
+  });
+
+  it.each([
+    ['no recipient', { cpim: 'eA==' }],
+    ['an unknown field', { to: ALICE, cpim: 'eA==', extra: 1 }],
+    ['a recipient that is not SIP or tel', { to: 'mailto:alice@example.com', from: BOB, body: 'x' }],
+    ['a broken CPIM', { to: ALICE, cpim: Buffer.from('garbage').toString('base64') }],
+  ])('answers 400 to %s', async (_name, input) => {
+    const result = await handle(input);
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(result.body)).toHaveProperty('error');
+    expect(messages.all()).toHaveLength(0);
+  });
+
+  it('answers 413 over the limit and 507 when the store is full', async () => {
+    const small = makeHttpHandler({ ...deps, policy: defaultPolicy({ maxDepositBytesStream: 10, maxMessagesPerUser: 1 }) });
+    expect((await small({ to: ALICE, from: BOB, body: 'x'.repeat(11) })).statusCode).toBe(413);
+    expect((await small({ to: ALICE, from: BOB, body: 'one' })).statusCode).toBe(201);
+    expect((await small({ to: ALICE, from: BOB, body: 'two' })).statusCode).toBe(507);
+  });
+});

@@ -1,0 +1,218 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { makeHandler, type InviteDeps } from '../../../functions/invite/logic.ts';
+import { encodeActionList, type EntryAction } from '../../../shared/deferred/actions.ts';
+import type { DeferredMessage } from '../../../shared/deferred/model.ts';
+import { defaultPolicy } from '../../../shared/deferred/policy.ts';
+import type { SipRequestEvent } from '../../../shared/events.ts';
+import { buildMsrpOffer, parseMsrpOffer } from '../../../shared/sdp/msrp-sdp.ts';
+import { buildMultipart } from '../../../shared/sip/messages/index.ts';
+import { ManualClock, MemoryMessageStore, MemoryQueue, MemorySessionStore } from '../../support/memory-ports.ts';
+import { ALICE, sampleMessage } from '../deferred/fixtures.ts';
+import { protocolExample } from '../deferred/protocol-doc.ts';
+import { bodyText, crlf, responseHeader, sipEvent } from './sip-request.ts';
+
+const NOW = Date.UTC(2026, 10, 24, 8, 0, 0);
+const LIST_TYPE = 'application/vnd.oma.im.deferred-list+xml';
+const CLIENT = buildMsrpOffer({ host: '192.0.2.10', port: 9, sessionId: 's111271' });
+
+function invite(body: Buffer | string, contentType: string, uri = 'sip:alice@example.com'): SipRequestEvent {
+  return sipEvent(
+    [
+      `INVITE ${uri} SIP/2.0`,
+      'Via: SIP/2.0/TCP 192.0.2.10:50211;branch=z9hG4bKinv1',
+      'Max-Forwards: 70',
+      'From: <sip:alice@example.com>;tag=inv-from',
+      'To: <sip:alice@example.com>',
+      'Call-ID: invite-call-1',
+      'CSeq: 1 INVITE',
+      'Contact: <sip:alice@192.0.2.10:50211;transport=tcp>',
+      'Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.deferred"',
+      `Content-Type: ${contentType}`,
+    ],
+    { body },
+  );
+}
+
+/** An INVITE body as protocol.md shows it: the SDP offer and the action list. */
+function actionsInvite(actions: EntryAction[], sdp: string = CLIENT.sdp, uri?: string): SipRequestEvent {
+  const body = buildMultipart(
+    [
+      { headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(sdp) },
+      {
+        headers: [
+          { name: 'Content-Type', value: LIST_TYPE },
+          { name: 'Content-Disposition', value: 'render;handling=required' },
+        ],
+        body: Buffer.from(encodeActionList(actions)),
+      },
+    ],
+    'b1',
+  );
+  return invite(body, 'multipart/mixed;boundary=b1', uri);
+}
+
+describe('invite handler', () => {
+  let messages: MemoryMessageStore;
+  let sessions: MemorySessionStore;
+  let queue: MemoryQueue;
+  let failureImdns: DeferredMessage[];
+  let deps: InviteDeps;
+  let handle: ReturnType<typeof makeHandler>;
+  const m1 = sampleMessage(1);
+  const m2 = sampleMessage(2);
+  const m3 = sampleMessage(3, { dispositionNotification: 'positive-delivery, negative-delivery' });
+  const bobs = sampleMessage(4, { user: 'sip:bob@example.net', id: '01JDQ8BOBSMESSAGE000000000', to: 'sip:bob@example.net' });
+
+  beforeEach(async () => {
+    messages = new MemoryMessageStore();
+    sessions = new MemorySessionStore();
+    queue = new MemoryQueue();
+    failureImdns = [];
+    deps = {
+      messages,
+      sessions,
+      queue,
+      policy: defaultPolicy(),
+      serviceUris: ['sip:deferred@example.com'],
+      msrp: { host: 'pf.example.com', port: 2855 },
+      newTag: () => 'inv-tag',
+      newSessionId: () => 's-7c41',
+      now: new ManualClock(NOW).now,
+      sendFailureImdn: async (m) => {
+        failureImdns.push(m);
+      },
+    };
+    handle = makeHandler(deps);
+    for (const m of [m1, m2, m3, bobs]) await messages.put(m);
+  });
+
+  it('deletes before answering, queues retrievals oldest first and answers with the MSRP SDP', async () => {
+    const result = await handle(
+      actionsInvite([
+        { id: m2.id, action: 'retrieve' },
+        { id: m3.id, action: 'delete' },
+        { id: m1.id, action: 'retrieve' },
+      ]),
+    );
+    expect(result.response.status).toBe(200);
+    expect(result.response.toTag).toBe('inv-tag');
+    expect(result.response.contentType).toBe('application/sdp');
+    const answer = bodyText(result.response.body).split('\r\n');
+    expect(answer).toContain('m=message 2855 TCP/MSRP *');
+    expect(answer).toContain('a=path:msrp://pf.example.com:2855/s-7c41;tcp');
+    expect(answer).toContain('a=accept-types:message/cpim');
+    expect(answer).toContain('a=setup:passive');
+    expect(answer).toContain('a=sendonly');
+
+    // The deletion is already done when the handler hands back its 200.
+    expect(messages.all().map((m) => m.id)).toEqual([m1.id, m2.id, bobs.id]);
+    expect(result.changedUsers).toEqual([ALICE]);
+    // The sender of the deleted message asked for negative-delivery.
+    expect(failureImdns.map((m) => m.id)).toEqual([m3.id]);
+
+    const [session] = sessions.all();
+    expect(session).toMatchObject({
+      user: ALICE,
+      sessionId: 's-7c41',
+      retrieve: [m1.id, m2.id],
+      clientPath: CLIENT.path,
+      localPath: 'msrp://pf.example.com:2855/s-7c41;tcp',
+      state: 'waiting',
+      dialogId: 'invite-call-1;inv-tag;inv-from',
+    });
+    expect(queue.jobs).toEqual([{ user: ALICE, sessionId: 's-7c41', edgeId: 'edge-1' }]);
+    expect(result.session).toEqual({
+      sessionId: 's-7c41',
+      user: ALICE,
+      dialogId: 'invite-call-1;inv-tag;inv-from',
+      clientPath: CLIENT.path,
+    });
+  });
+
+  it('accepts the protocol.md INVITE body as written', async () => {
+    await messages.put(sampleMessage(5, { id: '01JDQ8R0Z5K3N1V6X7Y8Z9A0BC' }));
+    await messages.put(sampleMessage(6, { id: '01JDQ8S4M2P7Q9R1T3V5W7X9YZ' }));
+    const example = protocolExample('INVITE sip:alice@example.com');
+    const body = crlf(example.slice(example.indexOf('--b1'))) + '\r\n';
+    const result = await handle(invite(body, 'multipart/mixed;boundary=b1'));
+    expect(result.response.status).toBe(200);
+    expect(sessions.all()[0]!.retrieve).toEqual(['01JDQ8R0Z5K3N1V6X7Y8Z9A0BC']);
+    expect(messages.all().some((m) => m.id === '01JDQ8S4M2P7Q9R1T3V5W7X9YZ')).toBe(false);
+  });
+
+  it("skips another user's id without touching or revealing it", async () => {
+    const result = await handle(
+      actionsInvite([
+        { id: bobs.id, action: 'delete' },
+        { id: m1.id, action: 'retrieve' },
+      ]),
+    );
+    expect(result.response.status).toBe(200);
+    expect(sessions.all()[0]!.retrieve).toEqual([m1.id]);
+    expect(messages.all().map((m) => m.id)).toContain(bobs.id);
+    expect(result.changedUsers).toEqual([]);
+  });
+
+  it("answers 404 when no id is known, the same for another user's id as for a made-up one", async () => {
+    const foreign = await handle(actionsInvite([{ id: bobs.id, action: 'delete' }]));
+    const unknown = await handle(actionsInvite([{ id: '01JDQ8NOSUCHMESSAGE0000000', action: 'delete' }]));
+    expect(foreign.response.status).toBe(404);
+    expect(foreign.response).toEqual(unknown.response);
+    expect(messages.all().map((m) => m.id)).toContain(bobs.id);
+    expect(sessions.all()).toHaveLength(0);
+    expect(queue.jobs).toHaveLength(0);
+  });
+
+  it('answers 415 with Accept when the body has no list part', async () => {
+    const result = await handle(invite(CLIENT.sdp, 'application/sdp'));
+    expect(result.response.status).toBe(415);
+    expect(responseHeader(result.response, 'Accept')).toContain(LIST_TYPE);
+  });
+
+  it('answers 400 to a malformed list and deletes nothing', async () => {
+    const body = buildMultipart(
+      [
+        { headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(CLIENT.sdp) },
+        { headers: [{ name: 'Content-Type', value: LIST_TYPE }], body: Buffer.from(`<history-list xmlns="urn:x"><entry id="${m1.id}" action="delete"/></history-list>`) },
+      ],
+      'b1',
+    );
+    const result = await handle(invite(body, 'multipart/mixed;boundary=b1'));
+    expect(result.response.status).toBe(400);
+    expect(messages.all()).toHaveLength(4);
+  });
+
+  it('answers 400 to a malformed SDP and deletes nothing', async () => {
+    const result = await handle(actionsInvite([{ id: m1.id, action: 'delete' }], 'this is not SDP'));
+    expect(result.response.status).toBe(400);
+    expect(messages.all()).toHaveLength(4);
+  });
+
+  it('answers 488 when the SDP offers no usable MSRP media', async () => {
+    const audio = crlf('v=0\no=a 1 1 IN IP4 192.0.2.10\ns=-\nc=IN IP4 192.0.2.10\nt=0 0\nm=audio 49170 RTP/AVP 0\n');
+    expect(parseMsrpOffer(audio).ok).toBe(false);
+    const result = await handle(actionsInvite([{ id: m1.id, action: 'delete' }], audio));
+    expect(result.response.status).toBe(488);
+    expect(messages.all()).toHaveLength(4);
+  });
+
+  it('answers 488 to a client that would wait for the service to connect', async () => {
+    const passive = CLIENT.sdp.replace('a=setup:active', 'a=setup:passive');
+    const result = await handle(actionsInvite([{ id: m1.id, action: 'retrieve' }], passive));
+    expect(result.response.status).toBe(488);
+    expect(sessions.all()).toHaveLength(0);
+  });
+
+  it('answers 413 to a body over the configured limit', async () => {
+    const small = makeHandler({ ...deps, policy: defaultPolicy({ maxInviteBodyBytes: 200 }) });
+    const result = await small(actionsInvite([{ id: m1.id, action: 'delete' }]));
+    expect(result.response.status).toBe(413);
+    expect(messages.all()).toHaveLength(4);
+  });
+
+  it("answers 403 to an INVITE for another user's list", async () => {
+    const result = await handle(actionsInvite([{ id: bobs.id, action: 'delete' }], CLIENT.sdp, 'sip:bob@example.net'));
+    expect(result.response.status).toBe(403);
+    expect(messages.all()).toHaveLength(4);
+  });
+});

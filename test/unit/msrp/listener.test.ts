@@ -1,0 +1,318 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectMsrp, type MsrpClient, type MsrpClientOptions, type ReceivedMsrpMessage } from '../../../shared/msrp/client.ts';
+import { MsrpParser, serializeRequest, type MsrpMessage, type MsrpRequest, type MsrpResponse } from '../../../shared/msrp/framing.ts';
+import { MsrpListener, type MsrpListenerOptions, type MsrpSessionEndReason } from '../../../shared/msrp/listener.ts';
+
+const CLIENT_PATH = 'msrp://127.0.0.1:9/client-s1;tcp';
+
+const listeners: MsrpListener[] = [];
+const clients: MsrpClient[] = [];
+const sockets: Socket[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const l of listeners.splice(0)) await l.stop();
+});
+
+async function startListener(options: Partial<MsrpListenerOptions> = {}): Promise<MsrpListener> {
+  const listener = new MsrpListener({ host: '127.0.0.1', port: 0, transactionTimeoutMs: 2000, connectTimeoutMs: 2000, ...options });
+  listeners.push(listener);
+  await listener.start();
+  return listener;
+}
+
+async function client(listener: MsrpListener, sessionId: string, extra: Partial<MsrpClientOptions> = {}): Promise<MsrpClient> {
+  const c = await connectMsrp({ localPath: CLIENT_PATH, remotePath: listener.localPath(sessionId), bindTimeoutMs: 2000, ...extra });
+  clients.push(c);
+  return c;
+}
+
+function cpim(text: string): Buffer {
+  return Buffer.from(
+    `From: <sip:bob@example.net>\r\nTo: <sip:alice@example.com>\r\nDateTime: 2026-11-23T10:00:00.000Z\r\n\r\n` +
+      `Content-Type: text/plain;charset=UTF-8\r\n\r\n${text}`,
+  );
+}
+
+function collect(c: MsrpClient): ReceivedMsrpMessage[] {
+  const received: ReceivedMsrpMessage[] = [];
+  c.on('message', (m) => received.push(m));
+  return received;
+}
+
+/** A raw TCP peer that writes frames and collects what the listener sends back. */
+async function rawPeer(port: number) {
+  const socket = connect({ host: '127.0.0.1', port });
+  sockets.push(socket);
+  await once(socket, 'connect');
+  const parser = new MsrpParser();
+  const frames: MsrpMessage[] = [];
+  const waiters: Array<() => void> = [];
+  socket.on('data', (data: Buffer) => {
+    for (const item of parser.push(data).items) if (item.kind !== 'malformed') frames.push(item);
+    waiters.splice(0).forEach((w) => w());
+  });
+  return {
+    socket,
+    write: (frame: Buffer | string) => socket.write(frame),
+    /** The response to `transactionId`, once it arrives. */
+    async response(transactionId: string): Promise<MsrpResponse> {
+      for (;;) {
+        const found = frames.find((f): f is MsrpResponse => f.kind === 'response' && f.transactionId === transactionId);
+        if (found) return found;
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    },
+    frames,
+  };
+}
+
+function bindFrame(toPath: string, transactionId: string, fromPath = CLIENT_PATH, method = 'SEND'): Buffer {
+  return serializeRequest({ transactionId, method, toPath: [toPath], fromPath: [fromPath], messageId: 'bind0001' });
+}
+
+describe('MsrpListener', () => {
+  it('binds a client that sends a bodiless SEND, answering 200', async () => {
+    const listener = await startListener();
+    listener.expect('sess1', CLIENT_PATH);
+    expect(listener.isBound('sess1')).toBe(false);
+    const bound = once(listener, 'bound');
+    const peer = await rawPeer(listener.port);
+    peer.write(bindFrame(listener.localPath('sess1'), 'bindtx01'));
+    const response = await peer.response('bindtx01');
+    expect(response.status).toBe(200);
+    // RFC 4975 §7.2: the response goes back to the sender, from the URI it addressed.
+    expect(response.toPath).toEqual([CLIENT_PATH]);
+    expect(response.fromPath).toEqual([listener.localPath('sess1')]);
+    expect(await bound).toEqual(['sess1']);
+    expect(listener.isBound('sess1')).toBe(true);
+  });
+
+  it('delivers two messages in call order, each as a message/cpim SEND, and resolves 200 for both', async () => {
+    const listener = await startListener();
+    listener.expect('sess2', CLIENT_PATH);
+    const c = await client(listener, 'sess2');
+    const received = collect(c);
+    const chunks: MsrpRequest[] = [];
+    c.on('chunk', (r) => chunks.push(r));
+    const first = listener.deliver('sess2', { id: 'm1', cpim: cpim('first') });
+    const second = listener.deliver('sess2', { id: 'm2', cpim: cpim('second') });
+    expect(await first).toEqual({ status: 200 });
+    expect(await second).toEqual({ status: 200 });
+    expect(received.map((m) => m.body.toString())).toEqual([cpim('first').toString(), cpim('second').toString()]);
+    expect(received.map((m) => m.contentType)).toEqual(['message/cpim', 'message/cpim']);
+    expect(received[0]!.messageId).not.toBe(received[1]!.messageId);
+    expect(chunks[0]).toMatchObject({
+      toPath: [CLIENT_PATH],
+      fromPath: [listener.localPath('sess2')],
+      byteRange: { start: 1, end: cpim('first').length, total: cpim('first').length },
+      continuation: '$',
+    });
+    // Defaults: no Success-Report, no Failure-Report, so every chunk is answered and nothing else.
+    expect(chunks[0]!.successReport).toBeUndefined();
+    expect(chunks[0]!.failureReport).toBeUndefined();
+  });
+
+  it('chunks a 200 KiB message into 64 KiB SENDs, one transaction each, under one Message-ID', async () => {
+    const listener = await startListener({ chunkBytes: 64 * 1024 });
+    listener.expect('sess3', CLIENT_PATH);
+    const c = await client(listener, 'sess3');
+    const received = collect(c);
+    const chunks: MsrpRequest[] = [];
+    c.on('chunk', (r) => chunks.push(r));
+    const body = randomBytes(200 * 1024);
+    expect(await listener.deliver('sess3', { id: 'big', cpim: body })).toEqual({ status: 200 });
+    expect(chunks.map((r) => r.headers.find((h) => h.name === 'Byte-Range')?.value)).toEqual([
+      '1-65536/204800',
+      '65537-131072/204800',
+      '131073-196608/204800',
+      '196609-204800/204800',
+    ]);
+    expect(chunks.map((r) => r.continuation)).toEqual(['+', '+', '+', '$']);
+    expect(new Set(chunks.map((r) => r.transactionId)).size).toBe(4);
+    expect(new Set(chunks.map((r) => r.messageId)).size).toBe(1);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.body.equals(body)).toBe(true);
+  });
+
+  it('resolves with the client status when the client answers 486', async () => {
+    const listener = await startListener();
+    listener.expect('sess4', CLIENT_PATH);
+    const c = await client(listener, 'sess4', { respond: () => 486 });
+    const received = collect(c);
+    expect(await listener.deliver('sess4', { id: 'm1', cpim: cpim('nope') })).toEqual({ status: 486 });
+    expect(received).toEqual([]);
+  });
+
+  it('stops a chunked message at the first refused chunk', async () => {
+    const listener = await startListener({ chunkBytes: 1000 });
+    listener.expect('sess4b', CLIENT_PATH);
+    let seen = 0;
+    await client(listener, 'sess4b', { respond: () => (++seen === 2 ? 413 : 200) });
+    expect(await listener.deliver('sess4b', { id: 'm1', cpim: randomBytes(5000) })).toEqual({ status: 413 });
+    expect(seen).toBe(2);
+  });
+
+  it('resolves 408 when the client never answers within the transaction timeout', async () => {
+    const listener = await startListener({ transactionTimeoutMs: 40 });
+    listener.expect('sess5', CLIENT_PATH);
+    await client(listener, 'sess5', { respond: () => null });
+    expect(await listener.deliver('sess5', { id: 'm1', cpim: cpim('hello?') })).toEqual({ status: 408 });
+    // The session is still usable: the next message gets its own chance.
+    expect(listener.isBound('sess5')).toBe(true);
+  });
+
+  it('resolves 408 when the client closes the connection mid-delivery, and reports the session closed', async () => {
+    const listener = await startListener({ chunkBytes: 1000 });
+    listener.expect('sess6', CLIENT_PATH);
+    const c = await client(listener, 'sess6', {
+      respond: (request) => {
+        if (request.byteRange?.start === 1) return 200;
+        void c.close();
+        return null;
+      },
+    });
+    const closed = once(listener, 'closed');
+    expect(await listener.deliver('sess6', { id: 'm1', cpim: randomBytes(3000) })).toEqual({ status: 408 });
+    expect(await closed).toEqual(['sess6', 'connection-closed' satisfies MsrpSessionEndReason]);
+    expect(listener.isBound('sess6')).toBe(false);
+    // Later deliveries to the ended session fail at once, without waiting for a connection.
+    expect(await listener.deliver('sess6', { id: 'm2', cpim: cpim('after') })).toEqual({ status: 408 });
+  });
+
+  it('resolves 408 after the connect timeout when nobody connects', async () => {
+    const listener = await startListener({ connectTimeoutMs: 40 });
+    listener.expect('sess7', CLIENT_PATH);
+    const closed = once(listener, 'closed');
+    const results = await Promise.all([
+      listener.deliver('sess7', { id: 'm1', cpim: cpim('one') }),
+      listener.deliver('sess7', { id: 'm2', cpim: cpim('two') }),
+    ]);
+    expect(results).toEqual([{ status: 408 }, { status: 408 }]);
+    expect(await closed).toEqual(['sess7', 'connect-timeout']);
+    // A client arriving after the timeout finds no session.
+    const peer = await rawPeer(listener.port);
+    peer.write(bindFrame(listener.localPath('sess7'), 'latetx01'));
+    expect((await peer.response('latetx01')).status).toBe(481);
+  });
+
+  it('waits for a client that connects after deliver() was called', async () => {
+    const listener = await startListener();
+    listener.expect('sess8', CLIENT_PATH);
+    const pending = listener.deliver('sess8', { id: 'm1', cpim: cpim('early') });
+    const received: ReceivedMsrpMessage[] = [];
+    const c = await client(listener, 'sess8', { onMessage: (m) => received.push(m) });
+    expect(await pending).toEqual({ status: 200 });
+    expect(received.map((m) => m.body.toString())).toEqual([cpim('early').toString()]);
+    expect(c.received).toEqual(received);
+  });
+
+  it('answers 481 to a SEND for an unknown session', async () => {
+    const listener = await startListener();
+    await expect(connectMsrp({ localPath: CLIENT_PATH, remotePath: listener.localPath('nosuch'), bindTimeoutMs: 2000 })).rejects.toThrow(/481/);
+  });
+
+  it('answers 481 when the To-Path is not our URI or the sender is not the announced client', async () => {
+    const listener = await startListener();
+    listener.expect('sess9', CLIENT_PATH);
+    const peer = await rawPeer(listener.port);
+    const wrongHost = listener.localPath('sess9').replace('127.0.0.1', '127.0.0.2');
+    peer.write(bindFrame(wrongHost, 'wrong001'));
+    peer.write(bindFrame(listener.localPath('sess9'), 'wrong002', 'msrp://127.0.0.1:9/someone-else;tcp'));
+    peer.write(bindFrame(listener.localPath('SESS9'), 'wrong003'));
+    expect((await peer.response('wrong001')).status).toBe(481);
+    expect((await peer.response('wrong002')).status).toBe(481);
+    expect((await peer.response('wrong003')).status).toBe(481);
+    expect(listener.isBound('sess9')).toBe(false);
+  });
+
+  it('answers deliver() for an unknown session with 481', async () => {
+    const listener = await startListener();
+    expect(await listener.deliver('never-announced', { id: 'm1', cpim: cpim('x') })).toEqual({ status: 481 });
+  });
+
+  it('answers 506 to a second connection for a bound session, 501 to unknown methods, nothing to REPORT', async () => {
+    const listener = await startListener();
+    listener.expect('sess10', CLIENT_PATH);
+    await client(listener, 'sess10');
+    const peer = await rawPeer(listener.port);
+    peer.write(bindFrame(listener.localPath('sess10'), 'second01'));
+    expect((await peer.response('second01')).status).toBe(506);
+    peer.write(bindFrame(listener.localPath('sess10'), 'report01', CLIENT_PATH, 'REPORT'));
+    peer.write(bindFrame(listener.localPath('sess10'), 'other001', CLIENT_PATH, 'FETCH'));
+    expect((await peer.response('other001')).status).toBe(501);
+    expect(peer.frames.some((f) => f.transactionId === 'report01')).toBe(false);
+  });
+
+  it('answers 400 to a malformed request and closes a connection that sends garbage', async () => {
+    const listener = await startListener();
+    listener.expect('sess11', CLIENT_PATH);
+    const peer = await rawPeer(listener.port);
+    peer.write(`MSRP bad00001 SEND\r\nTo-Path: ${listener.localPath('sess11')}\r\nFrom-Path: ${CLIENT_PATH}\r\nByte-Range: x\r\n-------bad00001$\r\n`);
+    expect((await peer.response('bad00001')).status).toBe(400);
+    const closed = once(peer.socket, 'close');
+    peer.write('GET / HTTP/1.1\r\n\r\n');
+    await closed;
+    expect(listener.isBound('sess11')).toBe(false);
+  });
+
+  it('closes the connection on closeSession and then no longer knows the session', async () => {
+    const listener = await startListener();
+    listener.expect('sess12', CLIENT_PATH);
+    const c = await client(listener, 'sess12');
+    const clientClosed = once(c, 'closed');
+    const listenerClosed = once(listener, 'closed');
+    listener.closeSession('sess12');
+    await clientClosed;
+    expect(await listenerClosed).toEqual(['sess12', 'closed-locally']);
+    expect(await listener.deliver('sess12', { id: 'm1', cpim: cpim('gone') })).toEqual({ status: 481 });
+  });
+
+  it('resolves waiting deliveries with 408 when the listener stops', async () => {
+    const listener = await startListener();
+    listener.expect('sess13', CLIENT_PATH);
+    const pending = listener.deliver('sess13', { id: 'm1', cpim: cpim('x') });
+    await listener.stop();
+    expect(await pending).toEqual({ status: 408 });
+  });
+
+  it('binds without answering when the client asks for no failure reports', async () => {
+    const listener = await startListener();
+    listener.expect('sess14', CLIENT_PATH);
+    const bound = once(listener, 'bound');
+    const peer = await rawPeer(listener.port);
+    const toPath = [listener.localPath('sess14')];
+    peer.write(serializeRequest({ transactionId: 'quiet001', method: 'SEND', toPath, fromPath: [CLIENT_PATH], messageId: 'bind0001', failureReport: 'no' }));
+    peer.write(bindFrame('msrp://127.0.0.1:1/nosuch;tcp', 'probe001'));
+    await bound;
+    // The probe's 481 arrives after anything the first SEND could have caused.
+    expect((await peer.response('probe001')).status).toBe(481);
+    expect(peer.frames.map((f) => f.transactionId)).toEqual(['probe001']);
+  });
+
+  it('closes a connection that binds no session within the connect timeout', async () => {
+    const listener = await startListener({ connectTimeoutMs: 40 });
+    const peer = await rawPeer(listener.port);
+    await once(peer.socket, 'close');
+    expect(peer.frames).toEqual([]);
+  });
+
+  it('drops connections beyond maxConnections', async () => {
+    const listener = await startListener({ maxConnections: 1 });
+    listener.expect('sess15', CLIENT_PATH);
+    await client(listener, 'sess15');
+    const extra = await rawPeer(listener.port);
+    await once(extra.socket, 'close');
+    expect(listener.isBound('sess15')).toBe(true);
+  });
+
+  it('advertises the configured host and port in its a=path', async () => {
+    const listener = new MsrpListener({ host: '127.0.0.1', port: 0, advertiseHost: 'pf.example.com', advertisePort: 2855 });
+    expect(listener.localPath('s-7c41')).toBe('msrp://pf.example.com:2855/s-7c41;tcp');
+    expect(() => listener.localPath('bad;id')).toThrow(TypeError);
+  });
+});

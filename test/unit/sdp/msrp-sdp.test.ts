@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import * as sdpTransform from 'sdp-transform';
+import { buildMsrpAnswer, buildMsrpOffer, offerRoleProblem, parseMsrpOffer } from '../../../shared/sdp/msrp-sdp.ts';
+import { protocolExample } from '../deferred/protocol-doc.ts';
+
+/** The SDP part of the protocol.md INVITE, CRLF line ends. */
+function protocolOffer(): string {
+  const invite = protocolExample('INVITE sip:alice@example.com');
+  const start = invite.indexOf('v=0');
+  return `${invite.slice(start, invite.indexOf('\n--b1', start)).replace(/\n/g, '\r\n')}\r\n`;
+}
+
+const offerWith = (media: string[]) =>
+  ['v=0', 'o=alice 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0', ...media, ''].join('\r\n');
+
+describe('parseMsrpOffer', () => {
+  it('reads the protocol.md offer', () => {
+    expect(parseMsrpOffer(protocolOffer())).toEqual({
+      ok: true,
+      path: 'msrp://192.0.2.10:9/s111271;tcp',
+      setup: 'active',
+      acceptTypes: ['message/cpim'],
+      direction: 'recvonly',
+      protocol: 'TCP/MSRP',
+    });
+  });
+
+  it('accepts TLS, wildcard accept-types, actpass and a relay path; no a=setup means active', () => {
+    const out = parseMsrpOffer(
+      offerWith([
+        'm=message 2855 TCP/TLS/MSRP *',
+        'a=accept-types:text/plain *',
+        'a=path:msrps://relay.example.net:2855/r1;tcp msrps://192.0.2.10:2855/c9;tcp',
+      ]),
+    );
+    expect(out).toMatchObject({
+      ok: true,
+      path: 'msrps://relay.example.net:2855/r1;tcp msrps://192.0.2.10:2855/c9;tcp',
+      setup: 'active',
+      direction: 'sendrecv',
+      protocol: 'TCP/TLS/MSRP',
+    });
+    expect(parseMsrpOffer(offerWith(['m=message 9 TCP/MSRP *', 'a=accept-types:message/*', 'a=path:msrp://h:9/s;tcp', 'a=setup:actpass']))).toMatchObject({ ok: true, setup: 'actpass' });
+  });
+
+  it('skips a rejected or non-MSRP stream and uses the usable one', () => {
+    const out = parseMsrpOffer(
+      offerWith([
+        'm=audio 49170 RTP/AVP 0',
+        'm=message 0 TCP/MSRP *',
+        'a=accept-types:message/cpim',
+        'a=path:msrp://192.0.2.10:9/dead;tcp',
+        'm=message 9 TCP/MSRP *',
+        'a=accept-types:message/cpim',
+        'a=path:msrp://192.0.2.10:9/live;tcp',
+      ]),
+    );
+    expect(out).toMatchObject({ ok: true, path: 'msrp://192.0.2.10:9/live;tcp' });
+  });
+
+  it.each([
+    ['an empty body', ''],
+    ['text that is not SDP', 'hello world'],
+    ['a line that is not type=value', offerWith(['m=message 9 TCP/MSRP *', 'garbage line'])],
+    ['no o= line', 'v=0\r\ns=-\r\nm=message 9 TCP/MSRP *\r\n'],
+  ])('answers 400 for %s', (_name, sdp) => {
+    expect(parseMsrpOffer(sdp)).toMatchObject({ ok: false, status: 400 });
+  });
+
+  it.each([
+    ['audio only', ['m=audio 49170 RTP/AVP 0']],
+    ['MSRP over UDP', ['m=message 9 UDP/MSRP *', 'a=accept-types:message/cpim', 'a=path:msrp://h:9/s;udp']],
+    ['no a=path', ['m=message 9 TCP/MSRP *', 'a=accept-types:message/cpim']],
+    ['a path that is not an MSRP URI', ['m=message 9 TCP/MSRP *', 'a=accept-types:message/cpim', 'a=path:http://h/s']],
+    ['accept-types without CPIM', ['m=message 9 TCP/MSRP *', 'a=accept-types:text/plain', 'a=path:msrp://h:9/s;tcp']],
+    ['no accept-types', ['m=message 9 TCP/MSRP *', 'a=path:msrp://h:9/s;tcp']],
+    ['only a rejected stream', ['m=message 0 TCP/MSRP *', 'a=accept-types:*', 'a=path:msrp://h:9/s;tcp']],
+  ])('answers 488 for %s', (_name, media) => {
+    expect(parseMsrpOffer(offerWith(media))).toMatchObject({ ok: false, status: 488 });
+  });
+});
+
+describe('offerRoleProblem (RFC 6135 §4.1)', () => {
+  const media = (extra: string) => {
+    const offer = parseMsrpOffer(offerWith(['m=message 9 TCP/MSRP *', 'a=accept-types:*', 'a=path:msrp://h:9/s;tcp', extra]));
+    if (!offer.ok) throw new Error(offer.reason);
+    return offer;
+  };
+
+  it.each(['a=setup:active', 'a=setup:actpass', 'a=recvonly', 'a=sendrecv'])('accepts a client with %s', (extra) => {
+    expect(offerRoleProblem(media(extra))).toBeUndefined();
+  });
+
+  it.each([
+    ['a=sendonly', /must receive/],
+    ['a=inactive', /must receive/],
+    ['a=setup:passive', /must connect/],
+    ['a=setup:holdconn', /must connect/],
+  ])('refuses a client with %s', (extra, reason) => {
+    expect(offerRoleProblem(media(extra))).toMatch(reason);
+  });
+});
+
+describe('buildMsrpAnswer', () => {
+  it('has the protocol.md answer shape', () => {
+    const { sdp, path } = buildMsrpAnswer({ host: 'pf.example.com', port: 2855, sessionId: 's-7c41' });
+    expect(path).toBe('msrp://pf.example.com:2855/s-7c41;tcp');
+    const lines = sdp.split('\r\n');
+    expect(lines[0]).toBe('v=0');
+    expect(lines).toContain('c=IN IP4 pf.example.com');
+    expect(lines).toContain('m=message 2855 TCP/MSRP *');
+    expect(lines).toContain('a=path:msrp://pf.example.com:2855/s-7c41;tcp');
+    expect(lines).toContain('a=accept-types:message/cpim');
+    expect(lines).toContain('a=setup:passive');
+    expect(lines).toContain('a=sendonly');
+    expect(sdp.endsWith('\r\n')).toBe(true);
+    expect(sdpTransform.parse(sdp).media).toHaveLength(1);
+    // A client reads the answer with the same parser.
+    expect(parseMsrpOffer(sdp)).toMatchObject({ ok: true, path, setup: 'passive', direction: 'sendonly' });
+  });
+
+  it('brackets an IPv6 host in the path and says IP6', () => {
+    const { sdp, path } = buildMsrpAnswer({ host: '2001:db8::10', port: 2855, sessionId: 'abc' });
+    expect(path).toBe('msrp://[2001:db8::10]:2855/abc;tcp');
+    expect(sdp).toContain('c=IN IP6 2001:db8::10\r\n');
+  });
+});
+
+describe('buildMsrpOffer', () => {
+  it('is an offer the service accepts, with the client connecting and receiving', () => {
+    const { sdp, path } = buildMsrpOffer({ host: '127.0.0.1', port: 9, sessionId: 'c1' });
+    expect(parseMsrpOffer(sdp)).toEqual({
+      ok: true,
+      path,
+      setup: 'active',
+      acceptTypes: ['message/cpim'],
+      direction: 'recvonly',
+      protocol: 'TCP/MSRP',
+    });
+  });
+});

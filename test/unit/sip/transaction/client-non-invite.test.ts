@@ -1,0 +1,123 @@
+import net from 'node:net';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createResponse, serializeMessage, topVia } from '../../../../shared/sip/messages/index.ts';
+import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
+import { TcpPeer, UdpPeer, delay, until } from '../transport/peers.ts';
+import { startHarness } from './harness.ts';
+import type { Harness } from './harness.ts';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function harness(opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
+  const h = await startHarness(opts);
+  cleanup.push(() => h.stop());
+  return h;
+}
+
+async function udpPeer(): Promise<UdpPeer> {
+  const p = await UdpPeer.open();
+  cleanup.push(() => p.close());
+  return p;
+}
+
+function notify(cseq = 1): SipRequest {
+  return {
+    kind: 'request',
+    method: 'NOTIFY',
+    uri: 'sip:alice@127.0.0.1',
+    headers: [
+      { name: 'From', value: '<sip:alice@example.com>;tag=pf' },
+      { name: 'To', value: '<sip:alice@example.com>;tag=client' },
+      { name: 'Call-ID', value: 'notify-1' },
+      { name: 'CSeq', value: `${cseq} NOTIFY` },
+      { name: 'Event', value: 'deferred-messages' },
+      { name: 'Subscription-State', value: 'active;expires=3600' },
+    ],
+    body: Buffer.alloc(0),
+  };
+}
+
+describe('non-INVITE client transaction', () => {
+  it('retransmits over UDP (Timer E) with one branch and resolves 408 on Timer F', async () => {
+    const h = await harness();
+    const peer = await udpPeer();
+    const res = await h.layer.request(notify(), { transport: 'udp', address: '127.0.0.1', port: peer.port });
+    expect(res.status).toBe(408);
+    const copies = peer.messages() as SipRequest[];
+    expect(copies.length).toBeGreaterThanOrEqual(5);
+    const branches = new Set(copies.map((m) => topVia(m)!.branch));
+    expect(branches.size).toBe(1);
+    expect([...branches][0]).toMatch(/^z9hG4bK/);
+    expect(copies.every((m) => m.method === 'NOTIFY')).toBe(true);
+    await delay(100);
+    expect(peer.received).toHaveLength(copies.length);
+    expect(h.layer.size.client).toBe(0);
+  });
+
+  it('resolves with the final response and stops retransmitting', async () => {
+    const h = await harness();
+    const peer = await udpPeer();
+    const pending = h.layer.request(notify(), { transport: 'udp', address: '127.0.0.1', port: peer.port });
+    const got = (await peer.waitFor(1)) as SipRequest;
+    const via = topVia(got)!;
+    expect(via).toMatchObject({ transport: 'UDP', host: '127.0.0.1', port: h.ports.udp });
+    expect('rport' in via.params).toBe(true);
+    await peer.send(serializeMessage(createResponse(got, 100)), h.ports.udp!);
+    await delay(60);
+    await peer.send(serializeMessage(createResponse(got, 481)), h.ports.udp!);
+    const res = await pending;
+    expect(res.status).toBe(481);
+    const seen = peer.received.length;
+    await delay(200);
+    expect(peer.received).toHaveLength(seen);
+  });
+
+  it('sends once over TCP (no Timer E on a reliable transport) and resolves with the answer', async () => {
+    const h = await harness();
+    const listener = net.createServer();
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const peers: TcpPeer[] = [];
+    listener.on('connection', (s) => peers.push(new TcpPeer(s)));
+    cleanup.push(() => {
+      peers.forEach((p) => p.close());
+      return new Promise((r) => listener.close(r));
+    });
+    const port = (listener.address() as net.AddressInfo).port;
+
+    const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
+    await until(() => peers.length === 1);
+    const [got] = await peers[0]!.waitForMessages(1);
+    expect(topVia(got!)!.transport).toBe('TCP');
+    await delay(150);
+    expect(peers[0]!.messages()).toHaveLength(1);
+    await peers[0]!.write(serializeMessage(createResponse(got as SipRequest, 200)));
+    expect((await pending).status).toBe(200);
+  });
+
+  it('fails with 503 and sends nothing when the destination is not allowed', async () => {
+    const h = await harness({ transport: { allowDestination: (address) => address === '127.0.0.1' } });
+    const res = await h.layer.request(notify(), { transport: 'udp', address: '192.0.2.1', port: 5060 });
+    expect(res.status).toBe(503);
+    await expect(
+      h.transport.sendRequest({ ...notify(), headers: [{ name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKd' }, ...notify().headers] }, {
+        transport: 'udp',
+        address: '192.0.2.1',
+        port: 5060,
+      }),
+    ).rejects.toThrow(/not allowed/);
+  });
+
+  it('resolves pending requests with 503 when the layer stops', async () => {
+    const h = await harness();
+    const peer = await udpPeer();
+    const pending = h.layer.request(notify(), { transport: 'udp', address: '127.0.0.1', port: peer.port });
+    await peer.waitFor(1);
+    h.layer.stop();
+    expect((await pending).status).toBe(503);
+  });
+});

@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
+import type { SipMessage } from '../../../../shared/sip/messages/index.ts';
+import { UdpPeer, delay, requestText, until } from '../transport/peers.ts';
+import { startHarness } from './harness.ts';
+import type { Harness } from './harness.ts';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function setup(opts: Parameters<typeof startHarness>[0] = {}): Promise<{ h: Harness; peer: UdpPeer }> {
+  const h = await startHarness(opts);
+  cleanup.push(() => h.stop());
+  const peer = await UdpPeer.open();
+  cleanup.push(() => peer.close());
+  return { h, peer };
+}
+
+const statusOf = (m: SipMessage) => (m.kind === 'response' ? m.status : 0);
+
+describe('non-INVITE server transaction over UDP', () => {
+  it('passes a request up once; every retransmission gets the last response again', async () => {
+    const { h, peer } = await setup({ onRequest: (req, tx) => tx.respond(createResponse(req, 202, { toTag: 'pf-1' })) });
+    const message = requestText({ method: 'MESSAGE', branch: 'z9hG4bK-msg-1', rport: true, body: 'hi', extraHeaders: ['Content-Type: text/plain'] });
+    await peer.send(message, h.ports.udp!);
+    await peer.waitFor(1);
+    await peer.send(message, h.ports.udp!);
+    await peer.send(message, h.ports.udp!);
+    await peer.waitFor(3);
+    expect(peer.messages().map(statusOf)).toEqual([202, 202, 202]);
+    expect(h.requests).toHaveLength(1);
+  });
+
+  it('discards retransmissions while the TU is still working (Trying), then resends the final', async () => {
+    const { h, peer } = await setup();
+    const subscribe = requestText({ method: 'SUBSCRIBE', branch: 'z9hG4bK-sub-1', rport: true, extraHeaders: ['Event: deferred-messages'] });
+    await peer.send(subscribe, h.ports.udp!);
+    await until(() => h.requests.length === 1);
+    await peer.send(subscribe, h.ports.udp!);
+    await delay(50);
+    expect(peer.received).toHaveLength(0);
+    h.requests[0]!.tx.respond(createResponse(h.requests[0]!.req, 200, { toTag: 'pf-2' }));
+    await peer.waitFor(1);
+    await peer.send(subscribe, h.ports.udp!);
+    const again = await peer.waitFor(2);
+    expect(statusOf(again)).toBe(200);
+    expect(getHeader(again, 'To')).toContain('tag=pf-2');
+    expect(h.requests).toHaveLength(1);
+  });
+
+  it('treats the same branch with another method, or another branch, as a new request', async () => {
+    const { h, peer } = await setup({ onRequest: (req, tx) => tx.respond(createResponse(req, 200)) });
+    await peer.send(requestText({ method: 'OPTIONS', branch: 'z9hG4bK-x', rport: true }), h.ports.udp!);
+    await peer.send(requestText({ method: 'OPTIONS', branch: 'z9hG4bK-y', rport: true }), h.ports.udp!);
+    await peer.send(requestText({ method: 'INFO', branch: 'z9hG4bK-x', rport: true }), h.ports.udp!);
+    await peer.waitFor(3);
+    expect(h.requests.map((r) => r.req.method).sort()).toEqual(['INFO', 'OPTIONS', 'OPTIONS']);
+  });
+
+  it('answers 500 when the TU throws, and survives a request without the magic cookie', async () => {
+    const { h, peer } = await setup({
+      onRequest: () => {
+        throw new Error('handler bug');
+      },
+    });
+    await peer.send(requestText({ method: 'OPTIONS', branch: 'z9hG4bK-boom', rport: true }), h.ports.udp!);
+    expect(statusOf(await peer.waitFor(1))).toBe(500);
+    const old = requestText({ method: 'OPTIONS', branch: 'rfc2543-branch', rport: true, callId: 'old-1' });
+    await peer.send(old, h.ports.udp!);
+    await peer.send(old, h.ports.udp!);
+    await peer.waitFor(3);
+    expect(h.requests).toHaveLength(2);
+  });
+});
