@@ -8,8 +8,10 @@ import { parseDuration } from './deferred/policy.ts';
 export interface Config {
   sipDomain: string;
   listen: string;
-  /** UDP and TCP share the number (RFC 3261 §18). 0 = any free port. */
+  /** UDP, and TCP unless `sipTcpPort` differs (RFC 3261 §18). 0 = any free port. */
   sipPort: number;
+  /** TCP, SIP_TCP_PORT (defaults to SIP_PORT; a container behind an NLB needs them apart). */
+  sipTcpPort: number;
   sipsPort: number;
   wsPort: number;
   msrpPort: number;
@@ -34,6 +36,15 @@ export interface Config {
    * recipient's host when it is an address literal, otherwise not sent (and counted).
    */
   outboundProxy?: string;
+  /** AWS mode: the functions the edge invokes (HANDLER_MODE=lambda). */
+  functions?: { subscribe: string; invite: string; deposit: string };
+  /** How handlers reach this task's control API; found from the ECS task metadata when unset. */
+  edgeId?: string;
+}
+
+/** The service's own URI, which a user may address instead of their own AOR (protocol.md). */
+export function serviceUri(domain: string): string {
+  return `sip:deferred@${domain}`;
 }
 
 export class ConfigError extends Error {
@@ -88,6 +99,19 @@ function sipUri(env: Env, name: string): string {
   return raw;
 }
 
+function functionNames(env: Env): { subscribe: string; invite: string; deposit: string } {
+  const name = (variable: string) => {
+    const value = env[variable];
+    if (!value) throw new ConfigError(variable, 'required with HANDLER_MODE=lambda (the function to invoke)');
+    return value;
+  };
+  return {
+    subscribe: name('SUBSCRIBE_FUNCTION_NAME'),
+    invite: name('INVITE_FUNCTION_NAME'),
+    deposit: name('DEPOSIT_FUNCTION_NAME'),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const listen = env.SIP_LISTEN || '127.0.0.1';
   if (isIP(listen) === 0) throw new ConfigError('SIP_LISTEN', `"${listen}" is not an IP address`);
@@ -108,6 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     sipDomain,
     listen,
     sipPort: port(env, 'SIP_PORT', 5060),
+    sipTcpPort: port(env, 'SIP_TCP_PORT', port(env, 'SIP_PORT', 5060)),
     sipsPort: port(env, 'SIPS_PORT', 5061),
     wsPort: port(env, 'SIP_WS_PORT', 5066),
     msrpPort: port(env, 'MSRP_PORT', 2855),
@@ -122,6 +147,8 @@ export function loadConfig(env: Env = process.env): Config {
     handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
     maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
+    ...(handlerMode === 'lambda' ? { functions: functionNames(env) } : {}),
+    ...(env.EDGE_ID ? { edgeId: env.EDGE_ID } : {}),
   };
 }
 

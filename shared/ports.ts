@@ -90,4 +90,5 @@ export interface HandlerInvoker {
 /** Events the edge sends the subscribe handler without a SIP request behind them. */
 export type SubscriptionSignal =
   | { type: 'notify-failed'; user: string; dialogId: string; status: number }
-  | { type: 'user-changed'; user: string };
+  /** With `edgeId`, only the subscriptions that edge task holds are notified. */
+  | { type: 'user-changed'; user: string; edgeId?: string };

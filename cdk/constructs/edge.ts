@@ -98,7 +98,7 @@ export class Edge extends Construct {
       );
     }
     this.securityGroup.connections.allowFrom(network.edgeClients, ec2.Port.tcp(ADMIN_PORT), 'Handlers to the control API');
-    this.securityGroup.connections.allowInternally(ec2.Port.tcp(ADMIN_PORT), 'Edge to edge control API');
+    this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(ADMIN_PORT), 'Edge to edge control API');
 
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc });
     Validations.of(this.cluster).acknowledge({

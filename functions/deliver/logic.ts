@@ -72,16 +72,15 @@ export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promi
 
 export function makeHandler(deps: DeliverDeps) {
   return async function deliver(event: SQSEvent): Promise<SQSBatchResponse> {
-    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-    for (const record of event.Records) {
-      try {
-        const job = JSON.parse(record.body) as DeliveryJob;
-        await deliverSession(deps, job);
-      } catch {
-        // The edge or the store could not be reached: SQS redelivers, then the DLQ keeps it.
-        batchItemFailures.push({ itemIdentifier: record.messageId });
-      }
-    }
+    // Each record is its own session waiting on its own client: run them side by side, so one
+    // slow client does not hold the others' deliveries.
+    const outcomes = await Promise.allSettled(
+      event.Records.map(async (record) => deliverSession(deps, JSON.parse(record.body) as DeliveryJob)),
+    );
+    // A rejected one could not reach the edge or the store: SQS redelivers, then the DLQ keeps it.
+    const batchItemFailures = event.Records.filter((_, i) => outcomes[i]!.status === 'rejected').map((record) => ({
+      itemIdentifier: record.messageId,
+    }));
     return { batchItemFailures };
   };
 }

@@ -12,10 +12,10 @@ import { dashboardHtml } from './dashboard.ts';
 
 export interface AdminDeps {
   counters: Counters;
-  /** Deposit over HTTP (the deposit handler's HTTP entry). */
-  deposit: (json: unknown) => Promise<{ statusCode: number; body: string; changedUsers: string[] }>;
+  /** Deposit over HTTP (the deposit handler's HTTP entry); absent in AWS, where the deposit function's URL serves it. */
+  deposit?: (json: unknown) => Promise<{ statusCode: number; body: string; changedUsers: string[] }>;
   /** The user's pending list for operators (metadata only, never the payload). */
-  listUser: (user: string) => Promise<unknown>;
+  listUser?: (user: string) => Promise<unknown>;
   gateway: EdgeGateway;
   userChanged: (user: string) => Promise<void>;
   health: () => { ok: boolean; detail: Record<string, unknown> };
@@ -106,11 +106,13 @@ export class AdminServer {
       case 'GET /api/stats':
         return send(res, 200, this.deps.counters.snapshot());
       case 'GET /api/messages': {
+        if (!this.deps.listUser) throw new HttpError(404, 'no store behind this edge: read the messages table');
         const user = url.searchParams.get('user');
         if (!user) throw new HttpError(400, 'query parameter "user" missing');
         return send(res, 200, await this.deps.listUser(user));
       }
       case 'POST /api/deposit': {
+        if (!this.deps.deposit) throw new HttpError(404, 'deposits go to the deposit function URL in this deployment');
         const result = await this.deps.deposit(await readJson(req, limit));
         for (const user of result.changedUsers) void this.deps.userChanged(user);
         res.writeHead(result.statusCode, { 'content-type': 'application/json' });

@@ -30,6 +30,8 @@ export interface CpmClientOptions {
   user: string;
   /** How the client answers requests it receives (NOTIFY, BYE): 200 unless told otherwise. */
   answer?: (req: SipRequest) => number;
+  /** Over UDP, also listen on TCP at the same port (default true). */
+  tcpListener?: boolean;
 }
 
 export interface DialogInfo {
@@ -73,6 +75,7 @@ export class CpmClient extends EventEmitter {
       await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
       this.udp = sock;
       this.localPort = sock.address().port;
+      if (this.opts.tcpListener === false) return;
       const tcpServer = createServer((conn) => {
         this.accepted.add(conn);
         conn.on('close', () => this.accepted.delete(conn));
@@ -129,6 +132,7 @@ export class CpmClient extends EventEmitter {
 
   private onData(data: Buffer, datagram: boolean, reply: (bytes: Buffer) => void): void {
     const parsed = parseMessage(data, { datagram });
+    this.emit('bytes', { size: data.length, datagram });
     if (!parsed.ok) return;
     const msg: SipMessage = parsed.message;
     if (msg.kind === 'response') {

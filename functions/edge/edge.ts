@@ -1,10 +1,11 @@
 /**
  * The edge's composition root: SIP transports and transactions, the MSRP listener, the admin and
- * control HTTP port, and (local default) the handlers over dynalite and local-aws-sqs in this
- * process. `startEdge` is what `npm start`, the demo and the end-to-end tests run.
+ * control HTTP port, and the handlers behind them: in the local default, in this process over
+ * dynalite and local-aws-sqs; in AWS (HANDLER_MODE=lambda), the deployed functions. `startEdge`
+ * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
-import { makeTrustCheck, type Config } from '../../shared/config.ts';
+import { makeTrustCheck, serviceUri, type Config } from '../../shared/config.ts';
 import { defaultPolicy, type Policy } from '../../shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '../../shared/ports.ts';
 import { TransportLayer, type Source } from '../../shared/sip/transport/index.ts';
@@ -12,9 +13,13 @@ import { TransactionLayer, type Timers } from '../../shared/sip/transaction/inde
 import { MsrpListener } from '../../shared/msrp/listener.ts';
 import { startLocalBackend } from '../../shared/adapters/local/index.ts';
 import { SqsPoller } from '../../shared/adapters/sqs/poller.ts';
-import { AdminServer } from './admin-server.ts';
+import { LambdaInvoker } from '../../shared/adapters/lambda-invoker.ts';
+import { MetricBatch } from '../../shared/observability/recorder.ts';
+import { createMetrics } from '../../shared/observability/powertools.ts';
+import { AdminServer, type AdminDeps } from './admin-server.ts';
 import { ChangeCoalescer } from './change-coalescer.ts';
 import { Counters } from './counters.ts';
+import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
 import { makeLocalHandlers } from './local-handlers.ts';
 import { SipApp } from './sip-app.ts';
@@ -49,11 +54,19 @@ export interface RunningEdge {
   stop(): Promise<void>;
 }
 
+/** What stands behind the edge: who decides, and the operator routes that need a store. */
+interface HandlerSide {
+  invoker: HandlerInvoker;
+  operator?: Pick<AdminDeps, 'deposit' | 'listUser'>;
+}
+
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const { config } = opts;
   const log: LogFn = opts.log ?? (() => undefined);
   const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
   const counters = new Counters();
+  // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
+  const emf = config.handlerMode === 'lambda' ? new MetricBatch(createMetrics()) : undefined;
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
@@ -61,11 +74,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
 
   try {
     await mkdir(config.dataDir, { recursive: true });
-
-    // The local default's AWS: dynalite persisted under DATA_DIR, local-aws-sqs, both on loopback.
-    const backend = await startLocalBackend({ dataDir: config.dataDir, host: '127.0.0.1' });
-    stops.push(() => backend.stop());
-    const { ports } = backend;
+    const edgeId = await resolveEdgeId(config);
 
     const tls = await loadTlsMaterial({
       ...(config.tlsKeyFile ? { keyFile: config.tlsKeyFile } : {}),
@@ -77,7 +86,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       {
         host: config.listen,
         udpPort: config.sipPort,
-        tcpPort: config.sipPort,
+        tcpPort: config.sipTcpPort,
         tlsPort: config.sipsPort,
         wsPort: config.wsPort,
         tls,
@@ -106,15 +115,13 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const msrpPort = await msrp.start();
     stops.push(() => msrp.stop());
 
+    const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
     const contactFor = (source: Source): string => {
-      const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
       const scheme = source.transport === 'tls' || source.transport === 'wss' ? 'sips' : 'sip';
       return `<${scheme}:pf@${host}:${source.localPort};transport=${source.transport}>`;
     };
-    const edgeId = 'local';
-    const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
 
-    // Filled once the handlers exist: the sender reports NOTIFY failures to the subscribe handler.
+    // The handlers are reached through `invoker`, set once the handler side is up.
     let invoker: HandlerInvoker | undefined;
     const sender = new InDialogSender({
       transactions,
@@ -123,7 +130,10 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         counters.inc('subscriptions_ended_total', { cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
       },
-      onSent: (method, status) => counters.inc('sip_requests_sent_total', { method, class: `${Math.floor(status / 100)}xx` }),
+      onSent: (method, status) => {
+        counters.inc('sip_requests_sent_total', { method, class: `${Math.floor(status / 100)}xx` });
+        if (method === 'NOTIFY') emf?.notify(status);
+      },
     });
 
     let app: SipApp | undefined;
@@ -136,42 +146,95 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       deliver: (_edgeId, sessionId, message) => msrp.deliver(sessionId, message),
       closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
     };
+    // List changes become NOTIFYs for the subscriptions this task holds, at most one a second.
     const coalescer = new ChangeCoalescer(async (user) => {
-      const result = await invoker!.subscribe({ type: 'user-changed', user });
+      const result = await invoker!.subscribe({ type: 'user-changed', user, edgeId });
       await Promise.all((result.requests ?? []).map((r) => sender.send(r).catch(() => undefined)));
     }, policy.notifyMinIntervalMs);
     stops.push(() => coalescer.stop());
     const changes: ChangeFeed = { userChanged: (user) => coalescer.userChanged(user) };
 
-    const handlers = makeLocalHandlers({
-      ports,
-      edge: gateway,
-      changes,
-      policy,
-      serviceUris: [`sip:deferred@${config.sipDomain}`],
-      msrp: { host: config.advertise, port: msrpPort },
-      warnAgent: config.sipDomain,
-      sendFailureImdn: makeFailureImdnSender({
-        transactions,
-        domain: config.sipDomain,
-        ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
-        log,
-        onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
-      }),
-      counters: {
-        delivered: (ms) => {
-          counters.inc('retrievals_total');
-          counters.observe('delivery_latency_ms', ms);
+    let side: HandlerSide;
+    if (config.handlerMode === 'lambda' && config.functions) {
+      // AWS: the functions decide; deliver and expire run from SQS and the TTL stream, not here.
+      side = { invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }) };
+    } else {
+      side = await startLocalSide();
+    }
+    invoker = side.invoker;
+
+    async function startLocalSide(): Promise<HandlerSide> {
+      // The local default's AWS: dynalite persisted under DATA_DIR, local-aws-sqs, both on loopback.
+      const backend = await startLocalBackend({ dataDir: config.dataDir, host: '127.0.0.1' });
+      stops.push(() => backend.stop());
+      const { ports } = backend;
+      const handlers = makeLocalHandlers({
+        ports,
+        edge: gateway,
+        changes,
+        policy,
+        serviceUris: [serviceUri(config.sipDomain)],
+        msrp: { host: config.advertise, port: msrpPort },
+        warnAgent: config.sipDomain,
+        sendFailureImdn: makeFailureImdnSender({
+          transactions,
+          domain: config.sipDomain,
+          ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
+          log,
+          onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
+        }),
+        counters: {
+          delivered: (ms) => {
+            counters.inc('retrievals_total');
+            counters.observe('delivery_latency_ms', ms);
+          },
+          failed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
+          expired: (n) => counters.inc('expiries_total', {}, n),
         },
-        failed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
-        expired: (n) => counters.inc('expiries_total', {}, n),
-      },
-    });
-    invoker = handlers.invoker;
+      });
+
+      const poller = new SqsPoller({
+        client: backend.clients.sqs,
+        queueUrl: backend.queues.queueUrl,
+        handler: handlers.deliver,
+        // Each job waits for its client's MSRP connection: many in flight, one job per batch.
+        batchSize: 1,
+        concurrency: 16,
+        onError: (err) => log('warn', 'delivery queue poll failed', { error: String(err) }),
+      });
+      poller.start();
+      stops.push(() => poller.stop());
+
+      const sweepTimer = setInterval(() => {
+        void handlers.sweep().catch((err: unknown) => log('warn', 'expiry sweep failed', { error: String(err) }));
+      }, opts.sweepIntervalMs ?? 10_000);
+      sweepTimer.unref();
+      stops.push(() => clearInterval(sweepTimer));
+
+      return {
+        invoker: handlers.invoker,
+        operator: {
+          deposit: async (json) => {
+            const result = await handlers.depositHttp(json);
+            if (result.statusCode === 201) counters.inc('deposits_total');
+            return result;
+          },
+          listUser: async (user) => {
+            const nowSec = Math.floor(Date.now() / 1000);
+            const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
+            return {
+              user,
+              total: await ports.messages.count(user, nowSec),
+              entries: list.map(({ cpim: _payload, ...meta }) => meta),
+            };
+          },
+        },
+      };
+    }
 
     app = new SipApp({
       transactions,
-      invoker: handlers.invoker,
+      invoker: side.invoker,
       sender,
       msrp,
       edgeId,
@@ -179,9 +242,13 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       contactFor,
       userChanged: (user) => coalescer.userChanged(user),
       maxInFlight: config.maxInFlight,
-      onRequest: (method) => counters.inc('sip_requests_total', { method }),
+      onRequest: (method) => {
+        counters.inc('sip_requests_total', { method });
+        emf?.sipRequest(method);
+      },
       onResponse: (method, status) => {
         counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
+        emf?.sipResponse(method, status);
         if (method === 'MESSAGE' && status === 202) counters.inc('deposits_total');
       },
       log,
@@ -189,43 +256,21 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const sipApp = app;
     counters.gauge('msrp_sessions_open', () => sipApp.openSessions);
 
-    const poller = new SqsPoller({
-      client: backend.clients.sqs,
-      queueUrl: backend.queues.queueUrl,
-      handler: handlers.deliver,
-      // Each job waits for its client's MSRP connection: many in flight, one job per batch.
-      batchSize: 1,
-      concurrency: 16,
-      onError: (err) => log('warn', 'delivery queue poll failed', { error: String(err) }),
-    });
-    poller.start();
-    stops.push(() => poller.stop());
-
-    const sweepTimer = setInterval(() => {
-      void handlers.sweep().catch((err: unknown) => log('warn', 'expiry sweep failed', { error: String(err) }));
-    }, opts.sweepIntervalMs ?? 10_000);
-    sweepTimer.unref();
-    stops.push(() => clearInterval(sweepTimer));
+    if (emf) {
+      const flush = setInterval(() => emf.flush(), 60_000);
+      flush.unref();
+      stops.push(() => {
+        clearInterval(flush);
+        emf.flush();
+      });
+    }
 
     const admin = new AdminServer({
       counters,
-      deposit: async (json) => {
-        const result = await handlers.depositHttp(json);
-        if (result.statusCode === 201) counters.inc('deposits_total');
-        return result;
-      },
-      listUser: async (user) => {
-        const nowSec = Math.floor(Date.now() / 1000);
-        const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
-        return {
-          user,
-          total: await ports.messages.count(user, nowSec),
-          entries: list.map(({ cpim: _payload, ...meta }) => meta),
-        };
-      },
+      ...(side.operator ?? {}),
       gateway,
       userChanged: (user) => coalescer.userChanged(user),
-      health: () => ({ ok: true, detail: { sip, msrp: msrpPort } }),
+      health: () => ({ ok: true, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
       edgeId,
     });
     const adminPort = await admin.start(config.listen, config.adminPort);

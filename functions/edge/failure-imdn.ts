@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ulid } from 'ulid';
+import { serviceUri } from '../../shared/config.ts';
 import { failedDeliveryImdn } from '../../shared/deferred/message.ts';
 import type { DeferredMessage } from '../../shared/deferred/model.ts';
 import { parseUri } from '../../shared/sip/messages/index.ts';
@@ -36,7 +37,7 @@ export function makeFailureImdnSender(deps: {
       uri: imdn.to,
       headers: [
         { name: 'Max-Forwards', value: '70' },
-        { name: 'From', value: `<sip:deferred@${deps.domain}>;tag=${randomBytes(6).toString('hex')}` },
+        { name: 'From', value: `<${serviceUri(deps.domain)}>;tag=${randomBytes(6).toString('hex')}` },
         { name: 'To', value: `<${imdn.to}>` },
         { name: 'Call-ID', value: `${randomBytes(10).toString('hex')}@${deps.domain}` },
         { name: 'CSeq', value: '1 MESSAGE' },

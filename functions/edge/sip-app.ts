@@ -10,7 +10,14 @@ import type { SipHandlerResult } from '../../shared/events.ts';
 import type { HandlerInvoker } from '../../shared/ports.ts';
 import { eventOfRequest } from '../../shared/service/sip-event.ts';
 import { dialogIdOf } from '../../shared/sip/dialog/index.ts';
-import { createResponse, getHeader, getHeaders, parseNameAddr, parseUri } from '../../shared/sip/messages/index.ts';
+import {
+  createResponse,
+  getHeader,
+  getHeaders,
+  parseMediaType,
+  parseNameAddr,
+  parseUri,
+} from '../../shared/sip/messages/index.ts';
 import type { Header, SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
 import type { ServerTransaction } from '../../shared/sip/transaction/index.ts';
 import type { Source } from '../../shared/sip/transport/index.ts';
@@ -20,6 +27,8 @@ import type { InDialogSender } from './in-dialog-sender.ts';
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'MESSAGE'] as const;
 /** Methods from RFC 3261 and its extensions this UAS recognises but does not serve. */
 const KNOWN_METHODS = new Set(['REGISTER', 'NOTIFY', 'PUBLISH', 'INFO', 'UPDATE', 'REFER', 'PRACK']);
+/** Bodies an INVITE may carry here: the SDP offer and the action list, alone or together. */
+const INVITE_BODY_TYPES = ['multipart/mixed', 'application/sdp', LIST_CONTENT_TYPE];
 /** No option tags are supported; a Require naming any gets 420 (RFC 3261 §8.2.2.3). */
 const SUPPORTED_OPTION_TAGS = new Set<string>();
 
@@ -98,6 +107,15 @@ export class SipApp {
         return this.viaHandler(req, tx, (e) => this.deps.invoker.subscribe(e));
       case 'INVITE':
         if (toTagOf(req)) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
+        // RFC 3261 §8.2.3: a body type or encoding the UAS cannot handle gets 415 with what it accepts.
+        if (!bodyUnderstood(req, INVITE_BODY_TYPES)) {
+          return this.respond(tx, req, 415, {
+            headers: [
+              { name: 'Accept', value: INVITE_BODY_TYPES.join(', ') },
+              { name: 'Accept-Encoding', value: 'identity' },
+            ],
+          });
+        }
         return this.viaHandler(req, tx, (e) => this.deps.invoker.invite(e));
       case 'MESSAGE':
         if (toTagOf(req)) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
@@ -221,6 +239,14 @@ export class SipApp {
     this.deps.onResponse?.(req.method, status);
     tx.respond(response);
   }
+}
+
+function bodyUnderstood(req: SipRequest, types: readonly string[]): boolean {
+  if (req.body.length === 0) return true;
+  const encoding = getHeader(req, 'Content-Encoding');
+  if (encoding && encoding.trim().toLowerCase() !== 'identity') return false;
+  const media = parseMediaType(getHeader(req, 'Content-Type') ?? '');
+  return media !== undefined && types.includes(`${media.type}/${media.subtype}`);
 }
 
 function toTagOf(req: SipRequest): string | undefined {

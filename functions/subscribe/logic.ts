@@ -4,6 +4,7 @@
  */
 import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
 import type { Subscription } from '../../shared/deferred/model.ts';
+import type { SubscriptionSignal } from '../../shared/ports.ts';
 import { EVENT_PACKAGE } from '../../shared/deferred/names.ts';
 import { acceptsList, grantExpires } from '../../shared/deferred/policy.ts';
 import { getHeader, getHeaders, parseNameAddr } from '../../shared/sip/messages/index.ts';
@@ -20,21 +21,7 @@ export interface SubscribeDeps extends NotifyDeps {
   newTag: () => string;
 }
 
-/** The edge's report that a NOTIFY failed in a way that ends the subscription. */
-export interface NotifyFailedEvent {
-  type: 'notify-failed';
-  user: string;
-  dialogId: string;
-  status: number;
-}
-
-/** The edge's (coalesced) word that a user's list changed: NOTIFY every watcher. */
-export interface UserChangedEvent {
-  type: 'user-changed';
-  user: string;
-}
-
-export type SubscribeEvent = SipRequestEvent | NotifyFailedEvent | UserChangedEvent;
+export type SubscribeEvent = SipRequestEvent | SubscriptionSignal;
 
 export function makeHandler(deps: SubscribeDeps) {
   return async function subscribe(event: SubscribeEvent): Promise<SipHandlerResult> {
@@ -44,7 +31,7 @@ export function makeHandler(deps: SubscribeDeps) {
         await deps.subscriptions.delete(event.user, event.dialogId);
         return { response: reply(200) };
       }
-      return { response: reply(200), requests: await notifyWatchers(deps, event.user) };
+      return { response: reply(200), requests: await notifyWatchers(deps, event.user, event.edgeId) };
     }
     return handleSubscribe(deps, event);
   };

@@ -15,7 +15,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { documentClient } from '../adapters/clients.ts';
 import { createPorts, resourcesFromEnv, type Ports } from '../adapters/wiring.ts';
-import { loadConfig, type Config } from '../config.ts';
+import { loadConfig, serviceUri, type Config } from '../config.ts';
 import { defaultPolicy, type Policy } from '../deferred/policy.ts';
 import { createLogger, createMetrics, createTracer, type Component } from './powertools.ts';
 
@@ -47,7 +47,7 @@ export function serviceSettings(env: Record<string, string | undefined> = proces
   return {
     config,
     policy: defaultPolicy({ retentionSeconds: config.retentionSeconds }),
-    serviceUris: [`sip:deferred@${config.sipDomain}`],
+    serviceUris: [serviceUri(config.sipDomain)],
   };
 }
 

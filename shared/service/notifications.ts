@@ -68,12 +68,15 @@ export function notifyRequest(
 }
 
 /**
- * NOTIFYs for every active subscription of a user after their list changed. A subscription
- * whose counters cannot be taken (removed meanwhile) is skipped.
+ * NOTIFYs for every active subscription of a user after their list changed; with `edgeId`, only
+ * those whose dialog that edge task holds (each edge asks for its own). A subscription whose
+ * counters cannot be taken (removed meanwhile) is skipped.
  */
-export async function notifyWatchers(deps: NotifyDeps, user: string): Promise<InDialogRequestSpec[]> {
+export async function notifyWatchers(deps: NotifyDeps, user: string, edgeId?: string): Promise<InDialogRequestSpec[]> {
   const nowMs = deps.now();
-  const subs = await deps.subscriptions.listByUser(user, Math.floor(nowMs / 1000));
+  const subs = (await deps.subscriptions.listByUser(user, Math.floor(nowMs / 1000))).filter(
+    (s) => edgeId === undefined || s.dialog.flow.edgeId === edgeId,
+  );
   if (subs.length === 0) return [];
   const list = await currentList(deps, user);
   const out: InDialogRequestSpec[] = [];

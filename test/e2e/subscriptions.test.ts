@@ -65,6 +65,7 @@ describe('subscriptions', () => {
     const { dialog } = await c.subscribe({ expires: 600 });
     const n0 = await c.nextNotify(dialog);
     expect(getHeader(n0, 'Subscription-State')).toMatch(/^active;expires=(600|599)$/);
+    expect(listOf(n0).version).toBe(0);
     const refreshed = await c.refresh(dialog, 1200);
     expect(refreshed.status).toBe(200);
     expect(getHeader(refreshed, 'Expires')).toBe('1200');
@@ -99,6 +100,35 @@ describe('subscriptions', () => {
     await c.nextNotify(dialog);
     const last = await c.nextNotify(dialog, 10_000);
     expect(getHeader(last, 'Subscription-State')).toBe('terminated;reason=timeout');
+  });
+
+  it('over UDP a NOTIFY over 1300 bytes goes over TCP; with no TCP at the client the list is cut to fit', async () => {
+    const user = 'sip:bigudp@example.com';
+    for (const i of [1, 2, 3, 4]) {
+      await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: `message ${i}`, subject: `Subject ${i}` });
+    }
+    const withTcp = await client(user, 'udp');
+    const seen: { size: number; datagram: boolean }[] = [];
+    withTcp.on('bytes', (b: { size: number; datagram: boolean }) => seen.push(b));
+    const a = await withTcp.subscribe({ expires: 0 });
+    const full = listOf(await withTcp.nextNotify(a.dialog));
+    expect(full.entries).toHaveLength(4);
+    expect(seen.some((b) => !b.datagram && b.size > 1300)).toBe(true);
+
+    const udpOnly = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user,
+      tcpListener: false,
+    });
+    clients.push(udpOnly);
+    const sizes: number[] = [];
+    udpOnly.on('bytes', (b: { size: number }) => sizes.push(b.size));
+    const b = await udpOnly.subscribe({ expires: 0 });
+    const cut = listOf(await udpOnly.nextNotify(b.dialog));
+    expect(cut.total).toBe(4);
+    expect(cut.entries.length).toBeLessThan(4);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1300);
   });
 
   it('two devices of one user both get the updated NOTIFY after one retrieves', async () => {

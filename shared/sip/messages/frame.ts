@@ -27,10 +27,12 @@ function contentLengthOf(head: string): number | 'bad' | undefined {
     const c = head.charCodeAt(lineStart);
     // Fast reject: only lines starting with c/C/l/L can name Content-Length.
     if (c === 99 || c === 67 || c === 108 || c === 76) {
-      const colon = head.indexOf(':', lineStart);
       let eol = head.indexOf('\r\n', lineStart);
       if (eol === -1) eol = head.length;
-      if (colon !== -1 && colon < eol) {
+      // The colon is searched within the line only, so that colon-less lines cost no rescans.
+      let colon = lineStart;
+      while (colon < eol && head.charCodeAt(colon) !== 58) colon++;
+      if (colon < eol) {
         const name = head.slice(lineStart, colon).trimEnd().toLowerCase();
         if (name === 'content-length' || name === 'l') {
           let value = head.slice(colon + 1, eol);

@@ -73,19 +73,16 @@ export function isUnreservedChar(c: number): boolean {
   return c < 128 && (TABLE[c]! & UNRESERVED) !== 0;
 }
 
-export function isReservedChar(c: number): boolean {
-  return c < 128 && (TABLE[c]! & RESERVED) !== 0;
-}
-
 /** Which extra characters an escaped URI component admits besides unreserved and %HH. */
-export const enum UriPart {
-  User = USER_EXTRA,
-  Password = PASSWORD_EXTRA,
-  Param = PARAM_EXTRA,
-  Header = HNV_EXTRA,
+export const UriPart = {
+  User: USER_EXTRA,
+  Password: PASSWORD_EXTRA,
+  Param: PARAM_EXTRA,
+  Header: HNV_EXTRA,
   /** RFC 2396 uric: reserved / unreserved / escaped (opaque parts of other schemes). */
-  Uric = RESERVED,
-}
+  Uric: RESERVED,
+} as const;
+export type UriPart = (typeof UriPart)[keyof typeof UriPart];
 
 /**
  * End of the run of `part` characters (unreserved, the part's extras, or %HH escapes)
@@ -268,39 +265,6 @@ export function isIPv6(s: string, from = 0, end = s.length): boolean {
 }
 
 /**
- * RFC 3261 §25.1 hostname = *( domainlabel "." ) toplabel [ "." ]: labels of alphanumerics and
- * inner hyphens, the last one starting with a letter.
- */
-export function isHostname(s: string, from = 0, end = s.length): boolean {
-  if (end <= from) return false;
-  let stop = end;
-  if (s.charCodeAt(stop - 1) === 46) stop--;
-  if (stop <= from) return false;
-  let labelStart = from;
-  for (let i = from; i <= stop; i++) {
-    const c = i === stop ? 46 : s.charCodeAt(i);
-    if (c === 46) {
-      if (i === labelStart) return false;
-      if (s.charCodeAt(i - 1) === 45 || s.charCodeAt(labelStart) === 45) return false;
-      if (i === stop && !isAlpha(s.charCodeAt(labelStart))) return false;
-      labelStart = i + 1;
-      continue;
-    }
-    if (!isAlphanum(c) && c !== 45) return false;
-  }
-  return true;
-}
-
-/** host = hostname / IPv4address / IPv6reference (RFC 3261 §25.1). */
-export function isHost(s: string, from = 0, end = s.length): boolean {
-  if (end <= from) return false;
-  if (s.charCodeAt(from) === 91) return s.charCodeAt(end - 1) === 93 && isIPv6(s, from + 1, end - 1);
-  const last = s.charCodeAt(end - 1);
-  if (isDigit(last)) return isIPv4(s, from, end) || isHostname(s, from, end);
-  return isHostname(s, from, end);
-}
-
-/**
  * One pass over host = hostname / IPv4address / IPv6reference at `from` (RFC 3261 §25.1):
  * the index after it, or -1 when the characters there do not form a valid host. Stops at the
  * first character that cannot belong to a host (":", ";", ">", ...).
@@ -358,17 +322,6 @@ export function scanHost(s: string, from: number, end: number): number {
   return isAlpha(s.charCodeAt(top)) ? i : -1;
 }
 
-/** End of the host characters of a hostname / IPv4address at `from`. */
-export function scanHostChars(s: string, from: number, end: number = s.length): number {
-  let i = from;
-  while (i < end) {
-    const c = s.charCodeAt(i);
-    if (!isAlphanum(c) && c !== 45 && c !== 46) break;
-    i++;
-  }
-  return i;
-}
-
 /** port = 1*DIGIT, kept to the 16-bit range a transport can use. */
 export function parsePort(s: string, from: number, end: number): number | undefined {
   if (end <= from || end - from > 5) return undefined;
@@ -379,19 +332,6 @@ export function parsePort(s: string, from: number, end: number): number | undefi
     v = v * 10 + (c - 48);
   }
   return v <= 65535 ? v : undefined;
-}
-
-/** A 1*DIGIT string as a number; undefined when it is not all digits or not a safe integer. */
-export function parseDigits(s: string): number | undefined {
-  const n = s.length;
-  if (n === 0) return undefined;
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (!isDigit(c)) return undefined;
-    v = v * 10 + (c - 48);
-  }
-  return Number.isSafeInteger(v) ? v : undefined;
 }
 
 /**

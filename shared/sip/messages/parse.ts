@@ -198,14 +198,14 @@ interface Checked {
 }
 
 /**
- * The checks of RFC 3261 §8.1.1 / §8.2 / §20 that the message layer owns: exactly one To, From,
- * CSeq, Call-ID (RFC 4475 §3.3.8 multi01), at least one Via, each readable (§3.1.2.1 badinv01);
- * CSeq below 2**31 (§8.1.1.5, RFC 4475 §3.1.2.4 scalar02) and, in a request, naming the request's
+ * The request checks of RFC 3261 §8.1.1 / §8.2 / §20 that the message layer owns: exactly one To,
+ * From, CSeq, Call-ID (RFC 4475 §3.3.8 multi01), at least one Via, each readable (§3.1.2.1
+ * badinv01); CSeq below 2**31 (§8.1.1.5, RFC 4475 §3.1.2.4 scalar02) and naming the request's
  * method (RFC 4475 §3.1.2.17 mismatch01, §3.1.2.18 mismatch02); Max-Forwards 0-255 when present
  * (scalar02); one well-formed Content-Length (RFC 4475 §3.3.9 mcl01, §3.1.2.3 ncl); Date in GMT
  * (§3.1.2.12 baddate); readable Contact, Route, Record-Route, Content-Type and Expires when present.
  */
-function checkHeaders(headers: Header[], method: string | undefined): Checked {
+function checkRequestHeaders(headers: Header[], method: string): Checked {
   let via = 0;
   let from: string | undefined;
   let fromCount = 0;
@@ -301,10 +301,57 @@ function checkHeaders(headers: Header[], method: string | undefined): Checked {
   if (!isCallId(callId!)) return { error: bad('Bad Call-ID') };
   const cs = parseCSeq(cseq!);
   if (!cs) return { error: bad('Bad CSeq') };
-  if (method !== undefined && cs.method !== method) return { error: bad('CSeq method mismatch') };
-  if (contentLength === undefined) return {};
-  if (!allDigits(contentLength) || contentLength.length > 15) return { error: bad('Bad Content-Length') };
-  return { contentLength: Number(contentLength) };
+  if (cs.method !== method) return { error: bad('CSeq method mismatch') };
+  return contentLengthOf(contentLength);
+}
+
+/**
+ * A response needs what its client transaction is matched and checked with: a readable top Via
+ * (RFC 3261 §18.1.2 compares its sent-by) and one readable CSeq (§17.1.3 matches its method;
+ * RFC 4475 §3.1.2.5 scalarlg), plus sound framing and Content-Type. The rest is not checked: an
+ * error response echoes the faults of the request it answers (§8.2.6.2 copies From, To, Call-ID),
+ * and the client still has to see it to end its transaction.
+ */
+function checkResponseHeaders(headers: Header[]): Checked {
+  let topVia: string | undefined;
+  let cseq: string | undefined;
+  let cseqCount = 0;
+  let contentLength: string | undefined;
+  let contentLengthCount = 0;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    switch (h.name) {
+      case 'Via':
+        topVia ??= h.value;
+        break;
+      case 'CSeq':
+        cseq = h.value;
+        cseqCount++;
+        break;
+      case 'Content-Length':
+        contentLength = h.value;
+        contentLengthCount++;
+        break;
+      case 'Content-Type':
+        if (!parseMediaType(h.value)) return { error: bad('Bad Content-Type') };
+        break;
+      default:
+        break;
+    }
+  }
+  if (topVia === undefined) return { error: bad('Missing Via') };
+  if (!isValidVia(topVia.indexOf(',') === -1 ? topVia : splitList(topVia)[0]!)) return { error: bad('Bad Via') };
+  if (cseqCount === 0) return { error: bad('Missing CSeq') };
+  if (cseqCount > 1) return { error: bad('Multiple CSeq') };
+  if (!parseCSeq(cseq!)) return { error: bad('Bad CSeq') };
+  if (contentLengthCount > 1) return { error: bad('Multiple Content-Length') };
+  return contentLengthOf(contentLength);
+}
+
+function contentLengthOf(value: string | undefined): Checked {
+  if (value === undefined) return {};
+  if (!allDigits(value) || value.length > 15) return { error: bad('Bad Content-Length') };
+  return { contentLength: Number(value) };
 }
 
 function failure(
@@ -346,7 +393,7 @@ function parseUnchecked(data: Buffer, opts: ParseOptions): ParseResult {
   if (kind === 'unknown') return failure(kind, bad('Bad start line'), startLine, headers);
   if (read.error) return failure(kind, read.error, startLine, headers);
   if (headEnd === -1) return failure(kind, bad('Missing empty line after headers'), startLine, headers);
-  const checked = checkHeaders(headers, kind === 'request' ? startLine.method : undefined);
+  const checked = kind === 'request' ? checkRequestHeaders(headers, startLine.method!) : checkResponseHeaders(headers);
   if (checked.error) return failure(kind, checked.error, startLine, headers);
   if (startLine.error) return failure(kind, startLine.error, startLine, headers);
 

@@ -34,27 +34,30 @@ function hasTag(to: string): boolean {
  * request. The Call-ID header field of the response MUST equal the Call-ID header field of the
  * request. The CSeq header field of the response MUST equal the CSeq field of the request. The
  * Via header field values in the response MUST equal the Via header field values in the request
- * and MUST maintain the same ordering." To is copied, with `toTag` added when it has none.
+ * and MUST maintain the same ordering." To is copied, with `toTag` added when it has none; of
+ * the single-valued From, To, Call-ID and CSeq only the first field is copied.
  * §8.2.6.1: a 100 (Trying) copies Timestamp. Then `opts.headers`, then Content-Type for a body.
  * Content-Length is written by serializeMessage. Never throws, even for a broken request.
  */
 export function createResponse(request: SipRequest, status: number, opts: ResponseOptions = {}): SipResponse {
   const headers: Header[] = [];
   const source = Array.isArray(request?.headers) ? request.headers : [];
-  const copy = (name: string) => {
-    for (const h of source) if (h && typeof h.value === 'string' && sameHeaderName(h.name, name)) headers.push({ name, value: h.value });
+  /** Every field of `name` (Via), or only the first one (single-valued headers). */
+  const copy = (name: string, all: boolean, edit?: (value: string) => string) => {
+    for (const h of source) {
+      if (!h || typeof h.value !== 'string' || !sameHeaderName(h.name, name)) continue;
+      headers.push({ name, value: edit ? edit(h.value) : h.value });
+      if (!all) return;
+    }
   };
   try {
-    copy('Via');
-    copy('From');
-    for (const h of source) {
-      if (!h || typeof h.value !== 'string' || !sameHeaderName(h.name, 'To')) continue;
-      const value = opts.toTag !== undefined && !hasTag(h.value) ? `${h.value};tag=${opts.toTag}` : h.value;
-      headers.push({ name: 'To', value });
-    }
-    copy('Call-ID');
-    copy('CSeq');
-    if (status === 100) copy('Timestamp');
+    copy('Via', true);
+    // A request with two From (RFC 4475 §3.3.8 multi01) is answered with the first one.
+    copy('From', false);
+    copy('To', false, (to) => (opts.toTag !== undefined && !hasTag(to) ? `${to};tag=${opts.toTag}` : to));
+    copy('Call-ID', false);
+    copy('CSeq', false);
+    if (status === 100) copy('Timestamp', false);
   } catch {
     // A header list we cannot read: answer with what was copied so far.
   }

@@ -16,6 +16,8 @@ export interface InboundLimits {
   datagram: boolean;
   maxBytes: number;
   maxHeaders: number;
+  /** When set, a Require naming anything else is answered 420 with Unsupported (RFC 3261 §8.2.2.3). */
+  supportedOptionTags?: readonly string[];
 }
 
 /** `400` + "Missing CSeq" -> "Bad Request - Missing CSeq"; a reason that already names the status stays. */
@@ -31,11 +33,19 @@ export function readMessage(bytes: Buffer, limits: InboundLimits): InboundOutcom
     // length exceeded its capabilities".
     return rejectHead(bytes, 513, `Message Too Large (${bytes.length} > ${limits.maxBytes} octets)`);
   }
-  const parsed = parseMessage(bytes, { datagram: limits.datagram, maxHeaders: limits.maxHeaders });
+  const parsed = parseMessage(bytes, {
+    datagram: limits.datagram,
+    maxHeaders: limits.maxHeaders,
+    supportedOptionTags: limits.supportedOptionTags,
+  });
   if (parsed.ok) return { action: 'deliver', message: parsed.message };
   if (parsed.kind !== 'request') return { action: 'drop', reason: `malformed ${parsed.kind}: ${parsed.reason}` };
   const response = parsed.partial ? createErrorResponse(parsed.partial, parsed.status, parsed.reason) : undefined;
   if (!response) return { action: 'drop', reason: `unanswerable request: ${parsed.reason}` };
+  if (parsed.status === 420 && parsed.unsupported?.length) {
+    // RFC 3261 §8.2.2.3: the 420 "MUST list the option tags it does not understand" in Unsupported.
+    response.headers.push({ name: 'Unsupported', value: parsed.unsupported.join(', ') });
+  }
   return { action: 'reply', response };
 }
 

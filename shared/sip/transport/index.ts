@@ -2,7 +2,8 @@
  * SIP transports (RFC 3261 §18, RFC 3581, RFC 5626 §3.5.1 keep-alives, RFC 7118 WebSocket).
  */
 export * from './types.ts';
-export { TransportLayer, SIP_WS_SUBPROTOCOL } from './transport-layer.ts';
+export { TransportLayer } from './transport-layer.ts';
+export { SIP_WS_SUBPROTOCOL } from './ws-handshake.ts';
 export type { BoundPorts, MessageListener } from './transport-layer.ts';
 export { responseDestination } from './response-destination.ts';
 export type { ResponseDestination } from './response-destination.ts';

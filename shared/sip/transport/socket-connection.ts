@@ -2,7 +2,9 @@
  * A TCP or TLS connection carrying SIP (RFC 3261 §18.3): Content-Length framing through
  * `StreamFramer`, CRLF keep-alive pongs (RFC 5626 §3.5.1), idle close.
  */
+import net from 'node:net';
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import { Connection } from './connection.ts';
 import type { ConnectionEvents } from './connection.ts';
 import { StreamFramer } from './stream-framer.ts';
@@ -80,4 +82,39 @@ export class SocketConnection extends Connection {
       }
     }
   }
+}
+
+/**
+ * Open a TCP or TLS connection (RFC 3261 §18.1.1 / §18.2.2 when no connection can be reused).
+ * TLS checks the peer certificate against `ca` (or the system roots) and `name`.
+ */
+export function connectSocket(opts: {
+  transport: 'tcp' | 'tls';
+  address: string;
+  port: number;
+  /** What the caller asked for before resolution: the TLS server name when it is not an IP. */
+  name: string;
+  ca?: string | Buffer | Array<string | Buffer>;
+  timeoutMs: number;
+}): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const { transport, address, port } = opts;
+    const socket =
+      transport === 'tls'
+        ? tls.connect({ host: address, port, ca: opts.ca, servername: net.isIP(opts.name) ? undefined : opts.name })
+        : net.connect({ host: address, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connect to ${address}:${port} timed out`));
+    }, opts.timeoutMs);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    });
+    socket.once(transport === 'tls' ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+  });
 }

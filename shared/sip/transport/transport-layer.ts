@@ -18,11 +18,12 @@ import type { ConnectionEvents } from './connection.ts';
 import { readMessage, rejectHead } from './inbound.ts';
 import type { InboundOutcome } from './inbound.ts';
 import { responseDestination } from './response-destination.ts';
-import { SocketConnection } from './socket-connection.ts';
+import { SocketConnection, connectSocket } from './socket-connection.ts';
 import { TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
 import type { LogFn, Source, Target, TransportConfig, TransportName } from './types.ts';
 import { plainAddress, stampTopVia } from './via-received.ts';
 import { WsConnection } from './ws-connection.ts';
+import { offersSip, pickSip, refuseHttp, refuseUpgrade } from './ws-handshake.ts';
 
 export interface BoundPorts {
   udp?: number;
@@ -37,9 +38,6 @@ export type MessageListener = (msg: SipMessage, source: Source) => void;
 interface Closable {
   close(): Promise<void>;
 }
-
-/** RFC 7118 §4.1: the WebSocket subprotocol that carries SIP. */
-export const SIP_WS_SUBPROTOCOL = 'sip';
 
 const noLog: LogFn = () => {};
 
@@ -209,14 +207,17 @@ export class TransportLayer {
   // ---- receiving ---------------------------------------------------------------------------
 
   private receive(bytes: Buffer, source: Source, datagram: boolean): void {
-    let outcome: InboundOutcome;
     try {
-      outcome = readMessage(bytes, { datagram, maxBytes: this.limits.maxBytes, maxHeaders: this.limits.maxHeaders });
+      const limits = {
+        datagram,
+        maxBytes: this.limits.maxBytes,
+        maxHeaders: this.limits.maxHeaders,
+        supportedOptionTags: this.config.supportedOptionTags,
+      };
+      this.act(readMessage(bytes, limits), source);
     } catch (err) {
-      this.log('error', 'message layer failed on received bytes', { error: String(err), ...source });
-      return;
+      this.log('error', 'failed on received bytes', { error: String(err), ...source });
     }
-    this.act(outcome, source);
   }
 
   private act(outcome: InboundOutcome, source: Source, then?: () => void): void {
@@ -262,7 +263,12 @@ export class TransportLayer {
     }
     this.log('warn', 'stream framing error; closing the connection', { reason, connectionId: conn.id });
     if (outcome.action === 'deliver') outcome = { action: 'drop', reason };
-    this.act(outcome, conn.source(), () => conn.close());
+    try {
+      this.act(outcome, conn.source(), () => conn.close());
+    } catch (err) {
+      this.log('error', 'failed to answer a framing error', { error: String(err), connectionId: conn.id });
+      conn.close();
+    }
   }
 
   // ---- listeners ---------------------------------------------------------------------------
@@ -325,10 +331,7 @@ export class TransportLayer {
 
   private onUpgrade(transport: 'ws' | 'wss', req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((p) => p.trim().toLowerCase());
-    if (!offered.includes(SIP_WS_SUBPROTOCOL)) {
+    if (!offersSip(req)) {
       // RFC 7118 §4.1: the handshake must negotiate the "sip" subprotocol.
       this.log('info', 'WebSocket handshake without the sip subprotocol refused', { remoteAddress: req.socket.remoteAddress });
       refuseUpgrade(socket, 400, 'Bad Request', 'The "sip" WebSocket subprotocol is required (RFC 7118).');
@@ -364,7 +367,7 @@ export class TransportLayer {
       perMessageDeflate: false,
       // Room above the limit so a slightly oversize message still gets its 513 (RFC 3261 §21.5.14).
       maxPayload: this.limits.maxBytes + 65_536,
-      handleProtocols: (protocols) => [...protocols].find((p) => p.toLowerCase() === SIP_WS_SUBPROTOCOL) ?? false,
+      handleProtocols: pickSip,
     });
     return this.wsServer;
   }
@@ -443,60 +446,31 @@ export class TransportLayer {
     return attempt;
   }
 
-  private openConnection(transport: 'tcp' | 'tls', address: string, port: number, name: string): Promise<Connection> {
-    if (!this.running) return Promise.reject(new Error('the transport layer is stopped'));
-    if (this.connections.size >= this.limits.maxConnections) {
-      return Promise.reject(new Error('connection limit reached'));
-    }
-    return new Promise((resolve, reject) => {
-      const tlsOptions = this.config.tls;
-      const socket =
-        transport === 'tls'
-          ? tls.connect({ host: address, port, ca: tlsOptions?.ca, servername: net.isIP(plainAddress(name)) ? undefined : name })
-          : net.connect({ host: address, port });
-      const readyEvent = transport === 'tls' ? 'secureConnect' : 'connect';
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect to ${address}:${port} timed out`));
-      }, this.limits.connectMs);
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      });
-      socket.once(readyEvent, () => {
-        clearTimeout(timer);
-        if (!this.running) {
-          socket.destroy();
-          reject(new Error('the transport layer is stopped'));
-          return;
-        }
-        const conn = new SocketConnection({
-          id: this.newConnectionId(transport),
-          transport,
-          socket,
-          outbound: true,
-          maxMessageBytes: this.limits.maxBytes,
-          idleTimeoutMs: this.limits.idleMs,
-          events: this.connectionEvents,
-        });
-        this.register(conn);
-        resolve(conn);
-      });
+  private async openConnection(transport: 'tcp' | 'tls', address: string, port: number, name: string): Promise<Connection> {
+    if (!this.running) throw new Error('the transport layer is stopped');
+    if (this.connections.size >= this.limits.maxConnections) throw new Error('connection limit reached');
+    const socket = await connectSocket({
+      transport,
+      address,
+      port,
+      name: plainAddress(name),
+      ca: this.config.tls?.ca,
+      timeoutMs: this.limits.connectMs,
     });
+    if (!this.running) {
+      socket.destroy();
+      throw new Error('the transport layer is stopped');
+    }
+    const conn = new SocketConnection({
+      id: this.newConnectionId(transport),
+      transport,
+      socket,
+      outbound: true,
+      maxMessageBytes: this.limits.maxBytes,
+      idleTimeoutMs: this.limits.idleMs,
+      events: this.connectionEvents,
+    });
+    this.register(conn);
+    return conn;
   }
-}
-
-/** Plain HTTP on the WebSocket port: only upgrades are served. */
-function refuseHttp(_req: http.IncomingMessage, res: http.ServerResponse): void {
-  res.writeHead(426, { Upgrade: 'websocket', 'Content-Type': 'text/plain', Connection: 'close' });
-  res.end('SIP over WebSocket (RFC 7118) only.\n');
-}
-
-function refuseUpgrade(socket: Duplex, status: number, reason: string, text: string): void {
-  const body = `${text}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

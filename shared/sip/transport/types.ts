@@ -44,6 +44,11 @@ export interface TransportConfig {
   maxMessageBytes?: number;
   /** Default 256. */
   maxHeaders?: number;
+  /**
+   * Option tags this UAS supports. When set, a request whose Require names others is answered
+   * 420 Bad Extension with Unsupported by the transport (RFC 3261 §8.2.2.3); unset = not checked here.
+   */
+  supportedOptionTags?: readonly string[];
   /** Stream connections (TCP, TLS, WS) held at once, both directions; default 1024. */
   maxConnections?: number;
   /** Stream connections idle this long are closed; default 600_000. */

@@ -62,6 +62,36 @@ describe('TLS transport', () => {
   });
 });
 
+describe('TLS between two transport layers', () => {
+  it('opens a verified TLS connection for a request and gets the response back over it', async () => {
+    const { ports, seen } = await secureTransport();
+    const sender = new TransportLayer({ host: '127.0.0.1', tlsPort: 0, tls: { key: pems.private, cert: pems.cert, ca: pems.cert } });
+    await sender.start();
+    cleanup.push(() => sender.stop());
+    const answers: SipMessage[] = [];
+    sender.onMessage((msg) => answers.push(msg));
+    const options: SipRequest = {
+      kind: 'request',
+      method: 'OPTIONS',
+      uri: `sips:pf@127.0.0.1:${ports.tls}`,
+      headers: [
+        { name: 'Via', value: `SIP/2.0/TLS 127.0.0.1:${sender.ports.tls};branch=z9hG4bKtls1` },
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: '<sips:a@example.com>;tag=t1' },
+        { name: 'To', value: '<sips:pf@example.com>' },
+        { name: 'Call-ID', value: 'tls-out-1' },
+        { name: 'CSeq', value: '1 OPTIONS' },
+      ],
+      body: Buffer.alloc(0),
+    };
+    const used = await sender.sendRequest(options, { transport: 'tls', address: '127.0.0.1', port: ports.tls! });
+    expect(used.transport).toBe('tls');
+    await until(() => answers.length === 1);
+    expect(answers[0]).toMatchObject({ kind: 'response', status: 200 });
+    expect(seen[0]!.source.transport).toBe('tls');
+  });
+});
+
 describe('WebSocket transport (RFC 7118)', () => {
   it('answers a client that negotiated the sip subprotocol, one SIP message per WebSocket message', async () => {
     const { ports, seen } = await secureTransport();

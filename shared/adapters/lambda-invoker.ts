@@ -1,0 +1,66 @@
+/**
+ * HandlerInvoker over AWS Lambda (design.md: the edge calls `subscribe`, `invite` and `deposit`
+ * synchronously). RequestResponse with a tight timeout and bounded retries; a function error, a
+ * throttle or a timeout rejects, and the edge answers 503 with Retry-After, never silence.
+ */
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { SipHandlerResult } from '../events.ts';
+import type { HandlerInvoker } from '../ports.ts';
+
+export interface LambdaInvokerOptions {
+  functions: { subscribe: string; invite: string; deposit: string };
+  /** Whole-call budget per invocation, retries included (ms). */
+  timeoutMs: number;
+  /** SDK attempts per call (1 = no retry). Default 2. */
+  maxAttempts?: number;
+  client?: LambdaClient;
+}
+
+export class LambdaFunctionError extends Error {
+  constructor(
+    readonly functionName: string,
+    readonly kind: string,
+    detail: string,
+  ) {
+    super(`${functionName}: ${kind}: ${detail}`);
+    this.name = 'LambdaFunctionError';
+  }
+}
+
+export class LambdaInvoker implements HandlerInvoker {
+  private readonly client: LambdaClient;
+
+  constructor(private readonly opts: LambdaInvokerOptions) {
+    this.client = opts.client ?? new LambdaClient({ maxAttempts: opts.maxAttempts ?? 2 });
+  }
+
+  subscribe(event: Parameters<HandlerInvoker['subscribe']>[0]): Promise<SipHandlerResult> {
+    return this.invoke(this.opts.functions.subscribe, event);
+  }
+
+  invite(event: Parameters<HandlerInvoker['invite']>[0]): Promise<SipHandlerResult> {
+    return this.invoke(this.opts.functions.invite, event);
+  }
+
+  deposit(event: Parameters<HandlerInvoker['deposit']>[0]): Promise<SipHandlerResult> {
+    return this.invoke(this.opts.functions.deposit, event);
+  }
+
+  private async invoke(functionName: string, event: unknown): Promise<SipHandlerResult> {
+    const out = await this.client.send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: 'RequestResponse',
+        Payload: Buffer.from(JSON.stringify(event), 'utf8'),
+      }),
+      { abortSignal: AbortSignal.timeout(this.opts.timeoutMs) },
+    );
+    const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+    if (out.FunctionError) throw new LambdaFunctionError(functionName, out.FunctionError, text.slice(0, 500));
+    const result = JSON.parse(text) as SipHandlerResult;
+    if (typeof result?.response?.status !== 'number') {
+      throw new LambdaFunctionError(functionName, 'BadResult', 'no response status in the result');
+    }
+    return result;
+  }
+}
