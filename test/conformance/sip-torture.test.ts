@@ -174,6 +174,37 @@ describe.each(cases)('$folder/$name ($verdict.expect)', (c) => {
   }
 });
 
+/**
+ * The error response echoes the request's Via and CSeq (RFC 3261 §8.2.6.2). Where those are
+ * themselves unreadable, no client can match the response to its transaction (§17.1.3, §18.1.2),
+ * so a client's parser drops it; every other error response reads back as a response.
+ */
+const UNMATCHABLE_ANSWERS: Record<string, string> = {
+  badinv01: 'Bad Request - Bad Via',
+  badvers: 'Bad Request - Bad Via',
+  scalar02: 'Bad Request - Bad CSeq',
+};
+
+describe('error responses, as the client reads them', () => {
+  const rejected = cases.filter((c) => {
+    const r = parseCase(c);
+    return !r.ok && r.kind === 'request';
+  });
+
+  it.each(rejected.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const r = parseCase(c);
+    if (r.ok) throw new Error('expected a rejection');
+    const response = createErrorResponse(r.partial!, r.status, r.reason)!;
+    const atClient = parseMessage(serializeMessage(response));
+    const unmatchable = UNMATCHABLE_ANSWERS[c.name];
+    if (unmatchable === undefined) {
+      expect(atClient.ok && atClient.message.kind === 'response' && atClient.message.status).toBe(r.status);
+    } else {
+      expect(atClient.ok ? 'ok' : atClient.reason).toBe(unmatchable);
+    }
+  });
+});
+
 describe('what the rejections say', () => {
   const reasonOf = (name: string) => {
     const c = cases.find((x) => x.name === name)!;
