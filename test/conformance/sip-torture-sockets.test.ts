@@ -8,18 +8,23 @@
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { frameStream, getHeader, parseMessage, serializeMessage } from '../../shared/sip/messages/index.ts';
-import type { SipResponse } from '../../shared/sip/messages/types.ts';
+import { frameStream, parseMessage, serializeMessage } from '../../shared/sip/messages/index.ts';
 import { CpmClient } from '../../functions/edge/cpm-client.ts';
 import { startTestEdge, type TestEdge } from '../e2e/support.ts';
 import { loadTortureCases, type TortureCase } from './verdicts.ts';
 
 const cases = loadTortureCases();
 
+/** A response as it came off the wire: status and raw text (some echo broken headers back). */
+interface RawResponse {
+  status: number;
+  text: string;
+}
+
 /** Everything the service answered on one TCP connection, until it closes or `until` holds. */
-function tcpExchange(port: number, writes: Buffer[], until: (got: SipResponse[]) => boolean): Promise<SipResponse[]> {
+function tcpExchange(port: number, writes: Buffer[], until: (got: RawResponse[]) => boolean): Promise<RawResponse[]> {
   return new Promise((resolve, reject) => {
-    const got: SipResponse[] = [];
+    const got: RawResponse[] = [];
     let buffer: Buffer = Buffer.alloc(0);
     const sock: Socket = connect({ host: '127.0.0.1', port }, () => {
       for (const w of writes) sock.write(w);
@@ -40,14 +45,28 @@ function tcpExchange(port: number, writes: Buffer[], until: (got: SipResponse[])
         if (f.kind !== 'message' && f.kind !== 'keepalive') break;
         buffer = f.rest;
         if (f.kind === 'keepalive') continue;
-        const p = parseMessage(f.bytes);
-        if (p.ok && p.message.kind === 'response') got.push(p.message);
+        const text = f.bytes.toString('latin1');
+        const m = /^SIP\/2\.0 (\d{3}) /.exec(text);
+        if (m) got.push({ status: Number(m[1]), text });
       }
       if (until(got)) done();
     });
     sock.on('close', done);
     sock.on('error', () => undefined);
   });
+}
+
+/**
+ * The bytes one message occupies on a stream. A few RFC 5118 files carry octets past their
+ * Content-Length (a datagram would drop them, RFC 3261 §18.3); on a stream those would be the
+ * start of a next message, so they are left out.
+ */
+function streamBytes(bytes: Buffer): Buffer {
+  const end = bytes.indexOf('\r\n\r\n');
+  const cl = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$/im.exec(bytes.subarray(0, end).toString('latin1'));
+  if (end < 0 || !cl) return bytes;
+  const length = end + 4 + Number(cl[1]);
+  return length < bytes.length ? bytes.subarray(0, length) : bytes;
 }
 
 describe('torture messages over the real transports', () => {
@@ -79,14 +98,18 @@ describe('torture messages over the real transports', () => {
     // An OPTIONS after the torture message on the same connection: its 200 marks the end, so a
     // message that must not be answered is known to have been passed over.
     const marker = probe.buildRequest('OPTIONS', { callId: `marker-${c.name}@127.0.0.1` });
-    const isMarker = (r: SipResponse) => getHeader(r, 'Call-ID') === `marker-${c.name}@127.0.0.1`;
-    const got = await tcpExchange(edge.ports.tcp!, [c.bytes, serializeMessage(marker)], (rs) => rs.some(isMarker));
+    const isMarker = (r: RawResponse) => r.text.includes(`marker-${c.name}@127.0.0.1`);
+    const silent = want.answer === 'none' || isAck;
+    // Handlers answer asynchronously: the marker may overtake the answer, so wait for both.
+    const got = await tcpExchange(edge.ports.tcp!, [streamBytes(c.bytes), serializeMessage(marker)], (rs) =>
+      silent ? rs.some(isMarker) : rs.some(isMarker) && rs.some((r) => !isMarker(r) && r.status >= 200),
+    );
     const answers = got.filter((r) => !isMarker(r) && r.status >= 200);
-    if (want.answer === 'none' || isAck) {
+    if (silent) {
       expect(answers).toEqual([]);
       expect(got.some(isMarker)).toBe(true);
     } else if (want.answer === 'status') {
-      expect(answers[0]?.status, `answers: ${answers.map((r) => `${r.status} ${r.reason}`).join('; ')}`).toBe(want.status);
+      expect(answers[0]?.status, `answers: ${answers.map((r) => r.text.split('\r\n')[0]).join('; ')}`).toBe(want.status);
     } else {
       // Accepted: the application answered it with its own status, never a parse error.
       expect(answers).toHaveLength(1);

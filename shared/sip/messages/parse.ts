@@ -374,7 +374,7 @@ function parseUnchecked(data: Buffer, opts: ParseOptions): ParseResult {
   // RFC 3261 §7.5: CRLFs before the start line are ignored.
   let start = 0;
   while (start + 1 < data.length && data[start] === 13 && data[start + 1] === 10) start += 2;
-  if (start >= data.length - 1) return { ok: false, kind: 'unknown', status: 400, reason: 'Bad Request - Empty message' };
+  if (start >= data.length) return { ok: false, kind: 'unknown', status: 400, reason: 'Bad Request - Empty message' };
   const headEnd = data.indexOf(CRLFCRLF, start);
   const text = data.toString('utf8', start, headEnd === -1 ? data.length : headEnd);
   const firstEol = text.indexOf('\r\n');
@@ -403,14 +403,14 @@ function parseUnchecked(data: Buffer, opts: ParseOptions): ParseResult {
   let bodyLength: number;
   if (checked.contentLength !== undefined) {
     // RFC 4475 §3.1.2.2 clerr: a Content-Length larger than what arrived is an error; octets
-    // past it are not part of this message (§18.3: datagram leftovers are discarded).
+    // past it are not part of this message (§18.3: extra datagram octets MUST be discarded).
     if (checked.contentLength > available) return failure(kind, bad('Content-Length mismatch'), startLine, headers);
     bodyLength = checked.contentLength;
   } else if (opts.datagram) {
     // §18.3: without Content-Length the datagram ends the body.
     bodyLength = available;
   } else {
-    // §18.3: "If the transport is stream-oriented, the Content-Length header field MUST be used".
+    // §18.3, §20.14: on a stream transport Content-Length MUST be present.
     if (available > 0) return failure(kind, bad('Missing Content-Length'), startLine, headers);
     bodyLength = 0;
   }
@@ -446,7 +446,7 @@ export function parseMessage(data: Buffer, opts: ParseOptions = {}): ParseResult
     }
     const options = opts ?? {};
     if (options.maxBytes !== undefined && data.length > options.maxBytes) {
-      // RFC 3261 §21.5.14 (513): still read the head so that the request can be answered.
+      // RFC 3261 §21.5.7 (513): still read the head so that the request can be answered.
       const head = parseUnchecked(data, { ...options, maxBytes: undefined, datagram: true });
       const status = 513;
       const reason = 'Message Too Large';

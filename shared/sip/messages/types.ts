@@ -62,7 +62,7 @@ export interface ParseOptions {
   datagram?: boolean;
   /** Maximum number of header fields accepted (default 256); more is a 400. */
   maxHeaders?: number;
-  /** Larger messages fail with 513 Message Too Large (RFC 3261 §18.1.1, §21.5.14); the head is still read for `partial`. */
+  /** Larger messages fail with 513 Message Too Large (RFC 3261 §18.1.1, §21.5.7); the head is still read for `partial`. */
   maxBytes?: number;
   /** Request-URI schemes served (lower case, default sip, sips, tel); others fail with 416 (RFC 3261 §8.2.2.1). */
   uriSchemes?: readonly string[];
