@@ -26,6 +26,11 @@ export class MsrpConnection {
   private readonly parser: MsrpParser;
   private readonly pending = new Map<string, PendingTransaction>();
   private closedReason: string | undefined;
+  private readonly socketListeners = {
+    data: (data: Buffer) => this.onData(data),
+    error: (err: Error) => this.shutdown(`socket error: ${err.message}`),
+    close: () => this.shutdown('connection closed'),
+  };
 
   constructor(
     readonly socket: Socket,
@@ -33,9 +38,9 @@ export class MsrpConnection {
     limits: MsrpParserLimits = {},
   ) {
     this.parser = new MsrpParser(limits);
-    socket.on('data', (data: Buffer) => this.onData(data));
-    socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`));
-    socket.on('close', () => this.shutdown('connection closed'));
+    socket.on('data', this.socketListeners.data);
+    socket.on('error', this.socketListeners.error);
+    socket.on('close', this.socketListeners.close);
   }
 
   get closed(): boolean {
@@ -67,6 +72,22 @@ export class MsrpConnection {
       const timer = setTimeout(() => this.settle(transactionId, NO_RESPONSE_STATUS), timeoutMs);
       this.pending.set(transactionId, { resolve, timer });
     });
+  }
+
+  /**
+   * Stop reading frames from the socket and hand it over, open (the listener's relay pipes it
+   * on to the session's owner). No further frame is handled, not even the rest of the current
+   * read; pending transactions end with 408; `onClose` is not called.
+   */
+  release(): Socket {
+    if (this.closedReason === undefined) {
+      this.closedReason = 'released';
+      for (const id of [...this.pending.keys()]) this.settle(id, NO_RESPONSE_STATUS);
+    }
+    this.socket.off('data', this.socketListeners.data);
+    this.socket.off('error', this.socketListeners.error);
+    this.socket.off('close', this.socketListeners.close);
+    return this.socket;
   }
 
   /** Close the socket; pending transactions end with 408. */

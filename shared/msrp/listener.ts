@@ -6,9 +6,12 @@
  * Status contract (shared/ports.ts EdgeGateway.deliver): 200 delivered; 408 no answer within the
  * transaction timeout, no connection within the connect timeout, or the connection closed;
  * 481 unknown session; any other status as the client sent it.
+ *
+ * With `relay`, a connection whose first request names a session held by another task (its id
+ * names the owner, session-owner.ts) is piped, byte for byte, to that task's listener.
  */
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from './chunking.ts';
 import { MsrpConnection, NO_RESPONSE_STATUS } from './connection.ts';
 import {
@@ -22,6 +25,7 @@ import {
   type MsrpParserLimits,
   type MsrpRequest,
 } from './framing.ts';
+import { decodeSessionOwner, type SessionOwner } from './session-owner.ts';
 import { formatMsrpUri, isValidSessionId, msrpUriEquals, parseMsrpPath, parseMsrpUri, type MsrpUri } from './uri.ts';
 
 /** Structural logger: console and the Powertools Logger both fit. */
@@ -50,7 +54,18 @@ export interface MsrpListenerOptions {
   maxConnections?: number;
   /** Parser limits for incoming frames. */
   limits?: MsrpParserLimits;
+  /**
+   * Hand connections for sessions held elsewhere to their owner (several tasks behind one load
+   * balancer). Only owners whose address `allow` accepts are ever connected to, so the listener
+   * is no open proxy; an owner equal to `self` (this listener as other tasks reach it) never is.
+   */
+  relay?: MsrpRelayOptions;
   log?: MsrpLog;
+}
+
+export interface MsrpRelayOptions {
+  allow: (address: string) => boolean;
+  self: SessionOwner;
 }
 
 export type MsrpSessionEndReason = 'connection-closed' | 'connect-timeout' | 'closed-locally' | 'listener-stopped';
@@ -88,16 +103,20 @@ interface MsrpSession {
 interface ConnectionState {
   sessions: Set<MsrpSession>;
   idleTimer?: NodeJS.Timeout;
+  /** With a relay: the bytes read so far, kept until the first frame is handled. */
+  capture?: { received: Buffer[]; stop: () => void };
 }
 
 const SILENT_LOG: MsrpLog = { debug() {}, info() {}, warn() {} };
 
 export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
-  private readonly opts: Required<Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'log'>> &
-    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits'>;
+  private readonly opts: Required<Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log'>> &
+    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay'>;
   private readonly log: MsrpLog;
   private readonly sessions = new Map<string, MsrpSession>();
   private readonly connections = new Map<MsrpConnection, ConnectionState>();
+  /** Both sockets of every relayed connection, so stop() ends them. */
+  private readonly relayed = new Set<Socket>();
   private server: Server | undefined;
   private boundPort: number | undefined;
 
@@ -113,6 +132,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
       maxConnections: options.maxConnections ?? 4096,
       limits: options.limits,
+      relay: options.relay,
     };
     this.log = options.log ?? SILENT_LOG;
   }
@@ -149,6 +169,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     for (const session of [...this.sessions.values()]) this.endSession(session, 'listener-stopped');
     this.sessions.clear();
     for (const connection of [...this.connections.keys()]) connection.close('listener stopped');
+    for (const socket of [...this.relayed]) socket.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -312,6 +333,14 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
   private onSocket(socket: Socket): void {
     socket.setNoDelay(true);
     const state: ConnectionState = { sessions: new Set() };
+    if (this.opts.relay) {
+      // Registered before the connection's own reader, so when the first request is parsed
+      // every byte it came in (and any after it in the same read) is already here.
+      const received: Buffer[] = [];
+      const keep = (data: Buffer) => received.push(data);
+      socket.on('data', keep);
+      state.capture = { received, stop: () => socket.off('data', keep) };
+    }
     const connection: MsrpConnection = new MsrpConnection(
       socket,
       {
@@ -346,6 +375,14 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
 
   /** RFC 4975 §7.3: requests addressed to us. */
   private onRequest(connection: MsrpConnection, request: MsrpRequest): void {
+    const capture = this.endCapture(connection);
+    if (capture) {
+      const owner = this.relayOwner(connection, request);
+      if (owner) {
+        this.relayTo(owner, connection, capture.received, request);
+        return;
+      }
+    }
     // RFC 4975 §7.1.2: REPORTs never get a response; the client's reports need nothing from us.
     if (request.method === 'REPORT') {
       this.log.debug('msrp report ignored', { peer: connection.peer, messageId: request.messageId });
@@ -389,7 +426,98 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     return session;
   }
 
+  /** Stop keeping the connection's bytes (its first frame is being handled); what was kept. */
+  private endCapture(connection: MsrpConnection): ConnectionState['capture'] {
+    const state = this.connections.get(connection);
+    const capture = state?.capture;
+    if (!state || !capture) return undefined;
+    state.capture = undefined;
+    capture.stop();
+    return capture;
+  }
+
+  /**
+   * The task to hand this connection to: its first request names (To-Path, RFC 4975 §7.3) a
+   * session we do not hold, whose id names an owner that is allowed and is not us.
+   */
+  private relayOwner(connection: MsrpConnection, request: MsrpRequest): SessionOwner | undefined {
+    const relay = this.opts.relay;
+    if (!relay) return undefined;
+    const sessionId = parseMsrpUri(request.toPath[0] ?? '')?.sessionId;
+    if (!sessionId || this.sessions.has(sessionId)) return undefined;
+    const owner = decodeSessionOwner(sessionId);
+    if (!owner) return undefined;
+    // Never to ourselves, as configured or as this very socket was reached: that would loop.
+    const local = (connection.socket.localAddress ?? '').replace(/^::ffff:/i, '');
+    const self = relay.self;
+    if ((owner.address === self.address && owner.port === self.port) || (owner.address === local && owner.port === this.port)) {
+      return undefined;
+    }
+    if (!relay.allow(owner.address)) {
+      this.log.warn('msrp relay refused', { sessionId, owner: `${owner.address}:${owner.port}`, peer: connection.peer });
+      return undefined;
+    }
+    return owner;
+  }
+
+  /**
+   * Pipe the client's connection to the owner's listener: the bytes read so far first, then
+   * both ways unchanged, so the owner sees the client's own frames (RFC 4975 §5.4 binding,
+   * §6.1 URI checks) and the client the owner's. Closing either side closes the other. When
+   * the owner cannot be reached, the pending request gets 481 (RFC 4975 §7.3: no such session
+   * here) and the connection closes.
+   */
+  private relayTo(owner: SessionOwner, connection: MsrpConnection, received: Buffer[], request: MsrpRequest): void {
+    const state = this.connections.get(connection);
+    if (state) clearTimeout(state.idleTimer);
+    this.connections.delete(connection);
+    const peer = connection.peer;
+    const client = connection.release();
+    client.pause();
+    const upstream = connect({ host: owner.address, port: owner.port });
+    this.relayed.add(client);
+    this.relayed.add(upstream);
+    const target = `${owner.address}:${owner.port}`;
+    let piped = false;
+    // The client gives up on its request after the transaction timeout (RFC 4975 §7.1) anyway.
+    const connectTimer = setTimeout(
+      () => upstream.destroy(new Error(`connect timed out after ${this.opts.transactionTimeoutMs} ms`)),
+      this.opts.transactionTimeoutMs,
+    );
+    connectTimer.unref();
+
+    upstream.once('connect', () => {
+      clearTimeout(connectTimer);
+      if (client.destroyed) return;
+      piped = true;
+      upstream.setNoDelay(true);
+      upstream.write(Buffer.concat(received));
+      client.pipe(upstream);
+      upstream.pipe(client);
+      this.log.info('msrp connection relayed', { peer, owner: target });
+    });
+    upstream.on('error', (err) => {
+      clearTimeout(connectTimer);
+      if (piped || client.destroyed) return;
+      this.log.warn('msrp relay failed', { peer, owner: target, error: err.message });
+      if (wantsResponse(request, 481)) client.end(serializeResponse(responseTo(request, 481)), () => client.destroy());
+      else client.destroy();
+    });
+    upstream.on('close', () => {
+      clearTimeout(connectTimer);
+      this.relayed.delete(upstream);
+      if (piped) closeAfterFlush(client);
+    });
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => {
+      this.relayed.delete(client);
+      if (piped) closeAfterFlush(upstream);
+      else upstream.destroy();
+    });
+  }
+
   private onMalformed(connection: MsrpConnection, frame: MsrpMalformed): void {
+    this.endCapture(connection);
     this.log.warn('msrp malformed frame', { peer: connection.peer, reason: frame.reason });
     if (!frame.isRequest || frame.method === 'REPORT') return;
     if (!frame.toPath?.length || !frame.fromPath?.length) {
@@ -401,4 +529,9 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     const { transactionId, toPath, fromPath } = frame;
     connection.write(serializeResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
   }
+}
+
+/** Close a relay side once what was piped into it is written, so a last response is not lost. */
+function closeAfterFlush(socket: Socket): void {
+  if (!socket.destroyed) socket.end(() => socket.destroy());
 }

@@ -13,18 +13,18 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocu
 import type { DeferredMessage } from '../../deferred/model.ts';
 import type { DeferredMessageStore } from '../../ports.ts';
 import {
-  ALL_EXPIRY_SHARDS,
   asBytes,
   countItems,
   expiryShardOf,
   isConditionFailed,
   omit,
   queryItems,
+  queryExpired,
   withoutUndefined,
   type Item,
   type StoreOptions,
 } from './items.ts';
-import { EXPIRY_INDEX, MESSAGE_ID_INDEX } from './tables.ts';
+import { MESSAGE_ID_INDEX } from './tables.ts';
 
 /**
  * Prefix of dedupe items' sort keys. Message sort keys start with an ISO-8601 year (a digit),
@@ -170,27 +170,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
-    if (limit <= 0) return [];
-    const perShard = await Promise.all(
-      ALL_EXPIRY_SHARDS.map((shard) =>
-        queryItems(
-          this.client,
-          {
-            TableName: this.tableName,
-            IndexName: EXPIRY_INDEX,
-            KeyConditionExpression: '#shard = :shard AND #exp <= :now',
-            ExpressionAttributeNames: { '#shard': 'expiryShard', '#exp': 'expiresAt' },
-            ExpressionAttributeValues: { ':shard': shard, ':now': now },
-            Limit: this.options.pageSize,
-          },
-          limit,
-        ),
-      ),
-    );
-    const keys = perShard
-      .flat()
-      .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt))
-      .slice(0, limit);
+    const keys = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
     // The index holds keys only; read each item (it may have gone meanwhile).
     const messages = await Promise.all(keys.map((k) => this.getByKey(String(k.user), String(k.sk))));
     return messages.filter((m): m is DeferredMessage => m !== undefined);

@@ -4,7 +4,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { EXPIRY_SHARDS } from './tables.ts';
+import { EXPIRY_INDEX, EXPIRY_SHARDS } from './tables.ts';
 
 export type Item = Record<string, unknown>;
 
@@ -94,4 +94,38 @@ export async function countItems(client: DynamoDBDocumentClient, input: QueryCom
     start = page.LastEvaluatedKey;
   } while (start);
   return total;
+}
+
+/**
+ * The items of a table expired at `now`, oldest expiry first, at most `limit`: one query per
+ * expiry shard of the sparse expiry index (the shards spread the sweep's hot key).
+ */
+export async function queryExpired(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  now: number,
+  limit: number,
+  pageSize: number | undefined,
+): Promise<Item[]> {
+  if (limit <= 0) return [];
+  const perShard = await Promise.all(
+    ALL_EXPIRY_SHARDS.map((shard) =>
+      queryItems(
+        client,
+        {
+          TableName: tableName,
+          IndexName: EXPIRY_INDEX,
+          KeyConditionExpression: '#shard = :shard AND #exp <= :now',
+          ExpressionAttributeNames: { '#shard': 'expiryShard', '#exp': 'expiresAt' },
+          ExpressionAttributeValues: { ':shard': shard, ':now': now },
+          Limit: pageSize,
+        },
+        limit,
+      ),
+    ),
+  );
+  return perShard
+    .flat()
+    .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt))
+    .slice(0, limit);
 }

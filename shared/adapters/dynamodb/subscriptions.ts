@@ -13,15 +13,14 @@ import {
 import type { Subscription } from '../../deferred/model.ts';
 import type { SubscriptionStore } from '../../ports.ts';
 import {
-  ALL_EXPIRY_SHARDS,
   expiryShardOf,
   isConditionFailed,
   queryItems,
+  queryExpired,
   withoutUndefined,
   type Item,
   type StoreOptions,
 } from './items.ts';
-import { EXPIRY_INDEX } from './tables.ts';
 
 export class DynamoSubscriptionStore implements SubscriptionStore {
   constructor(
@@ -117,28 +116,8 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {
-    if (limit <= 0) return [];
-    const perShard = await Promise.all(
-      ALL_EXPIRY_SHARDS.map((shard) =>
-        queryItems(
-          this.client,
-          {
-            TableName: this.tableName,
-            IndexName: EXPIRY_INDEX,
-            KeyConditionExpression: '#shard = :shard AND #exp <= :now',
-            ExpressionAttributeNames: { '#shard': 'expiryShard', '#exp': 'expiresAt' },
-            ExpressionAttributeValues: { ':shard': shard, ':now': now },
-            Limit: this.options.pageSize,
-          },
-          limit,
-        ),
-      ),
-    );
-    return perShard
-      .flat()
-      .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt))
-      .slice(0, limit)
-      .map(subscriptionOfItem);
+    const items = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
+    return items.map(subscriptionOfItem);
   }
 }
 
