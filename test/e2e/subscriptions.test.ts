@@ -161,3 +161,46 @@ describe('subscriptions', () => {
     expect(await untilTotal(laptop, l.dialog, 1)).toBe(true);
   });
 });
+
+describe('retention', () => {
+  let edge: TestEdge;
+  const clients: CpmClient[] = [];
+  beforeAll(async () => {
+    edge = await startTestEdge({ env: { RETENTION: '4s' }, sweepIntervalMs: 200 });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await edge?.close();
+  });
+
+  it('an expired message leaves the list, watchers get a NOTIFY, and a sender who asked gets an IMDN failed', async () => {
+    const user = 'sip:away@example.com';
+    // The sender is reachable at an address literal: the IMDN goes straight there (loopback).
+    const sender = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: 'sip:bob@127.0.0.1' });
+    clients.push(sender);
+    const senderUri = `sip:bob@127.0.0.1:${sender.localPort}`;
+    const dep = await depositHttp(edge.adminUrl, {
+      to: user,
+      from: senderUri,
+      body: 'too late',
+      messageId: 'expiring-1',
+      dispositionNotification: 'positive-delivery, negative-delivery',
+    });
+    expect(dep.status).toBe(201);
+
+    const watcher = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user });
+    clients.push(watcher);
+    const { dialog } = await watcher.subscribe({ expires: 600 });
+    expect(listOf(await watcher.nextNotify(dialog)).total).toBe(1);
+
+    const emptied = await watcher.nextNotify(dialog, 15_000);
+    expect(listOf(emptied).total).toBe(0);
+
+    const imdn = await sender.nextRequest((r) => r.method === 'MESSAGE', 15_000);
+    expect(getHeader(imdn, 'Content-Type')).toBe('message/cpim');
+    const text = imdn.body.toString('utf8');
+    expect(text).toContain('<failed/>');
+    expect(text).toContain('<message-id>expiring-1</message-id>');
+    expect(text).toMatch(/Content-Disposition: notification/i);
+  });
+});
