@@ -20,6 +20,11 @@ export interface Config {
   advertise: string;
   dataDir: string;
   trustedPeers: string[];
+  /**
+   * MSRP_RELAY_ALLOW: address ranges of the other edge tasks. An MSRP connection for a session
+   * held by a task in them is handed to that task; empty (the default) relays nothing.
+   */
+  msrpRelayAllow: string[];
   retentionSeconds: number;
   /** Optional PEM files; the local default makes a self-signed pair under dataDir. */
   tlsKeyFile?: string;
@@ -140,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     advertise,
     dataDir: env.DATA_DIR || '.data',
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
+    msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
     ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),
     ...(env.SIP_TLS_CERT ? { tlsCertFile: env.SIP_TLS_CERT } : {}),
@@ -152,7 +158,10 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** Whether an address belongs to the trusted ranges (RFC 3325 §2: the trust domain). */
+/**
+ * Whether an address belongs to the given ranges: the trusted ones (RFC 3325 §2: the trust
+ * domain), or the MSRP relay's.
+ */
 export function makeTrustCheck(ranges: readonly string[]): (address: string) => boolean {
   const list = new BlockList();
   for (const range of ranges) {

@@ -81,6 +81,34 @@ describe('subscriptions', () => {
     expect((await c.refresh(dialog, 600)).status).toBe(481);
   });
 
+  it('a NOTIFY answered 481 ends the subscription; one answered 401 does not', async () => {
+    const gone = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: 'sip:gone@example.com',
+      answer: (r) => (r.method === 'NOTIFY' ? 481 : 200),
+    });
+    clients.push(gone);
+    const a = await gone.subscribe({ expires: 600 });
+    await gone.nextNotify(a.dialog);
+    let refreshed = await gone.refresh(a.dialog, 600);
+    for (let i = 0; i < 20 && refreshed.status === 200; i++) refreshed = await gone.refresh(a.dialog, 600);
+    expect(refreshed.status).toBe(481);
+
+    const challenged = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: 'sip:challenged@example.com',
+      answer: (r) => (r.method === 'NOTIFY' ? 401 : 200),
+    });
+    clients.push(challenged);
+    const b = await challenged.subscribe({ expires: 600 });
+    await challenged.nextNotify(b.dialog);
+    expect((await challenged.refresh(b.dialog, 600)).status).toBe(200);
+    await challenged.nextNotify(b.dialog);
+    expect((await challenged.refresh(b.dialog, 600)).status).toBe(200);
+  });
+
   it('a deposit while subscribed yields a NOTIFY with the new entry', async () => {
     const user = 'sip:watch@example.com';
     const c = await client(user);
