@@ -14,6 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { MSRP_DEFAULT_PORT } from '../../shared/msrp/uri.ts';
 import { NAMESPACE, SERVICE_NAME } from '../../shared/observability/metrics.ts';
 import type { DeployConfig } from '../config.ts';
 import { PROJECT_ROOT } from './handler-function.ts';
@@ -26,7 +27,13 @@ export const LISTENER_PORTS = { sip: 5060, sips: 5061, msrp: 2855 } as const;
  * What the container listens on. ECS rejects one container port in two port mappings, even
  * for UDP and TCP, so SIP over TCP (and TLS after the NLB) gets its own port.
  */
-export const CONTAINER_PORTS = { sipUdp: 5060, sipTcp: 5062, msrp: 2855, admin: ADMIN_PORT } as const;
+export const CONTAINER_PORTS = {
+  sipUdp: 5060,
+  sipTcp: 5062,
+  // The invite function names the owning task in session ids with this port (RFC 4975 §15: 2855).
+  msrp: MSRP_DEFAULT_PORT,
+  admin: ADMIN_PORT,
+} as const;
 
 /** Environment names through which the edge learns the functions it invokes (AWS mode). */
 export const FUNCTION_NAME_ENV = {
@@ -99,6 +106,8 @@ export class Edge extends Construct {
     }
     this.securityGroup.connections.allowFrom(network.edgeClients, ec2.Port.tcp(ADMIN_PORT), 'Handlers to the control API');
     this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(ADMIN_PORT), 'Edge to edge control API');
+    // A task reached by a client for another task's session pipes it there (MSRP_RELAY_ALLOW).
+    this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTAINER_PORTS.msrp), 'Edge to edge MSRP relay');
 
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc });
     Validations.of(this.cluster).acknowledge({
@@ -133,6 +142,8 @@ export class Edge extends Construct {
         // Contact and the MSRP path in SDP answers name the load balancer.
         SIP_ADVERTISE: this.nlb.loadBalancerDnsName,
         TRUSTED_PEERS: config.trustedPeers.join(','),
+        // MSRP connections for a session another task holds go to that task, by private address.
+        MSRP_RELAY_ALLOW: vpc.vpcCidrBlock,
         RETENTION: config.retention,
         HANDLER_MODE: 'lambda',
         HANDLER_TIMEOUT_MS: String(HANDLER_TIMEOUT_MS),

@@ -5,12 +5,13 @@
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
-import { makeTrustCheck, serviceUri, type Config } from '../../shared/config.ts';
+import { ConfigError, makeTrustCheck, serviceUri, type Config } from '../../shared/config.ts';
 import { defaultPolicy, type Policy } from '../../shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '../../shared/ports.ts';
 import { TransportLayer, type Source } from '../../shared/sip/transport/index.ts';
 import { TransactionLayer, type Timers } from '../../shared/sip/transaction/index.ts';
-import { MsrpListener } from '../../shared/msrp/listener.ts';
+import { MsrpListener, type MsrpRelayOptions } from '../../shared/msrp/listener.ts';
+import { edgeSessionOwner } from '../../shared/msrp/session-owner.ts';
 import { startLocalBackend } from '../../shared/adapters/local/index.ts';
 import { SqsPoller } from '../../shared/adapters/sqs/poller.ts';
 import { LambdaInvoker } from '../../shared/adapters/lambda-invoker.ts';
@@ -99,13 +100,33 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const transactions = new TransactionLayer(transport, opts.timers);
     stops.push(() => transactions.stop());
 
-    const msrp = new MsrpListener({
+    // Several tasks behind one NLB: a client's MSRP connection may reach a task other than the
+    // session's owner, which the session id names (the invite handler encodes this edge id).
+    let relay: MsrpRelayOptions | undefined;
+    if (config.msrpRelayAllow.length > 0) {
+      const self = edgeSessionOwner(edgeId, config.msrpPort);
+      if (!self) {
+        throw new ConfigError('MSRP_RELAY_ALLOW', `needs this task's IPv4 address in its edge id, not "${edgeId}" (set EDGE_ID)`);
+      }
+      relay = {
+        allow: makeTrustCheck(config.msrpRelayAllow),
+        // As other tasks reach this one: the port actually bound (MSRP_PORT may be 0).
+        self: {
+          address: self.address,
+          get port() {
+            return msrp.port;
+          },
+        },
+      };
+    }
+    const msrp: MsrpListener = new MsrpListener({
       host: config.listen,
       port: config.msrpPort,
       advertiseHost: config.advertise,
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,
       connectTimeoutMs: policy.sessionConnectTimeoutMs,
+      ...(relay ? { relay } : {}),
       log: {
         debug: (m, e) => log('debug', m, e),
         info: (m, e) => log('info', m, e),

@@ -11,6 +11,7 @@ import { sweep, type ExpireDeps } from '../expire/logic.ts';
 import { makeHandler as makeInvite } from '../invite/logic.ts';
 import { makeHandler as makeSubscribe } from '../subscribe/logic.ts';
 import type { Policy } from '../../shared/deferred/policy.ts';
+import { edgeSessionOwner, newSessionId } from '../../shared/msrp/session-owner.ts';
 import type {
   ChangeFeed,
   DeferredMessageStore,
@@ -63,8 +64,8 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
     serviceUris: opts.serviceUris,
     msrp: opts.msrp,
     newTag,
-    // RFC 4975 §14.1: the session id must be hard to guess (80 bits or more).
-    newSessionId: () => randomBytes(12).toString('base64url'),
+    // 'local' names no address, so ids stay plain; an EDGE_ID with one makes them name this edge.
+    newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, opts.msrp.port)),
     now,
     ...(opts.sendFailureImdn ? { sendFailureImdn: opts.sendFailureImdn } : {}),
   });

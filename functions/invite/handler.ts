@@ -2,9 +2,10 @@
  * Lambda entry of `invite` (steps 10-13 of Figure 30): the edge invokes it synchronously with
  * the INVITE; deletions happen here, retrievals are queued for `deliver`.
  */
-import { randomBytes } from 'node:crypto';
 import { newTag } from '../../shared/sip/dialog/index.ts';
 import type { DeferredMessageStore } from '../../shared/ports.ts';
+import { edgeSessionOwner, newSessionId } from '../../shared/msrp/session-owner.ts';
+import { MSRP_DEFAULT_PORT } from '../../shared/msrp/uri.ts';
 import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '../../shared/observability/lambda-runtime.ts';
 import { emitMetric } from '../../shared/observability/recorder.ts';
 import type { SipRequestEvent } from '../../shared/events.ts';
@@ -39,8 +40,9 @@ const invite = makeHandler({
   // Clients connect to the advertised host (the NLB) on the MSRP port (protocol.md step 14).
   msrp: { host: config.advertise, port: config.msrpPort },
   newTag,
-  // RFC 4975 §14.1: the session id must be hard to guess (80 bits or more).
-  newSessionId: () => randomBytes(12).toString('base64url'),
+  // The id names the owning task (its private address, the edge's container MSRP port, 2855:
+  // cdk/constructs/edge.ts CONTAINER_PORTS), so another task reached through the NLB relays to it.
+  newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, MSRP_DEFAULT_PORT)),
   now: Date.now,
 });
 

@@ -26,7 +26,8 @@ export interface InviteDeps {
   /** Where clients reach the MSRP listener (advertised in the SDP answer). */
   msrp: { host: string; port: number };
   newTag: () => string;
-  newSessionId: () => string;
+  /** A fresh MSRP session id for a session held by the edge task `edgeId` (the flow's). */
+  newSessionId: (edgeId: string) => string;
   now: () => number;
   /**
    * A deleted message whose sender asked for negative-delivery gets an IMDN `failed`
@@ -107,7 +108,7 @@ export function makeHandler(deps: InviteDeps) {
       .map((a) => a.id);
 
     const localTag = deps.newTag();
-    const sessionId = deps.newSessionId();
+    const sessionId = deps.newSessionId(event.flow.edgeId);
     const answer = buildMsrpAnswer({ host: deps.msrp.host, port: deps.msrp.port, sessionId });
     const dialog = createUasDialog(request, localTag, event.flow);
     const session: DeliverySession = {

@@ -316,6 +316,31 @@ describe('the default deployment', () => {
     expect(egress.map((r) => r.FromPort).sort()).toEqual([443, CONTAINER_PORTS.admin]);
   });
 
+  it('lets an edge task hand MSRP connections to another task in the VPC, over MSRP from the edge group', () => {
+    const vpcId = logicalId(template, 'AWS::EC2::VPC', 'NetworkVpc');
+    const edgeSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'EdgeTaskSg');
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([
+            { Name: 'MSRP_PORT', Value: String(CONTAINER_PORTS.msrp) },
+            { Name: 'MSRP_RELAY_ALLOW', Value: { 'Fn::GetAtt': [vpcId, 'CidrBlock'] } },
+          ]),
+        }),
+      ],
+    });
+    const separate = Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties!);
+    expect(separate).toContainEqual(
+      expect.objectContaining({
+        IpProtocol: 'tcp',
+        FromPort: CONTAINER_PORTS.msrp,
+        ToPort: CONTAINER_PORTS.msrp,
+        GroupId: { 'Fn::GetAtt': [edgeSg, 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [edgeSg, 'GroupId'] },
+      }),
+    );
+  });
+
   describe('least privilege', () => {
     it('grants no wildcard action anywhere, and `*` resources only to actions that take no other', () => {
       const resourceless = new Set([

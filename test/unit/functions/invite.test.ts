@@ -3,6 +3,7 @@ import { makeHandler, type InviteDeps } from '../../../functions/invite/logic.ts
 import { encodeActionList, type EntryAction } from '../../../shared/deferred/actions.ts';
 import type { DeferredMessage } from '../../../shared/deferred/model.ts';
 import { defaultPolicy } from '../../../shared/deferred/policy.ts';
+import { decodeSessionOwner, edgeSessionOwner, newSessionId } from '../../../shared/msrp/session-owner.ts';
 import type { SipRequestEvent } from '../../../shared/events.ts';
 import { buildMsrpOffer, parseMsrpOffer } from '../../../shared/sdp/msrp-sdp.ts';
 import { buildMultipart } from '../../../shared/sip/messages/index.ts';
@@ -138,6 +139,20 @@ describe('invite handler', () => {
     expect(result.response.status).toBe(200);
     expect(sessions.all()[0]!.retrieve).toEqual(['01JDQ8R0Z5K3N1V6X7Y8Z9A0BC']);
     expect(messages.all().some((m) => m.id === '01JDQ8S4M2P7Q9R1T3V5W7X9YZ')).toBe(false);
+  });
+
+  it('answers with a session id that names the edge task holding the INVITE, for relaying MSRP to it', async () => {
+    const aws = makeHandler({ ...deps, newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, 2855)) });
+    const event = actionsInvite([{ id: m1.id, action: 'retrieve' }]);
+    const result = await aws({ ...event, flow: { ...event.flow, edgeId: 'http://10.0.1.23:8080' } });
+    expect(result.response.status).toBe(200);
+    const path = bodyText(result.response.body)
+      .split('\r\n')
+      .find((l) => l.startsWith('a=path:'))!;
+    const sessionId = /^a=path:msrp:\/\/pf\.example\.com:2855\/([^;]+);tcp$/.exec(path)![1]!;
+    expect(decodeSessionOwner(sessionId)).toEqual({ address: '10.0.1.23', port: 2855 });
+    expect(sessions.all()[0]!.sessionId).toBe(sessionId);
+    expect(queue.jobs).toEqual([{ user: ALICE, sessionId, edgeId: 'http://10.0.1.23:8080' }]);
   });
 
   it("skips another user's id without touching or revealing it", async () => {
