@@ -28,6 +28,8 @@ export interface DeployConfig {
   maxTasks: number;
   /** Optional e-mail address subscribed to the alarm topic. */
   alarmEmail?: string;
+  /** SIP URI of the SIP/IP Core's entry for IMDN failure reports (OUTBOUND_PROXY). */
+  outboundProxy?: string;
 }
 
 export class DeployConfigError extends Error {
@@ -51,6 +53,7 @@ export const CONTEXT_KEYS = [
   'minTasks',
   'maxTasks',
   'alarmEmail',
+  'outboundProxy',
 ] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -59,6 +62,7 @@ const EDGE_VARIABLE: Partial<Record<string, ContextKey>> = {
   SIP_DOMAIN: 'sipDomain',
   TRUSTED_PEERS: 'trustedPeers',
   RETENTION: 'retention',
+  OUTBOUND_PROXY: 'outboundProxy',
 };
 
 /** CloudWatch Logs accepts only these retention periods (days). */
@@ -127,9 +131,15 @@ export function readDeployConfig(lookup: Lookup): DeployConfig {
   if (retentionSeconds > 5 * 365 * 86_400) {
     throw new DeployConfigError('retention', `"${retention}" is longer than DynamoDB TTL honours (5 years)`);
   }
-  // The edge's own checks (host name, address ranges) on the values it will be given.
+  const outboundProxy = text(lookup, 'outboundProxy');
+  // The edge's own checks (host name, address ranges, SIP URI) on the values it will be given.
   try {
-    loadConfig({ SIP_DOMAIN: sipDomain, TRUSTED_PEERS: trustedPeers.join(','), RETENTION: retention });
+    loadConfig({
+      SIP_DOMAIN: sipDomain,
+      TRUSTED_PEERS: trustedPeers.join(','),
+      RETENTION: retention,
+      ...(outboundProxy !== undefined ? { OUTBOUND_PROXY: outboundProxy } : {}),
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new DeployConfigError(EDGE_VARIABLE[err.variable] ?? err.variable, err.message);
@@ -167,5 +177,6 @@ export function readDeployConfig(lookup: Lookup): DeployConfig {
     minTasks,
     maxTasks,
     ...(alarmEmail ? { alarmEmail } : {}),
+    ...(outboundProxy ? { outboundProxy } : {}),
   };
 }

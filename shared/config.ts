@@ -37,12 +37,18 @@ export interface Config {
   maxInFlight: number;
   /**
    * Where out-of-dialog requests the service originates (IMDN failure reports) go: the SIP/IP
-   * Core's entry, as a SIP URI (RFC 3261 §8.1.2 outbound proxy). Unset: straight to the
-   * recipient's host when it is an address literal, otherwise not sent (and counted).
+   * Core's entry, as a SIP URI with an IP address host (RFC 3261 §8.1.2 outbound proxy).
+   * Unset: straight to the recipient's host when it is an address literal, otherwise not sent
+   * (and counted).
    */
   outboundProxy?: string;
   /** AWS mode: the functions the edge invokes (HANDLER_MODE=lambda). */
   functions?: { subscribe: string; invite: string; deposit: string };
+  /**
+   * AWS mode: OUTBOUND_QUEUE_URL, the queue of IMDN failure reports the functions enqueue and
+   * the edge sends (the local default uses its own local-aws-sqs queue).
+   */
+  outboundQueueUrl?: string;
   /** How handlers reach this task's control API; found from the ECS task metadata when unset. */
   edgeId?: string;
 }
@@ -98,10 +104,27 @@ function cidrs(env: Env, name: string, fallback: string): string[] {
   return ranges;
 }
 
+/** sip:/sips: [userinfo@] host [:port] [;params] [?headers] (RFC 3261 §19.1.1); group 1 is the host. */
+const SIP_URI = /^sips?:(?:[^@\s]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s:;?@[\]]+)(?::\d{1,5})?(?:[;?]\S*)?$/i;
+
+/**
+ * A SIP URI whose host is an IP address: the edge resolves no host names (RFC 3263 is not
+ * implemented), so a proxy given by name could never be reached.
+ */
 function sipUri(env: Env, name: string): string {
   const raw = env[name] ?? '';
-  if (!/^sips?:[^\s]+$/i.test(raw)) throw new ConfigError(name, `"${raw}" is not a SIP URI (e.g. sip:10.0.0.5:5060;transport=tcp)`);
+  const host = SIP_URI.exec(raw)?.[1]?.replace(/^\[|\]$/g, '');
+  if (host === undefined || isIP(host) === 0) {
+    throw new ConfigError(name, `"${raw}" is not a SIP URI with an IP address host (e.g. sip:10.0.0.5:5060;transport=tcp)`);
+  }
   return raw;
+}
+
+function outboundQueueUrl(env: Env): string {
+  const value = env.OUTBOUND_QUEUE_URL;
+  if (!value) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda (the IMDN reports to send)');
+  if (!/^https?:\/\/\S+$/.test(value)) throw new ConfigError('OUTBOUND_QUEUE_URL', `"${value}" is not a queue URL`);
+  return value;
 }
 
 function functionNames(env: Env): { subscribe: string; invite: string; deposit: string } {
@@ -153,7 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
     maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
-    ...(handlerMode === 'lambda' ? { functions: functionNames(env) } : {}),
+    ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),
     ...(env.EDGE_ID ? { edgeId: env.EDGE_ID } : {}),
   };
 }

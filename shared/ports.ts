@@ -92,3 +92,15 @@ export type SubscriptionSignal =
   | { type: 'notify-failed'; user: string; dialogId: string; status: number }
   /** With `edgeId`, only the subscriptions that edge task holds are notified. */
   | { type: 'user-changed'; user: string; edgeId?: string };
+
+/**
+ * Requests the service originates outside any dialog, handed to whichever edge task sends them
+ * (design.md: handlers never open a socket).
+ */
+export interface ImdnOutbox {
+  /**
+   * Have the edge send the message's sender an IMDN `failed` (RFC 5438 §7.2.1.1; protocol.md
+   * "Deposit", last point). Resolves once the job is durably queued, not when it is sent.
+   */
+  failed(message: DeferredMessage): Promise<void>;
+}

@@ -1,6 +1,6 @@
 /**
- * Alarms to one SNS topic: a delivery dead-lettered, a delivery waiting too long, a handler
- * failing, an edge task the NLB finds unhealthy (or none healthy at all).
+ * Alarms to one SNS topic: a delivery or an IMDN report dead-lettered, a delivery waiting too
+ * long, a handler failing, an edge task the NLB finds unhealthy (or none healthy at all).
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
@@ -42,6 +42,15 @@ export class Alarms extends Construct {
       'DlqNotEmpty',
       'A delivery job was dead-lettered: its messages stay deferred until redriven.',
       functions.queues.deadLetter.metricApproximateNumberOfMessagesVisible({ statistic: cw.Stats.MAXIMUM, period: minute }),
+      { threshold: 1, evaluationPeriods: 1, comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD },
+    );
+    this.add(
+      'OutboundDlqNotEmpty',
+      'An IMDN failure report was dead-lettered: its sender was not told (check OUTBOUND_PROXY and the edge logs).',
+      functions.queues.outboundDeadLetter.metricApproximateNumberOfMessagesVisible({
+        statistic: cw.Stats.MAXIMUM,
+        period: minute,
+      }),
       { threshold: 1, evaluationPeriods: 1, comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD },
     );
     this.add(

@@ -13,7 +13,9 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { OUTBOUND_QUEUE_URL_ENV } from '../../shared/adapters/wiring.ts';
 import { MSRP_DEFAULT_PORT } from '../../shared/msrp/uri.ts';
 import { NAMESPACE, SERVICE_NAME } from '../../shared/observability/metrics.ts';
 import type { DeployConfig } from '../config.ts';
@@ -150,6 +152,8 @@ export class Edge extends Construct {
         DATA_DIR: '/tmp/deferred-cpm',
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: NAMESPACE,
+        // IMDN failure reports go to the SIP/IP Core's entry (RFC 3261 §8.1.2 outbound proxy).
+        ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
       },
       portMappings: [
         { containerPort: CONTAINER_PORTS.sipUdp, protocol: ecs.Protocol.UDP },
@@ -257,6 +261,21 @@ export class Edge extends Construct {
       new iam.PolicyStatement({
         actions: ['lambda:InvokeFunction'],
         resources: Object.values(functions).map((fn) => fn.functionArn),
+      }),
+    );
+  }
+
+  /**
+   * The queue of IMDN failure reports the functions enqueue and the edge sends: its URL in the
+   * environment, and a queue consumer's actions on it alone (those of Lambda's SQS event
+   * source; `grantConsumeMessages` would add GetQueueUrl, which the edge never calls).
+   */
+  sendsFrom(queue: sqs.IQueue): void {
+    this.container.addEnvironment(OUTBOUND_QUEUE_URL_ENV, queue.queueUrl);
+    this.taskDefinition.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        resources: [queue.queueArn],
       }),
     );
   }

@@ -17,6 +17,7 @@ import type { TableRole } from '../../shared/adapters/dynamodb/tables.ts';
 import {
   DELIVERY_QUEUE_URL_ENV,
   MESSAGES_TABLE_ENV,
+  OUTBOUND_QUEUE_URL_ENV,
   SESSIONS_TABLE_ENV,
   SUBSCRIPTIONS_TABLE_ENV,
 } from '../../shared/adapters/wiring.ts';
@@ -55,6 +56,7 @@ export class Functions extends Construct {
       [SUBSCRIPTIONS_TABLE_ENV]: tables.subscriptions.tableName,
       [SESSIONS_TABLE_ENV]: tables.sessions.tableName,
       [DELIVERY_QUEUE_URL_ENV]: this.queues.delivery.queueUrl,
+      [OUTBOUND_QUEUE_URL_ENV]: this.queues.outbound.queueUrl,
       SIP_DOMAIN: config.sipDomain,
       RETENTION: config.retention,
       SIP_ADVERTISE: props.advertise.host,
@@ -70,7 +72,7 @@ export class Functions extends Construct {
         logRetentionDays: config.logRetentionDays,
         ...(vpc ? { vpc } : {}),
       });
-      grantHandlerAccess(fn.role!, HANDLER_ACCESS[name], tables, this.queues.delivery);
+      grantHandlerAccess(fn.role!, HANDLER_ACCESS[name], tables, this.queues);
       return fn;
     };
     this.handlers = {

@@ -1,7 +1,7 @@
 /**
  * Least privilege as data: for each handler, the DynamoDB actions it performs on each table
- * (and on which index), and the SQS actions on the delivery queue. Derived from the ports each
- * handler's logic calls and the adapter behind each port (shared/adapters/dynamodb/*):
+ * (and on which index), and the SQS actions on each queue. Derived from the ports each
+ * handler's logic calls and the adapter behind each port (shared/adapters/dynamodb/*, sqs/*):
  *
  *   messages.put        PutItem, GetItem, UpdateItem (dedupe claim, then the message)
  *   messages.list/count Query on the table
@@ -11,6 +11,8 @@
  *                       listExpired: Query on `byExpiry`
  *   sessions.*          PutItem, GetItem, UpdateItem (update, nextCSeq)
  *   changes.userChanged subscriptions Query (which edges hold the user's watchers)
+ *   queue.enqueue       SendMessage on the delivery queue
+ *   outbox.failed       SendMessage on the outbound queue
  */
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -28,6 +30,8 @@ export interface TableAccess {
 export interface HandlerAccess {
   tables: Partial<Record<TableRole, TableAccess>>;
   deliveryQueue?: readonly string[];
+  /** The IMDN failure reports the edge sends (ImdnOutbox). */
+  outboundQueue?: readonly string[];
   /** Reads the table descriptions for the stored-item gauges. */
   describeTables?: readonly TableRole[];
 }
@@ -47,6 +51,7 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
       sessions: { actions: ['dynamodb:PutItem'] },
     },
     deliveryQueue: ['sqs:SendMessage'],
+    outboundQueue: ['sqs:SendMessage'],
   },
   deposit: {
     tables: {
@@ -73,6 +78,7 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
       },
     },
     describeTables: ['messages', 'subscriptions'],
+    outboundQueue: ['sqs:SendMessage'],
   },
 };
 
@@ -81,7 +87,7 @@ export function grantHandlerAccess(
   role: iam.IRole,
   access: HandlerAccess,
   tables: Record<TableRole, dynamodb.ITable>,
-  queue: sqs.IQueue,
+  queues: { delivery: sqs.IQueue; outbound: sqs.IQueue },
 ): void {
   for (const [role_, spec] of Object.entries(access.tables) as [TableRole, TableAccess][]) {
     const table = tables[role_];
@@ -104,6 +110,13 @@ export function grantHandlerAccess(
     );
   }
   if (access.deliveryQueue?.length) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...access.deliveryQueue], resources: [queue.queueArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...access.deliveryQueue], resources: [queues.delivery.queueArn] }),
+    );
+  }
+  if (access.outboundQueue?.length) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...access.outboundQueue], resources: [queues.outbound.queueArn] }),
+    );
   }
 }

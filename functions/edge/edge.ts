@@ -5,6 +5,7 @@
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError, makeTrustCheck, serviceUri, type Config } from '../../shared/config.ts';
 import { defaultPolicy, type Policy } from '../../shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '../../shared/ports.ts';
@@ -25,7 +26,7 @@ import { InDialogSender } from './in-dialog-sender.ts';
 import { makeLocalHandlers } from './local-handlers.ts';
 import { SipApp } from './sip-app.ts';
 import { loadTlsMaterial } from './tls-material.ts';
-import { makeFailureImdnSender } from './failure-imdn.ts';
+import { makeFailureImdnQueueHandler, makeFailureImdnSender } from './failure-imdn.ts';
 
 export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
 
@@ -55,10 +56,12 @@ export interface RunningEdge {
   stop(): Promise<void>;
 }
 
-/** What stands behind the edge: who decides, and the operator routes that need a store. */
+/** What stands behind the edge: who decides, the operator routes that need a store, the outbound queue. */
 interface HandlerSide {
   invoker: HandlerInvoker;
   operator?: Pick<AdminDeps, 'deposit' | 'listUser'>;
+  /** Where the handlers queue the IMDN failure reports this edge sends. */
+  outbound: { client: SQSClient; queueUrl: string };
 }
 
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
@@ -178,11 +181,40 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     let side: HandlerSide;
     if (config.handlerMode === 'lambda' && config.functions) {
       // AWS: the functions decide; deliver and expire run from SQS and the TTL stream, not here.
-      side = { invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }) };
+      if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
+      // Region and credentials from the task role, as the Lambda client's.
+      const sqs = new SQSClient({});
+      stops.push(() => sqs.destroy());
+      side = {
+        invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }),
+        outbound: { client: sqs, queueUrl: config.outboundQueueUrl },
+      };
     } else {
       side = await startLocalSide();
     }
     invoker = side.invoker;
+
+    // IMDN failure reports, queued by invite and expire (which have no SIP socket), in both
+    // modes; any edge task may send one, as it is outside any dialog.
+    const outboundPoller = new SqsPoller({
+      client: side.outbound.client,
+      queueUrl: side.outbound.queueUrl,
+      handler: makeFailureImdnQueueHandler({
+        send: makeFailureImdnSender({
+          transactions,
+          domain: config.sipDomain,
+          ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
+          log,
+          onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
+        }),
+        log,
+      }),
+      // A batch's reports go out side by side; two loops keep the idle long polls cheap.
+      concurrency: 2,
+      onError: (err) => log('warn', 'outbound queue poll failed', { error: String(err) }),
+    });
+    outboundPoller.start();
+    stops.push(() => outboundPoller.stop());
 
     async function startLocalSide(): Promise<HandlerSide> {
       // The local default's AWS: dynalite persisted under DATA_DIR, local-aws-sqs, both on loopback.
@@ -197,13 +229,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         serviceUris: [serviceUri(config.sipDomain)],
         msrp: { host: config.advertise, port: msrpPort },
         warnAgent: config.sipDomain,
-        sendFailureImdn: makeFailureImdnSender({
-          transactions,
-          domain: config.sipDomain,
-          ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
-          log,
-          onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
-        }),
         counters: {
           delivered: (ms) => {
             counters.inc('retrievals_total');
@@ -234,6 +259,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
 
       return {
         invoker: handlers.invoker,
+        outbound: { client: backend.clients.sqs, queueUrl: backend.queues.outbound.queueUrl },
         operator: {
           deposit: async (json) => {
             const result = await handlers.depositHttp(json);

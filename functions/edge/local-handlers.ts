@@ -10,6 +10,7 @@ import { makeHttpHandler, makeSipHandler } from '../deposit/logic.ts';
 import { sweep, type ExpireDeps } from '../expire/logic.ts';
 import { makeHandler as makeInvite } from '../invite/logic.ts';
 import { makeHandler as makeSubscribe } from '../subscribe/logic.ts';
+import type { DeferredMessage } from '../../shared/deferred/model.ts';
 import type { Policy } from '../../shared/deferred/policy.ts';
 import { edgeSessionOwner, newSessionId } from '../../shared/msrp/session-owner.ts';
 import type {
@@ -19,6 +20,7 @@ import type {
   DeliverySessionStore,
   EdgeGateway,
   HandlerInvoker,
+  ImdnOutbox,
   SubscriptionStore,
 } from '../../shared/ports.ts';
 
@@ -27,6 +29,7 @@ export interface LocalPorts {
   subscriptions: SubscriptionStore;
   sessions: DeliverySessionStore;
   queue: DeliveryQueue;
+  outbox: ImdnOutbox;
 }
 
 export interface LocalHandlerOptions {
@@ -37,7 +40,6 @@ export interface LocalHandlerOptions {
   serviceUris: string[];
   msrp: { host: string; port: number };
   warnAgent: string;
-  sendFailureImdn?: ExpireDeps['sendFailureImdn'];
   counters?: {
     delivered?: (latencyMs: number) => void;
     failed?: (status: number) => void;
@@ -53,7 +55,9 @@ export function newTag(): string {
 
 export function makeLocalHandlers(opts: LocalHandlerOptions) {
   const now = opts.now ?? Date.now;
-  const { messages, subscriptions, sessions, queue } = opts.ports;
+  const { messages, subscriptions, sessions, queue, outbox } = opts.ports;
+  // As in AWS: the IMDN goes through the outbound queue, which the edge consumes.
+  const sendFailureImdn = (message: DeferredMessage) => outbox.failed(message);
   const notifyDeps = { messages, subscriptions, policy: opts.policy, now };
   const subscribe = makeSubscribe({ ...notifyDeps, serviceUris: opts.serviceUris, newTag });
   const invite = makeInvite({
@@ -67,7 +71,7 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
     // 'local' names no address, so ids stay plain; an EDGE_ID with one makes them name this edge.
     newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, opts.msrp.port)),
     now,
-    ...(opts.sendFailureImdn ? { sendFailureImdn: opts.sendFailureImdn } : {}),
+    sendFailureImdn,
   });
   const depositDeps = { messages, policy: opts.policy, warnAgent: opts.warnAgent, now, newId: ulid };
   const depositSip = makeSipHandler(depositDeps);
@@ -88,7 +92,7 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
     edge: opts.edge,
     policy: opts.policy,
     now,
-    ...(opts.sendFailureImdn ? { sendFailureImdn: opts.sendFailureImdn } : {}),
+    sendFailureImdn,
     ...(opts.counters?.expired ? { onExpired: opts.counters.expired } : {}),
   };
   const invoker: HandlerInvoker = {

@@ -33,6 +33,8 @@ const deps: ExpireDeps = {
   edge: ports.edge,
   policy,
   now: Date.now,
+  // No SIP socket here: an edge task takes the IMDN off the outbound queue and sends it.
+  sendFailureImdn: (m) => ports.outbox.failed(m),
   onExpired: (count) => {
     if (count > 0) emitMetric(obs.metrics, 'Expiries', count);
   },

@@ -44,6 +44,8 @@ const invite = makeHandler({
   // cdk/constructs/edge.ts CONTAINER_PORTS), so another task reached through the NLB relays to it.
   newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, MSRP_DEFAULT_PORT)),
   now: Date.now,
+  // No SIP socket here: an edge task takes the IMDN off the outbound queue and sends it.
+  sendFailureImdn: (m) => ports.outbox.failed(m),
 });
 
 export const handler = lambdaHandler(obs, (event: SipRequestEvent) => invite(event));

@@ -11,5 +11,6 @@ export { DynamoSubscriptionStore } from './dynamodb/subscriptions.ts';
 export { DynamoDeliverySessionStore, type SessionStoreOptions } from './dynamodb/delivery-sessions.ts';
 export type { StoreOptions } from './dynamodb/items.ts';
 export { SqsDeliveryQueue } from './sqs/delivery-queue.ts';
+export { SqsImdnOutbox, failureImdnJob, parseFailureImdnJob } from './sqs/imdn-outbox.ts';
 export { SqsPoller, type SqsBatchHandler, type SqsPollerOptions } from './sqs/poller.ts';
-export { DELIVERY_QUEUE, type DeliveryQueueSpec } from './sqs/queues.ts';
+export { DELIVERY_QUEUE, OUTBOUND_QUEUE, type DeliveryQueueSpec, type QueueSpec } from './sqs/queues.ts';

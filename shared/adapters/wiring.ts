@@ -10,6 +10,7 @@ import type {
   DeliveryQueue,
   DeliverySessionStore,
   EdgeGateway,
+  ImdnOutbox,
   SubscriptionStore,
 } from '../ports.ts';
 import { awsClients } from './clients.ts';
@@ -19,12 +20,14 @@ import { DynamoSubscriptionStore } from './dynamodb/subscriptions.ts';
 import type { TableNames } from './dynamodb/tables.ts';
 import { EdgeChangeFeed, EdgeHttpGateway, type EdgeHttpOptions } from './edge-http.ts';
 import { SqsDeliveryQueue } from './sqs/delivery-queue.ts';
+import { SqsImdnOutbox } from './sqs/imdn-outbox.ts';
 
 /** Environment variables the CDK app sets on every function (one name each). */
 export const MESSAGES_TABLE_ENV = 'MESSAGES_TABLE';
 export const SUBSCRIPTIONS_TABLE_ENV = 'SUBSCRIPTIONS_TABLE';
 export const SESSIONS_TABLE_ENV = 'SESSIONS_TABLE';
 export const DELIVERY_QUEUE_URL_ENV = 'DELIVERY_QUEUE_URL';
+export const OUTBOUND_QUEUE_URL_ENV = 'OUTBOUND_QUEUE_URL';
 
 export interface Ports {
   messages: DeferredMessageStore;
@@ -33,6 +36,7 @@ export interface Ports {
   queue: DeliveryQueue;
   edge: EdgeGateway;
   changes: ChangeFeed;
+  outbox: ImdnOutbox;
 }
 
 export interface CreatePortsOptions {
@@ -40,6 +44,8 @@ export interface CreatePortsOptions {
   sqs: SQSClient;
   tables: TableNames;
   queueUrl: string;
+  /** The outbound queue (IMDN reports the edge sends). */
+  outboundQueueUrl: string;
   /** Query page size; unset reads DynamoDB's 1 MB pages. */
   pageSize?: number;
   /** Epoch milliseconds, for reads that take no `now` argument. */
@@ -59,11 +65,18 @@ export function createPorts(options: CreatePortsOptions): Ports {
     queue: new SqsDeliveryQueue(options.sqs, options.queueUrl),
     edge,
     changes: new EdgeChangeFeed(subscriptions, edge, clock),
+    outbox: new SqsImdnOutbox(options.sqs, options.outboundQueueUrl),
   };
 }
 
-/** Table names and queue URL from the environment; a missing one is named in the error. */
-export function resourcesFromEnv(env: Record<string, string | undefined>): { tables: TableNames; queueUrl: string } {
+export interface EnvResources {
+  tables: TableNames;
+  queueUrl: string;
+  outboundQueueUrl: string;
+}
+
+/** Table names and queue URLs from the environment; a missing one is named in the error. */
+export function resourcesFromEnv(env: Record<string, string | undefined>): EnvResources {
   const need = (name: string): string => {
     const value = env[name]?.trim();
     if (!value) throw new Error(`environment variable ${name} is not set`);
@@ -76,12 +89,13 @@ export function resourcesFromEnv(env: Record<string, string | undefined>): { tab
       sessions: need(SESSIONS_TABLE_ENV),
     },
     queueUrl: need(DELIVERY_QUEUE_URL_ENV),
+    outboundQueueUrl: need(OUTBOUND_QUEUE_URL_ENV),
   };
 }
 
 /** AWS mode: clients from the function's role and region, names from the environment. */
 export function awsPortsFromEnv(env: Record<string, string | undefined> = process.env): Ports {
-  const { tables, queueUrl } = resourcesFromEnv(env);
+  const resources = resourcesFromEnv(env);
   const { dynamo, sqs } = awsClients();
-  return createPorts({ dynamo, sqs, tables, queueUrl });
+  return createPorts({ dynamo, sqs, ...resources });
 }

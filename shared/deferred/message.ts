@@ -4,7 +4,7 @@
  */
 import { namespacedHeader, parseCpim } from '../cpim/cpim.ts';
 import { wrapImdnInCpim } from '../cpim/imdn.ts';
-import type { DeferredMessage } from './model.ts';
+import type { DeferredMessage, FailureImdnJob } from './model.ts';
 import { CPIM_CONTENT_TYPE, IMDN_NAMESPACE } from './names.ts';
 
 /** RFC 3862 §5.4: DateTime is an RFC 3339 date-time. */
@@ -78,7 +78,7 @@ export function deferredFromCpim(input: {
  * `delete`): from the served user to the original sender, sent as a SIP MESSAGE body.
  */
 export function failedDeliveryImdn(
-  message: DeferredMessage,
+  message: FailureImdnJob,
   opts: { now: Date; messageId: string },
 ): { from: string; to: string; contentType: string; cpim: Buffer } {
   const cpim = wrapImdnInCpim({

@@ -101,3 +101,9 @@ export interface DeliveryJob {
   /** The edge task that owns the MSRP connection for this session. */
   edgeId: string;
 }
+
+/**
+ * An IMDN `failed` to send (RFC 5438 §7.2.1.1): what the notification names of the dropped
+ * message, never its payload. `id` is the store's handle, kept for the logs.
+ */
+export type FailureImdnJob = Pick<DeferredMessage, 'user' | 'id' | 'messageId' | 'from' | 'to' | 'date'>;

@@ -29,12 +29,12 @@ export function observability(component: Exclude<Component, 'edge'>): Observabil
   return { logger: createLogger(component), metrics: createMetrics(), tracer: createTracer() };
 }
 
-/** The ports of design.md over traced clients; table names and queue URL from the environment. */
+/** The ports of design.md over traced clients; table names and queue URLs from the environment. */
 export function tracedAwsPorts(tracer: Tracer, env: Record<string, string | undefined> = process.env): Ports {
-  const { tables, queueUrl } = resourcesFromEnv(env);
+  const resources = resourcesFromEnv(env);
   const dynamo = documentClient(tracer.captureAWSv3Client(new DynamoDBClient({})));
   const sqs = tracer.captureAWSv3Client(new SQSClient({}));
-  return createPorts({ dynamo, sqs, tables, queueUrl });
+  return createPorts({ dynamo, sqs, ...resources });
 }
 
 /** The service settings the handlers share with the edge, from the same variables (design.md "Configuration"). */

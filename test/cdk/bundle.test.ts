@@ -18,6 +18,7 @@ const ENV = {
   SUBSCRIPTIONS_TABLE: 'subscriptions',
   SESSIONS_TABLE: 'sessions',
   DELIVERY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/delivery',
+  OUTBOUND_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/outbound',
   AWS_REGION: 'eu-west-1',
   AWS_ACCESS_KEY_ID: 'unused',
   AWS_SECRET_ACCESS_KEY: 'unused',

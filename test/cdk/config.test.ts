@@ -39,6 +39,7 @@ describe('deploy configuration', () => {
       minTasks: '2',
       maxTasks: '8',
       alarmEmail: 'noc@operator.net',
+      outboundProxy: 'sip:10.20.0.5:5060;transport=tcp',
     });
     expect(config).toMatchObject({
       sipDomain: 'pf.operator.net',
@@ -49,6 +50,7 @@ describe('deploy configuration', () => {
       minTasks: 2,
       maxTasks: 8,
       alarmEmail: 'noc@operator.net',
+      outboundProxy: 'sip:10.20.0.5:5060;transport=tcp',
     });
   });
 
@@ -74,6 +76,8 @@ describe('deploy configuration', () => {
     [{ minTasks: '0' }, 'minTasks'],
     [{ minTasks: '3', maxTasks: '2' }, 'maxTasks'],
     [{ alarmEmail: 'noc' }, 'alarmEmail'],
+    [{ outboundProxy: '10.20.0.5:5060' }, 'outboundProxy'],
+    [{ outboundProxy: 'sip:core.operator.net' }, 'outboundProxy'],
     [{ sipDomain: { name: 'x' } }, 'sipDomain'],
   ])('rejects %j naming "%s"', (context, key) => {
     const err = errorOf(context);

@@ -6,11 +6,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TABLE_SPECS } from '../../shared/adapters/dynamodb/tables.ts';
+import { OUTBOUND_QUEUE } from '../../shared/adapters/sqs/queues.ts';
 import { createMetrics } from '../../shared/observability/powertools.ts';
 import { MetricBatch, emitMetric } from '../../shared/observability/recorder.ts';
 import { METRICS, NAMESPACE, allSeries, seriesKey, type MetricNameValue } from '../../shared/observability/metrics.ts';
@@ -97,13 +98,23 @@ function captureEmf(fn: () => void): { name: string; dimensions: Record<string, 
 
 /** The default deployment, synthesized once for the whole file (a cold synth takes seconds). */
 let base: ReturnType<typeof synth>;
-/** Everything optional given: certificate, ECR image, alarm e-mail. */
+/** Everything optional given: certificate, ECR image, alarm e-mail, outbound proxy. */
 let variant: ReturnType<typeof synth>;
+const PROXY = 'sip:10.20.0.5:5060;transport=tcp';
 
 beforeAll(() => {
   base = synth();
-  variant = synth({ certificateArn: CERT, imageSource: 'ecr:deferred-cpm/edge:1.4.0', alarmEmail: 'noc@example.net' });
+  variant = synth({
+    certificateArn: CERT,
+    imageSource: 'ecr:deferred-cpm/edge:1.4.0',
+    alarmEmail: 'noc@example.net',
+    outboundProxy: PROXY,
+  });
 });
+
+/** The logical id CloudFormation gives a construct's resource. */
+const idOf = (built: ReturnType<typeof synth>, construct: { node: { defaultChild?: unknown } }) =>
+  built.stack.getLogicalId(construct.node.defaultChild as CfnElement);
 
 function assetManifest(assembly: ReturnType<typeof synth>['assembly']) {
   return JSON.parse(readFileSync(path.join(assembly.directory, 'DeferredCpm.assets.json'), 'utf8')) as {
@@ -146,20 +157,33 @@ describe('the default deployment', () => {
     });
   });
 
-  it('queues deliveries with a DLQ, SSL only, encrypted, visibility six times the consumer timeout', () => {
+  it('queues deliveries and IMDN reports, each with a DLQ, SSL only, encrypted', () => {
     const queues = resourcesOfType(template, 'AWS::SQS::Queue');
-    const delivery = Object.values(queues).find((q) => q.Properties!.RedrivePolicy)!;
+    expect(Object.keys(queues)).toHaveLength(4);
+    const delivery = queues[logicalId(template, 'AWS::SQS::Queue', 'FunctionsQueuesDelivery')]!;
     expect(delivery.Properties).toMatchObject({
       SqsManagedSseEnabled: true,
       VisibilityTimeout: DELIVER_TIMEOUT.toSeconds() * VISIBILITY_FACTOR,
       RedrivePolicy: { maxReceiveCount: 5 },
     });
+    const { outbound, outboundDeadLetter } = base.stack.functions.queues;
+    expect(queues[idOf(base, outbound)]!.Properties).toMatchObject({
+      VisibilityTimeout: OUTBOUND_QUEUE.visibilityTimeoutSeconds,
+      MessageRetentionPeriod: delivery.Properties!.MessageRetentionPeriod,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [idOf(base, outboundDeadLetter), 'Arn'] },
+        maxReceiveCount: OUTBOUND_QUEUE.maxReceiveCount,
+      },
+    });
+    expect(queues[idOf(base, outboundDeadLetter)]!.Properties!.MessageRetentionPeriod).toBe(14 * 86_400);
     expect(Object.values(queues).every((q) => q.Properties!.SqsManagedSseEnabled === true)).toBe(true);
     const deliver = resourcesOfType(template, 'AWS::Lambda::Function')[functionIds.deliver]!;
     expect(delivery.Properties!.VisibilityTimeout).toBeGreaterThanOrEqual(
       (deliver.Properties!.Timeout as number) * VISIBILITY_FACTOR,
     );
-    for (const policy of Object.values(resourcesOfType(template, 'AWS::SQS::QueuePolicy'))) {
+    const policies = Object.values(resourcesOfType(template, 'AWS::SQS::QueuePolicy'));
+    expect(policies).toHaveLength(4);
+    for (const policy of policies) {
       expect(policy.Properties!.PolicyDocument).toMatchObject({
         Statement: [
           {
@@ -186,6 +210,7 @@ describe('the default deployment', () => {
             SUBSCRIPTIONS_TABLE: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'StorageSubscriptions') },
             SESSIONS_TABLE: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'StorageSessions') },
             DELIVERY_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'FunctionsQueuesDelivery') },
+            OUTBOUND_QUEUE_URL: { Ref: idOf(base, base.stack.functions.queues.outbound) },
             POWERTOOLS_SERVICE_NAME: 'deferred-cpm',
             POWERTOOLS_METRICS_NAMESPACE: NAMESPACE,
           },
@@ -405,22 +430,35 @@ describe('the default deployment', () => {
       }
     });
 
-    it('lets only invite send to the delivery queue, and only deliver consume it', () => {
+    it('lets invite send deliveries, invite and expire send IMDN reports, and only deliver consume deliveries', () => {
+      const delivery = `<${logicalId(template, 'AWS::SQS::Queue', 'FunctionsQueuesDelivery')}>`;
+      const outbound = `<${idOf(base, base.stack.functions.queues.outbound)}>`;
       for (const h of HANDLERS) {
         const fn = resourcesOfType(template, 'AWS::Lambda::Function')[functionIds[h]]!;
         const roleId = (fn.Properties!.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
-        const sqsActions = statementsOfRole(template, roleId)
-          .flatMap((s) => list(s.Action))
-          .filter((a) => a.startsWith('sqs:'));
-        if (h === 'invite') expect(sqsActions).toEqual(['sqs:SendMessage']);
-        else if (h === 'deliver') expect(sqsActions).toContain('sqs:DeleteMessage');
-        else expect({ h, sqsActions }).toEqual({ h, sqsActions: [] });
+        const sqs: Record<string, string[]> = {};
+        for (const s of statementsOfRole(template, roleId)) {
+          const actions = list(s.Action).filter((a) => a.startsWith('sqs:'));
+          if (actions.length > 0) for (const r of list(s.Resource)) (sqs[resourceText(r)] ??= []).push(...actions);
+        }
+        const sends = ['sqs:SendMessage'];
+        if (h === 'deliver') {
+          expect(Object.keys(sqs)).toEqual([delivery]);
+          expect(sqs[delivery]).toContain('sqs:DeleteMessage');
+        } else {
+          const expected = {
+            ...(h === 'invite' ? { [delivery]: sends } : {}),
+            ...(h === 'invite' || h === 'expire' ? { [outbound]: sends } : {}),
+          };
+          expect({ h, sqs }).toEqual({ h, sqs: expected });
+        }
       }
     });
 
-    it('lets the edge invoke exactly subscribe, invite and deposit, unqualified', () => {
+    it('lets the edge invoke exactly subscribe, invite and deposit, unqualified, and consume exactly the outbound queue', () => {
       const task = Object.values(resourcesOfType(template, 'AWS::ECS::TaskDefinition'))[0]!;
       const taskRole = (task.Properties!.TaskRoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+      const outbound = idOf(base, base.stack.functions.queues.outbound);
       const statements = statementsOfRole(template, taskRole);
       expect(statements).toEqual([
         {
@@ -432,7 +470,15 @@ describe('the default deployment', () => {
             { 'Fn::GetAtt': [functionIds.deposit, 'Arn'] },
           ],
         },
+        {
+          Effect: 'Allow',
+          Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+          Resource: { 'Fn::GetAtt': [outbound, 'Arn'] },
+        },
       ]);
+      const environment = (task.Properties!.ContainerDefinitions as { Environment: { Name: string }[] }[])[0]!.Environment;
+      expect(environment).toContainEqual({ Name: 'OUTBOUND_QUEUE_URL', Value: { Ref: outbound } });
+      expect(environment.map((e) => e.Name)).not.toContain('OUTBOUND_PROXY');
     });
   });
 
@@ -469,12 +515,17 @@ describe('the default deployment', () => {
     });
   });
 
-  it('alarms to one topic on a dead-lettered delivery, an old delivery, handler errors and unhealthy tasks', () => {
+  it('alarms to one topic on a dead-lettered delivery or IMDN report, an old delivery, handler errors and unhealthy tasks', () => {
     const topic = logicalId(template, 'AWS::SNS::Topic', 'AlarmsTopic');
     const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties!);
     for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
     const named = (metric: string) => alarms.filter((a) => a.MetricName === metric);
-    expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
+    const queues = base.stack.functions.queues;
+    expect(
+      named('ApproximateNumberOfMessagesVisible')
+        .map((a) => (a.Dimensions as { Value: { 'Fn::GetAtt': string[] } }[])[0]!.Value['Fn::GetAtt'][0])
+        .sort(),
+    ).toEqual([idOf(base, queues.deadLetter), idOf(base, queues.outboundDeadLetter)].sort());
     expect(named('ApproximateAgeOfOldestMessage')).toHaveLength(1);
     expect(named('Errors').map((a) => (a.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref).sort()).toEqual(
       Object.values(functionIds).sort(),
@@ -490,7 +541,7 @@ describe('the default deployment', () => {
 });
 
 describe('context', () => {
-  it('adds TLS on 5061 with the given certificate, and pulls the edge image from ECR when told', () => {
+  it('adds TLS on 5061 with the given certificate, pulls the edge image from ECR, sends IMDNs via the proxy when told', () => {
     const { template, assembly } = variant;
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Protocol: 'TLS',
@@ -506,6 +557,9 @@ describe('context', () => {
     expect(image).toContain('deferred-cpm/edge:1.4.0');
     expect(Object.keys(assetManifest(assembly).dockerImages)).toEqual([]);
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'noc@example.net' });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'OUTBOUND_PROXY', Value: PROXY }]) })],
+    });
   });
 
   it('builds the edge image from functions/edge/Dockerfile by default, without Docker at synth', () => {
@@ -516,6 +570,7 @@ describe('context', () => {
 
   it('stops the synth with the context key named when a value is bad', () => {
     expect(() => synth({ trustedPeers: '10.0.0.0/40' })).toThrow(/"trustedPeers"/);
+    expect(() => synth({ outboundProxy: 'core.example.net:5060' })).toThrow(/"outboundProxy"/);
   });
 });
 

@@ -8,14 +8,15 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient, localDynamoClient, localSqsClient } from '../clients.ts';
 import { defaultTableNames, type TableNames } from '../dynamodb/tables.ts';
 import type { EdgeHttpOptions } from '../edge-http.ts';
-import type { DeliveryQueueSpec } from '../sqs/queues.ts';
+import type { QueueSpec } from '../sqs/queues.ts';
 import { createPorts, type Ports } from '../wiring.ts';
 import { ensureQueues, ensureTables, type EnsuredQueues } from './ensure.ts';
 import { startLocalAws, type LocalAws, type LocalAwsOptions } from './local-aws.ts';
 
 export interface LocalBackendOptions extends LocalAwsOptions {
   tablePrefix?: string;
-  queue?: Partial<DeliveryQueueSpec>;
+  queue?: Partial<QueueSpec>;
+  outboundQueue?: Partial<QueueSpec>;
   pageSize?: number;
   now?: () => number;
   edge?: EdgeHttpOptions;
@@ -43,12 +44,13 @@ export async function startLocalBackend(options: LocalBackendOptions): Promise<L
   };
   try {
     const tables = await ensureTables(dynamo, defaultTableNames(options.tablePrefix));
-    const queues = await ensureQueues(sqs, options.queue);
+    const queues = await ensureQueues(sqs, options.queue, options.outboundQueue);
     const ports = createPorts({
       dynamo,
       sqs,
       tables,
       queueUrl: queues.queueUrl,
+      outboundQueueUrl: queues.outbound.queueUrl,
       ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
       ...(options.now !== undefined ? { now: options.now } : {}),
       ...(options.edge !== undefined ? { edge: options.edge } : {}),

@@ -13,7 +13,7 @@ import {
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TABLE_SPECS, createTableInput, defaultTableNames, type TableNames, type TableRole } from '../dynamodb/tables.ts';
-import { DELIVERY_QUEUE, type DeliveryQueueSpec } from '../sqs/queues.ts';
+import { DELIVERY_QUEUE, OUTBOUND_QUEUE, type QueueSpec } from '../sqs/queues.ts';
 
 /** Create any missing table and wait until each is ACTIVE. */
 export async function ensureTables(
@@ -57,22 +57,34 @@ async function waitActive(client: DynamoDBClient, name: string, timeoutMs = 30_0
   }
 }
 
-export interface EnsuredQueues {
+/** A queue and its DLQ as SQS names them. */
+export interface EnsuredQueue {
   queueUrl: string;
   queueArn: string;
   dlqUrl: string;
   dlqArn: string;
 }
 
+/** The delivery queue (its fields at the top level) and the outbound queue. */
+export interface EnsuredQueues extends EnsuredQueue {
+  outbound: EnsuredQueue;
+}
+
 /**
- * Create the delivery queue and its DLQ (redrive after `maxReceiveCount` receives). Asking again
- * with the same settings returns the same URLs.
+ * Create the delivery queue and the outbound queue, each with its DLQ (redrive after
+ * `maxReceiveCount` receives). Asking again with the same settings returns the same URLs.
  */
 export async function ensureQueues(
   client: SQSClient,
-  overrides: Partial<DeliveryQueueSpec> = {},
+  overrides: Partial<QueueSpec> = {},
+  outboundOverrides: Partial<QueueSpec> = {},
 ): Promise<EnsuredQueues> {
-  const spec: DeliveryQueueSpec = { ...DELIVERY_QUEUE, ...overrides };
+  const delivery = await ensureQueue(client, { ...DELIVERY_QUEUE, ...overrides });
+  const outbound = await ensureQueue(client, { ...OUTBOUND_QUEUE, ...outboundOverrides });
+  return { ...delivery, outbound };
+}
+
+async function ensureQueue(client: SQSClient, spec: QueueSpec): Promise<EnsuredQueue> {
   const dlq = await client.send(
     new CreateQueueCommand({
       QueueName: spec.dlqName,

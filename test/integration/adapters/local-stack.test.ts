@@ -18,6 +18,7 @@ import {
 import {
   DELIVERY_QUEUE_URL_ENV,
   MESSAGES_TABLE_ENV,
+  OUTBOUND_QUEUE_URL_ENV,
   SESSIONS_TABLE_ENV,
   SUBSCRIPTIONS_TABLE_ENV,
 } from '../../../shared/adapters/wiring.ts';
@@ -146,16 +147,17 @@ describe('awsPortsFromEnv', () => {
     [SUBSCRIPTIONS_TABLE_ENV]: 'Stack-Subscriptions-1',
     [SESSIONS_TABLE_ENV]: 'Stack-Sessions-1',
     [DELIVERY_QUEUE_URL_ENV]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/deliveries',
+    [OUTBOUND_QUEUE_URL_ENV]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/outbound',
     AWS_REGION: 'eu-west-1',
   };
 
   it('builds every port from the environment', () => {
     const ports = awsPortsFromEnv(env);
-    expect(Object.keys(ports).sort()).toEqual(['changes', 'edge', 'messages', 'queue', 'sessions', 'subscriptions']);
+    expect(Object.keys(ports).sort()).toEqual(['changes', 'edge', 'messages', 'outbox', 'queue', 'sessions', 'subscriptions']);
   });
 
   it('names the variable that is missing', () => {
-    for (const name of [MESSAGES_TABLE_ENV, SUBSCRIPTIONS_TABLE_ENV, SESSIONS_TABLE_ENV, DELIVERY_QUEUE_URL_ENV]) {
+    for (const name of [MESSAGES_TABLE_ENV, SUBSCRIPTIONS_TABLE_ENV, SESSIONS_TABLE_ENV, DELIVERY_QUEUE_URL_ENV, OUTBOUND_QUEUE_URL_ENV]) {
       const partial: Record<string, string | undefined> = { ...env, [name]: undefined };
       expect(() => awsPortsFromEnv(partial)).toThrow(`environment variable ${name} is not set`);
     }

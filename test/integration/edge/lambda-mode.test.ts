@@ -2,12 +2,18 @@
  * The edge in AWS mode (HANDLER_MODE=lambda): SUBSCRIBE, INVITE and MESSAGE go to the functions
  * by Lambda Invoke (RequestResponse). A stand-in for the Lambda API on loopback answers as the
  * functions would; a function error or a function that does not answer in time gets 503 with
- * Retry-After, never silence.
+ * Retry-After, never silence. The IMDN failure reports the functions queue (OUTBOUND_QUEUE_URL,
+ * here on local-aws-sqs) are sent by the edge.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '../../../functions/edge/cpm-client.ts';
+import { localSqsClient } from '../../../shared/adapters/clients.ts';
+import { ensureQueues, startLocalAws, type LocalAws } from '../../../shared/adapters/local/index.ts';
+import { SqsImdnOutbox } from '../../../shared/adapters/sqs/imdn-outbox.ts';
+import { ConfigError, loadConfig } from '../../../shared/config.ts';
 import { EVENT_PACKAGE } from '../../../shared/deferred/names.ts';
 import type { SipHandlerResult, SipRequestEvent } from '../../../shared/events.ts';
 import { getHeader } from '../../../shared/sip/messages/index.ts';
@@ -17,6 +23,9 @@ describe('edge with HANDLER_MODE=lambda', () => {
   let lambda: Server;
   let edge: TestEdge;
   let client: CpmClient;
+  let aws: LocalAws;
+  let sqs: SQSClient;
+  let outboundQueueUrl: string;
   const invoked: { fn: string; event: SipRequestEvent }[] = [];
   const saved = { ...process.env };
 
@@ -42,8 +51,12 @@ describe('edge with HANDLER_MODE=lambda', () => {
       });
     });
     await new Promise<void>((resolve) => lambda.listen(0, '127.0.0.1', () => resolve()));
+    aws = await startLocalAws({ dataDir: undefined });
+    sqs = localSqsClient(aws.sqsEndpoint);
+    outboundQueueUrl = (await ensureQueues(sqs)).outbound.queueUrl;
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${(lambda.address() as AddressInfo).port}`,
+      AWS_ENDPOINT_URL_SQS: aws.sqsEndpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
@@ -55,6 +68,7 @@ describe('edge with HANDLER_MODE=lambda', () => {
         SUBSCRIBE_FUNCTION_NAME: 'fn-subscribe',
         INVITE_FUNCTION_NAME: 'fn-invite',
         DEPOSIT_FUNCTION_NAME: 'fn-deposit',
+        OUTBOUND_QUEUE_URL: outboundQueueUrl,
         EDGE_ID: 'http://127.0.0.1:1',
       },
     });
@@ -65,6 +79,8 @@ describe('edge with HANDLER_MODE=lambda', () => {
     await edge?.close();
     lambda?.closeAllConnections();
     lambda?.close();
+    sqs?.destroy();
+    await aws?.stop();
     process.env = saved;
   });
 
@@ -91,5 +107,42 @@ describe('edge with HANDLER_MODE=lambda', () => {
     );
     expect(res.status).toBe(503);
     expect(getHeader(res, 'Retry-After')).toBeDefined();
+  });
+
+  it('sends the IMDN failure reports the functions put on the outbound queue', async () => {
+    const bob = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: 'sip:bob@127.0.0.1' });
+    try {
+      const bobUri = `sip:bob@127.0.0.1:${bob.localPort}`;
+      await new SqsImdnOutbox(sqs, outboundQueueUrl).failed({
+        user: 'sip:alice@example.com',
+        id: '01JDQ8R0Z5K3N1V6X7Y8Z9A0BC',
+        messageId: 'expired-in-aws',
+        from: bobUri,
+        to: 'sip:alice@example.com',
+        date: '2026-03-01T10:00:00.000Z',
+        contentType: 'text/plain',
+        size: 2,
+        dispositionNotification: 'negative-delivery',
+        cpim: new Uint8Array(),
+        arrivedAt: '2026-03-01T10:00:01.000Z',
+        expiresAt: 1_900_000_000,
+      });
+      const imdn = await bob.nextRequest((r) => r.method === 'MESSAGE', 15_000);
+      expect(imdn.uri).toBe(bobUri);
+      expect(imdn.body.toString('utf8')).toContain('<message-id>expired-in-aws</message-id>');
+    } finally {
+      bob.close();
+    }
+  });
+
+  it('refuses to start without OUTBOUND_QUEUE_URL, naming it', () => {
+    const env = {
+      HANDLER_MODE: 'lambda',
+      SUBSCRIBE_FUNCTION_NAME: 'fn-subscribe',
+      INVITE_FUNCTION_NAME: 'fn-invite',
+      DEPOSIT_FUNCTION_NAME: 'fn-deposit',
+    };
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(/^OUTBOUND_QUEUE_URL: required with HANDLER_MODE=lambda/);
   });
 });
