@@ -12,6 +12,7 @@
  * visibility timeout. Several loops run side by side, as Lambda runs several invocations, so a
  * delivery waiting 30 s for a client's MSRP connection does not hold up other users' jobs.
  */
+import { setMaxListeners } from 'node:events';
 import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -65,6 +66,8 @@ export class SqsPoller {
   start(): void {
     if (this.loop) return;
     const abort = new AbortController();
+    // Every loop's in-flight receive listens on this one signal: more than Node's default 10 is by design.
+    setMaxListeners(0, abort.signal);
     this.abort = abort;
     const loops = Array.from({ length: this.concurrency }, () => this.run(abort.signal));
     this.loop = Promise.all(loops).then(() => undefined);
