@@ -7,7 +7,10 @@
  * - `parseMessage`: our parser, which validates start line, header syntax, every Via, From, To,
  *   Call-ID, CSeq (method match), Contact, Route, Content-Type, Content-Length framing.
  * - `parseMessage + views`: the same plus reading the typed views a transaction layer reads
- *   (top Via, From/To tags, CSeq, Contact) — the work `sip.parse` does eagerly.
+ *   (top Via and every Via, From/To tags, CSeq, Contact, Content-Length) — at least the work
+ *   `sip.parse` does eagerly. The views reuse what parseMessage built while validating
+ *   (shared/sip/messages/typed-values.ts); parseMessage itself never reads that memo, so every
+ *   message is validated in full whatever was parsed before it.
  * - `sip.parse`: `require('sip').parse(buffer)` from sip@0.0.6 (regex based, checks little).
  *
  * Run: npx tsx test/bench/parse.bench.ts [milliseconds per measurement, default 1000]
@@ -20,6 +23,7 @@ import {
   parseCSeq,
   parseMessage,
   parseNameAddr,
+  parseVia,
   topVia,
 } from '../../shared/sip/messages/index.ts';
 
@@ -138,16 +142,23 @@ const INVITE = withBody(
   ),
 );
 
+/**
+ * What `sip.parse` hands back ready-made, read through our views: every Via (sip.js parses them
+ * all; the transaction layer reads the top one, topVia), From and To with their parameters,
+ * CSeq, every Contact, Content-Length as a number. Views return new objects on each call.
+ */
 function parseWithViews(data: Buffer): unknown {
   const r = parseMessage(data);
   if (!r.ok) throw new Error(r.reason);
   const m = r.message;
   return [
     topVia(m)?.branch,
+    getHeaders(m, 'Via').map((v) => parseVia(v)?.host),
     parseNameAddr(getHeader(m, 'From')!)?.params.tag,
     parseNameAddr(getHeader(m, 'To')!)?.params.tag,
     parseCSeq(getHeader(m, 'CSeq')!)?.seq,
     getHeaders(m, 'Contact').map((c) => parseNameAddr(c)?.uri),
+    Number(getHeader(m, 'Content-Length')),
   ];
 }
 

@@ -2,7 +2,7 @@
  * Message bodies: media types (RFC 3261 §20.15, RFC 2045 §5.1) and multipart bodies
  * (RFC 2046 §5.1, as RFC 5621 uses them in SIP).
  */
-import { readParams, scanToken, skipWs, trimWs, unquote } from './grammar.ts';
+import { readParams, scanParams, scanToken, skipWs, trimWs, unquote } from './grammar.ts';
 import { canonicalHeaderName } from './header-names.ts';
 import type { Header } from './types.ts';
 
@@ -38,6 +38,23 @@ export function parseMediaType(value: string): MediaType | undefined {
     params[k] = v.charCodeAt(0) === 34 ? unquote(v) : v;
   }
   return { type, subtype, params };
+}
+
+/** Whether `value` is a media-type parseMediaType accepts, without building it. */
+export function isValidMediaType(value: string): boolean {
+  if (typeof value !== 'string') return false;
+  const s = value;
+  const n = s.length;
+  let i = skipWs(s, 0, n);
+  const typeEnd = scanToken(s, i, n);
+  if (typeEnd === i) return false;
+  i = skipWs(s, typeEnd, n);
+  if (s.charCodeAt(i) !== 47) return false;
+  i = skipWs(s, i + 1, n);
+  const subEnd = scanToken(s, i, n);
+  if (subEnd === i) return false;
+  // m-parameter = m-attribute EQUAL m-value: a bare name is not one.
+  return scanParams(s, subEnd, n, null, true) === n;
 }
 
 export interface BodyPart {

@@ -25,6 +25,8 @@ const WORD = 256;
 /** reserved: ";" / "/" / "?" / ":" / "@" / "&" / "=" / "+" / "$" / "," */
 const RESERVED = 512;
 const HEX = 1024;
+/** gen-value characters outside quotes: token / host (":" "[" "]" of IPv6 references), RFC 3261 §25.1. */
+const GEN_VALUE = 2048;
 
 const TABLE = new Uint16Array(128);
 
@@ -47,6 +49,8 @@ function mark(chars: string, flag: number): void {
   mark('[]/?:+$', HNV_EXTRA);
   mark('-.!%*_+`\'~()<>:\\"/[]?{}', WORD);
   mark(';/?:@&=+$,', RESERVED);
+  for (let c = 0; c < 128; c++) if ((TABLE[c]! & TOKEN) !== 0) TABLE[c]! |= GEN_VALUE;
+  mark(':[]', GEN_VALUE);
 })();
 
 export function isTokenChar(c: number): boolean {
@@ -121,15 +125,14 @@ export function isToken(s: string): boolean {
   return s.length > 0 && scanToken(s, 0) === s.length;
 }
 
-/** RFC 3261 §25.1 callid = word [ "@" word ] */
-export function isCallId(s: string): boolean {
-  const n = s.length;
-  if (n === 0) return false;
+/** RFC 3261 §25.1 callid = word [ "@" word ], for `s[from, n)`. */
+export function isCallId(s: string, from = 0, n: number = s.length): boolean {
+  if (n <= from) return false;
   let at = -1;
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c === 64) {
-      if (at !== -1 || i === 0 || i === n - 1) return false;
+      if (at !== -1 || i === from || i === n - 1) return false;
       at = i;
       continue;
     }
@@ -335,25 +338,93 @@ export function parsePort(s: string, from: number, end: number): number | undefi
 }
 
 /**
+ * Parameter names met on every message (RFC 3261 §19.1.1, §20.10, §20.20, §20.42; RFC 3581;
+ * RFC 3840; RFC 4028; RFC 5626; RFC 6665), lower case. Handing out these very strings as keys
+ * spares a slice and a toLowerCase per parameter, and the engine stores an interned key faster.
+ */
+const PARAM_NAMES = [
+  'tag', 'branch', 'rport', 'received', 'transport', 'lr', 'maddr', 'ttl', 'user', 'method',
+  'expires', 'q', 'boundary', 'charset', 'handling', 'reason', 'retry-after', 'id', 'ob', 'comp',
+  'gr', 'reg-id', '+sip.instance', 'refresher', 'cause', 'text', 'version', 'purpose', 'duration',
+  'phone-context', 'isub', 'ext', 'sigcomp-id', 'alias', 'keep', 'to-tag', 'from-tag', 'early-only',
+];
+const NAME_SLOTS = 128;
+// '' marks a free slot (no name is empty) and keeps the array packed.
+const nameSlots: string[] = new Array<string>(NAME_SLOTS).fill('');
+
+/** ASCII lower case of one character code (other characters unchanged). */
+function lowerCode(c: number): number {
+  return c >= 65 && c <= 90 ? c + 32 : c;
+}
+
+function nameHashStep(h: number, c: number): number {
+  return (Math.imul(h, 31) + lowerCode(c)) | 0;
+}
+
+function nameHash(s: string, from: number, end: number): number {
+  let h = 0;
+  for (let i = from; i < end; i++) h = nameHashStep(h, s.charCodeAt(i));
+  return h;
+}
+
+for (const name of PARAM_NAMES) {
+  let slot = nameHash(name, 0, name.length) & (NAME_SLOTS - 1);
+  while (nameSlots[slot] !== '') slot = (slot + 1) & (NAME_SLOTS - 1);
+  nameSlots[slot] = name;
+}
+
+/** `s[from, end)` lower-cased: one of PARAM_NAMES when it is one, without allocating. */
+export function lowerName(s: string, from: number, end: number): string {
+  return lowerNameHashed(s, from, end, nameHash(s, from, end));
+}
+
+/** lowerName for a caller that has hashed `s[from, end)` with nameHashStep as it scanned it. */
+function lowerNameHashed(s: string, from: number, end: number, hash: number): string {
+  const len = end - from;
+  let slot = hash & (NAME_SLOTS - 1);
+  for (;;) {
+    const known = nameSlots[slot]!;
+    if (known === '') break;
+    if (known.length === len) {
+      let i = 0;
+      while (i < len && lowerCode(s.charCodeAt(from + i)) === known.charCodeAt(i)) i++;
+      if (i === len) return known;
+    }
+    slot = (slot + 1) & (NAME_SLOTS - 1);
+  }
+  return s.slice(from, end).toLowerCase();
+}
+
+/**
  * `*( SEMI generic-param )` from `from` (RFC 3261 §25.1): generic-param = token [ EQUAL gen-value ],
  * gen-value = token / host / quoted-string. Names are lower-cased (they compare case-insensitively);
  * values are kept as written, quoted-strings with their quotes. IPv6 values without brackets
  * (RFC 5118 §4.5 `received=2001:db8::9:255`) are accepted. Stores into `out` when given (validation
  * alone allocates nothing). Returns the index after the list (and trailing whitespace), where the
- * first character that does not continue it stands, or -1 on a syntax error.
+ * first character that does not continue it stands, or -1 on a syntax error (with `requireValues`,
+ * also on a parameter without "=" value).
  */
 export function scanParams(
   s: string,
   from: number,
   end: number,
   out: Record<string, string | null> | null,
+  requireValues = false,
 ): number {
   let i = skipWs(s, from, end);
   while (i < end && s.charCodeAt(i) === 59) {
     i = skipWs(s, i + 1, end);
-    const nameEnd = scanToken(s, i, end);
-    if (nameEnd === i) return -1;
+    // The name is hashed as it is scanned, for lowerName's table of common names.
     const nameStart = i;
+    let hash = 0;
+    while (i < end) {
+      const c = s.charCodeAt(i);
+      if (c >= 128 || (TABLE[c]! & TOKEN) === 0) break;
+      hash = nameHashStep(hash, c);
+      i++;
+    }
+    const nameEnd = i;
+    if (nameEnd === nameStart) return -1;
     i = skipWs(s, nameEnd, end);
     let valueStart = -1;
     let valueEnd = -1;
@@ -368,7 +439,7 @@ export function scanParams(
         let j = i;
         while (j < end) {
           const c = s.charCodeAt(j);
-          if (!isTokenChar(c) && c !== 58 && c !== 91 && c !== 93) break;
+          if (c >= 128 || (TABLE[c]! & GEN_VALUE) === 0) break;
           j++;
         }
         if (j === i) return -1;
@@ -376,8 +447,10 @@ export function scanParams(
         valueEnd = j;
       }
       i = skipWs(s, valueEnd, end);
+    } else if (requireValues) return -1;
+    if (out !== null) {
+      out[lowerNameHashed(s, nameStart, nameEnd, hash)] = valueStart === -1 ? null : s.slice(valueStart, valueEnd);
     }
-    if (out !== null) out[s.slice(nameStart, nameEnd).toLowerCase()] = valueStart === -1 ? null : s.slice(valueStart, valueEnd);
   }
   return i;
 }

@@ -84,23 +84,29 @@ for (const [short, long] of Object.entries(COMPACT_FORMS)) {
  * compared. Used by the parser for every header line.
  */
 const SLOTS = 512;
-const slotLower: (string | undefined)[] = new Array(SLOTS);
-const slotCanonical: (string | undefined)[] = new Array(SLOTS);
+// Filled with '' (no name is empty), so that the arrays stay packed.
+const slotLower: string[] = new Array<string>(SLOTS).fill('');
+const slotCanonical: string[] = new Array<string>(SLOTS).fill('');
 
 /** Lower-case a token character code ("|32" maps A-Z to a-z and keeps the other token characters distinct). */
 function fold(c: number): number {
   return c | 32;
 }
 
+/** One step of the name hash; a caller scanning a name can fold it in as it goes (knownHeaderHashed). */
+export function nameHashStep(h: number, c: number): number {
+  return (Math.imul(h, 31) + fold(c)) | 0;
+}
+
 function hashRange(s: string, from: number, end: number): number {
   let h = 0;
-  for (let i = from; i < end; i++) h = (Math.imul(h, 31) + fold(s.charCodeAt(i))) | 0;
-  return h & (SLOTS - 1);
+  for (let i = from; i < end; i++) h = nameHashStep(h, s.charCodeAt(i));
+  return h;
 }
 
 for (const [lower, canonical] of BY_LOWER) {
-  let slot = hashRange(lower, 0, lower.length);
-  while (slotLower[slot] !== undefined) slot = (slot + 1) & (SLOTS - 1);
+  let slot = hashRange(lower, 0, lower.length) & (SLOTS - 1);
+  while (slotLower[slot] !== '') slot = (slot + 1) & (SLOTS - 1);
   slotLower[slot] = lower;
   slotCanonical[slot] = canonical;
 }
@@ -110,11 +116,16 @@ for (const [lower, canonical] of BY_LOWER) {
  * compact forms included), else undefined. Allocates nothing.
  */
 export function knownHeaderAt(s: string, from: number, end: number): string | undefined {
+  return knownHeaderHashed(s, from, end, hashRange(s, from, end));
+}
+
+/** knownHeaderAt for a caller that has hashed `s[from, end)` with nameHashStep already. */
+export function knownHeaderHashed(s: string, from: number, end: number, hash: number): string | undefined {
   const len = end - from;
-  let slot = hashRange(s, from, end);
+  let slot = hash & (SLOTS - 1);
   for (;;) {
-    const lower = slotLower[slot];
-    if (lower === undefined) return undefined;
+    const lower = slotLower[slot]!;
+    if (lower === '') return undefined;
     if (lower.length === len) {
       let i = 0;
       while (i < len && fold(s.charCodeAt(from + i)) === lower.charCodeAt(i)) i++;
@@ -136,6 +147,26 @@ export function isKnownHeader(canonical: string): boolean {
   return BY_EXACT.get(canonical) === canonical;
 }
 
+export interface HeaderInfo {
+  canonical: string;
+  /** Whether values of this header are comma lists (RFC 3261 §7.3.1). */
+  list: boolean;
+}
+
+/** Known spellings (canonical and compact) -> their HeaderInfo, so that one lookup gives both. */
+const INFO_BY_EXACT = new Map<string, HeaderInfo>();
+for (const [spelling, canonical] of BY_EXACT) {
+  INFO_BY_EXACT.set(spelling, { canonical, list: LIST_HEADERS.has(canonical) });
+}
+
+/** canonicalHeaderName and isListHeader in one lookup for the usual spellings. */
+export function headerInfo(name: string): HeaderInfo {
+  const known = INFO_BY_EXACT.get(name);
+  if (known !== undefined) return known;
+  const canonical = canonicalHeaderName(name);
+  return { canonical, list: LIST_HEADERS.has(canonical) };
+}
+
 /** Whether values of this header are comma lists (RFC 3261 §7.3.1). */
 export function isListHeader(canonical: string): boolean {
   return LIST_HEADERS.has(canonical);
@@ -144,7 +175,17 @@ export function isListHeader(canonical: string): boolean {
 /** Whether header field `stored` (as held in a message) is the header `canonical` names. */
 export function sameHeaderName(stored: string, canonical: string): boolean {
   if (stored === canonical) return true;
-  if (stored.length !== canonical.length && stored.length !== 1) return false;
+  const len = stored.length;
+  if (len !== canonical.length && len !== 1) return false;
+  if (len > 1) {
+    // Spellings of one name of the same length differ in case only: ASCII first or last
+    // characters that differ even in lower case settle it (Call-ID vs Contact) without a lookup.
+    const a0 = stored.charCodeAt(0);
+    const b0 = canonical.charCodeAt(0);
+    const a1 = stored.charCodeAt(len - 1);
+    const b1 = canonical.charCodeAt(len - 1);
+    if ((a0 | b0 | a1 | b1) < 128 && ((a0 | 32) !== (b0 | 32) || (a1 | 32) !== (b1 | 32))) return false;
+  }
   // A known spelling (canonical or compact, as the parser stores them) is decided without allocating.
   const exact = BY_EXACT.get(stored);
   if (exact !== undefined) return exact === canonical;

@@ -1,26 +1,13 @@
 /**
  * Header access and typed views of header values (RFC 3261 §7.3, §20, §25.1; RFC 3581; RFC 6665).
  * Views are functions over the raw value: they return undefined for a value they cannot read and
- * never throw.
+ * never throw. Each call returns a new object. Via, name-addr and CSeq views first look for the
+ * value among those parseMessage just built while validating (typed-values.ts), so reading the
+ * top Via, From, To, CSeq or Contact of a parsed message does not parse them a second time.
  */
-import {
-  formatParams,
-  isDigit,
-  isTokenChar,
-  parsePort,
-  quote,
-  readParams,
-  scanHost,
-  scanParams,
-  scanQuoted,
-  scanToken,
-  skipWs,
-  splitList,
-  trimWs,
-  unquote,
-} from './grammar.ts';
-import { canonicalHeaderName, isListHeader, sameHeaderName } from './header-names.ts';
-import { isValidUri } from './uri.ts';
+import { formatParams, isDigit, quote, readParams, scanToken, skipWs, splitList, trimWs } from './grammar.ts';
+import { canonicalHeaderName, headerInfo, sameHeaderName } from './header-names.ts';
+import { cseqView, isNameAddr, isVia, nameAddrView, viaView } from './typed-values.ts';
 import type { CSeq, Header, NameAddr, UriParams, Via } from './types.ts';
 
 export { canonicalHeaderName, isListHeader } from './header-names.ts';
@@ -33,10 +20,13 @@ interface HasHeaders {
 /** The first field value of header `name` (any case, compact forms accepted), or undefined. */
 export function getHeader(msg: HasHeaders, name: string): string | undefined {
   const canonical = canonicalHeaderName(name);
+  const length = canonical.length;
   const headers = msg.headers;
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i]!;
-    if (h.name === canonical || sameHeaderName(h.name, canonical)) return h.value;
+    const stored = h.name;
+    if (stored === canonical) return h.value;
+    if ((stored.length === length || stored.length === 1) && sameHeaderName(stored, canonical)) return h.value;
   }
   return undefined;
 }
@@ -47,16 +37,25 @@ export function getHeader(msg: HasHeaders, name: string): string | undefined {
  * elements are dropped. `Contact: *` comes back as ['*'].
  */
 export function getHeaders(msg: HasHeaders, name: string): string[] {
-  const canonical = canonicalHeaderName(name);
-  const list = isListHeader(canonical);
+  const { canonical, list } = headerInfo(name);
+  const length = canonical.length;
   const out: string[] = [];
-  for (const h of msg.headers) {
-    if (h.name !== canonical && !sameHeaderName(h.name, canonical)) continue;
-    if (!list) {
-      out.push(h.value);
-      continue;
+  const headers = msg.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    const stored = h.name;
+    // Names of another length than `canonical` can only match as compact forms (sameHeaderName).
+    if (stored !== canonical) {
+      if (stored.length !== length && stored.length !== 1) continue;
+      if (!sameHeaderName(stored, canonical)) continue;
     }
-    for (const part of splitList(h.value)) if (part !== '') out.push(part);
+    const v = h.value;
+    if (!list) out.push(v);
+    else if (v.indexOf(',') === -1) {
+      // One element: splitList would give [trimWs(v)]; the trimmed text is the value itself as a rule.
+      const one = trimWs(v);
+      if (one !== '') out.push(one);
+    } else for (const part of splitList(v)) if (part !== '') out.push(part);
   }
   return out;
 }
@@ -96,79 +95,12 @@ export function removeHeaders(msg: HasHeaders, name: string): void {
  */
 export function parseNameAddr(value: string): NameAddr | undefined {
   if (typeof value !== 'string') return undefined;
-  return readNameAddr(value, true) ?? undefined;
+  return nameAddrView(value);
 }
 
 /** Whether `value` is a name-addr / addr-spec parseNameAddr accepts, without building it. */
 export function isValidNameAddr(value: string): boolean {
-  return typeof value === 'string' && readNameAddr(value, false) !== undefined;
-}
-
-/** undefined: malformed; null: well-formed (not built, `build` false); else the parsed value. */
-function readNameAddr(s: string, build: boolean): NameAddr | null | undefined {
-  const n = s.length;
-  let i = skipWs(s, 0, n);
-  let displayName: string | undefined;
-  let uriStart: number;
-  let uriEnd: number;
-  if (i < n && s.charCodeAt(i) === 34) {
-    const q = scanQuoted(s, i, n);
-    if (q === -1) return undefined;
-    if (build) displayName = unquote(s.slice(i, q));
-    i = skipWs(s, q, n);
-    if (i >= n || s.charCodeAt(i) !== 60) return undefined;
-  } else {
-    // display-name = *(token LWS): scan tokens and whitespace; a "<" ends a display name, a ":"
-    // right after the first token means it was a URI scheme (addr-spec form).
-    let j = i;
-    while (j < n) {
-      const c = s.charCodeAt(j);
-      if (isTokenChar(c) || c === 32 || c === 9) j++;
-      else break;
-    }
-    if (j < n && s.charCodeAt(j) === 60) {
-      if (build) {
-        const name = trimWs(s.slice(i, j));
-        if (name !== '') displayName = name;
-      }
-      i = j;
-    } else if (j < n && s.charCodeAt(j) === 58 && scanToken(s, i, n) >= j) {
-      // addr-spec: up to the first ";" or whitespace (RFC 3261 §20.10).
-      let k = j;
-      while (k < n) {
-        const c = s.charCodeAt(k);
-        if (c === 59 || c === 32 || c === 9) break;
-        if (c === 60 || c === 62 || c === 34 || c === 44) return undefined;
-        k++;
-      }
-      uriStart = i;
-      uriEnd = k;
-      return finishNameAddr(s, uriStart, uriEnd, k, displayName, build);
-    } else return undefined;
-  }
-  // LAQUOT addr-spec RAQUOT: no whitespace inside the brackets (RFC 4475 §3.1.2.14 badaspec).
-  const close = s.indexOf('>', i + 1);
-  if (close === -1) return undefined;
-  uriStart = i + 1;
-  uriEnd = close;
-  return finishNameAddr(s, uriStart, uriEnd, close + 1, displayName, build);
-}
-
-function finishNameAddr(
-  s: string,
-  uriStart: number,
-  uriEnd: number,
-  paramsFrom: number,
-  displayName: string | undefined,
-  build: boolean,
-): NameAddr | null | undefined {
-  // Whitespace, "<" and DQUOTE are in no URI character class, so this also rejects them.
-  if (!isValidUri(s, uriStart, uriEnd)) return undefined;
-  const params: UriParams | null = build ? {} : null;
-  if (scanParams(s, paramsFrom, s.length, params) !== s.length) return undefined;
-  if (params === null) return null;
-  const uri = s.slice(uriStart, uriEnd);
-  return displayName === undefined ? { uri, params } : { displayName, uri, params };
+  return typeof value === 'string' && isNameAddr(value);
 }
 
 /** Text of a name-addr: `"Display" <uri>;param=value` (always the bracketed form, which is always safe). */
@@ -193,69 +125,12 @@ export function parseContact(value: string): NameAddr | '*' | undefined {
  */
 export function parseVia(value: string): Via | undefined {
   if (typeof value !== 'string') return undefined;
-  return readVia(value, true) ?? undefined;
+  return viaView(value);
 }
 
 /** Whether `value` is one via-parm parseVia accepts, without building it. */
 export function isValidVia(value: string): boolean {
-  return typeof value === 'string' && readVia(value, false) !== undefined;
-}
-
-function readVia(s: string, build: boolean): Via | null | undefined {
-  const n = s.length;
-  let i = skipWs(s, 0, n);
-  const protoEnd = scanToken(s, i, n);
-  if (protoEnd - i !== 3) return undefined;
-  const p0 = s.charCodeAt(i) | 32;
-  const p1 = s.charCodeAt(i + 1) | 32;
-  const p2 = s.charCodeAt(i + 2) | 32;
-  if (p0 !== 115 || p1 !== 105 || p2 !== 112) return undefined; // "SIP", any case
-  i = skipWs(s, protoEnd, n);
-  if (s.charCodeAt(i) !== 47) return undefined;
-  i = skipWs(s, i + 1, n);
-  const versionEnd = scanToken(s, i, n);
-  if (versionEnd - i !== 3 || s.charCodeAt(i) !== 50 || s.charCodeAt(i + 1) !== 46 || s.charCodeAt(i + 2) !== 48) {
-    return undefined; // "2.0"
-  }
-  i = skipWs(s, versionEnd, n);
-  if (s.charCodeAt(i) !== 47) return undefined;
-  i = skipWs(s, i + 1, n);
-  const transportStart = i;
-  const transportEnd = scanToken(s, i, n);
-  if (transportEnd === i) return undefined;
-  i = skipWs(s, transportEnd, n);
-  if (i === transportEnd) return undefined;
-  const hostEnd = scanHost(s, i, n);
-  if (hostEnd === -1) return undefined;
-  const hostStart = i;
-  i = skipWs(s, hostEnd, n);
-  let port: number | undefined;
-  if (i < n && s.charCodeAt(i) === 58) {
-    i = skipWs(s, i + 1, n);
-    let j = i;
-    while (j < n && isDigit(s.charCodeAt(j))) j++;
-    port = parsePort(s, i, j);
-    if (port === undefined) return undefined;
-    i = j;
-  }
-  const params: UriParams = {};
-  if (scanParams(s, i, n, params) !== n) return undefined;
-  // RFC 3581 §3: rport = "rport" [EQUAL 1*DIGIT]
-  const rport = params.rport;
-  let rportValue: number | null | undefined;
-  if (rport !== undefined) {
-    rportValue = rport === null ? null : parsePort(rport, 0, rport.length);
-    if (rportValue === undefined) return undefined;
-  }
-  if (!build) return null;
-  const via: Via = { transport: s.slice(transportStart, transportEnd).toUpperCase(), host: s.slice(hostStart, hostEnd), params };
-  if (port !== undefined) via.port = port;
-  const branch = params.branch;
-  if (typeof branch === 'string') via.branch = branch;
-  const received = params.received;
-  if (typeof received === 'string') via.received = received;
-  if (rportValue !== undefined) via.rport = rportValue;
-  return via;
+  return typeof value === 'string' && isVia(value);
 }
 
 /** Text of one via-parm. `params` is authoritative; branch/received/rport fill in what it lacks. */
@@ -272,7 +147,7 @@ export function formatVia(via: Via): string {
 export function topVia(msg: HasHeaders): Via | undefined {
   const first = getHeader(msg, 'Via');
   if (first === undefined) return undefined;
-  return parseVia(first.indexOf(',') === -1 ? first : splitList(first)[0]!);
+  return viaView(first.indexOf(',') === -1 ? first : splitList(first)[0]!);
 }
 
 // ---- CSeq, Expires ------------------------------------------------------------------------------
@@ -280,19 +155,7 @@ export function topVia(msg: HasHeaders): Via | undefined {
 /** RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method, the number below 2**31 (§8.1.1.5). */
 export function parseCSeq(value: string): CSeq | undefined {
   if (typeof value !== 'string') return undefined;
-  const s = value;
-  const n = s.length;
-  const i = skipWs(s, 0, n);
-  let j = i;
-  while (j < n && isDigit(s.charCodeAt(j))) j++;
-  if (j === i || j - i > 10) return undefined;
-  const seq = Number(s.slice(i, j));
-  if (seq >= 2 ** 31) return undefined;
-  const k = skipWs(s, j, n);
-  if (k === j) return undefined;
-  const methodEnd = scanToken(s, k, n);
-  if (methodEnd === k || skipWs(s, methodEnd, n) !== n) return undefined;
-  return { seq, method: s.slice(k, methodEnd) };
+  return cseqView(value);
 }
 
 /** Largest delta-seconds value; larger ones are read as this (RFC 3261 §25.1, RFC 4475 §3.1.2.9). */

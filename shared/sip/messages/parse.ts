@@ -5,9 +5,10 @@
  * Never throws: a malformed message gives a ParseResult with the status to answer it with.
  */
 import { isCallId, isDigit, isToken, isTokenChar, splitList, trimWs } from './grammar.ts';
-import { knownHeaderAt } from './header-names.ts';
-import { checkRequire, isValidNameAddr, isValidVia, parseCSeq } from './headers.ts';
-import { parseMediaType } from './body.ts';
+import { knownHeaderAt, knownHeaderHashed, nameHashStep } from './header-names.ts';
+import { checkRequire } from './headers.ts';
+import { isValidMediaType } from './body.ts';
+import { checkCSeq, checkNameAddr, checkVia, isNameAddr, isVia } from './typed-values.ts';
 import { isValidUri, uriScheme } from './uri.ts';
 import type { Header, ParseOptions, ParseResult, SipMessage } from './types.ts';
 
@@ -42,12 +43,23 @@ function readVersion(s: string): 'ok' | 'other' | 'bad' {
   return Number(s.slice(4, dot)) === 2 && Number(s.slice(dot + 1)) === 0 ? 'ok' : 'other';
 }
 
+/** Whether `s` has "SIP/" (any case, as toUpperCase reads it) at `at`. */
+function isSipSlash(s: string, at: number): boolean {
+  const c0 = s.charCodeAt(at);
+  const c1 = s.charCodeAt(at + 1);
+  const c2 = s.charCodeAt(at + 2);
+  if ((c0 | c1 | c2) < 128) return (c0 | 32) === 115 && (c1 | 32) === 105 && (c2 | 32) === 112 && s.charCodeAt(at + 3) === 47;
+  // Non-ASCII letters may upper-case to ASCII ones (U+017F to "S"): keep toUpperCase's reading.
+  return s.slice(at, at + 4).toUpperCase() === 'SIP/';
+}
+
 /**
  * RFC 3261 §7.1 Request-Line = Method SP Request-URI SP SIP-Version CRLF, single spaces
  * (RFC 4475 §3.1.2.9 lwsstart, §3.1.2.8 lwsruri); §7.2 Status-Line = SIP-Version SP Status-Code
- * SP Reason-Phrase CRLF, the reason possibly empty (RFC 4475 §3.1.1.13 noreason).
+ * SP Reason-Phrase CRLF, the reason possibly empty (RFC 4475 §3.1.1.13 noreason). `line` is the
+ * start of `head`.
  */
-function readStartLine(line: string, schemes: readonly string[]): StartLine {
+function readStartLine(line: string, head: string, schemes: readonly string[]): StartLine {
   if (line.length >= 4 && line.charCodeAt(3) === 47 && line.slice(0, 4).toUpperCase() === 'SIP/') {
     const sp = line.indexOf(' ');
     const version = readVersion(sp === -1 ? line : line.slice(0, sp));
@@ -68,17 +80,19 @@ function readStartLine(line: string, schemes: readonly string[]): StartLine {
   const sp1 = text.indexOf(' ');
   const sp2 = sp1 === -1 ? -1 : text.indexOf(' ', sp1 + 1);
   const method = sp1 === -1 ? text : text.slice(0, sp1);
-  const looksLikeRequest = sp2 !== -1 && text.slice(text.lastIndexOf(' ') + 1, text.lastIndexOf(' ') + 5).toUpperCase() === 'SIP/';
-  const kind: Kind = looksLikeRequest ? 'request' : 'unknown';
+  const kind: Kind = sp2 !== -1 && isSipSlash(text, text.lastIndexOf(' ') + 1) ? 'request' : 'unknown';
+  const methodOk = isToken(method);
   const start: StartLine = { kind };
-  if (isToken(method)) start.method = method;
+  if (methodOk) start.method = method;
   if (sp2 === -1 || text.indexOf(' ', sp2 + 1) !== -1 || text.indexOf('\t') !== -1 || sp2 === sp1 + 1) {
     return { ...start, error: bad('Bad Request-Line') };
   }
   const uri = text.slice(sp1 + 1, sp2);
   start.uri = uri;
-  if (!isToken(method)) return { ...start, error: bad('Bad Method') };
-  const version = readVersion(text.slice(sp2 + 1));
+  if (!methodOk) return { ...start, error: bad('Bad Method') };
+  // The common "SIP/2.0" is compared in place; anything else goes through readVersion.
+  const version =
+    text.length - sp2 === 8 && text.startsWith('SIP/2.0', sp2 + 1) ? 'ok' : readVersion(text.slice(sp2 + 1));
   if (version === 'bad') return { ...start, error: bad('Bad SIP-Version') };
   // RFC 3261 §8.2.2 / §21.5.6: 505 for a version we do not speak.
   if (version === 'other') return { ...start, error: { status: 505, reason: 'Version Not Supported' } };
@@ -87,7 +101,10 @@ function readStartLine(line: string, schemes: readonly string[]): StartLine {
   // RFC 3261 §8.2.2.1: a scheme we do not serve gets 416 (decided after the headers are read).
   if (!schemes.includes(scheme)) return { ...start, error: { status: 416, reason: 'Unsupported URI Scheme' } };
   // RFC 3261 §19.1.1 (table): URI headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11 escruri).
-  if (!isValidUri(uri)) return { ...start, error: bad('Bad Request-URI') };
+  // Checked where it stands in `head` (flat text: `line` is its start), past the whitespace trimmed.
+  let lead = 0;
+  while (line.charCodeAt(lead) === 32 || line.charCodeAt(lead) === 9) lead++;
+  if (!isValidUri(head, lead + sp1 + 1, lead + sp2)) return { ...start, error: bad('Bad Request-URI') };
   if (scheme === 'sip' || scheme === 'sips') {
     // "?" may occur in the user part; after the host it starts URI headers.
     const at = uri.indexOf('@');
@@ -104,14 +121,17 @@ interface HeaderRead {
 /**
  * Header fields (RFC 3261 §7.3): name [LWS] ":" value, names matched case-insensitively and
  * stored in canonical long form (§7.3.3), folded lines (§7.3.1: CRLF followed by SP/HTAB)
- * joined with one space. Lines must end in CRLF: a bare CR or LF is an error.
+ * joined with one space. Lines must end in CRLF: a bare CR or LF is an error. `starts` gets where
+ * each value begins in `text` (-1 for a folded one, which is not a piece of it): the checks scan
+ * the values there, in the flat head text, rather than through the sliced value strings.
  */
-function readHeaders(text: string, from: number, maxHeaders: number): HeaderRead {
+function readHeaders(text: string, from: number, maxHeaders: number, starts: number[]): HeaderRead {
   const headers: Header[] = [];
   const n = text.length;
   let pos = from;
   let name: string | undefined;
   let value = '';
+  let valueStart = 0;
   let folded = false;
   while (pos < n) {
     // One LF search per line finds its end and any bare LF; one CR search finds any bare CR.
@@ -136,17 +156,36 @@ function readHeaders(text: string, from: number, maxHeaders: number): HeaderRead
     }
     if (name !== undefined) {
       headers.push({ name, value: folded ? trimWs(value) : value });
+      starts.push(folded ? -1 : valueStart);
       if (headers.length > maxHeaders) return { headers, error: bad('Too many headers') };
     }
-    const colon = text.indexOf(':', pos);
-    if (colon === -1 || colon > eol) return { headers, error: bad('Malformed header line') };
-    let nameEnd = colon;
-    while (nameEnd > pos && (text.charCodeAt(nameEnd - 1) === 32 || text.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
-    if (nameEnd === pos) return { headers, error: bad('Malformed header line') };
-    name = knownHeaderAt(text, pos, nameEnd);
+    // The name is hashed as it is scanned for the lookup of its canonical form; a line that is
+    // not plainly name [WS] ":" is left to the general reading below, which names the fault.
+    let i = pos;
+    let hash = 0;
+    while (i < eol) {
+      const c = text.charCodeAt(i);
+      if (c === 58 || c === 32 || c === 9) break;
+      hash = nameHashStep(hash, c);
+      i++;
+    }
+    let nameEnd = i;
+    while (i < eol && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
+    let colon: number;
+    if (nameEnd > pos && i < eol && text.charCodeAt(i) === 58) {
+      colon = i;
+      name = knownHeaderHashed(text, pos, nameEnd, hash);
+    } else {
+      colon = text.indexOf(':', pos);
+      if (colon === -1 || colon > eol) return { headers, error: bad('Malformed header line') };
+      nameEnd = colon;
+      while (nameEnd > pos && (text.charCodeAt(nameEnd - 1) === 32 || text.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
+      if (nameEnd === pos) return { headers, error: bad('Malformed header line') };
+      name = knownHeaderAt(text, pos, nameEnd);
+    }
     if (name === undefined) {
-      for (let i = pos; i < nameEnd; i++) {
-        if (!isTokenChar(text.charCodeAt(i))) return { headers, error: bad('Malformed header name') };
+      for (let k = pos; k < nameEnd; k++) {
+        if (!isTokenChar(text.charCodeAt(k))) return { headers, error: bad('Malformed header name') };
       }
       name = text.slice(pos, nameEnd);
     }
@@ -155,11 +194,13 @@ function readHeaders(text: string, from: number, maxHeaders: number): HeaderRead
     while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
     while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
     value = text.slice(a, b);
+    valueStart = a;
     folded = false;
     pos = eol + 2;
   }
   if (name !== undefined) {
     headers.push({ name, value: folded ? trimWs(value) : value });
+    starts.push(folded ? -1 : valueStart);
     if (headers.length > maxHeaders) return { headers, error: bad('Too many headers') };
   }
   return { headers };
@@ -184,12 +225,36 @@ function allDigits(v: string): boolean {
   return true;
 }
 
-/** Every element of a name-addr list header must be readable (Route, Record-Route, Contact). */
-function nameAddrListOk(value: string, allowStar: boolean): boolean {
-  if (value.indexOf(',') === -1) return isValidNameAddr(value) || (allowStar && value === '*');
+/**
+ * Every element of a name-addr list header must be readable (Route, Record-Route, Contact).
+ * With `keep` the elements built are kept for the views (typed-values.ts). `value` is
+ * `src[from, from + value.length)`.
+ */
+function nameAddrListOk(value: string, src: string, from: number, allowStar: boolean, keep: boolean): boolean {
+  if (value.indexOf(',') === -1) {
+    const end = from + value.length;
+    return (keep ? checkNameAddr(value, src, from, end) : isNameAddr(src, from, end)) || (allowStar && value === '*');
+  }
   const parts = splitList(value);
-  for (const part of parts) if (!isValidNameAddr(part)) return false;
+  for (const part of parts) if (!(keep ? checkNameAddr(part) : isNameAddr(part))) return false;
   return true;
+}
+
+/** `check` on header `index`, given as its value and where it stands in `text` (see readHeaders). */
+function checkValue<R>(
+  check: (value: string, src: string, from: number, end: number) => R,
+  headers: Header[],
+  text: string,
+  starts: number[],
+  index: number,
+): R {
+  const value = headers[index]!.value;
+  const start = starts[index]!;
+  return start === -1 ? check(value, value, 0, value.length) : check(value, text, start, start + value.length);
+}
+
+function isCallIdValue(_value: string, src: string, from: number, end: number): boolean {
+  return isCallId(src, from, end);
 }
 
 interface Checked {
@@ -205,15 +270,15 @@ interface Checked {
  * (scalar02); one well-formed Content-Length (RFC 4475 §3.3.9 mcl01, §3.1.2.3 ncl); Date in GMT
  * (§3.1.2.12 baddate); readable Contact, Route, Record-Route, Content-Type and Expires when present.
  */
-function checkRequestHeaders(headers: Header[], method: string): Checked {
+function checkRequestHeaders(headers: Header[], text: string, starts: number[], method: string): Checked {
   let via = 0;
-  let from: string | undefined;
+  let fromAt = -1;
   let fromCount = 0;
-  let to: string | undefined;
+  let toAt = -1;
   let toCount = 0;
-  let callId: string | undefined;
+  let callIdAt = -1;
   let callIdCount = 0;
-  let cseq: string | undefined;
+  let cseqAt = -1;
   let cseqCount = 0;
   let maxForwardsCount = 0;
   let contentLength: string | undefined;
@@ -221,32 +286,41 @@ function checkRequestHeaders(headers: Header[], method: string): Checked {
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i]!;
     const v = h.value;
+    // The value is scanned where it stands in the head text when it is a piece of it.
+    const start = starts[i]!;
+    const src = start === -1 ? v : text;
+    const at = start === -1 ? 0 : start;
     switch (h.name) {
       case 'Via': {
+        // The top via-parm is kept for the views (§18.2.2, §17.2.3 read it); the others are checked.
         if (v.indexOf(',') === -1) {
-          if (!isValidVia(v)) return { error: bad('Bad Via') };
+          const end = at + v.length;
+          if (!(via === 0 ? checkVia(v, src, at, end) : isVia(src, at, end))) return { error: bad('Bad Via') };
           via++;
           break;
         }
         const parts = splitList(v);
-        for (const part of parts) if (!isValidVia(part)) return { error: bad('Bad Via') };
+        for (let k = 0; k < parts.length; k++) {
+          const part = parts[k]!;
+          if (!(via === 0 && k === 0 ? checkVia(part) : isVia(part))) return { error: bad('Bad Via') };
+        }
         via += parts.length;
         break;
       }
       case 'From':
-        from = v;
+        fromAt = i;
         fromCount++;
         break;
       case 'To':
-        to = v;
+        toAt = i;
         toCount++;
         break;
       case 'Call-ID':
-        callId = v;
+        callIdAt = i;
         callIdCount++;
         break;
       case 'CSeq':
-        cseq = v;
+        cseqAt = i;
         cseqCount++;
         break;
       case 'Max-Forwards': {
@@ -259,14 +333,14 @@ function checkRequestHeaders(headers: Header[], method: string): Checked {
         contentLengthCount++;
         break;
       case 'Contact':
-        if (!nameAddrListOk(v, true)) return { error: bad('Bad Contact') };
+        if (!nameAddrListOk(v, src, at, true, true)) return { error: bad('Bad Contact') };
         break;
       case 'Route':
       case 'Record-Route':
-        if (!nameAddrListOk(v, false)) return { error: bad(`Bad ${h.name}`) };
+        if (!nameAddrListOk(v, src, at, false, false)) return { error: bad(`Bad ${h.name}`) };
         break;
       case 'Content-Type':
-        if (!parseMediaType(v)) return { error: bad('Bad Content-Type') };
+        if (!isValidMediaType(v)) return { error: bad('Bad Content-Type') };
         break;
       case 'Expires':
         if (!allDigits(v)) return { error: bad('Bad Expires') };
@@ -296,10 +370,10 @@ function checkRequestHeaders(headers: Header[], method: string): Checked {
   }
   if (maxForwardsCount > 1) return { error: bad('Multiple Max-Forwards') };
   if (contentLengthCount > 1) return { error: bad('Multiple Content-Length') };
-  if (!isValidNameAddr(from!)) return { error: bad('Bad From') };
-  if (!isValidNameAddr(to!)) return { error: bad('Bad To') };
-  if (!isCallId(callId!)) return { error: bad('Bad Call-ID') };
-  const cs = parseCSeq(cseq!);
+  if (!checkValue(checkNameAddr, headers, text, starts, fromAt)) return { error: bad('Bad From') };
+  if (!checkValue(checkNameAddr, headers, text, starts, toAt)) return { error: bad('Bad To') };
+  if (!checkValue(isCallIdValue, headers, text, starts, callIdAt)) return { error: bad('Bad Call-ID') };
+  const cs = checkValue(checkCSeq, headers, text, starts, cseqAt);
   if (!cs) return { error: bad('Bad CSeq') };
   if (cs.method !== method) return { error: bad('CSeq method mismatch') };
   return contentLengthOf(contentLength);
@@ -312,9 +386,9 @@ function checkRequestHeaders(headers: Header[], method: string): Checked {
  * error response echoes the faults of the request it answers (§8.2.6.2 copies From, To, Call-ID),
  * and the client still has to see it to end its transaction.
  */
-function checkResponseHeaders(headers: Header[]): Checked {
-  let topVia: string | undefined;
-  let cseq: string | undefined;
+function checkResponseHeaders(headers: Header[], text: string, starts: number[]): Checked {
+  let topViaAt = -1;
+  let cseqAt = -1;
   let cseqCount = 0;
   let contentLength: string | undefined;
   let contentLengthCount = 0;
@@ -322,10 +396,10 @@ function checkResponseHeaders(headers: Header[]): Checked {
     const h = headers[i]!;
     switch (h.name) {
       case 'Via':
-        topVia ??= h.value;
+        if (topViaAt === -1) topViaAt = i;
         break;
       case 'CSeq':
-        cseq = h.value;
+        cseqAt = i;
         cseqCount++;
         break;
       case 'Content-Length':
@@ -333,17 +407,20 @@ function checkResponseHeaders(headers: Header[]): Checked {
         contentLengthCount++;
         break;
       case 'Content-Type':
-        if (!parseMediaType(h.value)) return { error: bad('Bad Content-Type') };
+        if (!isValidMediaType(h.value)) return { error: bad('Bad Content-Type') };
         break;
       default:
         break;
     }
   }
-  if (topVia === undefined) return { error: bad('Missing Via') };
-  if (!isValidVia(topVia.indexOf(',') === -1 ? topVia : splitList(topVia)[0]!)) return { error: bad('Bad Via') };
+  if (topViaAt === -1) return { error: bad('Missing Via') };
+  const topVia = headers[topViaAt]!.value;
+  const viaOk =
+    topVia.indexOf(',') === -1 ? checkValue(checkVia, headers, text, starts, topViaAt) : checkVia(splitList(topVia)[0]!);
+  if (!viaOk) return { error: bad('Bad Via') };
   if (cseqCount === 0) return { error: bad('Missing CSeq') };
   if (cseqCount > 1) return { error: bad('Multiple CSeq') };
-  if (!parseCSeq(cseq!)) return { error: bad('Bad CSeq') };
+  if (!checkValue(checkCSeq, headers, text, starts, cseqAt)) return { error: bad('Bad CSeq') };
   if (contentLengthCount > 1) return { error: bad('Multiple Content-Length') };
   return contentLengthOf(contentLength);
 }
@@ -382,10 +459,13 @@ function parseUnchecked(data: Buffer, opts: ParseOptions): ParseResult {
   if (line.indexOf('\n') !== -1 || line.indexOf('\r') !== -1) {
     return { ok: false, kind: 'unknown', status: 400, reason: 'Bad Request - Bare CR or LF' };
   }
-  const startLine = readStartLine(line, opts.uriSchemes ?? DEFAULT_URI_SCHEMES);
+  const startLine = readStartLine(line, text, opts.uriSchemes ?? DEFAULT_URI_SCHEMES);
   const kind = startLine.kind;
+  const starts: number[] = [];
   const read =
-    firstEol === -1 ? { headers: [] as Header[] } : readHeaders(text, firstEol + 2, opts.maxHeaders ?? DEFAULT_MAX_HEADERS);
+    firstEol === -1
+      ? { headers: [] as Header[] }
+      : readHeaders(text, firstEol + 2, opts.maxHeaders ?? DEFAULT_MAX_HEADERS, starts);
   const headers = read.headers;
   // Precedence: a start line we cannot use (400, 505), then header syntax, then framing, then
   // header semantics, then 416 and 420 for requests that are otherwise fine.
@@ -393,7 +473,10 @@ function parseUnchecked(data: Buffer, opts: ParseOptions): ParseResult {
   if (kind === 'unknown') return failure(kind, bad('Bad start line'), startLine, headers);
   if (read.error) return failure(kind, read.error, startLine, headers);
   if (headEnd === -1) return failure(kind, bad('Missing empty line after headers'), startLine, headers);
-  const checked = kind === 'request' ? checkRequestHeaders(headers, startLine.method!) : checkResponseHeaders(headers);
+  const checked =
+    kind === 'request'
+      ? checkRequestHeaders(headers, text, starts, startLine.method!)
+      : checkResponseHeaders(headers, text, starts);
   if (checked.error) return failure(kind, checked.error, startLine, headers);
   if (startLine.error) return failure(kind, startLine.error, startLine, headers);
 

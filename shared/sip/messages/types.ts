@@ -3,9 +3,10 @@
  *
  * Headers stay in wire order as (name, value) pairs; names are stored in their canonical long
  * form (compact forms expanded, RFC 3261 §7.3.3) so lookups are case-insensitive by design.
- * Typed views (Via, name-addr, CSeq, ...) are parsed from the values on demand by the
+ * Typed views (Via, name-addr, CSeq, ...) are read from the values on demand by the
  * functions of `./headers.ts`; the parser has already validated the ones RFC 3261 makes
- * mandatory, so those views never fail on a message that came out of `parseMessage`.
+ * mandatory, so those views never fail on a message that came out of `parseMessage`, and they
+ * reuse what the parser built for them (keyed by the value text, so edits to a message are seen).
  */
 
 export interface Header {

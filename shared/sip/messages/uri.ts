@@ -9,6 +9,7 @@ import {
   isDigit,
   isHexChar,
   isUnreservedChar,
+  lowerName,
   parsePort,
   scanEscaped,
   scanHost,
@@ -93,7 +94,7 @@ function parseSipUri(
       if (build) value = text.slice(i + 1, valueEnd);
       i = valueEnd;
     }
-    if (params !== null) params[text.slice(nameStart, nameEnd).toLowerCase()] = value;
+    if (params !== null) params[lowerName(text, nameStart, nameEnd)] = value;
   }
   // headers = "?" header *( "&" header ), hname "=" hvalue
   const headers: Record<string, string> | null = build ? {} : null;
