@@ -17,7 +17,8 @@ import { documentClient } from '../adapters/clients.ts';
 import { createPorts, resourcesFromEnv, type Ports } from '../adapters/wiring.ts';
 import { loadConfig, serviceUri, type Config } from '../config.ts';
 import { defaultPolicy, type Policy } from '../deferred/policy.ts';
-import { createLogger, createMetrics, createTracer, type Component } from './powertools.ts';
+import { createLogger, createMetrics, type Component } from './powertools.ts';
+import { createTracer } from './tracer.ts';
 
 export interface Observability {
   logger: Logger;
