@@ -302,6 +302,10 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     });
     const sipApp = app;
     counters.gauge('msrp_sessions_open', () => sipApp.openSessions);
+    counters.gauge('sip_server_transactions', () => transactions.size.server);
+    counters.gauge('sip_client_transactions', () => transactions.size.client);
+    counters.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss());
+    counters.gauge('nodejs_heap_used_bytes', () => process.memoryUsage().heapUsed);
 
     if (emf) {
       const flush = setInterval(() => emf.flush(), 60_000);
