@@ -21,6 +21,13 @@ export interface Config {
   dataDir: string;
   trustedPeers: string[];
   /**
+   * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
+   * "Who is asking"); anyone neither trusted nor in these ranges gets 403. Loopback by default.
+   */
+  directClients: string[];
+  /** Where the admin and control HTTP port listens: loopback unless set (the control API is private). */
+  adminListen: string;
+  /**
    * MSRP_RELAY_ALLOW: address ranges of the other edge tasks. An MSRP connection for a session
    * held by a task in them is handed to that task; empty (the default) relays nothing.
    */
@@ -111,6 +118,12 @@ const SIP_URI = /^sips?:(?:[^@\s]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s:;?@[\]]+)(?::\d{1,
  * A SIP URI whose host is an IP address: the edge resolves no host names (RFC 3263 is not
  * implemented), so a proxy given by name could never be reached.
  */
+function address(env: Env, name: string, fallback: string): string {
+  const value = env[name] || fallback;
+  if (isIP(value) === 0) throw new ConfigError(name, `"${value}" is not an IP address`);
+  return value;
+}
+
 function sipUri(env: Env, name: string): string {
   const raw = env[name] ?? '';
   const host = SIP_URI.exec(raw)?.[1]?.replace(/^\[|\]$/g, '');
@@ -168,6 +181,8 @@ export function loadConfig(env: Env = process.env): Config {
     advertise,
     dataDir: env.DATA_DIR || '.data',
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
+    directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
+    adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
     ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),

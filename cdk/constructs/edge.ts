@@ -137,6 +137,10 @@ export class Edge extends Construct {
       environment: {
         SIP_DOMAIN: config.sipDomain,
         SIP_LISTEN: '0.0.0.0',
+        // The control API must be reachable by deliver/expire/deposit in the VPC (security groups guard it).
+        ADMIN_LISTEN: '0.0.0.0',
+        // No direct clients: every request comes through the SIP/IP Core (TRUSTED_PEERS).
+        DIRECT_CLIENTS: '',
         SIP_PORT: String(CONTAINER_PORTS.sipUdp),
         SIP_TCP_PORT: String(CONTAINER_PORTS.sipTcp),
         MSRP_PORT: String(CONTAINER_PORTS.msrp),

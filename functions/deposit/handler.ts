@@ -1,13 +1,13 @@
 /**
  * Lambda entry of `deposit` (protocol.md "Deposit"), reached two ways:
- * - the edge invokes it synchronously with a SIP MESSAGE (RFC 3428) and NOTIFYs the watchers
- *   itself from `changedUsers`;
+ * - the edge invokes it synchronously with a SIP MESSAGE (RFC 3428);
  * - operators and other CPM functions POST JSON to its Function URL (IAM auth, SigV4); the
- *   watchers are then told through the edges' control API, which is why it runs in the VPC.
+ *   watchers are told, both ways, through the edges' control API, which is why it runs in the VPC.
  */
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
 import {
+  fanOutChanges,
   lambdaHandler,
   observability,
   serviceSettings,
@@ -47,17 +47,14 @@ async function onHttp(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLR
   }
   const result = await depositHttp(json);
   if (result.statusCode === 201) emitMetric(obs.metrics, 'Deposits', 1);
-  for (const user of result.changedUsers) {
-    // The message is stored; a watcher that misses this NOTIFY gets the next one.
-    await ports.changes.userChanged(user).catch((err: unknown) => obs.logger.warn('watchers not told', { user, err }));
-  }
+  await fanOutChanges(result, ports.changes, obs.logger);
   return { statusCode: result.statusCode, headers: JSON_HEADERS, body: result.body };
 }
 
 async function onSip(event: SipRequestEvent): Promise<SipHandlerResult> {
   const result = await depositSip(event);
   if (result.changedUsers?.length) emitMetric(obs.metrics, 'Deposits', 1);
-  return result;
+  return fanOutChanges(result, ports.changes, obs.logger);
 }
 
 export const handler = lambdaHandler(

@@ -228,14 +228,21 @@ export class CpmClient extends EventEmitter {
       ],
     });
     const response = await this.request(req);
-    return { response, dialog: { callId, localTag: fromTag, remoteTag: toTagOf(response) ?? '', cseq: 1 } };
+    const contact = getHeader(response, 'Contact');
+    const remoteTarget = contact ? parseNameAddr(contact)?.uri : undefined;
+    return {
+      response,
+      dialog: { callId, localTag: fromTag, remoteTag: toTagOf(response) ?? '', cseq: 1, ...(remoteTarget ? { remoteTarget } : {}) },
+    };
   }
 
   /** In-dialog SUBSCRIBE: refresh, or `expires: 0` to end the subscription. */
   refresh(dialog: DialogInfo, expires: number): Promise<SipResponse> {
     dialog.cseq += 1;
+    // RFC 3261 §12.2.1.1: in-dialog requests go to the remote target (the service's Contact).
     return this.request(
       this.buildRequest('SUBSCRIBE', {
+        uri: dialog.remoteTarget ?? this.opts.user,
         callId: dialog.callId,
         fromTag: dialog.localTag,
         toTag: dialog.remoteTag,

@@ -286,9 +286,11 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       msrp,
       edgeId,
       isTrusted: makeTrustCheck(config.trustedPeers),
+      isDirectClient: makeTrustCheck(config.directClients),
       contactFor,
       userChanged: (user) => coalescer.userChanged(user),
       maxInFlight: config.maxInFlight,
+      ackWaitMs: 64 * (opts.timers?.t1 ?? 500),
       onRequest: (method) => {
         counters.inc('sip_requests_total', { method });
         emf?.sipRequest(method);
@@ -301,6 +303,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       log,
     });
     const sipApp = app;
+    msrp.on('closed', (sessionId: string) => sipApp.msrpSessionClosed(sessionId));
     counters.gauge('msrp_sessions_open', () => sipApp.openSessions);
     counters.gauge('sip_server_transactions', () => transactions.size.server);
     counters.gauge('sip_client_transactions', () => transactions.size.client);
@@ -324,7 +327,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       health: () => ({ ok: true, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
       edgeId,
     });
-    const adminPort = await admin.start(config.listen, config.adminPort);
+    const adminPort = await admin.start(config.adminListen, config.adminPort);
     stops.push(() => admin.stop());
 
     return {

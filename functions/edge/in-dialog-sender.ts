@@ -43,8 +43,13 @@ export function endsSubscription(status: number, retryAfter: number | undefined)
   return retryAfter === undefined;
 }
 
+/** Dialogs whose last sent CSeq is remembered (oldest forgotten first), to keep the map bounded. */
+const REMEMBERED_DIALOGS = 100_000;
+
 export class InDialogSender {
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** The highest CSeq sent per dialog: CSeq must rise (RFC 3261 §12.2.1.1, §12.2.2). */
+  private readonly lastCSeq = new Map<string, number>();
 
   constructor(private readonly deps: InDialogSenderDeps) {}
 
@@ -76,6 +81,17 @@ export class InDialogSender {
   }
 
   private async sendNow(spec: InDialogRequestSpec): Promise<SendOutcome> {
+    const key = dialogKeyOf(spec);
+    const last = this.lastCSeq.get(key);
+    const terminal = spec.method === 'BYE' || /^terminated/i.test(subscriptionState(spec) ?? '');
+    if (last !== undefined && spec.cseq <= last && !terminal) {
+      // Counters are taken by handlers that may finish out of order: a NOTIFY overtaken by a later
+      // one is stale (full state: the later one says all), and sending it would earn a 500.
+      return { status: 200 };
+    }
+    this.lastCSeq.delete(key);
+    this.lastCSeq.set(key, Math.max(spec.cseq, last ?? 0));
+    if (this.lastCSeq.size > REMEMBERED_DIALOGS) this.lastCSeq.delete(this.lastCSeq.keys().next().value!);
     const target = targetOfDialog(spec.dialog);
     let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
     if (target.transport === 'udp' && serializeMessage(request).length > UDP_MTU_LIMIT) {
@@ -128,6 +144,10 @@ export class InDialogSender {
     }
     return outcome;
   }
+}
+
+function subscriptionState(spec: InDialogRequestSpec): string | undefined {
+  return spec.headers.find((h) => h.name.toLowerCase() === 'subscription-state')?.value;
 }
 
 function dialogKeyOf(spec: InDialogRequestSpec): string {

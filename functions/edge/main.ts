@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       `deferred-cpm edge up for ${config.sipDomain} on ${config.listen}`,
       `  SIP UDP ${p.udp}  TCP ${p.tcp}  TLS ${p.tls}  WS ${p.ws}`,
       `  MSRP ${p.msrp}`,
-      `  admin http://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${p.admin}/ (health, metrics, dashboard)`,
+      `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (health, metrics, dashboard)`,
       `  data ${config.dataDir}`,
       '',
     ].join('\n'),

@@ -50,10 +50,14 @@ export interface SipAppDeps {
   msrp: MsrpPort;
   edgeId: string;
   isTrusted: (address: string) => boolean;
+  /** Sources admitted as direct clients (their From is their identity); others must be trusted peers. */
+  isDirectClient: (address: string) => boolean;
   /** The service's Contact for a transport the request came on (RFC 3261 §12.1.1). */
   contactFor: (source: Source) => string;
   userChanged: (user: string) => Promise<void>;
   maxInFlight: number;
+  /** Longest wait for the ACK of a session's 2xx before in-dialog requests go anyway (64*T1). */
+  ackWaitMs?: number;
   onRequest?: (method: string) => void;
   onResponse?: (method: string, status: number) => void;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
@@ -159,6 +163,18 @@ export class SipApp {
     this.sessionDialogs.delete(dialogId);
   }
 
+  /**
+   * The MSRP session is over (delivered, never connected, or its connection closed). Its dialog is
+   * forgotten a little later, leaving time for the BYE in either direction; a session whose BYE
+   * never comes (its job in the dead-letter queue) does not stay forever.
+   */
+  msrpSessionClosed(sessionId: string): void {
+    const timer = setTimeout(() => {
+      for (const [id, d] of this.sessionDialogs) if (d.sessionId === sessionId) this.sessionEnded(id);
+    }, 2 * (this.deps.ackWaitMs ?? 32_000));
+    timer.unref();
+  }
+
   private async viaHandler(
     req: SipRequest,
     tx: ServerTransaction,
@@ -169,6 +185,11 @@ export class SipApp {
     }
     const source = tx.source;
     const trusted = this.deps.isTrusted(source.remoteAddress);
+    if (!trusted && !this.deps.isDirectClient(source.remoteAddress)) {
+      // protocol.md "Who is asking": without the SIP/IP Core's assertion, only admitted direct
+      // clients may name themselves in From; anyone else could claim any user's list.
+      return this.respond(tx, req, 403, { reason: 'Forbidden - Not from the SIP/IP Core' });
+    }
     // RFC 3325 §5: P-Asserted-Identity from outside the trust domain is removed and ignored.
     const request = trusted ? req : { ...req, headers: req.headers.filter((h) => h.name !== 'P-Asserted-Identity') };
     const flow: Flow = {
@@ -194,7 +215,9 @@ export class SipApp {
     const dialogCreating = ok && (req.method === 'SUBSCRIBE' || req.method === 'INVITE') && spec.toTag !== undefined;
     if (req.method === 'INVITE' && tx.cancelled) {
       // CANCEL won the race (RFC 3261 §9.2): the 487 is out; the session will never be connected.
+      // Deletions the handler already made stand, so the watchers still hear of them.
       if (result.session) this.deps.msrp.closeSession(result.session.sessionId);
+      for (const user of result.changedUsers ?? []) void this.deps.userChanged(user);
       return;
     }
     if (req.method === 'INVITE' && ok && result.session) {
@@ -208,6 +231,8 @@ export class SipApp {
       }
       let ackSeen: () => void = () => undefined;
       const ack = new Promise<void>((resolve) => (ackSeen = resolve));
+      // The gate also opens when no ACK can come (the 2xx could not be sent, RFC 3261 §13.3.1.4: 64*T1).
+      setTimeout(() => ackSeen(), this.deps.ackWaitMs ?? 32_000).unref();
       this.sessionDialogs.set(session.dialogId, { sessionId: session.sessionId, ackSeen });
       this.deps.sender.hold(session.dialogId, ack);
     }

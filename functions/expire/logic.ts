@@ -30,7 +30,8 @@ export async function messagesExpired(deps: ExpireDeps, expired: DeferredMessage
     const wanted = message.dispositionNotification
       ? parseDispositionNotification(message.dispositionNotification)
       : new Set<string>();
-    if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(message);
+    // One report that cannot be queued must not stop the others nor the NOTIFYs (the message is gone already).
+    if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(message).catch(() => undefined);
   }
   deps.onExpired?.(expired.length);
   for (const user of users) await deps.changes.userChanged(user);

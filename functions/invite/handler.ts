@@ -6,7 +6,13 @@ import { newTag } from '../../shared/sip/dialog/index.ts';
 import type { DeferredMessageStore } from '../../shared/ports.ts';
 import { edgeSessionOwner, newSessionId } from '../../shared/msrp/session-owner.ts';
 import { MSRP_DEFAULT_PORT } from '../../shared/msrp/uri.ts';
-import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '../../shared/observability/lambda-runtime.ts';
+import {
+  fanOutChanges,
+  lambdaHandler,
+  observability,
+  serviceSettings,
+  tracedAwsPorts,
+} from '../../shared/observability/lambda-runtime.ts';
 import { emitMetric } from '../../shared/observability/recorder.ts';
 import type { SipRequestEvent } from '../../shared/events.ts';
 import { makeHandler } from './logic.ts';
@@ -48,4 +54,6 @@ const invite = makeHandler({
   sendFailureImdn: (m) => ports.outbox.failed(m),
 });
 
-export const handler = lambdaHandler(obs, (event: SipRequestEvent) => invite(event));
+export const handler = lambdaHandler(obs, async (event: SipRequestEvent) =>
+  fanOutChanges(await invite(event), ports.changes, obs.logger),
+);

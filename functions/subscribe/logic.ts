@@ -51,7 +51,10 @@ async function handleSubscribe(deps: SubscribeDeps, event: SipRequestEvent): Pro
 
   const user = servedUser(request, event.trusted);
   if (!user) return { response: reply(400, 'Bad Request - No usable identity') };
-  if (!targetsOwnList(request, user, deps.serviceUris)) {
+  const inDialog = parseNameAddr(getHeader(request, 'To') ?? '')?.params.tag != null;
+  // An in-dialog SUBSCRIBE is addressed to our Contact (RFC 3261 §12.2.1.1), not to the list; the
+  // dialog lookup below is keyed by the served user, so it reaches only that user's subscription.
+  if (!inDialog && !targetsOwnList(request, user, deps.serviceUris)) {
     return { response: reply(403, 'Forbidden - Not your deferred-message list') };
   }
 

@@ -52,6 +52,23 @@ export function serviceSettings(env: Record<string, string | undefined> = proces
   };
 }
 
+/**
+ * Tell every edge task holding a watcher of the changed users (the ports' EdgeChangeFeed), and
+ * hand the edge a result without `changedUsers`: left to the calling task, the NOTIFYs would reach
+ * only the subscriptions that task holds. Best effort: the change is stored; a watcher that misses
+ * this NOTIFY gets the next one.
+ */
+export async function fanOutChanges<R extends { changedUsers?: string[] }>(
+  result: R,
+  changes: Pick<Ports['changes'], 'userChanged'>,
+  logger: Logger,
+): Promise<R> {
+  for (const user of result.changedUsers ?? []) {
+    await changes.userChanged(user).catch((err: unknown) => logger.warn('watchers not told', { user, err }));
+  }
+  return { ...result, changedUsers: [] };
+}
+
 /** The handler Lambda calls: `fn` inside the tracing, logging and metrics middlewares. */
 export function lambdaHandler<E, R>(obs: Observability, fn: (event: E, context: Context) => Promise<R>) {
   return middy(fn)

@@ -107,6 +107,33 @@ describe('the edge on its own', () => {
   });
 });
 
+describe('who may ask', () => {
+  let edge: TestEdge;
+  beforeAll(async () => {
+    // Loopback is neither the SIP/IP Core nor an admitted direct client here.
+    edge = await startTestEdge({ env: { TRUSTED_PEERS: '10.0.0.0/8', DIRECT_CLIENTS: '' } });
+  });
+  afterAll(async () => {
+    await edge?.close();
+  });
+
+  it('answers 403 to a SUBSCRIBE, INVITE or MESSAGE from a source that is neither trusted nor a direct client', async () => {
+    const mallory = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: USER });
+    try {
+      const sub = await mallory.subscribe({ expires: 600 });
+      expect(sub.response.status).toBe(403);
+      const inv = await mallory.invite([{ id: '01JDQ8R0Z5K3N1V6X7Y8Z9A0BC', action: 'delete' }]);
+      expect(inv.response.status).toBe(403);
+      const msg = await mallory.request(mallory.buildRequest('MESSAGE', { body: Buffer.from('hi'), contentType: 'text/plain' }));
+      expect(msg.status).toBe(403);
+      // What needs no identity still works.
+      expect((await mallory.request(mallory.buildRequest('OPTIONS'))).status).toBe(200);
+    } finally {
+      mallory.close();
+    }
+  });
+});
+
 describe('npm start as a process', () => {
   let dataDir: string;
   beforeAll(async () => {
