@@ -30,10 +30,11 @@ export interface SubscriptionStore {
   listByUser(user: string, now: number): Promise<Subscription[]>;
   delete(user: string, dialogId: string): Promise<void>;
   /**
-   * Set a new expiry on an existing subscription without touching its counters (a refresh);
-   * false when it no longer exists. One conditional UpdateItem.
+   * Set a new expiry on an existing subscription without touching its counters (a refresh), and
+   * the dialog's remote CSeq when given (RFC 3261 §12.2.2); false when it no longer exists.
+   * One conditional UpdateItem.
    */
-  renew(user: string, dialogId: string, expiresAt: number): Promise<boolean>;
+  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean>;
   /**
    * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update).
    * Returns undefined when the subscription no longer exists.
@@ -47,6 +48,18 @@ export interface DeliverySessionStore {
   put(session: DeliverySession): Promise<void>;
   get(sessionId: string): Promise<DeliverySession | undefined>;
   update(sessionId: string, patch: Partial<Pick<DeliverySession, 'state' | 'retrieve'>>): Promise<void>;
+  /**
+   * Take the session for one delivery attempt: one conditional write setting `state` to
+   * 'delivering' and `leaseUntil` to `nowSec + leaseSeconds`, allowed when the session exists,
+   * is unexpired and is 'waiting' or 'delivering' with a lease that ran out. False when it is
+   * done, missing, or another attempt holds a live lease (SQS may run a job twice at once).
+   */
+  claim(sessionId: string, nowSec: number, leaseSeconds: number): Promise<boolean>;
+  /**
+   * Give a claimed session back ('waiting', no lease) so a retry need not wait out the lease;
+   * only while it is still 'delivering' under this `leaseUntil`, so a later holder keeps its own.
+   */
+  release(sessionId: string, leaseUntil: number): Promise<void>;
   /** Atomically take the next CSeq of the session's dialog (for BYE). */
   nextCSeq(sessionId: string): Promise<number | undefined>;
   delete(sessionId: string): Promise<void>;

@@ -9,7 +9,7 @@
  *   messages.listExpired Query on `byExpiry`, then GetItem
  *   subscriptions.*     PutItem, GetItem, Query, DeleteItem, UpdateItem (renew, nextNotify);
  *                       listExpired: Query on `byExpiry`
- *   sessions.*          PutItem, GetItem, UpdateItem (update, nextCSeq)
+ *   sessions.*          PutItem, GetItem, UpdateItem (update, claim, release, nextCSeq)
  *   changes.userChanged subscriptions Query (which edges hold the user's watchers)
  *   queue.enqueue       SendMessage on the delivery queue
  *   outbox.failed       SendMessage on the outbound queue

@@ -22,7 +22,15 @@ export interface DeliverDeps {
   /** Counters for operators. */
   onDelivered?: (latencyMs: number) => void;
   onFailed?: (status: number) => void;
+  /**
+   * How long one attempt holds a session (seconds). Default 600: past the deliver Lambda's 3 min
+   * timeout (30 s connect, the transfers, BYE), so no live attempt loses it, yet under the AWS
+   * queue's 18 min visibility, so a redelivery after a crashed attempt takes over.
+   */
+  leaseSeconds?: number;
 }
+
+export const DEFAULT_LEASE_SECONDS = 600;
 
 export interface DeliveryOutcome {
   delivered: string[];
@@ -33,9 +41,23 @@ export interface DeliveryOutcome {
 /** Deliver one session's retrievals, then end the session with BYE. */
 export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promise<DeliveryOutcome> {
   const outcome: DeliveryOutcome = { delivered: [], failed: [] };
+  // SQS may hand the same job to two attempts at once (visibility timeout, Lambda retry): only
+  // the one that takes the lease delivers, so the client never sees SENDs or BYE twice.
+  const nowSec = Math.floor(deps.now() / 1000);
+  const leaseSeconds = deps.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  if (!(await deps.sessions.claim(job.sessionId, nowSec, leaseSeconds))) return outcome;
+  try {
+    return await deliverClaimed(deps, job, outcome);
+  } catch (err) {
+    // The record is retried (batch item failure): let that retry in now rather than after the lease.
+    await deps.sessions.release(job.sessionId, nowSec + leaseSeconds).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: DeliveryOutcome): Promise<DeliveryOutcome> {
   const session = await deps.sessions.get(job.sessionId);
-  if (!session || session.state === 'done') return outcome;
-  await deps.sessions.update(job.sessionId, { state: 'delivering' });
+  if (!session) return outcome;
 
   let stopped: number | undefined;
   for (const id of session.retrieve) {

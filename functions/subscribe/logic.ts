@@ -8,7 +8,7 @@ import type { SubscriptionSignal } from '../../shared/ports.ts';
 import { EVENT_PACKAGE } from '../../shared/deferred/names.ts';
 import { acceptsList, grantExpires } from '../../shared/deferred/policy.ts';
 import { getHeader, getHeaders, parseNameAddr } from '../../shared/sip/messages/index.ts';
-import { createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
+import { checkRemoteCSeq, createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
 import { servedUser, targetsOwnList } from '../../shared/service/identity.ts';
 import { currentList, notifyRequest, notifyWatchers, type NotifyDeps } from '../../shared/service/notifications.ts';
 import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
@@ -120,6 +120,9 @@ async function refresh(
   const dialogId = dialogIdOf(request);
   const sub = await deps.subscriptions.get(user, dialogId, nowSec);
   if (!sub) return { response: reply(481, 'Subscription Does Not Exist') };
+  // RFC 3261 §12.2.2: a CSeq below the dialog's remote sequence number is out of order -> 500.
+  const cseq = checkRemoteCSeq(sub.dialog.remoteCSeq, request);
+  if (!cseq.ok) return { response: reply(cseq.status, cseq.reason) };
 
   const granted = grantExpires(requested, deps.policy, { inDialog: true });
   if (!granted.ok) {
@@ -136,8 +139,12 @@ async function refresh(
     await deps.subscriptions.delete(user, dialogId);
     return { response: ok, requests: [notifyRequest(sub, list, counters, deps.policy, nowMs, 'timeout')] };
   }
-  const renewed: Subscription = { ...sub, expiresAt: nowSec + granted.expires };
-  if (!(await deps.subscriptions.renew(user, dialogId, renewed.expiresAt))) {
+  const renewed: Subscription = {
+    ...sub,
+    dialog: { ...sub.dialog, remoteCSeq: cseq.remoteCSeq },
+    expiresAt: nowSec + granted.expires,
+  };
+  if (!(await deps.subscriptions.renew(user, dialogId, renewed.expiresAt, cseq.remoteCSeq))) {
     return { response: reply(481, 'Subscription Does Not Exist') };
   }
   return { response: ok, requests: [notifyRequest(renewed, list, counters, deps.policy, nowMs)] };

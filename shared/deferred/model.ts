@@ -49,6 +49,8 @@ export interface DialogState {
   routeSet: string[];
   /** Our last CSeq in this dialog; incremented atomically in the store. */
   localCSeq: number;
+  /** The client's last CSeq in this dialog (RFC 3261 §12.1.1); absent = empty. */
+  remoteCSeq?: number;
   /** Where the request came from, so requests can follow the same path back (RFC 3261 §18.2.2). */
   flow: Flow;
 }
@@ -90,6 +92,8 @@ export interface DeliverySession {
   /** Our MSRP path (our a=path), used as From-Path. */
   localPath: string;
   state: 'waiting' | 'delivering' | 'done';
+  /** Epoch seconds until which the attempt that claimed the session holds it ('delivering'). */
+  leaseUntil?: number;
   createdAt: string;
   expiresAt: number;
 }

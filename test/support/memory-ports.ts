@@ -102,10 +102,11 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     this.items.delete(MemorySubscriptionStore.key(user, dialogId));
   }
 
-  async renew(user: string, dialogId: string, expiresAt: number): Promise<boolean> {
+  async renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean> {
     const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
     if (!sub) return false;
     sub.expiresAt = expiresAt;
+    if (remoteCSeq !== undefined) sub.dialog.remoteCSeq = remoteCSeq;
     return true;
   }
 
@@ -148,6 +149,24 @@ export class MemorySessionStore implements DeliverySessionStore {
   async update(sessionId: string, patch: Partial<Pick<DeliverySession, 'state' | 'retrieve'>>): Promise<void> {
     const s = this.items.get(sessionId);
     if (s) Object.assign(s, structuredClone(patch));
+  }
+
+  // Synchronous check-and-set: the same atomicity as the DynamoDB conditional write.
+  async claim(sessionId: string, nowSec: number, leaseSeconds: number): Promise<boolean> {
+    const s = this.items.get(sessionId);
+    if (!s || s.expiresAt <= nowSec) return false;
+    const leaseOver = s.leaseUntil === undefined || s.leaseUntil < nowSec;
+    if (!(s.state === 'waiting' || (s.state === 'delivering' && leaseOver))) return false;
+    s.state = 'delivering';
+    s.leaseUntil = nowSec + leaseSeconds;
+    return true;
+  }
+
+  async release(sessionId: string, leaseUntil: number): Promise<void> {
+    const s = this.items.get(sessionId);
+    if (s?.state !== 'delivering' || s.leaseUntil !== leaseUntil) return;
+    s.state = 'waiting';
+    delete s.leaseUntil;
   }
 
   async nextCSeq(sessionId: string): Promise<number | undefined> {

@@ -1,6 +1,7 @@
 /**
  * DeliverySessionStore over DynamoDB: one item per MSRP session id. The dialog's CSeq counter
- * sits at the top level so BYE takes it with one UpdateItem ADD (RFC 3261 §12.2.1.1).
+ * sits at the top level so BYE takes it with one UpdateItem ADD (RFC 3261 §12.2.1.1); a delivery
+ * attempt takes the session with a lease (`claim`), one conditional UpdateItem.
  */
 import {
   DeleteCommand,
@@ -73,6 +74,57 @@ export class DynamoDeliverySessionStore implements DeliverySessionStore {
           ConditionExpression: 'attribute_exists(#sessionId)',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
+  async claim(sessionId: string, nowSec: number, leaseSeconds: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { sessionId },
+          UpdateExpression: 'SET #state = :delivering, #lease = :until',
+          // One conditional write decides between racing attempts. A 'delivering' item without
+          // a lease predates leases: treat it as lapsed. Expired items count as gone (as in get).
+          ConditionExpression:
+            'attribute_exists(#sessionId) AND #expiresAt > :now AND (#state = :waiting OR ' +
+            '(#state = :delivering AND (attribute_not_exists(#lease) OR #lease < :now)))',
+          ExpressionAttributeNames: {
+            '#sessionId': 'sessionId',
+            '#state': 'state',
+            '#lease': 'leaseUntil',
+            '#expiresAt': 'expiresAt',
+          },
+          ExpressionAttributeValues: {
+            ':waiting': 'waiting',
+            ':delivering': 'delivering',
+            ':now': nowSec,
+            ':until': nowSec + leaseSeconds,
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  async release(sessionId: string, leaseUntil: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { sessionId },
+          UpdateExpression: 'SET #state = :waiting REMOVE #lease',
+          // Only our own lease: an attempt that took over after it lapsed keeps the session.
+          ConditionExpression: '#state = :delivering AND #lease = :mine',
+          ExpressionAttributeNames: { '#state': 'state', '#lease': 'leaseUntil' },
+          ExpressionAttributeValues: { ':waiting': 'waiting', ':delivering': 'delivering', ':mine': leaseUntil },
         }),
       );
     } catch (err) {

@@ -1,7 +1,8 @@
 /**
  * SubscriptionStore over DynamoDB: partition = user, sort key = dialogId. The NOTIFY counters
  * (`version`, and the dialog's `localCSeq`) live at the top level of the item so one UpdateItem
- * ADD takes both atomically (RFC 3261 §12.2.1.1: CSeq strictly increases within a dialog).
+ * ADD takes both atomically (RFC 3261 §12.2.1.1: CSeq strictly increases within a dialog). The
+ * dialog's `remoteCSeq` is top-level too, so a refresh sets it with the expiry (§12.2.2).
  */
 import {
   DeleteCommand,
@@ -30,7 +31,7 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
   ) {}
 
   async put(sub: Subscription): Promise<void> {
-    const { localCSeq, ...dialog } = sub.dialog;
+    const { localCSeq, remoteCSeq, ...dialog } = sub.dialog;
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
@@ -39,6 +40,7 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
           dialogId: sub.dialogId,
           dialog,
           localCSeq,
+          remoteCSeq,
           version: sub.version,
           expiresAt: sub.expiresAt,
           state: sub.state,
@@ -74,16 +76,21 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { user, dialogId } }));
   }
 
-  async renew(user: string, dialogId: string, expiresAt: number): Promise<boolean> {
+  async renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean> {
+    const withCSeq = remoteCSeq !== undefined;
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { user, dialogId },
-          UpdateExpression: 'SET #exp = :exp',
+          UpdateExpression: withCSeq ? 'SET #exp = :exp, #rcseq = :rcseq' : 'SET #exp = :exp',
           ConditionExpression: 'attribute_exists(#dialogId)',
-          ExpressionAttributeNames: { '#exp': 'expiresAt', '#dialogId': 'dialogId' },
-          ExpressionAttributeValues: { ':exp': expiresAt },
+          ExpressionAttributeNames: {
+            '#exp': 'expiresAt',
+            '#dialogId': 'dialogId',
+            ...(withCSeq ? { '#rcseq': 'remoteCSeq' } : {}),
+          },
+          ExpressionAttributeValues: { ':exp': expiresAt, ...(withCSeq ? { ':rcseq': remoteCSeq } : {}) },
         }),
       );
       return true;
@@ -122,11 +129,14 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
 }
 
 function subscriptionOfItem(item: Item): Subscription {
-  const dialog = item.dialog as Omit<Subscription['dialog'], 'localCSeq'>;
+  const dialog = item.dialog as Omit<Subscription['dialog'], 'localCSeq' | 'remoteCSeq'>;
+  const counters = item.remoteCSeq === undefined
+    ? { localCSeq: Number(item.localCSeq) }
+    : { localCSeq: Number(item.localCSeq), remoteCSeq: Number(item.remoteCSeq) };
   return {
     user: String(item.user),
     dialogId: String(item.dialogId),
-    dialog: { ...dialog, localCSeq: Number(item.localCSeq) } as Subscription['dialog'],
+    dialog: { ...dialog, ...counters } as Subscription['dialog'],
     version: Number(item.version),
     expiresAt: Number(item.expiresAt),
     state: item.state as Subscription['state'],

@@ -37,11 +37,12 @@ function headerTag(req: SipRequest, name: 'From' | 'To'): string {
  * - "The remote URI MUST be set to the URI in the From field, and the local URI MUST be set to the
  *   URI in the To field."
  * Without a Contact (the caller answers that 400 first) the remote target falls back to the From URI.
+ * An unreadable CSeq leaves the remote sequence number empty.
  */
 export function createUasDialog(request: SipRequest, localTag: string, flow: Flow): DialogState {
   const remoteUri = headerUri(request, 'From');
   const contact = headerUri(request, 'Contact');
-  return {
+  const dialog: DialogState = {
     callId: getHeader(request, 'Call-ID') ?? '',
     localTag,
     remoteTag: headerTag(request, 'From'),
@@ -52,6 +53,9 @@ export function createUasDialog(request: SipRequest, localTag: string, flow: Flo
     localCSeq: 0,
     flow: { ...flow },
   };
+  const remoteCSeq = remoteCSeqOf(request);
+  if (remoteCSeq !== undefined) dialog.remoteCSeq = remoteCSeq;
+  return dialog;
 }
 
 /** §12.1.1: the remote sequence number the dialog starts with (the request's CSeq number). */

@@ -88,6 +88,31 @@ describe('subscriptions', () => {
     expect(await subs.get(user, 'gone;x;y', NOW)).toBeUndefined();
   });
 
+  it('renews together with the remote CSeq and returns it in the dialog (RFC 3261 §12.2.2)', async () => {
+    const user = freshUser();
+    const sub = subscription({ user, dialog: { ...dialogFor(1), remoteCSeq: 1 } });
+    await subs.put(sub);
+    expect(await subs.get(user, sub.dialogId, NOW)).toEqual(sub);
+    await subs.nextNotify(user, sub.dialogId);
+
+    expect(await subs.renew(user, sub.dialogId, NOW + 7200, 5)).toBe(true);
+    const got = await subs.get(user, sub.dialogId, NOW);
+    expect(got?.dialog.remoteCSeq).toBe(5);
+    expect(got?.expiresAt).toBe(NOW + 7200);
+    expect(got?.dialog.localCSeq).toBe(1);
+    expect(got?.version).toBe(1);
+    const raw = await backend.clients.dynamo.send(
+      new GetCommand({ TableName: backend.tables.subscriptions, Key: { user, dialogId: sub.dialogId } }),
+    );
+    expect(raw.Item?.remoteCSeq).toBe(5);
+    expect(raw.Item?.dialog).not.toHaveProperty('remoteCSeq');
+
+    expect(await subs.renew(user, sub.dialogId, NOW + 7300)).toBe(true);
+    expect((await subs.get(user, sub.dialogId, NOW))?.dialog.remoteCSeq).toBe(5);
+    expect(await subs.renew(user, 'gone;x;y', NOW + 3600, 6)).toBe(false);
+    expect(await subs.get(user, 'gone;x;y', NOW)).toBeUndefined();
+  });
+
   // The version handed out numbers this NOTIFY from 0 (protocol.md); the record keeps how many were taken.
   it('takes NOTIFY counters one step at a time, then none once the subscription is deleted', async () => {
     const user = freshUser();
@@ -175,5 +200,52 @@ describe('delivery sessions', () => {
     } finally {
       clockMs = NOW * 1000;
     }
+  });
+
+  it('lets one attempt claim a waiting session, none other while its lease lasts, another after', async () => {
+    await sessions.put(session({ sessionId: 'lease-1' }));
+    expect(await sessions.claim('lease-1', NOW, 600)).toBe(true);
+    expect(await sessions.get('lease-1')).toMatchObject({ state: 'delivering', leaseUntil: NOW + 600 });
+    expect(await sessions.claim('lease-1', NOW, 600)).toBe(false);
+    expect(await sessions.claim('lease-1', NOW + 600, 600)).toBe(false); // lease ends after, not at, leaseUntil
+    expect(await sessions.claim('lease-1', NOW + 601, 600)).toBe(true);
+    expect(await sessions.get('lease-1')).toMatchObject({ state: 'delivering', leaseUntil: NOW + 1201 });
+  });
+
+  it('lets exactly one of several racing claims win', async () => {
+    await sessions.put(session({ sessionId: 'lease-race' }));
+    const won = await Promise.all([1, 2, 3].map(() => sessions.claim('lease-race', NOW, 600)));
+    expect(won.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('refuses a claim on a done, missing or expired session', async () => {
+    await sessions.put(session({ sessionId: 'lease-done', state: 'done' }));
+    expect(await sessions.claim('lease-done', NOW, 600)).toBe(false);
+    expect(await sessions.claim('lease-missing', NOW, 600)).toBe(false);
+    const bare = await backend.clients.dynamo.send(
+      new GetCommand({ TableName: backend.tables.sessions, Key: { sessionId: 'lease-missing' } }),
+    );
+    expect(bare.Item).toBeUndefined(); // the refused claim created no item
+    await sessions.put(session({ sessionId: 'lease-exp', expiresAt: NOW + 60 }));
+    expect(await sessions.claim('lease-exp', NOW + 60, 600)).toBe(false);
+    await sessions.put(session({ sessionId: 'lease-finished' }));
+    expect(await sessions.claim('lease-finished', NOW, 600)).toBe(true);
+    await sessions.update('lease-finished', { state: 'done' });
+    expect(await sessions.claim('lease-finished', NOW + 601, 600)).toBe(false);
+  });
+
+  it('releases only the lease it is given', async () => {
+    await sessions.put(session({ sessionId: 'lease-rel' }));
+    expect(await sessions.claim('lease-rel', NOW, 600)).toBe(true);
+    await sessions.release('lease-rel', NOW + 1); // not ours: stays
+    expect(await sessions.claim('lease-rel', NOW + 1, 600)).toBe(false);
+    await sessions.release('lease-rel', NOW + 600);
+    const back = await sessions.get('lease-rel');
+    expect(back?.state).toBe('waiting');
+    expect(back?.leaseUntil).toBeUndefined();
+    expect(await sessions.claim('lease-rel', NOW + 1, 600)).toBe(true);
+    await sessions.update('lease-rel', { state: 'done' });
+    await sessions.release('lease-rel', NOW + 601);
+    expect((await sessions.get('lease-rel'))?.state).toBe('done');
   });
 });

@@ -55,6 +55,7 @@ describe('deliver handler', () => {
   let edge: RecordingEdge;
   let changes: RecordingChangeFeed;
   let deps: DeliverDeps;
+  let clock: ManualClock;
   let failed: number[];
   let latencies: number[];
 
@@ -65,12 +66,13 @@ describe('deliver handler', () => {
     changes = new RecordingChangeFeed();
     failed = [];
     latencies = [];
+    clock = new ManualClock(NOW);
     deps = {
       messages,
       sessions,
       edge,
       changes,
-      now: new ManualClock(NOW).now,
+      now: clock.now,
       onFailed: (s) => failed.push(s),
       onDelivered: (ms) => latencies.push(ms),
     };
@@ -137,6 +139,52 @@ describe('deliver handler', () => {
     const again = await deliverSession(deps, job('s1'));
     expect(again).toEqual({ delivered: [], failed: [] });
     expect(edge.sent).toHaveLength(1);
+  });
+
+  it('runs a session once when SQS hands the same job to two attempts at once', async () => {
+    const [first, second] = await Promise.all([deliverSession(deps, job('s1')), deliverSession(deps, job('s1'))]);
+    expect(first.delivered).toEqual([m1.id, m2.id, m3.id]);
+    expect(second).toEqual({ delivered: [], failed: [] });
+    expect(edge.delivered.map((d) => d.id)).toEqual([m1.id, m2.id, m3.id]);
+    expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
+    expect(edge.closed).toHaveLength(1);
+    expect(changes.users).toEqual([ALICE]);
+  });
+
+  it('leaves a session alone while another attempt holds its lease', async () => {
+    expect(await sessions.claim('s1', NOW / 1000, 600)).toBe(true); // the first, still running
+    clock.advance(599_000);
+    expect(await deliverSession(deps, job('s1'))).toEqual({ delivered: [], failed: [] });
+    expect(edge.log).toEqual([]);
+    expect(messages.all()).toHaveLength(3);
+    expect(await sessions.get('s1')).toMatchObject({ state: 'delivering', leaseUntil: NOW / 1000 + 600 });
+  });
+
+  it('takes over a session whose lease ran out (the attempt holding it died)', async () => {
+    expect(await sessions.claim('s1', NOW / 1000, 600)).toBe(true);
+    clock.advance(601_000);
+    const outcome = await deliverSession(deps, job('s1'));
+    expect(outcome.delivered).toEqual([m1.id, m2.id, m3.id]);
+    expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
+    expect((await sessions.get('s1'))!.state).toBe('done');
+  });
+
+  it('holds the session for leaseSeconds while it delivers', async () => {
+    const leases: (number | undefined)[] = [];
+    edge.deliverAnswer = () => {
+      leases.push(sessions.all()[0]!.leaseUntil);
+      return 200;
+    };
+    await deliverSession({ ...deps, leaseSeconds: 90 }, job('s1'));
+    expect(leases).toEqual([NOW / 1000 + 90, NOW / 1000 + 90, NOW / 1000 + 90]);
+  });
+
+  it('gives the session back when an attempt fails, so the retry need not wait out the lease', async () => {
+    edge.deliverAnswer = () => new Error('edge down');
+    await expect(deliverSession(deps, job('s1'))).rejects.toThrow('edge down');
+    const back = await sessions.get('s1');
+    expect(back?.state).toBe('waiting');
+    expect(back?.leaseUntil).toBeUndefined();
   });
 
   it('reports only the failed records of a batch, so SQS redelivers just those', async () => {

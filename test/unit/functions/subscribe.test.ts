@@ -217,6 +217,39 @@ describe('subscribe handler', () => {
     expect(subscriptions.all()[0]!.expiresAt).toBe(NOW / 1000 + 600 + 7200);
   });
 
+  it('keeps the remote CSeq of the dialog: set by the SUBSCRIBE, raised by each refresh (RFC 3261 §12.1.1, §12.2.2)', async () => {
+    await handle(subscribe({ CSeq: '4 SUBSCRIBE' }));
+    expect(subscriptions.all()[0]!.dialog.remoteCSeq).toBe(4);
+    clock.advance(60_000);
+    const result = await handle(inDialog('7200', 9));
+    expect(result.response.status).toBe(200);
+    const [sub] = subscriptions.all();
+    expect(sub!.dialog.remoteCSeq).toBe(9);
+    expect(sub!.expiresAt).toBe(NOW / 1000 + 60 + 7200);
+  });
+
+  it('answers 500 to a refresh with a lower CSeq than the last one and does not renew (RFC 3261 §12.2.2)', async () => {
+    await handle(subscribe());
+    expect((await handle(inDialog('3600', 5))).response.status).toBe(200);
+    const before = subscriptions.all()[0]!;
+    clock.advance(600_000);
+    const result = await handle(inDialog('7200', 4));
+    expect(result.response.status).toBe(500);
+    expect(result.response.reason).toMatch(/Out of Order/i);
+    expect(result.requests ?? []).toHaveLength(0);
+    expect(subscriptions.all()).toEqual([before]);
+  });
+
+  it('answers 500 to an out-of-order unsubscribe and keeps the subscription (RFC 3261 §12.2.2)', async () => {
+    await handle(subscribe({ CSeq: '3 SUBSCRIBE' }));
+    const result = await handle(inDialog('0', 2));
+    expect(result.response.status).toBe(500);
+    expect(result.requests ?? []).toHaveLength(0);
+    expect(subscriptions.all()).toHaveLength(1);
+    expect((await handle(inDialog('0', 4))).response.status).toBe(200);
+    expect(subscriptions.all()).toHaveLength(0);
+  });
+
   it('answers 423 to a refresh below the minimum and keeps the subscription', async () => {
     await handle(subscribe());
     expect((await handle(inDialog('10'))).response.status).toBe(423);

@@ -53,6 +53,7 @@ describe('UAS dialog creation (RFC 3261 §12.1.1)', () => {
       remoteTarget: 'sip:alice@192.0.2.10:50211;transport=tcp',
       routeSet: ['<sip:p1.example.net;lr>', '<sip:p2.example.net;lr;transport=tcp>'],
       localCSeq: 0,
+      remoteCSeq: 7,
       flow,
     });
     expect(remoteCSeqOf(req)).toBe(7);
