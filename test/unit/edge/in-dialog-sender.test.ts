@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InDialogSender, UDP_MTU_LIMIT } from '../../../functions/edge/in-dialog-sender.ts';
-import type { DialogState } from '../../../shared/deferred/model.ts';
+import type { DeferredMessage, DialogState } from '../../../shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '../../../shared/events.ts';
 import { encodeList } from '../../../shared/deferred/list-codec.ts';
 import { createResponse, getHeader, parseCSeq, serializeMessage } from '../../../shared/sip/messages/index.ts';
@@ -37,6 +37,24 @@ function notify(cseq: number, state = 'active;expires=600', body?: string): InDi
     ...(body ? { body: Buffer.from(body).toString('base64'), contentType: 'application/vnd.oma.im.deferred-list+xml' } : {}),
     subscription: { user: 'sip:alice@example.com', dialogId: 'c1@127.0.0.1;pf1;ua1' },
   };
+}
+
+/** Stored messages as the NOTIFY list shows them (the payload does not matter here). */
+function listEntries(n: number, subject?: string): DeferredMessage[] {
+  return Array.from({ length: n }, (_, i) => ({
+    user: 'sip:alice@example.com',
+    id: `01JDQ8R0Z5K3N1V6X7Y8Z9A0B${i}`,
+    messageId: `m${i}`,
+    from: 'sip:bob@example.net',
+    to: 'sip:alice@example.com',
+    date: '2026-11-23T10:00:00.000Z',
+    ...(subject ? { subject } : {}),
+    contentType: 'text/plain;charset=UTF-8',
+    size: 6,
+    cpim: new Uint8Array(),
+    arrivedAt: '2026-11-23T10:00:00.000Z',
+    expiresAt: 1_900_000_000,
+  }));
 }
 
 function harness(answer: (req: SipRequest, target: Target) => number | SipResponse) {
@@ -83,20 +101,7 @@ describe('InDialogSender', () => {
   });
 
   it('sends a NOTIFY over 1300 octets by TCP to the same next hop (RFC 3261 §18.1.1)', async () => {
-    const entries = Array.from({ length: 6 }, (_, i) => ({
-      user: 'sip:alice@example.com',
-      id: `01JDQ8R0Z5K3N1V6X7Y8Z9A0B${i}`,
-      messageId: `m${i}`,
-      from: 'sip:bob@example.net',
-      to: 'sip:alice@example.com',
-      date: '2026-11-23T10:00:00.000Z',
-      subject: 'A subject long enough to make the list grow past one datagram',
-      contentType: 'text/plain;charset=UTF-8',
-      size: 6,
-      cpim: new Uint8Array(),
-      arrivedAt: '2026-11-23T10:00:00.000Z',
-      expiresAt: 1_900_000_000,
-    }));
+    const entries = listEntries(6, 'A subject long enough to make the list grow past one datagram');
     const body = encodeList({ version: 0, total: 6, entries });
     const { sender, sent } = harness(() => 200);
     await sender.send(notify(1, 'active;expires=600', body));
@@ -105,19 +110,7 @@ describe('InDialogSender', () => {
   });
 
   it('cuts the list to fit a datagram when the next hop takes no TCP; total still tells', async () => {
-    const entries = Array.from({ length: 6 }, (_, i) => ({
-      user: 'sip:alice@example.com',
-      id: `01JDQ8R0Z5K3N1V6X7Y8Z9A0C${i}`,
-      messageId: `m${i}`,
-      from: 'sip:bob@example.net',
-      to: 'sip:alice@example.com',
-      date: '2026-11-23T10:00:00.000Z',
-      contentType: 'text/plain;charset=UTF-8',
-      size: 6,
-      cpim: new Uint8Array(),
-      arrivedAt: '2026-11-23T10:00:00.000Z',
-      expiresAt: 1_900_000_000,
-    }));
+    const entries = listEntries(6);
     const body = encodeList({ version: 0, total: 6, entries });
     const { sender, sent } = harness((_req, target) => (target.transport === 'tcp' ? 503 : 200));
     await sender.send(notify(1, 'active;expires=600', body));
