@@ -1,28 +1,12 @@
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createResponse, serializeMessage, topVia } from '../../../../shared/sip/messages/index.ts';
 import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
-import { TcpPeer, UdpPeer, delay, until } from '../transport/peers.ts';
-import { startHarness } from './harness.ts';
-import type { Harness } from './harness.ts';
+import { TcpPeer, delay, until } from '../transport/peers.ts';
+import { scopedResources } from './harness.ts';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function harness(opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
-  const h = await startHarness(opts);
-  cleanup.push(() => h.stop());
-  return h;
-}
-
-async function udpPeer(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  cleanup.push(() => p.close());
-  return p;
-}
+const { cleanup, harness, udpPeer } = scopedResources();
 
 function notify(cseq = 1): SipRequest {
   return {

@@ -1,26 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
 import type { SipMessage, SipResponse } from '../../../../shared/sip/messages/index.ts';
 import { TcpPeer, UdpPeer, delay, requestText, until } from '../transport/peers.ts';
-import { startHarness } from './harness.ts';
-import type { Harness } from './harness.ts';
+import { scopedResources } from './harness.ts';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function harness(opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
-  const h = await startHarness(opts);
-  cleanup.push(() => h.stop());
-  return h;
-}
-
-async function udpPeer(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  cleanup.push(() => p.close());
-  return p;
-}
+const { cleanup, harness, udpPeer } = scopedResources();
 
 const statusOf = (m: SipMessage) => (m.kind === 'response' ? m.status : 0);
 const count = (peer: UdpPeer, status: number) => peer.messages().filter((m) => statusOf(m) === status).length;

@@ -1,21 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
 import type { SipMessage } from '../../../../shared/sip/messages/index.ts';
 import { UdpPeer, delay, requestText, until } from '../transport/peers.ts';
-import { startHarness } from './harness.ts';
+import { scopedResources } from './harness.ts';
 import type { Harness } from './harness.ts';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const scope = scopedResources();
 
-async function setup(opts: Parameters<typeof startHarness>[0] = {}): Promise<{ h: Harness; peer: UdpPeer }> {
-  const h = await startHarness(opts);
-  cleanup.push(() => h.stop());
-  const peer = await UdpPeer.open();
-  cleanup.push(() => peer.close());
-  return { h, peer };
+async function setup(opts: Parameters<typeof scope.harness>[0] = {}): Promise<{ h: Harness; peer: UdpPeer }> {
+  return { h: await scope.harness(opts), peer: await scope.udpPeer() };
 }
 
 const statusOf = (m: SipMessage) => (m.kind === 'response' ? m.status : 0);
