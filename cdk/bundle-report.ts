@@ -54,10 +54,17 @@ for (const [id, resource] of Object.entries(template.Resources)) {
     );
     times.push(Number(out.trim().split('\n').at(-1)));
   }
-  const name = id.slice('Functions'.length).replace(/[0-9A-F]{8}$/, '').toLowerCase();
+  const name = id
+    .slice('Functions'.length)
+    .replace(/[0-9A-F]{8}$/, '')
+    .toLowerCase();
   console.log(
-    `${name.padEnd(11)} ${(statSync(file).size / 1024).toFixed(0).padStart(10)}  ${(gzipSync(readFileSync(file)).length / 1024)
+    `${name.padEnd(11)} ${(statSync(file).size / 1024).toFixed(0).padStart(10)}  ${(
+      gzipSync(readFileSync(file)).length / 1024
+    )
       .toFixed(0)
-      .padStart(8)}  ${median(times).toFixed(0).padStart(9)} (${Math.min(...times).toFixed(0)}-${Math.max(...times).toFixed(0)})`,
+      .padStart(
+        8,
+      )}  ${median(times).toFixed(0).padStart(9)} (${Math.min(...times).toFixed(0)}-${Math.max(...times).toFixed(0)})`,
   );
 }

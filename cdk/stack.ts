@@ -1,5 +1,5 @@
 /**
- * The whole deployment as design.md draws it: storage, queue and handlers, the edge on Fargate
+ * The whole deployment as architecture.md draws it: storage, queue and handlers, the edge on Fargate
  * behind an NLB, the dashboard and the alarms.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';

@@ -1,5 +1,5 @@
 /**
- * The service's configuration: one environment variable per setting (design.md "Configuration"),
+ * The service's configuration: one environment variable per setting (docs/architecture.md "Configuration"),
  * the local defaults when unset. A bad value stops the start with a message naming the variable.
  */
 import { BlockList, isIP } from 'node:net';
@@ -128,14 +128,18 @@ function sipUri(env: Env, name: string): string {
   const raw = env[name] ?? '';
   const host = SIP_URI.exec(raw)?.[1]?.replace(/^\[|\]$/g, '');
   if (host === undefined || isIP(host) === 0) {
-    throw new ConfigError(name, `"${raw}" is not a SIP URI with an IP address host (e.g. sip:10.0.0.5:5060;transport=tcp)`);
+    throw new ConfigError(
+      name,
+      `"${raw}" is not a SIP URI with an IP address host (e.g. sip:10.0.0.5:5060;transport=tcp)`,
+    );
   }
   return raw;
 }
 
 function outboundQueueUrl(env: Env): string {
   const value = env.OUTBOUND_QUEUE_URL;
-  if (!value) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda (the IMDN reports to send)');
+  if (!value)
+    throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda (the IMDN reports to send)');
   if (!/^https?:\/\/\S+$/.test(value)) throw new ConfigError('OUTBOUND_QUEUE_URL', `"${value}" is not a queue URL`);
   return value;
 }

@@ -90,7 +90,7 @@ export interface ChangeFeed {
 }
 
 /**
- * How the edge reaches the handlers that decide (design.md: Lambda RequestResponse in AWS, a
+ * How the edge reaches the handlers that decide (architecture.md: Lambda RequestResponse in AWS, a
  * direct call in the local default). A rejection means the handler could not be reached in
  * time; the edge answers 503 with Retry-After.
  */
@@ -108,7 +108,7 @@ export type SubscriptionSignal =
 
 /**
  * Requests the service originates outside any dialog, handed to whichever edge task sends them
- * (design.md: handlers never open a socket).
+ * (architecture.md: handlers never open a socket).
  */
 export interface ImdnOutbox {
   /**

@@ -41,8 +41,15 @@ export class Alarms extends Construct {
     this.add(
       'DlqNotEmpty',
       'A delivery job was dead-lettered: its messages stay deferred until redriven.',
-      functions.queues.deadLetter.metricApproximateNumberOfMessagesVisible({ statistic: cw.Stats.MAXIMUM, period: minute }),
-      { threshold: 1, evaluationPeriods: 1, comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD },
+      functions.queues.deadLetter.metricApproximateNumberOfMessagesVisible({
+        statistic: cw.Stats.MAXIMUM,
+        period: minute,
+      }),
+      {
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
     );
     this.add(
       'OutboundDlqNotEmpty',
@@ -51,7 +58,11 @@ export class Alarms extends Construct {
         statistic: cw.Stats.MAXIMUM,
         period: minute,
       }),
-      { threshold: 1, evaluationPeriods: 1, comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD },
+      {
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
     );
     this.add(
       'OldestDeliveryTooOld',

@@ -39,7 +39,10 @@ export function catalogueMetric(
 
 /** A math-expression id: lowercase letter first, then letters and digits. */
 function exprId(...parts: string[]): string {
-  return parts.join('_').toLowerCase().replace(/[^a-z0-9_]/g, '');
+  return parts
+    .join('_')
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '');
 }
 
 export interface DashboardProps {

@@ -1,5 +1,5 @@
 /**
- * The SIP edge on Fargate behind a Network Load Balancer (design.md "Shape"): SIP over UDP and
+ * The SIP edge on Fargate behind a Network Load Balancer (docs/architecture.md "Shape"): SIP over UDP and
  * TCP on 5060, SIP over TLS on 5061 (terminated at the NLB) when a certificate is given, MSRP
  * on 2855, and the private control API on 8080 for the NLB's health check and for the
  * handlers that deliver and NOTIFY through the task owning a session or connection.
@@ -59,7 +59,11 @@ export class Edge extends Construct {
   readonly service: ecs.FargateService;
   readonly nlb: elbv2.NetworkLoadBalancer;
   readonly securityGroup: ec2.SecurityGroup;
-  readonly targetGroups: { sipUdp: elbv2.NetworkTargetGroup; sipTcp: elbv2.NetworkTargetGroup; msrp: elbv2.NetworkTargetGroup };
+  readonly targetGroups: {
+    sipUdp: elbv2.NetworkTargetGroup;
+    sipTcp: elbv2.NetworkTargetGroup;
+    msrp: elbv2.NetworkTargetGroup;
+  };
   readonly taskDefinition: ecs.FargateTaskDefinition;
   private readonly container: ecs.ContainerDefinition;
 
@@ -106,10 +110,18 @@ export class Edge extends Construct {
         'NLB health checks',
       );
     }
-    this.securityGroup.connections.allowFrom(network.edgeClients, ec2.Port.tcp(ADMIN_PORT), 'Handlers to the control API');
+    this.securityGroup.connections.allowFrom(
+      network.edgeClients,
+      ec2.Port.tcp(ADMIN_PORT),
+      'Handlers to the control API',
+    );
     this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(ADMIN_PORT), 'Edge to edge control API');
     // A task reached by a client for another task's session pipes it there (MSRP_RELAY_ALLOW).
-    this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTAINER_PORTS.msrp), 'Edge to edge MSRP relay');
+    this.securityGroup.addIngressRule(
+      this.securityGroup,
+      ec2.Port.tcp(CONTAINER_PORTS.msrp),
+      'Edge to edge MSRP relay',
+    );
 
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc });
     Validations.of(this.cluster).acknowledge({
@@ -170,7 +182,8 @@ export class Edge extends Construct {
     }));
     Validations.of(this.taskDefinition.obtainExecutionRole()).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken has no resource-level permission; image pulls and log writes name their repository and log group.',
+      reason:
+        'ecr:GetAuthorizationToken has no resource-level permission; image pulls and log writes name their repository and log group.',
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
@@ -217,7 +230,11 @@ export class Edge extends Construct {
         // A SIP TCP flow or MSRP session outlives any sane drain; a minute covers transactions.
         deregistrationDelay: Duration.seconds(60),
         targets: [
-          this.service.loadBalancerTarget({ containerName: container.containerName, containerPort: port, protocol: ecsProtocol }),
+          this.service.loadBalancerTarget({
+            containerName: container.containerName,
+            containerPort: port,
+            protocol: ecsProtocol,
+          }),
         ],
       });
     this.targetGroups = {

@@ -41,7 +41,13 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
     tables: {
       messages: { actions: ['dynamodb:Query'] },
       subscriptions: {
-        actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+        actions: [
+          'dynamodb:PutItem',
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:DeleteItem',
+          'dynamodb:UpdateItem',
+        ],
       },
     },
   },

@@ -1,5 +1,5 @@
 /**
- * The delivery queue (design.md: deliveries are jobs on SQS with a dead-letter queue). One job
+ * The delivery queue (architecture.md: deliveries are jobs on SQS with a dead-letter queue). One job
  * per INVITE session; a job the consumer fails `maxReceiveCount` times moves to the DLQ, where
  * an alarm sees it. The outbound queue likewise carries the IMDN failure reports that invite
  * and expire queue and the edge tasks send.

@@ -1,5 +1,5 @@
 /**
- * The three DynamoDB tables (design.md "Data"), built from the same table specs the local
+ * The three DynamoDB tables (docs/architecture.md "Data"), built from the same table specs the local
  * default creates dynalite tables from: on-demand, TTL on `expiresAt`, point-in-time recovery,
  * kept when the stack is deleted. The messages table streams removed items to `expire`.
  */

@@ -6,12 +6,7 @@
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { DeliveryJob } from '../../shared/deferred/model.ts';
-import type {
-  ChangeFeed,
-  DeferredMessageStore,
-  DeliverySessionStore,
-  EdgeGateway,
-} from '../../shared/ports.ts';
+import type { ChangeFeed, DeferredMessageStore, DeliverySessionStore, EdgeGateway } from '../../shared/ports.ts';
 
 export interface DeliverDeps {
   messages: DeferredMessageStore;
@@ -85,7 +80,9 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
   // When every retrieval has ended the service sends BYE (protocol.md).
   const cseq = await deps.sessions.nextCSeq(job.sessionId);
   if (cseq !== undefined) {
-    await deps.edge.send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq, headers: [] }).catch(() => undefined);
+    await deps.edge
+      .send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq, headers: [] })
+      .catch(() => undefined);
   }
   // Delivered messages left the list; failed ones stay, and the watchers hear of both.
   await deps.changes.userChanged(session.user);

@@ -25,8 +25,7 @@ export interface DepositDeps {
 }
 
 export type DepositOutcome =
-  | { status: 202; id: string; created: boolean; user: string }
-  | { status: 400 | 413 | 486; reason: string };
+  { status: 202; id: string; created: boolean; user: string } | { status: 400 | 413 | 486; reason: string };
 
 /** The shared core of both entries: store one CPIM message for `user`. */
 export async function depositCpim(
@@ -91,7 +90,9 @@ export function makeSipHandler(deps: DepositDeps) {
     const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length));
     if (outcome.status !== 202) {
       const headers =
-        outcome.status === 486 ? [{ name: 'Warning', value: `399 ${deps.warnAgent} "Deferred message store full"` }] : [];
+        outcome.status === 486
+          ? [{ name: 'Warning', value: `399 ${deps.warnAgent} "Deferred message store full"` }]
+          : [];
       return { response: reply(outcome.status, outcome.reason, headers) };
     }
     return { response: reply(202, 'Accepted'), changedUsers: outcome.created ? [user] : [] };

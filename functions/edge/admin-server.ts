@@ -1,6 +1,6 @@
 /**
  * The edge's HTTP port (ADMIN_PORT): health, metrics and the operator dashboard; the operator
- * deposit API; and the private control API through which handlers reach this task (design.md:
+ * deposit API; and the private control API through which handlers reach this task (architecture.md:
  * NOTIFY/BYE sending, MSRP delivery, list changes).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -197,7 +197,16 @@ export class CpmClient extends EventEmitter {
   /** A request from this client with the usual headers (RFC 3261 §8.1.1). */
   buildRequest(
     method: string,
-    opts: { uri?: string; callId?: string; fromTag?: string; toTag?: string; cseq?: number; headers?: Header[]; body?: Buffer; contentType?: string } = {},
+    opts: {
+      uri?: string;
+      callId?: string;
+      fromTag?: string;
+      toTag?: string;
+      cseq?: number;
+      headers?: Header[];
+      body?: Buffer;
+      contentType?: string;
+    } = {},
   ): SipRequest {
     const headers: Header[] = [
       { name: 'Via', value: this.via() },
@@ -214,7 +223,9 @@ export class CpmClient extends EventEmitter {
   }
 
   /** Steps 2-5: SUBSCRIBE to the deferred-messages package. */
-  async subscribe(opts: { expires?: number; headers?: Header[] } = {}): Promise<{ response: SipResponse; dialog: DialogInfo }> {
+  async subscribe(
+    opts: { expires?: number; headers?: Header[] } = {},
+  ): Promise<{ response: SipResponse; dialog: DialogInfo }> {
     const callId = `${rand(8)}@127.0.0.1`;
     const fromTag = rand();
     const req = this.buildRequest('SUBSCRIBE', {
@@ -232,7 +243,13 @@ export class CpmClient extends EventEmitter {
     const remoteTarget = contact ? parseNameAddr(contact)?.uri : undefined;
     return {
       response,
-      dialog: { callId, localTag: fromTag, remoteTag: toTagOf(response) ?? '', cseq: 1, ...(remoteTarget ? { remoteTarget } : {}) },
+      dialog: {
+        callId,
+        localTag: fromTag,
+        remoteTag: toTagOf(response) ?? '',
+        cseq: 1,
+        ...(remoteTarget ? { remoteTarget } : {}),
+      },
     };
   }
 
@@ -271,7 +288,9 @@ export class CpmClient extends EventEmitter {
     const sessionId = opts.msrpSessionId ?? `s${rand()}`;
     const offer = buildMsrpOffer({ host: '127.0.0.1', port: 9, sessionId });
     const boundary = `b${rand(4)}`;
-    const parts = [{ headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(opts.sdp ?? offer.sdp) }];
+    const parts = [
+      { headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(opts.sdp ?? offer.sdp) },
+    ];
     if (!opts.omitList) {
       parts.push({
         headers: [

@@ -28,7 +28,10 @@ const ALICE = 'sip:alice@example.com';
 const BOB = 'sip:bob@example.net';
 const TEXTS = ['Lunch?', 'Running late, start without me', 'Here is the agenda for Monday'];
 
-export async function runDemo(target: DemoTarget, report: (s: DemoStep) => void = () => undefined): Promise<DemoStep[]> {
+export async function runDemo(
+  target: DemoTarget,
+  report: (s: DemoStep) => void = () => undefined,
+): Promise<DemoStep[]> {
   const steps: DemoStep[] = [];
   const say = (step: string, what: string, detail?: Record<string, unknown>) => {
     const s: DemoStep = { step, what, ...(detail ? { detail } : {}) };

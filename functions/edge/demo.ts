@@ -22,7 +22,9 @@ const config = loadConfig({
 const edge = await startEdge({ config, allowDestination: (a) => a === '127.0.0.1' || a === '::1' });
 let code = 0;
 try {
-  process.stdout.write(`service on 127.0.0.1 (SIP ${transport.toUpperCase()} ${edge.ports.udp}), client A = sip:alice@example.com\n\n`);
+  process.stdout.write(
+    `service on 127.0.0.1 (SIP ${transport.toUpperCase()} ${edge.ports.udp}), client A = sip:alice@example.com\n\n`,
+  );
   await runDemo({ transport, sipPort: (transport === 'udp' ? edge.ports.udp : edge.ports.tcp) ?? 0 }, (s) => {
     process.stdout.write(`[${s.step.padEnd(8)}] ${s.what}\n`);
     for (const [k, v] of Object.entries(s.detail ?? {})) {

@@ -1,11 +1,14 @@
 /**
- * How handlers reach this edge task (design.md: record the owning task with the session): the
+ * How handlers reach this edge task (architecture.md: record the owning task with the session): the
  * base URL of its control API. Set by EDGE_ID; on ECS, the task's private address from the task
  * metadata endpoint (v4); in the local default, 'local' (one process, called directly).
  */
 import type { Config } from '../../shared/config.ts';
 
-export async function resolveEdgeId(config: Config, env: Record<string, string | undefined> = process.env): Promise<string> {
+export async function resolveEdgeId(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+): Promise<string> {
   if (config.edgeId) return config.edgeId;
   const metadata = env.ECS_CONTAINER_METADATA_URI_V4;
   if (!metadata) return 'local';

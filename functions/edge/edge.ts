@@ -109,7 +109,10 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     if (config.msrpRelayAllow.length > 0) {
       const self = edgeSessionOwner(edgeId, config.msrpPort);
       if (!self) {
-        throw new ConfigError('MSRP_RELAY_ALLOW', `needs this task's IPv4 address in its edge id, not "${edgeId}" (set EDGE_ID)`);
+        throw new ConfigError(
+          'MSRP_RELAY_ALLOW',
+          `needs this task's IPv4 address in its edge id, not "${edgeId}" (set EDGE_ID)`,
+        );
       }
       relay = {
         allow: makeTrustCheck(config.msrpRelayAllow),
@@ -164,7 +167,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const gateway: EdgeGateway = {
       send: async (_edgeId, spec) => {
         const outcome = await sender.send(spec);
-        if (spec.method === 'BYE') app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
+        if (spec.method === 'BYE')
+          app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
         return outcome;
       },
       deliver: (_edgeId, sessionId, message) => msrp.deliver(sessionId, message),

@@ -119,6 +119,7 @@ function targetFor(uriText: string): Target | undefined {
   const host = sip.host.replace(/^\[|\]$/g, '');
   if (isIP(host) === 0) return undefined;
   const param = sip.params.transport?.toLowerCase();
-  const transport: TransportName = sip.scheme === 'sips' ? 'tls' : param === 'tcp' ? 'tcp' : param === 'tls' ? 'tls' : 'udp';
+  const transport: TransportName =
+    sip.scheme === 'sips' ? 'tls' : param === 'tcp' ? 'tcp' : param === 'tls' ? 'tls' : 'udp';
   return { transport, address: host, port: sip.port ?? (transport === 'tls' ? 5061 : 5060) };
 }

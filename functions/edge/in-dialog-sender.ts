@@ -59,7 +59,10 @@ export class InDialogSender {
    */
   hold(dialogKey: string, gate: Promise<unknown>): void {
     const tail = this.tails.get(dialogKey) ?? Promise.resolve();
-    this.chain(dialogKey, tail.then(() => gate).catch(() => undefined));
+    this.chain(
+      dialogKey,
+      tail.then(() => gate).catch(() => undefined),
+    );
   }
 
   send(spec: InDialogRequestSpec): Promise<SendOutcome> {
@@ -124,7 +127,10 @@ export class InDialogSender {
     if (!list.ok) return Buffer.from(xml, 'utf8');
     let entries = list.entries;
     for (;;) {
-      const body = Buffer.from(encodeList({ version: list.version, total: list.total, entries: entries.map(asMessage) }), 'utf8');
+      const body = Buffer.from(
+        encodeList({ version: list.version, total: list.total, entries: entries.map(asMessage) }),
+        'utf8',
+      );
       const size = serializeMessage(this.build(spec, body)).length;
       if (size <= UDP_MTU_LIMIT || entries.length === 0) return body;
       entries = entries.slice(0, entries.length - 1);
@@ -174,4 +180,3 @@ function asMessage(entry: ListEntry): DeferredMessage {
     expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
   };
 }
-

@@ -1,5 +1,5 @@
 /**
- * The local default's handler wiring (design.md "The local default"): the same `makeHandler`
+ * The local default's handler wiring (docs/architecture.md "The local default"): the same `makeHandler`
  * logic the Lambda functions run, called directly by the edge, over the same DynamoDB and SQS
  * adapters pointed at dynalite and local-aws-sqs.
  */

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the edge on the local default (design.md): everything in one process on loopback,
+ * `npm start`: the edge on the local default (architecture.md): everything in one process on loopback,
  * nothing to configure. Prints what it bound; stops cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, loadConfig } from '../../shared/config.ts';

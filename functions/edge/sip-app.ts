@@ -169,9 +169,12 @@ export class SipApp {
    * never comes (its job in the dead-letter queue) does not stay forever.
    */
   msrpSessionClosed(sessionId: string): void {
-    const timer = setTimeout(() => {
-      for (const [id, d] of this.sessionDialogs) if (d.sessionId === sessionId) this.sessionEnded(id);
-    }, 2 * (this.deps.ackWaitMs ?? 32_000));
+    const timer = setTimeout(
+      () => {
+        for (const [id, d] of this.sessionDialogs) if (d.sessionId === sessionId) this.sessionEnded(id);
+      },
+      2 * (this.deps.ackWaitMs ?? 32_000),
+    );
     timer.unref();
   }
 
@@ -181,7 +184,10 @@ export class SipApp {
     call: (event: ReturnType<typeof eventOfRequest>) => Promise<SipHandlerResult>,
   ): Promise<void> {
     if (this.inFlight >= this.deps.maxInFlight) {
-      return this.respond(tx, req, 503, { reason: 'Service Unavailable', headers: [{ name: 'Retry-After', value: '5' }] });
+      return this.respond(tx, req, 503, {
+        reason: 'Service Unavailable',
+        headers: [{ name: 'Retry-After', value: '5' }],
+      });
     }
     const source = tx.source;
     const trusted = this.deps.isTrusted(source.remoteAddress);
@@ -205,7 +211,10 @@ export class SipApp {
       result = await call(eventOfRequest(request, flow, trusted));
     } catch (err) {
       this.deps.log?.('warn', 'handler unreachable', { method: req.method, error: String(err) });
-      return this.respond(tx, req, 503, { reason: 'Service Unavailable', headers: [{ name: 'Retry-After', value: '5' }] });
+      return this.respond(tx, req, 503, {
+        reason: 'Service Unavailable',
+        headers: [{ name: 'Retry-After', value: '5' }],
+      });
     } finally {
       this.inFlight--;
     }

@@ -31,7 +31,15 @@ export async function loadTlsMaterial(opts: {
       keyType: 'ec',
       curve: 'P-256',
       algorithm: 'sha256',
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: opts.commonName }, { type: 7, ip: '127.0.0.1' }] }],
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: opts.commonName },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
     });
     await mkdir(dir, { recursive: true });
     await writeFile(keyPath, pems.private, { mode: 0o600 });

@@ -92,6 +92,8 @@ async function onSchedule(): Promise<{ messages: number; subscriptions: number }
 
 export const handler = lambdaHandler(
   obs,
-  (event: DynamoDBStreamEvent | ScheduledEvent): Promise<DynamoDBBatchResponse | { messages: number; subscriptions: number }> =>
+  (
+    event: DynamoDBStreamEvent | ScheduledEvent,
+  ): Promise<DynamoDBBatchResponse | { messages: number; subscriptions: number }> =>
     'Records' in event ? onStream(event) : onSchedule(),
 );

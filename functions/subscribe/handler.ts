@@ -3,7 +3,12 @@
  * a SUBSCRIBE, or with a signal (`user-changed`, `notify-failed`), and sends what it returns.
  */
 import { newTag } from '../../shared/sip/dialog/index.ts';
-import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '../../shared/observability/lambda-runtime.ts';
+import {
+  lambdaHandler,
+  observability,
+  serviceSettings,
+  tracedAwsPorts,
+} from '../../shared/observability/lambda-runtime.ts';
 import { makeHandler, type SubscribeEvent } from './logic.ts';
 
 const obs = observability('subscribe');

@@ -137,7 +137,9 @@ export class EdgeHttpGateway implements EdgeGateway {
     } catch (err) {
       const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
       const refused = causeCode(err) === 'ECONNREFUSED';
-      const what = timedOut ? `no answer within ${spec.timeoutMs} ms` : `unreachable (${causeCode(err) ?? String(err)})`;
+      const what = timedOut
+        ? `no answer within ${spec.timeoutMs} ms`
+        : `unreachable (${causeCode(err) ?? String(err)})`;
       return {
         ok: false,
         retryable: refused || spec.idempotent,
@@ -158,7 +160,8 @@ export class EdgeHttpGateway implements EdgeGateway {
     }
     if (!response.ok) {
       // 503: the edge did not take the call (starting, draining, overloaded).
-      const retryable = response.status === 503 || (spec.idempotent && (response.status === 502 || response.status === 504));
+      const retryable =
+        response.status === 503 || (spec.idempotent && (response.status === 502 || response.status === 504));
       return {
         ok: false,
         retryable,

@@ -1,5 +1,5 @@
 /**
- * HandlerInvoker over AWS Lambda (design.md: the edge calls `subscribe`, `invite` and `deposit`
+ * HandlerInvoker over AWS Lambda (architecture.md: the edge calls `subscribe`, `invite` and `deposit`
  * synchronously). RequestResponse with a tight timeout and bounded retries; a function error, a
  * throttle or a timeout rejects, and the edge answers 503 with Retry-After, never silence.
  */

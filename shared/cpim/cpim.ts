@@ -110,7 +110,11 @@ export function namespacedHeader(
   namespace: string,
   name: string,
 ): string | undefined {
-  const prefixes = new Set(Object.entries(msg.ns).filter(([, uri]) => uri === namespace).map(([p]) => p));
+  const prefixes = new Set(
+    Object.entries(msg.ns)
+      .filter(([, uri]) => uri === namespace)
+      .map(([p]) => p),
+  );
   if (namespace === IMDN_NAMESPACE && msg.ns[IMDN_PREFIX] === undefined) prefixes.add(IMDN_PREFIX);
   for (const h of msg.headers) {
     const dot = h.name.lastIndexOf('.');

@@ -45,7 +45,14 @@ export function buildImdn(input: ImdnInput): string {
   if (input.originalRecipientUri !== undefined) {
     lines.push(`  <original-recipient-uri>${escapeXmlText(input.originalRecipientUri)}</original-recipient-uri>`);
   }
-  lines.push(`  <${input.kind}>`, '    <status>', `      <${input.status}/>`, '    </status>', `  </${input.kind}>`, '</imdn>');
+  lines.push(
+    `  <${input.kind}>`,
+    '    <status>',
+    `      <${input.status}/>`,
+    '    </status>',
+    `  </${input.kind}>`,
+    '</imdn>',
+  );
   return lines.join('\n');
 }
 
@@ -66,7 +73,8 @@ export function parseImdn(xml: string): ParsedImdn {
   const parsed = parseXml(xml);
   if (!parsed.ok) return parsed;
   const root = parsed.root;
-  if (root.local !== 'imdn' || root.ns !== IMDN_NAMESPACE) return { ok: false, reason: `Root is not imdn in ${IMDN_NAMESPACE}` };
+  if (root.local !== 'imdn' || root.ns !== IMDN_NAMESPACE)
+    return { ok: false, reason: `Root is not imdn in ${IMDN_NAMESPACE}` };
   const text = (name: string) => childOf(root, name, IMDN_NAMESPACE)?.text.trim();
   const messageId = text('message-id');
   const dateTime = text('datetime');

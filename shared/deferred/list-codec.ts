@@ -24,8 +24,7 @@ export interface ListEntry {
 }
 
 export type DecodedList =
-  | { ok: true; version: number; total: number; state: string; entries: ListEntry[] }
-  | { ok: false; reason: string };
+  { ok: true; version: number; total: number; state: string; entries: ListEntry[] } | { ok: false; reason: string };
 
 /** Oldest first: arrival time, then the ULID (which sorts by creation time too). */
 export function compareOldestFirst(a: DeferredMessage, b: DeferredMessage): number {

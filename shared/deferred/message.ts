@@ -47,8 +47,7 @@ export function deferredFromCpim(input: {
     date = new Date(ms).toISOString();
   }
 
-  const contentType =
-    cpim.contentHeaders.find((h) => h.name.toLowerCase() === 'content-type')?.value || 'text/plain';
+  const contentType = cpim.contentHeaders.find((h) => h.name.toLowerCase() === 'content-type')?.value || 'text/plain';
   const message: DeferredMessage = {
     user: input.user,
     id: input.id,

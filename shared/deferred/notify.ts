@@ -19,8 +19,7 @@ export function buildNotifyContent(input: {
 }
 
 export type SubscriptionStateSpec =
-  | { state: 'active'; expiresIn: number }
-  | { state: 'terminated'; reason: 'timeout' | 'deactivated' | 'rejected' };
+  { state: 'active'; expiresIn: number } | { state: 'terminated'; reason: 'timeout' | 'deactivated' | 'rejected' };
 
 /** RFC 6665 §8.2.3 Subscription-State: "active;expires=3599", "terminated;reason=timeout". */
 export function subscriptionStateHeader(spec: SubscriptionStateSpec): string {

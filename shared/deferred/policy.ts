@@ -108,7 +108,10 @@ export function acceptsList(accept: string[] | undefined): boolean {
   let best: { specificity: number; q: number } | undefined;
   for (const range of accept.flatMap(splitList)) {
     const [mediaRange = '', ...params] = range.split(';').map((s) => s.trim());
-    const [t = '', s = ''] = mediaRange.toLowerCase().split('/').map((x) => x.trim());
+    const [t = '', s = ''] = mediaRange
+      .toLowerCase()
+      .split('/')
+      .map((x) => x.trim());
     let specificity: number;
     if (t === '*' && s === '*') specificity = 0;
     else if (t === type && s === '*') specificity = 1;

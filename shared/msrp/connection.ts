@@ -4,7 +4,13 @@
  * Shared by the service's listener and the test/demo client.
  */
 import type { Socket } from 'node:net';
-import { MsrpParser, type MsrpMalformed, type MsrpParserLimits, type MsrpRequest, type MsrpResponse } from './framing.ts';
+import {
+  MsrpParser,
+  type MsrpMalformed,
+  type MsrpParserLimits,
+  type MsrpRequest,
+  type MsrpResponse,
+} from './framing.ts';
 
 export interface MsrpConnectionHandlers {
   onRequest(request: MsrpRequest): void;

@@ -80,7 +80,8 @@ export interface MsrpMalformed {
   reason: string;
 }
 
-export type MsrpFrameErrorCode = 'bad-start-line' | 'header-too-large' | 'chunk-too-large' | 'bad-end-line' | 'parser-failure';
+export type MsrpFrameErrorCode =
+  'bad-start-line' | 'header-too-large' | 'chunk-too-large' | 'bad-end-line' | 'parser-failure';
 
 export interface MsrpFrameError {
   code: MsrpFrameErrorCode;
@@ -256,7 +257,9 @@ export class MsrpParser {
         if (!closesThis) {
           return this.fail('bad-end-line', `end-line does not close transaction ${start.transactionId}`);
         }
-        items.push(buildFrame(start, view.toString('utf8', 0, lineStart), undefined, line[line.length - 1] as ContinuationFlag));
+        items.push(
+          buildFrame(start, view.toString('utf8', 0, lineStart), undefined, line[line.length - 1] as ContinuationFlag),
+        );
         this.bytes.consume(crlf + 2);
         this.phase = { name: 'head', scan: 0 };
         return true;
@@ -336,7 +339,12 @@ function truncate(text: string): string {
 }
 
 /** Turn a framed head (start line + header lines, CRLF-terminated) and optional body into a frame. */
-function buildFrame(start: StartLine, head: string, body: Buffer | undefined, continuation: ContinuationFlag): MsrpMessage | MsrpMalformed {
+function buildFrame(
+  start: StartLine,
+  head: string,
+  body: Buffer | undefined,
+  continuation: ContinuationFlag,
+): MsrpMessage | MsrpMalformed {
   const lines = head.split('\r\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const headers: MsrpHeader[] = [];
@@ -413,7 +421,8 @@ function buildFrame(start: StartLine, head: string, body: Buffer | undefined, co
   }
   const failureReport = single.get('failure-report');
   if (failureReport !== undefined) {
-    if (failureReport !== 'yes' && failureReport !== 'no' && failureReport !== 'partial') return malformed('invalid Failure-Report');
+    if (failureReport !== 'yes' && failureReport !== 'no' && failureReport !== 'partial')
+      return malformed('invalid Failure-Report');
     request.failureReport = failureReport;
   }
   const status = single.get('status');
@@ -512,8 +521,13 @@ export interface MsrpResponseSpec {
 export function serializeRequest(spec: MsrpRequestSpec): Buffer {
   if (!IDENT.test(spec.transactionId)) throw new TypeError(`invalid MSRP transaction id: ${spec.transactionId}`);
   if (!METHOD.test(spec.method)) throw new TypeError(`invalid MSRP method: ${spec.method}`);
-  if (spec.body !== undefined && spec.contentType === undefined) throw new TypeError('an MSRP body needs a Content-Type');
-  const lines = [`MSRP ${spec.transactionId} ${spec.method}`, `To-Path: ${spec.toPath.join(' ')}`, `From-Path: ${spec.fromPath.join(' ')}`];
+  if (spec.body !== undefined && spec.contentType === undefined)
+    throw new TypeError('an MSRP body needs a Content-Type');
+  const lines = [
+    `MSRP ${spec.transactionId} ${spec.method}`,
+    `To-Path: ${spec.toPath.join(' ')}`,
+    `From-Path: ${spec.fromPath.join(' ')}`,
+  ];
   if (spec.messageId !== undefined) lines.push(`Message-ID: ${spec.messageId}`);
   if (spec.byteRange !== undefined) lines.push(`Byte-Range: ${formatByteRange(spec.byteRange)}`);
   if (spec.successReport !== undefined) lines.push(`Success-Report: ${spec.successReport}`);
@@ -534,7 +548,11 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
   if (containsEndLine(body, spec.transactionId)) {
     throw new TypeError(`MSRP body contains the end-line of transaction ${spec.transactionId}`);
   }
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), body, Buffer.from(`\r\n${endLine}`, 'utf8')]);
+  return Buffer.concat([
+    Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'),
+    body,
+    Buffer.from(`\r\n${endLine}`, 'utf8'),
+  ]);
 }
 
 /**
@@ -548,7 +566,8 @@ export function containsEndLine(body: Uint8Array, transactionId: string): boolea
     const after = at + marker.length;
     const flag = String.fromCharCode(buf[after] ?? 0);
     // The body is always followed by CRLF + end-line, so a flag at the very end also closes it early.
-    if (FLAGS.has(flag) && (after + 1 === buf.length || (buf[after + 1] === 0x0d && buf[after + 2] === 0x0a))) return true;
+    if (FLAGS.has(flag) && (after + 1 === buf.length || (buf[after + 1] === 0x0d && buf[after + 2] === 0x0a)))
+      return true;
   }
   return false;
 }

@@ -110,7 +110,9 @@ interface ConnectionState {
 const SILENT_LOG: MsrpLog = { debug() {}, info() {}, warn() {} };
 
 export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
-  private readonly opts: Required<Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log'>> &
+  private readonly opts: Required<
+    Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log'>
+  > &
     Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay'>;
   private readonly log: MsrpLog;
   private readonly sessions = new Map<string, MsrpSession>();
@@ -244,10 +246,12 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     const session = this.sessions.get(sessionId);
     // EdgeGateway contract: 481 for a session this edge does not know.
     if (!session) return Promise.resolve({ status: 481 });
-    const run = session.tail.then(() => this.runDelivery(session, message)).catch((err: Error) => {
-      this.log.warn('msrp delivery failed', { sessionId, messageId: message.id, error: err.message });
-      return NO_RESPONSE_STATUS;
-    });
+    const run = session.tail
+      .then(() => this.runDelivery(session, message))
+      .catch((err: Error) => {
+        this.log.warn('msrp delivery failed', { sessionId, messageId: message.id, error: err.message });
+        return NO_RESPONSE_STATUS;
+      });
     session.tail = run;
     return run.then((status) => ({ status }));
   }
@@ -294,7 +298,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
   }
 
   private waitForBinding(session: MsrpSession): Promise<MsrpConnection | undefined> {
-    const current = () => (session.phase === 'bound' && session.connection && !session.connection.closed ? session.connection : undefined);
+    const current = () =>
+      session.phase === 'bound' && session.connection && !session.connection.closed ? session.connection : undefined;
     if (session.phase !== 'waiting') return Promise.resolve(current());
     return new Promise((resolve) => session.waiters.push(() => resolve(current())));
   }
@@ -450,11 +455,18 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     // Never to ourselves, as configured or as this very socket was reached: that would loop.
     const local = (connection.socket.localAddress ?? '').replace(/^::ffff:/i, '');
     const self = relay.self;
-    if ((owner.address === self.address && owner.port === self.port) || (owner.address === local && owner.port === this.port)) {
+    if (
+      (owner.address === self.address && owner.port === self.port) ||
+      (owner.address === local && owner.port === this.port)
+    ) {
       return undefined;
     }
     if (!relay.allow(owner.address)) {
-      this.log.warn('msrp relay refused', { sessionId, owner: `${owner.address}:${owner.port}`, peer: connection.peer });
+      this.log.warn('msrp relay refused', {
+        sessionId,
+        owner: `${owner.address}:${owner.port}`,
+        peer: connection.peer,
+      });
       return undefined;
     }
     return owner;

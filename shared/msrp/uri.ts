@@ -122,7 +122,10 @@ function parseAuthority(text: string): Pick<MsrpUri, 'user' | 'host' | 'port'> |
 
 /** Parse a path (To-Path, From-Path, SDP a=path): URIs separated by spaces. */
 export function parseMsrpPath(text: string): MsrpUri[] | undefined {
-  const parts = text.trim().split(/\s+/).filter((p) => p !== '');
+  const parts = text
+    .trim()
+    .split(/\s+/)
+    .filter((p) => p !== '');
   if (parts.length === 0) return undefined;
   const uris: MsrpUri[] = [];
   for (const part of parts) {

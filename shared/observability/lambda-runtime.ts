@@ -30,7 +30,7 @@ export function observability(component: Exclude<Component, 'edge'>): Observabil
   return { logger: createLogger(component), metrics: createMetrics(), tracer: createTracer() };
 }
 
-/** The ports of design.md over traced clients; table names and queue URLs from the environment. */
+/** The ports of architecture.md over traced clients; table names and queue URLs from the environment. */
 export function tracedAwsPorts(tracer: Tracer, env: Record<string, string | undefined> = process.env): Ports {
   const resources = resourcesFromEnv(env);
   const dynamo = documentClient(tracer.captureAWSv3Client(new DynamoDBClient({})));
@@ -38,7 +38,7 @@ export function tracedAwsPorts(tracer: Tracer, env: Record<string, string | unde
   return createPorts({ dynamo, sqs, ...resources });
 }
 
-/** The service settings the handlers share with the edge, from the same variables (design.md "Configuration"). */
+/** The service settings the handlers share with the edge, from the same variables (docs/architecture.md "Configuration"). */
 export function serviceSettings(env: Record<string, string | undefined> = process.env): {
   config: Config;
   policy: Policy;

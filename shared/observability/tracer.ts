@@ -7,5 +7,8 @@ import { SERVICE_NAME } from './metrics.ts';
 
 /** Off outside Lambda unless asked for: the edge on Fargate has no X-Ray daemon, the local default none. */
 export function createTracer(options: { enabled?: boolean } = {}): Tracer {
-  return new Tracer({ serviceName: SERVICE_NAME, ...(options.enabled === undefined ? {} : { enabled: options.enabled }) });
+  return new Tracer({
+    serviceName: SERVICE_NAME,
+    ...(options.enabled === undefined ? {} : { enabled: options.enabled }),
+  });
 }

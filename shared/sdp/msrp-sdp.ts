@@ -23,7 +23,7 @@ export type MsrpOffer =
   | { ok: false; status: 400 | 488; reason: string };
 
 /** RFC 4975 §9: msrp-scheme "://" authority ["/" session-id] ";" transport. */
-const MSRP_URI = /^msrps?:\/\/[^\s/;]+(?:\/[^\s/;]+)?;[A-Za-z0-9.\-]+(?:;\S*)?$/i;
+const MSRP_URI = /^msrps?:\/\/[^\s/;]+(?:\/[^\s/;]+)?;[A-Za-z0-9.-]+(?:;\S*)?$/i;
 
 type Media = sdpTransform.MediaDescription & { invalid?: { value: string }[] };
 
@@ -55,10 +55,13 @@ function admitsCpim(types: string[]): boolean {
 export function parseMsrpOffer(sdp: string): MsrpOffer {
   const lines = sdp.split(/\r?\n/).filter((l) => l.length > 0);
   // RFC 4566 §5: "v=0" first, then type=value lines; o= is mandatory.
-  if (lines[0]?.trim() !== 'v=0') return { ok: false, status: 400, reason: 'Bad Request - SDP does not start with v=0' };
+  if (lines[0]?.trim() !== 'v=0')
+    return { ok: false, status: 400, reason: 'Bad Request - SDP does not start with v=0' };
   const bad = lines.find((l) => !/^[a-z]=/.test(l));
-  if (bad !== undefined) return { ok: false, status: 400, reason: `Bad Request - Malformed SDP line "${bad.slice(0, 40)}"` };
-  if (!lines.some((l) => l.startsWith('o='))) return { ok: false, status: 400, reason: 'Bad Request - SDP has no o= line' };
+  if (bad !== undefined)
+    return { ok: false, status: 400, reason: `Bad Request - Malformed SDP line "${bad.slice(0, 40)}"` };
+  if (!lines.some((l) => l.startsWith('o=')))
+    return { ok: false, status: 400, reason: 'Bad Request - SDP has no o= line' };
 
   let session: sdpTransform.SessionDescription;
   try {
@@ -150,11 +153,17 @@ function buildSdp(
 }
 
 /** The service's answer: it waits for the client on `host:port` (a=setup:passive) and only sends. */
-export function buildMsrpAnswer(input: { host: string; port: number; sessionId: string }): { sdp: string; path: string } {
+export function buildMsrpAnswer(input: { host: string; port: number; sessionId: string }): {
+  sdp: string;
+  path: string;
+} {
   return buildSdp(input, 'passive', 'sendonly');
 }
 
 /** A client's offer (tests and demo clients): it connects (a=setup:active) and only receives. */
-export function buildMsrpOffer(input: { host: string; port: number; sessionId: string }): { sdp: string; path: string } {
+export function buildMsrpOffer(input: { host: string; port: number; sessionId: string }): {
+  sdp: string;
+  path: string;
+} {
   return buildSdp(input, 'active', 'recvonly');
 }

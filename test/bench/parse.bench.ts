@@ -218,10 +218,19 @@ const header = ['message', 'bytes', 'parseMessage/s', '+views/s', 'sip.parse/s',
 const rows: string[][] = [];
 for (const [name, data] of messages) {
   const [ourRate, viewRate, sipRate] = race([ours, parseWithViews, baseline], data) as [number, number, number];
-  rows.push([name, String(data.length), fmt(ourRate), fmt(viewRate), fmt(sipRate), (ourRate / sipRate).toFixed(2), (viewRate / sipRate).toFixed(2)]);
+  rows.push([
+    name,
+    String(data.length),
+    fmt(ourRate),
+    fmt(viewRate),
+    fmt(sipRate),
+    (ourRate / sipRate).toFixed(2),
+    (viewRate / sipRate).toFixed(2),
+  ]);
 }
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+const line = (cells: string[]) =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 console.log(line(header));
 for (const r of rows) console.log(line(r));
 console.log('\nratio = ours / sip.parse (higher is better for ours)');

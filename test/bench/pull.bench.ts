@@ -43,7 +43,9 @@ function cpimFor(to: string, id: string, text: string): Buffer {
 
 async function depositMany(port: number, to: (i: number) => string, n: number, concurrency = 32): Promise<number> {
   const clients = await Promise.all(
-    Array.from({ length: concurrency }, () => CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: BOB })),
+    Array.from({ length: concurrency }, () =>
+      CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: BOB }),
+    ),
   );
   let next = 0;
   const t0 = performance.now();
@@ -51,7 +53,13 @@ async function depositMany(port: number, to: (i: number) => string, n: number, c
     clients.map(async (c) => {
       for (let i = next++; i < n; i = next++) {
         const uri = to(i);
-        const res = await c.request(c.buildRequest('MESSAGE', { uri, body: cpimFor(uri, `m-${i}`, `message ${i}`), contentType: CPIM_CONTENT_TYPE }));
+        const res = await c.request(
+          c.buildRequest('MESSAGE', {
+            uri,
+            body: cpimFor(uri, `m-${i}`, `message ${i}`),
+            contentType: CPIM_CONTENT_TYPE,
+          }),
+        );
         if (res.status !== 202) throw new Error(`deposit ${i}: ${res.status}`);
       }
     }),
@@ -76,7 +84,11 @@ async function fullPull(port: number, user: string): Promise<number> {
     let got = 0;
     let done: () => void = () => undefined;
     const all = new Promise<void>((resolve) => (done = resolve));
-    const msrp = await connectMsrp({ localPath: inv.msrpPath, remotePath: answer.path, onMessage: () => ++got === 10 && done() });
+    const msrp = await connectMsrp({
+      localPath: inv.msrpPath,
+      remotePath: answer.path,
+      onMessage: () => ++got === 10 && done(),
+    });
     await all;
     await c.nextBye(inv.dialog);
     msrp.close();
@@ -102,14 +114,22 @@ try {
 
   await depositMany(port, (i) => `sip:pull${Math.floor(i / 10)}@example.com`, users * 10);
   const t0 = performance.now();
-  const latencies = await Promise.all(Array.from({ length: users }, (_, u) => fullPull(port, `sip:pull${u}@example.com`)));
+  const latencies = await Promise.all(
+    Array.from({ length: users }, (_, u) => fullPull(port, `sip:pull${u}@example.com`)),
+  );
   const seconds = (performance.now() - t0) / 1000;
-  console.log(`full pulls: ${users} users x 10 messages in ${seconds.toFixed(2)} s = ${(users / seconds).toFixed(1)} pulls/s`);
-  console.log(`SUBSCRIBE -> first NOTIFY: p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms`);
+  console.log(
+    `full pulls: ${users} users x 10 messages in ${seconds.toFixed(2)} s = ${(users / seconds).toFixed(1)} pulls/s`,
+  );
+  console.log(
+    `SUBSCRIBE -> first NOTIFY: p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms`,
+  );
 
   const before = await rssOf(edge.child.pid!);
   const holders = await Promise.all(
-    Array.from({ length: 50 }, (_, i) => CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: `sip:sub${i}@example.com` })),
+    Array.from({ length: 50 }, (_, i) =>
+      CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: `sip:sub${i}@example.com` }),
+    ),
   );
   let n = 0;
   await Promise.all(
@@ -126,8 +146,12 @@ try {
     const text = await (await fetch(`http://127.0.0.1:${edge.ports.admin}/metrics`)).text();
     return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   };
-  console.log(`resident memory: ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB holding ${subscriptions} active subscriptions`);
-  console.log(`  right after: ${await gauge('sip_server_transactions')} SIP transactions alive, heap used ${((await gauge('nodejs_heap_used_bytes')) / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `resident memory: ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB holding ${subscriptions} active subscriptions`,
+  );
+  console.log(
+    `  right after: ${await gauge('sip_server_transactions')} SIP transactions alive, heap used ${((await gauge('nodejs_heap_used_bytes')) / 2 ** 20).toFixed(0)} MiB`,
+  );
   // Completed transactions linger for Timer J (64*T1 over UDP, RFC 3261 §17.2.2); after it only the subscriptions remain.
   await new Promise((resolve) => setTimeout(resolve, 40_000));
   console.log(

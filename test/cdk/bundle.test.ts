@@ -110,7 +110,10 @@ describe('Lambda bundles', () => {
       `const { handler } = await import('./index.mjs');
        console.log(JSON.stringify(await handler(${JSON.stringify(event)}, ${CONTEXT})));`,
     );
-    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { statusCode: number; headers: Record<string, string> };
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
+      statusCode: number;
+      headers: Record<string, string>;
+    };
     expect(result.statusCode).toBe(405);
     expect(result.headers.allow).toBe('POST');
   });

@@ -73,7 +73,11 @@ function captureEmf(fn: () => void): { name: string; dimensions: Record<string, 
   const lines: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split('\n').filter((l) => l.trim().startsWith('{')));
+    lines.push(
+      ...String(chunk)
+        .split('\n')
+        .filter((l) => l.trim().startsWith('{')),
+    );
     return true;
   }) as typeof process.stdout.write;
   try {
@@ -129,7 +133,10 @@ describe('the default deployment', () => {
   beforeAll(() => {
     template = base.template;
     functionIds = Object.fromEntries(
-      HANDLERS.map((h) => [h, logicalId(template, 'AWS::Lambda::Function', `Functions${h[0]!.toUpperCase()}${h.slice(1)}`)]),
+      HANDLERS.map((h) => [
+        h,
+        logicalId(template, 'AWS::Lambda::Function', `Functions${h[0]!.toUpperCase()}${h.slice(1)}`),
+      ]),
     ) as Record<HandlerName, string>;
   });
 
@@ -324,7 +331,9 @@ describe('the default deployment', () => {
     const inline = (groups[edgeSg]!.Properties!.SecurityGroupIngress as { CidrIp?: string; FromPort: number }[]) ?? [];
     const adminFromAnywhere = inline.filter((r) => r.FromPort === CONTAINER_PORTS.admin && r.CidrIp === '0.0.0.0/0');
     expect(adminFromAnywhere).toEqual([]);
-    const separate = Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties!);
+    const separate = Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')).map(
+      (r) => r.Properties!,
+    );
     expect(separate).toContainEqual(
       expect.objectContaining({
         FromPort: CONTAINER_PORTS.admin,
@@ -354,7 +363,9 @@ describe('the default deployment', () => {
         }),
       ],
     });
-    const separate = Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties!);
+    const separate = Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')).map(
+      (r) => r.Properties!,
+    );
     expect(separate).toContainEqual(
       expect.objectContaining({
         IpProtocol: 'tcp',
@@ -476,7 +487,8 @@ describe('the default deployment', () => {
           Resource: { 'Fn::GetAtt': [outbound, 'Arn'] },
         },
       ]);
-      const environment = (task.Properties!.ContainerDefinitions as { Environment: { Name: string }[] }[])[0]!.Environment;
+      const environment = (task.Properties!.ContainerDefinitions as { Environment: { Name: string }[] }[])[0]!
+        .Environment;
       expect(environment).toContainEqual({ Name: 'OUTBOUND_QUEUE_URL', Value: { Ref: outbound } });
       expect(environment.map((e) => e.Name)).not.toContain('OUTBOUND_PROXY');
     });
@@ -527,9 +539,11 @@ describe('the default deployment', () => {
         .sort(),
     ).toEqual([idOf(base, queues.deadLetter), idOf(base, queues.outboundDeadLetter)].sort());
     expect(named('ApproximateAgeOfOldestMessage')).toHaveLength(1);
-    expect(named('Errors').map((a) => (a.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref).sort()).toEqual(
-      Object.values(functionIds).sort(),
-    );
+    expect(
+      named('Errors')
+        .map((a) => (a.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref)
+        .sort(),
+    ).toEqual(Object.values(functionIds).sort());
     expect(named('UnHealthyHostCount')).toHaveLength(3);
     expect(named('HealthyHostCount')).toHaveLength(1);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
@@ -550,15 +564,18 @@ describe('context', () => {
     });
     const image = JSON.stringify(
       (
-        Object.values(resourcesOfType(template, 'AWS::ECS::TaskDefinition'))[0]!.Properties!
-          .ContainerDefinitions as { Image: unknown }[]
+        Object.values(resourcesOfType(template, 'AWS::ECS::TaskDefinition'))[0]!.Properties!.ContainerDefinitions as {
+          Image: unknown;
+        }[]
       )[0]!.Image,
     );
     expect(image).toContain('deferred-cpm/edge:1.4.0');
     expect(Object.keys(assetManifest(assembly).dockerImages)).toEqual([]);
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'noc@example.net' });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'OUTBOUND_PROXY', Value: PROXY }]) })],
+      ContainerDefinitions: [
+        Match.objectLike({ Environment: Match.arrayWith([{ Name: 'OUTBOUND_PROXY', Value: PROXY }]) }),
+      ],
     });
   });
 

@@ -45,7 +45,7 @@ const EITHER_CHOICES: Record<string, Choice> = {
   },
   regaut01: {
     outcome: 'accept',
-    why: 'RFC 4475 §3.3.7: well-formed; an unknown Authorization scheme is the registrar\'s business (this service answers REGISTER with 405)',
+    why: "RFC 4475 §3.3.7: well-formed; an unknown Authorization scheme is the registrar's business (this service answers REGISTER with 405)",
   },
   regbadct: {
     outcome: 'accept',
@@ -53,7 +53,7 @@ const EITHER_CHOICES: Record<string, Choice> = {
   },
   sdp01: {
     outcome: 'accept',
-    why: 'RFC 4475 §3.3.15: well-formed; whether the body suits the Accept list is the application\'s decision',
+    why: "RFC 4475 §3.3.15: well-formed; whether the body suits the Accept list is the application's decision",
   },
   trws: {
     outcome: 'accept',
@@ -126,7 +126,10 @@ describe.each(cases)('$folder/$name ($verdict.expect)', (c) => {
       expect(r.ok).toBe(true);
       if (!r.ok || r.message.kind !== 'request') return;
       // RFC 3261 §8.2.2.3: only Require counts at a UAS; Proxy-Require is for proxies.
-      expect(checkRequire(r.message, SUPPORTED_OPTION_TAGS)).toEqual(['nothingSupportsThis', 'nothingSupportsThisEither']);
+      expect(checkRequire(r.message, SUPPORTED_OPTION_TAGS)).toEqual([
+        'nothingSupportsThis',
+        'nothingSupportsThisEither',
+      ]);
       const strict = parseMessage(c.bytes, { datagram: c.datagram, supportedOptionTags: SUPPORTED_OPTION_TAGS });
       expect(strict.ok).toBe(false);
       if (!strict.ok) {

@@ -1,6 +1,6 @@
 /**
- * The SIP torture messages (RFC 4475, RFC 5118) with their verdicts, read from the shared
- * conformance folder (`../shared/conformance/sip-torture` from the repository root), never copied.
+ * The SIP torture messages (RFC 4475, RFC 5118) with their verdicts, kept in this repository
+ * (`test/conformance/sip-torture`, with the licence of the corpus they come from).
  * Reused by the parser-level test here and by socket-level tests over the real transports.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -26,7 +26,7 @@ export interface TortureCase {
   datagram: boolean;
 }
 
-export const TORTURE_DIR = path.resolve(process.cwd(), '../shared/conformance/sip-torture');
+export const TORTURE_DIR = path.resolve(process.cwd(), 'test/conformance/sip-torture');
 
 const FOLDERS: TortureFolder[] = ['rfc4475', 'rfc5118'];
 

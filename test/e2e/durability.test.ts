@@ -22,7 +22,12 @@ async function retrieveOver(
   id: string,
   respond: () => number | null,
   received: Buffer[] = [],
-): Promise<{ client: CpmClient; inviteStatus: number; bye: Promise<unknown>; msrp: Awaited<ReturnType<typeof connectMsrp>> }> {
+): Promise<{
+  client: CpmClient;
+  inviteStatus: number;
+  bye: Promise<unknown>;
+  msrp: Awaited<ReturnType<typeof connectMsrp>>;
+}> {
   const client = await CpmClient.connect({ transport: 'tcp', server: { host: '127.0.0.1', port: sipPort }, user });
   const inv = await client.invite([{ id, action: 'retrieve' }]);
   const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
@@ -119,7 +124,11 @@ describe('failed deliveries leave the message deferred', () => {
   it('a client that never connects over MSRP: BYE, and nothing changes in the store', async () => {
     const user = 'sip:absent@example.com';
     const dep = await depositHttp(edge.adminUrl, { to: user, from: BOB, body: 'never fetched' });
-    const client = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user });
+    const client = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user,
+    });
     const inv = await client.invite([{ id: dep.json.id, action: 'retrieve' }]);
     expect(inv.response.status).toBe(200);
     await client.nextBye(inv.dialog);
@@ -129,7 +138,11 @@ describe('failed deliveries leave the message deferred', () => {
 
   it('the same imdn.Message-ID from the same sender is stored once (202 twice)', async () => {
     const user = 'sip:dedupe@example.com';
-    const bob = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: BOB });
+    const bob = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: BOB,
+    });
     const cpim = wrapAsCpim({
       from: BOB,
       to: user,
@@ -139,7 +152,9 @@ describe('failed deliveries leave the message deferred', () => {
       body: Buffer.from('once'),
     });
     for (let i = 0; i < 2; i++) {
-      const res = await bob.request(bob.buildRequest('MESSAGE', { uri: user, body: cpim, contentType: CPIM_CONTENT_TYPE }));
+      const res = await bob.request(
+        bob.buildRequest('MESSAGE', { uri: user, body: cpim, contentType: CPIM_CONTENT_TYPE }),
+      );
       expect(res.status).toBe(202);
     }
     bob.close();

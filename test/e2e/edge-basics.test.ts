@@ -20,7 +20,11 @@ describe('the edge on its own', () => {
   let udp: CpmClient;
   beforeAll(async () => {
     edge = await startTestEdge();
-    udp = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: USER });
+    udp = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: USER,
+    });
   });
   afterAll(async () => {
     udp?.close();
@@ -50,7 +54,9 @@ describe('the edge on its own', () => {
   });
 
   it('answers 420 with Unsupported for a Require it does not support', async () => {
-    const res = await udp.request(udp.buildRequest('OPTIONS', { headers: [{ name: 'Require', value: 'foo, 100rel' }] }));
+    const res = await udp.request(
+      udp.buildRequest('OPTIONS', { headers: [{ name: 'Require', value: 'foo, 100rel' }] }),
+    );
     expect(res.status).toBe(420);
     expect(getHeader(res, 'Unsupported')).toBe('foo, 100rel');
   });
@@ -118,13 +124,19 @@ describe('who may ask', () => {
   });
 
   it('answers 403 to a SUBSCRIBE, INVITE or MESSAGE from a source that is neither trusted nor a direct client', async () => {
-    const mallory = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: USER });
+    const mallory = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: USER,
+    });
     try {
       const sub = await mallory.subscribe({ expires: 600 });
       expect(sub.response.status).toBe(403);
       const inv = await mallory.invite([{ id: '01JDQ8R0Z5K3N1V6X7Y8Z9A0BC', action: 'delete' }]);
       expect(inv.response.status).toBe(403);
-      const msg = await mallory.request(mallory.buildRequest('MESSAGE', { body: Buffer.from('hi'), contentType: 'text/plain' }));
+      const msg = await mallory.request(
+        mallory.buildRequest('MESSAGE', { body: Buffer.from('hi'), contentType: 'text/plain' }),
+      );
       expect(msg.status).toBe(403);
       // What needs no identity still works.
       expect((await mallory.request(mallory.buildRequest('OPTIONS'))).status).toBe(200);
@@ -153,7 +165,7 @@ describe('npm start as a process', () => {
     }
   });
 
-  it('refuses a bad configuration value with exit code 2 and the variable\'s name', async () => {
+  it("refuses a bad configuration value with exit code 2 and the variable's name", async () => {
     await expect(spawnEdge({ DATA_DIR: dataDir, SIP_PORT: 'seventy' })).rejects.toThrow(/exited with 2[\s\S]*SIP_PORT/);
   });
 });

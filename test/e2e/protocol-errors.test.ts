@@ -26,7 +26,11 @@ describe('protocol.md errors', () => {
     const c = await depositHttp(edge.adminUrl, { to: CAROL, from: 'sip:bob@example.net', body: 'for carol only' });
     carolId = c.json.id;
     aliceIds = (await pendingOf(edge.adminUrl, ALICE)).entries.map((e) => e.id);
-    alice = await CpmClient.connect({ transport: 'tcp', server: { host: '127.0.0.1', port: edge.ports.tcp! }, user: ALICE });
+    alice = await CpmClient.connect({
+      transport: 'tcp',
+      server: { host: '127.0.0.1', port: edge.ports.tcp! },
+      user: ALICE,
+    });
   });
   afterAll(async () => {
     alice?.close();
@@ -71,7 +75,7 @@ describe('protocol.md errors', () => {
     expect(wildcard.status).toBe(200);
   });
 
-  it('403 for another user\'s list', async () => {
+  it("403 for another user's list", async () => {
     const res = await subscribeWith([{ name: 'Event', value: EVENT_PACKAGE }], { uri: CAROL });
     expect(res.status).toBe(403);
   });
@@ -86,7 +90,7 @@ describe('protocol.md errors', () => {
     expect(res.status).toBe(481);
   });
 
-  it('404 when the INVITE names no known message; another user\'s id is never revealed', async () => {
+  it("404 when the INVITE names no known message; another user's id is never revealed", async () => {
     const res = await alice.invite([{ id: carolId, action: 'delete' }]);
     expect(res.response.status).toBe(404);
     expect(res.response.body.toString()).not.toContain(carolId);
@@ -94,7 +98,7 @@ describe('protocol.md errors', () => {
     expect((await pendingOf(edge.adminUrl, CAROL)).total).toBe(1);
   });
 
-  it('skips an id of another user among known ones, and touches only the caller\'s messages', async () => {
+  it("skips an id of another user among known ones, and touches only the caller's messages", async () => {
     const [first] = aliceIds;
     const res = await alice.invite([
       { id: carolId, action: 'delete' },

@@ -133,7 +133,12 @@ describe('subscriptions', () => {
   it('over UDP a NOTIFY over 1300 bytes goes over TCP; with no TCP at the client the list is cut to fit', async () => {
     const user = 'sip:bigudp@example.com';
     for (const i of [1, 2, 3, 4]) {
-      await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: `message ${i}`, subject: `Subject ${i}` });
+      await depositHttp(edge.adminUrl, {
+        to: user,
+        from: 'sip:bob@example.net',
+        body: `message ${i}`,
+        subject: `Subject ${i}`,
+      });
     }
     const withTcp = await client(user, 'udp');
     const seen: { size: number; datagram: boolean }[] = [];
@@ -177,7 +182,11 @@ describe('subscriptions', () => {
     if (!answer.ok) throw new Error(answer.reason);
     let gotBody: (b: Buffer) => void = () => undefined;
     const got = new Promise<Buffer>((resolve) => (gotBody = resolve));
-    const msrp = await connectMsrp({ localPath: inv.msrpPath, remotePath: answer.path, onMessage: (m) => gotBody(m.body) });
+    const msrp = await connectMsrp({
+      localPath: inv.msrpPath,
+      remotePath: answer.path,
+      onMessage: (m) => gotBody(m.body),
+    });
     expect((await got).toString()).toContain('first');
     await phone.nextBye(inv.dialog);
     msrp.close();
@@ -204,7 +213,11 @@ describe('retention', () => {
   it('an expired message leaves the list, watchers get a NOTIFY, and a sender who asked gets an IMDN failed', async () => {
     const user = 'sip:away@example.com';
     // The sender is reachable at an address literal: the IMDN goes straight there (loopback).
-    const sender = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: 'sip:bob@127.0.0.1' });
+    const sender = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: 'sip:bob@127.0.0.1',
+    });
     clients.push(sender);
     const senderUri = `sip:bob@127.0.0.1:${sender.localPort}`;
     const dep = await depositHttp(edge.adminUrl, {
@@ -216,7 +229,11 @@ describe('retention', () => {
     });
     expect(dep.status).toBe(201);
 
-    const watcher = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user });
+    const watcher = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user,
+    });
     clients.push(watcher);
     const { dialog } = await watcher.subscribe({ expires: 600 });
     expect(listOf(await watcher.nextNotify(dialog)).total).toBe(1);

@@ -29,7 +29,13 @@ export interface TestEdge extends RunningEdge {
 }
 
 export async function startTestEdge(
-  opts: { policy?: Partial<Policy>; timers?: Partial<Timers>; env?: Record<string, string>; sweepIntervalMs?: number; dataDir?: string } = {},
+  opts: {
+    policy?: Partial<Policy>;
+    timers?: Partial<Timers>;
+    env?: Record<string, string>;
+    sweepIntervalMs?: number;
+    dataDir?: string;
+  } = {},
 ): Promise<TestEdge> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'deferred-e2e-')));
   const config = loadConfig({ DATA_DIR: dataDir, ...FREE_PORTS, ...opts.env });
@@ -51,17 +57,30 @@ export async function startTestEdge(
   };
 }
 
+/** What the operator API answers a deposit: the stored id, or an error naming the field. */
+export interface DepositReply {
+  id: string;
+  error?: string;
+  [key: string]: unknown;
+}
+
 /** Deposit over the operator API; resolves with the HTTP status and JSON body. */
-export async function depositHttp(adminUrl: string, body: Record<string, unknown>): Promise<{ status: number; json: any }> {
+export async function depositHttp(
+  adminUrl: string,
+  body: Record<string, unknown>,
+): Promise<{ status: number; json: DepositReply }> {
   const res = await fetch(`${adminUrl}/api/deposit`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, json: (await res.json()) as DepositReply };
 }
 
-export async function pendingOf(adminUrl: string, user: string): Promise<{ total: number; entries: { id: string; messageId: string }[] }> {
+export async function pendingOf(
+  adminUrl: string,
+  user: string,
+): Promise<{ total: number; entries: { id: string; messageId: string }[] }> {
   const res = await fetch(`${adminUrl}/api/messages?user=${encodeURIComponent(user)}`);
   return (await res.json()) as { total: number; entries: { id: string; messageId: string }[] };
 }
@@ -83,7 +102,8 @@ export function spawnEdge(env: Record<string, string>): Promise<ChildEdge> {
     const timer = setTimeout(() => reject(new Error(`edge did not start:\n${out}`)), 30_000);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const m = /SIP UDP (\d+)\s+TCP (\d+)\s+TLS (\d+)\s+WS (\d+)[\s\S]*MSRP (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out);
+      const m =
+        /SIP UDP (\d+)\s+TCP (\d+)\s+TLS (\d+)\s+WS (\d+)[\s\S]*MSRP (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve({

@@ -15,7 +15,11 @@ import type {
 } from '../../shared/ports.ts';
 
 const byArrival = (a: DeferredMessage, b: DeferredMessage) =>
-  `${a.arrivedAt}#${a.id}` < `${b.arrivedAt}#${b.id}` ? -1 : `${a.arrivedAt}#${a.id}` > `${b.arrivedAt}#${b.id}` ? 1 : 0;
+  `${a.arrivedAt}#${a.id}` < `${b.arrivedAt}#${b.id}`
+    ? -1
+    : `${a.arrivedAt}#${a.id}` > `${b.arrivedAt}#${b.id}`
+      ? 1
+      : 0;
 
 export class MemoryMessageStore implements DeferredMessageStore {
   private readonly items = new Map<string, DeferredMessage>();
@@ -215,7 +219,11 @@ export class RecordingEdge implements EdgeGateway {
     return { status: this.sendStatus(request) };
   }
 
-  async deliver(edgeId: string, sessionId: string, message: { id: string; cpim: Uint8Array }): Promise<{ status: number }> {
+  async deliver(
+    edgeId: string,
+    sessionId: string,
+    message: { id: string; cpim: Uint8Array },
+  ): Promise<{ status: number }> {
     this.log.push(`deliver ${message.id}`);
     const answer = this.deliverAnswer(edgeId, sessionId, message.id);
     if (answer instanceof Error) throw answer;

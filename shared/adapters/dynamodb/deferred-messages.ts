@@ -1,5 +1,5 @@
 /**
- * DeferredMessageStore over DynamoDB (design.md "Data"): partition = served user, sort key =
+ * DeferredMessageStore over DynamoDB (docs/architecture.md "Data"): partition = served user, sort key =
  * `${arrivedAt}#${id}`, so a query reads a user's messages oldest first.
  *
  * Idempotent deposit without transactions (dynalite has none): a dedupe item keyed by sender and
@@ -9,7 +9,13 @@
  * it under the first attempt's key. A claim marked `stored` whose message is gone means it was
  * delivered or deleted: the duplicate is not stored again.
  */
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import type { DeferredMessage } from '../../deferred/model.ts';
 import type { DeferredMessageStore } from '../../ports.ts';
 import {

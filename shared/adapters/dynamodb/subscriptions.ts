@@ -130,9 +130,10 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
 
 function subscriptionOfItem(item: Item): Subscription {
   const dialog = item.dialog as Omit<Subscription['dialog'], 'localCSeq' | 'remoteCSeq'>;
-  const counters = item.remoteCSeq === undefined
-    ? { localCSeq: Number(item.localCSeq) }
-    : { localCSeq: Number(item.localCSeq), remoteCSeq: Number(item.remoteCSeq) };
+  const counters =
+    item.remoteCSeq === undefined
+      ? { localCSeq: Number(item.localCSeq) }
+      : { localCSeq: Number(item.localCSeq), remoteCSeq: Number(item.remoteCSeq) };
   return {
     user: String(item.user),
     dialogId: String(item.dialogId),

@@ -1,6 +1,6 @@
 /**
  * The DynamoDB tables as data. The local stack creates them from this and the CDK app builds
- * its constructs from the same objects, so the two cannot drift (design.md "Data").
+ * its constructs from the same objects, so the two cannot drift (docs/architecture.md "Data").
  *
  * Every item carries `expiresAt` (epoch seconds): the TTL attribute in AWS, and a filter on
  * every read here because TTL deletes late (up to days).

@@ -12,7 +12,13 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { TABLE_SPECS, createTableInput, defaultTableNames, type TableNames, type TableRole } from '../dynamodb/tables.ts';
+import {
+  TABLE_SPECS,
+  createTableInput,
+  defaultTableNames,
+  type TableNames,
+  type TableRole,
+} from '../dynamodb/tables.ts';
 import { DELIVERY_QUEUE, OUTBOUND_QUEUE, type QueueSpec } from '../sqs/queues.ts';
 
 /** Create any missing table and wait until each is ACTIVE. */

@@ -3,11 +3,5 @@ export { startLocalAws, type LocalAws, type LocalAwsOptions } from './local-aws.
 export { ensureQueues, ensureTables, type EnsuredQueue, type EnsuredQueues } from './ensure.ts';
 export { startLocalBackend, type LocalBackend, type LocalBackendOptions } from './backend.ts';
 export { createPorts, awsPortsFromEnv, type CreatePortsOptions, type Ports } from '../wiring.ts';
-export {
-  LOCAL_CREDENTIALS,
-  LOCAL_REGION,
-  documentClient,
-  localDynamoClient,
-  localSqsClient,
-} from '../clients.ts';
+export { LOCAL_CREDENTIALS, LOCAL_REGION, documentClient, localDynamoClient, localSqsClient } from '../clients.ts';
 export { SqsPoller, type SqsBatchHandler, type SqsPollerOptions } from '../sqs/poller.ts';

@@ -1,5 +1,5 @@
 /**
- * The local AWS stack (design.md "The local default"): dynalite for DynamoDB, persisted under
+ * The local AWS stack (docs/architecture.md "The local default"): dynalite for DynamoDB, persisted under
  * `${dataDir}/dynamodb` so a restart loses nothing, and local-aws-sqs for SQS, both on loopback.
  *
  * local-aws-sqs keeps queues in memory only (it has no storage option), so queued delivery jobs

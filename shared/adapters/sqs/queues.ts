@@ -1,6 +1,6 @@
 /**
  * The service's queues and their dead-letter queues as data, shared by the local stack and the
- * CDK app (design.md "Shape": deliveries are SQS jobs with a dead-letter queue).
+ * CDK app (docs/architecture.md "Shape": deliveries are SQS jobs with a dead-letter queue).
  */
 
 export interface QueueSpec {

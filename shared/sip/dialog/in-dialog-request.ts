@@ -72,7 +72,8 @@ export function buildInDialogRequest(
   const extra = (opts.headers ?? []).filter((h) => !/^content-length$/i.test(h.name));
   headers.push(...extra);
   const body = opts.body ?? Buffer.alloc(0);
-  if (body.length > 0 && opts.contentType !== undefined) headers.push({ name: 'Content-Type', value: opts.contentType });
+  if (body.length > 0 && opts.contentType !== undefined)
+    headers.push({ name: 'Content-Type', value: opts.contentType });
   headers.push({ name: 'Content-Length', value: String(body.length) });
   return { kind: 'request', method, uri, headers, body };
 }

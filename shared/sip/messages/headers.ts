@@ -138,7 +138,8 @@ export function formatVia(via: Via): string {
   const params: UriParams = { ...(via.params ?? {}) };
   if (via.branch !== undefined && params.branch === undefined) params.branch = via.branch;
   if (via.received !== undefined && params.received === undefined) params.received = via.received;
-  if (via.rport !== undefined && params.rport === undefined) params.rport = via.rport === null ? null : String(via.rport);
+  if (via.rport !== undefined && params.rport === undefined)
+    params.rport = via.rport === null ? null : String(via.rport);
   const port = via.port !== undefined ? `:${via.port}` : '';
   return `SIP/2.0/${via.transport} ${via.host}${port}${formatParams(params)}`;
 }
@@ -236,10 +237,7 @@ export function parseSubscriptionState(
  * case-insensitively), each once, in order. A UAS answers a non-empty result with 420 (Bad
  * Extension) listing them in Unsupported. §8.2.2.3: Require in ACK and CANCEL is ignored.
  */
-export function checkRequire(
-  msg: HasHeaders & { method?: string },
-  supported: Iterable<string>,
-): string[] {
+export function checkRequire(msg: HasHeaders & { method?: string }, supported: Iterable<string>): string[] {
   if (msg.method === 'ACK' || msg.method === 'CANCEL') return [];
   const known = new Set<string>();
   for (const tag of supported) known.add(tag.toLowerCase());

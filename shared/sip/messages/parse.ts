@@ -48,7 +48,8 @@ function isSipSlash(s: string, at: number): boolean {
   const c0 = s.charCodeAt(at);
   const c1 = s.charCodeAt(at + 1);
   const c2 = s.charCodeAt(at + 2);
-  if ((c0 | c1 | c2) < 128) return (c0 | 32) === 115 && (c1 | 32) === 105 && (c2 | 32) === 112 && s.charCodeAt(at + 3) === 47;
+  if ((c0 | c1 | c2) < 128)
+    return (c0 | 32) === 115 && (c1 | 32) === 105 && (c2 | 32) === 112 && s.charCodeAt(at + 3) === 47;
   // Non-ASCII letters may upper-case to ASCII ones (U+017F to "S"): keep toUpperCase's reading.
   return s.slice(at, at + 4).toUpperCase() === 'SIP/';
 }
@@ -68,7 +69,12 @@ function readStartLine(line: string, head: string, schemes: readonly string[]): 
     const codeEnd = line.indexOf(' ', sp + 1);
     const code = line.slice(sp + 1, codeEnd === -1 ? line.length : codeEnd);
     // Status-Code = 3DIGIT (RFC 4475 §3.1.2.19 bigcode: anything else is dropped).
-    if (code.length !== 3 || !isDigit(code.charCodeAt(0)) || !isDigit(code.charCodeAt(1)) || !isDigit(code.charCodeAt(2))) {
+    if (
+      code.length !== 3 ||
+      !isDigit(code.charCodeAt(0)) ||
+      !isDigit(code.charCodeAt(1)) ||
+      !isDigit(code.charCodeAt(2))
+    ) {
       return { kind: 'response', error: bad('Bad Status-Code') };
     }
     const status = Number(code);
@@ -416,7 +422,9 @@ function checkResponseHeaders(headers: Header[], text: string, starts: number[])
   if (topViaAt === -1) return { error: bad('Missing Via') };
   const topVia = headers[topViaAt]!.value;
   const viaOk =
-    topVia.indexOf(',') === -1 ? checkValue(checkVia, headers, text, starts, topViaAt) : checkVia(splitList(topVia)[0]!);
+    topVia.indexOf(',') === -1
+      ? checkValue(checkVia, headers, text, starts, topViaAt)
+      : checkVia(splitList(topVia)[0]!);
   if (!viaOk) return { error: bad('Bad Via') };
   if (cseqCount === 0) return { error: bad('Missing CSeq') };
   if (cseqCount > 1) return { error: bad('Multiple CSeq') };
@@ -524,7 +532,8 @@ export function parseMessage(data: Buffer, opts: ParseOptions = {}): ParseResult
   try {
     if (!Buffer.isBuffer(data)) {
       const raw: unknown = data;
-      if (!(raw instanceof Uint8Array)) return { ok: false, kind: 'unknown', status: 400, reason: 'Bad Request - Not octets' };
+      if (!(raw instanceof Uint8Array))
+        return { ok: false, kind: 'unknown', status: 400, reason: 'Bad Request - Not octets' };
       data = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     }
     const options = opts ?? {};

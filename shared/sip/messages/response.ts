@@ -63,7 +63,8 @@ export function createResponse(request: SipRequest, status: number, opts: Respon
   }
   if (opts.headers) for (const h of opts.headers) headers.push({ name: h.name, value: h.value });
   const body = opts.body ?? EMPTY;
-  if (body.length > 0 && opts.contentType !== undefined) headers.push({ name: 'Content-Type', value: opts.contentType });
+  if (body.length > 0 && opts.contentType !== undefined)
+    headers.push({ name: 'Content-Type', value: opts.contentType });
   return { kind: 'response', status, reason: opts.reason ?? reasonPhrase(status), headers, body };
 }
 

@@ -254,7 +254,11 @@ function readVia(s: string, from: number, n: number, build: boolean): Via | null
     if (rportValue === undefined) return undefined;
   }
   if (!build) return null;
-  const via: Via = { transport: transportName(s, transportStart, transportEnd), host: s.slice(hostStart, hostEnd), params };
+  const via: Via = {
+    transport: transportName(s, transportStart, transportEnd),
+    host: s.slice(hostStart, hostEnd),
+    params,
+  };
   if (port !== undefined) via.port = port;
   const branch = params.branch;
   if (typeof branch === 'string') via.branch = branch;

@@ -119,13 +119,17 @@ export class NonInviteClientTransaction {
       .send(this.request, this.target)
       .then((source) => {
         // Retransmissions follow the first copy (same connection for stream transports).
-        if (first && source.connectionId !== undefined) this.target = { ...this.target, connectionId: source.connectionId };
+        if (first && source.connectionId !== undefined)
+          this.target = { ...this.target, connectionId: source.connectionId };
       })
       .catch((err: unknown) => {
         // §17.1.4: "the client transaction SHOULD inform the TU that a transport failure has occurred,
         // and the client transaction SHOULD transition directly to the "Terminated" state." §8.1.3.1:
         // the TU treats it as a 503.
-        this.ctx.log('warn', 'transport error on a client transaction', { method: this.request.method, error: String(err) });
+        this.ctx.log('warn', 'transport error on a client transaction', {
+          method: this.request.method,
+          error: String(err),
+        });
         if (this.current === 'trying' || this.current === 'proceeding') this.fail(503, 'Service Unavailable');
       });
   }

@@ -239,7 +239,10 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     this.ctx.send(res, this.source).catch((err: unknown) => {
       // §17.2.4: on a transport failure "the server transaction SHOULD transition to the terminated
       // state and inform the TU" (here: the log, and no further retransmissions).
-      this.ctx.log('warn', 'transport error on an INVITE server transaction response', { status: res.status, error: String(err) });
+      this.ctx.log('warn', 'transport error on an INVITE server transaction response', {
+        status: res.status,
+        error: String(err),
+      });
       this.toTerminated();
     });
   }

@@ -43,7 +43,9 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     // Not in RFC 3261: a TU that never answers must not pin the transaction forever. The client
     // gave up after Timer F (64*T1), so nothing answered later could still be used.
     this.timerSet.set('guard', 64 * this.ctx.timers.t1, () => {
-      this.ctx.log('warn', 'non-INVITE server transaction got no final response from the TU', { method: this.request.method });
+      this.ctx.log('warn', 'non-INVITE server transaction got no final response from the TU', {
+        method: this.request.method,
+      });
       this.toTerminated();
     });
   }
@@ -72,7 +74,10 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     if (this.current === 'completed' || this.current === 'terminated') {
       // §17.2.2: "Any other final responses passed by the TU to the server transaction MUST be
       // discarded while in the "Completed" state."
-      this.ctx.log('debug', 'response discarded: transaction already answered', { status: res.status, state: this.current });
+      this.ctx.log('debug', 'response discarded: transaction already answered', {
+        status: res.status,
+        state: this.current,
+      });
       return;
     }
     if (res.status < 200) {
@@ -106,7 +111,10 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     this.ctx.send(res, this.source).catch((err: unknown) => {
       // §17.2.4: "If ... fails [the transport layer], the server transaction SHOULD transition to
       // the terminated state and inform the TU."
-      this.ctx.log('warn', 'transport error on a server transaction response', { status: res.status, error: String(err) });
+      this.ctx.log('warn', 'transport error on a server transaction response', {
+        status: res.status,
+        error: String(err),
+      });
       this.toTerminated();
     });
   }

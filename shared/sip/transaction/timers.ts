@@ -36,14 +36,17 @@ export class TimerSet {
 
   set(name: string, ms: number, fire: () => void): void {
     this.clear(name);
-    const handle = setTimeout(() => {
-      this.running.delete(name);
-      try {
-        fire();
-      } catch (err) {
-        this.log('error', `timer ${name} callback failed`, { error: String(err) });
-      }
-    }, Math.max(0, ms));
+    const handle = setTimeout(
+      () => {
+        this.running.delete(name);
+        try {
+          fire();
+        } catch (err) {
+          this.log('error', `timer ${name} callback failed`, { error: String(err) });
+        }
+      },
+      Math.max(0, ms),
+    );
     this.running.set(name, handle);
   }
 

@@ -222,7 +222,8 @@ export class TransactionLayer {
     }
     // §9.2: "The To tag of the response to the CANCEL and the response to the original request SHOULD
     // be the same."
-    const toTag = (target instanceof InviteServerTransaction ? target.toTag : undefined) ?? randomBytes(6).toString('hex');
+    const toTag =
+      (target instanceof InviteServerTransaction ? target.toTag : undefined) ?? randomBytes(6).toString('hex');
     // §9.2: "Regardless of the method of the original request, as long as the CANCEL matched an existing
     // transaction, the UAS answers the CANCEL request itself with a 200 (OK) response."
     tx.respond(createResponse(cancel, 200, { toTag }));

@@ -44,7 +44,13 @@ const noLog: LogFn = () => {};
 export class TransportLayer {
   private readonly config: TransportConfig;
   private readonly log: LogFn;
-  private readonly limits: { maxBytes: number; maxHeaders: number; maxConnections: number; idleMs: number; connectMs: number };
+  private readonly limits: {
+    maxBytes: number;
+    maxHeaders: number;
+    maxConnections: number;
+    idleMs: number;
+    connectMs: number;
+  };
   private readonly listeners: MessageListener[] = [];
   private readonly connections = new Map<string, Connection>();
   private readonly connecting = new Map<string, Promise<Connection>>();
@@ -91,7 +97,9 @@ export class TransportLayer {
         this.bound.tcp = await this.listen(server, c.tcpPort, 'tcp');
       }
       if (c.tlsPort !== undefined && c.tls) {
-        const server = tls.createServer({ key: c.tls.key, cert: c.tls.cert }, (socket) => this.acceptStream('tls', socket));
+        const server = tls.createServer({ key: c.tls.key, cert: c.tls.cert }, (socket) =>
+          this.acceptStream('tls', socket),
+        );
         server.on('tlsClientError', (err) => this.log('debug', 'TLS handshake failed', { error: err.message }));
         this.bound.tls = await this.listen(server, c.tlsPort, 'tls');
       }
@@ -161,7 +169,10 @@ export class TransportLayer {
   async sendResponse(res: SipResponse, source: Source): Promise<void> {
     const dest = responseDestination(res, source);
     // Back to the request's own source needs no permission; anywhere else (maddr) does.
-    const address = plainAddress(dest.address) === plainAddress(source.remoteAddress) ? dest.address : await this.resolveAllowed(dest.address);
+    const address =
+      plainAddress(dest.address) === plainAddress(source.remoteAddress)
+        ? dest.address
+        : await this.resolveAllowed(dest.address);
     const bytes = serializeMessage(res);
     if (dest.transport === 'udp') {
       await this.sendDatagram(bytes, address, dest.port);
@@ -333,7 +344,9 @@ export class TransportLayer {
     socket.on('error', () => socket.destroy());
     if (!offersSip(req)) {
       // RFC 7118 §4.1: the handshake must negotiate the "sip" subprotocol.
-      this.log('info', 'WebSocket handshake without the sip subprotocol refused', { remoteAddress: req.socket.remoteAddress });
+      this.log('info', 'WebSocket handshake without the sip subprotocol refused', {
+        remoteAddress: req.socket.remoteAddress,
+      });
       refuseUpgrade(socket, 400, 'Bad Request', 'The "sip" WebSocket subprotocol is required (RFC 7118).');
       return;
     }
@@ -426,14 +439,20 @@ export class TransportLayer {
     }
     const wanted = plainAddress(target.address);
     for (const conn of this.connections.values()) {
-      if (conn.transport === target.transport && conn.remotePort === target.port && plainAddress(conn.remoteAddress) === wanted && conn.isOpen()) {
+      if (
+        conn.transport === target.transport &&
+        conn.remotePort === target.port &&
+        plainAddress(conn.remoteAddress) === wanted &&
+        conn.isOpen()
+      ) {
         return conn;
       }
     }
     if (target.transport === 'ws' || target.transport === 'wss') {
       throw new Error(`no open WebSocket connection to ${target.address}:${target.port}`);
     }
-    if (target.transport !== 'tcp' && target.transport !== 'tls') throw new Error(`not a stream transport: ${target.transport}`);
+    if (target.transport !== 'tcp' && target.transport !== 'tls')
+      throw new Error(`not a stream transport: ${target.transport}`);
     return this.connectTo(target.transport, target.address, target.port, name);
   }
 
@@ -441,12 +460,19 @@ export class TransportLayer {
     const key = `${transport}|${plainAddress(address)}|${port}`;
     const pending = this.connecting.get(key);
     if (pending) return pending;
-    const attempt = this.openConnection(transport, plainAddress(address), port, name).finally(() => this.connecting.delete(key));
+    const attempt = this.openConnection(transport, plainAddress(address), port, name).finally(() =>
+      this.connecting.delete(key),
+    );
     this.connecting.set(key, attempt);
     return attempt;
   }
 
-  private async openConnection(transport: 'tcp' | 'tls', address: string, port: number, name: string): Promise<Connection> {
+  private async openConnection(
+    transport: 'tcp' | 'tls',
+    address: string,
+    port: number,
+    name: string,
+  ): Promise<Connection> {
     if (!this.running) throw new Error('the transport layer is stopped');
     if (this.connections.size >= this.limits.maxConnections) throw new Error('connection limit reached');
     const socket = await connectSocket({

@@ -47,7 +47,7 @@ describe('put and get', () => {
     expect('dispositionNotification' in got!).toBe(false);
   });
 
-  it("does not reveal a message to another user, nor an unknown id", async () => {
+  it('does not reveal a message to another user, nor an unknown id', async () => {
     const user = freshUser();
     const m = message({ user });
     await store.put(m);

@@ -136,7 +136,10 @@ describe('EdgeHttpGateway.deliver and closeSession', () => {
     const cpim = new Uint8Array(Buffer.from('From: <sip:bob@example.net>\r\n\r\nLunch?', 'utf8'));
     expect(await new EdgeHttpGateway(fast).deliver(e.url, 's-7c41', { id: '01JA', cpim })).toEqual({ status: 200 });
     expect(e.calls).toEqual([
-      { path: '/control/deliver', body: { sessionId: 's-7c41', message: { id: '01JA', cpim: Buffer.from(cpim).toString('base64') } } },
+      {
+        path: '/control/deliver',
+        body: { sessionId: 's-7c41', message: { id: '01JA', cpim: Buffer.from(cpim).toString('base64') } },
+      },
     ]);
   });
 

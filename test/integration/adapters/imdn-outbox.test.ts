@@ -3,7 +3,12 @@
  * edge's consumer as a job with the message's metadata only; a report that got a final answer
  * is deleted, one lost to a transport failure comes back and ends in the DLQ.
  */
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localSqsClient } from '../../../shared/adapters/clients.ts';
@@ -45,7 +50,14 @@ async function outboundQueue(maxReceiveCount = OUTBOUND_QUEUE.maxReceiveCount): 
 }
 
 function poll(queueUrl: string, handler: SqsBatchHandler): void {
-  const p = new SqsPoller({ client: sqs, queueUrl, handler, waitTimeSeconds: 1, errorBackoffMs: 50, onError: () => undefined });
+  const p = new SqsPoller({
+    client: sqs,
+    queueUrl,
+    handler,
+    waitTimeSeconds: 1,
+    errorBackoffMs: 50,
+    onError: () => undefined,
+  });
   pollers.push(p);
   p.start();
 }
@@ -67,7 +79,9 @@ async function depth(queueUrl: string): Promise<number> {
       AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
     }),
   );
-  return Number(out.Attributes?.ApproximateNumberOfMessages) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible);
+  return (
+    Number(out.Attributes?.ApproximateNumberOfMessages) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible)
+  );
 }
 
 const message = (n: number): DeferredMessage => ({
@@ -107,7 +121,10 @@ describe('ensureQueues', () => {
     expect(first.outbound.queueUrl).not.toBe(first.queueUrl);
     expect(first.outbound.dlqArn).toMatch(/:outbound-dlq$/);
     const attrs = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: first.outbound.queueUrl, AttributeNames: ['RedrivePolicy', 'VisibilityTimeout'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: first.outbound.queueUrl,
+        AttributeNames: ['RedrivePolicy', 'VisibilityTimeout'],
+      }),
     );
     expect(JSON.parse(attrs.Attributes!.RedrivePolicy!)).toEqual({
       deadLetterTargetArn: first.outbound.dlqArn,
@@ -148,14 +165,23 @@ describe('SqsImdnOutbox + SqsPoller', () => {
     poll(
       queueUrl,
       makeFailureImdnQueueHandler({
-        send: makeFailureImdnSender({ ...sip, domain: 'example.com', log: () => undefined, onSent: (s) => statuses.push(s) }),
+        send: makeFailureImdnSender({
+          ...sip,
+          domain: 'example.com',
+          log: () => undefined,
+          onSent: (s) => statuses.push(s),
+        }),
         log: () => undefined,
       }),
     );
     await until(() => (statuses.length >= 2 ? true : undefined));
     expect(statuses.sort()).toEqual([0, 404]);
     expect(sip.sent).toHaveLength(1);
-    expect(sip.sent[0]).toMatchObject({ address: '127.0.0.1', port: 5070, request: { method: 'MESSAGE', uri: 'sip:bob@127.0.0.1:5070' } });
+    expect(sip.sent[0]).toMatchObject({
+      address: '127.0.0.1',
+      port: 5070,
+      request: { method: 'MESSAGE', uri: 'sip:bob@127.0.0.1:5070' },
+    });
     const body = sip.sent[0]!.request.body.toString('utf8');
     expect(body).toContain('<message-id>msg-2</message-id>');
     expect(body).toContain('<failed/>');

@@ -153,11 +153,25 @@ describe('awsPortsFromEnv', () => {
 
   it('builds every port from the environment', () => {
     const ports = awsPortsFromEnv(env);
-    expect(Object.keys(ports).sort()).toEqual(['changes', 'edge', 'messages', 'outbox', 'queue', 'sessions', 'subscriptions']);
+    expect(Object.keys(ports).sort()).toEqual([
+      'changes',
+      'edge',
+      'messages',
+      'outbox',
+      'queue',
+      'sessions',
+      'subscriptions',
+    ]);
   });
 
   it('names the variable that is missing', () => {
-    for (const name of [MESSAGES_TABLE_ENV, SUBSCRIPTIONS_TABLE_ENV, SESSIONS_TABLE_ENV, DELIVERY_QUEUE_URL_ENV, OUTBOUND_QUEUE_URL_ENV]) {
+    for (const name of [
+      MESSAGES_TABLE_ENV,
+      SUBSCRIPTIONS_TABLE_ENV,
+      SESSIONS_TABLE_ENV,
+      DELIVERY_QUEUE_URL_ENV,
+      OUTBOUND_QUEUE_URL_ENV,
+    ]) {
       const partial: Record<string, string | undefined> = { ...env, [name]: undefined };
       expect(() => awsPortsFromEnv(partial)).toThrow(`environment variable ${name} is not set`);
     }

@@ -3,11 +3,21 @@
  * the handler as a faithful SQSEvent and is deleted; a failed job comes back after the
  * visibility timeout and, after maxReceiveCount receives, lands in the DLQ.
  */
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localSqsClient } from '../../../shared/adapters/clients.ts';
-import { ensureQueues, startLocalAws, type EnsuredQueues, type LocalAws } from '../../../shared/adapters/local/index.ts';
+import {
+  ensureQueues,
+  startLocalAws,
+  type EnsuredQueues,
+  type LocalAws,
+} from '../../../shared/adapters/local/index.ts';
 import { SqsDeliveryQueue } from '../../../shared/adapters/sqs/delivery-queue.ts';
 import { SqsPoller } from '../../../shared/adapters/sqs/poller.ts';
 import type { DeliveryJob } from '../../../shared/deferred/model.ts';
@@ -97,9 +107,15 @@ describe('ensureQueues', () => {
     });
     expect(again).toEqual(first);
     const attrs = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: first.queueUrl, AttributeNames: ['RedrivePolicy', 'VisibilityTimeout'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: first.queueUrl,
+        AttributeNames: ['RedrivePolicy', 'VisibilityTimeout'],
+      }),
     );
-    expect(JSON.parse(attrs.Attributes!.RedrivePolicy!)).toEqual({ deadLetterTargetArn: first.dlqArn, maxReceiveCount: 4 });
+    expect(JSON.parse(attrs.Attributes!.RedrivePolicy!)).toEqual({
+      deadLetterTargetArn: first.dlqArn,
+      maxReceiveCount: 4,
+    });
     expect(attrs.Attributes!.VisibilityTimeout).toBe('1');
   });
 });
@@ -191,7 +207,12 @@ describe('SqsDeliveryQueue + SqsPoller', () => {
     await until(() => (receipts.filter((r) => r.sessionId === 'bad').length >= 2 ? true : undefined));
     expect(receipts.filter((r) => r.sessionId === 'ok-1')).toHaveLength(1);
     expect(receipts.filter((r) => r.sessionId === 'ok-2')).toHaveLength(1);
-    expect(receipts.filter((r) => r.sessionId === 'bad').map((r) => r.count).slice(0, 2)).toEqual(['1', '2']);
+    expect(
+      receipts
+        .filter((r) => r.sessionId === 'bad')
+        .map((r) => r.count)
+        .slice(0, 2),
+    ).toEqual(['1', '2']);
   });
 
   it('moves a job that keeps failing to the DLQ after maxReceiveCount receives', async () => {

@@ -72,7 +72,11 @@ describe('edge with HANDLER_MODE=lambda', () => {
         EDGE_ID: 'http://127.0.0.1:1',
       },
     });
-    client = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: 'sip:alice@example.com' });
+    client = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: 'sip:alice@example.com',
+    });
   });
   afterAll(async () => {
     client?.close();
@@ -84,14 +88,18 @@ describe('edge with HANDLER_MODE=lambda', () => {
     process.env = saved;
   });
 
-  it('answers SUBSCRIBE from the subscribe function, with the edge\'s flow and id in the event', async () => {
+  it("answers SUBSCRIBE from the subscribe function, with the edge's flow and id in the event", async () => {
     const { response } = await client.subscribe({ expires: 600 });
     expect(response.status).toBe(200);
     expect(getHeader(response, 'Expires')).toBe('600');
     expect(getHeader(response, 'Contact')).toMatch(/^<sip:pf@127\.0\.0\.1:\d+;transport=udp>$/);
     const call = invoked.find((i) => i.fn === 'fn-subscribe');
     expect(call?.event.method).toBe('SUBSCRIBE');
-    expect(call?.event.flow).toMatchObject({ edgeId: 'http://127.0.0.1:1', transport: 'udp', remoteAddress: '127.0.0.1' });
+    expect(call?.event.flow).toMatchObject({
+      edgeId: 'http://127.0.0.1:1',
+      transport: 'udp',
+      remoteAddress: '127.0.0.1',
+    });
     expect(call?.event.headers.some((h) => h.name === 'Event' && h.value === EVENT_PACKAGE)).toBe(true);
   });
 
@@ -103,14 +111,22 @@ describe('edge with HANDLER_MODE=lambda', () => {
 
   it('answers 503 with Retry-After when the function does not answer in time', async () => {
     const res = await client.request(
-      client.buildRequest('MESSAGE', { uri: 'sip:bob@example.com', body: Buffer.from('hi'), contentType: 'text/plain' }),
+      client.buildRequest('MESSAGE', {
+        uri: 'sip:bob@example.com',
+        body: Buffer.from('hi'),
+        contentType: 'text/plain',
+      }),
     );
     expect(res.status).toBe(503);
     expect(getHeader(res, 'Retry-After')).toBeDefined();
   });
 
   it('sends the IMDN failure reports the functions put on the outbound queue', async () => {
-    const bob = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port: edge.ports.udp! }, user: 'sip:bob@127.0.0.1' });
+    const bob = await CpmClient.connect({
+      transport: 'udp',
+      server: { host: '127.0.0.1', port: edge.ports.udp! },
+      user: 'sip:bob@127.0.0.1',
+    });
     try {
       const bobUri = `sip:bob@127.0.0.1:${bob.localPort}`;
       await new SqsImdnOutbox(sqs, outboundQueueUrl).failed({

@@ -32,13 +32,17 @@ describe('parseCpim (RFC 3862)', () => {
   });
 
   it('tolerates LF line ends and display names', () => {
-    const cpim = parseCpim(Buffer.from('From: Bob <sip:bob@example.net>\nTo: sip:alice@example.com\n\nContent-Type: text/plain\n\nhi'));
+    const cpim = parseCpim(
+      Buffer.from('From: Bob <sip:bob@example.net>\nTo: sip:alice@example.com\n\nContent-Type: text/plain\n\nhi'),
+    );
     expect(cpim).toMatchObject({ ok: true, from: 'sip:bob@example.net', to: 'sip:alice@example.com' });
     expect(cpim.ok && cpim.body.toString()).toBe('hi');
   });
 
   it('resolves a namespace bound to another prefix', () => {
-    const cpim = parseCpim(Buffer.from('From: <sip:a@x>\r\nNS: n <urn:ietf:params:imdn>\r\nn.Message-ID: abc\r\n\r\n\r\nx'));
+    const cpim = parseCpim(
+      Buffer.from('From: <sip:a@x>\r\nNS: n <urn:ietf:params:imdn>\r\nn.Message-ID: abc\r\n\r\n\r\nx'),
+    );
     expect(cpim.ok && namespacedHeader(cpim, 'urn:ietf:params:imdn', 'Message-ID')).toBe('abc');
   });
 

@@ -39,7 +39,11 @@ describe('decodeActionList', () => {
 
   it.each([
     ['not XML', 'retrieve everything', /Not XML/],
-    ['a DOCTYPE', `<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>${doc('<entry id="&e;" action="delete"/>')}`, /DOCTYPE/],
+    [
+      'a DOCTYPE',
+      `<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>${doc('<entry id="&e;" action="delete"/>')}`,
+      /DOCTYPE/,
+    ],
     ['another root', `<actions xmlns="${NS}"><entry id="a" action="delete"/></actions>`, /Root/],
     ['no namespace', doc('<entry id="a" action="delete"/>', '<history-list>'), /namespace/],
     ['another namespace', doc('<entry id="a" action="delete"/>', '<history-list xmlns="urn:x">'), /namespace/],

@@ -138,9 +138,9 @@ describe('decodeList', () => {
 
   it('refuses a document in another namespace or with another root', () => {
     expect(decodeList(valid.replace('urn:oma:xml:im:history-list', 'urn:example:other')).ok).toBe(false);
-    expect(decodeList(valid.replace(/history-list /, 'other-list ').replace('</history-list>', '</other-list>')).ok).toBe(
-      false,
-    );
+    expect(
+      decodeList(valid.replace(/history-list /, 'other-list ').replace('</history-list>', '</other-list>')).ok,
+    ).toBe(false);
   });
 
   it('accepts a prefixed namespace', () => {

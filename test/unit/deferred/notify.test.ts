@@ -21,7 +21,12 @@ describe('buildNotifyContent', () => {
   });
 
   it('never claims a total below the entries it shows', () => {
-    const c = buildNotifyContent({ messages: [sampleMessage(1), sampleMessage(2)], total: 0, version: 0, maxEntries: 50 });
+    const c = buildNotifyContent({
+      messages: [sampleMessage(1), sampleMessage(2)],
+      total: 0,
+      version: 0,
+      maxEntries: 50,
+    });
     expect(decodeList(c.body)).toMatchObject({ ok: true, total: 2 });
   });
 });

@@ -1,8 +1,8 @@
-/** The fenced examples of the wire profile (../shared/docs/protocol.md), read where they live. */
+/** The fenced examples of the wire profile (docs/protocol.md), read where they live. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-const PROTOCOL_MD = path.resolve(process.cwd(), '../shared/docs/protocol.md');
+const PROTOCOL_MD = path.resolve(process.cwd(), 'docs/protocol.md');
 
 /** The first fenced block of protocol.md that contains `marker`, with CRLF line ends if asked. */
 export function protocolExample(marker: string, opts: { crlf?: boolean } = {}): string {

@@ -34,7 +34,9 @@ function notify(cseq: number, state = 'active;expires=600', body?: string): InDi
     dialog,
     cseq,
     headers,
-    ...(body ? { body: Buffer.from(body).toString('base64'), contentType: 'application/vnd.oma.im.deferred-list+xml' } : {}),
+    ...(body
+      ? { body: Buffer.from(body).toString('base64'), contentType: 'application/vnd.oma.im.deferred-list+xml' }
+      : {}),
     subscription: { user: 'sip:alice@example.com', dialogId: 'c1@127.0.0.1;pf1;ua1' },
   };
 }

@@ -10,7 +10,11 @@ import { responseHeader, sipEvent, type RequestOptions } from './sip-request.ts'
 
 const NOW = Date.UTC(2026, 10, 23, 10, 0, 5);
 
-function message(body: Buffer | string, contentType: string, opts: RequestOptions & { uri?: string } = {}): SipRequestEvent {
+function message(
+  body: Buffer | string,
+  contentType: string,
+  opts: RequestOptions & { uri?: string } = {},
+): SipRequestEvent {
   return sipEvent(
     [
       `MESSAGE ${opts.uri ?? 'sip:alice@example.com'} SIP/2.0`,
@@ -200,7 +204,10 @@ describe('deposit over HTTP', () => {
   });
 
   it('answers 413 over the limit and 507 when the store is full', async () => {
-    const small = makeHttpHandler({ ...deps, policy: defaultPolicy({ maxDepositBytesStream: 10, maxMessagesPerUser: 1 }) });
+    const small = makeHttpHandler({
+      ...deps,
+      policy: defaultPolicy({ maxDepositBytesStream: 10, maxMessagesPerUser: 1 }),
+    });
     expect((await small({ to: ALICE, from: BOB, body: 'x'.repeat(11) })).statusCode).toBe(413);
     expect((await small({ to: ALICE, from: BOB, body: 'one' })).statusCode).toBe(201);
     expect((await small({ to: ALICE, from: BOB, body: 'two' })).statusCode).toBe(507);

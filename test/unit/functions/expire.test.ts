@@ -48,8 +48,16 @@ describe('expire handler', () => {
   let deps: ExpireDeps;
 
   const expiredPlain = sampleMessage(1, { expiresAt: nowSec - 10 });
-  const expiredAsking = sampleMessage(2, { expiresAt: nowSec, dispositionNotification: 'positive-delivery, negative-delivery' });
-  const expiredCarol = sampleMessage(3, { user: CAROL, to: CAROL, expiresAt: nowSec - 1, dispositionNotification: 'display' });
+  const expiredAsking = sampleMessage(2, {
+    expiresAt: nowSec,
+    dispositionNotification: 'positive-delivery, negative-delivery',
+  });
+  const expiredCarol = sampleMessage(3, {
+    user: CAROL,
+    to: CAROL,
+    expiresAt: nowSec - 1,
+    dispositionNotification: 'display',
+  });
   const alive = sampleMessage(4, { expiresAt: nowSec + 100 });
 
   beforeEach(async () => {

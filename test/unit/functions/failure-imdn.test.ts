@@ -58,7 +58,12 @@ describe('makeFailureImdnSender', () => {
 
   it('goes through the outbound proxy when one is configured', async () => {
     const sip = sipAnswering(202);
-    const send = makeFailureImdnSender({ ...sip, domain: 'example.com', outboundProxy: 'sip:127.0.0.1:5090;transport=tcp', log: quiet });
+    const send = makeFailureImdnSender({
+      ...sip,
+      domain: 'example.com',
+      outboundProxy: 'sip:127.0.0.1:5090;transport=tcp',
+      log: quiet,
+    });
     await send({ ...job, from: 'sip:bob@example.net' });
     expect(sip.sent[0]!.target).toEqual({ transport: 'tcp', address: '127.0.0.1', port: 5090 });
     expect(sip.sent[0]!.request.uri).toBe('sip:bob@example.net');
@@ -84,7 +89,12 @@ describe('makeFailureImdnSender', () => {
 
   it.each([408, 503])('throws on %i without Retry-After: the MESSAGE never reached the next hop', async (status) => {
     const statuses: number[] = [];
-    const send = makeFailureImdnSender({ ...sipAnswering(status), domain: 'example.com', log: quiet, onSent: (s) => statuses.push(s) });
+    const send = makeFailureImdnSender({
+      ...sipAnswering(status),
+      domain: 'example.com',
+      log: quiet,
+      onSent: (s) => statuses.push(s),
+    });
     const err = await send(job).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FailureImdnNotSentError);
     expect((err as FailureImdnNotSentError).status).toBe(status);

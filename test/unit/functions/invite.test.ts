@@ -62,7 +62,11 @@ describe('invite handler', () => {
   const m1 = sampleMessage(1);
   const m2 = sampleMessage(2);
   const m3 = sampleMessage(3, { dispositionNotification: 'positive-delivery, negative-delivery' });
-  const bobs = sampleMessage(4, { user: 'sip:bob@example.net', id: '01JDQ8BOBSMESSAGE000000000', to: 'sip:bob@example.net' });
+  const bobs = sampleMessage(4, {
+    user: 'sip:bob@example.net',
+    id: '01JDQ8BOBSMESSAGE000000000',
+    to: 'sip:bob@example.net',
+  });
 
   beforeEach(async () => {
     messages = new MemoryMessageStore();
@@ -188,7 +192,10 @@ describe('invite handler', () => {
     const body = buildMultipart(
       [
         { headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(CLIENT.sdp) },
-        { headers: [{ name: 'Content-Type', value: LIST_TYPE }], body: Buffer.from(`<history-list xmlns="urn:x"><entry id="${m1.id}" action="delete"/></history-list>`) },
+        {
+          headers: [{ name: 'Content-Type', value: LIST_TYPE }],
+          body: Buffer.from(`<history-list xmlns="urn:x"><entry id="${m1.id}" action="delete"/></history-list>`),
+        },
       ],
       'b1',
     );

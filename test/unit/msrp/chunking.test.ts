@@ -44,7 +44,9 @@ describe('splitIntoChunks', () => {
 
   it('sends a small body as one chunk and an empty body as one empty chunk', () => {
     expect(splitIntoChunks(Buffer.from('hi'), 65536).map((c) => c.byteRange)).toEqual([{ start: 1, end: 2, total: 2 }]);
-    expect(splitIntoChunks(new Uint8Array(0), 65536)).toEqual([{ byteRange: { start: 1, end: 0, total: 0 }, data: new Uint8Array(0), last: true }]);
+    expect(splitIntoChunks(new Uint8Array(0), 65536)).toEqual([
+      { byteRange: { start: 1, end: 0, total: 0 }, data: new Uint8Array(0), last: true },
+    ]);
   });
 });
 
@@ -87,14 +89,23 @@ describe('MessageReassembler', () => {
     const [first] = overTheWire(randomBytes(5000), 2000);
     const reassembler = new MessageReassembler();
     expect(reassembler.add(first!).state).toBe('partial');
-    expect(reassembler.add({ ...first!, body: Buffer.alloc(0), continuation: '#' })).toEqual({ state: 'aborted', messageId: 'msg00001' });
+    expect(reassembler.add({ ...first!, body: Buffer.alloc(0), continuation: '#' })).toEqual({
+      state: 'aborted',
+      messageId: 'msg00001',
+    });
     expect(reassembler.inProgress).toBe(0);
   });
 
   it('refuses with 413 a message over the size limit, and with 400 a chunk without Message-ID', () => {
     const [first] = overTheWire(randomBytes(5000), 2000);
-    expect(new MessageReassembler({ maxMessageBytes: 4000 }).add(first!)).toMatchObject({ state: 'rejected', status: 413 });
-    expect(new MessageReassembler().add({ ...first!, messageId: undefined })).toMatchObject({ state: 'rejected', status: 400 });
+    expect(new MessageReassembler({ maxMessageBytes: 4000 }).add(first!)).toMatchObject({
+      state: 'rejected',
+      status: 413,
+    });
+    expect(new MessageReassembler().add({ ...first!, messageId: undefined })).toMatchObject({
+      state: 'rejected',
+      status: 400,
+    });
   });
 
   it('completes a message sent with unknown totals (Byte-Range n-*/*)', () => {

@@ -186,7 +186,14 @@ describe('MsrpParser', () => {
     ]);
     expect(error).toBeUndefined();
     const malformed = items.filter((i): i is MsrpMalformed => i.kind === 'malformed');
-    expect(malformed.map((m) => m.transactionId)).toEqual(['aaaa0001', 'aaaa0002', 'aaaa0003', 'aaaa0004', 'aaaa0005', 'aaaa0006']);
+    expect(malformed.map((m) => m.transactionId)).toEqual([
+      'aaaa0001',
+      'aaaa0002',
+      'aaaa0003',
+      'aaaa0004',
+      'aaaa0005',
+      'aaaa0006',
+    ]);
     expect(malformed[0]).toMatchObject({ isRequest: true, method: 'SEND', toPath: [SERVICE], fromPath: [CLIENT] });
     expect(malformed[5]!.reason).toMatch(/Content-Type/);
     expect(items[items.length - 1]).toMatchObject({ kind: 'request', transactionId: 'a786hjs2' });
@@ -241,7 +248,11 @@ describe('serializeRequest / serializeResponse', () => {
     expect(text).toContain('Content-Disposition: inline\r\nContent-Type: message/cpim\r\n\r\n');
     expect(text.endsWith('\r\n-------tx123456+\r\n')).toBe(true);
     const parsed = parseAll([frame]).items[0] as MsrpRequest;
-    expect(parsed).toMatchObject({ messageId: 'msg98765', byteRange: { start: 1, end: 6, total: 20 }, continuation: '+' });
+    expect(parsed).toMatchObject({
+      messageId: 'msg98765',
+      byteRange: { start: 1, end: 6, total: 20 },
+      continuation: '+',
+    });
     expect(parsed.body?.equals(body)).toBe(true);
   });
 
@@ -249,11 +260,19 @@ describe('serializeRequest / serializeResponse', () => {
     const request = parseAll([BODILESS_SEND]).items[0] as MsrpRequest;
     const frame = serializeResponse(responseTo(request, 200));
     expect(frame.toString()).toBe(OK_RESPONSE);
-    expect(serializeResponse(responseTo(request, 481)).toString()).toContain('MSRP a786hjs2 481 Session Does Not Exist\r\n');
+    expect(serializeResponse(responseTo(request, 481)).toString()).toContain(
+      'MSRP a786hjs2 481 Session Does Not Exist\r\n',
+    );
   });
 
   it('refuses a body that contains its own end-line, and allows near misses', () => {
-    const spec = { transactionId: 'tx123456', method: 'SEND', toPath: [CLIENT], fromPath: [SERVICE], contentType: 'text/plain' };
+    const spec = {
+      transactionId: 'tx123456',
+      method: 'SEND',
+      toPath: [CLIENT],
+      fromPath: [SERVICE],
+      contentType: 'text/plain',
+    };
     expect(() => serializeRequest({ ...spec, body: Buffer.from('a\r\n-------tx123456$\r\nb') })).toThrow(TypeError);
     expect(() => serializeRequest({ ...spec, body: Buffer.from('a\r\n-------tx123456#') })).toThrow(TypeError);
     expect(containsEndLine(Buffer.from('a\r\n-------tx123456x\r\n'), 'tx123456')).toBe(false);

@@ -2,8 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectMsrp, type MsrpClient, type MsrpClientOptions, type ReceivedMsrpMessage } from '../../../shared/msrp/client.ts';
-import { MsrpParser, serializeRequest, type MsrpMessage, type MsrpRequest, type MsrpResponse } from '../../../shared/msrp/framing.ts';
+import {
+  connectMsrp,
+  type MsrpClient,
+  type MsrpClientOptions,
+  type ReceivedMsrpMessage,
+} from '../../../shared/msrp/client.ts';
+import {
+  MsrpParser,
+  serializeRequest,
+  type MsrpMessage,
+  type MsrpRequest,
+  type MsrpResponse,
+} from '../../../shared/msrp/framing.ts';
 import { MsrpListener, type MsrpListenerOptions, type MsrpSessionEndReason } from '../../../shared/msrp/listener.ts';
 
 const CLIENT_PATH = 'msrp://127.0.0.1:9/client-s1;tcp';
@@ -19,14 +30,29 @@ afterEach(async () => {
 });
 
 async function startListener(options: Partial<MsrpListenerOptions> = {}): Promise<MsrpListener> {
-  const listener = new MsrpListener({ host: '127.0.0.1', port: 0, transactionTimeoutMs: 2000, connectTimeoutMs: 2000, ...options });
+  const listener = new MsrpListener({
+    host: '127.0.0.1',
+    port: 0,
+    transactionTimeoutMs: 2000,
+    connectTimeoutMs: 2000,
+    ...options,
+  });
   listeners.push(listener);
   await listener.start();
   return listener;
 }
 
-async function client(listener: MsrpListener, sessionId: string, extra: Partial<MsrpClientOptions> = {}): Promise<MsrpClient> {
-  const c = await connectMsrp({ localPath: CLIENT_PATH, remotePath: listener.localPath(sessionId), bindTimeoutMs: 2000, ...extra });
+async function client(
+  listener: MsrpListener,
+  sessionId: string,
+  extra: Partial<MsrpClientOptions> = {},
+): Promise<MsrpClient> {
+  const c = await connectMsrp({
+    localPath: CLIENT_PATH,
+    remotePath: listener.localPath(sessionId),
+    bindTimeoutMs: 2000,
+    ...extra,
+  });
   clients.push(c);
   return c;
 }
@@ -213,7 +239,9 @@ describe('MsrpListener', () => {
 
   it('answers 481 to a SEND for an unknown session', async () => {
     const listener = await startListener();
-    await expect(connectMsrp({ localPath: CLIENT_PATH, remotePath: listener.localPath('nosuch'), bindTimeoutMs: 2000 })).rejects.toThrow(/481/);
+    await expect(
+      connectMsrp({ localPath: CLIENT_PATH, remotePath: listener.localPath('nosuch'), bindTimeoutMs: 2000 }),
+    ).rejects.toThrow(/481/);
   });
 
   it('answers 481 when the To-Path is not our URI or the sender is not the announced client', async () => {
@@ -252,7 +280,9 @@ describe('MsrpListener', () => {
     const listener = await startListener();
     listener.expect('sess11', CLIENT_PATH);
     const peer = await rawPeer(listener.port);
-    peer.write(`MSRP bad00001 SEND\r\nTo-Path: ${listener.localPath('sess11')}\r\nFrom-Path: ${CLIENT_PATH}\r\nByte-Range: x\r\n-------bad00001$\r\n`);
+    peer.write(
+      `MSRP bad00001 SEND\r\nTo-Path: ${listener.localPath('sess11')}\r\nFrom-Path: ${CLIENT_PATH}\r\nByte-Range: x\r\n-------bad00001$\r\n`,
+    );
     expect((await peer.response('bad00001')).status).toBe(400);
     const closed = once(peer.socket, 'close');
     peer.write('GET / HTTP/1.1\r\n\r\n');
@@ -286,7 +316,16 @@ describe('MsrpListener', () => {
     const bound = once(listener, 'bound');
     const peer = await rawPeer(listener.port);
     const toPath = [listener.localPath('sess14')];
-    peer.write(serializeRequest({ transactionId: 'quiet001', method: 'SEND', toPath, fromPath: [CLIENT_PATH], messageId: 'bind0001', failureReport: 'no' }));
+    peer.write(
+      serializeRequest({
+        transactionId: 'quiet001',
+        method: 'SEND',
+        toPath,
+        fromPath: [CLIENT_PATH],
+        messageId: 'bind0001',
+        failureReport: 'no',
+      }),
+    );
     peer.write(bindFrame('msrp://127.0.0.1:1/nosuch;tcp', 'probe001'));
     await bound;
     // The probe's 481 arrives after anything the first SEND could have caused.
@@ -311,7 +350,12 @@ describe('MsrpListener', () => {
   });
 
   it('advertises the configured host and port in its a=path', async () => {
-    const listener = new MsrpListener({ host: '127.0.0.1', port: 0, advertiseHost: 'pf.example.com', advertisePort: 2855 });
+    const listener = new MsrpListener({
+      host: '127.0.0.1',
+      port: 0,
+      advertiseHost: 'pf.example.com',
+      advertisePort: 2855,
+    });
     expect(listener.localPath('s-7c41')).toBe('msrp://pf.example.com:2855/s-7c41;tcp');
     expect(() => listener.localPath('bad;id')).toThrow(TypeError);
   });

@@ -118,7 +118,13 @@ async function rawBind(port: number, toPath: string): Promise<{ response: MsrpRe
     });
   });
   socket.write(
-    serializeRequest({ transactionId: 'rbind001', method: 'SEND', toPath: [toPath], fromPath: [CLIENT_PATH], messageId: 'rbindmsg1' }),
+    serializeRequest({
+      transactionId: 'rbind001',
+      method: 'SEND',
+      toPath: [toPath],
+      fromPath: [CLIENT_PATH],
+      messageId: 'rbindmsg1',
+    }),
   );
   return { response: await response, socket };
 }
@@ -139,7 +145,9 @@ describe('MsrpListener relay', { timeout: 10_000 }, () => {
     const received: ReceivedMsrpMessage[] = [];
     c.on('message', (m) => received.push(m));
     expect(await b.deliver(sessionId, { id: 'm1', cpim: cpim('Lunch?') })).toEqual({ status: 200 });
-    expect(received.map((m) => [m.contentType, m.body.toString()])).toEqual([['message/cpim', cpim('Lunch?').toString()]]);
+    expect(received.map((m) => [m.contentType, m.body.toString()])).toEqual([
+      ['message/cpim', cpim('Lunch?').toString()],
+    ]);
   });
 
   it('carries a message above 64 KiB in chunks, byte for byte', async () => {
@@ -221,7 +229,10 @@ describe('MsrpListener relay', { timeout: 10_000 }, () => {
 describe('MSRP_RELAY_ALLOW', () => {
   it('relays nothing by default and stops the start naming the variable on a bad range', () => {
     expect(loadConfig({}).msrpRelayAllow).toEqual([]);
-    expect(loadConfig({ MSRP_RELAY_ALLOW: '10.0.0.0/16, 10.1.0.0/16' }).msrpRelayAllow).toEqual(['10.0.0.0/16', '10.1.0.0/16']);
+    expect(loadConfig({ MSRP_RELAY_ALLOW: '10.0.0.0/16, 10.1.0.0/16' }).msrpRelayAllow).toEqual([
+      '10.0.0.0/16',
+      '10.1.0.0/16',
+    ]);
     expect(() => loadConfig({ MSRP_RELAY_ALLOW: '10.0.0.0/40' })).toThrow(ConfigError);
     expect(() => loadConfig({ MSRP_RELAY_ALLOW: 'edge.internal' })).toThrow(/^MSRP_RELAY_ALLOW: /);
   });

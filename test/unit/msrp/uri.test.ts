@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatMsrpUri, isValidSessionId, msrpUriEquals, parseMsrpPath, parseMsrpUri } from '../../../shared/msrp/uri.ts';
+import {
+  formatMsrpUri,
+  isValidSessionId,
+  msrpUriEquals,
+  parseMsrpPath,
+  parseMsrpUri,
+} from '../../../shared/msrp/uri.ts';
 
 describe('parseMsrpUri / formatMsrpUri', () => {
   it('reads the a=path of protocol.md', () => {
@@ -17,12 +23,19 @@ describe('parseMsrpUri / formatMsrpUri', () => {
   it('reads userinfo, IPv6 hosts, msrps, a slash in the session-id and parameters', () => {
     const uri = parseMsrpUri('msrps://alice@[2001:db8::1]:2855/ab/cd=+x;tcp;foo=bar;baz');
     expect(uri).toMatchObject({ secure: true, user: 'alice', host: '2001:db8::1', port: 2855, sessionId: 'ab/cd=+x' });
-    expect(uri?.params).toEqual([['foo', 'bar'], ['baz', undefined]]);
+    expect(uri?.params).toEqual([
+      ['foo', 'bar'],
+      ['baz', undefined],
+    ]);
     expect(formatMsrpUri(uri!)).toBe('msrps://alice@[2001:db8::1]:2855/ab/cd=+x;tcp;foo=bar;baz');
   });
 
   it('reads a relay URI without a session-id', () => {
-    expect(parseMsrpUri('msrps://relay.example.net;tcp')).toMatchObject({ host: 'relay.example.net', sessionId: undefined, port: undefined });
+    expect(parseMsrpUri('msrps://relay.example.net;tcp')).toMatchObject({
+      host: 'relay.example.net',
+      sessionId: undefined,
+      port: undefined,
+    });
   });
 
   it('refuses what RFC 4975 §9 does not allow', () => {
@@ -41,7 +54,9 @@ describe('parseMsrpUri / formatMsrpUri', () => {
   });
 
   it('reads a path of several URIs and refuses a path with a bad one', () => {
-    expect(parseMsrpPath('msrps://relay.example.net:2855/r1;tcp msrp://192.0.2.10:9/s1;tcp')?.map((u) => u.sessionId)).toEqual(['r1', 's1']);
+    expect(
+      parseMsrpPath('msrps://relay.example.net:2855/r1;tcp msrp://192.0.2.10:9/s1;tcp')?.map((u) => u.sessionId),
+    ).toEqual(['r1', 's1']);
     expect(parseMsrpPath('msrp://192.0.2.10:9/s1;tcp junk')).toBeUndefined();
     expect(parseMsrpPath('  ')).toBeUndefined();
   });

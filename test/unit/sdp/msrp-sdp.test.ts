@@ -40,7 +40,11 @@ describe('parseMsrpOffer', () => {
       direction: 'sendrecv',
       protocol: 'TCP/TLS/MSRP',
     });
-    expect(parseMsrpOffer(offerWith(['m=message 9 TCP/MSRP *', 'a=accept-types:message/*', 'a=path:msrp://h:9/s;tcp', 'a=setup:actpass']))).toMatchObject({ ok: true, setup: 'actpass' });
+    expect(
+      parseMsrpOffer(
+        offerWith(['m=message 9 TCP/MSRP *', 'a=accept-types:message/*', 'a=path:msrp://h:9/s;tcp', 'a=setup:actpass']),
+      ),
+    ).toMatchObject({ ok: true, setup: 'actpass' });
   });
 
   it('skips a rejected or non-MSRP stream and uses the usable one', () => {
@@ -82,7 +86,9 @@ describe('parseMsrpOffer', () => {
 
 describe('offerRoleProblem (RFC 6135 §4.1)', () => {
   const media = (extra: string) => {
-    const offer = parseMsrpOffer(offerWith(['m=message 9 TCP/MSRP *', 'a=accept-types:*', 'a=path:msrp://h:9/s;tcp', extra]));
+    const offer = parseMsrpOffer(
+      offerWith(['m=message 9 TCP/MSRP *', 'a=accept-types:*', 'a=path:msrp://h:9/s;tcp', extra]),
+    );
     if (!offer.ok) throw new Error(offer.reason);
     return offer;
   };

@@ -38,7 +38,13 @@ const subscribe = (recordRoutes: string[]) =>
     ].join('\n'),
   );
 
-const flow: Flow = { edgeId: 'edge-a', transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 50211, connectionId: 'tcp-4' };
+const flow: Flow = {
+  edgeId: 'edge-a',
+  transport: 'tcp',
+  remoteAddress: '192.0.2.10',
+  remotePort: 50211,
+  connectionId: 'tcp-4',
+};
 
 describe('UAS dialog creation (RFC 3261 §12.1.1)', () => {
   it('takes Call-ID, tags, URIs, remote target, remote CSeq and the Record-Route set in order', () => {
@@ -102,7 +108,10 @@ describe('in-dialog requests (RFC 3261 §12.2.1.1)', () => {
     const dialog = createUasDialog(subscribe(['<sip:p1.example.net;lr>', '<sip:p2.example.net;lr>']), 'pf-5f2c9', flow);
     const body = Buffer.from('<history-list/>');
     const req = buildInDialogRequest(dialog, 'NOTIFY', 3, {
-      headers: [{ name: 'Event', value: 'deferred-messages' }, { name: 'Subscription-State', value: 'active;expires=3599' }],
+      headers: [
+        { name: 'Event', value: 'deferred-messages' },
+        { name: 'Subscription-State', value: 'active;expires=3599' },
+      ],
       body,
       contentType: 'application/vnd.oma.im.deferred-list+xml',
       contact: 'sip:pf@127.0.0.1:5060',
@@ -136,7 +145,11 @@ describe('in-dialog requests (RFC 3261 §12.2.1.1)', () => {
   });
 
   it('follows a strict router: its URI becomes the Request-URI and the remote target the last Route', () => {
-    const dialog = createUasDialog(subscribe(['<sip:strict.example.net;transport=tcp>', '<sip:p2.example.net;lr>']), 'pf', flow);
+    const dialog = createUasDialog(
+      subscribe(['<sip:strict.example.net;transport=tcp>', '<sip:p2.example.net;lr>']),
+      'pf',
+      flow,
+    );
     const req = buildInDialogRequest(dialog, 'NOTIFY', 4);
     expect(req.uri).toBe('sip:strict.example.net;transport=tcp');
     expect(getHeaders(req, 'Route')).toEqual(['<sip:p2.example.net;lr>', '<sip:alice@192.0.2.10:50211;transport=tcp>']);
@@ -144,8 +157,18 @@ describe('in-dialog requests (RFC 3261 §12.2.1.1)', () => {
 
   it('targets the flow the dialog came on', () => {
     const dialog = createUasDialog(subscribe([]), 'pf', flow);
-    expect(targetOfDialog(dialog)).toEqual({ transport: 'tcp', address: '192.0.2.10', port: 50211, connectionId: 'tcp-4' });
-    const udp = createUasDialog(subscribe([]), 'pf', { edgeId: 'e', transport: 'udp', remoteAddress: '192.0.2.11', remotePort: 5062 });
+    expect(targetOfDialog(dialog)).toEqual({
+      transport: 'tcp',
+      address: '192.0.2.10',
+      port: 50211,
+      connectionId: 'tcp-4',
+    });
+    const udp = createUasDialog(subscribe([]), 'pf', {
+      edgeId: 'e',
+      transport: 'udp',
+      remoteAddress: '192.0.2.11',
+      remotePort: 5062,
+    });
     expect(targetOfDialog(udp)).toEqual({ transport: 'udp', address: '192.0.2.11', port: 5062 });
   });
 });

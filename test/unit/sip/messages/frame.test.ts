@@ -97,7 +97,9 @@ describe('frameStream (RFC 3261 §18.3)', () => {
     expect(frameStream(noLength, 65_535)).toEqual({ kind: 'error', reason: 'Missing Content-Length' });
     const bad = Buffer.from(message(1, 'x').toString('latin1').replace('Content-Length: 1', 'Content-Length: -1'));
     expect(frameStream(bad, 65_535)).toEqual({ kind: 'error', reason: 'Bad Content-Length' });
-    const twice = Buffer.from(message(1, 'x').toString('latin1').replace('Content-Length: 1', 'Content-Length: 1\r\nl: 2'));
+    const twice = Buffer.from(
+      message(1, 'x').toString('latin1').replace('Content-Length: 1', 'Content-Length: 1\r\nl: 2'),
+    );
     expect(frameStream(twice, 65_535)).toEqual({ kind: 'error', reason: 'Bad Content-Length' });
   });
 

@@ -49,7 +49,10 @@ describe('parseNameAddr (RFC 3261 §20.10, §25.1)', () => {
     expect(parseNameAddr('sip:vivekg@chair-dnrc.example.com ;   TAG    = 1918181833n')?.params).toEqual({
       tag: '1918181833n',
     });
-    expect(parseNameAddr('"Quoted string \\"\\"" <sip:jdrosen@example.com> ; newparam = newvalue ; secondparam ; q = 0.33')?.params).toEqual({
+    expect(
+      parseNameAddr('"Quoted string \\"\\"" <sip:jdrosen@example.com> ; newparam = newvalue ; secondparam ; q = 0.33')
+        ?.params,
+    ).toEqual({
       newparam: 'newvalue',
       secondparam: null,
       q: '0.33',
@@ -57,7 +60,9 @@ describe('parseNameAddr (RFC 3261 §20.10, §25.1)', () => {
   });
 
   it('keeps quoted parameter values with their quotes', () => {
-    expect(parseNameAddr('<sip:a@example.com>;+sip.instance="<urn:uuid:1>"')?.params['+sip.instance']).toBe('"<urn:uuid:1>"');
+    expect(parseNameAddr('<sip:a@example.com>;+sip.instance="<urn:uuid:1>"')?.params['+sip.instance']).toBe(
+      '"<urn:uuid:1>"',
+    );
   });
 
   it('rejects the malformed name-addrs of RFC 4475', () => {
@@ -79,7 +84,10 @@ describe('parseNameAddr (RFC 3261 §20.10, §25.1)', () => {
 
   it('reads a Contact star (RFC 3261 §10.2.2)', () => {
     expect(parseContact(' * ')).toBe('*');
-    expect(parseContact('<sip:a@example.com>;expires=0')).toEqual({ uri: 'sip:a@example.com', params: { expires: '0' } });
+    expect(parseContact('<sip:a@example.com>;expires=0')).toEqual({
+      uri: 'sip:a@example.com',
+      params: { expires: '0' },
+    });
   });
 });
 
@@ -102,12 +110,16 @@ describe('parseVia (RFC 3261 §20.42, RFC 3581, RFC 5118)', () => {
     const via = parseVia('SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw');
     expect(via?.transport).toBe('UDP');
     expect(via?.host).toBe('192.0.2.2');
-    expect(parseVia('SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8')?.branch).toBe('z9hG4bK9ikj8');
+    expect(parseVia('SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8')?.branch).toBe(
+      'z9hG4bK9ikj8',
+    );
   });
 
   it('reads IPv6 sent-by and received with or without brackets (RFC 5118 §4.5)', () => {
     expect(parseVia('SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKas3-111')?.host).toBe('[2001:db8::9:1]');
-    expect(parseVia('SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3')?.received).toBe('2001:db8::9:255');
+    expect(parseVia('SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3')?.received).toBe(
+      '2001:db8::9:255',
+    );
     expect(parseVia('SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255]')?.received).toBe('[2001:db8::9:255]');
   });
 

@@ -112,7 +112,11 @@ describe('getHeader / getHeaders', () => {
   });
 
   it('splits list headers at top-level commas only', () => {
-    expect(getHeaders(msg, 'Contact')).toEqual(['"Doe, John" <sip:john@example.com>', '<sip:j,2@example.com;x=1>', '*']);
+    expect(getHeaders(msg, 'Contact')).toEqual([
+      '"Doe, John" <sip:john@example.com>',
+      '<sip:j,2@example.com;x=1>',
+      '*',
+    ]);
     expect(getHeaders(msg, 'require')).toEqual(['100rel', 'timer', 'foo']);
   });
 
@@ -131,13 +135,15 @@ describe('getHeader / getHeaders', () => {
 });
 
 describe('setHeader / removeHeaders', () => {
-  it('replaces every field of a name with one, in the first one\'s place', () => {
-    const msg = { headers: [
-      { name: 'A', value: '1' },
-      { name: 'Supported', value: 'x' },
-      { name: 'B', value: '2' },
-      { name: 'k', value: 'y' },
-    ] };
+  it("replaces every field of a name with one, in the first one's place", () => {
+    const msg = {
+      headers: [
+        { name: 'A', value: '1' },
+        { name: 'Supported', value: 'x' },
+        { name: 'B', value: '2' },
+        { name: 'k', value: 'y' },
+      ],
+    };
     setHeader(msg, 'supported', 'timer');
     expect(msg.headers).toEqual([
       { name: 'A', value: '1' },
@@ -156,11 +162,13 @@ describe('setHeader / removeHeaders', () => {
   });
 
   it('removes every field of a name, compact forms included', () => {
-    const msg = { headers: [
-      { name: 'Contact', value: '<sip:a@b.example.com>' },
-      { name: 'A', value: '1' },
-      { name: 'm', value: '<sip:c@d.example.com>' },
-    ] };
+    const msg = {
+      headers: [
+        { name: 'Contact', value: '<sip:a@b.example.com>' },
+        { name: 'A', value: '1' },
+        { name: 'm', value: '<sip:c@d.example.com>' },
+      ],
+    };
     removeHeaders(msg, 'contact');
     expect(msg.headers).toEqual([{ name: 'A', value: '1' }]);
   });

@@ -44,7 +44,10 @@ describe('requests', () => {
     const msg = request(parse([...REQUEST_HEAD, 'Content-Length: 0']));
     expect(msg.method).toBe('SUBSCRIBE');
     expect(msg.uri).toBe('sip:alice@example.com');
-    expect(msg.headers[0]).toEqual({ name: 'Via', value: 'SIP/2.0/TCP 192.0.2.10:50211;branch=z9hG4bK776asdhds;rport' });
+    expect(msg.headers[0]).toEqual({
+      name: 'Via',
+      value: 'SIP/2.0/TCP 192.0.2.10:50211;branch=z9hG4bK776asdhds;rport',
+    });
     expect(msg.headers).toHaveLength(10);
     expect(msg.body.length).toBe(0);
   });
@@ -121,7 +124,11 @@ describe('responses', () => {
   });
 
   it('drops responses that cannot be matched to a transaction: bad top Via, bad or repeated CSeq', () => {
-    const swap = (name: string, value: string) => ['SIP/2.0 200 OK', ...head.filter((l) => !l.startsWith(`${name}:`)), `${name}: ${value}`];
+    const swap = (name: string, value: string) => [
+      'SIP/2.0 200 OK',
+      ...head.filter((l) => !l.startsWith(`${name}:`)),
+      `${name}: ${value}`,
+    ];
     expect(failure(parse(swap('Via', 'SIP/2.0/UDP 192.0.2.15;;'))).reason).toBe('Bad Request - Bad Via');
     expect(failure(parse(swap('CSeq', '9292394834772304023312 OPTIONS'))).reason).toBe('Bad Request - Bad CSeq');
     expect(failure(parse(['SIP/2.0 200 OK', ...head, 'CSeq: 2 INVITE'])).reason).toBe('Bad Request - Multiple CSeq');
@@ -148,20 +155,85 @@ describe('rejections name their fault', () => {
     ['bad Via', [...withHeader('Via', 'SIP/2.0/UDP'), 'Content-Length: 0'], 400, 'Bad Request - Bad Via'],
     ['bad From', [...withHeader('From', '<sip:alice@example.com'), 'Content-Length: 0'], 400, 'Bad Request - Bad From'],
     ['bad Call-ID', [...withHeader('Call-ID', 'a b'), 'Content-Length: 0'], 400, 'Bad Request - Bad Call-ID'],
-    ['CSeq mismatch', [...withHeader('CSeq', '1 INVITE'), 'Content-Length: 0'], 400, 'Bad Request - CSeq method mismatch'],
-    ['big Max-Forwards', [...withHeader('Max-Forwards', '256'), 'Content-Length: 0'], 400, 'Bad Request - Bad Max-Forwards'],
-    ['bad Contact', [...withHeader('Contact', '<sip:a@b.example.com>;;'), 'Content-Length: 0'], 400, 'Bad Request - Bad Contact'],
+    [
+      'CSeq mismatch',
+      [...withHeader('CSeq', '1 INVITE'), 'Content-Length: 0'],
+      400,
+      'Bad Request - CSeq method mismatch',
+    ],
+    [
+      'big Max-Forwards',
+      [...withHeader('Max-Forwards', '256'), 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad Max-Forwards',
+    ],
+    [
+      'bad Contact',
+      [...withHeader('Contact', '<sip:a@b.example.com>;;'), 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad Contact',
+    ],
     ['bad Expires', [...withHeader('Expires', 'never'), 'Content-Length: 0'], 400, 'Bad Request - Bad Expires'],
-    ['bad Content-Type', [...REQUEST_HEAD, 'Content-Type: text', 'Content-Length: 0'], 400, 'Bad Request - Bad Content-Type'],
-    ['bad Route', [...REQUEST_HEAD, 'Route: sip:a@b.example.com;lr, <', 'Content-Length: 0'], 400, 'Bad Request - Bad Route'],
-    ['two Content-Length', [...REQUEST_HEAD, 'Content-Length: 0', 'l: 0'], 400, 'Bad Request - Multiple Content-Length'],
-    ['header without colon', [...REQUEST_HEAD, 'Garbage', 'Content-Length: 0'], 400, 'Bad Request - Malformed header line'],
-    ['bad header name', [...REQUEST_HEAD, 'Bad Name: x', 'Content-Length: 0'], 400, 'Bad Request - Malformed header name'],
-    ['folding first', [REQUEST_HEAD[0]!, ' folded', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'], 400, 'Bad Request - Bad header folding'],
-    ['version', ['SUBSCRIBE sip:alice@example.com SIP/3.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'], 505, 'Version Not Supported'],
-    ['scheme', ['SUBSCRIBE mailto:alice@example.com SIP/2.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'], 416, 'Unsupported URI Scheme'],
-    ['double space', ['SUBSCRIBE  sip:alice@example.com SIP/2.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'], 400, 'Bad Request - Bad Request-Line'],
-    ['bad method', ['SUB/SCRIBE sip:alice@example.com SIP/2.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'], 400, 'Bad Request - Bad Method'],
+    [
+      'bad Content-Type',
+      [...REQUEST_HEAD, 'Content-Type: text', 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad Content-Type',
+    ],
+    [
+      'bad Route',
+      [...REQUEST_HEAD, 'Route: sip:a@b.example.com;lr, <', 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad Route',
+    ],
+    [
+      'two Content-Length',
+      [...REQUEST_HEAD, 'Content-Length: 0', 'l: 0'],
+      400,
+      'Bad Request - Multiple Content-Length',
+    ],
+    [
+      'header without colon',
+      [...REQUEST_HEAD, 'Garbage', 'Content-Length: 0'],
+      400,
+      'Bad Request - Malformed header line',
+    ],
+    [
+      'bad header name',
+      [...REQUEST_HEAD, 'Bad Name: x', 'Content-Length: 0'],
+      400,
+      'Bad Request - Malformed header name',
+    ],
+    [
+      'folding first',
+      [REQUEST_HEAD[0]!, ' folded', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad header folding',
+    ],
+    [
+      'version',
+      ['SUBSCRIBE sip:alice@example.com SIP/3.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'],
+      505,
+      'Version Not Supported',
+    ],
+    [
+      'scheme',
+      ['SUBSCRIBE mailto:alice@example.com SIP/2.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'],
+      416,
+      'Unsupported URI Scheme',
+    ],
+    [
+      'double space',
+      ['SUBSCRIBE  sip:alice@example.com SIP/2.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad Request-Line',
+    ],
+    [
+      'bad method',
+      ['SUB/SCRIBE sip:alice@example.com SIP/2.0', ...REQUEST_HEAD.slice(1), 'Content-Length: 0'],
+      400,
+      'Bad Request - Bad Method',
+    ],
   ];
 
   it.each(cases)('%s', (_name, lines, status, reason) => {
@@ -230,7 +302,9 @@ describe('framing (RFC 3261 §18.3)', () => {
 
   it('rejects malformed Content-Length values', () => {
     for (const v of ['-1', 'abc', '1 2', '99999999999999999999']) {
-      expect(failure(parse([...REQUEST_HEAD, `Content-Length: ${v}`], body)).reason).toBe('Bad Request - Bad Content-Length');
+      expect(failure(parse([...REQUEST_HEAD, `Content-Length: ${v}`], body)).reason).toBe(
+        'Bad Request - Bad Content-Length',
+      );
     }
   });
 
@@ -262,7 +336,9 @@ describe('options', () => {
   });
 
   it('treats non-Buffer input as bad input, without throwing', () => {
-    expect(parseMessage(new Uint8Array(bytes([...REQUEST_HEAD, 'Content-Length: 0'])) as unknown as Buffer).ok).toBe(true);
+    expect(parseMessage(new Uint8Array(bytes([...REQUEST_HEAD, 'Content-Length: 0'])) as unknown as Buffer).ok).toBe(
+      true,
+    );
     expect(parseMessage('SUBSCRIBE' as unknown as Buffer).ok).toBe(false);
     expect(parseMessage(undefined as unknown as Buffer).ok).toBe(false);
   });

@@ -26,35 +26,63 @@ const TOKEN_CHARS = `${ALNUM}-.!%*_+\`'~`;
 
 const token = fc.string({ unit: chars(TOKEN_CHARS), minLength: 1, maxLength: 12 });
 const label = fc
-  .tuple(chars('abcdefghijklmnopqrstuvwxyz'), fc.string({ unit: chars('abcdefghijklmnopqrstuvwxyz0123456789'), maxLength: 8 }))
+  .tuple(
+    chars('abcdefghijklmnopqrstuvwxyz'),
+    fc.string({ unit: chars('abcdefghijklmnopqrstuvwxyz0123456789'), maxLength: 8 }),
+  )
   .map(([a, b]) => a + b);
 const hostname = fc.array(label, { minLength: 1, maxLength: 3 }).map((ls) => `${ls.join('.')}.example`);
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
-const ipv6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((g) => `[${g.map((x) => x.toString(16)).join(':')}]`);
+const ipv6 = fc
+  .array(fc.nat(0xffff), { minLength: 8, maxLength: 8 })
+  .map((g) => `[${g.map((x) => x.toString(16)).join(':')}]`);
 const host = fc.oneof(hostname, ipv4, ipv6);
 const port = fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined });
 const uriParam = fc.string({ unit: chars(`${ALNUM}-_.!~*'()[]/:&+$`), minLength: 1, maxLength: 8 });
 const user = fc.string({ unit: chars(`${ALNUM}-_.!~*'()&=+$,;?/`), minLength: 1, maxLength: 10 });
 const sipUri = fc
-  .tuple(fc.constantFrom('sip', 'sips'), fc.option(user, { nil: undefined }), host, port, fc.option(uriParam, { nil: undefined }))
-  .map(([scheme, u, h, p, param]) => `${scheme}:${u ? `${u}@` : ''}${h}${p ? `:${p}` : ''}${param ? `;${param.toLowerCase()}` : ''}`);
+  .tuple(
+    fc.constantFrom('sip', 'sips'),
+    fc.option(user, { nil: undefined }),
+    host,
+    port,
+    fc.option(uriParam, { nil: undefined }),
+  )
+  .map(
+    ([scheme, u, h, p, param]) =>
+      `${scheme}:${u ? `${u}@` : ''}${h}${p ? `:${p}` : ''}${param ? `;${param.toLowerCase()}` : ''}`,
+  );
 const method = fc.oneof(fc.constantFrom('INVITE', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'OPTIONS', 'BYE'), token);
 
 /** Printable text with inner single spaces, UTF-8 included: no leading/trailing whitespace. */
 const text = fc
-  .array(fc.string({ unit: fc.oneof(chars(`${ALNUM}-_.!~*'()&=+$,;?/:<>@[]{}"\\#%^|`), chars('éüß日本語€')), minLength: 1, maxLength: 10 }), {
-    minLength: 1,
-    maxLength: 4,
-  })
+  .array(
+    fc.string({
+      unit: fc.oneof(chars(`${ALNUM}-_.!~*'()&=+$,;?/:<>@[]{}"\\#%^|`), chars('éüß日本語€')),
+      minLength: 1,
+      maxLength: 10,
+    }),
+    {
+      minLength: 1,
+      maxLength: 4,
+    },
+  )
   .map((words) => words.join(' '));
 
 const nameAddr = fc
-  .tuple(fc.option(fc.constantFrom('"Alice Example"', 'Bob', '"A, \\"B\\""'), { nil: undefined }), sipUri, fc.option(token, { nil: undefined }))
+  .tuple(
+    fc.option(fc.constantFrom('"Alice Example"', 'Bob', '"A, \\"B\\""'), { nil: undefined }),
+    sipUri,
+    fc.option(token, { nil: undefined }),
+  )
   .map(([display, uri, tag]) => `${display ? `${display} ` : ''}<${uri}>${tag ? `;tag=${tag}` : ''}`);
 
 const viaValue = fc
   .tuple(fc.constantFrom('UDP', 'TCP', 'TLS', 'WS'), host, port, token, fc.boolean())
-  .map(([t, h, p, branch, rport]) => `SIP/2.0/${t} ${h}${p ? `:${p}` : ''};branch=z9hG4bK${branch}${rport ? ';rport' : ''}`);
+  .map(
+    ([t, h, p, branch, rport]) =>
+      `SIP/2.0/${t} ${h}${p ? `:${p}` : ''};branch=z9hG4bK${branch}${rport ? ';rport' : ''}`,
+  );
 
 /** Extension headers the message layer does not interpret: any text goes. */
 const extension = fc.tuple(token, text).map(([n, v]): Header => ({ name: `X-${n}`, value: v }));
@@ -160,7 +188,10 @@ describe('valid messages', () => {
           const colon = l.indexOf(': ');
           return colon === -1 ? l : l.slice(0, colon + 2) + l.slice(colon + 2).replace(/ /g, `\r\n${indent}`);
         });
-        const bytes = Buffer.concat([Buffer.from([start, ...folded].join('\r\n') + '\r\n', 'utf8'), g.bytes.subarray(g.bytes.indexOf('\r\n\r\n') + 2)]);
+        const bytes = Buffer.concat([
+          Buffer.from([start, ...folded].join('\r\n') + '\r\n', 'utf8'),
+          g.bytes.subarray(g.bytes.indexOf('\r\n\r\n') + 2),
+        ]);
         const msg = ok(parseMessage(bytes));
         expect(msg.headers).toEqual(g.headers);
       }),
@@ -194,7 +225,11 @@ type Mutation =
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), byte: fc.constantFrom(0x0d, 0x0a, 0x00, 0xff, 0x80, 0xc3, 0x20, 0x3a, 0x3b, 0x2c, 0x22, 0x3c) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    byte: fc.constantFrom(0x0d, 0x0a, 0x00, 0xff, 0x80, 0xc3, 0x20, 0x3a, 0x3b, 0x2c, 0x22, 0x3c),
+  }),
 );
 
 function mutate(bytes: Buffer, ms: Mutation[]): Buffer {

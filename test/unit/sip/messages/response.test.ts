@@ -49,7 +49,12 @@ describe('createResponse (RFC 3261 §8.2.6)', () => {
   });
 
   it('keeps an existing To tag', () => {
-    const inDialog = { ...SUBSCRIBE, headers: SUBSCRIBE.headers.map((h) => (h.name === 'To' ? { name: 'To', value: '<sip:alice@example.com>;tag=abc' } : h)) };
+    const inDialog = {
+      ...SUBSCRIBE,
+      headers: SUBSCRIBE.headers.map((h) =>
+        h.name === 'To' ? { name: 'To', value: '<sip:alice@example.com>;tag=abc' } : h,
+      ),
+    };
     expect(getHeader(createResponse(inDialog, 200, { toTag: 'new' }), 'To')).toBe('<sip:alice@example.com>;tag=abc');
   });
 
@@ -73,7 +78,13 @@ describe('createResponse (RFC 3261 §8.2.6)', () => {
   });
 
   it('never throws on a broken request', () => {
-    const broken = { kind: 'request', method: 'X', uri: '', headers: [null, { name: 'Via' }], body: Buffer.alloc(0) } as unknown as SipRequest;
+    const broken = {
+      kind: 'request',
+      method: 'X',
+      uri: '',
+      headers: [null, { name: 'Via' }],
+      body: Buffer.alloc(0),
+    } as unknown as SipRequest;
     expect(() => createResponse(broken, 400)).not.toThrow();
     expect(() => createResponse({} as SipRequest, 400)).not.toThrow();
   });

@@ -4,7 +4,9 @@ import type { SipUri, TelUri } from '../../../../shared/sip/messages/index.ts';
 
 describe('parseUri: sip and sips (RFC 3261 §19.1)', () => {
   it('reads user, password, host, port, parameters and headers', () => {
-    const uri = parseUri('sips:alice:secret@Atlanta.example.com:5061;transport=TCP;lr?subject=project%20x&priority=urgent');
+    const uri = parseUri(
+      'sips:alice:secret@Atlanta.example.com:5061;transport=TCP;lr?subject=project%20x&priority=urgent',
+    );
     expect(uri).toEqual({
       scheme: 'sips',
       user: 'alice',
@@ -103,8 +105,14 @@ describe('normalizeUri / uriEquals (RFC 3261 §19.1.4)', () => {
     ['sip:carol@chicago.com', 'sip:carol@chicago.com;newparam=5'],
     ['sip:carol@chicago.com', 'sip:carol@chicago.com;security=on'],
     ['sip:carol@chicago.com;newparam=5', 'sip:carol@chicago.com;security=on'],
-    ['sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com', 'sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com'],
-    ['sip:alice@atlanta.com?subject=project%20x&priority=urgent', 'sip:alice@atlanta.com?priority=urgent&subject=project%20x'],
+    [
+      'sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com',
+      'sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com',
+    ],
+    [
+      'sip:alice@atlanta.com?subject=project%20x&priority=urgent',
+      'sip:alice@atlanta.com?priority=urgent&subject=project%20x',
+    ],
   ];
   // The non-equivalent sets of §19.1.4, verbatim.
   const different: [string, string, string][] = [

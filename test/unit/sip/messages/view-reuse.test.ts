@@ -167,7 +167,9 @@ describe('parsing never relies on earlier results', () => {
   it('rejects a bad value whatever was read before', () => {
     const good = parse();
     expect(topVia(good)?.host).toBe('192.0.2.10');
-    const badVia = HEAD.map((l) => (l.startsWith('Via:') ? 'Via: SIP/2.0/TCP 192.0.2.10:99999;branch=z9hG4bK776asdhds' : l));
+    const badVia = HEAD.map((l) =>
+      l.startsWith('Via:') ? 'Via: SIP/2.0/TCP 192.0.2.10:99999;branch=z9hG4bK776asdhds' : l,
+    );
     const r = parseMessage(Buffer.from(`${badVia.join('\r\n')}\r\n\r\n`));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toBe('Bad Request - Bad Via');
@@ -213,7 +215,12 @@ describe('parameter and header names', () => {
   it('reads the request line version and the list elements as before', () => {
     const m = parse(['SUBSCRIBE sip:alice@example.com sip/2.0', ...HEAD.slice(1)]);
     expect(m.kind).toBe('request');
-    const lists = { headers: [{ name: 'Contact', value: '  <sip:a@example.com>  ' }, { name: 'Contact', value: ' ' }] };
+    const lists = {
+      headers: [
+        { name: 'Contact', value: '  <sip:a@example.com>  ' },
+        { name: 'Contact', value: ' ' },
+      ],
+    };
     expect(getHeaders(lists, 'Contact')).toEqual(['<sip:a@example.com>']);
   });
 });

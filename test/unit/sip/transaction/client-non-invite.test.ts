@@ -88,11 +88,17 @@ describe('non-INVITE client transaction', () => {
     const res = await h.layer.request(notify(), { transport: 'udp', address: '192.0.2.1', port: 5060 });
     expect(res.status).toBe(503);
     await expect(
-      h.transport.sendRequest({ ...notify(), headers: [{ name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKd' }, ...notify().headers] }, {
-        transport: 'udp',
-        address: '192.0.2.1',
-        port: 5060,
-      }),
+      h.transport.sendRequest(
+        {
+          ...notify(),
+          headers: [{ name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKd' }, ...notify().headers],
+        },
+        {
+          transport: 'udp',
+          address: '192.0.2.1',
+          port: 5060,
+        },
+      ),
     ).rejects.toThrow(/not allowed/);
   });
 

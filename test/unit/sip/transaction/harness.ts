@@ -23,15 +23,21 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: {
-  timers?: Partial<Timers>;
-  tryingDelayMs?: number;
-  transport?: Partial<TransportConfig>;
-  onRequest?: (req: SipRequest, tx: ServerTransaction) => void;
-} = {}): Promise<Harness> {
+export async function startHarness(
+  opts: {
+    timers?: Partial<Timers>;
+    tryingDelayMs?: number;
+    transport?: Partial<TransportConfig>;
+    onRequest?: (req: SipRequest, tx: ServerTransaction) => void;
+  } = {},
+): Promise<Harness> {
   const transport = new TransportLayer({ host: '127.0.0.1', udpPort: 0, tcpPort: 0, ...opts.transport });
   const ports = await transport.start();
-  const layer = new TransactionLayer(transport, { ...FAST, ...opts.timers }, { tryingDelayMs: opts.tryingDelayMs ?? 5000 });
+  const layer = new TransactionLayer(
+    transport,
+    { ...FAST, ...opts.timers },
+    { tryingDelayMs: opts.tryingDelayMs ?? 5000 },
+  );
   const h: Harness = {
     transport,
     layer,

@@ -48,7 +48,10 @@ describe('INVITE server transaction over UDP', () => {
   });
 
   it('gives up after 64*T1 without an ACK and reports the INVITE', async () => {
-    const h = await harness({ timers: { t1: 10, t2: 40 }, onRequest: (req, tx) => tx.respond(createResponse(req, 200, { toTag: 'uas-2' })) });
+    const h = await harness({
+      timers: { t1: 10, t2: 40 },
+      onRequest: (req, tx) => tx.respond(createResponse(req, 200, { toTag: 'uas-2' })),
+    });
     const peer = await udpPeer();
     await peer.send(invite('z9hG4bK-inv-2'), h.ports.udp!);
     await until(() => h.ackTimeouts.length === 1, 3000, 'the ACK timeout');
@@ -73,7 +76,10 @@ describe('INVITE server transaction over UDP', () => {
 
   it('retransmits a non-2xx final response (Timer G) and absorbs its ACK (§17.2.1)', async () => {
     // T4 long enough that the transaction is still "Confirmed" when the late INVITE copy comes.
-    const h = await harness({ timers: { t4: 2000 }, onRequest: (req, tx) => tx.respond(createResponse(req, 486, { toTag: 'uas-4' })) });
+    const h = await harness({
+      timers: { t4: 2000 },
+      onRequest: (req, tx) => tx.respond(createResponse(req, 486, { toTag: 'uas-4' })),
+    });
     const peer = await udpPeer();
     await peer.send(invite('z9hG4bK-inv-4'), h.ports.udp!);
     await until(() => count(peer, 486) >= 3, 3000, '486 retransmissions');
@@ -94,7 +100,10 @@ describe('INVITE server transaction over UDP', () => {
     const peer = await udpPeer();
     await peer.send(invite('z9hG4bK-inv-5'), h.ports.udp!);
     await until(() => h.requests.length === 1);
-    await peer.send(requestText({ method: 'CANCEL', branch: 'z9hG4bK-inv-5', rport: true, callId: 'inv-z9hG4bK-inv-5' }), h.ports.udp!);
+    await peer.send(
+      requestText({ method: 'CANCEL', branch: 'z9hG4bK-inv-5', rport: true, callId: 'inv-z9hG4bK-inv-5' }),
+      h.ports.udp!,
+    );
     await until(() => count(peer, 487) >= 1 && count(peer, 200) >= 1);
     const ok = peer.messages().find((m) => statusOf(m) === 200)!;
     const terminated = peer.messages().find((m) => statusOf(m) === 487)!;
@@ -137,7 +146,9 @@ describe('INVITE server transaction over TCP', () => {
     await peer.waitForMessages(1);
     await delay(250);
     expect(peer.messages().map(statusOf)).toEqual([200]);
-    await peer.write(requestText({ method: 'ACK', transport: 'TCP', branch: 'z9hG4bK-tcp-ack', callId: 'tcp-call', toTag: 'uas-t' }));
+    await peer.write(
+      requestText({ method: 'ACK', transport: 'TCP', branch: 'z9hG4bK-tcp-ack', callId: 'tcp-call', toTag: 'uas-t' }),
+    );
     await until(() => h.acks.length === 1);
     expect(h.acks[0]!.source.transport).toBe('tcp');
   });

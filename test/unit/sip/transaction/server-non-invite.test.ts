@@ -15,8 +15,16 @@ const statusOf = (m: SipMessage) => (m.kind === 'response' ? m.status : 0);
 
 describe('non-INVITE server transaction over UDP', () => {
   it('passes a request up once; every retransmission gets the last response again', async () => {
-    const { h, peer } = await setup({ onRequest: (req, tx) => tx.respond(createResponse(req, 202, { toTag: 'pf-1' })) });
-    const message = requestText({ method: 'MESSAGE', branch: 'z9hG4bK-msg-1', rport: true, body: 'hi', extraHeaders: ['Content-Type: text/plain'] });
+    const { h, peer } = await setup({
+      onRequest: (req, tx) => tx.respond(createResponse(req, 202, { toTag: 'pf-1' })),
+    });
+    const message = requestText({
+      method: 'MESSAGE',
+      branch: 'z9hG4bK-msg-1',
+      rport: true,
+      body: 'hi',
+      extraHeaders: ['Content-Type: text/plain'],
+    });
     await peer.send(message, h.ports.udp!);
     await peer.waitFor(1);
     await peer.send(message, h.ports.udp!);
@@ -28,7 +36,12 @@ describe('non-INVITE server transaction over UDP', () => {
 
   it('discards retransmissions while the TU is still working (Trying), then resends the final', async () => {
     const { h, peer } = await setup();
-    const subscribe = requestText({ method: 'SUBSCRIBE', branch: 'z9hG4bK-sub-1', rport: true, extraHeaders: ['Event: deferred-messages'] });
+    const subscribe = requestText({
+      method: 'SUBSCRIBE',
+      branch: 'z9hG4bK-sub-1',
+      rport: true,
+      extraHeaders: ['Event: deferred-messages'],
+    });
     await peer.send(subscribe, h.ports.udp!);
     await until(() => h.requests.length === 1);
     await peer.send(subscribe, h.ports.udp!);

@@ -31,7 +31,10 @@ describe('StreamFramer', () => {
     const framer = new StreamFramer(65535);
     expect(kinds(framer.push(Buffer.from('\r\n')))).toEqual([]);
     expect(kinds(framer.push(Buffer.from('\r\n')))).toEqual(['ping']);
-    expect(kinds(framer.push(Buffer.from(`\r\n${requestText({ method: 'OPTIONS' })}\r\n\r\n`)))).toEqual(['message', 'ping']);
+    expect(kinds(framer.push(Buffer.from(`\r\n${requestText({ method: 'OPTIONS' })}\r\n\r\n`)))).toEqual([
+      'message',
+      'ping',
+    ]);
   });
 
   it('stops at a framing error and marks an oversize message', () => {
@@ -55,7 +58,13 @@ describe('StreamFramer', () => {
   });
 });
 
-const udpSource: Source = { transport: 'udp', remoteAddress: '192.0.2.7', remotePort: 40000, localAddress: '127.0.0.1', localPort: 5060 };
+const udpSource: Source = {
+  transport: 'udp',
+  remoteAddress: '192.0.2.7',
+  remotePort: 40000,
+  localAddress: '127.0.0.1',
+  localPort: 5060,
+};
 
 describe('received / rport (RFC 3261 §18.2.1, RFC 3581 §4)', () => {
   it('adds received when the sent-by is a name or another address, and fills an empty rport', () => {
@@ -89,17 +98,31 @@ describe('response destination (RFC 3261 §18.2.2)', () => {
   it('uses received + rport over UDP, the sent-by port without rport, and maddr when given', () => {
     const withRport = request(requestText({ method: 'OPTIONS', sentBy: '10.0.0.1:5070', rport: true }));
     stampTopVia(withRport, udpSource);
-    expect(responseDestination(createResponse(withRport, 200), udpSource)).toMatchObject({ address: '192.0.2.7', port: 40000 });
+    expect(responseDestination(createResponse(withRport, 200), udpSource)).toMatchObject({
+      address: '192.0.2.7',
+      port: 40000,
+    });
 
     const plain = request(requestText({ method: 'OPTIONS', sentBy: '10.0.0.1:5070' }));
     stampTopVia(plain, udpSource);
-    expect(responseDestination(createResponse(plain, 200), udpSource)).toMatchObject({ address: '192.0.2.7', port: 5070 });
+    expect(responseDestination(createResponse(plain, 200), udpSource)).toMatchObject({
+      address: '192.0.2.7',
+      port: 5070,
+    });
 
     const noPort = request(requestText({ method: 'OPTIONS', sentBy: '192.0.2.7' }));
-    expect(responseDestination(createResponse(noPort, 200), udpSource)).toMatchObject({ address: '192.0.2.7', port: 5060 });
+    expect(responseDestination(createResponse(noPort, 200), udpSource)).toMatchObject({
+      address: '192.0.2.7',
+      port: 5060,
+    });
 
-    const maddr = request(requestText({ method: 'OPTIONS', sentBy: '10.0.0.1:5070' }).replace('branch=', 'maddr=239.255.255.1;branch='));
-    expect(responseDestination(createResponse(maddr, 200), udpSource)).toMatchObject({ address: '239.255.255.1', port: 5070 });
+    const maddr = request(
+      requestText({ method: 'OPTIONS', sentBy: '10.0.0.1:5070' }).replace('branch=', 'maddr=239.255.255.1;branch='),
+    );
+    expect(responseDestination(createResponse(maddr, 200), udpSource)).toMatchObject({
+      address: '239.255.255.1',
+      port: 5070,
+    });
   });
 
   it('prefers the request connection over stream transports', () => {

@@ -66,7 +66,13 @@ export function parsed(bytes: Buffer | string): SipMessage {
     const colon = line.indexOf(':');
     return { name: canonicalHeaderName(line.slice(0, colon).trim()), value: line.slice(colon + 1).trim() };
   });
-  return { kind: 'response', status: Number(status[1]), reason: status[2]!, headers, body: Buffer.from(body, 'latin1') };
+  return {
+    kind: 'response',
+    status: Number(status[1]),
+    reason: status[2]!,
+    headers,
+    body: Buffer.from(body, 'latin1'),
+  };
 }
 
 export function delay(ms: number): Promise<void> {
@@ -102,7 +108,9 @@ export class UdpPeer {
 
   send(text: string | Buffer, port: number): Promise<void> {
     return new Promise((resolve, reject) =>
-      this.socket.send(Buffer.isBuffer(text) ? text : Buffer.from(text), port, '127.0.0.1', (err) => (err ? reject(err) : resolve())),
+      this.socket.send(Buffer.isBuffer(text) ? text : Buffer.from(text), port, '127.0.0.1', (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
   }
 

@@ -43,13 +43,21 @@ describe('TCP transport', () => {
     const answers = await c.waitForMessages(2);
     expect(statuses(answers)).toEqual([200, 200]);
     expect(answers.map((m) => getHeader(m, 'CSeq'))).toEqual(['1 OPTIONS', '2 OPTIONS']);
-    expect(seen.map((s) => s.source.connectionId)).toEqual([seen[0]!.source.connectionId, seen[0]!.source.connectionId]);
+    expect(seen.map((s) => s.source.connectionId)).toEqual([
+      seen[0]!.source.connectionId,
+      seen[0]!.source.connectionId,
+    ]);
   });
 
   it('frames one message split over three writes, body included', async () => {
     const { port, seen } = await tcpTransport();
     const c = await client(port);
-    const text = requestText({ method: 'MESSAGE', transport: 'TCP', body: 'hello over three writes', extraHeaders: ['Content-Type: text/plain'] });
+    const text = requestText({
+      method: 'MESSAGE',
+      transport: 'TCP',
+      body: 'hello over three writes',
+      extraHeaders: ['Content-Type: text/plain'],
+    });
     const cut1 = 20;
     const cut2 = text.length - 8;
     await c.write(text.slice(0, cut1));

@@ -19,12 +19,26 @@ beforeAll(async () => {
   pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
     algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] }],
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 7, ip: '127.0.0.1' },
+          { type: 2, value: 'localhost' },
+        ],
+      },
+    ],
   });
 });
 
 async function secureTransport() {
-  const transport = new TransportLayer({ host: '127.0.0.1', tlsPort: 0, wsPort: 0, wssPort: 0, tls: { key: pems.private, cert: pems.cert } });
+  const transport = new TransportLayer({
+    host: '127.0.0.1',
+    tlsPort: 0,
+    wsPort: 0,
+    wssPort: 0,
+    tls: { key: pems.private, cert: pems.cert },
+  });
   const ports = await transport.start();
   cleanup.push(() => transport.stop());
   const seen: Array<{ msg: SipMessage; source: Source }> = [];
@@ -65,7 +79,11 @@ describe('TLS transport', () => {
 describe('TLS between two transport layers', () => {
   it('opens a verified TLS connection for a request and gets the response back over it', async () => {
     const { ports, seen } = await secureTransport();
-    const sender = new TransportLayer({ host: '127.0.0.1', tlsPort: 0, tls: { key: pems.private, cert: pems.cert, ca: pems.cert } });
+    const sender = new TransportLayer({
+      host: '127.0.0.1',
+      tlsPort: 0,
+      tls: { key: pems.private, cert: pems.cert, ca: pems.cert },
+    });
     await sender.start();
     cleanup.push(() => sender.stop());
     const answers: SipMessage[] = [];
@@ -146,7 +164,9 @@ describe('WebSocket transport (RFC 7118)', () => {
 
     ws.close();
     await until(() => !transport.connectionOpen(source.connectionId!));
-    await expect(transport.sendResponse(createResponse(seen[0]!.msg as SipRequest, 200), source)).rejects.toThrow(/closed/);
+    await expect(transport.sendResponse(createResponse(seen[0]!.msg as SipRequest, 200), source)).rejects.toThrow(
+      /closed/,
+    );
     await expect(
       transport.sendRequest(notify, { transport: 'wss', address: source.remoteAddress, port: source.remotePort }),
     ).rejects.toThrow(/no open WebSocket/);

@@ -1,7 +1,7 @@
 /**
  * The RFC 4475 / RFC 5118 torture messages sent as datagrams to a real UDP transport with a
  * transaction layer on top: what reaches the application, what the transport answers itself,
- * and what it drops (verdicts from ../shared/conformance/sip-torture/verdicts.json).
+ * and what it drops (verdicts from test/conformance/sip-torture/verdicts.json).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,9 +12,12 @@ import { TransactionLayer } from '../../../../shared/sip/transaction/index.ts';
 import { TransportLayer } from '../../../../shared/sip/transport/index.ts';
 import { UdpPeer, delay, until } from './peers.ts';
 
-const base = path.resolve(process.cwd(), '../shared/conformance/sip-torture');
+const base = path.resolve(process.cwd(), 'test/conformance/sip-torture');
 type Verdict = { expect: 'accept' | 'reject' | 'either'; status?: number; note?: string };
-const verdicts = JSON.parse(fs.readFileSync(path.join(base, 'verdicts.json'), 'utf8')) as Record<string, Record<string, Verdict>>;
+const verdicts = JSON.parse(fs.readFileSync(path.join(base, 'verdicts.json'), 'utf8')) as Record<
+  string,
+  Record<string, Verdict>
+>;
 const cases = Object.entries(verdicts).flatMap(([set, files]) =>
   Object.entries(files).map(([name, verdict]) => {
     const dat = path.join(base, set, `${name}.dat`);
@@ -61,7 +64,11 @@ beforeEach(() => {
   // A fresh transaction layer each time: several files share a branch and sent-by, which one
   // layer would rightly take for retransmissions (§17.2.3). A stopped layer ignores traffic.
   layer?.stop();
-  layer = new TransactionLayer(transport, { t1: 20 }, { tryingDelayMs: 60_000, log: (level, msg) => level === 'error' && errors.push(msg) });
+  layer = new TransactionLayer(
+    transport,
+    { t1: 20 },
+    { tryingDelayMs: 60_000, log: (level, msg) => level === 'error' && errors.push(msg) },
+  );
   layer.onRequest((req) => toTu.push(req));
 });
 

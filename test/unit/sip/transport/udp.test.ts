@@ -36,7 +36,12 @@ describe('UDP transport', () => {
     const via = topVia(msg)!;
     expect(via.received).toBe('127.0.0.1');
     expect(via.rport).toBe(client.port);
-    expect(source).toMatchObject({ transport: 'udp', remoteAddress: '127.0.0.1', remotePort: client.port, localPort: port });
+    expect(source).toMatchObject({
+      transport: 'udp',
+      remoteAddress: '127.0.0.1',
+      remotePort: client.port,
+      localPort: port,
+    });
 
     await transport.sendResponse(createResponse(msg as SipRequest, 200), source);
     const res = await client.waitFor(1);
@@ -128,7 +133,9 @@ describe('UDP transport', () => {
       ],
       body: Buffer.alloc(0),
     };
-    await expect(transport.sendRequest(req, { transport: 'udp', address: '192.0.2.1', port: 5060 })).rejects.toThrow(/not allowed/);
+    await expect(transport.sendRequest(req, { transport: 'udp', address: '192.0.2.1', port: 5060 })).rejects.toThrow(
+      /not allowed/,
+    );
     expect(asked).toContain('192.0.2.1');
 
     const source = await transport.sendRequest(req, { transport: 'udp', address: '127.0.0.1', port: client.port });
@@ -152,9 +159,9 @@ describe('UDP transport', () => {
       ],
       body: Buffer.alloc(0),
     };
-    await expect(transport.sendRequest(req, { transport: 'udp', address: '127.0.0.1', port: client.port })).rejects.toThrow(
-      /not allowed/,
-    );
+    await expect(
+      transport.sendRequest(req, { transport: 'udp', address: '127.0.0.1', port: client.port }),
+    ).rejects.toThrow(/not allowed/);
     await delay(50);
     expect(client.received).toHaveLength(0);
   });
