@@ -16,7 +16,7 @@ import {
   SERVICE_NAME,
   STATUS_CLASSES,
   type MetricNameValue,
-} from '../../shared/observability/metrics.ts';
+} from '#shared/observability/metrics.ts';
 import type { Edge } from './edge.ts';
 import type { Functions } from './functions.ts';
 

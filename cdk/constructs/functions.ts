@@ -13,14 +13,14 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import type { TableRole } from '../../shared/adapters/dynamodb/tables.ts';
+import type { TableRole } from '#shared/adapters/dynamodb/tables.ts';
 import {
   DELIVERY_QUEUE_URL_ENV,
   MESSAGES_TABLE_ENV,
   OUTBOUND_QUEUE_URL_ENV,
   SESSIONS_TABLE_ENV,
   SUBSCRIPTIONS_TABLE_ENV,
-} from '../../shared/adapters/wiring.ts';
+} from '#shared/adapters/wiring.ts';
 import type { DeployConfig } from '../config.ts';
 import { grantHandlerAccess, HANDLER_ACCESS } from './grants.ts';
 import { HandlerFunction, type HandlerName } from './handler-function.ts';

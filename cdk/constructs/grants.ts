@@ -17,7 +17,7 @@
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { EXPIRY_INDEX, MESSAGE_ID_INDEX, type TableRole } from '../../shared/adapters/dynamodb/tables.ts';
+import { EXPIRY_INDEX, MESSAGE_ID_INDEX, type TableRole } from '#shared/adapters/dynamodb/tables.ts';
 import type { HandlerName } from './handler-function.ts';
 
 export interface TableAccess {

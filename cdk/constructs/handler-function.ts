@@ -13,7 +13,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { NAMESPACE, SERVICE_NAME } from '../../shared/observability/metrics.ts';
+import { NAMESPACE, SERVICE_NAME } from '#shared/observability/metrics.ts';
 
 /** The repository root: esbuild's working directory and where `functions/` lives. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));

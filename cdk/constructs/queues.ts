@@ -7,7 +7,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { OUTBOUND_QUEUE } from '../../shared/adapters/sqs/queues.ts';
+import { OUTBOUND_QUEUE } from '#shared/adapters/sqs/queues.ts';
 
 export interface QueuesProps {
   /** The consumer's timeout: visibility must be at least six times it (Lambda's SQS guidance). */

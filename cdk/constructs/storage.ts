@@ -6,12 +6,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import {
-  TABLE_SPECS,
-  type KeyAttribute,
-  type TableRole,
-  type TableSpec,
-} from '../../shared/adapters/dynamodb/tables.ts';
+import { TABLE_SPECS, type KeyAttribute, type TableRole, type TableSpec } from '#shared/adapters/dynamodb/tables.ts';
 
 function attribute(key: KeyAttribute): dynamodb.Attribute {
   const type = {

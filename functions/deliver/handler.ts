@@ -4,8 +4,8 @@
  * failed jobs are reported per record (ReportBatchItemFailures) and retried, then dead-lettered.
  */
 import type { SQSEvent } from 'aws-lambda';
-import { lambdaHandler, observability, tracedAwsPorts } from '../../shared/observability/lambda-runtime.ts';
-import { emitMetric } from '../../shared/observability/recorder.ts';
+import { lambdaHandler, observability, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
+import { emitMetric } from '#shared/observability/recorder.ts';
 import { makeHandler } from './logic.ts';
 
 const obs = observability('deliver');

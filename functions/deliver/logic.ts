@@ -5,8 +5,8 @@
  * MSRP"). Every retry is idempotent: a message already delivered is no longer in the store.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { DeliveryJob } from '../../shared/deferred/model.ts';
-import type { ChangeFeed, DeferredMessageStore, DeliverySessionStore, EdgeGateway } from '../../shared/ports.ts';
+import type { DeliveryJob } from '#shared/deferred/model.ts';
+import type { ChangeFeed, DeferredMessageStore, DeliverySessionStore, EdgeGateway } from '#shared/ports.ts';
 
 export interface DeliverDeps {
   messages: DeferredMessageStore;

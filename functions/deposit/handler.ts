@@ -5,15 +5,15 @@
  *   watchers are told, both ways, through the edges' control API, which is why it runs in the VPC.
  */
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
-import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
+import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
 import {
   fanOutChanges,
   lambdaHandler,
   observability,
   serviceSettings,
   tracedAwsPorts,
-} from '../../shared/observability/lambda-runtime.ts';
-import { emitMetric } from '../../shared/observability/recorder.ts';
+} from '#shared/observability/lambda-runtime.ts';
+import { emitMetric } from '#shared/observability/recorder.ts';
 import { makeHttpHandler, makeSipHandler, type DepositDeps } from './logic.ts';
 
 const obs = observability('deposit');

@@ -5,15 +5,15 @@
  */
 import { z } from 'zod';
 import { ulid } from 'ulid';
-import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
-import { deferredFromCpim } from '../../shared/deferred/message.ts';
-import type { Policy } from '../../shared/deferred/policy.ts';
-import { CPIM_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import { wrapAsCpim } from '../../shared/cpim/cpim.ts';
-import { getHeader, normalizeUri, parseMediaType, parseUri } from '../../shared/sip/messages/index.ts';
-import type { DeferredMessageStore } from '../../shared/ports.ts';
-import { servedUser } from '../../shared/service/identity.ts';
-import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
+import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
+import { deferredFromCpim } from '#shared/deferred/message.ts';
+import type { Policy } from '#shared/deferred/policy.ts';
+import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { wrapAsCpim } from '#shared/cpim/cpim.ts';
+import { getHeader, normalizeUri, parseMediaType, parseUri } from '#shared/sip/messages/index.ts';
+import type { DeferredMessageStore } from '#shared/ports.ts';
+import { servedUser } from '#shared/service/identity.ts';
+import { reply, requestOfEvent } from '#shared/service/sip-event.ts';
 
 export interface DepositDeps {
   messages: DeferredMessageStore;

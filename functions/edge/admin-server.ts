@@ -5,8 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { InDialogRequestSpec } from '../../shared/events.ts';
-import type { EdgeGateway } from '../../shared/ports.ts';
+import type { InDialogRequestSpec } from '#shared/events.ts';
+import type { EdgeGateway } from '#shared/ports.ts';
 import type { Counters } from './counters.ts';
 import { dashboardHtml } from './dashboard.ts';
 

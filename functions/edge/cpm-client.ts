@@ -17,11 +17,11 @@ import {
   parseMessage,
   parseNameAddr,
   serializeMessage,
-} from '../../shared/sip/messages/index.ts';
-import type { Header, SipMessage, SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
-import { LIST_CONTENT_TYPE, DEFERRED_ICSI, EVENT_PACKAGE } from '../../shared/deferred/names.ts';
-import { encodeActionList } from '../../shared/deferred/actions.ts';
-import { buildMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+} from '#shared/sip/messages/index.ts';
+import type { Header, SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
+import { LIST_CONTENT_TYPE, DEFERRED_ICSI, EVENT_PACKAGE } from '#shared/deferred/names.ts';
+import { encodeActionList } from '#shared/deferred/actions.ts';
+import { buildMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 
 export interface CpmClientOptions {
   transport: 'udp' | 'tcp';

@@ -4,12 +4,12 @@
  * the two over MSRP. Each step is reported with the seed's numbers. Used by `npm run demo` and by
  * the end-to-end test, which asserts the transcript.
  */
-import { decodeList } from '../../shared/deferred/list-codec.ts';
-import { wrapAsCpim } from '../../shared/cpim/cpim.ts';
-import { CPIM_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import { connectMsrp } from '../../shared/msrp/client.ts';
-import { parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
-import { getHeader } from '../../shared/sip/messages/index.ts';
+import { decodeList } from '#shared/deferred/list-codec.ts';
+import { wrapAsCpim } from '#shared/cpim/cpim.ts';
+import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { connectMsrp } from '#shared/msrp/client.ts';
+import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
+import { getHeader } from '#shared/sip/messages/index.ts';
 import { CpmClient } from './cpm-client.ts';
 
 export interface DemoStep {

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig } from '#shared/config.ts';
 import { runDemo } from './demo-flow.ts';
 import { startEdge } from './edge.ts';
 

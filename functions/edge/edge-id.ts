@@ -3,7 +3,7 @@
  * base URL of its control API. Set by EDGE_ID; on ECS, the task's private address from the task
  * metadata endpoint (v4); in the local default, 'local' (one process, called directly).
  */
-import type { Config } from '../../shared/config.ts';
+import type { Config } from '#shared/config.ts';
 
 export async function resolveEdgeId(
   config: Config,

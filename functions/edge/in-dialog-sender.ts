@@ -3,13 +3,13 @@
  * (RFC 6665 §4.2.2 wants NOTIFYs in order; Kamailio serialises them per dialog too), and tells
  * the subscribe handler when a NOTIFY's answer ends the subscription (protocol.md "NOTIFY").
  */
-import type { InDialogRequestSpec } from '../../shared/events.ts';
-import { decodeList, encodeList, type ListEntry } from '../../shared/deferred/list-codec.ts';
-import { buildInDialogRequest, targetOfDialog } from '../../shared/sip/dialog/index.ts';
-import { getHeader, serializeMessage } from '../../shared/sip/messages/index.ts';
-import type { SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
-import type { Target } from '../../shared/sip/transport/index.ts';
-import type { DeferredMessage } from '../../shared/deferred/model.ts';
+import type { InDialogRequestSpec } from '#shared/events.ts';
+import { decodeList, encodeList, type ListEntry } from '#shared/deferred/list-codec.ts';
+import { buildInDialogRequest, targetOfDialog } from '#shared/sip/dialog/index.ts';
+import { getHeader, serializeMessage } from '#shared/sip/messages/index.ts';
+import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
+import type { Target } from '#shared/sip/transport/index.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
 
 export interface RequestSender {
   request(req: SipRequest, target: Target): Promise<SipResponse>;

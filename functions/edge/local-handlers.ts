@@ -10,9 +10,9 @@ import { makeHttpHandler, makeSipHandler } from '../deposit/logic.ts';
 import { sweep, type ExpireDeps } from '../expire/logic.ts';
 import { makeHandler as makeInvite } from '../invite/logic.ts';
 import { makeHandler as makeSubscribe } from '../subscribe/logic.ts';
-import type { DeferredMessage } from '../../shared/deferred/model.ts';
-import type { Policy } from '../../shared/deferred/policy.ts';
-import { edgeSessionOwner, newSessionId } from '../../shared/msrp/session-owner.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { Policy } from '#shared/deferred/policy.ts';
+import { edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
 import type {
   ChangeFeed,
   DeferredMessageStore,
@@ -22,7 +22,7 @@ import type {
   HandlerInvoker,
   ImdnOutbox,
   SubscriptionStore,
-} from '../../shared/ports.ts';
+} from '#shared/ports.ts';
 
 export interface LocalPorts {
   messages: DeferredMessageStore;

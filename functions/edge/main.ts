@@ -2,7 +2,7 @@
  * `npm start`: the edge on the local default (architecture.md): everything in one process on loopback,
  * nothing to configure. Prints what it bound; stops cleanly on SIGINT/SIGTERM.
  */
-import { ConfigError, loadConfig } from '../../shared/config.ts';
+import { ConfigError, loadConfig } from '#shared/config.ts';
 import { startEdge, type LogFn } from './edge.ts';
 
 const log: LogFn = (level, msg, extra) => {

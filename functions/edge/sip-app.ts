@@ -4,12 +4,12 @@
  * hands SUBSCRIBE, INVITE and MESSAGE to the handlers, which decide everything about deferred
  * messages. It then sends the handler's response, the NOTIFYs it built, and arms MSRP delivery.
  */
-import type { Flow } from '../../shared/deferred/model.ts';
-import { CPIM_CONTENT_TYPE, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import type { SipHandlerResult } from '../../shared/events.ts';
-import type { HandlerInvoker } from '../../shared/ports.ts';
-import { eventOfRequest } from '../../shared/service/sip-event.ts';
-import { dialogIdOf } from '../../shared/sip/dialog/index.ts';
+import type { Flow } from '#shared/deferred/model.ts';
+import { CPIM_CONTENT_TYPE, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import type { SipHandlerResult } from '#shared/events.ts';
+import type { HandlerInvoker } from '#shared/ports.ts';
+import { eventOfRequest } from '#shared/service/sip-event.ts';
+import { dialogIdOf } from '#shared/sip/dialog/index.ts';
 import {
   createResponse,
   getHeader,
@@ -17,10 +17,10 @@ import {
   parseMediaType,
   parseNameAddr,
   parseUri,
-} from '../../shared/sip/messages/index.ts';
-import type { Header, SipRequest, SipResponse } from '../../shared/sip/messages/types.ts';
-import type { ServerTransaction } from '../../shared/sip/transaction/index.ts';
-import type { Source } from '../../shared/sip/transport/index.ts';
+} from '#shared/sip/messages/index.ts';
+import type { Header, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
+import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
+import type { Source } from '#shared/sip/transport/index.ts';
 import type { InDialogSender } from './in-dialog-sender.ts';
 
 /** Methods this UAS implements; everything else it knows of gets 405 with this Allow (RFC 3261 §8.2.1). */

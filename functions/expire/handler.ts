@@ -8,16 +8,11 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
-import type { DeferredMessage } from '../../shared/deferred/model.ts';
-import { EXPIRY_INDEX } from '../../shared/adapters/dynamodb/tables.ts';
-import { resourcesFromEnv } from '../../shared/adapters/wiring.ts';
-import {
-  lambdaHandler,
-  observability,
-  serviceSettings,
-  tracedAwsPorts,
-} from '../../shared/observability/lambda-runtime.ts';
-import { emitMetric } from '../../shared/observability/recorder.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import { EXPIRY_INDEX } from '#shared/adapters/dynamodb/tables.ts';
+import { resourcesFromEnv } from '#shared/adapters/wiring.ts';
+import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
+import { emitMetric } from '#shared/observability/recorder.ts';
 import { messagesExpired, sweep, type ExpireDeps } from './logic.ts';
 
 const obs = observability('expire');

@@ -4,11 +4,11 @@
  * `terminated;reason=timeout` (RFC 6665 §4.4.3). The local default sweeps on a timer; in AWS the
  * messages table's TTL stream feeds the same logic with the removed items.
  */
-import type { DeferredMessage } from '../../shared/deferred/model.ts';
-import { parseDispositionNotification } from '../../shared/cpim/imdn.ts';
-import type { ChangeFeed, DeferredMessageStore, EdgeGateway, SubscriptionStore } from '../../shared/ports.ts';
-import { currentList, notifyRequest } from '../../shared/service/notifications.ts';
-import type { Policy } from '../../shared/deferred/policy.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import { parseDispositionNotification } from '#shared/cpim/imdn.ts';
+import type { ChangeFeed, DeferredMessageStore, EdgeGateway, SubscriptionStore } from '#shared/ports.ts';
+import { currentList, notifyRequest } from '#shared/service/notifications.ts';
+import type { Policy } from '#shared/deferred/policy.ts';
 
 export interface ExpireDeps {
   messages: DeferredMessageStore;

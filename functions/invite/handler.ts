@@ -2,19 +2,19 @@
  * Lambda entry of `invite` (steps 10-13 of Figure 30): the edge invokes it synchronously with
  * the INVITE; deletions happen here, retrievals are queued for `deliver`.
  */
-import { newTag } from '../../shared/sip/dialog/index.ts';
-import type { DeferredMessageStore } from '../../shared/ports.ts';
-import { edgeSessionOwner, newSessionId } from '../../shared/msrp/session-owner.ts';
-import { MSRP_DEFAULT_PORT } from '../../shared/msrp/uri.ts';
+import { newTag } from '#shared/sip/dialog/index.ts';
+import type { DeferredMessageStore } from '#shared/ports.ts';
+import { edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
+import { MSRP_DEFAULT_PORT } from '#shared/msrp/uri.ts';
 import {
   fanOutChanges,
   lambdaHandler,
   observability,
   serviceSettings,
   tracedAwsPorts,
-} from '../../shared/observability/lambda-runtime.ts';
-import { emitMetric } from '../../shared/observability/recorder.ts';
-import type { SipRequestEvent } from '../../shared/events.ts';
+} from '#shared/observability/lambda-runtime.ts';
+import { emitMetric } from '#shared/observability/recorder.ts';
+import type { SipRequestEvent } from '#shared/events.ts';
 import { makeHandler } from './logic.ts';
 
 const obs = observability('invite');

@@ -3,19 +3,19 @@
  * 10-13 of Figure 30: deletions are done before the 200; retrievals become a delivery session
  * queued on SQS, delivered over MSRP once the client connects to the path in the SDP answer.
  */
-import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
-import type { DeferredMessage, DeliverySession } from '../../shared/deferred/model.ts';
-import { parseDispositionNotification } from '../../shared/cpim/imdn.ts';
-import { decodeActionList } from '../../shared/deferred/actions.ts';
-import { LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import type { Policy } from '../../shared/deferred/policy.ts';
-import { getHeader, parseMediaType, parseMultipart } from '../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../shared/sip/messages/types.ts';
-import { createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
-import { buildMsrpAnswer, offerRoleProblem, parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
-import type { DeferredMessageStore, DeliveryQueue, DeliverySessionStore } from '../../shared/ports.ts';
-import { servedUser, targetsOwnList } from '../../shared/service/identity.ts';
-import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
+import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
+import type { DeferredMessage, DeliverySession } from '#shared/deferred/model.ts';
+import { parseDispositionNotification } from '#shared/cpim/imdn.ts';
+import { decodeActionList } from '#shared/deferred/actions.ts';
+import { LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import type { Policy } from '#shared/deferred/policy.ts';
+import { getHeader, parseMediaType, parseMultipart } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/types.ts';
+import { createUasDialog, dialogIdOf } from '#shared/sip/dialog/index.ts';
+import { buildMsrpAnswer, offerRoleProblem, parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
+import type { DeferredMessageStore, DeliveryQueue, DeliverySessionStore } from '#shared/ports.ts';
+import { servedUser, targetsOwnList } from '#shared/service/identity.ts';
+import { reply, requestOfEvent } from '#shared/service/sip-event.ts';
 
 export interface InviteDeps {
   messages: DeferredMessageStore;

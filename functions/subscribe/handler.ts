@@ -2,13 +2,8 @@
  * Lambda entry of `subscribe` (steps 2-7 of Figure 30): the edge invokes it synchronously with
  * a SUBSCRIBE, or with a signal (`user-changed`, `notify-failed`), and sends what it returns.
  */
-import { newTag } from '../../shared/sip/dialog/index.ts';
-import {
-  lambdaHandler,
-  observability,
-  serviceSettings,
-  tracedAwsPorts,
-} from '../../shared/observability/lambda-runtime.ts';
+import { newTag } from '#shared/sip/dialog/index.ts';
+import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
 import { makeHandler, type SubscribeEvent } from './logic.ts';
 
 const obs = observability('subscribe');

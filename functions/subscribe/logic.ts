@@ -2,17 +2,17 @@
  * SUBSCRIBE to the deferred-messages package (protocol.md "SUBSCRIBE", RFC 6665 §4.2.1):
  * steps 2-7 of Figure 30. Answers the request and returns the NOTIFY to send right after it.
  */
-import type { SipHandlerResult, SipRequestEvent } from '../../shared/events.ts';
-import type { Subscription } from '../../shared/deferred/model.ts';
-import type { SubscriptionSignal } from '../../shared/ports.ts';
-import { EVENT_PACKAGE } from '../../shared/deferred/names.ts';
-import { acceptsList, grantExpires } from '../../shared/deferred/policy.ts';
-import { getHeader, getHeaders, parseNameAddr } from '../../shared/sip/messages/index.ts';
-import { checkRemoteCSeq, createUasDialog, dialogIdOf } from '../../shared/sip/dialog/index.ts';
-import { servedUser, targetsOwnList } from '../../shared/service/identity.ts';
-import { currentList, notifyRequest, notifyWatchers, type NotifyDeps } from '../../shared/service/notifications.ts';
-import { reply, requestOfEvent } from '../../shared/service/sip-event.ts';
-import { LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
+import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
+import type { Subscription } from '#shared/deferred/model.ts';
+import type { SubscriptionSignal } from '#shared/ports.ts';
+import { EVENT_PACKAGE } from '#shared/deferred/names.ts';
+import { acceptsList, grantExpires } from '#shared/deferred/policy.ts';
+import { getHeader, getHeaders, parseNameAddr } from '#shared/sip/messages/index.ts';
+import { checkRemoteCSeq, createUasDialog, dialogIdOf } from '#shared/sip/dialog/index.ts';
+import { servedUser, targetsOwnList } from '#shared/service/identity.ts';
+import { currentList, notifyRequest, notifyWatchers, type NotifyDeps } from '#shared/service/notifications.ts';
+import { reply, requestOfEvent } from '#shared/service/sip-event.ts';
+import { LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
 
 export interface SubscribeDeps extends NotifyDeps {
   /** The service's own URIs a user may also address (besides their own AOR). */

@@ -25,7 +25,7 @@ import {
   parseNameAddr,
   parseVia,
   topVia,
-} from '../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
 
 // sip@0.0.6 is CommonJS without type declarations: `exports.parse = parseMessage` (sip.js).
 const sip = createRequire(import.meta.url)('sip') as { parse(data: Buffer | string): unknown };

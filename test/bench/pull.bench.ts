@@ -9,12 +9,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
-import { wrapAsCpim } from '../../shared/cpim/cpim.ts';
-import { decodeList } from '../../shared/deferred/list-codec.ts';
-import { CPIM_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import { connectMsrp } from '../../shared/msrp/client.ts';
-import { parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { wrapAsCpim } from '#shared/cpim/cpim.ts';
+import { decodeList } from '#shared/deferred/list-codec.ts';
+import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { connectMsrp } from '#shared/msrp/client.ts';
+import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { spawnEdge } from '../e2e/support.ts';
 
 const [users = 20, deposits = 2000, subscriptions = 10_000] = process.argv.slice(2).map(Number);

@@ -8,10 +8,10 @@
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { frameStream, parseMessage, serializeMessage } from '../../shared/sip/messages/index.ts';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
+import { frameStream, parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { startTestEdge, type TestEdge } from '../e2e/support.ts';
-import { serverTransactionKey } from '../../shared/sip/transaction/keys.ts';
+import { serverTransactionKey } from '#shared/sip/transaction/keys.ts';
 import { loadTortureCases, type TortureCase } from './verdicts.ts';
 
 const cases = loadTortureCases();

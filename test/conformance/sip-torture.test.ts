@@ -11,8 +11,8 @@ import {
   parseMediaType,
   parseMessage,
   serializeMessage,
-} from '../../shared/sip/messages/index.ts';
-import type { ParseResult } from '../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
+import type { ParseResult } from '#shared/sip/messages/index.ts';
 import { loadTortureCases, loadVerdicts } from './verdicts.ts';
 import type { TortureCase } from './verdicts.ts';
 

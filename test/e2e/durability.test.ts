@@ -7,11 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
-import { wrapAsCpim } from '../../shared/cpim/cpim.ts';
-import { CPIM_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import { connectMsrp } from '../../shared/msrp/client.ts';
-import { parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { wrapAsCpim } from '#shared/cpim/cpim.ts';
+import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { connectMsrp } from '#shared/msrp/client.ts';
+import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { depositHttp, pendingOf, spawnEdge, startTestEdge, type TestEdge } from './support.ts';
 
 const BOB = 'sip:bob@example.net';

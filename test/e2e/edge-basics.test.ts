@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
-import { frameStream, getHeader, parseMessage, serializeMessage } from '../../shared/sip/messages/index.ts';
-import type { SipResponse } from '../../shared/sip/messages/types.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { frameStream, getHeader, parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
+import type { SipResponse } from '#shared/sip/messages/types.ts';
 import { spawnEdge, startTestEdge, type TestEdge } from './support.ts';
 
 const USER = 'sip:alice@example.com';

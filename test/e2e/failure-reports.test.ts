@@ -4,8 +4,8 @@
  * asked for negative-delivery (RFC 5438 §7.2.1.1), through the outbound queue; nobody else gets one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
-import { getHeader } from '../../shared/sip/messages/index.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { getHeader } from '#shared/sip/messages/index.ts';
 import { depositHttp, pendingOf, startTestEdge, type TestEdge } from './support.ts';
 
 const ALICE = 'sip:alice@example.com';

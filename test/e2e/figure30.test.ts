@@ -3,7 +3,7 @@
  * local-aws-sqs behind it): the `npm run demo` flow, over UDP and over TCP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDemo } from '../../functions/edge/demo-flow.ts';
+import { runDemo } from '#functions/edge/demo-flow.ts';
 import { pendingOf, startTestEdge, type TestEdge } from './support.ts';
 
 describe.each(['udp', 'tcp'] as const)('Figure 30 over %s', (transport) => {

@@ -3,9 +3,9 @@
  * wire profile names, and a refused request changes nothing in the store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
-import { EVENT_PACKAGE, LIST_CONTENT_TYPE } from '../../shared/deferred/names.ts';
-import { getHeader } from '../../shared/sip/messages/index.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { EVENT_PACKAGE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { getHeader } from '#shared/sip/messages/index.ts';
 import { depositHttp, pendingOf, startTestEdge, type TestEdge } from './support.ts';
 
 const ALICE = 'sip:alice@example.com';

@@ -3,12 +3,12 @@
  * fetch, refresh, unsubscribe, expiry, NOTIFY on deposit, and two devices of one user.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '../../functions/edge/cpm-client.ts';
-import { decodeList } from '../../shared/deferred/list-codec.ts';
-import { connectMsrp } from '../../shared/msrp/client.ts';
-import { parseMsrpOffer } from '../../shared/sdp/msrp-sdp.ts';
-import { getHeader, parseCSeq } from '../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../shared/sip/messages/types.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { decodeList } from '#shared/deferred/list-codec.ts';
+import { connectMsrp } from '#shared/msrp/client.ts';
+import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
+import { getHeader, parseCSeq } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/types.ts';
 import { depositHttp, startTestEdge, type TestEdge } from './support.ts';
 
 const listOf = (notify: SipRequest) => {

@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config.ts';
-import type { Policy } from '../../shared/deferred/policy.ts';
-import type { Timers } from '../../shared/sip/transaction/index.ts';
-import { startEdge, type RunningEdge } from '../../functions/edge/edge.ts';
+import { loadConfig } from '#shared/config.ts';
+import type { Policy } from '#shared/deferred/policy.ts';
+import type { Timers } from '#shared/sip/transaction/index.ts';
+import { startEdge, type RunningEdge } from '#functions/edge/edge.ts';
 
 export const loopbackOnly = (address: string): boolean => address.startsWith('127.') || address === '::1';
 

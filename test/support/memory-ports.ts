@@ -3,8 +3,8 @@
  * the contracts the DynamoDB/SQS adapters keep (expiry filtering, idempotent put, atomic
  * counters) and record what the handlers asked of the outside world.
  */
-import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from '../../shared/deferred/model.ts';
-import type { InDialogRequestSpec } from '../../shared/events.ts';
+import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from '#shared/deferred/model.ts';
+import type { InDialogRequestSpec } from '#shared/events.ts';
 import type {
   ChangeFeed,
   DeferredMessageStore,
@@ -12,7 +12,7 @@ import type {
   DeliverySessionStore,
   EdgeGateway,
   SubscriptionStore,
-} from '../../shared/ports.ts';
+} from '#shared/ports.ts';
 
 const byArrival = (a: DeferredMessage, b: DeferredMessage) =>
   `${a.arrivedAt}#${a.id}` < `${b.arrivedAt}#${b.id}`

@@ -16,8 +16,8 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { DeferredMessage } from '../../deferred/model.ts';
-import type { DeferredMessageStore } from '../../ports.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessageStore } from '#shared/ports.ts';
 import {
   asBytes,
   countItems,

@@ -10,8 +10,8 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { DeliverySession } from '../../deferred/model.ts';
-import type { DeliverySessionStore } from '../../ports.ts';
+import type { DeliverySession } from '#shared/deferred/model.ts';
+import type { DeliverySessionStore } from '#shared/ports.ts';
 import { isConditionFailed, withoutUndefined, type Item } from './items.ts';
 
 export interface SessionStoreOptions {

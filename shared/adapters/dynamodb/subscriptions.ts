@@ -11,8 +11,8 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { Subscription } from '../../deferred/model.ts';
-import type { SubscriptionStore } from '../../ports.ts';
+import type { Subscription } from '#shared/deferred/model.ts';
+import type { SubscriptionStore } from '#shared/ports.ts';
 import {
   expiryShardOf,
   isConditionFailed,

@@ -1,7 +1,7 @@
 /** DeliveryQueue over SQS: one message per job, the job as its JSON body. */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DeliveryJob } from '../../deferred/model.ts';
-import type { DeliveryQueue } from '../../ports.ts';
+import type { DeliveryJob } from '#shared/deferred/model.ts';
+import type { DeliveryQueue } from '#shared/ports.ts';
 
 export class SqsDeliveryQueue implements DeliveryQueue {
   constructor(

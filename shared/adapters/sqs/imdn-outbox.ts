@@ -4,8 +4,8 @@
  * SQS's message size and the sender gets none of it back anyway.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DeferredMessage, FailureImdnJob } from '../../deferred/model.ts';
-import type { ImdnOutbox } from '../../ports.ts';
+import type { DeferredMessage, FailureImdnJob } from '#shared/deferred/model.ts';
+import type { ImdnOutbox } from '#shared/ports.ts';
 
 const JOB_FIELDS = ['user', 'id', 'messageId', 'from', 'to', 'date'] as const;
 

@@ -5,7 +5,7 @@
 import type { Header, SipRequest } from '../messages/index.ts';
 import { parseNameAddr, parseUri } from '../messages/index.ts';
 import type { SipUri } from '../messages/index.ts';
-import type { DialogState } from '../../deferred/model.ts';
+import type { DialogState } from '#shared/deferred/model.ts';
 import type { Target } from '../transport/index.ts';
 
 export interface InDialogRequestOptions {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { getHeader, getHeaders, parseCSeq, parseNameAddr } from '../messages/index.ts';
 import type { SipRequest } from '../messages/index.ts';
-import type { DialogState, Flow } from '../../deferred/model.ts';
+import type { DialogState, Flow } from '#shared/deferred/model.ts';
 
 /** §19.3: a tag needs at least 32 bits of randomness; 64 here. */
 export function newTag(): string {

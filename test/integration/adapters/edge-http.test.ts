@@ -5,8 +5,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EdgeChangeFeed, EdgeControlError, EdgeHttpGateway } from '../../../shared/adapters/edge-http.ts';
-import type { InDialogRequestSpec } from '../../../shared/events.ts';
+import { EdgeChangeFeed, EdgeControlError, EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
+import type { InDialogRequestSpec } from '#shared/events.ts';
 import { ALICE, NOW, dialog, subscription } from './fixtures.ts';
 
 interface Call {

@@ -11,15 +11,15 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { localSqsClient } from '../../../shared/adapters/clients.ts';
-import { ensureQueues, startLocalAws, type EnsuredQueue, type LocalAws } from '../../../shared/adapters/local/index.ts';
-import { SqsImdnOutbox } from '../../../shared/adapters/sqs/imdn-outbox.ts';
-import { SqsPoller, type SqsBatchHandler } from '../../../shared/adapters/sqs/poller.ts';
-import { OUTBOUND_QUEUE } from '../../../shared/adapters/sqs/queues.ts';
-import type { DeferredMessage } from '../../../shared/deferred/model.ts';
-import { createResponse } from '../../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../../shared/sip/messages/types.ts';
-import { makeFailureImdnQueueHandler, makeFailureImdnSender } from '../../../functions/edge/failure-imdn.ts';
+import { localSqsClient } from '#shared/adapters/clients.ts';
+import { ensureQueues, startLocalAws, type EnsuredQueue, type LocalAws } from '#shared/adapters/local/index.ts';
+import { SqsImdnOutbox } from '#shared/adapters/sqs/imdn-outbox.ts';
+import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
+import { OUTBOUND_QUEUE } from '#shared/adapters/sqs/queues.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import { createResponse } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/types.ts';
+import { makeFailureImdnQueueHandler, makeFailureImdnSender } from '#functions/edge/failure-imdn.ts';
 
 let aws: LocalAws;
 let sqs: SQSClient;

@@ -5,8 +5,8 @@
  */
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { documentClient, localDynamoClient, localSqsClient } from '../../../shared/adapters/clients.ts';
-import { defaultTableNames } from '../../../shared/adapters/dynamodb/tables.ts';
+import { documentClient, localDynamoClient, localSqsClient } from '#shared/adapters/clients.ts';
+import { defaultTableNames } from '#shared/adapters/dynamodb/tables.ts';
 import {
   awsPortsFromEnv,
   ensureQueues,
@@ -14,14 +14,14 @@ import {
   startLocalAws,
   startLocalBackend,
   type LocalBackend,
-} from '../../../shared/adapters/local/index.ts';
+} from '#shared/adapters/local/index.ts';
 import {
   DELIVERY_QUEUE_URL_ENV,
   MESSAGES_TABLE_ENV,
   OUTBOUND_QUEUE_URL_ENV,
   SESSIONS_TABLE_ENV,
   SUBSCRIPTIONS_TABLE_ENV,
-} from '../../../shared/adapters/wiring.ts';
+} from '#shared/adapters/wiring.ts';
 import { NOW, message, session, subscription, tempDir } from './fixtures.ts';
 
 const cleanups: (() => Promise<void>)[] = [];

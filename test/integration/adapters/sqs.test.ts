@@ -11,16 +11,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { localSqsClient } from '../../../shared/adapters/clients.ts';
-import {
-  ensureQueues,
-  startLocalAws,
-  type EnsuredQueues,
-  type LocalAws,
-} from '../../../shared/adapters/local/index.ts';
-import { SqsDeliveryQueue } from '../../../shared/adapters/sqs/delivery-queue.ts';
-import { SqsPoller } from '../../../shared/adapters/sqs/poller.ts';
-import type { DeliveryJob } from '../../../shared/deferred/model.ts';
+import { localSqsClient } from '#shared/adapters/clients.ts';
+import { ensureQueues, startLocalAws, type EnsuredQueues, type LocalAws } from '#shared/adapters/local/index.ts';
+import { SqsDeliveryQueue } from '#shared/adapters/sqs/delivery-queue.ts';
+import { SqsPoller } from '#shared/adapters/sqs/poller.ts';
+import type { DeliveryJob } from '#shared/deferred/model.ts';
 
 let aws: LocalAws;
 let sqs: SQSClient;

@@ -9,14 +9,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '../../../functions/edge/cpm-client.ts';
-import { localSqsClient } from '../../../shared/adapters/clients.ts';
-import { ensureQueues, startLocalAws, type LocalAws } from '../../../shared/adapters/local/index.ts';
-import { SqsImdnOutbox } from '../../../shared/adapters/sqs/imdn-outbox.ts';
-import { ConfigError, loadConfig } from '../../../shared/config.ts';
-import { EVENT_PACKAGE } from '../../../shared/deferred/names.ts';
-import type { SipHandlerResult, SipRequestEvent } from '../../../shared/events.ts';
-import { getHeader } from '../../../shared/sip/messages/index.ts';
+import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { localSqsClient } from '#shared/adapters/clients.ts';
+import { ensureQueues, startLocalAws, type LocalAws } from '#shared/adapters/local/index.ts';
+import { SqsImdnOutbox } from '#shared/adapters/sqs/imdn-outbox.ts';
+import { ConfigError, loadConfig } from '#shared/config.ts';
+import { EVENT_PACKAGE } from '#shared/deferred/names.ts';
+import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
+import { getHeader } from '#shared/sip/messages/index.ts';
 import { startTestEdge, type TestEdge } from '../../e2e/support.ts';
 
 describe('edge with HANDLER_MODE=lambda', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { namespacedHeader, parseCpim, wrapAsCpim } from '../../../shared/cpim/cpim.ts';
+import { namespacedHeader, parseCpim, wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { protocolCpim } from '../deferred/protocol-doc.ts';
 
 describe('parseCpim (RFC 3862)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { namespacedHeader, parseCpim } from '../../../shared/cpim/cpim.ts';
-import { buildImdn, parseDispositionNotification, parseImdn, wrapImdnInCpim } from '../../../shared/cpim/imdn.ts';
+import { namespacedHeader, parseCpim } from '#shared/cpim/cpim.ts';
+import { buildImdn, parseDispositionNotification, parseImdn, wrapImdnInCpim } from '#shared/cpim/imdn.ts';
 
 const failed = {
   messageId: '34jk324j',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeActionList, encodeActionList } from '../../../shared/deferred/actions.ts';
+import { decodeActionList, encodeActionList } from '#shared/deferred/actions.ts';
 import { protocolExample } from './protocol-doc.ts';
 
 /** The action-list part of the protocol.md INVITE. */

@@ -1,6 +1,6 @@
 /** Sample domain records for unit tests. */
-import { wrapAsCpim } from '../../../shared/cpim/cpim.ts';
-import type { DeferredMessage } from '../../../shared/deferred/model.ts';
+import { wrapAsCpim } from '#shared/cpim/cpim.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
 
 export const ALICE = 'sip:alice@example.com';
 export const BOB = 'sip:bob@example.net';

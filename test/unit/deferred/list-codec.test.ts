@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeList, encodeList } from '../../../shared/deferred/list-codec.ts';
-import type { DeferredMessage } from '../../../shared/deferred/model.ts';
+import { decodeList, encodeList } from '#shared/deferred/list-codec.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
 import { ALICE, BOB, sampleMessage } from './fixtures.ts';
 import { protocolExample } from './protocol-doc.ts';
 

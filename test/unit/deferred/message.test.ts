@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { namespacedHeader, parseCpim, wrapAsCpim } from '../../../shared/cpim/cpim.ts';
-import { parseImdn } from '../../../shared/cpim/imdn.ts';
-import { deferredFromCpim, failedDeliveryImdn } from '../../../shared/deferred/message.ts';
+import { namespacedHeader, parseCpim, wrapAsCpim } from '#shared/cpim/cpim.ts';
+import { parseImdn } from '#shared/cpim/imdn.ts';
+import { deferredFromCpim, failedDeliveryImdn } from '#shared/deferred/message.ts';
 import { ALICE, BOB, sampleMessage } from './fixtures.ts';
 import { protocolCpim } from './protocol-doc.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeList } from '../../../shared/deferred/list-codec.ts';
-import { buildNotifyContent, subscriptionStateHeader } from '../../../shared/deferred/notify.ts';
+import { decodeList } from '#shared/deferred/list-codec.ts';
+import { buildNotifyContent, subscriptionStateHeader } from '#shared/deferred/notify.ts';
 import { sampleMessage } from './fixtures.ts';
 
 describe('buildNotifyContent', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptsList, defaultPolicy, grantExpires, parseDuration } from '../../../shared/deferred/policy.ts';
+import { acceptsList, defaultPolicy, grantExpires, parseDuration } from '#shared/deferred/policy.ts';
 
 describe('defaultPolicy', () => {
   it('carries the protocol defaults', () => {

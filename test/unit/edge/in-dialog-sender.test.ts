@@ -4,13 +4,13 @@
  * size rule of RFC 3261 §18.1.1.
  */
 import { describe, expect, it } from 'vitest';
-import { InDialogSender, UDP_MTU_LIMIT } from '../../../functions/edge/in-dialog-sender.ts';
-import type { DeferredMessage, DialogState } from '../../../shared/deferred/model.ts';
-import type { InDialogRequestSpec } from '../../../shared/events.ts';
-import { encodeList } from '../../../shared/deferred/list-codec.ts';
-import { createResponse, getHeader, parseCSeq, serializeMessage } from '../../../shared/sip/messages/index.ts';
-import type { Header, SipRequest, SipResponse } from '../../../shared/sip/messages/types.ts';
-import type { Target } from '../../../shared/sip/transport/index.ts';
+import { InDialogSender, UDP_MTU_LIMIT } from '#functions/edge/in-dialog-sender.ts';
+import type { DeferredMessage, DialogState } from '#shared/deferred/model.ts';
+import type { InDialogRequestSpec } from '#shared/events.ts';
+import { encodeList } from '#shared/deferred/list-codec.ts';
+import { createResponse, getHeader, parseCSeq, serializeMessage } from '#shared/sip/messages/index.ts';
+import type { Header, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
+import type { Target } from '#shared/sip/transport/index.ts';
 
 const dialog: DialogState = {
   callId: 'c1@127.0.0.1',

@@ -1,7 +1,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { deliverSession, makeHandler, type DeliverDeps } from '../../../functions/deliver/logic.ts';
-import type { DeliveryJob, DeliverySession } from '../../../shared/deferred/model.ts';
+import { deliverSession, makeHandler, type DeliverDeps } from '#functions/deliver/logic.ts';
+import type { DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
 import {
   ManualClock,
   MemoryMessageStore,

@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeHttpHandler, makeSipHandler, type DepositDeps } from '../../../functions/deposit/logic.ts';
-import { namespacedHeader, parseCpim, wrapAsCpim } from '../../../shared/cpim/cpim.ts';
-import { defaultPolicy } from '../../../shared/deferred/policy.ts';
-import type { SipRequestEvent } from '../../../shared/events.ts';
+import { makeHttpHandler, makeSipHandler, type DepositDeps } from '#functions/deposit/logic.ts';
+import { namespacedHeader, parseCpim, wrapAsCpim } from '#shared/cpim/cpim.ts';
+import { defaultPolicy } from '#shared/deferred/policy.ts';
+import type { SipRequestEvent } from '#shared/events.ts';
 import { ManualClock, MemoryMessageStore } from '../../support/memory-ports.ts';
 import { ALICE, BOB } from '../deferred/fixtures.ts';
 import { protocolCpim } from '../deferred/protocol-doc.ts';

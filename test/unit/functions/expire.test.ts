@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { messagesExpired, sweep, type ExpireDeps } from '../../../functions/expire/logic.ts';
-import { decodeList } from '../../../shared/deferred/list-codec.ts';
-import type { DeferredMessage, Subscription } from '../../../shared/deferred/model.ts';
-import { defaultPolicy } from '../../../shared/deferred/policy.ts';
+import { messagesExpired, sweep, type ExpireDeps } from '#functions/expire/logic.ts';
+import { decodeList } from '#shared/deferred/list-codec.ts';
+import type { DeferredMessage, Subscription } from '#shared/deferred/model.ts';
+import { defaultPolicy } from '#shared/deferred/policy.ts';
 import {
   ManualClock,
   MemoryMessageStore,

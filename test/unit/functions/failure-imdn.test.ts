@@ -8,11 +8,11 @@ import {
   FailureImdnNotSentError,
   makeFailureImdnQueueHandler,
   makeFailureImdnSender,
-} from '../../../functions/edge/failure-imdn.ts';
-import type { FailureImdnJob } from '../../../shared/deferred/model.ts';
-import { createResponse, getHeader } from '../../../shared/sip/messages/index.ts';
-import type { Header, SipRequest } from '../../../shared/sip/messages/types.ts';
-import type { Target } from '../../../shared/sip/transport/index.ts';
+} from '#functions/edge/failure-imdn.ts';
+import type { FailureImdnJob } from '#shared/deferred/model.ts';
+import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
+import type { Header, SipRequest } from '#shared/sip/messages/types.ts';
+import type { Target } from '#shared/sip/transport/index.ts';
 
 const job: FailureImdnJob = {
   user: 'sip:alice@example.com',

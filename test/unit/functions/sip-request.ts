@@ -2,10 +2,10 @@
  * Handler test input built the way the edge builds it: real SIP text through parseMessage,
  * then the edge/handler JSON contract (eventOfRequest).
  */
-import type { Flow } from '../../../shared/deferred/model.ts';
-import type { SipRequestEvent, SipResponseSpec } from '../../../shared/events.ts';
-import { eventOfRequest } from '../../../shared/service/sip-event.ts';
-import { parseMessage } from '../../../shared/sip/messages/index.ts';
+import type { Flow } from '#shared/deferred/model.ts';
+import type { SipRequestEvent, SipResponseSpec } from '#shared/events.ts';
+import { eventOfRequest } from '#shared/service/sip-event.ts';
+import { parseMessage } from '#shared/sip/messages/index.ts';
 
 export interface RequestOptions {
   body?: string | Buffer;

@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeHandler, type SubscribeDeps } from '../../../functions/subscribe/logic.ts';
-import { decodeList } from '../../../shared/deferred/list-codec.ts';
-import { defaultPolicy } from '../../../shared/deferred/policy.ts';
-import type { InDialogRequestSpec, SipRequestEvent } from '../../../shared/events.ts';
+import { makeHandler, type SubscribeDeps } from '#functions/subscribe/logic.ts';
+import { decodeList } from '#shared/deferred/list-codec.ts';
+import { defaultPolicy } from '#shared/deferred/policy.ts';
+import type { InDialogRequestSpec, SipRequestEvent } from '#shared/events.ts';
 import { ManualClock, MemoryMessageStore, MemorySubscriptionStore } from '../../support/memory-ports.ts';
 import { ALICE, sampleMessage } from '../deferred/fixtures.ts';
 import { bodyText, responseHeader, sipEvent, type RequestOptions } from './sip-request.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MessageReassembler, splitIntoChunks } from '../../../shared/msrp/chunking.ts';
-import { MsrpParser, newTransactionId, serializeRequest, type MsrpRequest } from '../../../shared/msrp/framing.ts';
+import { MessageReassembler, splitIntoChunks } from '#shared/msrp/chunking.ts';
+import { MsrpParser, newTransactionId, serializeRequest, type MsrpRequest } from '#shared/msrp/framing.ts';
 
 const TO = ['msrp://127.0.0.1:9/client1;tcp'];
 const FROM = ['msrp://127.0.0.1:2855/sess1;tcp'];

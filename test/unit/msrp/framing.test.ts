@@ -11,7 +11,7 @@ import {
   type MsrpMessage,
   type MsrpRequest,
   type MsrpResponse,
-} from '../../../shared/msrp/framing.ts';
+} from '#shared/msrp/framing.ts';
 
 const CLIENT = 'msrp://192.0.2.10:9/s111271;tcp';
 const SERVICE = 'msrp://pf.example.com:2855/s-7c41;tcp';

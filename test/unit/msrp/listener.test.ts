@@ -2,20 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  connectMsrp,
-  type MsrpClient,
-  type MsrpClientOptions,
-  type ReceivedMsrpMessage,
-} from '../../../shared/msrp/client.ts';
+import { connectMsrp, type MsrpClient, type MsrpClientOptions, type ReceivedMsrpMessage } from '#shared/msrp/client.ts';
 import {
   MsrpParser,
   serializeRequest,
   type MsrpMessage,
   type MsrpRequest,
   type MsrpResponse,
-} from '../../../shared/msrp/framing.ts';
-import { MsrpListener, type MsrpListenerOptions, type MsrpSessionEndReason } from '../../../shared/msrp/listener.ts';
+} from '#shared/msrp/framing.ts';
+import { MsrpListener, type MsrpListenerOptions, type MsrpSessionEndReason } from '#shared/msrp/listener.ts';
 
 const CLIENT_PATH = 'msrp://127.0.0.1:9/client-s1;tcp';
 

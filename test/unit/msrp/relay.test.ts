@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, makeTrustCheck } from '../../../shared/config.ts';
-import { connectMsrp, type MsrpClient, type ReceivedMsrpMessage } from '../../../shared/msrp/client.ts';
-import { MsrpParser, serializeRequest, type MsrpResponse } from '../../../shared/msrp/framing.ts';
-import { MsrpListener, type MsrpListenerOptions } from '../../../shared/msrp/listener.ts';
-import { encodeSessionId } from '../../../shared/msrp/session-owner.ts';
+import { ConfigError, loadConfig, makeTrustCheck } from '#shared/config.ts';
+import { connectMsrp, type MsrpClient, type ReceivedMsrpMessage } from '#shared/msrp/client.ts';
+import { MsrpParser, serializeRequest, type MsrpResponse } from '#shared/msrp/framing.ts';
+import { MsrpListener, type MsrpListenerOptions } from '#shared/msrp/listener.ts';
+import { encodeSessionId } from '#shared/msrp/session-owner.ts';
 
 const CLIENT_PATH = 'msrp://127.0.0.1:9/client-r1;tcp';
 const LOOPBACK = makeTrustCheck(['127.0.0.0/8']);

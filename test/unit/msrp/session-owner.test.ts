@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decodeSessionOwner,
-  edgeSessionOwner,
-  encodeSessionId,
-  newSessionId,
-} from '../../../shared/msrp/session-owner.ts';
-import { isValidSessionId, parseMsrpUri } from '../../../shared/msrp/uri.ts';
+import { decodeSessionOwner, edgeSessionOwner, encodeSessionId, newSessionId } from '#shared/msrp/session-owner.ts';
+import { isValidSessionId, parseMsrpUri } from '#shared/msrp/uri.ts';
 
 const OWNER = { address: '10.0.1.23', port: 2855 };
 

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  formatMsrpUri,
-  isValidSessionId,
-  msrpUriEquals,
-  parseMsrpPath,
-  parseMsrpUri,
-} from '../../../shared/msrp/uri.ts';
+import { formatMsrpUri, isValidSessionId, msrpUriEquals, parseMsrpPath, parseMsrpUri } from '#shared/msrp/uri.ts';
 
 describe('parseMsrpUri / formatMsrpUri', () => {
   it('reads the a=path of protocol.md', () => {

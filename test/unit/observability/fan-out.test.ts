@@ -3,8 +3,8 @@
  * changed: the result the edge gets carries no `changedUsers` any more.
  */
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../shared/observability/powertools.ts';
-import { fanOutChanges } from '../../../shared/observability/lambda-runtime.ts';
+import { createLogger } from '#shared/observability/powertools.ts';
+import { fanOutChanges } from '#shared/observability/lambda-runtime.ts';
 
 describe('fanOutChanges', () => {
   it('tells the change feed of each changed user and hands back a result without them', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as sdpTransform from 'sdp-transform';
-import { buildMsrpAnswer, buildMsrpOffer, offerRoleProblem, parseMsrpOffer } from '../../../shared/sdp/msrp-sdp.ts';
+import { buildMsrpAnswer, buildMsrpOffer, offerRoleProblem, parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { protocolExample } from '../deferred/protocol-doc.ts';
 
 /** The SDP part of the protocol.md INVITE, CRLF line ends. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { getHeader, getHeaders, parseMessage, serializeMessage } from '../../../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
-import type { Flow } from '../../../../shared/deferred/model.ts';
+import { getHeader, getHeaders, parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/index.ts';
+import type { Flow } from '#shared/deferred/model.ts';
 import {
   buildInDialogRequest,
   checkRemoteCSeq,
@@ -10,7 +10,7 @@ import {
   newTag,
   remoteCSeqOf,
   targetOfDialog,
-} from '../../../../shared/sip/dialog/index.ts';
+} from '#shared/sip/dialog/index.ts';
 
 function parse(text: string): SipRequest {
   const r = parseMessage(Buffer.from(text.replace(/\n/g, '\r\n')), { datagram: true });

@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  buildMultipart,
-  getHeader,
-  parseMediaType,
-  parseMessage,
-  parseMultipart,
-} from '../../../../shared/sip/messages/index.ts';
+import { buildMultipart, getHeader, parseMediaType, parseMessage, parseMultipart } from '#shared/sip/messages/index.ts';
 
 describe('parseMediaType (RFC 3261 §20.15)', () => {
   it('lower-cases type and subtype, unquotes parameter values', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { frameStream, parseMessage } from '../../../../shared/sip/messages/index.ts';
-import type { FrameResult } from '../../../../shared/sip/messages/index.ts';
+import { frameStream, parseMessage } from '#shared/sip/messages/index.ts';
+import type { FrameResult } from '#shared/sip/messages/index.ts';
 
 function message(cseq: number, body: string, lengthHeader = 'Content-Length'): Buffer {
   return Buffer.from(

@@ -11,7 +11,7 @@ import {
   parseSubscriptionState,
   parseVia,
   topVia,
-} from '../../../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
 
 describe('parseNameAddr (RFC 3261 §20.10, §25.1)', () => {
   it('reads a quoted display name, the URI and header parameters', () => {

@@ -6,8 +6,8 @@ import {
   parseMessage,
   removeHeaders,
   setHeader,
-} from '../../../../shared/sip/messages/index.ts';
-import type { Header, SipMessage } from '../../../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
+import type { Header, SipMessage } from '#shared/sip/messages/index.ts';
 
 function parse(lines: string[], body = ''): SipMessage {
   const r = parseMessage(Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { getHeader, parseMessage } from '../../../../shared/sip/messages/index.ts';
-import type { ParseOptions, ParseResult, SipRequest, SipResponse } from '../../../../shared/sip/messages/index.ts';
+import { getHeader, parseMessage } from '#shared/sip/messages/index.ts';
+import type { ParseOptions, ParseResult, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
 
 const REQUEST_HEAD = [
   'SUBSCRIBE sip:alice@example.com SIP/2.0',

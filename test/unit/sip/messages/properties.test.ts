@@ -15,8 +15,8 @@ import {
   parseVia,
   serializeMessage,
   topVia,
-} from '../../../../shared/sip/messages/index.ts';
-import type { Header, ParseResult, SipMessage } from '../../../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
+import type { Header, ParseResult, SipMessage } from '#shared/sip/messages/index.ts';
 
 const RUNS = 300;
 

@@ -8,8 +8,8 @@ import {
   parseNameAddr,
   reasonPhrase,
   serializeMessage,
-} from '../../../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/index.ts';
 
 function requestOf(text: string): SipRequest {
   const r = parseMessage(Buffer.from(text));

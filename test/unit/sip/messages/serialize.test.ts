@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseMessage, serializeMessage } from '../../../../shared/sip/messages/index.ts';
-import type { SipRequest, SipResponse } from '../../../../shared/sip/messages/index.ts';
+import { parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
+import type { SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
 
 const headers = [
   { name: 'Via', value: 'SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1' },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatUri, normalizeUri, parseUri, uriEquals } from '../../../../shared/sip/messages/index.ts';
-import type { SipUri, TelUri } from '../../../../shared/sip/messages/index.ts';
+import { formatUri, normalizeUri, parseUri, uriEquals } from '#shared/sip/messages/index.ts';
+import type { SipUri, TelUri } from '#shared/sip/messages/index.ts';
 
 describe('parseUri: sip and sips (RFC 3261 §19.1)', () => {
   it('reads user, password, host, port, parameters and headers', () => {

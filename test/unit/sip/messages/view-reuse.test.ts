@@ -17,8 +17,8 @@ import {
   removeHeaders,
   setHeader,
   topVia,
-} from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage } from '../../../../shared/sip/messages/index.ts';
+} from '#shared/sip/messages/index.ts';
+import type { SipMessage } from '#shared/sip/messages/index.ts';
 
 const HEAD = [
   'SUBSCRIBE sip:alice@example.com SIP/2.0',

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createResponse, serializeMessage, topVia } from '../../../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
+import { createResponse, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/index.ts';
 import { TcpPeer, delay, until } from '../transport/peers.ts';
 import { scopedResources } from './harness.ts';
 

@@ -2,11 +2,11 @@
  * A transport + transaction layer on 127.0.0.1 with short timers, and the records the tests read.
  */
 import { afterEach } from 'vitest';
-import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
-import { TransactionLayer } from '../../../../shared/sip/transaction/index.ts';
-import type { ServerTransaction, Timers } from '../../../../shared/sip/transaction/index.ts';
-import { TransportLayer } from '../../../../shared/sip/transport/index.ts';
-import type { Source, TransportConfig } from '../../../../shared/sip/transport/index.ts';
+import type { SipRequest } from '#shared/sip/messages/index.ts';
+import { TransactionLayer } from '#shared/sip/transaction/index.ts';
+import type { ServerTransaction, Timers } from '#shared/sip/transaction/index.ts';
+import { TransportLayer } from '#shared/sip/transport/index.ts';
+import type { Source, TransportConfig } from '#shared/sip/transport/index.ts';
 import { UdpPeer } from '../transport/peers.ts';
 
 /** Short timers: T1 = 20 ms, so 64*T1 = 1.28 s. */

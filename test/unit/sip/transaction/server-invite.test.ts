@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage, SipResponse } from '../../../../shared/sip/messages/index.ts';
+import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
+import type { SipMessage, SipResponse } from '#shared/sip/messages/index.ts';
 import { TcpPeer, UdpPeer, delay, requestText, until } from '../transport/peers.ts';
 import { scopedResources } from './harness.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage } from '../../../../shared/sip/messages/index.ts';
+import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
+import type { SipMessage } from '#shared/sip/messages/index.ts';
 import { UdpPeer, delay, requestText, until } from '../transport/peers.ts';
 import { scopedResources } from './harness.ts';
 import type { Harness } from './harness.ts';

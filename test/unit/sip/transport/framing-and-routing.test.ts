@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createResponse, parseMessage, topVia } from '../../../../shared/sip/messages/index.ts';
-import type { SipRequest } from '../../../../shared/sip/messages/index.ts';
-import { StreamFramer, responseDestination, stampTopVia } from '../../../../shared/sip/transport/index.ts';
-import type { FramerEvent, Source } from '../../../../shared/sip/transport/index.ts';
+import { createResponse, parseMessage, topVia } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/index.ts';
+import { StreamFramer, responseDestination, stampTopVia } from '#shared/sip/transport/index.ts';
+import type { FramerEvent, Source } from '#shared/sip/transport/index.ts';
 import { requestText } from './peers.ts';
 
 function request(text: string): SipRequest {

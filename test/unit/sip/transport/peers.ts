@@ -5,8 +5,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
-import { canonicalHeaderName, parseMessage } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage } from '../../../../shared/sip/messages/index.ts';
+import { canonicalHeaderName, parseMessage } from '#shared/sip/messages/index.ts';
+import type { SipMessage } from '#shared/sip/messages/index.ts';
 
 export const CRLF = '\r\n';
 

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage, SipRequest, SipResponse } from '../../../../shared/sip/messages/index.ts';
-import { TransportLayer } from '../../../../shared/sip/transport/index.ts';
-import type { Source, TransportConfig } from '../../../../shared/sip/transport/index.ts';
+import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
+import { TransportLayer } from '#shared/sip/transport/index.ts';
+import type { Source, TransportConfig } from '#shared/sip/transport/index.ts';
 import { TcpPeer, delay, requestText, splitStream, until } from './peers.ts';
 
 const cleanup: Array<() => unknown> = [];

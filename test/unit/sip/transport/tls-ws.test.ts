@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { generate } from 'selfsigned';
 import { WebSocket } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createResponse, getHeader } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage, SipRequest, SipResponse } from '../../../../shared/sip/messages/index.ts';
-import { TransportLayer } from '../../../../shared/sip/transport/index.ts';
-import type { Source } from '../../../../shared/sip/transport/index.ts';
+import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
+import { TransportLayer } from '#shared/sip/transport/index.ts';
+import type { Source } from '#shared/sip/transport/index.ts';
 import { TcpPeer, parsed, requestText, until } from './peers.ts';
 
 const cleanup: Array<() => unknown> = [];

@@ -6,10 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getHeader } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage, SipRequest, SipResponse } from '../../../../shared/sip/messages/index.ts';
-import { TransactionLayer } from '../../../../shared/sip/transaction/index.ts';
-import { TransportLayer } from '../../../../shared/sip/transport/index.ts';
+import { getHeader } from '#shared/sip/messages/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
+import { TransactionLayer } from '#shared/sip/transaction/index.ts';
+import { TransportLayer } from '#shared/sip/transport/index.ts';
 import { UdpPeer, delay, until } from './peers.ts';
 
 const base = path.resolve(process.cwd(), 'test/conformance/sip-torture');

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createResponse, getHeader, topVia } from '../../../../shared/sip/messages/index.ts';
-import type { SipMessage, SipRequest } from '../../../../shared/sip/messages/index.ts';
-import { TransportLayer } from '../../../../shared/sip/transport/index.ts';
-import type { Source, TransportConfig } from '../../../../shared/sip/transport/index.ts';
+import { createResponse, getHeader, topVia } from '#shared/sip/messages/index.ts';
+import type { SipMessage, SipRequest } from '#shared/sip/messages/index.ts';
+import { TransportLayer } from '#shared/sip/transport/index.ts';
+import type { Source, TransportConfig } from '#shared/sip/transport/index.ts';
 import { UdpPeer, delay, requestText, until } from './peers.ts';
 
 const cleanup: Array<() => unknown> = [];
