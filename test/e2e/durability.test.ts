@@ -180,8 +180,10 @@ describe('failed deliveries leave the message deferred', () => {
     expect((await pendingOf(edge.adminUrl, user)).entries.map((e) => e.id)).toEqual([dep.json.id]);
   });
 
-  it('the same imdn.Message-ID from the same sender is stored once (202 twice)', async () => {
+  it('the same imdn.Message-ID from the same sender is stored once (202 twice) and counted once', async () => {
     const user = 'sip:dedupe@example.com';
+    const deposits = () => edge.counters.snapshot().counters.deposits_total ?? 0;
+    const before = deposits();
     const bob = await CpmClient.connect({
       transport: 'udp',
       server: { host: '127.0.0.1', port: edge.ports.udp! },
@@ -205,5 +207,6 @@ describe('failed deliveries leave the message deferred', () => {
     const pending = await pendingOf(edge.adminUrl, user);
     expect(pending.total).toBe(1);
     expect(pending.entries[0]?.messageId).toBe('same-id-1');
+    expect(deposits() - before).toBe(1);
   });
 });
