@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
-import { TransportLayer, type Source } from '#shared/sip/transport/index.ts';
+import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
@@ -146,16 +146,18 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => msrp.stop());
 
     const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
-    const contactFor = (source: Source): string => {
-      const scheme = source.transport === 'tls' || source.transport === 'wss' ? 'sips' : 'sip';
-      return `<${scheme}:pf@${host}:${source.localPort};transport=${source.transport}>`;
+    /** Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE). */
+    const contactOn = (transport: TransportName, port = sip[transport] ?? sip.udp ?? sip.tcp ?? 5060): string => {
+      const scheme = transport === 'tls' || transport === 'wss' ? 'sips' : 'sip';
+      return `<${scheme}:pf@${host}:${port};transport=${transport}>`;
     };
+    const contactFor = (source: Source): string => contactOn(source.transport, source.localPort);
 
     // The handlers are reached through `invoker`, set once the handler side is up.
     let invoker: HandlerInvoker | undefined;
     const sender = new InDialogSender({
       transactions,
-      contact: `<sip:pf@${host}:${sip.udp ?? sip.tcp ?? 5060}>`,
+      contactFor: (transport) => contactOn(transport),
       onSubscriptionEnded: async (sub, status) => {
         counters.inc('subscriptions_ended_total', { cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
