@@ -19,6 +19,12 @@ export interface Config {
   /** Host advertised in SDP answers, Contact and MSRP paths; the listen address unless set. */
   advertise: string;
   dataDir: string;
+  /**
+   * SQLITE_SYNCHRONOUS, the local default's store: FULL (default) fsyncs every commit, so an
+   * acknowledged message survives a power cut; NORMAL only at checkpoints (survives a crash of
+   * the process, not of the machine). For benchmarks and machines with a battery-backed cache.
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -171,6 +177,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
   }
+  const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
+    throw new ConfigError('SQLITE_SYNCHRONOUS', `"${env.SQLITE_SYNCHRONOUS}" is neither FULL nor NORMAL`);
+  }
   const advertise = env.SIP_ADVERTISE || listen;
   if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
   return {
@@ -184,6 +194,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminPort: port(env, 'ADMIN_PORT', 8080),
     advertise,
     dataDir: env.DATA_DIR || '.data',
+    sqliteSynchronous,
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
