@@ -127,9 +127,9 @@ async function summarizeProfile(dir: string): Promise<void> {
   const self = new Map<string, number>();
   let total = 0;
   p.samples.forEach((id, i) => {
-    const { functionName, url } = byId.get(id)!.callFrame;
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     const where = url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, 'node:');
-    const key = `${functionName || '(anonymous)'} ${where}`.trim();
+    const key = `${functionName || `(anonymous)`} ${where}${url ? `:${lineNumber + 1}` : ``}`.trim();
     const dt = p.timeDeltas[i] ?? 0;
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;
