@@ -4,7 +4,7 @@
  * failed jobs are reported per record (ReportBatchItemFailures) and retried, then dead-lettered.
  */
 import type { SQSEvent } from 'aws-lambda';
-import { lambdaHandler, observability, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
+import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
 import { emitMetric } from '#shared/observability/recorder.ts';
 import { makeHandler } from './logic.ts';
 
@@ -17,6 +17,7 @@ const deliver = makeHandler({
   edge: ports.edge,
   changes: ports.changes,
   now: Date.now,
+  messageLeaseSeconds: serviceSettings().policy.deliveryLeaseSeconds,
   onDelivered: (latencyMs) => {
     emitMetric(obs.metrics, 'Retrievals', 1);
     emitMetric(obs.metrics, 'DeliveryLatency', latencyMs);

@@ -67,7 +67,11 @@ interface HandlerSide {
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const { config } = opts;
   const log: LogFn = opts.log ?? (() => undefined);
-  const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
+  const policy = defaultPolicy({
+    retentionSeconds: config.retentionSeconds,
+    deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    ...opts.policy,
+  });
   const counters = new Counters();
   // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
   const emf = config.handlerMode === 'lambda' ? new MetricBatch(createMetrics()) : undefined;
@@ -276,7 +280,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
             return {
               user,
               total: await ports.messages.count(user, nowSec),
-              entries: list.map(({ cpim: _payload, ...meta }) => meta),
+              entries: list,
             };
           },
         },

@@ -10,7 +10,7 @@ import { makeHttpHandler, makeSipHandler } from '../deposit/logic.ts';
 import { sweep, type ExpireDeps } from '../expire/logic.ts';
 import { makeHandler as makeInvite } from '../invite/logic.ts';
 import { makeHandler as makeSubscribe } from '../subscribe/logic.ts';
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessageEntry } from '#shared/deferred/model.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import { edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
 import type {
@@ -57,7 +57,7 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
   const now = opts.now ?? Date.now;
   const { messages, subscriptions, sessions, queue, outbox } = opts.ports;
   // As in AWS: the IMDN goes through the outbound queue, which the edge consumes.
-  const sendFailureImdn = (message: DeferredMessage) => outbox.failed(message);
+  const sendFailureImdn = (message: DeferredMessageEntry) => outbox.failed(message);
   const notifyDeps = { messages, subscriptions, policy: opts.policy, now };
   const subscribe = makeSubscribe({ ...notifyDeps, serviceUris: opts.serviceUris, newTag });
   const invite = makeInvite({
@@ -82,6 +82,7 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
     edge: opts.edge,
     changes: opts.changes,
     now,
+    messageLeaseSeconds: opts.policy.deliveryLeaseSeconds,
     ...(opts.counters?.delivered ? { onDelivered: opts.counters.delivered } : {}),
     ...(opts.counters?.failed ? { onFailed: opts.counters.failed } : {}),
   });

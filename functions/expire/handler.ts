@@ -36,7 +36,7 @@ const deps: ExpireDeps = {
 };
 
 /** Storage-only attributes of a message item (shared/adapters/dynamodb/deferred-messages.ts). */
-const STORAGE_ATTRIBUTES = ['sk', 'expiryShard'];
+const STORAGE_ATTRIBUTES = ['sk', 'expiryShard', 'arrival', 'leaseUntil', 'leaseHolder'];
 
 /** The message a TTL removal took away; undefined for the store's other items (dedupe claims). */
 export function expiredMessageOf(record: DynamoDBRecord): DeferredMessage | undefined {

@@ -28,6 +28,9 @@ function countingDeletes(store: DeferredMessageStore): DeferredMessageStore {
     list: (user, now, limit) => store.list(user, now, limit),
     count: (user, now) => store.count(user, now),
     get: (user, id, now) => store.get(user, id, now),
+    getMany: (user, ids, now) => store.getMany(user, ids, now),
+    claim: (user, id, holder, nowSec, leaseSeconds) => store.claim(user, id, holder, nowSec, leaseSeconds),
+    release: (user, id, holder) => store.release(user, id, holder),
     listExpired: (now, limit) => store.listExpired(now, limit),
     delete: async (user, id) => {
       const removed = await store.delete(user, id);

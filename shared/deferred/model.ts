@@ -33,6 +33,13 @@ export interface DeferredMessage {
   expiresAt: number;
 }
 
+/**
+ * A stored message without its payload: what the list (NOTIFY, operator API) and an INVITE's
+ * lookups need. Stores read it from a projection without the payload, so its cost does not
+ * grow with the message size.
+ */
+export type DeferredMessageEntry = Omit<DeferredMessage, 'cpim'>;
+
 /** Where and how to send in-dialog requests for a dialog the service is UAS of (RFC 3261 §12.1.1). */
 export interface DialogState {
   callId: string;

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler, type InviteDeps } from '#functions/invite/logic.ts';
 import { encodeActionList, type EntryAction } from '#shared/deferred/actions.ts';
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessageEntry } from '#shared/deferred/model.ts';
 import { defaultPolicy } from '#shared/deferred/policy.ts';
 import { decodeSessionOwner, edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
 import type { SipRequestEvent } from '#shared/events.ts';
@@ -56,7 +56,7 @@ describe('invite handler', () => {
   let messages: MemoryMessageStore;
   let sessions: MemorySessionStore;
   let queue: MemoryQueue;
-  let failureImdns: DeferredMessage[];
+  let failureImdns: DeferredMessageEntry[];
   let deps: InviteDeps;
   let handle: ReturnType<typeof makeHandler>;
   const m1 = sampleMessage(1);
