@@ -73,10 +73,12 @@ interface DedupeItem {
   expiresAt: number;
 }
 
+/** What a BatchGetItem of entries reads back: the keys and the entry attributes. */
+const ENTRY_READ = ['user', 'sk', 'arrival', ...MESSAGE_ENTRY_ATTRIBUTES];
 /** `#a0, #a1, …` names for the entry attributes (several are reserved words: from, to, date, size). */
 const ENTRY_PROJECTION = {
-  expression: ['user', ...MESSAGE_ENTRY_ATTRIBUTES].map((_, i) => `#a${i}`).join(', '),
-  names: Object.fromEntries(['user', ...MESSAGE_ENTRY_ATTRIBUTES].map((name, i) => [`#a${i}`, name])),
+  expression: ENTRY_READ.map((_, i) => `#a${i}`).join(', '),
+  names: Object.fromEntries(ENTRY_READ.map((name, i) => [`#a${i}`, name])),
 };
 
 export class DynamoDeferredMessageStore implements DeferredMessageStore {
@@ -286,12 +288,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: withoutUndefined({
-            ...message,
-            sk,
-            arrival: arrivalKey(message),
-            expiryShard: expiryShardOf(`${message.user}#${message.id}`),
-          }),
+          Item: itemOfMessage(message),
           ConditionExpression: 'attribute_not_exists(#sk)',
           ExpressionAttributeNames: { '#sk': 'sk' },
         }),
@@ -348,12 +345,63 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   }
 }
 
+/** The stored item of a message: `id`, `arrivedAt` and a `to` equal to the user live in the keys only. */
+function itemOfMessage(message: DeferredMessage): Item {
+  const { id, arrivedAt, to, ...rest } = message;
+  return withoutUndefined({
+    ...rest,
+    ...(to === message.user ? {} : { to }),
+    sk: messageSortKey({ id }),
+    arrival: arrivalKey({ arrivedAt, id }),
+    expiryShard: expiryShardOf(`${message.user}#${id}`),
+  });
+}
+
+/** The fields kept in the keys, back from an item (or an index entry). */
+function keyFields(item: Item): Pick<DeferredMessage, 'id' | 'arrivedAt' | 'to'> {
+  const id = String(item.sk).slice(MESSAGE_PREFIX.length);
+  const arrival = String(item.arrival);
+  return {
+    id,
+    arrivedAt: arrival.slice(0, arrival.length - id.length - 1),
+    to: typeof item.to === 'string' ? item.to : String(item.user),
+  };
+}
+
 function entryOfItem(item: Item): DeferredMessageEntry {
   const rest = omit(item, [...MESSAGE_STORAGE_KEYS, 'cpim']) as unknown as DeferredMessageEntry;
-  return rest;
+  return { ...rest, ...keyFields(item) };
+}
+
+/**
+ * Take messages TTL removed (not through `delete`) off the user's summary count: the expire
+ * function calls this for the removals its stream hands it.
+ */
+export async function uncountRemoved(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  user: string,
+  removed: number,
+): Promise<void> {
+  await client.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: { user, sk: SUMMARY_SK },
+      UpdateExpression: 'ADD #count :delta',
+      ExpressionAttributeNames: { '#count': 'count' },
+      ExpressionAttributeValues: { ':delta': -removed },
+    }),
+  );
+}
+
+/** A message from its stored item (also from a stream's old image); undefined for other items. */
+export function messageOfStoredItem(item: Item): DeferredMessage | undefined {
+  return String(item.sk ?? '').startsWith(MESSAGE_PREFIX) && item.arrival !== undefined
+    ? messageOfItem(item)
+    : undefined;
 }
 
 function messageOfItem(item: Item): DeferredMessage {
   const rest = omit(item, MESSAGE_STORAGE_KEYS) as unknown as DeferredMessage;
-  return { ...rest, cpim: asBytes(item.cpim) };
+  return { ...rest, ...keyFields(item), cpim: asBytes(item.cpim) };
 }

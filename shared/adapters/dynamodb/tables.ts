@@ -55,10 +55,10 @@ export const ARRIVAL_INDEX = 'byArrival';
 
 /**
  * The attributes of a message the list needs (DeferredMessageEntry: all but `cpim`), projected
- * into the arrival index. `user` and the keys come with every index entry.
+ * into the arrival index. `user` and the keys come with every index entry; `id` and `arrivedAt`
+ * are read from the keys (`sk`, `arrival`), not stored twice.
  */
 export const MESSAGE_ENTRY_ATTRIBUTES = [
-  'id',
   'messageId',
   'from',
   'to',
@@ -69,14 +69,15 @@ export const MESSAGE_ENTRY_ATTRIBUTES = [
   'conversationId',
   'contributionId',
   'dispositionNotification',
-  'arrivedAt',
   'expiresAt',
 ] as const;
 
 /**
  * Deferred messages. Three kinds of item share a user's partition:
  * - the message: sk = `m#${id}`, so a message is one GetItem by its list handle and an INVITE's
- *   handles are one BatchGetItem (no index lookup per id);
+ *   handles are one BatchGetItem (no index lookup per id). Nothing is stored twice (`id` is in
+ *   `sk`, `arrivedAt` in `arrival`, `to` is left out when it is the user): a message with a
+ *   500-byte body stays under 1 KB, one write unit per write instead of two;
  * - its dedupe record: sk = `dedupe#…` keyed by sender and imdn.Message-ID (idempotent deposit);
  * - the user's summary: sk = `summary`, the message count as an atomic counter, so a count is
  *   one small read at any mailbox depth.

@@ -107,7 +107,7 @@ describe('idempotent deposit', () => {
     base.middlewareStack.add(
       (next) => async (args) => {
         const item = (args.input as { Item?: Record<string, unknown> }).Item;
-        if (failures === 0 && item && 'id' in item) {
+        if (failures === 0 && item && 'arrival' in item) {
           failures++;
           throw new Error('injected: connection reset');
         }
@@ -186,7 +186,7 @@ describe('list and count', () => {
     const raw = await backend.clients.dynamo.send(
       new GetCommand({ TableName: backend.tables.messages, Key: { user, sk: messageSortKey(m) } }),
     );
-    expect(raw.Item?.id).toBe(m.id);
+    expect(raw.Item?.sk).toBe(messageSortKey(m));
   });
 
   it('counts the same with the default (1 MB) page size', async () => {
