@@ -64,7 +64,11 @@ export interface HandlerSide {
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const { config } = opts;
   const log: LogFn = opts.log ?? (() => undefined);
-  const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
+  const policy = defaultPolicy({
+    retentionSeconds: config.retentionSeconds,
+    deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    ...opts.policy,
+  });
   const counters = new Counters();
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
