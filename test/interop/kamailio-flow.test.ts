@@ -87,7 +87,11 @@ class ConnectionWatch {
   private readonly closed = new Set<string>();
   private waiters: (() => void)[] = [];
 
-  readonly log = (_level: string, msg: string, extra?: object) => {
+  /** The edge's warnings, shown when a test fails. */
+  readonly warnings: string[] = [];
+
+  readonly log = (level: string, msg: string, extra?: object) => {
+    if (level === 'warn' || level === 'error') this.warnings.push(`${msg} ${JSON.stringify(extra ?? {})}`);
     const e = (extra ?? {}) as { connectionId?: string; remotePort?: number; outbound?: boolean };
     if (msg === 'connection open' && e.outbound && e.connectionId) this.open.set(e.connectionId, e.remotePort ?? 0);
     else if (msg === 'connection closed' && e.connectionId) this.closed.add(e.connectionId);
@@ -163,8 +167,10 @@ describe('through Kamailio, when connections to it go away', () => {
     await proxy.restart();
     await watch.until(() => watch.isClosed(first!));
     await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: 'after restart' });
-    const n = await c.nextNotify(dialog).catch((err: unknown) => {
-      throw new Error(`${String(err)}; the proxy said:\n${proxy.output}`);
+    const n = await c.nextNotify(dialog, 30_000).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}; the edge warned:\n${watch.warnings.join('\n')}\nthe proxy said:\n${proxy.output}`,
+      );
     });
     expect(listOf(n).total).toBe(1);
   }, 60_000);
