@@ -1,6 +1,6 @@
 /**
  * The service behind a real SIP/IP Core (issue 12): Kamailio record-routes and asserts identity;
- * the project's CPM client over UDP and TCP goes through it with no preloaded Route.
+ * the project's CPM client over UDP, TCP and WebSocket goes through it with no preloaded Route.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
@@ -22,7 +22,7 @@ describe('through Kamailio', () => {
   let edge: TestEdge;
   let proxy: Kamailio;
   const clients: CpmClient[] = [];
-  const client = async (user: string, transport: 'udp' | 'tcp', port = proxy.ports.main) => {
+  const client = async (user: string, transport: 'udp' | 'tcp' | 'ws', port = proxy.ports.main) => {
     const c = await CpmClient.connect({ transport, server: { host: '127.0.0.1', port }, user });
     clients.push(c);
     return c;
@@ -38,7 +38,7 @@ describe('through Kamailio', () => {
     await edge?.close();
   });
 
-  for (const transport of ['udp', 'tcp'] as const) {
+  for (const transport of ['udp', 'tcp', 'ws'] as const) {
     it(`${transport}: subscribe, pull, ACK and BYE routed, refresh and unsubscribe`, async () => {
       const user = `sip:flow-${transport}@example.com`;
       await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: `hello over ${transport}` });
@@ -47,7 +47,8 @@ describe('through Kamailio', () => {
       expect(response.status).toBe(200);
       expect(getHeaders(response, 'Record-Route').length).toBeGreaterThan(0);
       const n0 = await c.nextNotify(dialog);
-      expect(getHeader(n0, 'Contact')).toMatch(/;transport=(udp|tcp)>$/);
+      // The service reaches the proxy over UDP (for UDP clients) or TCP; its Contact says which.
+      expect(getHeader(n0, 'Contact')).toMatch(transport === 'udp' ? /;transport=udp>$/ : /;transport=tcp>$/);
       const list = listOf(n0);
       expect(list.total).toBe(1);
 
