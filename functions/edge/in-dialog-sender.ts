@@ -4,6 +4,7 @@
  * the subscribe handler when a NOTIFY's answer ends the subscription (protocol.md "NOTIFY").
  */
 import type { InDialogRequestSpec } from '#shared/events.ts';
+import { endsSubscription, isTerminalNotify } from '#shared/sip/subscription/index.ts';
 import { UDP_MTU_LIMIT, buildInDialogRequest, nextHopOf, overUdpLimit } from '#shared/sip/dialog/index.ts';
 import { getHeader, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
@@ -36,17 +37,6 @@ export interface InDialogSenderDeps {
 }
 
 export { UDP_MTU_LIMIT };
-
-/**
- * protocol.md: a NOTIFY answered 481, 408 or timed out, or any other non-2xx without Retry-After
- * except 401/407, ends the subscription.
- */
-export function endsSubscription(status: number, retryAfter: number | undefined): boolean {
-  if (status < 300) return false;
-  if (status === 481 || status === 408) return true;
-  if (status === 401 || status === 407) return false;
-  return retryAfter === undefined;
-}
 
 /** Dialogs whose last sent CSeq is remembered (oldest forgotten first), to keep the map bounded. */
 const REMEMBERED_DIALOGS = 100_000;
@@ -91,7 +81,7 @@ export class InDialogSender {
   private async sendNow(spec: InDialogRequestSpec): Promise<SendOutcome> {
     const key = dialogKeyOf(spec);
     const last = this.lastCSeq.get(key);
-    const terminal = spec.method === 'BYE' || /^terminated/i.test(subscriptionState(spec) ?? '');
+    const terminal = spec.method === 'BYE' || isTerminalNotify(spec);
     if (last !== undefined && spec.cseq <= last && !terminal) {
       // Counters are taken by handlers that may finish out of order: a NOTIFY overtaken by a later
       // one is stale (full state: the later one says all), and sending it would earn a 500.
@@ -145,10 +135,6 @@ export class InDialogSender {
     }
     return outcome;
   }
-}
-
-function subscriptionState(spec: InDialogRequestSpec): string | undefined {
-  return spec.headers.find((h) => h.name.toLowerCase() === 'subscription-state')?.value;
 }
 
 function dialogKeyOf(spec: InDialogRequestSpec): string {
