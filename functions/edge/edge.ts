@@ -241,7 +241,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       onResponse: (method, status) => {
         counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
         emf?.sipResponse(method, status);
-        if (method === 'MESSAGE' && status === 202) counters.inc('deposits_total');
       },
       log,
     });
