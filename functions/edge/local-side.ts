@@ -68,7 +68,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     now,
   });
   const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events, now });
-  const deliver = buildDeliver({ ports, events, now });
+  const deliver = buildDeliver({ ports, events, now, messageLeaseSeconds: policy.deliveryLeaseSeconds });
   const expire = buildExpire({ ports, policy, events, now });
 
   const deliveries = new SqliteJobConsumer({
@@ -102,7 +102,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
       return {
         user,
         total: await ports.messages.count(user, nowSec),
-        entries: list.map(({ cpim: _payload, ...meta }) => meta),
+        entries: list,
       };
     },
   };

@@ -49,7 +49,10 @@ export function serviceSettings(env: Record<string, string | undefined> = proces
   const config = loadConfig(env);
   return {
     config,
-    policy: defaultPolicy({ retentionSeconds: config.retentionSeconds }),
+    policy: defaultPolicy({
+      retentionSeconds: config.retentionSeconds,
+      deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    }),
     serviceUris: [serviceUri(config.sipDomain)],
   };
 }

@@ -248,7 +248,7 @@ describe('the default deployment', () => {
     expect(pattern).toEqual({
       eventName: ['REMOVE'],
       userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
-      dynamodb: { OldImage: { id: { S: [{ exists: true }] } } },
+      dynamodb: { OldImage: { arrival: { S: [{ exists: true }] } } },
     });
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
