@@ -20,7 +20,13 @@ const obs = observability('deposit');
 const ports = tracedAwsPorts(obs.tracer);
 const { config, policy } = serviceSettings();
 
-const deps: DepositDeps = { messages: ports.messages, policy, warnAgent: config.sipDomain, now: Date.now };
+const deps: DepositDeps = {
+  messages: ports.messages,
+  policy,
+  servedDomain: config.sipDomain,
+  warnAgent: config.sipDomain,
+  now: Date.now,
+};
 const depositSip = makeSipHandler(deps);
 const depositHttp = makeHttpHandler(deps);
 

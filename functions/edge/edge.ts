@@ -233,6 +233,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         serviceUris: [serviceUri(config.sipDomain)],
         msrp: { host: config.advertise, port: msrpPort },
         warnAgent: config.sipDomain,
+        servedDomain: config.sipDomain,
         counters: {
           delivered: (ms) => {
             counters.inc('retrievals_total');

@@ -40,6 +40,8 @@ export interface LocalHandlerOptions {
   serviceUris: string[];
   msrp: { host: string; port: number };
   warnAgent: string;
+  /** SIP_DOMAIN: deposits for users of other domains are refused. */
+  servedDomain: string;
   counters?: {
     delivered?: (latencyMs: number) => void;
     failed?: (status: number) => void;
@@ -73,7 +75,14 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
     now,
     sendFailureImdn,
   });
-  const depositDeps = { messages, policy: opts.policy, warnAgent: opts.warnAgent, now, newId: ulid };
+  const depositDeps = {
+    messages,
+    policy: opts.policy,
+    servedDomain: opts.servedDomain,
+    warnAgent: opts.warnAgent,
+    now,
+    newId: ulid,
+  };
   const depositSip = makeSipHandler(depositDeps);
   const depositHttp = makeHttpHandler(depositDeps);
   const deliver = makeDeliver({
