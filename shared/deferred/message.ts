@@ -34,7 +34,7 @@ function fieldProblem(fields: [string, string | undefined, number][]): string | 
   for (const [name, value, max] of fields) {
     if (value === undefined) continue;
     if (Buffer.byteLength(value) > max) return `${name} over ${max} octets`;
-     
+
     if (/[\u0000-\u001f\u007f]/.test(value)) return `${name} holds control characters`;
   }
   return undefined;
