@@ -67,7 +67,14 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     events,
     now,
   });
-  const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events, now });
+  const deposit = buildDeposit({
+    ports,
+    policy,
+    warnAgent: config.sipDomain,
+    servedDomain: config.sipDomain,
+    events,
+    now,
+  });
   const deliver = buildDeliver({ ports, events, now, messageLeaseSeconds: policy.deliveryLeaseSeconds });
   const expire = buildExpire({ ports, policy, events, now });
 
