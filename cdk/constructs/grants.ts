@@ -55,6 +55,8 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
     tables: {
       messages: { actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], indexes: [MESSAGE_ID_INDEX] },
       sessions: { actions: ['dynamodb:PutItem'] },
+      // changes.userChanged after a `delete`: which tasks hold the user's watchers.
+      subscriptions: { actions: ['dynamodb:Query'] },
     },
     deliveryQueue: ['sqs:SendMessage'],
     outboundQueue: ['sqs:SendMessage'],

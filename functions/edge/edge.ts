@@ -5,11 +5,13 @@
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { awsSqsClient, LONG_POLL_TIMEOUTS } from '#shared/adapters/clients.ts';
 import { ConfigError, makeTrustCheck, serviceUri, type Config } from '#shared/config.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source } from '#shared/sip/transport/index.ts';
+import type { TransportConfig, TransportName } from '#shared/sip/transport/types.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
@@ -45,6 +47,8 @@ export interface BoundPorts {
   udp?: number;
   tcp?: number;
   tls?: number;
+  /** Plain TCP for TLS a load balancer ended (SIP_TLS_OFFLOAD_PORT). */
+  tlsOffload?: number;
   ws?: number;
   msrp: number;
   admin: number;
@@ -94,6 +98,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         tlsPort: config.sipsPort,
         wsPort: config.wsPort,
         tls,
+        ...(config.tlsOffloadPort !== undefined ? { tlsOffloadPort: config.tlsOffloadPort } : {}),
+        advertised: sipAdvertised(config),
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
         ...(opts.allowDestination ? { allowDestination: opts.allowDestination } : {}),
       },
       log,
@@ -128,7 +135,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const msrp: MsrpListener = new MsrpListener({
       host: config.listen,
       port: config.msrpPort,
-      advertiseHost: config.advertise,
+      advertiseHost: config.advertiseTransports.msrp?.host ?? config.advertise,
+      ...(config.advertiseTransports.msrp ? { advertisePort: config.advertiseTransports.msrp.port } : {}),
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,
       connectTimeoutMs: policy.sessionConnectTimeoutMs,
@@ -142,17 +150,13 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const msrpPort = await msrp.start();
     stops.push(() => msrp.stop());
 
-    const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
-    const contactFor = (source: Source): string => {
-      const scheme = source.transport === 'tls' || source.transport === 'wss' ? 'sips' : 'sip';
-      return `<${scheme}:pf@${host}:${source.localPort};transport=${source.transport}>`;
-    };
+    const contactFor = (source: Source): string => contactUri(config, source.transport, source.localPort);
 
     // The handlers are reached through `invoker`, set once the handler side is up.
     let invoker: HandlerInvoker | undefined;
     const sender = new InDialogSender({
       transactions,
-      contact: `<sip:pf@${host}:${sip.udp ?? sip.tcp ?? 5060}>`,
+      contact: contactUri(config, sip.udp !== undefined ? 'udp' : 'tcp', sip.udp ?? sip.tcp ?? 5060),
       onSubscriptionEnded: async (sub, status) => {
         counters.inc('subscriptions_ended_total', { cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
@@ -187,10 +191,15 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       // AWS: the functions decide; deliver and expire run from SQS and the TTL stream, not here.
       if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
       // Region and credentials from the task role, as the Lambda client's.
-      const sqs = new SQSClient({});
+      // The outbound queue is long-polled: the request timeout covers the 20 s wait.
+      const sqs = awsSqsClient(LONG_POLL_TIMEOUTS);
       stops.push(() => sqs.destroy());
       side = {
-        invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }),
+        invoker: new LambdaInvoker({
+          functions: config.functions,
+          timeoutMs: config.handlerTimeoutMs,
+          traceSampleRate: config.traceSampleRate,
+        }),
         outbound: { client: sqs, queueUrl: config.outboundQueueUrl },
       };
     } else {
@@ -231,7 +240,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         changes,
         policy,
         serviceUris: [serviceUri(config.sipDomain)],
-        msrp: { host: config.advertise, port: msrpPort },
+        msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: msrpPort },
         warnAgent: config.sipDomain,
         counters: {
           delivered: (ms) => {
@@ -343,4 +352,24 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     await stopAll();
     throw err;
   }
+}
+
+/** The SIP transports' advertised sent-by addresses (SIP_ADVERTISE_UDP/TCP/TLS/WS). */
+function sipAdvertised(config: Config): NonNullable<TransportConfig['advertised']> {
+  const { udp, tcp, tls, ws } = config.advertiseTransports;
+  return { ...(udp ? { udp } : {}), ...(tcp ? { tcp } : {}), ...(tls ? { tls } : {}), ...(ws ? { ws } : {}) };
+}
+
+/**
+ * The Contact for a request that came over `transport` (RFC 3261 §8.1.1.8, §12.1.1): the address
+ * the client reaches that transport at (SIP_ADVERTISE_<transport>, e.g. the NLB's listener),
+ * else the advertised host and the local port. TLS, also when a load balancer ended it before
+ * this process (SIP_TLS_OFFLOAD_PORT), gets sips: (RFC 3261 §26.2.2; RFC 5630 §3.1.3).
+ */
+export function contactUri(config: Config, transport: TransportName, localPort: number): string {
+  const advertised = config.advertiseTransports[transport === 'wss' ? 'tls' : transport];
+  const host = advertised?.host ?? config.advertise;
+  const port = advertised?.port ?? localPort;
+  const scheme = transport === 'tls' || transport === 'wss' ? 'sips' : 'sip';
+  return `<${scheme}:pf@${host.includes(':') ? `[${host}]` : host}:${port};transport=${transport}>`;
 }
