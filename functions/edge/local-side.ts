@@ -62,7 +62,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     ports,
     policy,
     serviceUris,
-    msrp: { host: config.advertise, port: opts.msrpPort },
+    msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
     ownerMsrpPort: opts.msrpPort,
     events,
     now,
