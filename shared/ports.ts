@@ -9,6 +9,7 @@ import type {
   DeliverySession,
   Subscription,
 } from './deferred/model.ts';
+import type { Flow } from './sip/dialog/types.ts';
 import type { InDialogRequestSpec, SipHandlerResult, SipRequestEvent } from './events.ts';
 
 /**
@@ -77,11 +78,12 @@ export interface SubscriptionStore {
   listByUser(user: string, now: number): Promise<Subscription[]>;
   delete(user: string, dialogId: string): Promise<void>;
   /**
-   * Set a new expiry on an existing subscription without touching its counters (a refresh), and
-   * the dialog's remote CSeq when given (RFC 3261 §12.2.2); false when it no longer exists.
-   * One conditional UpdateItem.
+   * Set a new expiry on an existing subscription without touching its counters (a refresh), the
+   * dialog's remote CSeq when given (RFC 3261 §12.2.2), and the flow the refresh came on when
+   * given: the subscription moves to the edge task that holds the client now (a replaced task's
+   * address is dead). False when it no longer exists. One conditional UpdateItem.
    */
-  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean>;
+  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean>;
   /**
    * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update).
    * Returns undefined when the subscription no longer exists.

@@ -57,6 +57,8 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
     tables: {
       messages: { actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'] },
       sessions: { actions: ['dynamodb:PutItem'] },
+      // changes.userChanged after a `delete`: which tasks hold the user's watchers.
+      subscriptions: { actions: ['dynamodb:Query'] },
     },
     deliveryQueue: ['sqs:SendMessage'],
     outboundQueue: ['sqs:SendMessage'],

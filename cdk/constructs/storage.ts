@@ -1,7 +1,7 @@
 /**
  * The three DynamoDB tables (docs/architecture.md "Data"), built from the same table specs the local
  * default creates dynalite tables from: on-demand, TTL on `expiresAt`, point-in-time recovery,
- * kept when the stack is deleted. The messages table streams removed items to `expire`.
+ * deletion protection, kept when the stack is deleted. The messages table streams removed items to `expire`.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -56,6 +56,8 @@ export class Storage extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // Messages are users' data: deleting the stack must not delete them.
       removalPolicy: RemovalPolicy.RETAIN,
+      // Nor may a stray delete-table call (console, script, a replacement): turn it off first.
+      deletionProtection: true,
       ...(stream ? { stream } : {}),
     });
     for (const index of spec.globalIndexes) {

@@ -62,12 +62,19 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     ports,
     policy,
     serviceUris,
-    msrp: { host: config.advertise, port: opts.msrpPort },
+    msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
     ownerMsrpPort: opts.msrpPort,
     events,
     now,
   });
-  const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events, now });
+  const deposit = buildDeposit({
+    ports,
+    policy,
+    warnAgent: config.sipDomain,
+    servedDomain: config.sipDomain,
+    events,
+    now,
+  });
   const deliver = buildDeliver({ ports, events, now, messageLeaseSeconds: policy.deliveryLeaseSeconds });
   const expire = buildExpire({ ports, policy, events, now });
 

@@ -2,7 +2,7 @@
  * The deferred-message list document (protocol.md "NOTIFY"): the body of every NOTIFY of the
  * deferred-messages package, `application/vnd.oma.im.deferred-list+xml`.
  */
-import type { DeferredMessage, DeferredMessageEntry } from './model.ts';
+import type { DeferredMessageEntry } from './model.ts';
 import { LIST_NAMESPACE, LIST_STATE_FULL, LIST_XML as X } from './names.ts';
 import { childOf, escapeXmlAttr, escapeXmlText, parseXml, type XmlElement } from './xml.ts';
 
@@ -123,7 +123,7 @@ export function decodeList(xml: string): DecodedList {
 }
 
 /** A decoded entry back into the record shape the encoder takes (a cut list re-encodes the same entries). */
-function asRecord(entry: ListEntry): DeferredMessage {
+function asRecord(entry: ListEntry): DeferredMessageEntry {
   return {
     user: entry.to,
     id: entry.id,
@@ -137,7 +137,6 @@ function asRecord(entry: ListEntry): DeferredMessage {
     ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
     ...(entry.contributionId !== undefined ? { contributionId: entry.contributionId } : {}),
     ...(entry.dispositionNotification !== undefined ? { dispositionNotification: entry.dispositionNotification } : {}),
-    cpim: new Uint8Array(),
     arrivedAt: entry.date,
     expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
   };

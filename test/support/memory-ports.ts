@@ -169,11 +169,18 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     this.items.delete(MemorySubscriptionStore.key(user, dialogId));
   }
 
-  async renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean> {
+  async renew(
+    user: string,
+    dialogId: string,
+    expiresAt: number,
+    remoteCSeq?: number,
+    flow?: Subscription['dialog']['flow'],
+  ): Promise<boolean> {
     const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
     if (!sub) return false;
     sub.expiresAt = expiresAt;
     if (remoteCSeq !== undefined) sub.dialog.remoteCSeq = remoteCSeq;
+    if (flow !== undefined) sub.dialog.flow = structuredClone(flow);
     return true;
   }
 
