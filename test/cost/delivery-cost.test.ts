@@ -10,7 +10,7 @@
  * watcher's NOTIFY). The README's cost table is these figures at list prices.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeHttpHandler, type DepositDeps } from '#functions/deposit/logic.ts';
+import { makeHttpHandler } from '#functions/deposit/logic.ts';
 import { makeHandler as makeSubscribe, type SubscribeDeps } from '#functions/subscribe/logic.ts';
 import { makeHandler as makeInvite, type InviteDeps } from '#functions/invite/logic.ts';
 import { deliverSession, type DeliverDeps } from '#functions/deliver/logic.ts';
@@ -126,9 +126,10 @@ function handlers() {
     messages,
     policy,
     warnAgent: 'pf.example.com',
+    servedDomain: 'example.com',
     now,
     newId: () => `01KCOST${String(clock).slice(-8)}${String(++seq).padStart(11, '0')}`,
-  } as DepositDeps);
+  });
   const queue: DeliveryQueue = {
     enqueue: async (job) => {
       sqs++;
