@@ -5,6 +5,8 @@ const jsonReport = process.env.VITEST_JSON_REPORT;
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds dist/edge when stale: the process tests run the bundle `npm start` runs.
+    globalSetup: ['test/support/build-bundle.ts'],
     exclude: ['test/bench/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 240_000,

@@ -33,6 +33,12 @@ export interface Config {
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
+  /**
+   * SQLITE_SYNCHRONOUS, the local default's store: FULL (default) fsyncs every commit, so an
+   * acknowledged message survives a power cut; NORMAL only at checkpoints (survives a crash of
+   * the process, not of the machine). For benchmarks and machines with a battery-backed cache.
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -239,6 +245,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
   }
+  const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
+    throw new ConfigError('SQLITE_SYNCHRONOUS', `"${env.SQLITE_SYNCHRONOUS}" is neither FULL nor NORMAL`);
+  }
   const advertise = env.SIP_ADVERTISE || listen;
   if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
   return {
@@ -255,6 +265,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
     dataDir: env.DATA_DIR || '.data',
+    sqliteSynchronous,
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),

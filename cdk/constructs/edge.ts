@@ -389,7 +389,7 @@ export class Edge extends Construct {
     return ecs.ContainerImage.fromAsset(PROJECT_ROOT, {
       file: 'functions/edge/Dockerfile',
       platform: Platform.LINUX_ARM64,
-      exclude: ['node_modules', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
+      exclude: ['node_modules', 'dist', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
     });
   }
 }
