@@ -1,29 +1,26 @@
 /**
  * The edge's composition root: SIP transports and transactions, the MSRP listener, the admin and
  * control HTTP port, and the handlers behind them: in the local default, in this process over
- * dynalite and local-aws-sqs; in AWS (HANDLER_MODE=lambda), the deployed functions. `startEdge`
+ * the SQLite store in DATA_DIR (./local-side.ts); in AWS (HANDLER_MODE=lambda), the deployed
+ * functions (./aws-side.ts). Each side is imported only in its mode: the container never loads
+ * the native SQLite module, the local default never loads the AWS SDK. `startEdge`
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { ConfigError, makeTrustCheck, serviceUri, type Config } from '#shared/config.ts';
+import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
-import { TransportLayer, type Source } from '#shared/sip/transport/index.ts';
+import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
-import { startLocalBackend } from '#shared/adapters/local/index.ts';
-import { SqsPoller } from '#shared/adapters/sqs/poller.ts';
-import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
-import { MetricBatch } from '#shared/observability/recorder.ts';
-import { createMetrics } from '#shared/observability/powertools.ts';
+import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
+import type { MetricBatch } from '#shared/observability/recorder.ts';
 import { AdminServer, type AdminDeps } from './admin-server.ts';
 import { ChangeCoalescer } from './change-coalescer.ts';
 import { Counters } from './counters.ts';
 import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
-import { makeLocalHandlers } from './local-handlers.ts';
 import { SipApp } from './sip-app.ts';
 import { loadTlsMaterial } from './tls-material.ts';
 import { makeFailureImdnQueueHandler, makeFailureImdnSender } from './failure-imdn.ts';
@@ -57,11 +54,11 @@ export interface RunningEdge {
 }
 
 /** What stands behind the edge: who decides, the operator routes that need a store, the outbound queue. */
-interface HandlerSide {
+export interface HandlerSide {
   invoker: HandlerInvoker;
   operator?: Pick<AdminDeps, 'deposit' | 'listUser'>;
-  /** Where the handlers queue the IMDN failure reports this edge sends. */
-  outbound: { client: SQSClient; queueUrl: string };
+  /** Consume the queue where the handlers put the IMDN failure reports this edge sends. */
+  consumeOutbound(handler: SqsBatchHandler): { stop(): Promise<void> };
 }
 
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
@@ -73,15 +70,21 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     ...opts.policy,
   });
   const counters = new Counters();
-  // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
-  const emf = config.handlerMode === 'lambda' ? new MetricBatch(createMetrics()) : undefined;
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
   };
+  const lambdaMode = config.handlerMode === 'lambda' && config.functions !== undefined;
 
   try {
     await mkdir(config.dataDir, { recursive: true });
+    const aws = lambdaMode ? await import('./aws-side.ts') : undefined;
+    const local = lambdaMode ? undefined : await import('./local-side.ts');
+    // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
+    const emf: MetricBatch | undefined = aws?.edgeMetrics();
+    // The store first: a second instance on the same DATA_DIR stops here, before binding a port.
+    const store = local ? await local.openLocalStore(config) : undefined;
+    if (store) stops.push(() => store.close());
     const edgeId = await resolveEdgeId(config);
 
     const tls = await loadTlsMaterial({
@@ -147,16 +150,18 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => msrp.stop());
 
     const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
-    const contactFor = (source: Source): string => {
-      const scheme = source.transport === 'tls' || source.transport === 'wss' ? 'sips' : 'sip';
-      return `<${scheme}:pf@${host}:${source.localPort};transport=${source.transport}>`;
+    /** Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE). */
+    const contactOn = (transport: TransportName, port = sip[transport] ?? sip.udp ?? sip.tcp ?? 5060): string => {
+      const scheme = transport === 'tls' || transport === 'wss' ? 'sips' : 'sip';
+      return `<${scheme}:pf@${host}:${port};transport=${transport}>`;
     };
+    const contactFor = (source: Source): string => contactOn(source.transport, source.localPort);
 
     // The handlers are reached through `invoker`, set once the handler side is up.
     let invoker: HandlerInvoker | undefined;
     const sender = new InDialogSender({
       transactions,
-      contact: `<sip:pf@${host}:${sip.udp ?? sip.tcp ?? 5060}>`,
+      contactFor: (transport) => contactOn(transport),
       onSubscriptionEnded: async (sub, status) => {
         counters.inc('subscriptions_ended_total', { cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
@@ -186,28 +191,27 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => coalescer.stop());
     const changes: ChangeFeed = { userChanged: (user) => coalescer.userChanged(user) };
 
-    let side: HandlerSide;
-    if (config.handlerMode === 'lambda' && config.functions) {
-      // AWS: the functions decide; deliver and expire run from SQS and the TTL stream, not here.
-      if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
-      // Region and credentials from the task role, as the Lambda client's.
-      const sqs = new SQSClient({});
-      stops.push(() => sqs.destroy());
-      side = {
-        invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }),
-        outbound: { client: sqs, queueUrl: config.outboundQueueUrl },
-      };
-    } else {
-      side = await startLocalSide();
-    }
+    const side: HandlerSide =
+      local && store
+        ? local.startLocalSide({
+            backend: store,
+            config,
+            policy,
+            gateway,
+            changes,
+            msrpPort,
+            counters,
+            log,
+            stops,
+            ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+          })
+        : aws!.startAwsSide(config, log, stops);
     invoker = side.invoker;
 
     // IMDN failure reports, queued by invite and expire (which have no SIP socket), in both
     // modes; any edge task may send one, as it is outside any dialog.
-    const outboundPoller = new SqsPoller({
-      client: side.outbound.client,
-      queueUrl: side.outbound.queueUrl,
-      handler: makeFailureImdnQueueHandler({
+    const outbound = side.consumeOutbound(
+      makeFailureImdnQueueHandler({
         send: makeFailureImdnSender({
           transactions,
           domain: config.sipDomain,
@@ -217,75 +221,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         }),
         log,
       }),
-      // A batch's reports go out side by side; two loops keep the idle long polls cheap.
-      concurrency: 2,
-      onError: (err) => log('warn', 'outbound queue poll failed', { error: String(err) }),
-    });
-    outboundPoller.start();
-    stops.push(() => outboundPoller.stop());
-
-    async function startLocalSide(): Promise<HandlerSide> {
-      // The local default's AWS: dynalite persisted under DATA_DIR, local-aws-sqs, both on loopback.
-      const backend = await startLocalBackend({ dataDir: config.dataDir, host: '127.0.0.1' });
-      stops.push(() => backend.stop());
-      const { ports } = backend;
-      const handlers = makeLocalHandlers({
-        ports,
-        edge: gateway,
-        changes,
-        policy,
-        serviceUris: [serviceUri(config.sipDomain)],
-        msrp: { host: config.advertise, port: msrpPort },
-        warnAgent: config.sipDomain,
-        counters: {
-          delivered: (ms) => {
-            counters.inc('retrievals_total');
-            counters.observe('delivery_latency_ms', ms);
-          },
-          failed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
-          expired: (n) => counters.inc('expiries_total', {}, n),
-        },
-      });
-
-      const poller = new SqsPoller({
-        client: backend.clients.sqs,
-        queueUrl: backend.queues.queueUrl,
-        handler: handlers.deliver,
-        // Each job waits for its client's MSRP connection: many in flight, one job per batch.
-        batchSize: 1,
-        concurrency: 16,
-        onError: (err) => log('warn', 'delivery queue poll failed', { error: String(err) }),
-      });
-      poller.start();
-      stops.push(() => poller.stop());
-
-      const sweepTimer = setInterval(() => {
-        void handlers.sweep().catch((err: unknown) => log('warn', 'expiry sweep failed', { error: String(err) }));
-      }, opts.sweepIntervalMs ?? 10_000);
-      sweepTimer.unref();
-      stops.push(() => clearInterval(sweepTimer));
-
-      return {
-        invoker: handlers.invoker,
-        outbound: { client: backend.clients.sqs, queueUrl: backend.queues.outbound.queueUrl },
-        operator: {
-          deposit: async (json) => {
-            const result = await handlers.depositHttp(json);
-            if (result.statusCode === 201) counters.inc('deposits_total');
-            return result;
-          },
-          listUser: async (user) => {
-            const nowSec = Math.floor(Date.now() / 1000);
-            const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
-            return {
-              user,
-              total: await ports.messages.count(user, nowSec),
-              entries: list,
-            };
-          },
-        },
-      };
-    }
+    );
+    stops.push(() => outbound.stop());
 
     app = new SipApp({
       transactions,

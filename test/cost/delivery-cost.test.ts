@@ -16,7 +16,7 @@ import { makeHandler as makeInvite, type InviteDeps } from '#functions/invite/lo
 import { deliverSession, type DeliverDeps } from '#functions/deliver/logic.ts';
 import { documentClient, localDynamoClient } from '#shared/adapters/clients.ts';
 import { EdgeChangeFeed } from '#shared/adapters/edge-http.ts';
-import { startLocalBackend, type LocalBackend } from '#shared/adapters/local/index.ts';
+import { startLocalBackend, type LocalBackend } from '../support/aws-local/index.ts';
 import { encodeActionList } from '#shared/deferred/actions.ts';
 import type { DeliveryJob } from '#shared/deferred/model.ts';
 import { defaultPolicy } from '#shared/deferred/policy.ts';
