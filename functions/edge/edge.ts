@@ -8,6 +8,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
+import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
@@ -162,6 +163,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const sender = new InDialogSender({
       transactions,
       contactFor: (transport) => contactOn(transport),
+      shrinkBody: cutListToFit,
       onSubscriptionEnded: async (sub, status) => {
         counters.inc('subscriptions_ended_total', { cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
@@ -243,7 +245,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       onResponse: (method, status) => {
         counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
         emf?.sipResponse(method, status);
-        if (method === 'MESSAGE' && status === 202) counters.inc('deposits_total');
       },
       log,
     });

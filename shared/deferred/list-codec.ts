@@ -121,3 +121,39 @@ export function decodeList(xml: string): DecodedList {
   }
   return { ok: true, version, total, state: root.attrs[X.state] ?? LIST_STATE_FULL, entries };
 }
+
+/** A decoded entry back into the record shape the encoder takes (a cut list re-encodes the same entries). */
+function asRecord(entry: ListEntry): DeferredMessageEntry {
+  return {
+    user: entry.to,
+    id: entry.id,
+    messageId: entry.messageId,
+    from: entry.from,
+    to: entry.to,
+    date: entry.date,
+    ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
+    contentType: entry.contentType,
+    size: entry.size,
+    ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
+    ...(entry.contributionId !== undefined ? { contributionId: entry.contributionId } : {}),
+    ...(entry.dispositionNotification !== undefined ? { dispositionNotification: entry.dispositionNotification } : {}),
+    arrivedAt: entry.date,
+    expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
+  };
+}
+
+/**
+ * protocol.md "NOTIFY": a list that cannot travel whole (a NOTIFY too large for UDP whose TCP
+ * attempt failed) loses its newest entries until `fits` accepts it; `version` and `total` stay,
+ * so the client still knows how many are waiting. A body that is not a list is returned as is.
+ */
+export function cutListToFit(xml: string, fits: (xml: string) => boolean): string {
+  const list = decodeList(xml);
+  if (!list.ok || fits(xml)) return xml;
+  let entries = list.entries;
+  for (;;) {
+    const body = encodeList({ version: list.version, total: list.total, entries: entries.map(asRecord) });
+    if (entries.length === 0 || fits(body)) return body;
+    entries = entries.slice(0, entries.length - 1);
+  }
+}

@@ -17,12 +17,3 @@ export function buildNotifyContent(input: {
   const total = Math.max(input.total, input.messages.length);
   return { contentType: LIST_CONTENT_TYPE, body: encodeList({ version: input.version, total, entries }) };
 }
-
-export type SubscriptionStateSpec =
-  { state: 'active'; expiresIn: number } | { state: 'terminated'; reason: 'timeout' | 'deactivated' | 'rejected' };
-
-/** RFC 6665 §8.2.3 Subscription-State: "active;expires=3599", "terminated;reason=timeout". */
-export function subscriptionStateHeader(spec: SubscriptionStateSpec): string {
-  if (spec.state === 'active') return `active;expires=${Math.max(0, Math.floor(spec.expiresIn))}`;
-  return `terminated;reason=${spec.reason}`;
-}

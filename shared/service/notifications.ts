@@ -5,7 +5,8 @@
 import type { InDialogRequestSpec } from '../events.ts';
 import type { DeferredMessageEntry, Subscription } from '../deferred/model.ts';
 import { EVENT_PACKAGE } from '../deferred/names.ts';
-import { buildNotifyContent, subscriptionStateHeader } from '../deferred/notify.ts';
+import { buildNotifyContent } from '../deferred/notify.ts';
+import { subscriptionStateHeader } from '../sip/subscription/index.ts';
 import type { Policy } from '../deferred/policy.ts';
 import type { DeferredMessageStore, SubscriptionStore } from '../ports.ts';
 

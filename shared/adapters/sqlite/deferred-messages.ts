@@ -6,10 +6,6 @@
  * `count` reads the per-user summary row, kept in the same transaction as every insert and
  * delete, less the user's expired rows the sweep has not removed yet (an index range, usually
  * empty). `repairSummaries` recounts from the rows: the sweep's repair path.
- *
- * Delivery claims (`claim`/`release`) live in memory: one process per data folder holds every
- * delivery, so a restart (a crash included) has ended every delivery a lease could protect, and
- * the next pull may take the message at once.
  */
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import type { DeferredMessageStore } from '#shared/ports.ts';
@@ -20,6 +16,10 @@ interface MessageRow {
   cpim: Buffer;
 }
 
+interface EntryRow {
+  meta: string;
+}
+
 interface DedupeRow {
   stored_id: string;
   stored_arrived_at: string;
@@ -28,8 +28,6 @@ interface DedupeRow {
 
 export class SqliteDeferredMessageStore implements DeferredMessageStore {
   private readonly s;
-  /** Live delivery claims by JSON [user, id]: the holding session and until when (epoch seconds). */
-  private readonly leases = new Map<string, { holder: string; until: number }>();
   private repairCursor = '';
 
   constructor(private readonly store: SqliteDatabase) {
@@ -45,11 +43,22 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         'INSERT OR IGNORE INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       byId: db.prepare<[string, string], MessageRow>('SELECT meta, cpim FROM messages WHERE user = ? AND id = ?'),
-      list: db.prepare<[string, number, number], { meta: string }>(
+      list: db.prepare<[string, number, number], EntryRow>(
         'SELECT meta FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id LIMIT ?',
       ),
-      many: db.prepare<[string, number, string], { meta: string }>(
-        'SELECT meta FROM messages WHERE user = ? AND expires_at > ? AND id IN (SELECT value FROM json_each(?))',
+      entryById: db.prepare<[string, string, number], EntryRow>(
+        'SELECT meta FROM messages WHERE user = ? AND id = ? AND expires_at > ?',
+      ),
+      // One conditional write: free, expired lease, or the same holder again.
+      takeLease: db.prepare<[string, number, string, string, number, string, number]>(
+        `UPDATE messages SET lease_holder = ?, lease_until = ?
+         WHERE user = ? AND id = ? AND expires_at > ? AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)`,
+      ),
+      dropAllLeases: db.prepare(
+        'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE lease_holder IS NOT NULL',
+      ),
+      dropLease: db.prepare<[string, string, string]>(
+        'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE user = ? AND id = ? AND lease_holder = ?',
       ),
       pending: db.prepare<[string], { pending: number }>('SELECT pending FROM user_summary WHERE user = ?'),
       expiredOf: db.prepare<[number, string], { n: number }>(
@@ -115,31 +124,42 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   }
 
   async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
-    if (ids.length === 0) return [];
-    return this.s.many.all(user, now, JSON.stringify([...new Set(ids)])).map(entryOf);
+    const found: DeferredMessageEntry[] = [];
+    for (const id of new Set(ids)) {
+      const row = this.s.entryById.get(user, id, now);
+      if (row) found.push(entryOf(row));
+    }
+    return found;
   }
 
-  // Synchronous check-and-set in one process: no other claim runs in between.
-  async claim(
+  claim(
     user: string,
     id: string,
     holder: string,
     nowSec: number,
     leaseSeconds: number,
   ): Promise<DeferredMessage | undefined> {
-    const row = this.s.byId.get(user, id);
-    const message = row ? messageOf(row) : undefined;
-    if (!message || message.expiresAt <= nowSec) return undefined;
-    const key = JSON.stringify([user, id]);
-    const lease = this.leases.get(key);
-    if (lease && lease.holder !== holder && lease.until >= nowSec) return undefined;
-    this.leases.set(key, { holder, until: nowSec + leaseSeconds });
-    return message;
+    return this.store.write(() => {
+      const taken = this.s.takeLease.run(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec).changes > 0;
+      if (!taken) return undefined;
+      const row = this.s.byId.get(user, id);
+      return row ? messageOf(row) : undefined;
+    });
+  }
+
+  /**
+   * Free every delivery claim: called at open, when no delivery can be running (one process
+   * per data folder), so a message whose delivery died with the last process goes out on the
+   * next pull instead of after DELIVERY_LEASE. Returns how many were freed.
+   */
+  releaseAllClaims(): Promise<number> {
+    return this.store.write(() => this.s.dropAllLeases.run().changes);
   }
 
   async release(user: string, id: string, holder: string): Promise<void> {
-    const key = JSON.stringify([user, id]);
-    if (this.leases.get(key)?.holder === holder) this.leases.delete(key);
+    await this.store.write(() => {
+      this.s.dropLease.run(user, id, holder);
+    });
   }
 
   async count(user: string, now: number): Promise<number> {
@@ -155,7 +175,6 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   }
 
   delete(user: string, id: string): Promise<boolean> {
-    this.leases.delete(JSON.stringify([user, id]));
     return this.store.write(() => {
       const removed = this.s.remove.run(user, id).changes > 0;
       if (removed) this.s.add.run(user, -1);
@@ -199,7 +218,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   }
 }
 
-function entryOf(row: { meta: string }): DeferredMessageEntry {
+function entryOf(row: EntryRow): DeferredMessageEntry {
   return JSON.parse(row.meta) as DeferredMessageEntry;
 }
 
