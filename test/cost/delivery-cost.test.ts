@@ -10,7 +10,7 @@
  * watcher's NOTIFY). The README's cost table is these figures at list prices.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeHttpHandler } from '#functions/deposit/logic.ts';
+import { makeHttpHandler, type DepositDeps } from '#functions/deposit/logic.ts';
 import { makeHandler as makeSubscribe, type SubscribeDeps } from '#functions/subscribe/logic.ts';
 import { makeHandler as makeInvite, type InviteDeps } from '#functions/invite/logic.ts';
 import { deliverSession, type DeliverDeps } from '#functions/deliver/logic.ts';
@@ -108,7 +108,11 @@ function inviteEvent(user: string, callId: string, ids: string[]) {
 function handlers() {
   const { messages, subscriptions, sessions } = backend.ports;
   const notifyDeps = { messages, subscriptions, policy, now };
-  const subscribe = makeSubscribe({ ...notifyDeps, serviceUris: [], newTag: () => `t${clock}` } as SubscribeDeps);
+  const subscribe = makeSubscribe({
+    ...notifyDeps,
+    serviceUris: [],
+    newTag: () => `t${clock}`,
+  } satisfies SubscribeDeps);
   // The change fan-out: the watchers' edge tasks from the subscriptions, then each edge task
   // invokes `subscribe` with the user-changed signal for its own watchers.
   const changes = new EdgeChangeFeed(
@@ -125,11 +129,11 @@ function handlers() {
   const deposit = makeHttpHandler({
     messages,
     policy,
-    warnAgent: 'pf.example.com',
     servedDomain: 'example.com',
+    warnAgent: 'pf.example.com',
     now,
     newId: () => `01KCOST${String(clock).slice(-8)}${String(++seq).padStart(11, '0')}`,
-  });
+  } satisfies DepositDeps);
   const queue: DeliveryQueue = {
     enqueue: async (job) => {
       sqs++;
@@ -146,7 +150,7 @@ function handlers() {
     newTag: () => `inv${clock}`,
     newSessionId: () => `s${clock}${++seq}`,
     now,
-  } as InviteDeps);
+  } satisfies InviteDeps);
   const deliverDeps: DeliverDeps = { messages, sessions, edge: new RecordingEdge(), changes, now };
   return { subscribe, changes, deposit, invite, deliverDeps };
 }
