@@ -2,7 +2,7 @@
  * The deferred-message list document (protocol.md "NOTIFY"): the body of every NOTIFY of the
  * deferred-messages package, `application/vnd.oma.im.deferred-list+xml`.
  */
-import type { DeferredMessage } from './model.ts';
+import type { DeferredMessageEntry } from './model.ts';
 import { LIST_NAMESPACE, LIST_STATE_FULL, LIST_XML as X } from './names.ts';
 import { childOf, escapeXmlAttr, escapeXmlText, parseXml, type XmlElement } from './xml.ts';
 
@@ -27,7 +27,7 @@ export type DecodedList =
   { ok: true; version: number; total: number; state: string; entries: ListEntry[] } | { ok: false; reason: string };
 
 /** Oldest first: arrival time, then the ULID (which sorts by creation time too). */
-export function compareOldestFirst(a: DeferredMessage, b: DeferredMessage): number {
+export function compareOldestFirst(a: DeferredMessageEntry, b: DeferredMessageEntry): number {
   if (a.arrivedAt !== b.arrivedAt) return a.arrivedAt < b.arrivedAt ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -36,7 +36,7 @@ function element(name: string, value: string): string {
   return `    <${name}>${escapeXmlText(value)}</${name}>`;
 }
 
-function encodeEntry(m: DeferredMessage): string {
+function encodeEntry(m: DeferredMessageEntry): string {
   const lines = [
     `  <${X.entry} ${X.id}="${escapeXmlAttr(m.id)}">`,
     element(X.messageId, m.messageId),
@@ -56,7 +56,7 @@ function encodeEntry(m: DeferredMessage): string {
 }
 
 /** The list document for these entries (written oldest first, whatever order they come in). */
-export function encodeList(list: { version: number; total: number; entries: DeferredMessage[] }): string {
+export function encodeList(list: { version: number; total: number; entries: DeferredMessageEntry[] }): string {
   const entries = [...list.entries].sort(compareOldestFirst).map(encodeEntry);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -123,7 +123,7 @@ export function decodeList(xml: string): DecodedList {
 }
 
 /** A decoded entry back into the record shape the encoder takes (a cut list re-encodes the same entries). */
-function asRecord(entry: ListEntry): DeferredMessage {
+function asRecord(entry: ListEntry): DeferredMessageEntry {
   return {
     user: entry.to,
     id: entry.id,
@@ -137,7 +137,6 @@ function asRecord(entry: ListEntry): DeferredMessage {
     ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
     ...(entry.contributionId !== undefined ? { contributionId: entry.contributionId } : {}),
     ...(entry.dispositionNotification !== undefined ? { dispositionNotification: entry.dispositionNotification } : {}),
-    cpim: new Uint8Array(),
     arrivedAt: entry.date,
     expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
   };

@@ -2,12 +2,12 @@
  * NOTIFY content of the deferred-messages package (protocol.md "NOTIFY", RFC 6665 §4.2.2):
  * always full state, the oldest entries up to a cap, `total` the user's whole count.
  */
-import type { DeferredMessage } from './model.ts';
+import type { DeferredMessageEntry } from './model.ts';
 import { compareOldestFirst, encodeList } from './list-codec.ts';
 import { LIST_CONTENT_TYPE } from './names.ts';
 
 export function buildNotifyContent(input: {
-  messages: readonly DeferredMessage[];
+  messages: readonly DeferredMessageEntry[];
   total: number;
   version: number;
   maxEntries: number;
