@@ -2,7 +2,8 @@
  * The whole deployment as architecture.md draws it: storage, queue and handlers, the edge on Fargate
  * behind an NLB, the dashboard and the alarms.
  */
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { DeployConfig } from './config.ts';
 import { Alarms } from './constructs/alarms.ts';
@@ -29,9 +30,19 @@ export class DeferredCpmStack extends Stack {
     const { config } = props;
     this.storage = new Storage(this, 'Storage');
     this.network = new Network(this, 'Network', { logRetentionDays: config.logRetentionDays });
-    this.edge = new Edge(this, 'Edge', { config, network: this.network });
+    // CONTROL_TOKEN: the bearer token the handlers present to the edges' control API.
+    const controlToken = new secretsmanager.Secret(this, 'ControlToken', {
+      description: 'Bearer token of the edge control API (/control/*)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    Validations.of(controlToken).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Read once per edge task and function instance; a rotation is a redeploy of both.',
+    });
+    this.edge = new Edge(this, 'Edge', { config, network: this.network, controlToken });
     this.functions = new Functions(this, 'Functions', {
       config,
+      controlToken,
       network: this.network,
       tables: this.storage.tables,
       advertise: { host: this.edge.nlb.loadBalancerDnsName, msrpPort: LISTENER_PORTS.msrp },

@@ -2,6 +2,7 @@
  * The service's configuration: one environment variable per setting (docs/architecture.md "Configuration"),
  * the local defaults when unset. A bad value stops the start with a message naming the variable.
  */
+import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { parseDuration } from './deferred/policy.ts';
 
@@ -27,6 +28,11 @@ export interface Config {
   directClients: string[];
   /** Where the admin and control HTTP port listens: loopback unless set (the control API is private). */
   adminListen: string;
+  /**
+   * CONTROL_TOKEN: the bearer token every /control/* call must carry (the handlers send it).
+   * Unset: a random one per start, so that locally nothing outside this process can call it.
+   */
+  controlToken: string;
   /**
    * MSRP_RELAY_ALLOW: address ranges of the other edge tasks. An MSRP connection for a session
    * held by a task in them is handed to that task; empty (the default) relays nothing.
@@ -157,6 +163,15 @@ function functionNames(env: Env): { subscribe: string; invite: string; deposit: 
   };
 }
 
+function controlToken(env: Env): string {
+  const value = env.CONTROL_TOKEN;
+  if (value === undefined || value === '') return randomBytes(32).toString('base64url');
+  if (value.length < 32 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new ConfigError('CONTROL_TOKEN', 'must be at least 32 printable characters without spaces');
+  }
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const listen = env.SIP_LISTEN || '127.0.0.1';
   if (isIP(listen) === 0) throw new ConfigError('SIP_LISTEN', `"${listen}" is not an IP address`);
@@ -187,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
+    controlToken: controlToken(env),
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
     ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),

@@ -12,6 +12,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { TableRole } from '#shared/adapters/dynamodb/tables.ts';
 import {
@@ -38,6 +39,8 @@ export interface FunctionsProps {
   tables: Record<TableRole, dynamodb.Table>;
   /** Where clients reach the MSRP listener (advertised in SDP answers). */
   advertise: { host: string; msrpPort: number };
+  /** CONTROL_TOKEN for the edges' control API. */
+  controlToken: secretsmanager.ISecret;
 }
 
 export class Functions extends Construct {
@@ -61,6 +64,8 @@ export class Functions extends Construct {
       RETENTION: config.retention,
       SIP_ADVERTISE: props.advertise.host,
       MSRP_PORT: String(props.advertise.msrpPort),
+      // A CloudFormation dynamic reference, resolved at deploy: the template never holds the token.
+      CONTROL_TOKEN: props.controlToken.secretValue.unsafeUnwrap(),
     };
     const inVpc = { vpc: network.vpc, subnets: network.handlerSubnets, securityGroup: network.edgeClients };
     const make = (name: HandlerName, timeout: Duration, memorySize: number, vpc?: typeof inVpc) => {

@@ -266,6 +266,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       userChanged: (user) => coalescer.userChanged(user),
       health: () => ({ ok: true, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
       edgeId,
+      controlToken: config.controlToken,
     });
     const adminPort = await admin.start(config.adminListen, config.adminPort);
     stops.push(() => admin.stop());

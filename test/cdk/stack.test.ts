@@ -226,6 +226,20 @@ describe('the default deployment', () => {
     }
   });
 
+  it('gives the edge and every handler CONTROL_TOKEN from one generated secret, never in the template', () => {
+    const secretId = logicalId(template, 'AWS::SecretsManager::Secret', 'ControlToken');
+    for (const id of Object.values(functionIds)) {
+      const env = resourcesOfType(template, 'AWS::Lambda::Function')[id]!.Properties.Environment.Variables;
+      expect(JSON.stringify(env.CONTROL_TOKEN)).toContain('{{resolve:secretsmanager:');
+      expect(JSON.stringify(env.CONTROL_TOKEN)).toContain(secretId);
+    }
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({ Secrets: [{ Name: 'CONTROL_TOKEN', ValueFrom: { Ref: secretId } }] }),
+      ]),
+    });
+  });
+
   it('puts exactly the handlers that call the edge into the VPC', () => {
     const fns = resourcesOfType(template, 'AWS::Lambda::Function');
     for (const h of HANDLERS) {
