@@ -229,9 +229,12 @@ describe('the default deployment', () => {
   it('gives the edge and every handler CONTROL_TOKEN from one generated secret, never in the template', () => {
     const secretId = logicalId(template, 'AWS::SecretsManager::Secret', 'ControlToken');
     for (const id of Object.values(functionIds)) {
-      const env = resourcesOfType(template, 'AWS::Lambda::Function')[id]!.Properties.Environment.Variables;
-      expect(JSON.stringify(env.CONTROL_TOKEN)).toContain('{{resolve:secretsmanager:');
-      expect(JSON.stringify(env.CONTROL_TOKEN)).toContain(secretId);
+      const fn = resourcesOfType(template, 'AWS::Lambda::Function')[id] as {
+        Properties: { Environment: { Variables: Record<string, unknown> } };
+      };
+      const token = JSON.stringify(fn.Properties.Environment.Variables.CONTROL_TOKEN);
+      expect(token).toContain('{{resolve:secretsmanager:');
+      expect(token).toContain(secretId);
     }
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: Match.arrayWith([
