@@ -229,7 +229,7 @@ describe('the default deployment', () => {
   it('gives the edge and every handler CONTROL_TOKEN from one generated secret, never in the template', () => {
     const secretId = logicalId(template, 'AWS::SecretsManager::Secret', 'ControlToken');
     for (const id of Object.values(functionIds)) {
-      const fn = resourcesOfType(template, 'AWS::Lambda::Function')[id] as {
+      const fn = resourcesOfType(template, 'AWS::Lambda::Function')[id] as unknown as {
         Properties: { Environment: { Variables: Record<string, unknown> } };
       };
       const token = JSON.stringify(fn.Properties.Environment.Variables.CONTROL_TOKEN);
