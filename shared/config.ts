@@ -217,6 +217,17 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /**
+ * Where the edge may send SIP of its own accord (NOTIFY and BYE asked for through /control/send,
+ * IMDN reports): the SIP/IP Core (TRUSTED_PEERS), admitted direct clients (DIRECT_CLIENTS) and
+ * the OUTBOUND_PROXY. Anything else is refused before a byte is sent, so that whoever reaches
+ * the control API cannot aim the edge at arbitrary hosts.
+ */
+export function controlDestinations(config: Config): (address: string) => boolean {
+  const proxyHost = config.outboundProxy ? SIP_URI.exec(config.outboundProxy)?.[1]?.replace(/^\[|\]$/g, '') : undefined;
+  return makeTrustCheck([...config.trustedPeers, ...config.directClients, ...(proxyHost ? [proxyHost] : [])]);
+}
+
+/**
  * Whether an address belongs to the given ranges: the trusted ones (RFC 3325 §2: the trust
  * domain), or the MSRP relay's.
  */

@@ -7,7 +7,7 @@
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
-import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
+import { ConfigError, controlDestinations, makeTrustCheck, type Config } from '#shared/config.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
@@ -34,7 +34,7 @@ export interface EdgeOptions {
   timers?: Partial<Timers>;
   policy?: Partial<Policy>;
   sweepIntervalMs?: number;
-  /** Outbound allow-list for SIP sends (tests: loopback only). */
+  /** Outbound allow-list for SIP sends (default: controlDestinations(config); tests: loopback only). */
   allowDestination?: (address: string) => boolean;
 }
 
@@ -97,7 +97,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         tlsPort: config.sipsPort,
         wsPort: config.wsPort,
         tls,
-        ...(opts.allowDestination ? { allowDestination: opts.allowDestination } : {}),
+        allowDestination: opts.allowDestination ?? controlDestinations(config),
       },
       log,
     );

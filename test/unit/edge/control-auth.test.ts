@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
-import { ConfigError, loadConfig } from '#shared/config.ts';
+import { ConfigError, controlDestinations, loadConfig } from '#shared/config.ts';
 import type { EdgeGateway } from '#shared/ports.ts';
 import { AdminServer } from '#functions/edge/admin-server.ts';
 import { Counters } from '#functions/edge/counters.ts';
@@ -85,5 +85,25 @@ describe('CONTROL_TOKEN', () => {
     expect(loadConfig({}).controlToken).not.toBe(a);
     expect(loadConfig({ CONTROL_TOKEN: TOKEN }).controlToken).toBe(TOKEN);
     expect(() => loadConfig({ CONTROL_TOKEN: 'short' })).toThrow(ConfigError);
+  });
+});
+
+describe('control destinations', () => {
+  it('are the SIP/IP Core, the direct clients and the outbound proxy, nothing else', () => {
+    const allowed = controlDestinations(
+      loadConfig({
+        TRUSTED_PEERS: '10.20.0.0/16',
+        DIRECT_CLIENTS: '',
+        OUTBOUND_PROXY: 'sip:192.0.2.5:5060;transport=tcp',
+      }),
+    );
+    expect(allowed('10.20.3.4')).toBe(true);
+    expect(allowed('192.0.2.5')).toBe(true);
+    expect(allowed('198.51.100.9')).toBe(false);
+    expect(allowed('127.0.0.1')).toBe(false);
+    // The local default: loopback peers and clients only.
+    const local = controlDestinations(loadConfig({}));
+    expect(local('127.0.0.1')).toBe(true);
+    expect(local('198.51.100.9')).toBe(false);
   });
 });
