@@ -98,6 +98,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         wsPort: config.wsPort,
         tls,
         allowDestination: opts.allowDestination ?? controlDestinations(config),
+        // The SIP/IP Core is not held to the per-source limit and keeps connecting under a flood.
+        isKnownPeer: makeTrustCheck(config.trustedPeers),
       },
       log,
     );
