@@ -37,7 +37,11 @@ export class DeferredCpmStack extends Stack {
       config,
       network: this.network,
       tables: this.storage.tables,
-      advertise: { host: this.edge.nlb.loadBalancerDnsName, msrpPort: LISTENER_PORTS.msrp },
+      advertise: {
+        host: this.edge.nlb.loadBalancerDnsName,
+        msrpPort: LISTENER_PORTS.msrp,
+        ...(config.certificateArn ? { msrpsPort: LISTENER_PORTS.msrps } : {}),
+      },
     });
     const { subscribe, invite, deposit } = this.functions.handlers;
     this.edge.invokes({ subscribe, invite, deposit });

@@ -47,7 +47,7 @@ export interface FunctionsProps {
   network: Network;
   tables: Record<TableRole, dynamodb.Table>;
   /** Where clients reach the MSRP listener (advertised in SDP answers). */
-  advertise: { host: string; msrpPort: number };
+  advertise: { host: string; msrpPort: number; msrpsPort?: number };
 }
 
 export class Functions extends Construct {
@@ -74,6 +74,9 @@ export class Functions extends Construct {
       SIP_ADVERTISE: props.advertise.host,
       MSRP_PORT: String(props.advertise.msrpPort),
       SIP_ADVERTISE_MSRP: `${props.advertise.host}:${props.advertise.msrpPort}`,
+      ...(props.advertise.msrpsPort !== undefined
+        ? { SIP_ADVERTISE_MSRPS: `${props.advertise.host}:${props.advertise.msrpsPort}` }
+        : {}),
     };
     const inVpc = { vpc: network.vpc, subnets: network.handlerSubnets, securityGroup: network.edgeClients };
     // `tracing` context. `sampled` (default): only the invocations the edge marks sampled
