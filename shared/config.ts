@@ -52,6 +52,8 @@ export interface Config {
    */
   msrpRelayAllow: string[];
   retentionSeconds: number;
+  /** DELIVERY_LEASE: how long a delivery holds a message it claimed (Policy.deliveryLeaseSeconds). */
+  deliveryLeaseSeconds: number;
   /** Optional PEM files; the local default makes a self-signed pair under dataDir. */
   tlsKeyFile?: string;
   tlsCertFile?: string;
@@ -234,6 +236,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (retentionSeconds === undefined || retentionSeconds <= 0) {
     throw new ConfigError('RETENTION', `"${retention}" is not a duration (e.g. 7d, 12h, 30m, 3600)`);
   }
+  const lease = env.DELIVERY_LEASE || '3m';
+  const deliveryLeaseSeconds = parseDuration(lease);
+  if (deliveryLeaseSeconds === undefined || deliveryLeaseSeconds <= 0) {
+    throw new ConfigError('DELIVERY_LEASE', `"${lease}" is not a duration (e.g. 3m, 180)`);
+  }
   const handlerMode = env.HANDLER_MODE || 'local';
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
@@ -260,6 +267,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
+    deliveryLeaseSeconds,
     ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),
     ...(env.SIP_TLS_CERT ? { tlsCertFile: env.SIP_TLS_CERT } : {}),
     handlerMode,

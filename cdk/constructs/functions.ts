@@ -146,14 +146,14 @@ export class Functions extends Construct {
         reportBatchItemFailures: true,
         filters: [
           // TTL removals only (made by the DynamoDB service itself), and of messages only: the
-          // dedupe claims sharing the table carry no `id`.
+          // dedupe claims and summaries sharing the table carry no `arrival`.
           lambda.FilterCriteria.filter({
             eventName: lambda.FilterRule.isEqual('REMOVE'),
             userIdentity: {
               type: lambda.FilterRule.isEqual('Service'),
               principalId: lambda.FilterRule.isEqual('dynamodb.amazonaws.com'),
             },
-            dynamodb: { OldImage: { id: { S: lambda.FilterRule.exists() } } },
+            dynamodb: { OldImage: { arrival: { S: lambda.FilterRule.exists() } } },
           }),
         ],
       }),

@@ -8,6 +8,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
+import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
@@ -67,7 +68,11 @@ export interface HandlerSide {
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const { config } = opts;
   const log: LogFn = opts.log ?? (() => undefined);
-  const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
+  const policy = defaultPolicy({
+    retentionSeconds: config.retentionSeconds,
+    deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    ...opts.policy,
+  });
   const counters = new Counters();
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
@@ -168,6 +173,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const sender = new InDialogSender({
       transactions,
       contactFor: (transport) => contactOn(transport),
+      shrinkBody: cutListToFit,
       onSubscriptionEnded: async (sub, status) => {
         counters.inc('subscriptions_ended_total', { cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
@@ -249,7 +255,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       onResponse: (method, status) => {
         counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
         emf?.sipResponse(method, status);
-        if (method === 'MESSAGE' && status === 202) counters.inc('deposits_total');
       },
       log,
     });

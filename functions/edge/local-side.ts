@@ -1,8 +1,9 @@
 /**
  * The local default's handler side (docs/architecture.md "The local default"): the handlers in
- * this process over the SQLite store in DATA_DIR, its delivery queue consumed here, the expiry
- * sweep on a timer. edge.ts imports this module only in local mode, so the AWS container never
- * loads the native SQLite module.
+ * this process, built by the same functions/<name>/build.ts functions the Lambda entries call,
+ * over the SQLite store in DATA_DIR; its delivery queue consumed here, the expiry sweep on a
+ * timer. edge.ts imports this module only in local mode, so the AWS container never loads the
+ * native SQLite module.
  */
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { openSqliteBackend, SqliteJobConsumer, type SqliteBackend } from '#shared/adapters/sqlite/index.ts';
@@ -11,8 +12,13 @@ import type { Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway } from '#shared/ports.ts';
 import type { AdminDeps } from './admin-server.ts';
 import type { Counters } from './counters.ts';
+import type { HandlerEvents } from '#shared/service/handler-events.ts';
+import { buildDeliver } from '#functions/deliver/build.ts';
+import { buildDeposit } from '#functions/deposit/build.ts';
+import { buildExpire } from '#functions/expire/build.ts';
+import { buildInvite } from '#functions/invite/build.ts';
+import { buildSubscribe } from '#functions/subscribe/build.ts';
 import type { HandlerSide, LogFn } from './edge.ts';
-import { makeLocalHandlers } from './local-handlers.ts';
 
 export { DataDirInUseError } from '#shared/adapters/sqlite/index.ts';
 
@@ -37,28 +43,44 @@ export interface LocalSideOptions {
 
 export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   const { backend, config, policy, counters, log, stops } = opts;
-  const { ports } = backend;
-  const handlers = makeLocalHandlers({
-    ports,
-    edge: opts.gateway,
-    changes: opts.changes,
-    policy,
-    serviceUris: [serviceUri(config.sipDomain)],
-    msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
-    warnAgent: config.sipDomain,
-    counters: {
-      delivered: (ms) => {
-        counters.inc('retrievals_total');
-        counters.observe('delivery_latency_ms', ms);
-      },
-      failed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
-      expired: (n) => counters.inc('expiries_total', {}, n),
+  const ports = { ...backend.ports, edge: opts.gateway, changes: opts.changes };
+  const now = Date.now;
+  const serviceUris = [serviceUri(config.sipDomain)];
+  // The Lambda entries report the same events as EMF metrics (lambda-runtime.ts metricEvents).
+  const events: Required<HandlerEvents> = {
+    deposited: () => counters.inc('deposits_total'),
+    deleted: () => counters.inc('deletions_total'),
+    delivered: (ms) => {
+      counters.inc('retrievals_total');
+      counters.observe('delivery_latency_ms', ms);
     },
+    deliveryFailed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
+    expired: (n) => counters.inc('expiries_total', {}, n),
+  };
+  const subscribe = buildSubscribe({ ports, policy, serviceUris, now });
+  const invite = buildInvite({
+    ports,
+    policy,
+    serviceUris,
+    msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
+    ownerMsrpPort: opts.msrpPort,
+    events,
+    now,
   });
+  const deposit = buildDeposit({
+    ports,
+    policy,
+    warnAgent: config.sipDomain,
+    servedDomain: config.sipDomain,
+    events,
+    now,
+  });
+  const deliver = buildDeliver({ ports, events, now, messageLeaseSeconds: policy.deliveryLeaseSeconds });
+  const expire = buildExpire({ ports, policy, events, now });
 
   const deliveries = new SqliteJobConsumer({
     queue: backend.queues.delivery,
-    handler: handlers.deliver,
+    handler: deliver,
     // Each job waits for its client's MSRP connection: many in flight, one job per batch.
     batchSize: 1,
     concurrency: 16,
@@ -68,7 +90,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   stops.push(() => deliveries.stop());
 
   const sweepTimer = setInterval(() => {
-    void handlers
+    void expire
       .sweep()
       .then(() => backend.housekeeping())
       .then(({ summariesFixed }) => {
@@ -80,24 +102,20 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   stops.push(() => clearInterval(sweepTimer));
 
   const operator: Pick<AdminDeps, 'deposit' | 'listUser'> = {
-    deposit: async (json) => {
-      const result = await handlers.depositHttp(json);
-      if (result.statusCode === 201) counters.inc('deposits_total');
-      return result;
-    },
+    deposit: (json) => deposit.http(json),
     listUser: async (user) => {
       const nowSec = Math.floor(Date.now() / 1000);
       const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
       return {
         user,
         total: await ports.messages.count(user, nowSec),
-        entries: list.map(({ cpim: _payload, ...meta }) => meta),
+        entries: list,
       };
     },
   };
 
   return {
-    invoker: handlers.invoker,
+    invoker: { subscribe, invite, deposit: deposit.sip },
     operator,
     consumeOutbound: (handler: SqsBatchHandler) => {
       const consumer = new SqliteJobConsumer({

@@ -1,7 +1,8 @@
 /**
  * HandlerInvoker over AWS Lambda (architecture.md: the edge calls `subscribe`, `invite` and `deposit`
  * synchronously). RequestResponse with a tight timeout and bounded retries; a function error, a
- * throttle or a timeout rejects, and the edge answers 503 with Retry-After, never silence.
+ * throttle or a timeout rejects, and the edge answers 503 with Retry-After (500 when the error
+ * is the function's own bug, functions/edge/handler-failure.ts), never silence.
  */
 import { randomBytes } from 'node:crypto';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -32,6 +33,9 @@ export function sampledTraceHeader(nowMs = Date.now()): string {
 }
 
 export class LambdaFunctionError extends Error {
+  /** The type of the function's own error ("TypeError", "Sandbox.Timedout"), from its payload. */
+  readonly errorType: string | undefined;
+
   constructor(
     readonly functionName: string,
     readonly kind: string,
@@ -39,6 +43,18 @@ export class LambdaFunctionError extends Error {
   ) {
     super(`${functionName}: ${kind}: ${detail}`);
     this.name = 'LambdaFunctionError';
+    // A result without a status is the function's bug, like a TypeError in it.
+    this.errorType = kind === 'BadResult' ? 'TypeError' : errorTypeIn(detail);
+  }
+}
+
+/** Lambda's error payload: {"errorType": "...", "errorMessage": "..."}. */
+function errorTypeIn(payload: string): string | undefined {
+  try {
+    const type = (JSON.parse(payload) as { errorType?: unknown }).errorType;
+    return typeof type === 'string' ? type : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -88,7 +104,7 @@ export class LambdaInvoker implements HandlerInvoker {
       { abortSignal: AbortSignal.timeout(this.opts.timeoutMs) },
     );
     const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
-    if (out.FunctionError) throw new LambdaFunctionError(functionName, out.FunctionError, text.slice(0, 500));
+    if (out.FunctionError) throw new LambdaFunctionError(functionName, out.FunctionError, text.slice(0, 2000));
     const result = JSON.parse(text) as SipHandlerResult;
     if (typeof result?.response?.status !== 'number') {
       throw new LambdaFunctionError(functionName, 'BadResult', 'no response status in the result');

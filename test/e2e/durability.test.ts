@@ -54,7 +54,8 @@ describe('a crash between the INVITE 200 and the MSRP 200', () => {
 
   it('keeps the message deferred; after a restart on the same data folder a new pull delivers it', async () => {
     const user = 'sip:crash@example.com';
-    const first = await spawnEdge({ DATA_DIR: dataDir });
+    // The crashed delivery's claim on the message lapses after DELIVERY_LEASE (1 s here).
+    const first = await spawnEdge({ DATA_DIR: dataDir, DELIVERY_LEASE: '1' });
     const admin = `http://127.0.0.1:${first.ports.admin}`;
     const dep = await depositHttp(admin, { to: user, from: BOB, body: 'survives a crash' });
     expect(dep.status).toBe(201);
@@ -71,12 +72,15 @@ describe('a crash between the INVITE 200 and the MSRP 200', () => {
     expect(killed).toBe(true);
     attempt.client.close();
     attempt.msrp.close();
+    const killedAt = Date.now();
 
-    const second = await spawnEdge({ DATA_DIR: dataDir });
+    const second = await spawnEdge({ DATA_DIR: dataDir, DELIVERY_LEASE: '1' });
     try {
       const admin2 = `http://127.0.0.1:${second.ports.admin}`;
       const pending = await pendingOf(admin2, user);
       expect(pending.entries.map((e) => e.id)).toEqual([dep.json.id]);
+      // Past the dead delivery's lease (whole seconds, so up to 2 s after it was taken).
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, killedAt + 2100 - Date.now())));
 
       const received: Buffer[] = [];
       const again = await retrieveOver(second.ports.tcp!, user, dep.json.id, () => 200, received);
@@ -85,6 +89,50 @@ describe('a crash between the INVITE 200 and the MSRP 200', () => {
       again.msrp.close();
       expect(Buffer.concat(received).toString()).toContain('survives a crash');
       expect((await pendingOf(admin2, user)).total).toBe(0);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+  });
+});
+
+describe('kill -9 right after acknowledged deposits', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'deferred-ack-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('every deposit answered 201 is there after the restart', async () => {
+    const user = 'sip:acked@example.com';
+    const first = await spawnEdge({ DATA_DIR: dataDir });
+    const admin = `http://127.0.0.1:${first.ports.admin}`;
+    const exited = new Promise((resolve) => first.child.once('exit', resolve));
+    const acked: string[] = [];
+    // Deposits in flight side by side; the process dies as soon as ten are acknowledged, the
+    // others still on their way (their clients see the connection drop, never a 201).
+    const deposits = Array.from({ length: 40 }, (_, i) =>
+      depositHttp(admin, { to: user, from: BOB, body: `acked ${i}`, messageId: `ack-${i}` }).then(
+        (reply) => {
+          if (reply.status !== 201) return;
+          acked.push(reply.json.id);
+          if (acked.length === 10) first.child.kill('SIGKILL');
+        },
+        () => undefined,
+      ),
+    );
+    await Promise.all(deposits);
+    await exited;
+    expect(acked.length).toBeGreaterThanOrEqual(10);
+
+    const second = await spawnEdge({ DATA_DIR: dataDir });
+    try {
+      const pending = await pendingOf(`http://127.0.0.1:${second.ports.admin}`, user);
+      const stored = new Set(pending.entries.map((e) => e.id));
+      expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+      expect(pending.total).toBe(stored.size);
     } finally {
       second.child.kill('SIGTERM');
       await new Promise((resolve) => second.child.once('exit', resolve));
@@ -136,8 +184,10 @@ describe('failed deliveries leave the message deferred', () => {
     expect((await pendingOf(edge.adminUrl, user)).entries.map((e) => e.id)).toEqual([dep.json.id]);
   });
 
-  it('the same imdn.Message-ID from the same sender is stored once (202 twice)', async () => {
+  it('the same imdn.Message-ID from the same sender is stored once (202 twice) and counted once', async () => {
     const user = 'sip:dedupe@example.com';
+    const deposits = () => edge.counters.snapshot().counters.deposits_total ?? 0;
+    const before = deposits();
     const bob = await CpmClient.connect({
       transport: 'udp',
       server: { host: '127.0.0.1', port: edge.ports.udp! },
@@ -161,5 +211,6 @@ describe('failed deliveries leave the message deferred', () => {
     const pending = await pendingOf(edge.adminUrl, user);
     expect(pending.total).toBe(1);
     expect(pending.entries[0]?.messageId).toBe('same-id-1');
+    expect(deposits() - before).toBe(1);
   });
 });

@@ -129,8 +129,21 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {
-    const items = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
-    return items.map(subscriptionOfItem);
+    // The index holds keys only (NOTIFY counter bumps write no index entry): read each item.
+    const keys = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
+    const items = await Promise.all(
+      keys.map(async (k) => {
+        const out = await this.client.send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key: { user: k.user, dialogId: k.dialogId },
+            ConsistentRead: true,
+          }),
+        );
+        return out.Item;
+      }),
+    );
+    return items.filter((item): item is Item => item !== undefined).map(subscriptionOfItem);
   }
 }
 

@@ -223,7 +223,6 @@ describe('edge with HANDLER_MODE=lambda', () => {
         contentType: 'text/plain',
         size: 2,
         dispositionNotification: 'negative-delivery',
-        cpim: new Uint8Array(),
         arrivedAt: '2026-03-01T10:00:01.000Z',
         expiresAt: 1_900_000_000,
       });
