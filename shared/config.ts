@@ -31,6 +31,11 @@ export interface Config {
    * they count as TLS (sips: Contact on the advertised TLS address).
    */
   tlsOffloadPort?: number;
+  /**
+   * MSRP_TLS_OFFLOAD_PORT: plain TCP for MSRP whose TLS a load balancer ended; with
+   * SIP_ADVERTISE_MSRPS, sessions set up over SIP over TLS get an msrps: a=path there.
+   */
+  msrpTlsOffloadPort?: number;
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
@@ -90,7 +95,7 @@ export interface Config {
   edgeId?: string;
 }
 
-export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp';
+export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp' | 'msrps';
 export interface HostPort {
   host: string;
   port: number;
@@ -102,6 +107,7 @@ const ADVERTISE_VARIABLES: Record<AdvertisedTransport, string> = {
   tls: 'SIP_ADVERTISE_TLS',
   ws: 'SIP_ADVERTISE_WS',
   msrp: 'SIP_ADVERTISE_MSRP',
+  msrps: 'SIP_ADVERTISE_MSRPS',
 };
 
 /** `host:port` or `[v6]:port`; split at the last colon, so linear on any input. */
@@ -278,6 +284,7 @@ export function loadConfig(env: Env = process.env): Config {
     advertise,
     advertiseTransports: advertiseTransports(env),
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
+    ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
     dataDir: env.DATA_DIR || '.data',
     sqliteSynchronous,
