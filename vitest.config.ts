@@ -9,7 +9,7 @@ export default defineConfig({
     globalSetup: ['test/support/build-bundle.ts'],
     exclude: ['test/bench/**', 'node_modules/**'],
     testTimeout: 30_000,
-    hookTimeout: 60_000,
+    hookTimeout: 240_000,
     // Two cores here and in CI: socket tests run better without heavy parallelism.
     maxWorkers: 2,
     reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],
