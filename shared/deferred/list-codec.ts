@@ -2,7 +2,7 @@
  * The deferred-message list document (protocol.md "NOTIFY"): the body of every NOTIFY of the
  * deferred-messages package, `application/vnd.oma.im.deferred-list+xml`.
  */
-import type { DeferredMessage, DeferredMessageEntry } from './model.ts';
+import type { DeferredMessageEntry } from './model.ts';
 import { LIST_NAMESPACE, LIST_STATE_FULL, LIST_XML as X } from './names.ts';
 import { childOf, escapeXmlAttr, escapeXmlText, parseXml, type XmlElement } from './xml.ts';
 
