@@ -2,6 +2,7 @@
  * The service's configuration: one environment variable per setting (docs/architecture.md "Configuration"),
  * the local defaults when unset. A bad value stops the start with a message naming the variable.
  */
+import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { parseDuration } from './deferred/policy.ts';
 
@@ -38,6 +39,12 @@ export interface Config {
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
+  /**
+   * SQLITE_SYNCHRONOUS, the local default's store: FULL (default) fsyncs every commit, so an
+   * acknowledged message survives a power cut; NORMAL only at checkpoints (survives a crash of
+   * the process, not of the machine). For benchmarks and machines with a battery-backed cache.
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -46,6 +53,11 @@ export interface Config {
   directClients: string[];
   /** Where the admin and control HTTP port listens: loopback unless set (the control API is private). */
   adminListen: string;
+  /**
+   * CONTROL_TOKEN: the bearer token every /control/* call must carry (the handlers send it).
+   * Unset: a random one per start, so that locally nothing outside this process can call it.
+   */
+  controlToken: string;
   /**
    * MSRP_RELAY_ALLOW: address ranges of the other edge tasks. An MSRP connection for a session
    * held by a task in them is handed to that task; empty (the default) relays nothing.
@@ -226,6 +238,15 @@ function functionNames(env: Env): { subscribe: string; invite: string; deposit: 
   };
 }
 
+function controlToken(env: Env): string {
+  const value = env.CONTROL_TOKEN;
+  if (value === undefined || value === '') return randomBytes(32).toString('base64url');
+  if (value.length < 32 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new ConfigError('CONTROL_TOKEN', 'must be at least 32 printable characters without spaces');
+  }
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const listen = env.SIP_LISTEN || '127.0.0.1';
   if (isIP(listen) === 0) throw new ConfigError('SIP_LISTEN', `"${listen}" is not an IP address`);
@@ -245,6 +266,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
   }
+  const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
+    throw new ConfigError('SQLITE_SYNCHRONOUS', `"${env.SQLITE_SYNCHRONOUS}" is neither FULL nor NORMAL`);
+  }
   const advertise = env.SIP_ADVERTISE || listen;
   if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
   return {
@@ -262,9 +287,11 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
     dataDir: env.DATA_DIR || '.data',
+    sqliteSynchronous,
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
+    controlToken: controlToken(env),
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
     deliveryLeaseSeconds,
@@ -278,6 +305,17 @@ export function loadConfig(env: Env = process.env): Config {
     ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),
     ...(env.EDGE_ID ? { edgeId: env.EDGE_ID } : {}),
   };
+}
+
+/**
+ * Where the edge may send SIP of its own accord (NOTIFY and BYE asked for through /control/send,
+ * IMDN reports): the SIP/IP Core (TRUSTED_PEERS), admitted direct clients (DIRECT_CLIENTS) and
+ * the OUTBOUND_PROXY. Anything else is refused before a byte is sent, so that whoever reaches
+ * the control API cannot aim the edge at arbitrary hosts.
+ */
+export function controlDestinations(config: Config): (address: string) => boolean {
+  const proxyHost = config.outboundProxy ? SIP_URI.exec(config.outboundProxy)?.[1]?.replace(/^\[|\]$/g, '') : undefined;
+  return makeTrustCheck([...config.trustedPeers, ...config.directClients, ...(proxyHost ? [proxyHost] : [])]);
 }
 
 /**

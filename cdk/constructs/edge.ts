@@ -13,6 +13,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { OUTBOUND_QUEUE_URL_ENV } from '#shared/adapters/wiring.ts';
@@ -77,6 +78,8 @@ export const TRACE_SAMPLE_RATE = 0.05;
 export interface EdgeProps {
   config: DeployConfig;
   network: Network;
+  /** CONTROL_TOKEN, which /control/* calls must carry. */
+  controlToken: secretsmanager.ISecret;
 }
 
 export class Edge extends Construct {
@@ -251,6 +254,7 @@ export class Edge extends Construct {
         // IMDN failure reports go to the SIP/IP Core's entry (RFC 3261 §8.1.2 outbound proxy).
         ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
       },
+      secrets: { CONTROL_TOKEN: ecs.Secret.fromSecretsManager(props.controlToken) },
       portMappings: [
         { containerPort: CONTAINER_PORTS.sipUdp, protocol: ecs.Protocol.UDP },
         { containerPort: CONTAINER_PORTS.sipTcp, protocol: ecs.Protocol.TCP },
@@ -273,7 +277,7 @@ export class Edge extends Construct {
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
-      reason: 'The environment holds names, ports and address ranges only; the task has no secrets.',
+      reason: 'The environment holds names, ports and address ranges only; CONTROL_TOKEN comes from Secrets Manager.',
     });
 
     this.service = new ecs.FargateService(this, 'Service', {
@@ -423,7 +427,7 @@ export class Edge extends Construct {
     return ecs.ContainerImage.fromAsset(PROJECT_ROOT, {
       file: 'functions/edge/Dockerfile',
       platform: Platform.LINUX_ARM64,
-      exclude: ['node_modules', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
+      exclude: ['node_modules', 'dist', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
     });
   }
 }

@@ -7,7 +7,7 @@
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir } from 'node:fs/promises';
-import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
+import { ConfigError, controlDestinations, makeTrustCheck, type Config } from '#shared/config.ts';
 import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
@@ -36,7 +36,7 @@ export interface EdgeOptions {
   timers?: Partial<Timers>;
   policy?: Partial<Policy>;
   sweepIntervalMs?: number;
-  /** Outbound allow-list for SIP sends (tests: loopback only). */
+  /** Outbound allow-list for SIP sends (default: controlDestinations(config); tests: loopback only). */
   allowDestination?: (address: string) => boolean;
 }
 
@@ -108,7 +108,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         ...(config.tlsOffloadPort !== undefined ? { tlsOffloadPort: config.tlsOffloadPort } : {}),
         advertised: sipAdvertised(config),
         idleTimeoutMs: config.idleTimeoutSeconds * 1000,
-        ...(opts.allowDestination ? { allowDestination: opts.allowDestination } : {}),
+        allowDestination: opts.allowDestination ?? controlDestinations(config),
+        // The SIP/IP Core is not held to the per-source limit and keeps connecting under a flood.
+        isKnownPeer: makeTrustCheck(config.trustedPeers),
       },
       log,
     );
@@ -282,6 +284,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       userChanged: (user) => coalescer.userChanged(user),
       health: () => ({ ok: true, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
       edgeId,
+      controlToken: config.controlToken,
     });
     const adminPort = await admin.start(config.adminListen, config.adminPort);
     stops.push(() => admin.stop());
