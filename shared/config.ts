@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { parseDuration } from './deferred/policy.ts';
+import { TRANSPORT_DEFAULTS } from './sip/transport/types.ts';
 
 export interface Config {
   sipDomain: string;
@@ -285,7 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     advertiseTransports: advertiseTransports(env),
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
     ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
-    idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
+    idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', TRANSPORT_DEFAULTS.idleTimeoutMs / 1000),
     dataDir: env.DATA_DIR || '.data',
     sqliteSynchronous,
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
