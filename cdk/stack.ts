@@ -2,7 +2,7 @@
  * The whole deployment as architecture.md draws it: storage, queue and handlers, the edge on Fargate
  * behind an NLB, the dashboard and the alarms.
  */
-import { CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { DeployConfig } from './config.ts';
@@ -29,7 +29,10 @@ export class DeferredCpmStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     this.storage = new Storage(this, 'Storage');
-    this.network = new Network(this, 'Network', { logRetentionDays: config.logRetentionDays });
+    this.network = new Network(this, 'Network', {
+      logRetentionDays: config.logRetentionDays,
+      fixedEgress: config.fixedEgress,
+    });
     // CONTROL_TOKEN: the bearer token the handlers present to the edges' control API.
     const controlToken = new secretsmanager.Secret(this, 'ControlToken', {
       description: 'Bearer token of the edge control API (/control/*)',
@@ -58,9 +61,15 @@ export class DeferredCpmStack extends Stack {
     });
 
     new CfnOutput(this, 'SipEndpoint', {
-      description: 'Point the SIP/IP Core here (UDP and TCP; TLS on 5061 when a certificate was given)',
-      value: `${this.edge.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sip}`,
+      description: `Point the SIP/IP Core here: UDP ${LISTENER_PORTS.sipUdp}, TCP ${LISTENER_PORTS.sipTcp}, TLS ${LISTENER_PORTS.sipTls} (with a certificate); MSRP ${LISTENER_PORTS.msrp}`,
+      value: this.edge.nlb.loadBalancerDnsName,
     });
+    if (config.fixedEgress) {
+      new CfnOutput(this, 'EgressAddresses', {
+        description: 'The Elastic IP the edge tasks send from (fixedEgress): allow-list it at the SIP/IP Core',
+        value: Fn.join(',', this.network.egressAddresses),
+      });
+    }
     new CfnOutput(this, 'DepositUrl', {
       description: 'Operator deposit API (POST JSON, SigV4-signed for service lambda)',
       value: this.functions.depositUrl.url,

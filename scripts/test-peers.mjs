@@ -6,7 +6,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** Each peer: the Debian package and a file that shows it is installed. */
-export const TEST_PEERS = [];
+export const TEST_PEERS = [
+  // test/interop: the SIP/IP Core in front of the service, and its WebSocket transport.
+  { package: 'kamailio', file: '/usr/sbin/kamailio' },
+  {
+    package: 'kamailio-websocket-modules',
+    file: `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/kamailio/modules/websocket.so`,
+  },
+  // test/interop: SIPp scenarios for SUBSCRIBE/NOTIFY and MESSAGE.
+  { package: 'sip-tester', file: '/usr/bin/sipp' },
+];
 
 const missing = TEST_PEERS.filter((p) => !existsSync(p.file));
 if (missing.length === 0) process.exit(0);

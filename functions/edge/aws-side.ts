@@ -3,7 +3,7 @@
  * through Lambda; the IMDN reports come off the outbound SQS queue. edge.ts imports this module
  * only in that mode, so the local default never loads the AWS SDK.
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { awsSqsClient, LONG_POLL_TIMEOUTS } from '#shared/adapters/clients.ts';
 import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
 import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { ConfigError, type Config } from '#shared/config.ts';
@@ -25,11 +25,16 @@ export function startAwsSide(
   if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
   const outboundQueueUrl = config.outboundQueueUrl;
   // Region and credentials from the task role, as the Lambda client's.
-  const sqs = new SQSClient({});
+  // The outbound queue is long-polled: the request timeout covers the 20 s wait.
+  const sqs = awsSqsClient(LONG_POLL_TIMEOUTS);
   stops.push(() => sqs.destroy());
   return {
     functions: config.functions,
-    invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }),
+    invoker: new LambdaInvoker({
+      functions: config.functions,
+      timeoutMs: config.handlerTimeoutMs,
+      traceSampleRate: config.traceSampleRate,
+    }),
     consumeOutbound: (handler: SqsBatchHandler) => {
       const poller = new SqsPoller({
         client: sqs,

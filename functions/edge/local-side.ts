@@ -62,7 +62,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     ports,
     policy,
     serviceUris,
-    msrp: { host: config.advertise, port: opts.msrpPort },
+    msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
     ownerMsrpPort: opts.msrpPort,
     events,
     now,
@@ -75,7 +75,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     events,
     now,
   });
-  const deliver = buildDeliver({ ports, events, now });
+  const deliver = buildDeliver({ ports, events, now, messageLeaseSeconds: policy.deliveryLeaseSeconds });
   const expire = buildExpire({ ports, policy, events, now });
 
   const deliveries = new SqliteJobConsumer({
@@ -109,7 +109,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
       return {
         user,
         total: await ports.messages.count(user, nowSec),
-        entries: list.map(({ cpim: _payload, ...meta }) => meta),
+        entries: list,
       };
     },
   };

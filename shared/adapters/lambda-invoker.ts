@@ -4,7 +4,9 @@
  * throttle or a timeout rejects, and the edge answers 503 with Retry-After (500 when the error
  * is the function's own bug, functions/edge/handler-failure.ts), never silence.
  */
+import { randomBytes } from 'node:crypto';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { requestHandler } from './clients.ts';
 import type { SipHandlerResult } from '../events.ts';
 import type { HandlerInvoker } from '../ports.ts';
 
@@ -14,7 +16,20 @@ export interface LambdaInvokerOptions {
   timeoutMs: number;
   /** SDK attempts per call (1 = no retry). Default 2. */
   maxAttempts?: number;
+  /**
+   * The share of invocations marked sampled for X-Ray (a functions' PassThrough tracing follows
+   * the mark); 0 marks none and leaves the decision to the function (its own sampling).
+   */
+  traceSampleRate?: number;
   client?: LambdaClient;
+}
+
+/** An X-Ray trace header (Root=1-<epoch hex>-<96 random bits>) marked sampled. */
+export function sampledTraceHeader(nowMs = Date.now()): string {
+  const epoch = Math.floor(nowMs / 1000)
+    .toString(16)
+    .padStart(8, '0');
+  return `Root=1-${epoch}-${randomBytes(12).toString('hex')};Sampled=1`;
 }
 
 export class LambdaFunctionError extends Error {
@@ -47,7 +62,24 @@ export class LambdaInvoker implements HandlerInvoker {
   private readonly client: LambdaClient;
 
   constructor(private readonly opts: LambdaInvokerOptions) {
-    this.client = opts.client ?? new LambdaClient({ maxAttempts: opts.maxAttempts ?? 2 });
+    this.client =
+      opts.client ??
+      new LambdaClient({
+        maxAttempts: opts.maxAttempts ?? 2,
+        requestHandler: requestHandler({ connectionTimeoutMs: 1_000, requestTimeoutMs: opts.timeoutMs }),
+      });
+    const rate = opts.traceSampleRate ?? 0;
+    if (rate > 0) {
+      // Lambda's Invoke takes the trace header as X-Amzn-Trace-Id.
+      this.client.middlewareStack.add(
+        (next) => async (args) => {
+          const request = args.request as { headers?: Record<string, string> };
+          if (request.headers && Math.random() < rate) request.headers['x-amzn-trace-id'] = sampledTraceHeader();
+          return next(args);
+        },
+        { step: 'build', name: 'traceSampling' },
+      );
+    }
   }
 
   subscribe(event: Parameters<HandlerInvoker['subscribe']>[0]): Promise<SipHandlerResult> {
