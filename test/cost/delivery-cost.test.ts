@@ -125,6 +125,7 @@ function handlers() {
   const deposit = makeHttpHandler({
     messages,
     policy,
+    servedDomain: 'example.com',
     warnAgent: 'pf.example.com',
     now,
     newId: () => `01KCOST${String(clock).slice(-8)}${String(++seq).padStart(11, '0')}`,
