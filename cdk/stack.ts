@@ -48,7 +48,11 @@ export class DeferredCpmStack extends Stack {
       controlToken,
       network: this.network,
       tables: this.storage.tables,
-      advertise: { host: this.edge.nlb.loadBalancerDnsName, msrpPort: LISTENER_PORTS.msrp },
+      advertise: {
+        host: this.edge.nlb.loadBalancerDnsName,
+        msrpPort: LISTENER_PORTS.msrp,
+        ...(config.certificateArn ? { msrpsPort: LISTENER_PORTS.msrps } : {}),
+      },
     });
     const { subscribe, invite, deposit } = this.functions.handlers;
     this.edge.invokes({ subscribe, invite, deposit });

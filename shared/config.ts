@@ -31,9 +31,20 @@ export interface Config {
    * they count as TLS (sips: Contact on the advertised TLS address).
    */
   tlsOffloadPort?: number;
+  /**
+   * MSRP_TLS_OFFLOAD_PORT: plain TCP for MSRP whose TLS a load balancer ended; with
+   * SIP_ADVERTISE_MSRPS, sessions set up over SIP over TLS get an msrps: a=path there.
+   */
+  msrpTlsOffloadPort?: number;
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
+  /**
+   * SQLITE_SYNCHRONOUS, the local default's store: FULL (default) fsyncs every commit, so an
+   * acknowledged message survives a power cut; NORMAL only at checkpoints (survives a crash of
+   * the process, not of the machine). For benchmarks and machines with a battery-backed cache.
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -84,7 +95,7 @@ export interface Config {
   edgeId?: string;
 }
 
-export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp';
+export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp' | 'msrps';
 export interface HostPort {
   host: string;
   port: number;
@@ -96,6 +107,7 @@ const ADVERTISE_VARIABLES: Record<AdvertisedTransport, string> = {
   tls: 'SIP_ADVERTISE_TLS',
   ws: 'SIP_ADVERTISE_WS',
   msrp: 'SIP_ADVERTISE_MSRP',
+  msrps: 'SIP_ADVERTISE_MSRPS',
 };
 
 /** `host:port` or `[v6]:port`; split at the last colon, so linear on any input. */
@@ -254,6 +266,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
   }
+  const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
+    throw new ConfigError('SQLITE_SYNCHRONOUS', `"${env.SQLITE_SYNCHRONOUS}" is neither FULL nor NORMAL`);
+  }
   const advertise = env.SIP_ADVERTISE || listen;
   if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
   return {
@@ -268,8 +284,10 @@ export function loadConfig(env: Env = process.env): Config {
     advertise,
     advertiseTransports: advertiseTransports(env),
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
+    ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
     dataDir: env.DATA_DIR || '.data',
+    sqliteSynchronous,
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),

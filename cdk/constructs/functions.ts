@@ -48,7 +48,7 @@ export interface FunctionsProps {
   network: Network;
   tables: Record<TableRole, dynamodb.Table>;
   /** Where clients reach the MSRP listener (advertised in SDP answers). */
-  advertise: { host: string; msrpPort: number };
+  advertise: { host: string; msrpPort: number; msrpsPort?: number };
   /** CONTROL_TOKEN for the edges' control API. */
   controlToken: secretsmanager.ISecret;
 }
@@ -79,6 +79,9 @@ export class Functions extends Construct {
       SIP_ADVERTISE_MSRP: `${props.advertise.host}:${props.advertise.msrpPort}`,
       // A CloudFormation dynamic reference, resolved at deploy: the template never holds the token.
       CONTROL_TOKEN: props.controlToken.secretValue.unsafeUnwrap(),
+      ...(props.advertise.msrpsPort !== undefined
+        ? { SIP_ADVERTISE_MSRPS: `${props.advertise.host}:${props.advertise.msrpsPort}` }
+        : {}),
     };
     const inVpc = { vpc: network.vpc, subnets: network.handlerSubnets, securityGroup: network.edgeClients };
     // `tracing` context. `sampled` (default): only the invocations the edge marks sampled

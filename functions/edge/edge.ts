@@ -145,6 +145,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       host: config.listen,
       port: config.msrpPort,
       advertiseHost: config.advertiseTransports.msrp?.host ?? config.advertise,
+      ...(config.msrpTlsOffloadPort !== undefined && config.advertiseTransports.msrps
+        ? { tlsOffload: { port: config.msrpTlsOffloadPort, advertise: config.advertiseTransports.msrps } }
+        : {}),
       ...(config.advertiseTransports.msrp ? { advertisePort: config.advertiseTransports.msrp.port } : {}),
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,

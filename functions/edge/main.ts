@@ -39,6 +39,8 @@ async function main(): Promise<void> {
       `  MSRP ${p.msrp}`,
       `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (health, metrics, dashboard)`,
       `  data ${config.dataDir}`,
+      // Since the process started (performance's time origin), not since this module loaded.
+      `  up in ${Math.round(performance.now())} ms, resident ${Math.round(process.memoryUsage.rss() / 1048576)} MiB`,
       '',
     ].join('\n'),
   );

@@ -576,7 +576,7 @@ describe('the default deployment', () => {
         .map((a) => (a.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref)
         .sort(),
     ).toEqual(Object.values(functionIds).sort());
-    expect(named('UnHealthyHostCount')).toHaveLength(3);
+    expect(named('UnHealthyHostCount')).toHaveLength(3); // SIP UDP, SIP TCP, MSRP (no TLS without a certificate)
     expect(named('HealthyHostCount')).toHaveLength(1);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
