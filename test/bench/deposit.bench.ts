@@ -9,13 +9,14 @@
  * With --cpu-prof the service writes a V8 CPU profile per mode and the top self-time is printed.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import { FREE_PORTS } from '../e2e/support.ts';
+import { summarizeProfile } from './profile.ts';
 
 const args = process.argv.slice(2);
 const profile = args.includes('--cpu-prof');
@@ -112,36 +113,6 @@ async function run(synchronous: 'FULL' | 'NORMAL'): Promise<void> {
   );
   if (profile) await summarizeProfile(profDir);
   await rm(dataDir, { recursive: true, force: true });
-}
-
-/** Self time by function, top 15, from the service's CPU profile. */
-async function summarizeProfile(dir: string): Promise<void> {
-  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) return;
-  const p = JSON.parse(await readFile(join(dir, file), 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  p.samples.forEach((id, i) => {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const where = url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, 'node:');
-    const key = `${functionName || `(anonymous)`} ${where}${url ? `:${lineNumber + 1}` : ``}`.trim();
-    const dt = p.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + dt);
-    total += dt;
-  });
-  const busy = total - (self.get('(idle)') ?? 0);
-  console.log(`  cpu profile: ${(busy / 1000).toFixed(0)} ms busy of ${(total / 1000).toFixed(0)} ms; top self time:`);
-  for (const [k, v] of [...self]
-    .filter(([k]) => k !== '(idle)')
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 15)) {
-    console.log(`  ${((100 * v) / busy).toFixed(1).padStart(5)}%  ${k}`);
-  }
 }
 
 execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });

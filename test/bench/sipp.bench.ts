@@ -1,0 +1,300 @@
+/**
+ * Issue 8 item 6: the service against the field's own tools. SIPp (Debian sip-tester) drives the
+ * scenarios in ./sipp over UDP at stepped rates: SUBSCRIBE → 200 → NOTIFY → 200 with a fresh user
+ * per flow (the subscription stays active) and MESSAGE deposits. The service runs as `npm start`
+ * runs it (the bundle, a separate process, DATA_DIR in a temp folder) pinned to CPU 0; SIPp runs
+ * on CPU 1. When Kamailio is installed the same scenarios run against it in the same run
+ * (./kamailio-bench.cfg: presence + presence_mwi with subs_db_mode 2 and msilo, both on sqlite, one
+ * worker, CPU 0) and the ratio service/Kamailio of the best clean rates is printed.
+ *
+ * Per step: offered rate, calls, failed calls, retransmissions, p50/p99 response time (SUBSCRIBE
+ * to NOTIFY; MESSAGE to 202; SIPp counts whole milliseconds, so 0 means under 1 ms), the target's CPU µs per flow (utime+stime from /proc over its
+ * process group) and its resident memory (PSS). A scenario stops stepping at its first step with a failure.
+ *
+ * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5
+ * SIPP_CPU_PROF=1 for a service CPU profile)
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FREE_PORTS } from '../e2e/support.ts';
+import { freePort } from '../interop/kamailio.ts';
+import { summarizeProfile } from './profile.ts';
+
+const RATES = (process.env.SIPP_RATES ?? '250,500,1000,2000,4000').split(',').map(Number);
+const SECONDS = Number(process.env.SIPP_SECONDS ?? 5);
+const PROFILE = process.env.SIPP_CPU_PROF === '1';
+const here = fileURLToPath(new URL('.', import.meta.url));
+const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
+const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
+  twoCpus ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+const KAMAILIO = '/usr/sbin/kamailio';
+const SQL = '/usr/share/kamailio/db_sqlite';
+
+interface Target {
+  name: string;
+  port: number;
+  /** The process group whose CPU and memory are measured. */
+  pgid: number;
+  event: string;
+  stop(): Promise<void>;
+}
+
+interface Step {
+  rate: number;
+  calls: number;
+  failed: number;
+  retrans: number;
+  p50: number;
+  p99: number;
+  cpuUsPerFlow: number;
+  rssMiB: number;
+}
+
+/**
+ * utime+stime (µs) and resident memory (MiB) summed over the processes of a group, from /proc;
+ * memory as PSS, so the shared memory Kamailio's processes all map is counted once.
+ */
+function groupUsage(pgid: number): { cpuUs: number; rssMiB: number } {
+  let ticks = 0;
+  let pssKiB = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    if (Number(f[2]) !== pgid) continue; // field 5: pgrp
+    ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime in 10 ms ticks
+    try {
+      pssKiB += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { cpuUs: ticks * 10_000, rssMiB: pssKiB / 1024 };
+}
+
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(-child.pid!, 'SIGTERM');
+  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function collect(child: ChildProcess): () => string {
+  let out = '';
+  const add = (b: Buffer) => (out = (out + b.toString()).slice(-32_000));
+  child.stdout!.on('data', add);
+  child.stderr!.on('data', add);
+  return () => out;
+}
+
+async function startService(dir: string): Promise<Target> {
+  const node = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []), 'dist/edge/main.js'];
+  const [cmd, args] = pin(0, process.execPath, node);
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...FREE_PORTS, DATA_DIR: join(dir, 'data'), MAX_IN_FLIGHT: '20000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, measured and stopped by the group's id
+  });
+  const out = collect(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /SIP UDP (\d+)[\s\S]*admin http/.exec(out());
+      if (m) {
+        clearInterval(timer);
+        resolve(Number(m[1]));
+      }
+    }, 10);
+    child.once('exit', (code) => {
+      clearInterval(timer);
+      reject(new Error(`service exited with ${code}:\n${out()}`));
+    });
+  });
+  return {
+    name: 'service',
+    port,
+    pgid: child.pid!,
+    event: 'deferred-messages',
+    stop: async () => {
+      await stopGroup(child);
+      if (PROFILE) await summarizeProfile(join(dir, 'prof'));
+    },
+  };
+}
+
+async function startKamailio(dir: string): Promise<Target> {
+  // Two files: presence's write-back timer holds a file's lock long enough to fail msilo's inserts.
+  const db = (name: string) => {
+    const file = join(dir, `${name}.sqlite`);
+    const schema = ['standard', name].map((t) => readFileSync(`${SQL}/${t}-create.sql`, 'utf8')).join('\n');
+    execFileSync('sqlite3', [file], { input: schema });
+    return `"sqlite:///${file}"`;
+  };
+  const port = await freePort();
+  const [cmd, args] = pin(0, KAMAILIO, [
+    '-f',
+    join(here, 'kamailio-bench.cfg'),
+    '-DD',
+    '-E',
+    '-Y',
+    dir,
+    '-w',
+    dir,
+    '-m',
+    '256',
+    '-M',
+    '16',
+    '-l',
+    `udp:127.0.0.1:${port}`,
+    '-A',
+    `PRESENCE_DB=${db('presence')}`,
+    '-A',
+    `MSILO_DB=${db('msilo')}`,
+  ]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const out = collect(child);
+  // Its workers are forked and listening well within this; a failed start exits before it.
+  await new Promise((r) => setTimeout(r, 1500));
+  if (child.exitCode !== null) throw new Error(`kamailio exited with ${child.exitCode}:\n${out()}`);
+  return { name: 'kamailio', port, pgid: child.pid!, event: 'message-summary', stop: () => stopGroup(child) };
+}
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+
+/** One SIPp run at a fixed rate; its figures from -trace_stat (counters) and -trace_rtt. */
+async function step(target: Target, scenario: string, rate: number, run: string, dir: string): Promise<Step> {
+  const calls = rate * SECONDS;
+  const stf = join(dir, `${run}.csv`);
+  const before = groupUsage(target.pgid);
+  const [cmd, args] = pin(1, '/usr/bin/sipp', [
+    `127.0.0.1:${target.port}`,
+    '-sf',
+    join(here, 'sipp', `${scenario}.xml`),
+    '-key',
+    'run',
+    run,
+    '-key',
+    'event',
+    target.event,
+    '-t',
+    'u1',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(await freePort()),
+    '-r',
+    String(rate),
+    '-m',
+    String(calls),
+    '-l',
+    String(Math.max(1000, rate * 4)),
+    '-nostdin',
+    '-recv_timeout',
+    '5000',
+    '-timeout',
+    `${SECONDS + 30}s`,
+    '-trace_stat',
+    '-stf',
+    stf,
+    '-fd',
+    '1',
+    '-trace_rtt',
+    '-rtt_freq',
+    '1',
+  ]);
+  const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = collect(child);
+  await new Promise((r) => child.once('exit', r));
+  // Let the target finish what it still holds (write-back, NOTIFY 200s) before reading its CPU.
+  await new Promise((r) => setTimeout(r, 300));
+  const after = groupUsage(target.pgid);
+  const lines = readFileSync(stf, 'latin1').trim().split('\n');
+  const head = lines[0]!.split(';');
+  const last = lines.at(-1)!.split(';');
+  const col = (name: string) => Number(last[head.indexOf(name)]);
+  const rttFile = readdirSync(dir).find((f) => f.startsWith(`${scenario}_`) && f.endsWith('_rtt.csv'));
+  if (!rttFile) throw new Error(`no response times from sipp:\n${out()}`);
+  const rtts = readFileSync(join(dir, rttFile), 'latin1')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => Number(l.split(';')[1]))
+    .filter((x) => Number.isFinite(x));
+  await rm(join(dir, rttFile));
+  const ok = col('SuccessfulCall(C)');
+  return {
+    rate,
+    calls: col('OutgoingCall(C)'),
+    failed: col('FailedCall(C)') + (calls - ok - col('FailedCall(C)')),
+    retrans: col('Retransmissions(C)'),
+    p50: pct(rtts, 0.5),
+    p99: pct(rtts, 0.99),
+    cpuUsPerFlow: (after.cpuUs - before.cpuUs) / Math.max(1, ok),
+    rssMiB: after.rssMiB,
+  };
+}
+
+const fmt = (s: Step) =>
+  `${String(s.rate).padStart(5)}/s ${String(s.calls).padStart(6)} calls ${String(s.failed).padStart(5)} failed ` +
+  `${String(s.retrans).padStart(5)} retrans  p50 ${String(s.p50).padStart(4)} ms  p99 ${String(s.p99).padStart(5)} ms  ` +
+  `${s.cpuUsPerFlow.toFixed(0).padStart(6)} µs CPU/flow  PSS ${s.rssMiB.toFixed(0)} MiB`;
+
+/** Every step of one scenario; the best rate with 0 failed calls and 0 retransmissions. */
+async function scenarioRun(target: Target, scenario: string, dir: string): Promise<number> {
+  let best = 0;
+  for (const rate of RATES) {
+    const s = await step(target, scenario, rate, `${target.name[0]}${scenario[0]}${rate}`, dir);
+    console.log(`  ${fmt(s)}`);
+    if (s.failed > 0) break;
+    if (s.retrans === 0) best = rate;
+  }
+  console.log(`  ${target.name} ${scenario}: highest clean rate ${best}/s`);
+  return best;
+}
+
+execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });
+const withKamailio = existsSync(KAMAILIO) && existsSync(`${SQL}/presence-create.sql`);
+console.log(
+  `machine: ${cpus().length} x ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}\n` +
+    `SIPp over UDP on loopback, ${SECONDS} s per step, rates ${RATES.join(', ')}/s` +
+    (twoCpus ? '; target on CPU 0, SIPp on CPU 1' : '; not pinned (needs 2 CPUs and taskset)') +
+    (withKamailio ? '' : '; Kamailio not installed, service only'),
+);
+const best: Record<string, Record<string, number>> = {};
+for (const [name, start] of [
+  ['service', startService],
+  ...(withKamailio ? [['kamailio', startKamailio] as const] : []),
+] as const) {
+  const dir = await mkdtemp(join(tmpdir(), `bench-sipp-${name}-`));
+  const target = await start(dir);
+  best[name] = {};
+  try {
+    for (const scenario of ['subscribe', 'message']) {
+      console.log(`${name} ${scenario}:`);
+      best[name][scenario] = await scenarioRun(target, scenario, dir);
+    }
+  } finally {
+    await target.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+if (best.kamailio) {
+  for (const scenario of ['subscribe', 'message']) {
+    const s = best.service![scenario]!;
+    const k = best.kamailio[scenario]!;
+    console.log(`ratio service/kamailio ${scenario}: ${s}/s / ${k}/s = ${k ? (s / k).toFixed(2) : 'n/a'}`);
+  }
+}
