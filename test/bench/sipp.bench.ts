@@ -52,6 +52,7 @@ interface Step {
   p99: number;
   cpuUsPerFlow: number;
   rssMiB: number;
+  why: string;
 }
 
 /**
@@ -211,6 +212,7 @@ async function step(target: Target, scenario: string, rate: number, run: string,
     stf,
     '-fd',
     '1',
+    '-trace_err',
     '-trace_rtt',
     '-rtt_freq',
     '1',
@@ -234,6 +236,11 @@ async function step(target: Target, scenario: string, rate: number, run: string,
     .map((l) => Number(l.split(';')[1]))
     .filter((x) => Number.isFinite(x));
   await rm(join(dir, rttFile));
+  const errFile = readdirSync(dir).find((f) => f.startsWith(`${scenario}_`) && f.endsWith('_errors.log'));
+  const errors = errFile ? readFileSync(join(dir, errFile), 'latin1') : '';
+  if (errFile) await rm(join(dir, errFile));
+  // SIPp's first reason, e.g. an unexpected message or a timeout, for the steps that fail.
+  const why = /^\d{4}-\d\d-\d\d[^\n]*?\s(\S[^\n]*)/m.exec(errors)?.[1] ?? '';
   const ok = col('SuccessfulCall(C)');
   return {
     rate,
@@ -244,6 +251,7 @@ async function step(target: Target, scenario: string, rate: number, run: string,
     p99: pct(rtts, 0.99),
     cpuUsPerFlow: (after.cpuUs - before.cpuUs) / Math.max(1, ok),
     rssMiB: after.rssMiB,
+    why,
   };
 }
 
@@ -258,6 +266,7 @@ async function scenarioRun(target: Target, scenario: string, dir: string): Promi
   for (const rate of RATES) {
     const s = await step(target, scenario, rate, `${target.name[0]}${scenario[0]}${rate}`, dir);
     console.log(`  ${fmt(s)}`);
+    if (s.failed > 0 && s.why) console.log(`    first SIPp error: ${s.why.slice(0, 160)}`);
     if (s.failed > 0) break;
     if (s.retrans === 0) best = rate;
   }
