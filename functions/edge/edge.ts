@@ -4,11 +4,12 @@
  * dynalite and local-aws-sqs; in AWS (HANDLER_MODE=lambda), the deployed functions. `startEdge`
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
-import { mkdir } from 'node:fs/promises';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError, makeTrustCheck, serviceUri, type Config } from '#shared/config.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
-import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
+import type { ChangeFeed, DeliverySessionStore, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source } from '#shared/sip/transport/index.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
@@ -20,7 +21,12 @@ import { MetricBatch } from '#shared/observability/recorder.ts';
 import { createMetrics } from '#shared/observability/powertools.ts';
 import { AdminServer, type AdminDeps } from './admin-server.ts';
 import { ChangeCoalescer } from './change-coalescer.ts';
-import { Counters } from './counters.ts';
+import { EdgeMetrics } from './edge-metrics.ts';
+import { FlowTrace } from './flow-trace.ts';
+import { runReadiness, type ReadinessCheck } from './health.ts';
+import { Operator } from './operator.ts';
+import { loadOperatorToken } from './operator-token.ts';
+import { TimeSeries } from './time-series.ts';
 import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
 import { makeLocalHandlers } from './local-handlers.ts';
@@ -37,6 +43,8 @@ export interface EdgeOptions {
   timers?: Partial<Timers>;
   policy?: Partial<Policy>;
   sweepIntervalMs?: number;
+  /** How often the console's time series samples the metrics (10 s). */
+  seriesIntervalMs?: number;
   /** Outbound allow-list for SIP sends (tests: loopback only). */
   allowDestination?: (address: string) => boolean;
 }
@@ -52,14 +60,20 @@ export interface BoundPorts {
 
 export interface RunningEdge {
   ports: BoundPorts;
-  counters: Counters;
+  metrics: EdgeMetrics;
+  /** The operator credential for /api and the console. */
+  adminToken: string;
   stop(): Promise<void>;
 }
 
 /** What stands behind the edge: who decides, the operator routes that need a store, the outbound queue. */
 interface HandlerSide {
   invoker: HandlerInvoker;
-  operator?: Pick<AdminDeps, 'deposit' | 'listUser'>;
+  operator?: Pick<AdminDeps, 'deposit' | 'operator'>;
+  /** Readiness checks of what stands behind the edge (store, queues, functions). */
+  checks: ReadinessCheck[];
+  /** Queue names and their depth, for the gauges. */
+  queueDepths: () => Promise<Record<string, number>>;
   /** Where the handlers queue the IMDN failure reports this edge sends. */
   outbound: { client: SQSClient; queueUrl: string };
 }
@@ -68,7 +82,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const { config } = opts;
   const log: LogFn = opts.log ?? (() => undefined);
   const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
-  const counters = new Counters();
+  const metrics = new EdgeMetrics();
+  const trace = config.flowTrace ? new FlowTrace() : undefined;
   // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
   const emf = config.handlerMode === 'lambda' ? new MetricBatch(createMetrics()) : undefined;
   const stops: (() => Promise<void> | void)[] = [];
@@ -154,11 +169,11 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       transactions,
       contact: `<sip:pf@${host}:${sip.udp ?? sip.tcp ?? 5060}>`,
       onSubscriptionEnded: async (sub, status) => {
-        counters.inc('subscriptions_ended_total', { cause: String(status) });
+        metrics.subscriptionsEnded.inc({ cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
       },
       onSent: (method, status) => {
-        counters.inc('sip_requests_sent_total', { method, class: `${Math.floor(status / 100)}xx` });
+        metrics.sent(method, status);
         if (method === 'NOTIFY') emf?.notify(status);
       },
     });
@@ -171,7 +186,14 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
           app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
         return outcome;
       },
-      deliver: (_edgeId, sessionId, message) => msrp.deliver(sessionId, message),
+      deliver: async (_edgeId, sessionId, message) => {
+        // The ladder shows the MSRP SEND and its answer under the INVITE's Call-ID.
+        const callId = trace ? app?.callIdOfSession(sessionId) : undefined;
+        if (callId) trace?.msrp(callId, 'out', `msrp session ${sessionId}`, 'SEND', message.id);
+        const outcome = await msrp.deliver(sessionId, message);
+        if (callId) trace?.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
+        return outcome;
+      },
       closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
     };
     // List changes become NOTIFYs for the subscriptions this task holds, at most one a second.
@@ -189,9 +211,29 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       // Region and credentials from the task role, as the Lambda client's.
       const sqs = new SQSClient({});
       stops.push(() => sqs.destroy());
+      const lambdaInvoker = new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs });
+      const outboundUrl = config.outboundQueueUrl;
+      const queueDepths = async (): Promise<Record<string, number>> => {
+        const out = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: outboundUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+        );
+        return { outbound: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) };
+      };
       side = {
-        invoker: new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs }),
-        outbound: { client: sqs, queueUrl: config.outboundQueueUrl },
+        invoker: lambdaInvoker,
+        outbound: { client: sqs, queueUrl: outboundUrl },
+        queueDepths,
+        checks: [
+          { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
+          {
+            name: 'handlers',
+            run: async () => {
+              const r = await lambdaInvoker.reachable();
+              if (!r.ok) throw new Error(JSON.stringify(r.detail));
+              return undefined;
+            },
+          },
+        ],
       };
     } else {
       side = await startLocalSide();
@@ -209,7 +251,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
           domain: config.sipDomain,
           ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
           log,
-          onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
+          onSent: (status) => metrics.imdnFailureReports.inc({ status: String(status) }),
         }),
         log,
       }),
@@ -225,6 +267,16 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       const backend = await startLocalBackend({ dataDir: config.dataDir, host: '127.0.0.1' });
       stops.push(() => backend.stop());
       const { ports } = backend;
+      const operator = new Operator({
+        messages: ports.messages,
+        subscriptions: ports.subscriptions,
+        outbox: ports.outbox,
+        changes,
+        onPurged: (n) => metrics.deletions.inc({ by: 'operator' }, n),
+      });
+      metrics.setSources({
+        store: async () => ({ ...(await operator.state()), bytes: await folderBytes(config.dataDir) }),
+      });
       const handlers = makeLocalHandlers({
         ports,
         edge: gateway,
@@ -234,12 +286,14 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         msrp: { host: config.advertise, port: msrpPort },
         warnAgent: config.sipDomain,
         counters: {
-          delivered: (ms) => {
-            counters.inc('retrievals_total');
-            counters.observe('delivery_latency_ms', ms);
+          delivered: (ms, message) => {
+            metrics.retrievals.inc();
+            metrics.deliveryLatency.observe(ms);
+            operator.delivered({ ...message, latencyMs: ms });
           },
-          failed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
-          expired: (n) => counters.inc('expiries_total', {}, n),
+          failed: (status) => metrics.deliveryFailures.inc({ status: String(status) }),
+          expired: (n) => metrics.expiries.inc(n),
+          deleted: (n) => metrics.deletions.inc({ by: 'user' }, n),
         },
       });
 
@@ -261,24 +315,34 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       sweepTimer.unref();
       stops.push(() => clearInterval(sweepTimer));
 
+      const queueDepths = async (): Promise<Record<string, number>> => {
+        const depth = async (url: string) => {
+          const out = await backend.clients.sqs.send(
+            new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+          );
+          return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+        };
+        const [delivery, outbound] = await Promise.all([
+          depth(backend.queues.queueUrl),
+          depth(backend.queues.outbound.queueUrl),
+        ]);
+        return { delivery, outbound };
+      };
       return {
         invoker: handlers.invoker,
         outbound: { client: backend.clients.sqs, queueUrl: backend.queues.outbound.queueUrl },
+        queueDepths,
+        checks: [
+          { name: 'store', run: () => probeStore(ports.sessions) },
+          { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
+        ],
         operator: {
           deposit: async (json) => {
             const result = await handlers.depositHttp(json);
-            if (result.statusCode === 201) counters.inc('deposits_total');
+            if (result.statusCode === 201) metrics.deposits.inc();
             return result;
           },
-          listUser: async (user) => {
-            const nowSec = Math.floor(Date.now() / 1000);
-            const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
-            return {
-              user,
-              total: await ports.messages.count(user, nowSec),
-              entries: list.map(({ cpim: _payload, ...meta }) => meta),
-            };
-          },
+          operator,
         },
       };
     }
@@ -296,23 +360,31 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       maxInFlight: config.maxInFlight,
       ackWaitMs: 64 * (opts.timers?.t1 ?? 500),
       onRequest: (method) => {
-        counters.inc('sip_requests_total', { method });
+        metrics.request(method);
         emf?.sipRequest(method);
       },
-      onResponse: (method, status) => {
-        counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
+      onResponse: (method, status, elapsedMs) => {
+        metrics.response(method, status, elapsedMs);
         emf?.sipResponse(method, status);
-        if (method === 'MESSAGE' && status === 202) counters.inc('deposits_total');
+        if (method === 'MESSAGE' && status === 202) metrics.deposits.inc();
       },
+      onShed: () => metrics.sipShed.inc(),
       log,
     });
     const sipApp = app;
     msrp.on('closed', (sessionId: string) => sipApp.msrpSessionClosed(sessionId));
-    counters.gauge('msrp_sessions_open', () => sipApp.openSessions);
-    counters.gauge('sip_server_transactions', () => transactions.size.server);
-    counters.gauge('sip_client_transactions', () => transactions.size.client);
-    counters.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss());
-    counters.gauge('nodejs_heap_used_bytes', () => process.memoryUsage().heapUsed);
+    metrics.setSources({
+      msrpSessions: () => sipApp.openSessions,
+      transactions: () => transactions.size,
+      queues: side.queueDepths,
+    });
+    if (trace) {
+      transport.onMessage((msg, source) => trace.sip(msg, 'in', peerOf(source)));
+      transport.onSent((msg, to) => trace.sip(msg, 'out', `${to.transport} ${to.address}:${to.port}`));
+    }
+    const series = new TimeSeries(metrics, opts.seriesIntervalMs);
+    series.start();
+    stops.push(() => series.stop());
 
     if (emf) {
       const flush = setInterval(() => emf.flush(), 60_000);
@@ -323,12 +395,29 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       });
     }
 
+    const adminToken = await loadOperatorToken(config.dataDir, config.adminToken);
+    let stopping = false;
+    stops.unshift(() => {
+      stopping = true;
+    });
     const admin = new AdminServer({
-      counters,
+      metrics,
+      series,
+      ...(trace ? { trace } : {}),
       ...(side.operator ?? {}),
       gateway,
       userChanged: (user) => coalescer.userChanged(user),
-      health: () => ({ ok: true, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
+      // Liveness: the SIP listeners are up and the edge is not stopping (the NLB's check).
+      live: () => ({ ok: !stopping, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
+      ready: () => runReadiness(side.checks),
+      state: async () => ({
+        ...((await metrics.storeState()) ?? {}),
+        msrpSessions: sipApp.openSessions,
+        queues: await side.queueDepths().catch(() => ({})),
+        mode: config.handlerMode,
+        flowTrace: config.flowTrace,
+      }),
+      adminToken,
       edgeId,
     });
     const adminPort = await admin.start(config.adminListen, config.adminPort);
@@ -336,11 +425,57 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
 
     return {
       ports: { ...sip, msrp: msrpPort, admin: adminPort },
-      counters,
+      metrics,
+      adminToken,
       stop: stopAll,
     };
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+function peerOf(source: Source): string {
+  return `${source.transport} ${source.remoteAddress}:${source.remotePort}`;
+}
+
+/** Readiness of the store: one real write and delete of a short-lived session record. */
+async function probeStore(sessions: DeliverySessionStore): Promise<undefined> {
+  const sessionId = `health-probe-${process.pid}`;
+  const nowSec = Math.floor(Date.now() / 1000);
+  const flow = { edgeId: 'health', transport: 'udp' as const, remoteAddress: '127.0.0.1', remotePort: 0 };
+  await sessions.put({
+    user: 'health-probe',
+    sessionId,
+    dialogId: sessionId,
+    dialog: {
+      callId: sessionId,
+      localTag: 'l',
+      remoteTag: 'r',
+      localUri: 'sip:health@invalid',
+      remoteUri: 'sip:health@invalid',
+      remoteTarget: 'sip:health@invalid',
+      routeSet: [],
+      localCSeq: 0,
+      flow,
+    },
+    retrieve: [],
+    clientPath: '',
+    localPath: '',
+    state: 'done',
+    createdAt: new Date().toISOString(),
+    expiresAt: nowSec + 60,
+  });
+  await sessions.delete(sessionId);
+  return undefined;
+}
+
+/** Bytes under the data folder (the local store's size on disk). */
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!entry.isFile()) continue;
+    total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
 }

@@ -41,7 +41,8 @@ export interface LocalHandlerOptions {
   msrp: { host: string; port: number };
   warnAgent: string;
   counters?: {
-    delivered?: (latencyMs: number) => void;
+    delivered?: (latencyMs: number, message: { user: string; id: string; from: string }) => void;
+    deleted?: (count: number) => void;
     failed?: (status: number) => void;
     expired?: (count: number) => void;
   };
@@ -72,6 +73,7 @@ export function makeLocalHandlers(opts: LocalHandlerOptions) {
     newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, opts.msrp.port)),
     now,
     sendFailureImdn,
+    ...(opts.counters?.deleted ? { onDeleted: opts.counters.deleted } : {}),
   });
   const depositDeps = { messages, policy: opts.policy, warnAgent: opts.warnAgent, now, newId: ulid };
   const depositSip = makeSipHandler(depositDeps);

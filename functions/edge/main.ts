@@ -3,13 +3,12 @@
  * nothing to configure. Prints what it bound; stops cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, loadConfig } from '#shared/config.ts';
+import { createLogger } from '#shared/observability/powertools.ts';
 import { startEdge, type LogFn } from './edge.ts';
 
-const log: LogFn = (level, msg, extra) => {
-  if (level === 'debug' && !process.env.DEBUG) return;
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...extra });
-  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
-};
+// The same structured logger the handlers use (Powertools, JSON lines, `component: edge`).
+const logger = createLogger('edge', { logLevel: process.env.DEBUG ? 'DEBUG' : 'INFO' });
+const log: LogFn = (level, msg, extra) => logger[level](msg, { ...extra });
 
 async function main(): Promise<void> {
   let config;
@@ -37,7 +36,8 @@ async function main(): Promise<void> {
       `deferred-cpm edge up for ${config.sipDomain} on ${config.listen}`,
       `  SIP UDP ${p.udp}  TCP ${p.tcp}  TLS ${p.tls}  WS ${p.ws}`,
       `  MSRP ${p.msrp}`,
-      `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (health, metrics, dashboard)`,
+      `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (console, health, metrics)`,
+      `  operator token ${config.adminToken ? '(ADMIN_TOKEN)' : `${edge.adminToken} (in ${config.dataDir}/admin-token)`}`,
       `  data ${config.dataDir}`,
       '',
     ].join('\n'),

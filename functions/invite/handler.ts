@@ -3,7 +3,6 @@
  * the INVITE; deletions happen here, retrievals are queued for `deliver`.
  */
 import { newTag } from '#shared/sip/dialog/index.ts';
-import type { DeferredMessageStore } from '#shared/ports.ts';
 import { edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
 import { MSRP_DEFAULT_PORT } from '#shared/msrp/uri.ts';
 import {
@@ -21,24 +20,9 @@ const obs = observability('invite');
 const ports = tracedAwsPorts(obs.tracer);
 const { config, policy, serviceUris } = serviceSettings();
 
-/** The store with each successful `delete` action counted (the Deletions metric). */
-function countingDeletes(store: DeferredMessageStore): DeferredMessageStore {
-  return {
-    put: (message) => store.put(message),
-    list: (user, now, limit) => store.list(user, now, limit),
-    count: (user, now) => store.count(user, now),
-    get: (user, id, now) => store.get(user, id, now),
-    listExpired: (now, limit) => store.listExpired(now, limit),
-    delete: async (user, id) => {
-      const removed = await store.delete(user, id);
-      if (removed) emitMetric(obs.metrics, 'Deletions', 1);
-      return removed;
-    },
-  };
-}
-
 const invite = makeHandler({
-  messages: countingDeletes(ports.messages),
+  messages: ports.messages,
+  onDeleted: (count) => emitMetric(obs.metrics, 'Deletions', count),
   sessions: ports.sessions,
   queue: ports.queue,
   policy,

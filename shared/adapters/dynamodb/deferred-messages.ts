@@ -17,7 +17,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
-import type { DeferredMessageStore } from '#shared/ports.ts';
+import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
 import {
   asBytes,
   countItems,
@@ -26,6 +26,7 @@ import {
   omit,
   queryItems,
   queryExpired,
+  queryLive,
   withoutUndefined,
   type Item,
   type StoreOptions,
@@ -180,6 +181,40 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     // The index holds keys only; read each item (it may have gone meanwhile).
     const messages = await Promise.all(keys.map((k) => this.getByKey(String(k.user), String(k.sk))));
     return messages.filter((m): m is DeferredMessage => m !== undefined);
+  }
+
+  async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
+    if (page.limit <= 0) return { messages: [] };
+    // The cursor is the last returned message's sort key: the next page starts after it.
+    const after = page.cursor === undefined ? undefined : Buffer.from(page.cursor, 'base64url').toString('utf8');
+    if (after !== undefined && !(after.length > 0 && after < DEDUPE_PREFIX && after.includes('#'))) {
+      throw new RangeError('cursor: not one this list returned');
+    }
+    const items = await queryItems(
+      this.client,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: MESSAGES_ONLY,
+        FilterExpression: '#exp > :now',
+        ExpressionAttributeNames: { ...NAMES, '#exp': 'expiresAt' },
+        ExpressionAttributeValues: { ':user': user, ':dedupe': DEDUPE_PREFIX, ':now': now },
+        ScanIndexForward: true,
+        ConsistentRead: true,
+        Limit: this.options.pageSize,
+        ...(after !== undefined ? { ExclusiveStartKey: { user, sk: after } } : {}),
+      },
+      page.limit + 1,
+    );
+    const messages = items.slice(0, page.limit).map(messageOfItem);
+    const last = messages[messages.length - 1];
+    return items.length > page.limit && last
+      ? { messages, cursor: Buffer.from(messageSortKey(last), 'utf8').toString('base64url') }
+      : { messages };
+  }
+
+  async stats(now: number): Promise<{ pending: number; users: number }> {
+    const keys = await queryLive(this.client, this.tableName, now, this.options.pageSize);
+    return { pending: keys.length, users: new Set(keys.map((k) => String(k.user))).size };
   }
 
   /** Write the message item once, then mark its dedupe claim as stored. */

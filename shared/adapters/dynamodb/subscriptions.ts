@@ -18,6 +18,7 @@ import {
   isConditionFailed,
   queryItems,
   queryExpired,
+  queryLive,
   withoutUndefined,
   type Item,
   type StoreOptions,
@@ -125,6 +126,10 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
   async listExpired(now: number, limit: number): Promise<Subscription[]> {
     const items = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
     return items.map(subscriptionOfItem);
+  }
+
+  async countActive(now: number): Promise<number> {
+    return (await queryLive(this.client, this.tableName, now, this.options.pageSize)).length;
   }
 }
 
