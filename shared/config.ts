@@ -53,7 +53,7 @@ export interface Config {
   functions?: { subscribe: string; invite: string; deposit: string };
   /**
    * AWS mode: OUTBOUND_QUEUE_URL, the queue of IMDN failure reports the functions enqueue and
-   * the edge sends (the local default uses its own local-aws-sqs queue).
+   * the edge sends (the local default uses its own SQLite job queue).
    */
   outboundQueueUrl?: string;
   /** How handlers reach this task's control API; found from the ECS task metadata when unset. */

@@ -4,7 +4,7 @@
  * invocation unchanged (bodies travel base64-encoded).
  */
 import type { Header } from './sip/messages/types.ts';
-import type { DialogState, Flow } from './deferred/model.ts';
+import type { DialogState, Flow } from './sip/dialog/types.ts';
 
 export interface SipRequestEvent {
   method: string;

@@ -13,6 +13,7 @@ import {
   createResponse,
   frameStream,
   getHeader,
+  getHeaders,
   parseCSeq,
   parseMessage,
   parseNameAddr,
@@ -40,6 +41,8 @@ export interface DialogInfo {
   remoteTag: string;
   cseq: number;
   remoteTarget?: string;
+  /** RFC 3261 §12.1.2: the 2xx's Record-Route in reverse order, sent as Route in the dialog. */
+  routeSet?: string[];
 }
 
 const rand = (n = 6) => randomBytes(n).toString('hex');
@@ -203,6 +206,8 @@ export class CpmClient extends EventEmitter {
       fromTag?: string;
       toTag?: string;
       cseq?: number;
+      /** Route header values, in order (RFC 3261 §12.2.1.1 loose routing). */
+      routes?: string[];
       headers?: Header[];
       body?: Buffer;
       contentType?: string;
@@ -210,6 +215,7 @@ export class CpmClient extends EventEmitter {
   ): SipRequest {
     const headers: Header[] = [
       { name: 'Via', value: this.via() },
+      ...(opts.routes ?? []).map((value) => ({ name: 'Route', value })),
       { name: 'Max-Forwards', value: '70' },
       { name: 'From', value: `<${this.opts.user}>;tag=${opts.fromTag ?? rand()}` },
       { name: 'To', value: `<${this.opts.user}>${opts.toTag ? `;tag=${opts.toTag}` : ''}` },
@@ -248,6 +254,7 @@ export class CpmClient extends EventEmitter {
         localTag: fromTag,
         remoteTag: toTagOf(response) ?? '',
         cseq: 1,
+        routeSet: routeSetOf(response),
         ...(remoteTarget ? { remoteTarget } : {}),
       },
     };
@@ -264,6 +271,7 @@ export class CpmClient extends EventEmitter {
         fromTag: dialog.localTag,
         toTag: dialog.remoteTag,
         cseq: dialog.cseq,
+        routes: dialog.routeSet ?? [],
         headers: [
           { name: 'Event', value: EVENT_PACKAGE },
           { name: 'Expires', value: String(expires) },
@@ -318,12 +326,14 @@ export class CpmClient extends EventEmitter {
       // RFC 3261 §13.2.2.4: ACK the 2xx end to end, same CSeq number.
       const contact = getHeader(response, 'Contact');
       dialog.remoteTarget = contact ? parseNameAddr(contact)?.uri : undefined;
+      dialog.routeSet = routeSetOf(response);
       const ack = this.buildRequest('ACK', {
         uri: dialog.remoteTarget ?? this.opts.user,
         callId,
         fromTag,
         toTag: dialog.remoteTag,
         cseq: 1,
+        routes: dialog.routeSet,
       });
       this.sendRaw(serializeMessage(ack));
     }
@@ -345,6 +355,7 @@ export class CpmClient extends EventEmitter {
         fromTag: dialog.localTag,
         toTag: dialog.remoteTag,
         cseq: dialog.cseq,
+        routes: dialog.routeSet ?? [],
       }),
     );
   }
@@ -355,6 +366,11 @@ export class CpmClient extends EventEmitter {
     for (const conn of this.accepted) conn.destroy();
     this.tcpServer?.close();
   }
+}
+
+/** RFC 3261 §12.1.2: "the route set MUST be set to the list of URIs in the Record-Route header field from the response, taken in reverse order". */
+export function routeSetOf(response: SipResponse): string[] {
+  return getHeaders(response, 'Record-Route').reverse();
 }
 
 export function toTagOf(msg: SipMessage): string | undefined {

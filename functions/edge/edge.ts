@@ -1,35 +1,31 @@
 /**
  * The edge's composition root: SIP transports and transactions, the MSRP listener, the admin and
  * control HTTP port, and the handlers behind them: in the local default, in this process over
- * dynalite and local-aws-sqs; in AWS (HANDLER_MODE=lambda), the deployed functions. `startEdge`
+ * the SQLite store in DATA_DIR (./local-side.ts); in AWS (HANDLER_MODE=lambda), the deployed
+ * functions (./aws-side.ts). Each side is imported only in its mode: the container never loads
+ * the native SQLite module, the local default never loads the AWS SDK. `startEdge`
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { ConfigError, makeTrustCheck, serviceUri, type Config } from '#shared/config.ts';
+import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
-import type { ChangeFeed, DeliverySessionStore, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
-import { TransportLayer, type Source } from '#shared/sip/transport/index.ts';
+import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
+import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
-import { startLocalBackend } from '#shared/adapters/local/index.ts';
-import { SqsPoller } from '#shared/adapters/sqs/poller.ts';
-import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
-import { MetricBatch } from '#shared/observability/recorder.ts';
-import { createMetrics } from '#shared/observability/powertools.ts';
+import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
+import type { MetricBatch } from '#shared/observability/recorder.ts';
 import { AdminServer, type AdminDeps } from './admin-server.ts';
 import { ChangeCoalescer } from './change-coalescer.ts';
 import { EdgeMetrics } from './edge-metrics.ts';
 import { FlowTrace } from './flow-trace.ts';
 import { runReadiness, type ReadinessCheck } from './health.ts';
-import { Operator } from './operator.ts';
 import { loadOperatorToken } from './operator-token.ts';
 import { TimeSeries } from './time-series.ts';
 import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
-import { makeLocalHandlers } from './local-handlers.ts';
 import { SipApp } from './sip-app.ts';
 import { loadTlsMaterial } from './tls-material.ts';
 import { makeFailureImdnQueueHandler, makeFailureImdnSender } from './failure-imdn.ts';
@@ -67,15 +63,15 @@ export interface RunningEdge {
 }
 
 /** What stands behind the edge: who decides, the operator routes that need a store, the outbound queue. */
-interface HandlerSide {
+export interface HandlerSide {
   invoker: HandlerInvoker;
   operator?: Pick<AdminDeps, 'deposit' | 'operator'>;
   /** Readiness checks of what stands behind the edge (store, queues, functions). */
   checks: ReadinessCheck[];
-  /** Queue names and their depth, for the gauges. */
+  /** Messages waiting per queue, for the gauges and the console. */
   queueDepths: () => Promise<Record<string, number>>;
-  /** Where the handlers queue the IMDN failure reports this edge sends. */
-  outbound: { client: SQSClient; queueUrl: string };
+  /** Consume the queue where the handlers put the IMDN failure reports this edge sends. */
+  consumeOutbound(handler: SqsBatchHandler): { stop(): Promise<void> };
 }
 
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
@@ -84,15 +80,21 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
   const metrics = new EdgeMetrics();
   const trace = config.flowTrace ? new FlowTrace() : undefined;
-  // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
-  const emf = config.handlerMode === 'lambda' ? new MetricBatch(createMetrics()) : undefined;
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
   };
+  const lambdaMode = config.handlerMode === 'lambda' && config.functions !== undefined;
 
   try {
     await mkdir(config.dataDir, { recursive: true });
+    const aws = lambdaMode ? await import('./aws-side.ts') : undefined;
+    const local = lambdaMode ? undefined : await import('./local-side.ts');
+    // EMF metrics for CloudWatch (AWS mode): counted here, published once a minute.
+    const emf: MetricBatch | undefined = aws?.edgeMetrics();
+    // The store first: a second instance on the same DATA_DIR stops here, before binding a port.
+    const store = local ? await local.openLocalStore(config) : undefined;
+    if (store) stops.push(() => store.close());
     const edgeId = await resolveEdgeId(config);
 
     const tls = await loadTlsMaterial({
@@ -158,16 +160,18 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => msrp.stop());
 
     const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
-    const contactFor = (source: Source): string => {
-      const scheme = source.transport === 'tls' || source.transport === 'wss' ? 'sips' : 'sip';
-      return `<${scheme}:pf@${host}:${source.localPort};transport=${source.transport}>`;
+    /** Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE). */
+    const contactOn = (transport: TransportName, port = sip[transport] ?? sip.udp ?? sip.tcp ?? 5060): string => {
+      const scheme = transport === 'tls' || transport === 'wss' ? 'sips' : 'sip';
+      return `<${scheme}:pf@${host}:${port};transport=${transport}>`;
     };
+    const contactFor = (source: Source): string => contactOn(source.transport, source.localPort);
 
     // The handlers are reached through `invoker`, set once the handler side is up.
     let invoker: HandlerInvoker | undefined;
     const sender = new InDialogSender({
       transactions,
-      contact: `<sip:pf@${host}:${sip.udp ?? sip.tcp ?? 5060}>`,
+      contactFor: (transport) => contactOn(transport),
       onSubscriptionEnded: async (sub, status) => {
         metrics.subscriptionsEnded.inc({ cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
@@ -204,48 +208,33 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => coalescer.stop());
     const changes: ChangeFeed = { userChanged: (user) => coalescer.userChanged(user) };
 
-    let side: HandlerSide;
-    if (config.handlerMode === 'lambda' && config.functions) {
-      // AWS: the functions decide; deliver and expire run from SQS and the TTL stream, not here.
-      if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
-      // Region and credentials from the task role, as the Lambda client's.
-      const sqs = new SQSClient({});
-      stops.push(() => sqs.destroy());
-      const lambdaInvoker = new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs });
-      const outboundUrl = config.outboundQueueUrl;
-      const queueDepths = async (): Promise<Record<string, number>> => {
-        const out = await sqs.send(
-          new GetQueueAttributesCommand({ QueueUrl: outboundUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
-        );
-        return { outbound: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) };
-      };
-      side = {
-        invoker: lambdaInvoker,
-        outbound: { client: sqs, queueUrl: outboundUrl },
-        queueDepths,
-        checks: [
-          { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
-          {
-            name: 'handlers',
-            run: async () => {
-              const r = await lambdaInvoker.reachable();
-              if (!r.ok) throw new Error(JSON.stringify(r.detail));
-              return undefined;
-            },
-          },
-        ],
-      };
-    } else {
-      side = await startLocalSide();
+    const side: HandlerSide =
+      local && store
+        ? local.startLocalSide({
+            backend: store,
+            config,
+            policy,
+            gateway,
+            changes,
+            msrpPort,
+            metrics,
+            log,
+            stops,
+            ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+          })
+        : aws!.startAwsSide(config, log, stops);
+    if (side.operator?.operator) {
+      const operator = side.operator.operator;
+      metrics.setSources({
+        store: async () => ({ ...(await operator.state()), bytes: await folderBytes(config.dataDir) }),
+      });
     }
     invoker = side.invoker;
 
     // IMDN failure reports, queued by invite and expire (which have no SIP socket), in both
     // modes; any edge task may send one, as it is outside any dialog.
-    const outboundPoller = new SqsPoller({
-      client: side.outbound.client,
-      queueUrl: side.outbound.queueUrl,
-      handler: makeFailureImdnQueueHandler({
+    const outbound = side.consumeOutbound(
+      makeFailureImdnQueueHandler({
         send: makeFailureImdnSender({
           transactions,
           domain: config.sipDomain,
@@ -255,97 +244,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         }),
         log,
       }),
-      // A batch's reports go out side by side; two loops keep the idle long polls cheap.
-      concurrency: 2,
-      onError: (err) => log('warn', 'outbound queue poll failed', { error: String(err) }),
-    });
-    outboundPoller.start();
-    stops.push(() => outboundPoller.stop());
-
-    async function startLocalSide(): Promise<HandlerSide> {
-      // The local default's AWS: dynalite persisted under DATA_DIR, local-aws-sqs, both on loopback.
-      const backend = await startLocalBackend({ dataDir: config.dataDir, host: '127.0.0.1' });
-      stops.push(() => backend.stop());
-      const { ports } = backend;
-      const operator = new Operator({
-        messages: ports.messages,
-        subscriptions: ports.subscriptions,
-        outbox: ports.outbox,
-        changes,
-        onPurged: (n) => metrics.deletions.inc({ by: 'operator' }, n),
-      });
-      metrics.setSources({
-        store: async () => ({ ...(await operator.state()), bytes: await folderBytes(config.dataDir) }),
-      });
-      const handlers = makeLocalHandlers({
-        ports,
-        edge: gateway,
-        changes,
-        policy,
-        serviceUris: [serviceUri(config.sipDomain)],
-        msrp: { host: config.advertise, port: msrpPort },
-        warnAgent: config.sipDomain,
-        counters: {
-          delivered: (ms, message) => {
-            metrics.retrievals.inc();
-            metrics.deliveryLatency.observe(ms);
-            operator.delivered({ ...message, latencyMs: ms });
-          },
-          failed: (status) => metrics.deliveryFailures.inc({ status: String(status) }),
-          expired: (n) => metrics.expiries.inc(n),
-          deleted: (n) => metrics.deletions.inc({ by: 'user' }, n),
-        },
-      });
-
-      const poller = new SqsPoller({
-        client: backend.clients.sqs,
-        queueUrl: backend.queues.queueUrl,
-        handler: handlers.deliver,
-        // Each job waits for its client's MSRP connection: many in flight, one job per batch.
-        batchSize: 1,
-        concurrency: 16,
-        onError: (err) => log('warn', 'delivery queue poll failed', { error: String(err) }),
-      });
-      poller.start();
-      stops.push(() => poller.stop());
-
-      const sweepTimer = setInterval(() => {
-        void handlers.sweep().catch((err: unknown) => log('warn', 'expiry sweep failed', { error: String(err) }));
-      }, opts.sweepIntervalMs ?? 10_000);
-      sweepTimer.unref();
-      stops.push(() => clearInterval(sweepTimer));
-
-      const queueDepths = async (): Promise<Record<string, number>> => {
-        const depth = async (url: string) => {
-          const out = await backend.clients.sqs.send(
-            new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
-          );
-          return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
-        };
-        const [delivery, outbound] = await Promise.all([
-          depth(backend.queues.queueUrl),
-          depth(backend.queues.outbound.queueUrl),
-        ]);
-        return { delivery, outbound };
-      };
-      return {
-        invoker: handlers.invoker,
-        outbound: { client: backend.clients.sqs, queueUrl: backend.queues.outbound.queueUrl },
-        queueDepths,
-        checks: [
-          { name: 'store', run: () => probeStore(ports.sessions) },
-          { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
-        ],
-        operator: {
-          deposit: async (json) => {
-            const result = await handlers.depositHttp(json);
-            if (result.statusCode === 201) metrics.deposits.inc();
-            return result;
-          },
-          operator,
-        },
-      };
-    }
+    );
+    stops.push(() => outbound.stop());
 
     app = new SipApp({
       transactions,
@@ -397,9 +297,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
 
     const adminToken = await loadOperatorToken(config.dataDir, config.adminToken);
     let stopping = false;
-    stops.unshift(() => {
-      stopping = true;
-    });
     const admin = new AdminServer({
       metrics,
       series,
@@ -422,6 +319,10 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     });
     const adminPort = await admin.start(config.adminListen, config.adminPort);
     stops.push(() => admin.stop());
+    // Stopping: liveness fails first, so the NLB stops sending new flows while the rest closes.
+    stops.push(() => {
+      stopping = true;
+    });
 
     return {
       ports: { ...sip, msrp: msrpPort, admin: adminPort },
@@ -437,37 +338,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
 
 function peerOf(source: Source): string {
   return `${source.transport} ${source.remoteAddress}:${source.remotePort}`;
-}
-
-/** Readiness of the store: one real write and delete of a short-lived session record. */
-async function probeStore(sessions: DeliverySessionStore): Promise<undefined> {
-  const sessionId = `health-probe-${process.pid}`;
-  const nowSec = Math.floor(Date.now() / 1000);
-  const flow = { edgeId: 'health', transport: 'udp' as const, remoteAddress: '127.0.0.1', remotePort: 0 };
-  await sessions.put({
-    user: 'health-probe',
-    sessionId,
-    dialogId: sessionId,
-    dialog: {
-      callId: sessionId,
-      localTag: 'l',
-      remoteTag: 'r',
-      localUri: 'sip:health@invalid',
-      remoteUri: 'sip:health@invalid',
-      remoteTarget: 'sip:health@invalid',
-      routeSet: [],
-      localCSeq: 0,
-      flow,
-    },
-    retrieve: [],
-    clientPath: '',
-    localPath: '',
-    state: 'done',
-    createdAt: new Date().toISOString(),
-    expiresAt: nowSec + 60,
-  });
-  await sessions.delete(sessionId);
-  return undefined;
 }
 
 /** Bytes under the data folder (the local store's size on disk). */

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { SQSBatchItemFailure } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { parseFailureImdnJob } from '#shared/adapters/sqs/imdn-outbox.ts';
+import { parseFailureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { serviceUri } from '#shared/config.ts';
 import { failedDeliveryImdn } from '#shared/deferred/message.ts';

@@ -4,6 +4,7 @@
  * replaced. Readiness: every dependency answers (store writable, queues reachable, functions
  * invocable in `lambda` mode), each named with its outcome; 503 when one does not.
  */
+import type { DeliverySessionStore } from '#shared/ports.ts';
 
 export interface ReadinessCheck {
   name: string;
@@ -46,4 +47,35 @@ export async function runReadiness(
     }),
   );
   return { ok: Object.values(out).every((c) => c.ok), checks: out };
+}
+
+/** Readiness of a store: one real write and delete of a short-lived session record. */
+export async function probeStore(sessions: DeliverySessionStore): Promise<undefined> {
+  const sessionId = `health-probe-${process.pid}`;
+  const nowSec = Math.floor(Date.now() / 1000);
+  const flow = { edgeId: 'health', transport: 'udp' as const, remoteAddress: '127.0.0.1', remotePort: 0 };
+  await sessions.put({
+    user: 'health-probe',
+    sessionId,
+    dialogId: sessionId,
+    dialog: {
+      callId: sessionId,
+      localTag: 'l',
+      remoteTag: 'r',
+      localUri: 'sip:health@invalid',
+      remoteUri: 'sip:health@invalid',
+      remoteTarget: 'sip:health@invalid',
+      routeSet: [],
+      localCSeq: 0,
+      flow,
+    },
+    retrieve: [],
+    clientPath: '',
+    localPath: '',
+    state: 'done',
+    createdAt: new Date().toISOString(),
+    expiresAt: nowSec + 60,
+  });
+  await sessions.delete(sessionId);
+  return undefined;
 }

@@ -5,10 +5,10 @@
  */
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import { decodeList, encodeList, type ListEntry } from '#shared/deferred/list-codec.ts';
-import { buildInDialogRequest, targetOfDialog } from '#shared/sip/dialog/index.ts';
+import { buildInDialogRequest, nextHopOf } from '#shared/sip/dialog/index.ts';
 import { getHeader, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
-import type { Target } from '#shared/sip/transport/index.ts';
+import type { Target, TransportName } from '#shared/sip/transport/index.ts';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
 
 export interface RequestSender {
@@ -22,8 +22,11 @@ export interface SendOutcome {
 
 export interface InDialogSenderDeps {
   transactions: RequestSender;
-  /** Our Contact for requests that carry one (NOTIFY: RFC 6665 §4.2.2 target refresh). */
-  contact: string;
+  /**
+   * Our Contact for the dialog's transport, on requests that carry one (NOTIFY is a target refresh,
+   * RFC 6665 §4.1; RFC 3261 §12.2.1.1): the same `;transport=` as the 2xx that made the dialog.
+   */
+  contactFor: (transport: TransportName) => string;
   /** A NOTIFY failed in a way that ends the subscription. */
   onSubscriptionEnded: (sub: { user: string; dialogId: string }, status: number) => Promise<void>;
   onSent?: (method: string, status: number) => void;
@@ -95,7 +98,7 @@ export class InDialogSender {
     this.lastCSeq.delete(key);
     this.lastCSeq.set(key, Math.max(spec.cseq, last ?? 0));
     if (this.lastCSeq.size > REMEMBERED_DIALOGS) this.lastCSeq.delete(this.lastCSeq.keys().next().value!);
-    const target = targetOfDialog(spec.dialog);
+    const target = nextHopOf(spec.dialog);
     let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
     if (target.transport === 'udp' && serializeMessage(request).length > UDP_MTU_LIMIT) {
       // RFC 3261 §18.1.1: try TCP to the same next hop first.
@@ -116,7 +119,7 @@ export class InDialogSender {
       headers: spec.headers,
       ...(body ? { body } : {}),
       ...(spec.contentType ? { contentType: spec.contentType } : {}),
-      contact: this.deps.contact,
+      contact: this.deps.contactFor(spec.dialog.flow.transport),
     });
   }
 

@@ -1,7 +1,6 @@
 /**
  * The local default's handler wiring (docs/architecture.md "The local default"): the same `makeHandler`
- * logic the Lambda functions run, called directly by the edge, over the same DynamoDB and SQS
- * adapters pointed at dynalite and local-aws-sqs.
+ * logic the Lambda functions run, called directly by the edge, over the SQLite adapters.
  */
 import { randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';

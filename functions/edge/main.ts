@@ -60,5 +60,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`start failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  // 3: another instance holds DATA_DIR (shared/adapters/sqlite/database.ts DataDirInUseError).
+  process.exit(err instanceof Error && err.name === 'DataDirInUseError' ? 3 : 1);
 });

@@ -4,12 +4,12 @@
  * hands SUBSCRIBE, INVITE and MESSAGE to the handlers, which decide everything about deferred
  * messages. It then sends the handler's response, the NOTIFYs it built, and arms MSRP delivery.
  */
-import type { Flow } from '#shared/deferred/model.ts';
+import type { Flow } from '#shared/sip/dialog/index.ts';
 import { CPIM_CONTENT_TYPE, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import type { SipHandlerResult } from '#shared/events.ts';
 import type { HandlerInvoker } from '#shared/ports.ts';
 import { eventOfRequest } from '#shared/service/sip-event.ts';
-import { dialogIdOf } from '#shared/sip/dialog/index.ts';
+import { dialogIdOf, newTag, recordRouteCopy } from '#shared/sip/dialog/index.ts';
 import {
   createResponse,
   getHeader,
@@ -262,7 +262,7 @@ export class SipApp {
       ...(spec.toTag ? { toTag: spec.toTag } : {}),
       headers: [
         ...(spec.headers ?? []),
-        ...(dialogCreating ? [{ name: 'Contact', value: this.deps.contactFor(source) }] : []),
+        ...(dialogCreating ? [...recordRouteCopy(req), { name: 'Contact', value: this.deps.contactFor(source) }] : []),
       ],
       ...(spec.body !== undefined ? { body: Buffer.from(spec.body, 'base64') } : {}),
       ...(spec.contentType ? { contentType: spec.contentType } : {}),
@@ -281,7 +281,10 @@ export class SipApp {
     status: number,
     opts: { reason?: string; toTag?: string; headers?: Header[]; body?: Buffer; contentType?: string } = {},
   ): void {
-    const response: SipResponse = createResponse(req, status, opts);
+    // RFC 3261 §8.2.6.2: a final response outside a dialog gets a To tag of ours (one in the
+    // request's To is kept); only 100 Trying may go without.
+    const toTag = opts.toTag ?? (status > 100 ? newTag() : undefined);
+    const response: SipResponse = createResponse(req, status, { ...opts, ...(toTag ? { toTag } : {}) });
     const arrived = this.arrivals.get(req);
     this.deps.onResponse?.(req.method, status, arrived === undefined ? 0 : performance.now() - arrived);
     tx.respond(response);

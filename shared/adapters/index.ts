@@ -1,6 +1,6 @@
 /**
  * Real adapters behind the ports (../ports.ts) and their wiring. Safe to bundle into a Lambda:
- * the local stack (dynalite, local-aws-sqs) is in `local/index.ts`, not re-exported here.
+ * the SQLite adapters (`sqlite/`) load a native module and are imported by the local default only.
  */
 export * from './clients.ts';
 export * from './wiring.ts';

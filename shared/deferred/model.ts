@@ -2,6 +2,9 @@
  * Records of the deferred-messaging domain. Plain data: what DynamoDB stores and what the
  * handlers pass around. Times are ISO-8601 strings; `expiresAt` is epoch seconds (DynamoDB TTL).
  */
+import type { DialogState } from '#shared/sip/dialog/types.ts';
+
+export type { DialogState, Flow } from '#shared/sip/dialog/types.ts';
 
 /** A message stored for a user who was away (one DynamoDB item). */
 export interface DeferredMessage {
@@ -31,39 +34,6 @@ export interface DeferredMessage {
   arrivedAt: string;
   /** Epoch seconds after which it is gone (retention). */
   expiresAt: number;
-}
-
-/** Where and how to send in-dialog requests for a dialog the service is UAS of (RFC 3261 §12.1.1). */
-export interface DialogState {
-  callId: string;
-  /** Our tag (To tag of the 200 we sent). */
-  localTag: string;
-  /** The client's From tag. */
-  remoteTag: string;
-  /** Our URI (To of the request) and the client's URI (From of the request). */
-  localUri: string;
-  remoteUri: string;
-  /** Contact of the request: the Request-URI of our in-dialog requests. */
-  remoteTarget: string;
-  /** Record-Route of the request, in order (used as Route for our requests). */
-  routeSet: string[];
-  /** Our last CSeq in this dialog; incremented atomically in the store. */
-  localCSeq: number;
-  /** The client's last CSeq in this dialog (RFC 3261 §12.1.1); absent = empty. */
-  remoteCSeq?: number;
-  /** Where the request came from, so requests can follow the same path back (RFC 3261 §18.2.2). */
-  flow: Flow;
-}
-
-/** The transport flow a request arrived on. */
-export interface Flow {
-  /** Edge task that holds the socket/connection (its id in the control plane). */
-  edgeId: string;
-  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
-  remoteAddress: string;
-  remotePort: number;
-  /** Connection id inside that edge for connection-oriented transports. */
-  connectionId?: string;
 }
 
 export interface Subscription {

@@ -27,7 +27,7 @@ export interface Policy {
   msrpChunkBytes: number;
   /** Wait for the client's MSRP response before a message counts as not delivered. */
   msrpTimeoutMs: number;
-  /** Coalescing window of NOTIFYs per subscription. */
+  /** After a burst of NOTIFY rounds for one user, at most one per this interval. */
   notifyMinIntervalMs: number;
   /** Wait for the client to connect to our MSRP path before BYE. */
   sessionConnectTimeoutMs: number;

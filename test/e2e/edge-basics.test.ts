@@ -165,6 +165,27 @@ describe('npm start as a process', () => {
     }
   });
 
+  it('a second instance on the same data folder stops with exit code 3, naming the PID that holds it', async () => {
+    const first = await spawnEdge({ DATA_DIR: dataDir });
+    try {
+      const second = spawnEdge({ DATA_DIR: dataDir });
+      const error = await second.then(
+        () => new Error('the second instance started'),
+        (err: unknown) => err as Error,
+      );
+      expect(error.message).toMatch(/exited with 3/);
+      expect(error.message).toContain(`data folder ${dataDir} is in use by process ${first.child.pid}`);
+      expect(error.message).not.toMatch(/\n\s+at /);
+      // The first one still serves.
+      const health = await fetch(`http://127.0.0.1:${first.ports.admin}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      const exited = new Promise((resolve) => first.child.once('exit', resolve));
+      first.child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it("refuses a bad configuration value with exit code 2 and the variable's name", async () => {
     await expect(spawnEdge({ DATA_DIR: dataDir, SIP_PORT: 'seventy' })).rejects.toThrow(/exited with 2[\s\S]*SIP_PORT/);
   });

@@ -4,10 +4,11 @@
  * SQS's message size and the sender gets none of it back anyway.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DeferredMessage, FailureImdnJob } from '#shared/deferred/model.ts';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
 import type { ImdnOutbox } from '#shared/ports.ts';
+import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 
-const JOB_FIELDS = ['user', 'id', 'messageId', 'from', 'to', 'date'] as const;
+export { failureImdnJob, parseFailureImdnJob } from '#shared/adapters/imdn-job.ts';
 
 export class SqsImdnOutbox implements ImdnOutbox {
   constructor(
@@ -20,26 +21,4 @@ export class SqsImdnOutbox implements ImdnOutbox {
       new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(failureImdnJob(message)) }),
     );
   }
-}
-
-/** The job for a message: its metadata fields only. */
-export function failureImdnJob(message: FailureImdnJob): FailureImdnJob {
-  const { user, id, messageId, from, to, date } = message;
-  return { user, id, messageId, from, to, date };
-}
-
-/** A queued job read back; undefined when the body is not one (each field a non-empty string). */
-export function parseFailureImdnJob(body: string): FailureImdnJob | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const record = value as Record<string, unknown>;
-  for (const field of JOB_FIELDS) {
-    if (typeof record[field] !== 'string' || record[field] === '') return undefined;
-  }
-  return failureImdnJob(record as unknown as FailureImdnJob);
 }

@@ -5,8 +5,7 @@
 import type { Header, SipRequest } from '../messages/index.ts';
 import { parseNameAddr, parseUri } from '../messages/index.ts';
 import type { SipUri } from '../messages/index.ts';
-import type { DialogState } from '#shared/deferred/model.ts';
-import type { Target } from '../transport/index.ts';
+import type { DialogState } from './types.ts';
 
 export interface InDialogRequestOptions {
   headers?: Header[];
@@ -97,15 +96,4 @@ export function requestUriAndRoutes(dialog: DialogState): { uri: string; routes:
     uri: asRequestUri(routeUri(routeSet[0]!)),
     routes: [...routeSet.slice(1), asNameAddr(dialog.remoteTarget)],
   };
-}
-
-/**
- * Where the dialog's requests go: back along the flow the dialog was created on (the same
- * connection while open, else the same address and port; RFC 3261 §18.2.2 symmetry, RFC 5626 §4.5).
- */
-export function targetOfDialog(dialog: DialogState): Target {
-  const flow = dialog.flow;
-  const target: Target = { transport: flow.transport, address: flow.remoteAddress, port: flow.remotePort };
-  if (flow.connectionId !== undefined) target.connectionId = flow.connectionId;
-  return target;
 }

@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { getHeader, getHeaders, parseCSeq, parseNameAddr } from '../messages/index.ts';
-import type { SipRequest } from '../messages/index.ts';
-import type { DialogState, Flow } from '#shared/deferred/model.ts';
+import type { Header, SipRequest } from '../messages/index.ts';
+import { sameHeaderName } from '../messages/header-names.ts';
+import type { DialogState, Flow } from './types.ts';
 
 /** §19.3: a tag needs at least 32 bits of randomness; 64 here. */
 export function newTag(): string {
@@ -89,4 +90,17 @@ export function checkRemoteCSeq(
 export function dialogIdOf(x: DialogState | SipRequest): string {
   if ('callId' in x) return `${x.callId};${x.localTag};${x.remoteTag}`;
   return `${getHeader(x, 'Call-ID') ?? ''};${headerTag(x, 'To')};${headerTag(x, 'From')}`;
+}
+
+/**
+ * §12.1.1: "When a UAS responds to a request with a response that establishes a dialog (such as a
+ * 2xx to INVITE), the UAS MUST copy all Record-Route header field values from the request into the
+ * response (including the URIs, URI parameters, and any Record-Route header field parameters,
+ * whether they are known or unknown to the UAS) and MUST maintain the order of those values."
+ * The fields are copied as received, so nothing of a value is lost.
+ */
+export function recordRouteCopy(request: SipRequest): Header[] {
+  return request.headers
+    .filter((h) => sameHeaderName(h.name, 'Record-Route'))
+    .map((h) => ({ name: 'Record-Route', value: h.value }));
 }

@@ -6,7 +6,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentClient, localDynamoClient } from '#shared/adapters/clients.ts';
 import { DynamoDeferredMessageStore, messageSortKey } from '#shared/adapters/dynamodb/deferred-messages.ts';
-import type { LocalBackend } from '#shared/adapters/local/index.ts';
+import type { LocalBackend } from '../../support/aws-local/index.ts';
 import { ALICE, BOB, NOW, memoryBackend, message } from './fixtures.ts';
 
 let backend: LocalBackend;

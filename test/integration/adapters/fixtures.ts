@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DeferredMessage, DeliverySession, DialogState, Subscription } from '#shared/deferred/model.ts';
-import { startLocalBackend, type LocalBackend, type LocalBackendOptions } from '#shared/adapters/local/index.ts';
+import { startLocalBackend, type LocalBackend, type LocalBackendOptions } from '../../support/aws-local/index.ts';
 
 /** A fixed "now" in epoch seconds: 2026-11-23T10:00:00Z. */
 export const NOW = Date.parse('2026-11-23T10:00:00.000Z') / 1000;

@@ -12,7 +12,7 @@ import {
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localSqsClient } from '#shared/adapters/clients.ts';
-import { ensureQueues, startLocalAws, type EnsuredQueue, type LocalAws } from '#shared/adapters/local/index.ts';
+import { ensureQueues, startLocalAws, type EnsuredQueue, type LocalAws } from '../../support/aws-local/index.ts';
 import { SqsImdnOutbox } from '#shared/adapters/sqs/imdn-outbox.ts';
 import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { OUTBOUND_QUEUE } from '#shared/adapters/sqs/queues.ts';

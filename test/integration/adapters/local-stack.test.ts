@@ -14,7 +14,7 @@ import {
   startLocalAws,
   startLocalBackend,
   type LocalBackend,
-} from '#shared/adapters/local/index.ts';
+} from '../../support/aws-local/index.ts';
 import {
   DELIVERY_QUEUE_URL_ENV,
   MESSAGES_TABLE_ENV,

@@ -12,7 +12,7 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localSqsClient } from '#shared/adapters/clients.ts';
-import { ensureQueues, startLocalAws, type EnsuredQueues, type LocalAws } from '#shared/adapters/local/index.ts';
+import { ensureQueues, startLocalAws, type EnsuredQueues, type LocalAws } from '../../support/aws-local/index.ts';
 import { SqsDeliveryQueue } from '#shared/adapters/sqs/delivery-queue.ts';
 import { SqsPoller } from '#shared/adapters/sqs/poller.ts';
 import type { DeliveryJob } from '#shared/deferred/model.ts';

@@ -7,7 +7,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDeliverySessionStore } from '#shared/adapters/dynamodb/delivery-sessions.ts';
 import { DynamoSubscriptionStore } from '#shared/adapters/dynamodb/subscriptions.ts';
-import type { LocalBackend } from '#shared/adapters/local/index.ts';
+import type { LocalBackend } from '../../support/aws-local/index.ts';
 import { NOW, dialog, memoryBackend, session, subscription } from './fixtures.ts';
 
 let backend: LocalBackend;

@@ -11,7 +11,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { localSqsClient } from '#shared/adapters/clients.ts';
-import { ensureQueues, startLocalAws, type LocalAws } from '#shared/adapters/local/index.ts';
+import { ensureQueues, startLocalAws, type LocalAws } from '../../support/aws-local/index.ts';
 import { SqsImdnOutbox } from '#shared/adapters/sqs/imdn-outbox.ts';
 import { ConfigError, loadConfig } from '#shared/config.ts';
 import { EVENT_PACKAGE } from '#shared/deferred/names.ts';

@@ -70,7 +70,7 @@ function harness(answer: (req: SipRequest, target: Target) => number | SipRespon
         return typeof a === 'number' ? createResponse(req, a) : a;
       },
     },
-    contact: '<sip:pf@127.0.0.1:5060>',
+    contactFor: (transport) => `<sip:pf@127.0.0.1:5060;transport=${transport}>`,
     onSubscriptionEnded: async (_sub, status) => {
       ended.push(status);
     },
@@ -100,6 +100,20 @@ describe('InDialogSender', () => {
       await sender.send(notify(cseq++));
     }
     expect(ended).toEqual([481, 408, 603]);
+  });
+
+  it("sends to the route set's first URI with the dialog's transport in Contact (RFC 3261 §12.2.1.1)", async () => {
+    const { sender, sent } = harness(() => 200);
+    const routed: DialogState = {
+      ...dialog,
+      callId: 'c2@127.0.0.1',
+      routeSet: ['<sip:127.0.0.1:5070;transport=tcp;lr>'],
+      flow: { edgeId: 'local', transport: 'tcp', remoteAddress: '127.0.0.1', remotePort: 40001, connectionId: 'tcp-1' },
+    };
+    await sender.send({ ...notify(1), dialog: routed });
+    expect(sent[0]!.target).toEqual({ transport: 'tcp', address: '127.0.0.1', port: 5070 });
+    expect(getHeader(sent[0]!.req, 'Route')).toBe('<sip:127.0.0.1:5070;transport=tcp;lr>');
+    expect(getHeader(sent[0]!.req, 'Contact')).toBe('<sip:pf@127.0.0.1:5060;transport=tcp>');
   });
 
   it('sends a NOTIFY over 1300 octets by TCP to the same next hop (RFC 3261 §18.1.1)', async () => {

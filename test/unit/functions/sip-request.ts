@@ -2,7 +2,7 @@
  * Handler test input built the way the edge builds it: real SIP text through parseMessage,
  * then the edge/handler JSON contract (eventOfRequest).
  */
-import type { Flow } from '#shared/deferred/model.ts';
+import type { Flow } from '#shared/sip/dialog/index.ts';
 import type { SipRequestEvent, SipResponseSpec } from '#shared/events.ts';
 import { eventOfRequest } from '#shared/service/sip-event.ts';
 import { parseMessage } from '#shared/sip/messages/index.ts';

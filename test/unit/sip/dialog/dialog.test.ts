@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getHeader, getHeaders, parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/index.ts';
-import type { Flow } from '#shared/deferred/model.ts';
+import type { Flow } from '#shared/sip/dialog/index.ts';
 import {
   buildInDialogRequest,
   checkRemoteCSeq,
@@ -9,7 +9,7 @@ import {
   dialogIdOf,
   newTag,
   remoteCSeqOf,
-  targetOfDialog,
+  nextHopOf,
 } from '#shared/sip/dialog/index.ts';
 
 function parse(text: string): SipRequest {
@@ -154,21 +154,62 @@ describe('in-dialog requests (RFC 3261 §12.2.1.1)', () => {
     expect(req.uri).toBe('sip:strict.example.net;transport=tcp');
     expect(getHeaders(req, 'Route')).toEqual(['<sip:p2.example.net;lr>', '<sip:alice@192.0.2.10:50211;transport=tcp>']);
   });
+});
 
-  it('targets the flow the dialog came on', () => {
-    const dialog = createUasDialog(subscribe([]), 'pf', flow);
-    expect(targetOfDialog(dialog)).toEqual({
+describe('next hop of in-dialog requests (RFC 3261 §12.2.1.1, §8.1.2, RFC 3263 §4)', () => {
+  it("goes to the route set's first URI with its transport, not back to the flow", () => {
+    const dialog = createUasDialog(
+      subscribe(['<sip:127.0.0.1:5070;transport=tcp;lr;r2=on>', '<sip:127.0.0.1:5071;lr>']),
+      'pf',
+      flow,
+    );
+    expect(nextHopOf(dialog)).toEqual({ transport: 'tcp', address: '127.0.0.1', port: 5070 });
+  });
+
+  it('uses UDP and port 5060 for a first route without transport or port, TLS 5061 for SIPS', () => {
+    expect(nextHopOf(createUasDialog(subscribe(['<sip:192.0.2.7;lr>']), 'pf', flow))).toEqual({
+      transport: 'udp',
+      address: '192.0.2.7',
+      port: 5060,
+    });
+    expect(nextHopOf(createUasDialog(subscribe(['<sips:[2001:db8::7];lr>']), 'pf', flow))).toEqual({
+      transport: 'tls',
+      address: '2001:db8::7',
+      port: 5061,
+    });
+  });
+
+  it('goes to the remote target when the route set is empty', () => {
+    expect(nextHopOf(createUasDialog(subscribe([]), 'pf', flow))).toEqual({
+      transport: 'tcp',
+      address: '192.0.2.10',
+      port: 50211,
+    });
+  });
+
+  it('keeps the flow in the RFC 5626 outbound case: ob in the Contact, or a WebSocket client', () => {
+    const ob = subscribe([]);
+    ob.headers = ob.headers.map((h) =>
+      h.name === 'Contact' ? { name: 'Contact', value: '<sip:alice@192.0.2.10:50211;transport=tcp;ob>' } : h,
+    );
+    expect(nextHopOf(createUasDialog(ob, 'pf', flow))).toEqual({
       transport: 'tcp',
       address: '192.0.2.10',
       port: 50211,
       connectionId: 'tcp-4',
     });
-    const udp = createUasDialog(subscribe([]), 'pf', {
-      edgeId: 'e',
-      transport: 'udp',
-      remoteAddress: '192.0.2.11',
-      remotePort: 5062,
-    });
-    expect(targetOfDialog(udp)).toEqual({ transport: 'udp', address: '192.0.2.11', port: 5062 });
+    const ws = subscribe([]);
+    ws.headers = ws.headers.map((h) =>
+      h.name === 'Contact' ? { name: 'Contact', value: '<sip:k3j2@df7jal23ls0d.invalid;transport=ws>' } : h,
+    );
+    const wsFlow: Flow = { ...flow, transport: 'ws', connectionId: 'ws-9' };
+    expect(nextHopOf(createUasDialog(ws, 'pf', wsFlow))).toMatchObject({ transport: 'ws', connectionId: 'ws-9' });
+  });
+
+  it('still finds the route set after the dialog record was stored and read back (edge restart)', () => {
+    const dialog = createUasDialog(subscribe(['<sip:127.0.0.1:5070;transport=tcp;lr>']), 'pf', flow);
+    const stored = JSON.parse(JSON.stringify(dialog)) as typeof dialog;
+    expect(nextHopOf(stored)).toEqual({ transport: 'tcp', address: '127.0.0.1', port: 5070 });
+    expect(buildInDialogRequest(stored, 'NOTIFY', 2).uri).toBe('sip:alice@192.0.2.10:50211;transport=tcp');
   });
 });

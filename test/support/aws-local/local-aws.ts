@@ -1,10 +1,7 @@
 /**
- * The local AWS stack (docs/architecture.md "The local default"): dynalite for DynamoDB, persisted under
- * `${dataDir}/dynamodb` so a restart loses nothing, and local-aws-sqs for SQS, both on loopback.
- *
- * local-aws-sqs keeps queues in memory only (it has no storage option), so queued delivery jobs
- * are lost on restart. That is acceptable because the store, not the queue, is the source of
- * truth: a lost job leaves its messages deferred, listed in the next NOTIFY, to be fetched again.
+ * AWS emulators for the tests of the DynamoDB and SQS adapters (never on the path `npm start`
+ * runs): dynalite for DynamoDB, persisted under `${dataDir}/dynamodb` when given a folder, and
+ * local-aws-sqs for SQS (memory only), both on loopback.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -12,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createSqsServer } from 'local-aws-sqs';
-import { LOCAL_REGION } from '../clients.ts';
+import { LOCAL_REGION } from '#shared/adapters/clients.ts';
 
 interface DynaliteOptions {
   path?: string;

@@ -1,7 +1,6 @@
 /**
- * Create the tables and queues the service needs if they are missing. Both are idempotent: the
- * local default runs them at every start (dynalite keeps tables across restarts, local-aws-sqs
- * does not keep queues).
+ * Create the tables and queues the adapters need on the emulators if they are missing. Both are
+ * idempotent (dynalite keeps tables across restarts, local-aws-sqs does not keep queues).
  */
 import {
   CreateTableCommand,
@@ -18,8 +17,8 @@ import {
   defaultTableNames,
   type TableNames,
   type TableRole,
-} from '../dynamodb/tables.ts';
-import { DELIVERY_QUEUE, OUTBOUND_QUEUE, type QueueSpec } from '../sqs/queues.ts';
+} from '#shared/adapters/dynamodb/tables.ts';
+import { DELIVERY_QUEUE, OUTBOUND_QUEUE, type QueueSpec } from '#shared/adapters/sqs/queues.ts';
 
 /** Create any missing table and wait until each is ACTIVE. */
 export async function ensureTables(

@@ -1,15 +1,15 @@
 /**
- * The whole local backend in one call: local AWS stack, tables, queues, clients and ports. The
- * local default's entry point and the integration tests start the service with it.
+ * The DynamoDB/SQS adapters over the emulators in one call: local AWS stack, tables, queues,
+ * clients and ports. Only the tests of those adapters use it (the local default runs on SQLite).
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { documentClient, localDynamoClient, localSqsClient } from '../clients.ts';
-import { defaultTableNames, type TableNames } from '../dynamodb/tables.ts';
-import type { EdgeHttpOptions } from '../edge-http.ts';
-import type { QueueSpec } from '../sqs/queues.ts';
-import { createPorts, type Ports } from '../wiring.ts';
+import { documentClient, localDynamoClient, localSqsClient } from '#shared/adapters/clients.ts';
+import { defaultTableNames, type TableNames } from '#shared/adapters/dynamodb/tables.ts';
+import type { EdgeHttpOptions } from '#shared/adapters/edge-http.ts';
+import type { QueueSpec } from '#shared/adapters/sqs/queues.ts';
+import { createPorts, type Ports } from '#shared/adapters/wiring.ts';
 import { ensureQueues, ensureTables, type EnsuredQueues } from './ensure.ts';
 import { startLocalAws, type LocalAws, type LocalAwsOptions } from './local-aws.ts';
 

@@ -1,0 +1,122 @@
+/**
+ * The local default's handler side (docs/architecture.md "The local default"): the handlers in
+ * this process over the SQLite store in DATA_DIR, its delivery queue consumed here, the expiry
+ * sweep on a timer. edge.ts imports this module only in local mode, so the AWS container never
+ * loads the native SQLite module.
+ */
+import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
+import { openSqliteBackend, SqliteJobConsumer, type SqliteBackend } from '#shared/adapters/sqlite/index.ts';
+import { serviceUri, type Config } from '#shared/config.ts';
+import type { Policy } from '#shared/deferred/policy.ts';
+import type { ChangeFeed, EdgeGateway } from '#shared/ports.ts';
+import type { AdminDeps } from './admin-server.ts';
+import type { EdgeMetrics } from './edge-metrics.ts';
+import type { HandlerSide, LogFn } from './edge.ts';
+import { probeStore } from './health.ts';
+import { Operator } from './operator.ts';
+import { makeLocalHandlers } from './local-handlers.ts';
+
+export { DataDirInUseError } from '#shared/adapters/sqlite/index.ts';
+
+/** Open (and lock) the data folder's store; first thing the edge does, before binding a port. */
+export function openLocalStore(config: Config): Promise<SqliteBackend> {
+  return openSqliteBackend({ dataDir: config.dataDir });
+}
+
+export interface LocalSideOptions {
+  backend: SqliteBackend;
+  config: Config;
+  policy: Policy;
+  gateway: EdgeGateway;
+  changes: ChangeFeed;
+  msrpPort: number;
+  metrics: EdgeMetrics;
+  log: LogFn;
+  sweepIntervalMs?: number;
+  /** Registered stop actions, run in reverse order by the edge. */
+  stops: (() => Promise<void> | void)[];
+}
+
+export function startLocalSide(opts: LocalSideOptions): HandlerSide {
+  const { backend, config, policy, metrics, log, stops } = opts;
+  const { ports } = backend;
+  const operator = new Operator({
+    messages: ports.messages,
+    subscriptions: ports.subscriptions,
+    outbox: ports.outbox,
+    changes: opts.changes,
+    onPurged: (n) => metrics.deletions.inc({ by: 'operator' }, n),
+  });
+  const handlers = makeLocalHandlers({
+    ports,
+    edge: opts.gateway,
+    changes: opts.changes,
+    policy,
+    serviceUris: [serviceUri(config.sipDomain)],
+    msrp: { host: config.advertise, port: opts.msrpPort },
+    warnAgent: config.sipDomain,
+    counters: {
+      delivered: (ms, message) => {
+        metrics.retrievals.inc();
+        metrics.deliveryLatency.observe(ms);
+        operator.delivered({ ...message, latencyMs: ms });
+      },
+      failed: (status) => metrics.deliveryFailures.inc({ status: String(status) }),
+      expired: (n) => metrics.expiries.inc(n),
+      deleted: (n) => metrics.deletions.inc({ by: 'user' }, n),
+    },
+  });
+
+  const deliveries = new SqliteJobConsumer({
+    queue: backend.queues.delivery,
+    handler: handlers.deliver,
+    // Each job waits for its client's MSRP connection: many in flight, one job per batch.
+    batchSize: 1,
+    concurrency: 16,
+    onError: (err) => log('warn', 'delivery queue failed', { error: String(err) }),
+  });
+  deliveries.start();
+  stops.push(() => deliveries.stop());
+
+  const sweepTimer = setInterval(() => {
+    void handlers
+      .sweep()
+      .then(() => backend.housekeeping())
+      .then(({ summariesFixed }) => {
+        if (summariesFixed > 0) log('warn', 'per-user message counts repaired', { users: summariesFixed });
+      })
+      .catch((err: unknown) => log('warn', 'expiry sweep failed', { error: String(err) }));
+  }, opts.sweepIntervalMs ?? 10_000);
+  sweepTimer.unref();
+  stops.push(() => clearInterval(sweepTimer));
+
+  const depositHttp: AdminDeps['deposit'] = async (json) => {
+    const result = await handlers.depositHttp(json);
+    if (result.statusCode === 201) metrics.deposits.inc();
+    return result;
+  };
+  const queueDepths = async () => ({
+    delivery: backend.queues.delivery.depth().ready,
+    outbound: backend.queues.outbound.depth().ready,
+  });
+
+  return {
+    invoker: handlers.invoker,
+    operator: { deposit: depositHttp, operator },
+    queueDepths,
+    checks: [
+      { name: 'store', run: () => probeStore(ports.sessions) },
+      { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
+    ],
+    consumeOutbound: (handler: SqsBatchHandler) => {
+      const consumer = new SqliteJobConsumer({
+        queue: backend.queues.outbound,
+        handler,
+        concurrency: 2,
+        onError: (err) => log('warn', 'outbound queue failed', { error: String(err) }),
+      });
+      consumer.start();
+      return consumer;
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The local default's store (docs/architecture.md "The local default"): one SQLite file in the
+ * data folder, WAL, opened by one process only.
+ *
+ * Durability: every write goes through `write()`, which runs it inside a transaction committed
+ * with `synchronous=FULL` (the WAL is fsynced at each commit) before the returned promise
+ * resolves, so a caller acknowledges (202, 201) only what survives `kill -9` and a power cut.
+ * Writes arriving in the same event-loop turn share one commit (group commit), each in its own
+ * savepoint so one failing write does not undo the others.
+ *
+ * One process: the database is opened in EXCLUSIVE locking mode, so the file lock, which the
+ * kernel drops when the holder dies, decides; a pid file beside it only names the holder.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SCHEMA } from './schema.ts';
+
+export type SynchronousMode = 'FULL' | 'NORMAL';
+
+export interface SqliteOptions {
+  /** The data folder (DATA_DIR); the database is `deferred-cpm.sqlite` in it. */
+  dataDir: string;
+  /** FULL (default) fsyncs every commit; NORMAL only at checkpoints (benchmarks compare both). */
+  synchronous?: SynchronousMode;
+}
+
+export const DATABASE_FILE = 'deferred-cpm.sqlite';
+export const PID_FILE = 'deferred-cpm.pid';
+
+/** Another process holds the data folder. */
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number | undefined,
+  ) {
+    super(
+      `data folder ${dataDir} is in use by ${pid !== undefined ? `process ${pid}` : 'another process'} ` +
+        '(another deferred-cpm on the same DATA_DIR); stop it or set a different DATA_DIR',
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+interface PendingWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+export class SqliteDatabase {
+  readonly db: Database.Database;
+  readonly file: string;
+  private readonly pidFile: string;
+  private pending: PendingWrite[] = [];
+  private scheduled = false;
+  private closed = false;
+  private readonly begin: Database.Statement;
+  private readonly commit: Database.Statement;
+  private readonly rollback: Database.Statement;
+  private readonly savepoint: Database.Statement;
+  private readonly releaseSavepoint: Database.Statement;
+  private readonly rollbackSavepoint: Database.Statement;
+
+  private constructor(
+    db: Database.Database,
+    readonly dataDir: string,
+  ) {
+    this.db = db;
+    this.file = db.name;
+    this.pidFile = path.join(dataDir, PID_FILE);
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+    this.savepoint = db.prepare('SAVEPOINT op');
+    this.releaseSavepoint = db.prepare('RELEASE op');
+    this.rollbackSavepoint = db.prepare('ROLLBACK TO op');
+  }
+
+  static async open(options: SqliteOptions): Promise<SqliteDatabase> {
+    const dataDir = path.resolve(options.dataDir);
+    await mkdir(dataDir, { recursive: true });
+    const file = path.join(dataDir, DATABASE_FILE);
+    const db = new Database(file, { timeout: 0 });
+    try {
+      // Before WAL is entered: no shared-memory file, and the lock is held until close.
+      db.pragma('locking_mode = EXCLUSIVE');
+      try {
+        db.pragma('journal_mode = WAL');
+        // Take the write lock now, so a second instance fails here and not at its first write.
+        db.exec('BEGIN IMMEDIATE; COMMIT');
+      } catch (err) {
+        if (isBusy(err)) throw new DataDirInUseError(dataDir, readPid(path.join(dataDir, PID_FILE)));
+        throw err;
+      }
+      db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      db.pragma('foreign_keys = OFF');
+      db.exec(SCHEMA);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    const store = new SqliteDatabase(db, dataDir);
+    writeFileSync(store.pidFile, `${process.pid}\n`);
+    return store;
+  }
+
+  /** Run a read now: it sees every write whose promise has resolved. */
+  read<T>(fn: () => T): T {
+    return fn();
+  }
+
+  /**
+   * Run `fn` (synchronous, touching only this database) in the next group commit; resolves
+   * with its result once the commit is on disk, rejects with its error (its changes undone).
+   */
+  write<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // setImmediate, not a microtask: the writes of every request read in this I/O turn join.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.begin.run();
+      for (const op of batch) {
+        this.savepoint.run();
+        try {
+          const value = op.run();
+          this.releaseSavepoint.run();
+          outcomes.push({ ok: true, value });
+        } catch (err) {
+          this.rollbackSavepoint.run();
+          this.releaseSavepoint.run();
+          outcomes.push({ ok: false, value: err });
+        }
+      }
+      this.commit.run();
+    } catch (err) {
+      if (this.db.inTransaction) this.rollback.run();
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    batch.forEach((op, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) op.resolve(outcome.value);
+      else op.reject(outcome.value);
+    });
+  }
+
+  /** Commit what is queued, then close and give the data folder up. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.db.close();
+    try {
+      if (readPid(this.pidFile) === process.pid) rmSync(this.pidFile, { force: true });
+    } catch {
+      // Nothing to give back.
+    }
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

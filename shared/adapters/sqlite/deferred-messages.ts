@@ -1,0 +1,206 @@
+/**
+ * DeferredMessageStore over SQLite: the DynamoDB adapter's semantics (idempotent deposit by
+ * (user, sender, imdn.Message-ID); a duplicate whose first copy was delivered or deleted is not
+ * stored again; expired rows hidden from every read) in single transactions.
+ *
+ * `count` reads the per-user summary row, kept in the same transaction as every insert and
+ * delete, less the user's expired rows the sweep has not removed yet (an index range, usually
+ * empty). `repairSummaries` recounts from the rows: the sweep's repair path.
+ */
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
+import type { SqliteDatabase } from './database.ts';
+
+interface MessageRow {
+  meta: string;
+  cpim: Buffer;
+}
+
+interface DedupeRow {
+  stored_id: string;
+  stored_arrived_at: string;
+  expires_at: number;
+}
+
+export class SqliteDeferredMessageStore implements DeferredMessageStore {
+  private readonly s;
+  private repairCursor = '';
+
+  constructor(private readonly store: SqliteDatabase) {
+    const db = store.db;
+    this.s = {
+      dedupe: db.prepare<[string, string, string], DedupeRow>(
+        'SELECT stored_id, stored_arrived_at, expires_at FROM dedupe WHERE user = ? AND sender = ? AND message_id = ?',
+      ),
+      claim: db.prepare(
+        'INSERT OR REPLACE INTO dedupe (user, sender, message_id, stored_id, stored_arrived_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      insert: db.prepare(
+        'INSERT OR IGNORE INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      byId: db.prepare<[string, string], MessageRow>('SELECT meta, cpim FROM messages WHERE user = ? AND id = ?'),
+      list: db.prepare<[string, number, number], MessageRow>(
+        'SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id LIMIT ?',
+      ),
+      page: db.prepare<[string, number, string, string, string, number], MessageRow>(
+        'SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id LIMIT ?',
+      ),
+      stats: db.prepare<[number], { pending: number; users: number }>(
+        'SELECT count(*) AS pending, count(DISTINCT user) AS users FROM messages WHERE expires_at > ?',
+      ),
+      pending: db.prepare<[string], { pending: number }>('SELECT pending FROM user_summary WHERE user = ?'),
+      expiredOf: db.prepare<[number, string], { n: number }>(
+        'SELECT count(*) AS n FROM messages WHERE expires_at <= ? AND user = ?',
+      ),
+      add: db.prepare(
+        'INSERT INTO user_summary (user, pending) VALUES (?, ?) ON CONFLICT (user) DO UPDATE SET pending = max(0, pending + excluded.pending)',
+      ),
+      remove: db.prepare('DELETE FROM messages WHERE user = ? AND id = ?'),
+      expired: db.prepare<[number, number], MessageRow>(
+        'SELECT meta, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?',
+      ),
+      recount: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM messages WHERE user = ?'),
+      setPending: db.prepare('UPDATE user_summary SET pending = ? WHERE user = ?'),
+      dropSummary: db.prepare('DELETE FROM user_summary WHERE user = ? AND pending = 0'),
+      summaryPage: db.prepare<[string, number], { user: string }>(
+        'SELECT user FROM user_summary WHERE user > ? ORDER BY user LIMIT ?',
+      ),
+      usersWithoutSummary: db.prepare<[number], { user: string }>(
+        'SELECT DISTINCT m.user FROM messages m WHERE NOT EXISTS (SELECT 1 FROM user_summary s WHERE s.user = m.user) LIMIT ?',
+      ),
+      purgeDedupe: db.prepare('DELETE FROM dedupe WHERE expires_at <= ?'),
+    };
+  }
+
+  put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
+    // The deposit's own clock: a claim that expired before this arrival counts as absent.
+    const parsed = Date.parse(message.arrivedAt);
+    const nowSec = Math.floor((Number.isNaN(parsed) ? Date.now() : parsed) / 1000);
+    return this.store.write(() => {
+      const claim = this.s.dedupe.get(message.user, message.from, message.messageId);
+      if (claim && claim.expires_at > nowSec) {
+        const stored = this.s.byId.get(message.user, claim.stored_id);
+        if (stored) return { created: false, message: messageOf(stored) };
+        // Delivered or deleted since: a late duplicate must not bring it back.
+        return {
+          created: false,
+          message: { ...message, id: claim.stored_id, arrivedAt: claim.stored_arrived_at, expiresAt: claim.expires_at },
+        };
+      }
+      const { cpim, ...meta } = message;
+      const inserted = this.s.insert.run(
+        message.user,
+        message.id,
+        message.arrivedAt,
+        message.expiresAt,
+        JSON.stringify(meta),
+        Buffer.from(cpim.buffer, cpim.byteOffset, cpim.byteLength),
+      );
+      if (inserted.changes === 0) {
+        // The same id stored before (a retried put): the first copy stands.
+        return { created: false, message: messageOf(this.s.byId.get(message.user, message.id)!) };
+      }
+      this.s.claim.run(message.user, message.from, message.messageId, message.id, message.arrivedAt, message.expiresAt);
+      this.s.add.run(message.user, 1);
+      return { created: true, message };
+    });
+  }
+
+  async list(user: string, now: number, limit?: number): Promise<DeferredMessage[]> {
+    if (limit !== undefined && limit <= 0) return [];
+    return this.s.list.all(user, now, limit ?? -1).map(messageOf);
+  }
+
+  async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
+    if (page.limit <= 0) return { messages: [] };
+    // The cursor is the last returned message's (arrived_at, id), the list's order.
+    let after: [string, string] = ['', ''];
+    if (page.cursor !== undefined) {
+      const parsed = parseCursor(page.cursor);
+      if (!parsed) throw new RangeError('cursor: not one this list returned');
+      after = parsed;
+    }
+    const rows = this.s.page.all(user, now, after[0], after[0], after[1], page.limit + 1).map(messageOf);
+    const messages = rows.slice(0, page.limit);
+    const last = messages[messages.length - 1];
+    return rows.length > page.limit && last
+      ? { messages, cursor: Buffer.from(JSON.stringify([last.arrivedAt, last.id]), 'utf8').toString('base64url') }
+      : { messages };
+  }
+
+  async stats(now: number): Promise<{ pending: number; users: number }> {
+    return this.s.stats.get(now) ?? { pending: 0, users: 0 };
+  }
+
+  async count(user: string, now: number): Promise<number> {
+    const pending = this.s.pending.get(user)?.pending ?? 0;
+    return Math.max(0, pending - (this.s.expiredOf.get(now, user)?.n ?? 0));
+  }
+
+  async get(user: string, id: string, now: number): Promise<DeferredMessage | undefined> {
+    const row = this.s.byId.get(user, id);
+    if (!row) return undefined;
+    const message = messageOf(row);
+    return message.expiresAt > now ? message : undefined;
+  }
+
+  delete(user: string, id: string): Promise<boolean> {
+    return this.store.write(() => {
+      const removed = this.s.remove.run(user, id).changes > 0;
+      if (removed) this.s.add.run(user, -1);
+      return removed;
+    });
+  }
+
+  async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
+    if (limit <= 0) return [];
+    return this.s.expired.all(now, limit).map(messageOf);
+  }
+
+  /**
+   * The sweep's repair path: recount up to `batch` users' summaries from their rows (round
+   * robin over the users, so every summary is checked in turn), count users that have rows
+   * but no summary, and drop dedupe claims past their expiry. Returns the summaries corrected.
+   */
+  repairSummaries(nowSec: number, batch = 200): Promise<number> {
+    return this.store.write(() => {
+      let fixed = 0;
+      let users = this.s.summaryPage.all(this.repairCursor, batch).map((r) => r.user);
+      if (users.length < batch) {
+        this.repairCursor = '';
+        users = users.concat(this.s.usersWithoutSummary.all(batch).map((r) => r.user));
+      } else {
+        this.repairCursor = users[users.length - 1]!;
+      }
+      for (const user of users) {
+        const actual = this.s.recount.get(user)?.n ?? 0;
+        const summary = this.s.pending.get(user)?.pending;
+        if (summary !== actual) {
+          if (summary === undefined) this.s.add.run(user, actual);
+          else this.s.setPending.run(actual, user);
+          fixed++;
+        }
+        if (actual === 0) this.s.dropSummary.run(user);
+      }
+      this.s.purgeDedupe.run(nowSec);
+      return fixed;
+    });
+  }
+}
+
+function messageOf(row: MessageRow): DeferredMessage {
+  const meta = JSON.parse(row.meta) as Omit<DeferredMessage, 'cpim'>;
+  return { ...meta, cpim: new Uint8Array(row.cpim.buffer, row.cpim.byteOffset, row.cpim.byteLength) };
+}
+
+function parseCursor(cursor: string): [string, string] | undefined {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
+      return value as [string, string];
+    }
+  } catch {
+    // not JSON: not ours
+  }
+  return undefined;
+}

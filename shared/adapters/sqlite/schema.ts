@@ -1,0 +1,69 @@
+/**
+ * The SQLite schema: the DynamoDB tables' shapes (shared/adapters/dynamodb/tables.ts) as
+ * relational tables, plus the summary counters and the job queues the local default needs.
+ * `expires_at` is epoch seconds everywhere, filtered on every read (the sweep deletes late).
+ */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  user TEXT NOT NULL,
+  id TEXT NOT NULL,
+  arrived_at TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  meta TEXT NOT NULL,
+  cpim BLOB NOT NULL,
+  UNIQUE (user, id)
+);
+CREATE INDEX IF NOT EXISTS messages_by_arrival ON messages (user, arrived_at, id);
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at, user);
+
+CREATE TABLE IF NOT EXISTS dedupe (
+  user TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  stored_id TEXT NOT NULL,
+  stored_arrived_at TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (user, sender, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_by_expiry ON dedupe (expires_at);
+
+CREATE TABLE IF NOT EXISTS user_summary (
+  user TEXT PRIMARY KEY,
+  pending INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS subscriptions (
+  user TEXT NOT NULL,
+  dialog_id TEXT NOT NULL,
+  dialog TEXT NOT NULL,
+  local_cseq INTEGER NOT NULL,
+  remote_cseq INTEGER,
+  version INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (user, dialog_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires_at);
+
+CREATE TABLE IF NOT EXISTS sessions (
+  session_id TEXT PRIMARY KEY,
+  doc TEXT NOT NULL,
+  state TEXT NOT NULL,
+  lease_until INTEGER,
+  local_cseq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  body TEXT NOT NULL,
+  sent_at INTEGER NOT NULL,
+  visible_at INTEGER NOT NULL,
+  receive_count INTEGER NOT NULL DEFAULT 0,
+  first_received_at INTEGER,
+  dead_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, dead_at, visible_at);
+`;

@@ -1,0 +1,41 @@
+/**
+ * NOTIFY rounds for list changes: immediate while the user's changes are few (a deposit then a
+ * retrieval), rate-limited in a burst, never losing the last change (full state).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ChangeCoalescer } from '#functions/edge/change-coalescer.ts';
+
+describe('ChangeCoalescer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('fires at once for a deposit followed by a retrieval within the interval', async () => {
+    vi.useFakeTimers();
+    const fired: number[] = [];
+    const c = new ChangeCoalescer(async () => void fired.push(Date.now()), 1000, Date.now, 3);
+    const t0 = Date.now();
+    await c.userChanged('alice');
+    vi.advanceTimersByTime(100);
+    await c.userChanged('alice');
+    expect(fired).toEqual([t0, t0 + 100]);
+    c.stop();
+  });
+
+  it('in a burst, fires the first few at once and then one round per interval carrying the rest', async () => {
+    vi.useFakeTimers();
+    const fired: number[] = [];
+    const c = new ChangeCoalescer(async () => void fired.push(Date.now()), 1000, Date.now, 3);
+    const t0 = Date.now();
+    for (let i = 0; i < 10; i++) await c.userChanged('bob');
+    expect(fired).toEqual([t0, t0, t0]);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(fired).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toEqual([t0, t0, t0, t0 + 1000]);
+    // Another user is not held back by bob's burst.
+    await c.userChanged('carol');
+    expect(fired).toHaveLength(5);
+    c.stop();
+  });
+});
