@@ -6,7 +6,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** Each peer: the Debian package and a file that shows it is installed. */
-export const TEST_PEERS = [];
+export const TEST_PEERS = [
+  // The operator console's test drives a real browser (playwright-core, no browser download).
+  { package: 'chromium', file: '/usr/bin/chromium' },
+];
 
 const missing = TEST_PEERS.filter((p) => !existsSync(p.file));
 if (missing.length === 0) process.exit(0);

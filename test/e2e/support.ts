@@ -38,6 +38,7 @@ export async function startTestEdge(
     timers?: Partial<Timers>;
     env?: Record<string, string>;
     sweepIntervalMs?: number;
+    seriesIntervalMs?: number;
     dataDir?: string;
   } = {},
 ): Promise<TestEdge> {
@@ -49,6 +50,7 @@ export async function startTestEdge(
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    ...(opts.seriesIntervalMs ? { seriesIntervalMs: opts.seriesIntervalMs } : {}),
   });
   return {
     ...edge,
