@@ -4,7 +4,6 @@
  * service refused or failed, 2 bad input, 3 the service unreachable.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { runDemo } from '#functions/edge/demo-flow.ts';
 import { CliError, call, resolveToken, type Connection } from './admin-client.ts';
 
 const program = new Command();
@@ -182,6 +181,8 @@ program
   .option('--sip-port <port>', 'SIP port of the service', positiveInt('--sip-port', 65535), 5060)
   .option('--tcp', 'SIP over TCP instead of UDP')
   .action(async (o: { host: string; sipPort: number; tcp?: boolean }) => {
+    // Loaded only for this command: the SIP and MSRP client code is not needed by the others.
+    const { runDemo } = await import('#functions/edge/demo-flow.ts');
     const steps = await runDemo({ transport: o.tcp ? 'tcp' : 'udp', sipPort: o.sipPort, host: o.host }, (s) => {
       if (!globals().json) process.stdout.write(`[${s.step.padEnd(8)}] ${s.what}\n`);
     }).catch((err: unknown) => {

@@ -4,27 +4,12 @@
  * failed jobs are reported per record (ReportBatchItemFailures) and retried, then dead-lettered.
  */
 import type { SQSEvent } from 'aws-lambda';
-import { lambdaHandler, observability, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
-import { emitMetric } from '#shared/observability/recorder.ts';
-import { makeHandler } from './logic.ts';
+import { lambdaHandler, metricEvents, observability, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
+import { buildDeliver } from './build.ts';
 
 const obs = observability('deliver');
 const ports = tracedAwsPorts(obs.tracer);
 
-const deliver = makeHandler({
-  messages: ports.messages,
-  sessions: ports.sessions,
-  edge: ports.edge,
-  changes: ports.changes,
-  now: Date.now,
-  onDelivered: (latencyMs) => {
-    emitMetric(obs.metrics, 'Retrievals', 1);
-    emitMetric(obs.metrics, 'DeliveryLatency', latencyMs);
-  },
-  onFailed: (status) => {
-    emitMetric(obs.metrics, 'DeliveryFailures', 1);
-    obs.logger.warn('delivery not accepted', { status });
-  },
-});
+const deliver = buildDeliver({ ports, events: metricEvents(obs), now: Date.now });
 
 export const handler = lambdaHandler(obs, (event: SQSEvent) => deliver(event));

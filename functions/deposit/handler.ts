@@ -9,20 +9,18 @@ import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
 import {
   fanOutChanges,
   lambdaHandler,
+  metricEvents,
   observability,
   serviceSettings,
   tracedAwsPorts,
 } from '#shared/observability/lambda-runtime.ts';
-import { emitMetric } from '#shared/observability/recorder.ts';
-import { makeHttpHandler, makeSipHandler, type DepositDeps } from './logic.ts';
+import { buildDeposit } from './build.ts';
 
 const obs = observability('deposit');
 const ports = tracedAwsPorts(obs.tracer);
 const { config, policy } = serviceSettings();
 
-const deps: DepositDeps = { messages: ports.messages, policy, warnAgent: config.sipDomain, now: Date.now };
-const depositSip = makeSipHandler(deps);
-const depositHttp = makeHttpHandler(deps);
+const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events: metricEvents(obs), now: Date.now });
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -45,16 +43,13 @@ async function onHttp(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLR
   } catch {
     return httpError(400, 'body is not JSON');
   }
-  const result = await depositHttp(json);
-  if (result.statusCode === 201) emitMetric(obs.metrics, 'Deposits', 1);
+  const result = await deposit.http(json);
   await fanOutChanges(result, ports.changes, obs.logger);
   return { statusCode: result.statusCode, headers: JSON_HEADERS, body: result.body };
 }
 
 async function onSip(event: SipRequestEvent): Promise<SipHandlerResult> {
-  const result = await depositSip(event);
-  if (result.changedUsers?.length) emitMetric(obs.metrics, 'Deposits', 1);
-  return fanOutChanges(result, ports.changes, obs.logger);
+  return fanOutChanges(await deposit.sip(event), ports.changes, obs.logger);
 }
 
 export const handler = lambdaHandler(

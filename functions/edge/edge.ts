@@ -266,7 +266,6 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       onResponse: (method, status, elapsedMs) => {
         metrics.response(method, status, elapsedMs);
         emf?.sipResponse(method, status);
-        if (method === 'MESSAGE' && status === 202) metrics.deposits.inc();
       },
       onShed: () => metrics.sipShed.inc(),
       log,

@@ -1,20 +1,25 @@
 /**
  * The local default's handler side (docs/architecture.md "The local default"): the handlers in
- * this process over the SQLite store in DATA_DIR, its delivery queue consumed here, the expiry
- * sweep on a timer. edge.ts imports this module only in local mode, so the AWS container never
- * loads the native SQLite module.
+ * this process, built by the same functions/<name>/build.ts functions the Lambda entries call,
+ * over the SQLite store in DATA_DIR; its delivery queue consumed here, the expiry sweep on a
+ * timer. edge.ts imports this module only in local mode, so the AWS container never loads the
+ * native SQLite module.
  */
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { openSqliteBackend, SqliteJobConsumer, type SqliteBackend } from '#shared/adapters/sqlite/index.ts';
 import { serviceUri, type Config } from '#shared/config.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway } from '#shared/ports.ts';
-import type { AdminDeps } from './admin-server.ts';
 import type { EdgeMetrics } from './edge-metrics.ts';
-import type { HandlerSide, LogFn } from './edge.ts';
 import { probeStore } from './health.ts';
 import { Operator } from './operator.ts';
-import { makeLocalHandlers } from './local-handlers.ts';
+import type { HandlerEvents } from '#shared/service/handler-events.ts';
+import { buildDeliver } from '#functions/deliver/build.ts';
+import { buildDeposit } from '#functions/deposit/build.ts';
+import { buildExpire } from '#functions/expire/build.ts';
+import { buildInvite } from '#functions/invite/build.ts';
+import { buildSubscribe } from '#functions/subscribe/build.ts';
+import type { HandlerSide, LogFn } from './edge.ts';
 
 export { DataDirInUseError } from '#shared/adapters/sqlite/index.ts';
 
@@ -39,7 +44,10 @@ export interface LocalSideOptions {
 
 export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   const { backend, config, policy, metrics, log, stops } = opts;
-  const { ports } = backend;
+  const ports = { ...backend.ports, edge: opts.gateway, changes: opts.changes };
+  const now = Date.now;
+  const serviceUris = [serviceUri(config.sipDomain)];
+  // The Lambda entries report the same events as EMF metrics (lambda-runtime.ts metricEvents).
   const operator = new Operator({
     messages: ports.messages,
     subscriptions: ports.subscriptions,
@@ -47,29 +55,34 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     changes: opts.changes,
     onPurged: (n) => metrics.deletions.inc({ by: 'operator' }, n),
   });
-  const handlers = makeLocalHandlers({
-    ports,
-    edge: opts.gateway,
-    changes: opts.changes,
-    policy,
-    serviceUris: [serviceUri(config.sipDomain)],
-    msrp: { host: config.advertise, port: opts.msrpPort },
-    warnAgent: config.sipDomain,
-    counters: {
-      delivered: (ms, message) => {
-        metrics.retrievals.inc();
-        metrics.deliveryLatency.observe(ms);
-        operator.delivered({ ...message, latencyMs: ms });
-      },
-      failed: (status) => metrics.deliveryFailures.inc({ status: String(status) }),
-      expired: (n) => metrics.expiries.inc(n),
-      deleted: (n) => metrics.deletions.inc({ by: 'user' }, n),
+  const events: Required<HandlerEvents> = {
+    deposited: () => metrics.deposits.inc(),
+    deleted: () => metrics.deletions.inc({ by: 'user' }),
+    delivered: (ms, message) => {
+      metrics.retrievals.inc();
+      metrics.deliveryLatency.observe(ms);
+      operator.delivered({ ...message, latencyMs: ms });
     },
+    deliveryFailed: (status) => metrics.deliveryFailures.inc({ status: String(status) }),
+    expired: (n) => metrics.expiries.inc(n),
+  };
+  const subscribe = buildSubscribe({ ports, policy, serviceUris, now });
+  const invite = buildInvite({
+    ports,
+    policy,
+    serviceUris,
+    msrp: { host: config.advertise, port: opts.msrpPort },
+    ownerMsrpPort: opts.msrpPort,
+    events,
+    now,
   });
+  const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events, now });
+  const deliver = buildDeliver({ ports, events, now });
+  const expire = buildExpire({ ports, policy, events, now });
 
   const deliveries = new SqliteJobConsumer({
     queue: backend.queues.delivery,
-    handler: handlers.deliver,
+    handler: deliver,
     // Each job waits for its client's MSRP connection: many in flight, one job per batch.
     batchSize: 1,
     concurrency: 16,
@@ -79,7 +92,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   stops.push(() => deliveries.stop());
 
   const sweepTimer = setInterval(() => {
-    void handlers
+    void expire
       .sweep()
       .then(() => backend.housekeeping())
       .then(({ summariesFixed }) => {
@@ -90,19 +103,14 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   sweepTimer.unref();
   stops.push(() => clearInterval(sweepTimer));
 
-  const depositHttp: AdminDeps['deposit'] = async (json) => {
-    const result = await handlers.depositHttp(json);
-    if (result.statusCode === 201) metrics.deposits.inc();
-    return result;
-  };
   const queueDepths = async () => ({
     delivery: backend.queues.delivery.depth().ready,
     outbound: backend.queues.outbound.depth().ready,
   });
 
   return {
-    invoker: handlers.invoker,
-    operator: { deposit: depositHttp, operator },
+    invoker: { subscribe, invite, deposit: deposit.sip },
+    operator: { deposit: (json) => deposit.http(json), operator },
     queueDepths,
     checks: [
       { name: 'store', run: () => probeStore(ports.sessions) },

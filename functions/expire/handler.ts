@@ -11,9 +11,15 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, Schedu
 import type { DeferredMessage } from '#shared/deferred/model.ts';
 import { EXPIRY_INDEX } from '#shared/adapters/dynamodb/tables.ts';
 import { resourcesFromEnv } from '#shared/adapters/wiring.ts';
-import { lambdaHandler, observability, serviceSettings, tracedAwsPorts } from '#shared/observability/lambda-runtime.ts';
+import {
+  lambdaHandler,
+  metricEvents,
+  observability,
+  serviceSettings,
+  tracedAwsPorts,
+} from '#shared/observability/lambda-runtime.ts';
 import { emitMetric } from '#shared/observability/recorder.ts';
-import { messagesExpired, sweep, type ExpireDeps } from './logic.ts';
+import { buildExpire } from './build.ts';
 
 const obs = observability('expire');
 const ports = tracedAwsPorts(obs.tracer);
@@ -21,19 +27,7 @@ const { tables } = resourcesFromEnv(process.env);
 const { policy } = serviceSettings();
 const control = obs.tracer.captureAWSv3Client(new DynamoDBClient({}));
 
-const deps: ExpireDeps = {
-  messages: ports.messages,
-  subscriptions: ports.subscriptions,
-  changes: ports.changes,
-  edge: ports.edge,
-  policy,
-  now: Date.now,
-  // No SIP socket here: an edge task takes the IMDN off the outbound queue and sends it.
-  sendFailureImdn: (m) => ports.outbox.failed(m),
-  onExpired: (count) => {
-    if (count > 0) emitMetric(obs.metrics, 'Expiries', count);
-  },
-};
+const expire = buildExpire({ ports, policy, events: metricEvents(obs), now: Date.now });
 
 /** Storage-only attributes of a message item (shared/adapters/dynamodb/deferred-messages.ts). */
 const STORAGE_ATTRIBUTES = ['sk', 'expiryShard'];
@@ -50,7 +44,7 @@ export function expiredMessageOf(record: DynamoDBRecord): DeferredMessage | unde
 async function onStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const expired = event.Records.map(expiredMessageOf).filter((m): m is DeferredMessage => m !== undefined);
   try {
-    if (expired.length > 0) await messagesExpired(deps, expired);
+    if (expired.length > 0) await expire.messagesExpired(expired);
     return { batchItemFailures: [] };
   } catch (err) {
     // The NOTIFYs are idempotent (full state): retry the whole batch.
@@ -80,7 +74,7 @@ async function sampleGauges(): Promise<void> {
 }
 
 async function onSchedule(): Promise<{ messages: number; subscriptions: number }> {
-  const swept = await sweep(deps);
+  const swept = await expire.sweep();
   await sampleGauges().catch((err: unknown) => obs.logger.warn('gauges not sampled', { err }));
   return swept;
 }

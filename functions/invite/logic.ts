@@ -34,8 +34,6 @@ export interface InviteDeps {
    * (protocol.md "Deposit", last point; RFC 5438 §7.2.1.1).
    */
   sendFailureImdn?: (message: DeferredMessage) => Promise<void>;
-  /** Messages removed by this INVITE's `delete` actions (the Deletions metric). */
-  onDeleted?: (count: number) => void;
 }
 
 const ACCEPTED_BODY = `multipart/mixed, application/sdp, ${LIST_CONTENT_TYPE}`;
@@ -104,7 +102,6 @@ export function makeHandler(deps: InviteDeps) {
       // The IMDN is a courtesy: its failure must not undo or fail the user's request.
       if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(a.message!).catch(() => undefined);
     }
-    if (deleted > 0) deps.onDeleted?.(deleted);
     const retrieve = known
       .filter((a) => a.action === 'retrieve')
       .sort((x, y) => (x.message!.arrivedAt + x.id < y.message!.arrivedAt + y.id ? -1 : 1))

@@ -17,7 +17,9 @@ import { documentClient } from '../adapters/clients.ts';
 import { createPorts, resourcesFromEnv, type Ports } from '../adapters/wiring.ts';
 import { loadConfig, serviceUri, type Config } from '../config.ts';
 import { defaultPolicy, type Policy } from '../deferred/policy.ts';
+import type { HandlerEvents } from '../service/handler-events.ts';
 import { createLogger, createMetrics, type Component } from './powertools.ts';
+import { emitMetric } from './recorder.ts';
 import { createTracer } from './tracer.ts';
 
 export interface Observability {
@@ -75,4 +77,21 @@ export function lambdaHandler<E, R>(obs: Observability, fn: (event: E, context: 
     .use(captureLambdaHandler(obs.tracer, { captureResponse: false }))
     .use(injectLambdaContext(obs.logger))
     .use(logMetrics(obs.metrics));
+}
+
+/** The handlers' events as the catalogue's EMF metrics (shared/observability/metrics.ts). */
+export function metricEvents(obs: Observability): Required<HandlerEvents> {
+  return {
+    deposited: () => emitMetric(obs.metrics, 'Deposits', 1),
+    deleted: () => emitMetric(obs.metrics, 'Deletions', 1),
+    delivered: (latencyMs) => {
+      emitMetric(obs.metrics, 'Retrievals', 1);
+      emitMetric(obs.metrics, 'DeliveryLatency', latencyMs);
+    },
+    deliveryFailed: (status) => {
+      emitMetric(obs.metrics, 'DeliveryFailures', 1);
+      obs.logger.warn('delivery not accepted', { status });
+    },
+    expired: (count) => emitMetric(obs.metrics, 'Expiries', count),
+  };
 }

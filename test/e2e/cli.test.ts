@@ -35,7 +35,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
 }
 const withToken = (args: string[]) => cli(['--token', TEST_ADMIN_TOKEN, ...args]);
 
-describe('deferred-cpm CLI', () => {
+// Each run starts a Node process with tsx: slow on a loaded two-core machine.
+describe('deferred-cpm CLI', { timeout: 120_000 }, () => {
   it('prints help for the program and for every command, exit 0', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);

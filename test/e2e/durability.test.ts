@@ -92,6 +92,50 @@ describe('a crash between the INVITE 200 and the MSRP 200', () => {
   });
 });
 
+describe('kill -9 right after acknowledged deposits', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'deferred-ack-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('every deposit answered 201 is there after the restart', async () => {
+    const user = 'sip:acked@example.com';
+    const first = await spawnEdge({ DATA_DIR: dataDir });
+    const admin = `http://127.0.0.1:${first.ports.admin}`;
+    const exited = new Promise((resolve) => first.child.once('exit', resolve));
+    const acked: string[] = [];
+    // Deposits in flight side by side; the process dies as soon as ten are acknowledged, the
+    // others still on their way (their clients see the connection drop, never a 201).
+    const deposits = Array.from({ length: 40 }, (_, i) =>
+      depositHttp(admin, { to: user, from: BOB, body: `acked ${i}`, messageId: `ack-${i}` }).then(
+        (reply) => {
+          if (reply.status !== 201) return;
+          acked.push(reply.json.id);
+          if (acked.length === 10) first.child.kill('SIGKILL');
+        },
+        () => undefined,
+      ),
+    );
+    await Promise.all(deposits);
+    await exited;
+    expect(acked.length).toBeGreaterThanOrEqual(10);
+
+    const second = await spawnEdge({ DATA_DIR: dataDir });
+    try {
+      const pending = await pendingOf(`http://127.0.0.1:${second.ports.admin}`, user);
+      const stored = new Set(pending.entries.map((e) => e.id));
+      expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+      expect(pending.total).toBe(stored.size);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+  });
+});
+
 describe('failed deliveries leave the message deferred', () => {
   let edge: TestEdge;
   beforeAll(async () => {
@@ -136,8 +180,10 @@ describe('failed deliveries leave the message deferred', () => {
     expect((await pendingOf(edge.adminUrl, user)).entries.map((e) => e.id)).toEqual([dep.json.id]);
   });
 
-  it('the same imdn.Message-ID from the same sender is stored once (202 twice)', async () => {
+  it('the same imdn.Message-ID from the same sender is stored once (202 twice) and counted once', async () => {
     const user = 'sip:dedupe@example.com';
+    const deposits = async () => (await edge.metrics.deposits.get()).values[0]?.value ?? 0;
+    const before = await deposits();
     const bob = await CpmClient.connect({
       transport: 'udp',
       server: { host: '127.0.0.1', port: edge.ports.udp! },
@@ -161,5 +207,6 @@ describe('failed deliveries leave the message deferred', () => {
     const pending = await pendingOf(edge.adminUrl, user);
     expect(pending.total).toBe(1);
     expect(pending.entries[0]?.messageId).toBe('same-id-1');
+    expect((await deposits()) - before).toBe(1);
   });
 });

@@ -167,12 +167,16 @@ export class MemorySubscriptionStore implements SubscriptionStore {
 export class MemorySessionStore implements DeliverySessionStore {
   private readonly items = new Map<string, DeliverySession>();
 
+  /** With a clock (epoch ms), `get` hides sessions past `expiresAt`, as the real stores do. */
+  constructor(private readonly now?: () => number) {}
+
   async put(session: DeliverySession): Promise<void> {
     this.items.set(session.sessionId, structuredClone(session));
   }
 
   async get(sessionId: string): Promise<DeliverySession | undefined> {
     const s = this.items.get(sessionId);
+    if (s && this.now && s.expiresAt <= Math.floor(this.now() / 1000)) return undefined;
     return s ? structuredClone(s) : undefined;
   }
 

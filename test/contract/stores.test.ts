@@ -1,0 +1,218 @@
+/**
+ * One store contract for the in-memory fakes, the SQLite adapters and the DynamoDB adapters:
+ * idempotent deposit by (user, sender, imdn.Message-ID), expiry hidden from every read,
+ * conditional claims and leases, atomic counters.
+ */
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DeferredMessage } from '#shared/deferred/model.ts';
+import { NOW, dialog, message, session, subscription } from '../integration/adapters/fixtures.ts';
+import { dynamoStores, fresh, memoryStores, sqliteStores, type StoreImplementation, type Stores } from './stores.ts';
+
+const implementations: StoreImplementation[] = [memoryStores, sqliteStores(), dynamoStores()];
+
+describe.each(implementations)('$name', (impl) => {
+  let stores: Stores;
+  let user: string;
+  beforeEach(async () => {
+    stores = await impl.open();
+    user = `sip:${fresh('user')}@example.com`;
+  });
+  afterAll(() => impl.closeAll());
+
+  /** A message of this case's user. */
+  const mine = (over: Parameters<typeof message>[0] = {}): DeferredMessage => message({ user, ...over });
+
+  describe('deferred messages', () => {
+    it('stores a message once and reads it back whole, payload bytes included', async () => {
+      const m = mine({ cpim: new Uint8Array([0, 1, 0xfe, 0xff, 13, 10]) });
+      const put = await stores.messages.put(m);
+      expect(put.created).toBe(true);
+      expect(await stores.messages.get(user, m.id, NOW)).toEqual(m);
+      expect(await stores.messages.count(user, NOW)).toBe(1);
+    });
+
+    it('lists oldest first, up to the limit, and counts only the user’s own', async () => {
+      const later = mine({ ageSeconds: 10 });
+      const earlier = mine({ ageSeconds: 300 });
+      const middle = mine({ ageSeconds: 100 });
+      for (const m of [later, earlier, middle]) await stores.messages.put(m);
+      await stores.messages.put(message({ user: `sip:${fresh('other')}@example.com` }));
+      expect((await stores.messages.list(user, NOW)).map((m) => m.id)).toEqual([earlier.id, middle.id, later.id]);
+      expect((await stores.messages.list(user, NOW, 2)).map((m) => m.id)).toEqual([earlier.id, middle.id]);
+      expect(await stores.messages.list(user, NOW, 0)).toEqual([]);
+      expect(await stores.messages.count(user, NOW)).toBe(3);
+    });
+
+    it('a second deposit with the same sender and Message-ID stores nothing and answers with the first', async () => {
+      const first = mine({ messageId: 'same' });
+      await stores.messages.put(first);
+      const again = await stores.messages.put(mine({ messageId: 'same', ageSeconds: 5 }));
+      expect(again.created).toBe(false);
+      expect(again.message.id).toBe(first.id);
+      expect(again.message.arrivedAt).toBe(first.arrivedAt);
+      expect(await stores.messages.count(user, NOW)).toBe(1);
+      // Another sender's message with the same Message-ID is another message.
+      const other = await stores.messages.put(mine({ messageId: 'same', from: 'sip:carol@example.org' }));
+      expect(other.created).toBe(true);
+      expect(await stores.messages.count(user, NOW)).toBe(2);
+    });
+
+    it('a late duplicate of a delivered (deleted) message does not bring it back', async () => {
+      const first = mine({ messageId: 'gone' });
+      await stores.messages.put(first);
+      expect(await stores.messages.delete(user, first.id)).toBe(true);
+      const late = await stores.messages.put(mine({ messageId: 'gone', ageSeconds: 1 }));
+      expect(late.created).toBe(false);
+      expect(late.message.id).toBe(first.id);
+      expect(await stores.messages.list(user, NOW)).toEqual([]);
+      expect(await stores.messages.count(user, NOW)).toBe(0);
+    });
+
+    it('after the first copy’s retention the same Message-ID is a new message', async () => {
+      const first = mine({ messageId: 'again', ttl: 60 });
+      await stores.messages.put(first);
+      // Arrives two minutes after NOW, when the first copy (and its claim) has expired.
+      const later = mine({ messageId: 'again', ageSeconds: -120, ttl: 3600 });
+      const put = await stores.messages.put(later);
+      expect(put.created).toBe(true);
+      expect(put.message.id).toBe(later.id);
+    });
+
+    it('deletes once: true when it was there, false after and for an unknown id', async () => {
+      const m = mine();
+      await stores.messages.put(m);
+      expect(await stores.messages.delete(user, m.id)).toBe(true);
+      expect(await stores.messages.delete(user, m.id)).toBe(false);
+      expect(await stores.messages.delete(user, 'no-such-id')).toBe(false);
+      expect(await stores.messages.get(user, m.id, NOW)).toBeUndefined();
+    });
+
+    it('an expired message is hidden from get, list and count, and listed as expired', async () => {
+      const expired = mine({ ttl: -1 });
+      const live = mine();
+      await stores.messages.put(expired);
+      await stores.messages.put(live);
+      expect(await stores.messages.get(user, expired.id, NOW)).toBeUndefined();
+      expect((await stores.messages.list(user, NOW)).map((m) => m.id)).toEqual([live.id]);
+      expect(await stores.messages.count(user, NOW)).toBe(1);
+      const swept = (await stores.messages.listExpired(NOW, 1000)).filter((m) => m.user === user);
+      expect(swept.map((m) => m.id)).toEqual([expired.id]);
+      expect(swept[0]!.cpim).toEqual(expired.cpim);
+      expect(await stores.messages.delete(user, expired.id)).toBe(true);
+      expect(await stores.messages.count(user, NOW)).toBe(1);
+    });
+  });
+
+  describe('subscriptions', () => {
+    const sub = (over: Parameters<typeof subscription>[0] = {}) => {
+      const d = over.dialog ?? dialog({ callId: fresh('call') });
+      return subscription({ user, dialog: d, dialogId: `${d.callId};${d.localTag};${d.remoteTag}`, ...over });
+    };
+
+    it('reads back what was put; lists only active, unexpired ones', async () => {
+      const active = sub();
+      const terminated = sub({ state: 'terminated' });
+      const expired = sub({ expiresAt: NOW - 1 });
+      for (const s of [active, terminated, expired]) await stores.subscriptions.put(s);
+      expect(await stores.subscriptions.get(user, active.dialogId, NOW)).toEqual(active);
+      expect(await stores.subscriptions.get(user, expired.dialogId, NOW)).toBeUndefined();
+      expect((await stores.subscriptions.listByUser(user, NOW)).map((s) => s.dialogId)).toEqual([active.dialogId]);
+      const swept = (await stores.subscriptions.listExpired(NOW, 1000)).filter((s) => s.user === user);
+      expect(swept.map((s) => s.dialogId)).toEqual([expired.dialogId]);
+    });
+
+    it('takes NOTIFY versions from 0 and CSeqs strictly increasing, atomically', async () => {
+      const s = sub({ dialog: dialog({ callId: fresh('call'), localCSeq: 7 }) });
+      await stores.subscriptions.put(s);
+      const taken = await Promise.all([1, 2, 3].map(() => stores.subscriptions.nextNotify(user, s.dialogId)));
+      expect(taken.map((t) => t!.version).sort()).toEqual([0, 1, 2]);
+      expect(taken.map((t) => t!.cseq).sort((a, b) => a - b)).toEqual([8, 9, 10]);
+      const after = await stores.subscriptions.get(user, s.dialogId, NOW);
+      expect(after!.version).toBe(3);
+      expect(after!.dialog.localCSeq).toBe(10);
+    });
+
+    it('a counter or a refresh of a removed subscription creates nothing', async () => {
+      const s = sub();
+      await stores.subscriptions.put(s);
+      await stores.subscriptions.delete(user, s.dialogId);
+      expect(await stores.subscriptions.nextNotify(user, s.dialogId)).toBeUndefined();
+      expect(await stores.subscriptions.renew(user, s.dialogId, NOW + 900)).toBe(false);
+      expect(await stores.subscriptions.get(user, s.dialogId, NOW)).toBeUndefined();
+    });
+
+    it('a refresh sets the expiry and the remote CSeq, keeping the counters', async () => {
+      const s = sub();
+      await stores.subscriptions.put(s);
+      await stores.subscriptions.nextNotify(user, s.dialogId);
+      expect(await stores.subscriptions.renew(user, s.dialogId, NOW + 900, 42)).toBe(true);
+      const after = await stores.subscriptions.get(user, s.dialogId, NOW);
+      expect(after).toMatchObject({ expiresAt: NOW + 900, version: 1 });
+      expect(after!.dialog.remoteCSeq).toBe(42);
+      expect(after!.dialog.localCSeq).toBe(s.dialog.localCSeq + 1);
+      expect(await stores.subscriptions.renew(user, s.dialogId, NOW + 1200)).toBe(true);
+      expect((await stores.subscriptions.get(user, s.dialogId, NOW))!.dialog.remoteCSeq).toBe(42);
+    });
+  });
+
+  describe('delivery sessions', () => {
+    const mySession = (over: Parameters<typeof session>[0] = {}) =>
+      session({ user, sessionId: fresh('s'), retrieve: ['01JA', '01JB'], ...over });
+
+    it('reads back what was put; hides an expired one', async () => {
+      const s = mySession();
+      await stores.sessions.put(s);
+      expect(await stores.sessions.get(s.sessionId)).toEqual(s);
+      const expired = mySession({ expiresAt: NOW - 1 });
+      await stores.sessions.put(expired);
+      expect(await stores.sessions.get(expired.sessionId)).toBeUndefined();
+    });
+
+    it('one claim wins while its lease lives; a lapsed lease can be taken over', async () => {
+      const s = mySession();
+      await stores.sessions.put(s);
+      const racing = await Promise.all([1, 2, 3].map(() => stores.sessions.claim(s.sessionId, NOW, 60)));
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      expect(await stores.sessions.claim(s.sessionId, NOW + 30, 60)).toBe(false);
+      expect(await stores.sessions.claim(s.sessionId, NOW + 61, 60)).toBe(true);
+      expect(await stores.sessions.get(s.sessionId)).toMatchObject({ state: 'delivering', leaseUntil: NOW + 121 });
+    });
+
+    it('a done, missing or expired session cannot be claimed', async () => {
+      const done = mySession({ state: 'done' });
+      const expired = mySession({ expiresAt: NOW - 1 });
+      await stores.sessions.put(done);
+      await stores.sessions.put(expired);
+      expect(await stores.sessions.claim(done.sessionId, NOW, 60)).toBe(false);
+      expect(await stores.sessions.claim(expired.sessionId, NOW, 60)).toBe(false);
+      expect(await stores.sessions.claim(fresh('missing'), NOW, 60)).toBe(false);
+    });
+
+    it('release gives back only its own lease', async () => {
+      const s = mySession();
+      await stores.sessions.put(s);
+      expect(await stores.sessions.claim(s.sessionId, NOW, 60)).toBe(true);
+      await stores.sessions.release(s.sessionId, NOW + 999);
+      expect(await stores.sessions.claim(s.sessionId, NOW, 60)).toBe(false);
+      await stores.sessions.release(s.sessionId, NOW + 60);
+      expect((await stores.sessions.get(s.sessionId))!.state).toBe('waiting');
+      expect(await stores.sessions.claim(s.sessionId, NOW, 60)).toBe(true);
+    });
+
+    it('takes BYE CSeqs atomically; updates state and retrievals; an update creates nothing', async () => {
+      const s = mySession({ dialog: dialog({ callId: fresh('inv'), localCSeq: 1 }) });
+      await stores.sessions.put(s);
+      const cseqs = await Promise.all([1, 2].map(() => stores.sessions.nextCSeq(s.sessionId)));
+      expect(cseqs.sort((a, b) => a! - b!)).toEqual([2, 3]);
+      await stores.sessions.update(s.sessionId, { state: 'done', retrieve: ['01JB'] });
+      expect(await stores.sessions.get(s.sessionId)).toMatchObject({ state: 'done', retrieve: ['01JB'] });
+      expect((await stores.sessions.get(s.sessionId))!.dialog.localCSeq).toBe(3);
+      const missing = fresh('missing');
+      await stores.sessions.update(missing, { state: 'done' });
+      expect(await stores.sessions.get(missing)).toBeUndefined();
+      expect(await stores.sessions.nextCSeq(missing)).toBeUndefined();
+      await stores.sessions.delete(s.sessionId);
+      expect(await stores.sessions.get(s.sessionId)).toBeUndefined();
+    });
+  });
+});
