@@ -3,6 +3,7 @@
  * through Lambda; the IMDN reports come off the outbound SQS queue. edge.ts imports this module
  * only in that mode, so the local default never loads the AWS SDK.
  */
+import '#shared/adapters/aws-sdk-quiet.ts';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
 import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';

@@ -115,7 +115,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       },
       log,
     );
-    const sip = await transport.start();
+    const sip = await bindOrName(() => transport.start(), config.listen, {
+      SIP_PORT: config.sipPort,
+      SIP_TCP_PORT: config.sipTcpPort,
+      SIPS_PORT: config.sipsPort,
+      SIP_WS_PORT: config.wsPort,
+    });
     stops.push(() => transport.stop());
     const transactions = new TransactionLayer(transport, opts.timers);
     stops.push(() => transactions.stop());
@@ -156,7 +161,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         warn: (m, e) => log('warn', m, e),
       },
     });
-    const msrpPort = await msrp.start();
+    const msrpPort = await bindOrName(() => msrp.start(), config.listen, { MSRP_PORT: config.msrpPort });
     stops.push(() => msrp.stop());
 
     const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
@@ -316,7 +321,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       adminToken,
       edgeId,
     });
-    const adminPort = await admin.start(config.adminListen, config.adminPort);
+    const adminPort = await bindOrName(() => admin.start(config.adminListen, config.adminPort), config.adminListen, {
+      ADMIN_PORT: config.adminPort,
+    });
     stops.push(() => admin.stop());
     // Stopping: liveness fails first, so the NLB stops sending new flows while the rest closes.
     stops.push(() => {
@@ -347,4 +354,21 @@ async function folderBytes(dir: string): Promise<number> {
     total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
   }
   return total;
+}
+
+/**
+ * Bind, and when a port is taken say which setting asked for it: `SIP_PORT: port 5060 on
+ * 127.0.0.1 is in use by another process` instead of a bare EADDRINUSE.
+ */
+async function bindOrName<T>(bind: () => Promise<T>, address: string, ports: Record<string, number>): Promise<T> {
+  try {
+    return await bind();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES') throw err;
+    const names = Object.entries(ports).filter(([, port]) => port === e.port);
+    const variable = names.length > 0 ? names.map(([name]) => name).join(' / ') : Object.keys(ports).join(' / ');
+    const why = e.code === 'EADDRINUSE' ? 'is in use by another process' : 'may not be bound by this user';
+    throw new ConfigError(variable, `port ${e.port ?? '?'} on ${address} ${why}`);
+  }
 }

@@ -29,7 +29,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  const edge = await startEdge({ config, log });
+  let edge;
+  try {
+    edge = await startEdge({ config, log });
+  } catch (err) {
+    // A setting the machine refuses (a port in use) is named like a bad value: exit 2.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const p = edge.ports;
   process.stdout.write(
     [

@@ -3,6 +3,7 @@
  * synchronously). RequestResponse with a tight timeout and bounded retries; a function error, a
  * throttle or a timeout rejects, and the edge answers 503 with Retry-After, never silence.
  */
+import './aws-sdk-quiet.ts';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { SipHandlerResult } from '../events.ts';
 import type { HandlerInvoker } from '../ports.ts';
