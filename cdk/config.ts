@@ -30,6 +30,13 @@ export interface DeployConfig {
   alarmEmail?: string;
   /** SIP URI of the SIP/IP Core's entry for IMDN failure reports (OUTBOUND_PROXY). */
   outboundProxy?: string;
+  /**
+   * Fixed egress: the edge tasks leave through a NAT gateway with an Elastic IP (one address a
+   * peer can allow-list) instead of their own changing public addresses.
+   */
+  fixedEgress: boolean;
+  /** X-Ray for the functions: `sampled` (the edge marks TRACE_SAMPLE_RATE of its calls), `active`, `off`. */
+  tracing: 'sampled' | 'active' | 'off';
 }
 
 export class DeployConfigError extends Error {
@@ -54,6 +61,8 @@ export const CONTEXT_KEYS = [
   'maxTasks',
   'alarmEmail',
   'outboundProxy',
+  'fixedEgress',
+  'tracing',
 ] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -78,12 +87,14 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 export const DEFAULTS = {
   sipDomain: 'example.com',
-  trustedPeers: '',
   imageSource: 'asset',
   retention: '7d',
   logRetentionDays: 30,
-  minTasks: 1,
+  // Two tasks: one task's replacement (deploy, crash, AZ loss) leaves the other answering.
+  minTasks: 2,
   maxTasks: 4,
+  fixedEgress: false,
+  tracing: 'sampled',
 } as const;
 
 type Lookup = (key: ContextKey) => unknown;
@@ -106,6 +117,14 @@ function count(lookup: Lookup, key: ContextKey, fallback: number, min: number, m
   return Number(raw);
 }
 
+function flag(lookup: Lookup, key: ContextKey, fallback: boolean): boolean {
+  const raw = text(lookup, key);
+  if (raw === undefined) return fallback;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new DeployConfigError(key, `"${raw}" is neither true nor false`);
+}
+
 function imageSource(raw: string): ImageSource {
   if (raw === 'asset') return { kind: 'asset' };
   const m = ECR_SOURCE.exec(raw);
@@ -121,10 +140,17 @@ function imageSource(raw: string): ImageSource {
 /** Read and check every setting; `lookup` is `node.tryGetContext` in the app. */
 export function readDeployConfig(lookup: Lookup): DeployConfig {
   const sipDomain = text(lookup, 'sipDomain', DEFAULTS.sipDomain)!;
-  const trustedPeers = (text(lookup, 'trustedPeers', DEFAULTS.trustedPeers) ?? '')
+  const trustedPeers = (text(lookup, 'trustedPeers') ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+  // The task admits no direct clients: without the core's ranges every request would get 403.
+  if (trustedPeers.length === 0) {
+    throw new DeployConfigError(
+      'trustedPeers',
+      'required: the SIP/IP Core address ranges (e.g. -c trustedPeers=10.20.0.0/16); without them every request gets 403',
+    );
+  }
   const retention = text(lookup, 'retention', DEFAULTS.retention)!;
   const retentionSeconds = parseDuration(retention);
   if (retentionSeconds === undefined || retentionSeconds <= 0) {
@@ -169,9 +195,17 @@ export function readDeployConfig(lookup: Lookup): DeployConfig {
     throw new DeployConfigError('alarmEmail', `"${alarmEmail}" is not an e-mail address`);
   }
 
+  const fixedEgress = flag(lookup, 'fixedEgress', DEFAULTS.fixedEgress);
+  const tracing = text(lookup, 'tracing', DEFAULTS.tracing)!;
+  if (tracing !== 'sampled' && tracing !== 'active' && tracing !== 'off') {
+    throw new DeployConfigError('tracing', `"${tracing}" is none of sampled, active, off`);
+  }
+
   return {
     sipDomain,
     trustedPeers,
+    fixedEgress,
+    tracing,
     ...(certificateArn ? { certificateArn } : {}),
     imageSource: imageSource(text(lookup, 'imageSource', DEFAULTS.imageSource)!),
     retention,

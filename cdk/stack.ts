@@ -2,7 +2,7 @@
  * The whole deployment as architecture.md draws it: storage, queue and handlers, the edge on Fargate
  * behind an NLB, the dashboard and the alarms.
  */
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { DeployConfig } from './config.ts';
 import { Alarms } from './constructs/alarms.ts';
@@ -28,7 +28,10 @@ export class DeferredCpmStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     this.storage = new Storage(this, 'Storage');
-    this.network = new Network(this, 'Network', { logRetentionDays: config.logRetentionDays });
+    this.network = new Network(this, 'Network', {
+      logRetentionDays: config.logRetentionDays,
+      fixedEgress: config.fixedEgress,
+    });
     this.edge = new Edge(this, 'Edge', { config, network: this.network });
     this.functions = new Functions(this, 'Functions', {
       config,
@@ -47,9 +50,15 @@ export class DeferredCpmStack extends Stack {
     });
 
     new CfnOutput(this, 'SipEndpoint', {
-      description: 'Point the SIP/IP Core here (UDP and TCP; TLS on 5061 when a certificate was given)',
-      value: `${this.edge.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sip}`,
+      description: `Point the SIP/IP Core here: UDP ${LISTENER_PORTS.sipUdp}, TCP ${LISTENER_PORTS.sipTcp}, TLS ${LISTENER_PORTS.sipTls} (with a certificate); MSRP ${LISTENER_PORTS.msrp}`,
+      value: this.edge.nlb.loadBalancerDnsName,
     });
+    if (config.fixedEgress) {
+      new CfnOutput(this, 'EgressAddresses', {
+        description: 'The Elastic IP the edge tasks send from (fixedEgress): allow-list it at the SIP/IP Core',
+        value: Fn.join(',', this.network.egressAddresses),
+      });
+    }
     new CfnOutput(this, 'DepositUrl', {
       description: 'Operator deposit API (POST JSON, SigV4-signed for service lambda)',
       value: this.functions.depositUrl.url,

@@ -9,6 +9,14 @@ import { existsSync } from 'node:fs';
 export const TEST_PEERS = [
   // The operator console's test drives a real browser (playwright-core, no browser download).
   { package: 'chromium', file: '/usr/bin/chromium' },
+  // test/interop: the SIP/IP Core in front of the service, and its WebSocket transport.
+  { package: 'kamailio', file: '/usr/sbin/kamailio' },
+  {
+    package: 'kamailio-websocket-modules',
+    file: `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/kamailio/modules/websocket.so`,
+  },
+  // test/interop: SIPp scenarios for SUBSCRIBE/NOTIFY and MESSAGE.
+  { package: 'sip-tester', file: '/usr/bin/sipp' },
 ];
 
 const missing = TEST_PEERS.filter((p) => !existsSync(p.file));

@@ -18,6 +18,20 @@ export interface Config {
   adminPort: number;
   /** Host advertised in SDP answers, Contact and MSRP paths; the listen address unless set. */
   advertise: string;
+  /**
+   * Per transport, the host and port a client reaches this edge at, when they differ from the
+   * listener's (a load balancer in front; as Kamailio's `listen=... advertise ip:port`):
+   * SIP_ADVERTISE_UDP / _TCP / _TLS / _WS and SIP_ADVERTISE_MSRP, each `host:port`. Contact
+   * and Via name them; the SDP a=path names the MSRP one.
+   */
+  advertiseTransports: Partial<Record<AdvertisedTransport, HostPort>>;
+  /**
+   * SIP_TLS_OFFLOAD_PORT: a plain TCP listener for connections whose TLS a load balancer ended;
+   * they count as TLS (sips: Contact on the advertised TLS address).
+   */
+  tlsOffloadPort?: number;
+  /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
+  idleTimeoutSeconds: number;
   dataDir: string;
   trustedPeers: string[];
   /**
@@ -33,6 +47,8 @@ export interface Config {
    */
   msrpRelayAllow: string[];
   retentionSeconds: number;
+  /** DELIVERY_LEASE: how long a delivery holds a message it claimed (Policy.deliveryLeaseSeconds). */
+  deliveryLeaseSeconds: number;
   /** Optional PEM files; the local default makes a self-signed pair under dataDir. */
   tlsKeyFile?: string;
   tlsCertFile?: string;
@@ -40,6 +56,8 @@ export interface Config {
   handlerMode: 'local' | 'lambda';
   /** How long the edge waits for the handlers before answering 503 (AWS mode). */
   handlerTimeoutMs: number;
+  /** TRACE_SAMPLE_RATE: the share of function invocations the edge marks sampled for X-Ray (0-1; 0). */
+  traceSampleRate: number;
   /** In-flight handler calls above which new requests get 503 + Retry-After (load shedding). */
   maxInFlight: number;
   /**
@@ -69,6 +87,43 @@ export interface Config {
 
 /** DynamoDB's TTL ignores items whose expiry is more than five years away: the service's cap. */
 export const MAX_RETENTION_SECONDS = 5 * 365 * 24 * 3600;
+export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp';
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const ADVERTISE_VARIABLES: Record<AdvertisedTransport, string> = {
+  udp: 'SIP_ADVERTISE_UDP',
+  tcp: 'SIP_ADVERTISE_TCP',
+  tls: 'SIP_ADVERTISE_TLS',
+  ws: 'SIP_ADVERTISE_WS',
+  msrp: 'SIP_ADVERTISE_MSRP',
+};
+
+/** `host:port` or `[v6]:port`; split at the last colon, so linear on any input. */
+function hostPort(env: Env, name: string): HostPort | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const colon = raw.lastIndexOf(':');
+  const host = colon > 0 ? raw.slice(0, colon) : '';
+  const portText = colon > 0 ? raw.slice(colon + 1) : '';
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const hostOk = host.startsWith('[') ? isIP(bare) === 6 : /^[A-Za-z0-9.-]+$/.test(host);
+  if (!hostOk || !/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    throw new ConfigError(name, `"${raw}" is not host:port (e.g. nlb.example.net:5060, [2001:db8::1]:5061)`);
+  }
+  return { host: bare, port: Number(portText) };
+}
+
+function advertiseTransports(env: Env): Partial<Record<AdvertisedTransport, HostPort>> {
+  const out: Partial<Record<AdvertisedTransport, HostPort>> = {};
+  for (const [transport, name] of Object.entries(ADVERTISE_VARIABLES) as [AdvertisedTransport, string][]) {
+    const value = hostPort(env, name);
+    if (value) out[transport] = value;
+  }
+  return out;
+}
 
 /** The service's own URI, which a user may address instead of their own AOR (protocol.md). */
 export function serviceUri(domain: string): string {
@@ -100,6 +155,13 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(name, `"${raw}" is not a positive integer`);
+  return Number(raw);
+}
+
+function fraction(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 0;
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw)) throw new ConfigError(name, `"${raw}" is not a number from 0 to 1`);
   return Number(raw);
 }
 
@@ -193,6 +255,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['', 'on', 'off', '1', '0', 'true', 'false'].includes(flowTraceRaw)) {
     throw new ConfigError('FLOW_TRACE', `"${env.FLOW_TRACE}" is neither "on" nor "off"`);
   }
+  const lease = env.DELIVERY_LEASE || '3m';
+  const deliveryLeaseSeconds = parseDuration(lease);
+  if (deliveryLeaseSeconds === undefined || deliveryLeaseSeconds <= 0) {
+    throw new ConfigError('DELIVERY_LEASE', `"${lease}" is not a duration (e.g. 3m, 180)`);
+  }
   const handlerMode = env.HANDLER_MODE || 'local';
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
@@ -209,17 +276,22 @@ export function loadConfig(env: Env = process.env): Config {
     msrpPort: port(env, 'MSRP_PORT', 2855),
     adminPort: port(env, 'ADMIN_PORT', 8080),
     advertise,
+    advertiseTransports: advertiseTransports(env),
+    ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
+    idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
     dataDir: env.DATA_DIR || '.data',
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
+    deliveryLeaseSeconds,
     ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),
     ...(env.SIP_TLS_CERT ? { tlsCertFile: env.SIP_TLS_CERT } : {}),
     handlerMode,
     handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
     maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
+    traceSampleRate: fraction(env, 'TRACE_SAMPLE_RATE'),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
     ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),
     ...(env.EDGE_ID ? { edgeId: env.EDGE_ID } : {}),

@@ -2,24 +2,72 @@
  * Ports: what the handlers need from the outside world. Adapters in `./adapters/` implement
  * them over DynamoDB, SQS and the edge's control API; unit tests pass in-memory fakes.
  */
-import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from './deferred/model.ts';
+import type {
+  DeferredMessage,
+  DeferredMessageEntry,
+  DeliveryJob,
+  DeliverySession,
+  Subscription,
+} from './deferred/model.ts';
+import type { Flow } from './sip/dialog/types.ts';
 import type { InDialogRequestSpec, SipHandlerResult, SipRequestEvent } from './events.ts';
 
+/**
+ * The deferred messages. Every access costs the same whatever the mailbox depth
+ * (docs/architecture.md "Data"): a count is one small summary read, a list reads only the
+ * entries it returns (without payloads), an INVITE's ids are one batch read.
+ */
 export interface DeferredMessageStore {
   /**
    * Store a message once: a second deposit with the same (user, from, messageId) stores
-   * nothing and returns the first one with `created: false`.
+   * nothing and returns the first one with `created: false`. A created message adds 1 to the
+   * user's summary count.
    */
   put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }>;
-  /** The user's messages, oldest first, not expired at `now` (epoch seconds). */
-  list(user: string, now: number, limit?: number): Promise<DeferredMessage[]>;
-  /** How many unexpired messages the user has. */
+  /**
+   * The user's messages without payloads, oldest first (arrivedAt, then id), not expired at
+   * `now` (epoch seconds). Read from a projection without payloads; reads at most about
+   * `limit` entries, never the whole mailbox.
+   */
+  list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]>;
+  /**
+   * How many messages the user has stored: the per-user summary counter (atomic add on
+   * put/delete), one small read at any depth. A message past its expiry still counts until the
+   * sweep (or TTL) removes it, so it may run ahead of `list` by the not-yet-swept ones.
+   */
   count(user: string, now: number): Promise<number>;
-  /** One of the user's messages by id, or undefined (also when expired). */
+  /** One of the user's messages by id, with its payload, or undefined (also when expired). */
   get(user: string, id: string, now: number): Promise<DeferredMessage | undefined>;
-  /** Remove; true when it was there. */
+  /**
+   * The user's unexpired messages among `ids`, without payloads, in one batch read (DynamoDB:
+   * BatchGetItem of up to 100 keys, unprocessed keys retried). Unknown, foreign and expired ids
+   * are left out; order is not kept. Callers bound `ids` (the INVITE takes at most
+   * `policy.maxInviteIds`).
+   */
+  getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]>;
+  /**
+   * Take a message for one delivery (a message is claimed by one delivery at a time): one
+   * conditional write leasing it to `holder` (the delivery session's id) until
+   * `nowSec + leaseSeconds`, allowed when it exists, is unexpired and no other holder has a
+   * live lease. The same holder may take it again (a retried job of the same session). Returns
+   * it with its payload, or undefined when it is gone, expired, or held by another delivery
+   * (which delivers it or gives it back).
+   */
+  claim(
+    user: string,
+    id: string,
+    holder: string,
+    nowSec: number,
+    leaseSeconds: number,
+  ): Promise<DeferredMessage | undefined>;
+  /**
+   * Give a claimed message back after a delivery that did not get a 200, so the next session
+   * can deliver it at once; only while `holder` still holds it.
+   */
+  release(user: string, id: string, holder: string): Promise<void>;
+  /** Remove, whatever its lease; true when it was there (and then 1 leaves the summary count). */
   delete(user: string, id: string): Promise<boolean>;
-  /** Messages expired at `now` across users, for the local sweep (AWS uses TTL). */
+  /** Messages expired at `now` across users, for the sweep (AWS also has TTL). */
   listExpired(now: number, limit: number): Promise<DeferredMessage[]>;
   /**
    * One page of the user's unexpired messages, oldest first (the operator API and console):
@@ -32,7 +80,8 @@ export interface DeferredMessageStore {
 }
 
 export interface MessagePage {
-  messages: DeferredMessage[];
+  /** Metadata only: an operator never needs the payload. */
+  messages: DeferredMessageEntry[];
   cursor?: string;
 }
 
@@ -43,11 +92,12 @@ export interface SubscriptionStore {
   listByUser(user: string, now: number): Promise<Subscription[]>;
   delete(user: string, dialogId: string): Promise<void>;
   /**
-   * Set a new expiry on an existing subscription without touching its counters (a refresh), and
-   * the dialog's remote CSeq when given (RFC 3261 §12.2.2); false when it no longer exists.
-   * One conditional UpdateItem.
+   * Set a new expiry on an existing subscription without touching its counters (a refresh), the
+   * dialog's remote CSeq when given (RFC 3261 §12.2.2), and the flow the refresh came on when
+   * given: the subscription moves to the edge task that holds the client now (a replaced task's
+   * address is dead). False when it no longer exists. One conditional UpdateItem.
    */
-  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean>;
+  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean>;
   /**
    * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update).
    * Returns undefined when the subscription no longer exists.
@@ -130,5 +180,5 @@ export interface ImdnOutbox {
    * Have the edge send the message's sender an IMDN `failed` (RFC 5438 §7.2.1.1; protocol.md
    * "Deposit", last point). Resolves once the job is durably queued, not when it is sent.
    */
-  failed(message: DeferredMessage): Promise<void>;
+  failed(message: DeferredMessageEntry): Promise<void>;
 }

@@ -15,6 +15,8 @@ import type { Functions } from './functions.ts';
 export const OLDEST_DELIVERY_SECONDS = 300;
 /** Errors per handler in five minutes before someone is woken. */
 export const HANDLER_ERRORS_IN_5_MINUTES = 5;
+/** TTL removals normally reach expire within seconds; five minutes behind means it is failing or throttled. */
+export const STREAM_ITERATOR_AGE_MS = 300_000;
 
 export interface AlarmsProps {
   edge: Edge;
@@ -33,7 +35,7 @@ export class Alarms extends Construct {
     Validations.of(this.topic).acknowledge({
       id: 'AwsSolutions-SNS2',
       reason:
-        'Alarm notifications carry metric names only. CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer key would cost more than the rest at rest.',
+        'Alarm notifications carry alarm names, descriptions and metric values, no user data. CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key; a customer managed key would add $1 a month plus requests and a key policy for CloudWatch, for nothing secret.',
     });
     if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
 
@@ -62,6 +64,29 @@ export class Alarms extends Construct {
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
+    );
+    this.add(
+      'StreamFailures',
+      'expire gave up on a batch of TTL removals (see the stream failure queue): their watchers and senders were not told.',
+      functions.streamFailures.metricApproximateNumberOfMessagesVisible({
+        statistic: cw.Stats.MAXIMUM,
+        period: minute,
+      }),
+      {
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      },
+    );
+    this.add(
+      'StreamIteratorAge',
+      `expire reads the TTL removals more than ${STREAM_ITERATOR_AGE_MS / 1000} s behind.`,
+      functions.handlers.expire.metric('IteratorAge', { statistic: cw.Stats.MAXIMUM, period: minute }),
+      {
+        threshold: STREAM_ITERATOR_AGE_MS,
+        evaluationPeriods: 3,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       },
     );
     this.add(

@@ -22,20 +22,36 @@ import type { DeployConfig } from '../config.ts';
 import { PROJECT_ROOT } from './handler-function.ts';
 import { ADMIN_PORT, type Network } from './network.ts';
 
-/** What clients see on the NLB. */
-export const LISTENER_PORTS = { sip: 5060, sips: 5061, msrp: 2855 } as const;
+/**
+ * What clients see on the NLB: one port per listener, as ELBv2 refuses two listeners on one port
+ * whatever their protocols (DuplicateListener). UDP keeps RFC 3261's 5060 and TLS its 5061
+ * (§26.3.1); TCP takes 5062. Contact, Record-Route and Via name these, per transport.
+ */
+export const LISTENER_PORTS = { sipUdp: 5060, sipTls: 5061, sipTcp: 5062, msrp: 2855 } as const;
 
 /**
- * What the container listens on. ECS rejects one container port in two port mappings, even
- * for UDP and TCP, so SIP over TCP (and TLS after the NLB) gets its own port.
+ * What the container listens on. ECS refuses one container port in two port mappings, even
+ * for UDP and TCP, so each protocol has its own; connections whose TLS the NLB ended arrive on
+ * a port of their own (SIP_TLS_OFFLOAD_PORT), so the edge knows them for TLS (sips:, 5061).
  */
 export const CONTAINER_PORTS = {
-  sipUdp: 5060,
-  sipTcp: 5062,
+  sipUdp: LISTENER_PORTS.sipUdp,
+  sipTcp: LISTENER_PORTS.sipTcp,
+  sipTlsOffload: 5063,
   // The invite function names the owning task in session ids with this port (RFC 4975 §15: 2855).
   msrp: MSRP_DEFAULT_PORT,
   admin: ADMIN_PORT,
 } as const;
+
+/**
+ * The NLB's idle timeout on TCP listeners (tcp.idle_timeout.seconds; TLS listeners keep a fixed
+ * 350 s). The edge closes idle SIP connections first (EDGE_IDLE_TIMEOUT_SECONDS), so neither side
+ * holds a flow the NLB has silently forgotten; a client sending CRLF keep-alives (RFC 5626
+ * §3.5.1, answered by the edge) keeps its flow open.
+ */
+export const NLB_TCP_IDLE_SECONDS = 600;
+export const NLB_TLS_IDLE_SECONDS = 350;
+export const EDGE_IDLE_TIMEOUT_SECONDS = 300;
 
 /** Environment names through which the edge learns the functions it invokes (AWS mode). */
 export const FUNCTION_NAME_ENV = {
@@ -49,6 +65,13 @@ export const HANDLER_TIMEOUT_MS = 6000;
 
 export const HEALTH_CHECK_PATH = '/health';
 
+/**
+ * With `tracing=sampled` (the default) the functions trace only what the edge marks sampled:
+ * this fraction of its invocations (X-Ray's own default rate, without its 1-a-second reservoir
+ * that at low volume traces nearly everything).
+ */
+export const TRACE_SAMPLE_RATE = 0.05;
+
 export interface EdgeProps {
   config: DeployConfig;
   network: Network;
@@ -59,9 +82,12 @@ export class Edge extends Construct {
   readonly service: ecs.FargateService;
   readonly nlb: elbv2.NetworkLoadBalancer;
   readonly securityGroup: ec2.SecurityGroup;
+  /** The NLB's own group, set at creation (it cannot be added later): what the tasks admit. */
+  readonly nlbSecurityGroup: ec2.SecurityGroup;
   readonly targetGroups: {
     sipUdp: elbv2.NetworkTargetGroup;
     sipTcp: elbv2.NetworkTargetGroup;
+    sipTls?: elbv2.NetworkTargetGroup;
     msrp: elbv2.NetworkTargetGroup;
   };
   readonly taskDefinition: ecs.FargateTaskDefinition;
@@ -72,12 +98,35 @@ export class Edge extends Construct {
     const { config, network } = props;
     const vpc = network.vpc;
 
+    // SIP comes from the SIP/IP Core only (the task admits no direct clients); MSRP from the
+    // clients themselves, wherever they are (the SDP a=path names the NLB, RFC 4975 §8.1).
+    this.nlbSecurityGroup = new ec2.SecurityGroup(this, 'NlbSg', {
+      vpc,
+      description: 'deferred-cpm NLB: SIP from the SIP/IP Core, MSRP from clients',
+      allowAllOutbound: false,
+    });
+    for (const range of config.trustedPeers) {
+      const peer = range.includes(':') ? ec2.Peer.ipv6(cidrOf(range)) : ec2.Peer.ipv4(cidrOf(range));
+      this.nlbSecurityGroup.addIngressRule(peer, ec2.Port.udp(LISTENER_PORTS.sipUdp), 'SIP over UDP from the core');
+      this.nlbSecurityGroup.addIngressRule(peer, ec2.Port.tcp(LISTENER_PORTS.sipTcp), 'SIP over TCP from the core');
+      if (config.certificateArn) {
+        this.nlbSecurityGroup.addIngressRule(peer, ec2.Port.tcp(LISTENER_PORTS.sipTls), 'SIP over TLS from the core');
+      }
+    }
+    this.nlbSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(LISTENER_PORTS.msrp), 'MSRP from clients');
+    Validations.of(this.nlbSecurityGroup).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason:
+        'Only the MSRP listener admits any address: clients connect to the a=path their SDP answer names from wherever they are. SIP is admitted from trustedPeers only; the tasks admit only this group and the core.',
+    });
+
     this.nlb = new elbv2.NetworkLoadBalancer(this, 'Nlb', {
       vpc,
       internetFacing: true,
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       // With one or two tasks an AZ may hold none; cross-zone keeps both NLB addresses useful.
       crossZoneEnabled: true,
+      securityGroups: [this.nlbSecurityGroup],
     });
     Validations.of(this.nlb).acknowledge({
       id: 'AwsSolutions-ELB2',
@@ -88,27 +137,30 @@ export class Edge extends Construct {
     this.securityGroup = new ec2.SecurityGroup(this, 'TaskSg', {
       vpc,
       description: 'deferred-cpm edge tasks',
-      // The edge reaches Lambda, CloudWatch Logs and ECR over the internet gateway, and
-      // clients (NOTIFY over UDP, MSRP answers) at whatever address they have.
+      // The edge reaches Lambda, SQS, CloudWatch Logs and ECR, and clients (NOTIFY over a new
+      // connection, IMDN reports) at whatever address they have.
       allowAllOutbound: true,
     });
-    // Client IP preservation (needed for TRUSTED_PEERS) means packets arrive from the clients'
-    // own addresses, not the NLB's: the public ports must be open to all.
-    this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.udp(CONTAINER_PORTS.sipUdp), 'SIP over UDP');
-    this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(CONTAINER_PORTS.sipTcp), 'SIP over TCP and TLS');
-    this.securityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(CONTAINER_PORTS.msrp), 'MSRP');
-    Validations.of(this.securityGroup).acknowledge({
-      id: 'AwsSolutions-EC23',
-      reason:
-        'A public SIP and MSRP service: the NLB preserves client addresses, so the task ports must admit any source. The control API port is not open to the internet.',
-    });
-    // The control API: NLB health checks come from the NLB's addresses in the public subnets.
-    for (const subnet of vpc.publicSubnets) {
-      this.securityGroup.addIngressRule(
-        ec2.Peer.ipv4(subnet.ipv4CidrBlock),
-        ec2.Port.tcp(ADMIN_PORT),
-        'NLB health checks',
-      );
+    // In: the NLB's group (client addresses are preserved, but the NLB's group is what its
+    // traffic carries) and the SIP/IP Core's ranges (answers to the requests a task sends from
+    // its own address). Nothing else: a task's address cannot be used to go around the NLB.
+    const fromNlb: [ec2.Port, string][] = [
+      [ec2.Port.udp(CONTAINER_PORTS.sipUdp), 'SIP over UDP from the NLB'],
+      [ec2.Port.tcp(CONTAINER_PORTS.sipTcp), 'SIP over TCP from the NLB'],
+      [ec2.Port.tcp(CONTAINER_PORTS.msrp), 'MSRP from the NLB'],
+      [ec2.Port.tcp(ADMIN_PORT), 'NLB health checks'],
+      ...(config.certificateArn
+        ? ([[ec2.Port.tcp(CONTAINER_PORTS.sipTlsOffload), 'SIP over TLS ended at the NLB']] as [ec2.Port, string][])
+        : []),
+    ];
+    for (const [portRange, what] of fromNlb) {
+      this.securityGroup.addIngressRule(this.nlbSecurityGroup, portRange, what);
+      this.nlbSecurityGroup.addEgressRule(this.securityGroup, portRange, what);
+    }
+    for (const range of config.trustedPeers) {
+      const peer = range.includes(':') ? ec2.Peer.ipv6(cidrOf(range)) : ec2.Peer.ipv4(cidrOf(range));
+      this.securityGroup.addIngressRule(peer, ec2.Port.udp(CONTAINER_PORTS.sipUdp), 'SIP over UDP from the core');
+      this.securityGroup.addIngressRule(peer, ec2.Port.tcp(CONTAINER_PORTS.sipTcp), 'SIP over TCP from the core');
     }
     this.securityGroup.connections.allowFrom(
       network.edgeClients,
@@ -157,14 +209,27 @@ export class Edge extends Construct {
         SIP_TCP_PORT: String(CONTAINER_PORTS.sipTcp),
         MSRP_PORT: String(CONTAINER_PORTS.msrp),
         ADMIN_PORT: String(ADMIN_PORT),
-        // Contact and the MSRP path in SDP answers name the load balancer.
+        // Close idle SIP connections before the NLB forgets them (TCP 600 s, TLS 350 s).
+        SIP_IDLE_TIMEOUT: String(EDGE_IDLE_TIMEOUT_SECONDS),
+        // Contact, Record-Route and the MSRP path name the NLB's listener of each transport.
         SIP_ADVERTISE: this.nlb.loadBalancerDnsName,
+        SIP_ADVERTISE_UDP: `${this.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sipUdp}`,
+        SIP_ADVERTISE_TCP: `${this.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sipTcp}`,
+        SIP_ADVERTISE_MSRP: `${this.nlb.loadBalancerDnsName}:${LISTENER_PORTS.msrp}`,
+        ...(config.certificateArn
+          ? {
+              // Plain TCP here, TLS to the client: advertised as sips: on the TLS listener.
+              SIP_TLS_OFFLOAD_PORT: String(CONTAINER_PORTS.sipTlsOffload),
+              SIP_ADVERTISE_TLS: `${this.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sipTls}`,
+            }
+          : {}),
         TRUSTED_PEERS: config.trustedPeers.join(','),
         // MSRP connections for a session another task holds go to that task, by private address.
         MSRP_RELAY_ALLOW: vpc.vpcCidrBlock,
         RETENTION: config.retention,
         HANDLER_MODE: 'lambda',
         HANDLER_TIMEOUT_MS: String(HANDLER_TIMEOUT_MS),
+        ...(config.tracing === 'sampled' ? { TRACE_SAMPLE_RATE: String(TRACE_SAMPLE_RATE) } : {}),
         DATA_DIR: '/tmp/deferred-cpm',
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: NAMESPACE,
@@ -174,6 +239,9 @@ export class Edge extends Construct {
       portMappings: [
         { containerPort: CONTAINER_PORTS.sipUdp, protocol: ecs.Protocol.UDP },
         { containerPort: CONTAINER_PORTS.sipTcp, protocol: ecs.Protocol.TCP },
+        ...(config.certificateArn
+          ? [{ containerPort: CONTAINER_PORTS.sipTlsOffload, protocol: ecs.Protocol.TCP }]
+          : []),
         { containerPort: CONTAINER_PORTS.msrp, protocol: ecs.Protocol.TCP },
         { containerPort: CONTAINER_PORTS.admin, protocol: ecs.Protocol.TCP },
       ],
@@ -194,9 +262,11 @@ export class Edge extends Construct {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
       desiredCount: config.minTasks,
-      // Tasks in public subnets with a public address reach AWS APIs without a NAT gateway.
-      assignPublicIp: true,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      // Without fixed egress, tasks in public subnets reach AWS APIs and clients by their own
+      // public address (no NAT gateway to pay for); their group admits only the NLB and the
+      // core. With it, they sit in private subnets behind the NAT gateway's Elastic IP.
+      assignPublicIp: !config.fixedEgress,
+      vpcSubnets: network.edgeSubnets,
       securityGroups: [this.securityGroup],
       circuitBreaker: { rollback: true },
       minHealthyPercent: 100,
@@ -244,28 +314,37 @@ export class Edge extends Construct {
     };
 
     this.nlb.addListener('SipUdp', {
-      port: LISTENER_PORTS.sip,
+      port: LISTENER_PORTS.sipUdp,
       protocol: elbv2.Protocol.UDP,
       defaultTargetGroups: [this.targetGroups.sipUdp],
     });
     this.nlb.addListener('SipTcp', {
-      port: LISTENER_PORTS.sip,
+      port: LISTENER_PORTS.sipTcp,
       protocol: elbv2.Protocol.TCP,
+      tcpIdleTimeout: Duration.seconds(NLB_TCP_IDLE_SECONDS),
       defaultTargetGroups: [this.targetGroups.sipTcp],
     });
     if (config.certificateArn) {
-      // RFC 3261 §26.3.1: SIPS on 5061; TLS ends at the NLB, the task sees plain TCP.
+      // RFC 3261 §26.3.1: SIPS on 5061. TLS ends at the NLB; the task gets plain TCP on a port
+      // of its own, so it knows the connection for TLS and advertises sips: for it.
+      this.targetGroups.sipTls = targetGroup(
+        'SipTls',
+        elbv2.Protocol.TCP,
+        CONTAINER_PORTS.sipTlsOffload,
+        ecs.Protocol.TCP,
+      );
       this.nlb.addListener('SipTls', {
-        port: LISTENER_PORTS.sips,
+        port: LISTENER_PORTS.sipTls,
         protocol: elbv2.Protocol.TLS,
         certificates: [elbv2.ListenerCertificate.fromArn(config.certificateArn)],
         sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
-        defaultTargetGroups: [this.targetGroups.sipTcp],
+        defaultTargetGroups: [this.targetGroups.sipTls],
       });
     }
     this.nlb.addListener('Msrp', {
       port: LISTENER_PORTS.msrp,
       protocol: elbv2.Protocol.TCP,
+      tcpIdleTimeout: Duration.seconds(NLB_TCP_IDLE_SECONDS),
       defaultTargetGroups: [this.targetGroups.msrp],
     });
   }
@@ -313,4 +392,10 @@ export class Edge extends Construct {
       exclude: ['node_modules', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
     });
   }
+}
+
+/** A CDK CIDR from an address range as TRUSTED_PEERS takes it (a bare address is one host). */
+function cidrOf(range: string): string {
+  if (range.includes('/')) return range;
+  return range.includes(':') ? `${range}/128` : `${range}/32`;
 }

@@ -4,13 +4,15 @@
  *   Function URL with IAM auth for operators;
  * - deliver: the delivery queue's consumer, with per-record failure reports;
  * - expire: a one-minute schedule (sweep and gauges) and the messages table's TTL removals.
- * deliver, expire and deposit call the edge's control API, so they run in the VPC.
+ * deliver, expire, deposit and invite call the edge's control API (deliveries, NOTIFYs, and
+ * the fan-out that tells every task holding a watcher of a changed list), so they run in the VPC.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import type { TableRole } from '#shared/adapters/dynamodb/tables.ts';
@@ -31,6 +33,14 @@ import { Queues } from './queues.ts';
 export const DELIVER_TIMEOUT = Duration.minutes(3);
 /** Synchronous handlers answer a SIP request that is waiting: fail fast. */
 export const SYNC_TIMEOUT = Duration.seconds(5);
+/**
+ * At most this many deliver invocations at once (the SQS event source's maximum concurrency):
+ * the account's concurrency stays free for subscribe, invite and deposit, which a SIP request
+ * is waiting on. Each invocation runs a batch of 10 sessions side by side.
+ */
+export const DELIVER_MAX_CONCURRENCY = 20;
+/** Attempts on a batch of TTL removals before its description goes to the failure queue. */
+export const STREAM_RETRY_ATTEMPTS = 3;
 
 export interface FunctionsProps {
   config: DeployConfig;
@@ -45,6 +55,8 @@ export class Functions extends Construct {
   readonly queues: Queues;
   readonly depositUrl: lambda.FunctionUrl;
   readonly sweepSchedule: events.Rule;
+  /** Where the TTL stream's event source mapping records batches it gave up on. */
+  readonly streamFailures: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
@@ -61,14 +73,26 @@ export class Functions extends Construct {
       RETENTION: config.retention,
       SIP_ADVERTISE: props.advertise.host,
       MSRP_PORT: String(props.advertise.msrpPort),
+      SIP_ADVERTISE_MSRP: `${props.advertise.host}:${props.advertise.msrpPort}`,
     };
     const inVpc = { vpc: network.vpc, subnets: network.handlerSubnets, securityGroup: network.edgeClients };
+    // `tracing` context. `sampled` (default): only the invocations the edge marks sampled
+    // (TRACE_SAMPLE_RATE, cdk/constructs/edge.ts; SQS carries the mark on to deliver), plus
+    // expire's own; `active`: Lambda's sampling, which at low volume traces nearly every call.
+    const tracing =
+      config.tracing === 'off'
+        ? lambda.Tracing.DISABLED
+        : config.tracing === 'active'
+          ? lambda.Tracing.ACTIVE
+          : lambda.Tracing.PASS_THROUGH;
     const make = (name: HandlerName, timeout: Duration, memorySize: number, vpc?: typeof inVpc) => {
       const fn = new HandlerFunction(this, name[0]!.toUpperCase() + name.slice(1), {
         name,
         timeout,
         memorySize,
         environment,
+        // expire starts its own traces (schedule, stream): one a minute is cheap.
+        tracing: name === 'expire' && config.tracing !== 'off' ? lambda.Tracing.ACTIVE : tracing,
         logRetentionDays: config.logRetentionDays,
         ...(vpc ? { vpc } : {}),
       });
@@ -77,7 +101,8 @@ export class Functions extends Construct {
     };
     this.handlers = {
       subscribe: make('subscribe', SYNC_TIMEOUT, 512),
-      invite: make('invite', SYNC_TIMEOUT, 512),
+      // In the VPC: a `delete` changes the list, and every task holding a watcher is told.
+      invite: make('invite', SYNC_TIMEOUT, 512, inVpc),
       deposit: make('deposit', SYNC_TIMEOUT, 512, inVpc),
       // Mostly waiting on the network: memory buys nothing there.
       deliver: make('deliver', DELIVER_TIMEOUT, 256, inVpc),
@@ -90,27 +115,42 @@ export class Functions extends Construct {
         // one invocation's billed time; each record still fails or succeeds on its own.
         batchSize: 10,
         reportBatchItemFailures: true,
+        maxConcurrency: DELIVER_MAX_CONCURRENCY,
       }),
     );
+
+    // Batches of TTL removals the mapping gave up on: their users' watchers missed a NOTIFY
+    // and their senders an IMDN; the sweep's next pass and an alarm cover them.
+    this.streamFailures = new sqs.Queue(this, 'StreamFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.streamFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "It is the stream mapping's on-failure destination (a dead-letter queue that nag cannot see as one): it keeps 14 days, alarmed when not empty.",
+    });
 
     this.handlers.expire.addEventSource(
       new sources.DynamoEventSource(tables.messages, {
         startingPosition: lambda.StartingPosition.LATEST,
         batchSize: 100,
         maxBatchingWindow: Duration.seconds(5),
-        retryAttempts: 3,
+        retryAttempts: STREAM_RETRY_ATTEMPTS,
         bisectBatchOnError: true,
+        onFailure: new sources.SqsDlq(this.streamFailures),
         reportBatchItemFailures: true,
         filters: [
           // TTL removals only (made by the DynamoDB service itself), and of messages only: the
-          // dedupe claims sharing the table carry no `id`.
+          // dedupe claims and summaries sharing the table carry no `arrival`.
           lambda.FilterCriteria.filter({
             eventName: lambda.FilterRule.isEqual('REMOVE'),
             userIdentity: {
               type: lambda.FilterRule.isEqual('Service'),
               principalId: lambda.FilterRule.isEqual('dynamodb.amazonaws.com'),
             },
-            dynamodb: { OldImage: { id: { S: lambda.FilterRule.exists() } } },
+            dynamodb: { OldImage: { arrival: { S: lambda.FilterRule.exists() } } },
           }),
         ],
       }),

@@ -3,12 +3,14 @@
  * (and on which index), and the SQS actions on each queue. Derived from the ports each
  * handler's logic calls and the adapter behind each port (shared/adapters/dynamodb/*, sqs/*):
  *
- *   messages.put        PutItem, GetItem, UpdateItem (dedupe claim, then the message)
- *   messages.list/count Query on the table
- *   messages.get/delete Query on the `byId` LSI, then GetItem / DeleteItem
+ *   messages.put        PutItem, GetItem, UpdateItem (dedupe claim, the message, the summary count)
+ *   messages.list       Query on the `byArrival` LSI
+ *   messages.count      GetItem (the summary item)
+ *   messages.get        GetItem; getMany: BatchGetItem
+ *   messages.claim/release UpdateItem; delete: DeleteItem, UpdateItem (the summary count)
  *   messages.listExpired Query on `byExpiry`, then GetItem
  *   subscriptions.*     PutItem, GetItem, Query, DeleteItem, UpdateItem (renew, nextNotify);
- *                       listExpired: Query on `byExpiry`
+ *                       listExpired: Query on `byExpiry`, then GetItem
  *   sessions.*          PutItem, GetItem, UpdateItem (update, claim, release, nextCSeq)
  *   changes.userChanged subscriptions Query (which edges hold the user's watchers)
  *   queue.enqueue       SendMessage on the delivery queue
@@ -17,7 +19,7 @@
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { EXPIRY_INDEX, MESSAGE_ID_INDEX, type TableRole } from '#shared/adapters/dynamodb/tables.ts';
+import { ARRIVAL_INDEX, EXPIRY_INDEX, type TableRole } from '#shared/adapters/dynamodb/tables.ts';
 import type { HandlerName } from './handler-function.ts';
 
 export interface TableAccess {
@@ -39,7 +41,7 @@ export interface HandlerAccess {
 export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
   subscribe: {
     tables: {
-      messages: { actions: ['dynamodb:Query'] },
+      messages: { actions: ['dynamodb:GetItem'], indexes: [ARRIVAL_INDEX] },
       subscriptions: {
         actions: [
           'dynamodb:PutItem',
@@ -53,21 +55,23 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
   },
   invite: {
     tables: {
-      messages: { actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], indexes: [MESSAGE_ID_INDEX] },
+      messages: { actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'] },
       sessions: { actions: ['dynamodb:PutItem'] },
+      // changes.userChanged after a `delete`: which tasks hold the user's watchers.
+      subscriptions: { actions: ['dynamodb:Query'] },
     },
     deliveryQueue: ['sqs:SendMessage'],
     outboundQueue: ['sqs:SendMessage'],
   },
   deposit: {
     tables: {
-      messages: { actions: ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'] },
+      messages: { actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], indexes: [ARRIVAL_INDEX] },
       subscriptions: { actions: ['dynamodb:Query'] },
     },
   },
   deliver: {
     tables: {
-      messages: { actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], indexes: [MESSAGE_ID_INDEX] },
+      messages: { actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'] },
       sessions: { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'] },
       subscriptions: { actions: ['dynamodb:Query'] },
     },
@@ -75,11 +79,11 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
   expire: {
     tables: {
       messages: {
-        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
-        indexes: [EXPIRY_INDEX, MESSAGE_ID_INDEX],
+        actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+        indexes: [EXPIRY_INDEX, ARRIVAL_INDEX],
       },
       subscriptions: {
-        actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         indexes: [EXPIRY_INDEX],
       },
     },

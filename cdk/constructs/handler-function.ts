@@ -33,6 +33,8 @@ export interface HandlerFunctionProps {
   memorySize?: number;
   environment?: Record<string, string>;
   logRetentionDays: number;
+  /** X-Ray: Lambda's sampling (ACTIVE), upstream's decision (PASS_THROUGH), or none. */
+  tracing: lambda.Tracing;
   /** Runs in these subnets with this security group (to reach the edge's control API). */
   vpc?: { vpc: ec2.IVpc; subnets: ec2.SubnetSelection; securityGroup: ec2.ISecurityGroup };
 }
@@ -58,7 +60,7 @@ export class HandlerFunction extends NodejsFunction {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout,
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: props.tracing,
       logGroup,
       role,
       environment: {

@@ -1,12 +1,18 @@
 /**
  * The three DynamoDB tables (docs/architecture.md "Data"), built from the same table specs the local
  * default creates dynalite tables from: on-demand, TTL on `expiresAt`, point-in-time recovery,
- * kept when the stack is deleted. The messages table streams removed items to `expire`.
+ * deletion protection, kept when the stack is deleted. The messages table streams removed items to `expire`.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { TABLE_SPECS, type KeyAttribute, type TableRole, type TableSpec } from '#shared/adapters/dynamodb/tables.ts';
+import {
+  TABLE_SPECS,
+  type IndexSpec,
+  type KeyAttribute,
+  type TableRole,
+  type TableSpec,
+} from '#shared/adapters/dynamodb/tables.ts';
 
 function attribute(key: KeyAttribute): dynamodb.Attribute {
   const type = {
@@ -17,8 +23,14 @@ function attribute(key: KeyAttribute): dynamodb.Attribute {
   return { name: key.name, type };
 }
 
-function projection(kind: 'ALL' | 'KEYS_ONLY'): dynamodb.ProjectionType {
-  return kind === 'ALL' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY;
+/** The CDK projection props of an index spec (INCLUDE names its non-key attributes). */
+function projection(index: IndexSpec): { projectionType: dynamodb.ProjectionType; nonKeyAttributes?: string[] } {
+  if (index.projection === 'INCLUDE') {
+    return { projectionType: dynamodb.ProjectionType.INCLUDE, nonKeyAttributes: [...(index.nonKeyAttributes ?? [])] };
+  }
+  return {
+    projectionType: index.projection === 'ALL' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY,
+  };
 }
 
 export class Storage extends Construct {
@@ -44,6 +56,8 @@ export class Storage extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // Messages are users' data: deleting the stack must not delete them.
       removalPolicy: RemovalPolicy.RETAIN,
+      // Nor may a stray delete-table call (console, script, a replacement): turn it off first.
+      deletionProtection: true,
       ...(stream ? { stream } : {}),
     });
     for (const index of spec.globalIndexes) {
@@ -51,14 +65,14 @@ export class Storage extends Construct {
         indexName: index.indexName,
         partitionKey: attribute(index.partitionKey ?? spec.partitionKey),
         sortKey: attribute(index.sortKey),
-        projectionType: projection(index.projection),
+        ...projection(index),
       });
     }
     for (const index of spec.localIndexes) {
       table.addLocalSecondaryIndex({
         indexName: index.indexName,
         sortKey: attribute(index.sortKey),
-        projectionType: projection(index.projection),
+        ...projection(index),
       });
     }
     return table;

@@ -10,12 +10,15 @@ export interface DeliverBuild {
   ports: { messages: DeferredMessageStore; sessions: DeliverySessionStore; edge: EdgeGateway; changes: ChangeFeed };
   events?: Pick<HandlerEvents, 'delivered' | 'deliveryFailed'>;
   now: () => number;
+  /** How long a delivery holds each message it claimed (Policy.deliveryLeaseSeconds). */
+  messageLeaseSeconds?: number;
 }
 
 export function buildDeliver(opts: DeliverBuild) {
   return makeHandler({
     ...opts.ports,
     now: opts.now,
+    ...(opts.messageLeaseSeconds !== undefined ? { messageLeaseSeconds: opts.messageLeaseSeconds } : {}),
     ...(opts.events?.delivered ? { onDelivered: opts.events.delivered } : {}),
     ...(opts.events?.deliveryFailed ? { onFailed: opts.events.deliveryFailed } : {}),
   });

@@ -20,9 +20,15 @@ export interface DeliverDeps {
   /**
    * How long one attempt holds a session (seconds). Default 600: past the deliver Lambda's 3 min
    * timeout (30 s connect, the transfers, BYE), so no live attempt loses it, yet under the AWS
-   * queue's 18 min visibility, so a redelivery after a crashed attempt takes over.
+   * queue's 18 min visibility, so a redelivery after a crashed attempt takes over. Each
+   * message is leased as long, to its session (a retry of the same session takes it again).
    */
   leaseSeconds?: number;
+  /**
+   * How long a delivery holds each message it claimed (Policy.deliveryLeaseSeconds, default
+   * 180: the deliver function's timeout, which no live transfer outlives).
+   */
+  messageLeaseSeconds?: number;
 }
 
 export const DEFAULT_LEASE_SECONDS = 600;
@@ -55,14 +61,31 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
   if (!session) return outcome;
 
   let stopped: number | undefined;
-  for (const id of session.retrieve) {
-    const message = await deps.messages.get(session.user, id, Math.floor(deps.now() / 1000));
-    if (!message) continue; // delivered by an earlier attempt, deleted, or expired
+  const leaseSeconds = deps.messageLeaseSeconds ?? 180;
+  for (const [i, id] of session.retrieve.entries()) {
     if (stopped !== undefined) {
-      outcome.failed.push({ id, status: stopped });
-      continue;
+      // The rest cannot go either: still stored (one batch read), so reported failed.
+      const rest = new Set(
+        (await deps.messages.getMany(session.user, session.retrieve.slice(i), Math.floor(deps.now() / 1000))).map(
+          (m) => m.id,
+        ),
+      );
+      for (const left of session.retrieve.slice(i))
+        if (rest.has(left)) outcome.failed.push({ id: left, status: stopped });
+      break;
     }
-    const { status } = await deps.edge.deliver(job.edgeId, session.sessionId, { id, cpim: message.cpim });
+    // One delivery at a time per message (issue 11): two sessions of the same user naming it
+    // race on this conditional write; the loser skips it, the winner delivers it or gives it back.
+    const nowSec = Math.floor(deps.now() / 1000);
+    const message = await deps.messages.claim(session.user, id, session.sessionId, nowSec, leaseSeconds);
+    if (!message) continue; // delivered or deleted already, expired, or another session holds it
+    let status: number;
+    try {
+      ({ status } = await deps.edge.deliver(job.edgeId, session.sessionId, { id, cpim: message.cpim }));
+    } catch (err) {
+      await deps.messages.release(session.user, id, session.sessionId).catch(() => undefined);
+      throw err;
+    }
     if (status === 200) {
       await deps.messages.delete(session.user, id);
       outcome.delivered.push(id);
@@ -72,6 +95,8 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
         from: message.from,
       });
     } else {
+      // Not delivered: give it back so the next session need not wait out the lease.
+      await deps.messages.release(session.user, id, session.sessionId);
       outcome.failed.push({ id, status });
       deps.onFailed?.(status);
       // No connection, no answer or a closed connection: the rest cannot go either.

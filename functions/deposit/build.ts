@@ -14,6 +14,8 @@ export interface DepositBuild {
   policy: Policy;
   /** The host named in Warning headers (RFC 3261 §20.43). */
   warnAgent: string;
+  /** SIP_DOMAIN: deposits for users of other domains are refused (404). */
+  servedDomain: string;
   events?: Pick<HandlerEvents, 'deposited'>;
   now: () => number;
   newId?: () => string;
@@ -29,6 +31,7 @@ export function buildDeposit(opts: DepositBuild): DepositHandlers {
     messages: opts.ports.messages,
     policy: opts.policy,
     warnAgent: opts.warnAgent,
+    servedDomain: opts.servedDomain,
     now: opts.now,
     ...(opts.newId ? { newId: opts.newId } : {}),
   };

@@ -20,7 +20,14 @@ const obs = observability('deposit');
 const ports = tracedAwsPorts(obs.tracer);
 const { config, policy } = serviceSettings();
 
-const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events: metricEvents(obs), now: Date.now });
+const deposit = buildDeposit({
+  ports,
+  policy,
+  warnAgent: config.sipDomain,
+  servedDomain: config.sipDomain,
+  events: metricEvents(obs),
+  now: Date.now,
+});
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 

@@ -6,18 +6,20 @@
 import { z } from 'zod';
 import { ulid } from 'ulid';
 import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
-import { deferredFromCpim } from '#shared/deferred/message.ts';
+import { deferredFromCpim, MAX_ADDRESS_OCTETS } from '#shared/deferred/message.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import { wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { getHeader, normalizeUri, parseMediaType, parseUri } from '#shared/sip/messages/index.ts';
 import type { DeferredMessageStore } from '#shared/ports.ts';
-import { servedUser } from '#shared/service/identity.ts';
+import { authenticatedSenders } from '#shared/service/identity.ts';
 import { reply, requestOfEvent } from '#shared/service/sip-event.ts';
 
 export interface DepositDeps {
   messages: DeferredMessageStore;
   policy: Policy;
+  /** The served domain (SIP_DOMAIN): deposits for anyone else's users are refused (404). */
+  servedDomain: string;
   /** The host named in Warning headers (RFC 3261 §20.43). */
   warnAgent: string;
   now: () => number;
@@ -25,14 +27,46 @@ export interface DepositDeps {
 }
 
 export type DepositOutcome =
-  { status: 202; id: string; created: boolean; user: string } | { status: 400 | 413 | 486; reason: string };
+  { status: 202; id: string; created: boolean; user: string } | { status: 400 | 403 | 404 | 413 | 486; reason: string };
 
-/** The shared core of both entries: store one CPIM message for `user`. */
+/** RFC 3261 §19.1.4: host comparison is case-insensitive. */
+function inServedDomain(uri: string, domain: string): boolean {
+  const parsed = parseUri(uri);
+  if (!parsed) return false;
+  // A tel URI (RFC 3966) names a number, not a domain: numbers are the SIP/IP Core's to route.
+  if (!('host' in parsed)) return true;
+  return parsed.host.toLowerCase() === domain.toLowerCase();
+}
+
+/**
+ * Why `user` cannot be deposited for, as a status and reason naming the field, or undefined.
+ * The user is the partition key of every store: its size is bounded here, at the edge.
+ */
+function recipientProblem(
+  deps: DepositDeps,
+  user: string,
+  field: string,
+): { status: 400 | 404; reason: string } | undefined {
+  if (Buffer.byteLength(user) > MAX_ADDRESS_OCTETS) {
+    return { status: 400, reason: `Bad Request - ${field} over ${MAX_ADDRESS_OCTETS} octets` };
+  }
+  if (!inServedDomain(user, deps.servedDomain)) {
+    return { status: 404, reason: `Not Found - ${field} is not a user of ${deps.servedDomain}` };
+  }
+  return undefined;
+}
+
+/**
+ * The shared core of both entries: store one CPIM message for `user`. `senders`, when given,
+ * are the authenticated identities of whoever deposits (normal form): the CPIM From must be one
+ * of them, so that nobody can deposit, nor claim a Message-ID, in someone else's name.
+ */
 export async function depositCpim(
   deps: DepositDeps,
   user: string,
   cpim: Buffer,
   limitBytes: number,
+  senders?: readonly string[],
 ): Promise<DepositOutcome> {
   if (cpim.length > limitBytes) return { status: 413, reason: 'Request Entity Too Large' };
   const nowMs = deps.now();
@@ -44,6 +78,14 @@ export async function depositCpim(
     id: (deps.newId ?? ulid)(),
   });
   if (!built.ok) return { status: 400, reason: `Bad Request - ${built.reason}` };
+  if (senders) {
+    // Deduplication keys on (sender, Message-ID): the sender must be the authenticated one.
+    const from = normalizeUri(built.message.from);
+    if (!senders.includes(from)) {
+      return { status: 403, reason: 'Forbidden - CPIM From is not the authenticated sender' };
+    }
+    built.message.from = from;
+  }
   const nowSec = Math.floor(nowMs / 1000);
   const count = await deps.messages.count(user, nowSec);
   if (count >= deps.policy.maxMessagesPerUser) {
@@ -66,6 +108,10 @@ export function makeSipHandler(deps: DepositDeps) {
       return { response: reply(400, 'Bad Request - Recipient is not a SIP or tel URI') };
     }
     const user = normalizeUri(request.uri);
+    const refused = recipientProblem(deps, user, 'Request-URI');
+    if (refused) return { response: reply(refused.status, refused.reason) };
+    const senders = authenticatedSenders(request, event.trusted);
+    if (senders.length === 0) return { response: reply(400, 'Bad Request - No usable sender identity') };
     const limit = event.flow.transport === 'udp' ? deps.policy.maxDepositBytesUdp : deps.policy.maxDepositBytesStream;
     if (request.body.length === 0) return { response: reply(400, 'Bad Request - Empty MESSAGE body') };
     // The limit is on what the sender sent, before any wrapping by the service.
@@ -76,10 +122,8 @@ export function makeSipHandler(deps: DepositDeps) {
     let cpim = request.body;
     if (!media || `${media.type}/${media.subtype}`.toLowerCase() !== CPIM_CONTENT_TYPE) {
       // Any other body is wrapped into CPIM by the service (protocol.md "Deposit").
-      const sender = servedUser(request, event.trusted);
-      if (!sender) return { response: reply(400, 'Bad Request - No usable sender identity') };
       cpim = wrapAsCpim({
-        from: sender,
+        from: senders[0]!,
         to: user,
         dateTime: new Date(deps.now()).toISOString(),
         messageId: ulid(),
@@ -87,7 +131,7 @@ export function makeSipHandler(deps: DepositDeps) {
         body: request.body,
       });
     }
-    const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length));
+    const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length), senders);
     if (outcome.status !== 202) {
       const headers =
         outcome.status === 486
@@ -160,6 +204,10 @@ export function makeHttpHandler(deps: DepositDeps) {
       return { statusCode: 400, body: JSON.stringify({ error: '"from": not a SIP or tel URI' }), changedUsers: [] };
     }
     const user = normalizeUri(input.to);
+    const refused = recipientProblem(deps, user, '`to`');
+    if (refused) {
+      return { statusCode: refused.status, body: JSON.stringify({ error: refused.reason }), changedUsers: [] };
+    }
     const limit = deps.policy.maxDepositBytesStream;
     const sent = 'cpim' in input ? Buffer.from(input.cpim, 'base64') : Buffer.from(input.body, 'utf8');
     if (sent.length > limit) {

@@ -4,7 +4,8 @@
  * only in that mode, so the local default never loads the AWS SDK.
  */
 import '#shared/adapters/aws-sdk-quiet.ts';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { awsSqsClient, LONG_POLL_TIMEOUTS } from '#shared/adapters/clients.ts';
 import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
 import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { ConfigError, type Config } from '#shared/config.ts';
@@ -26,9 +27,14 @@ export function startAwsSide(
   if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
   const outboundQueueUrl = config.outboundQueueUrl;
   // Region and credentials from the task role, as the Lambda client's.
-  const sqs = new SQSClient({});
+  // The outbound queue is long-polled: the request timeout covers the 20 s wait.
+  const sqs = awsSqsClient(LONG_POLL_TIMEOUTS);
   stops.push(() => sqs.destroy());
-  const invoker = new LambdaInvoker({ functions: config.functions, timeoutMs: config.handlerTimeoutMs });
+  const invoker = new LambdaInvoker({
+    functions: config.functions,
+    timeoutMs: config.handlerTimeoutMs,
+    traceSampleRate: config.traceSampleRate,
+  });
   const queueDepths = async (): Promise<Record<string, number>> => {
     const out = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: outboundQueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),

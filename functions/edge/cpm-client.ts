@@ -1,5 +1,5 @@
 /**
- * CPM Client A of Figure 30, scripted: a minimal SIP UA over UDP or TCP that subscribes to the
+ * CPM Client A of Figure 30, scripted: a minimal SIP UA over UDP, TCP or WebSocket that subscribes to the
  * deferred-messages package, answers NOTIFYs and BYEs, and sends the INVITE with actions. The
  * demo plays it against the service; the end-to-end tests drive it step by step. It is a test
  * peer, not a product UA: no retransmissions (loopback does not lose datagrams).
@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
 import {
   buildMultipart,
   createResponse,
@@ -25,7 +26,8 @@ import { encodeActionList } from '#shared/deferred/actions.ts';
 import { buildMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 
 export interface CpmClientOptions {
-  transport: 'udp' | 'tcp';
+  /** `ws`: RFC 7118, `server` being the WebSocket server (a SIP/IP Core in front of the service). */
+  transport: 'udp' | 'tcp' | 'ws';
   server: { host: string; port: number };
   /** The client's AOR, e.g. sip:alice@example.com. */
   user: string;
@@ -50,6 +52,9 @@ const rand = (n = 6) => randomBytes(n).toString('hex');
 export class CpmClient extends EventEmitter {
   private udp?: UdpSocket;
   private tcp?: TcpSocket;
+  private ws?: WebSocket;
+  /** RFC 7118 §5.2: a WebSocket client has no reachable address; its Via and Contact name this. */
+  private readonly wsHost = `${rand(5)}.invalid`;
   /** Over UDP the client also listens on TCP at the same port (RFC 3261 §18: large requests come over TCP). */
   private tcpServer?: Server;
   private readonly accepted = new Set<TcpSocket>();
@@ -92,6 +97,18 @@ export class CpmClient extends EventEmitter {
       this.tcpServer = tcpServer;
       return;
     }
+    if (transport === 'ws') {
+      const ws = new WebSocket(`ws://${server.host}:${server.port}`, 'sip');
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      ws.on('error', () => undefined);
+      // RFC 7118 §5.1: each WebSocket message holds one SIP message, framed like a datagram.
+      ws.on('message', (data: Buffer) => this.onData(Buffer.from(data), true, (bytes) => ws.send(bytes.toString())));
+      this.ws = ws;
+      return;
+    }
     const sock = connect({ host: server.host, port: server.port });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', () => resolve());
@@ -122,7 +139,8 @@ export class CpmClient extends EventEmitter {
   }
 
   get contact(): string {
-    return `<sip:${this.userPart()}@127.0.0.1:${this.localPort};transport=${this.opts.transport}>`;
+    const host = this.ws ? this.wsHost : `127.0.0.1:${this.localPort}`;
+    return `<sip:${this.userPart()}@${host};transport=${this.opts.transport}>`;
   }
 
   private userPart(): string {
@@ -130,7 +148,8 @@ export class CpmClient extends EventEmitter {
   }
 
   private via(): string {
-    return `SIP/2.0/${this.opts.transport.toUpperCase()} 127.0.0.1:${this.localPort};branch=z9hG4bK${rand()};rport`;
+    const sentBy = this.ws ? this.wsHost : `127.0.0.1:${this.localPort}`;
+    return `SIP/2.0/${this.opts.transport.toUpperCase()} ${sentBy};branch=z9hG4bK${rand()};rport`;
   }
 
   private onData(data: Buffer, datagram: boolean, reply: (bytes: Buffer) => void): void {
@@ -157,6 +176,7 @@ export class CpmClient extends EventEmitter {
 
   sendRaw(bytes: Buffer): void {
     if (this.udp) this.udp.send(bytes, this.opts.server.port, this.opts.server.host);
+    else if (this.ws) this.ws.send(bytes.toString());
     else this.tcp?.write(bytes);
   }
 
@@ -363,6 +383,7 @@ export class CpmClient extends EventEmitter {
   close(): void {
     this.udp?.close();
     this.tcp?.destroy();
+    this.ws?.terminate();
     for (const conn of this.accepted) conn.destroy();
     this.tcpServer?.close();
   }

@@ -9,9 +9,11 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
+import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
+import type { TransportConfig } from '#shared/sip/transport/types.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
@@ -49,6 +51,8 @@ export interface BoundPorts {
   udp?: number;
   tcp?: number;
   tls?: number;
+  /** Plain TCP for TLS a load balancer ended (SIP_TLS_OFFLOAD_PORT). */
+  tlsOffload?: number;
   ws?: number;
   msrp: number;
   admin: number;
@@ -77,7 +81,11 @@ export interface HandlerSide {
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const { config } = opts;
   const log: LogFn = opts.log ?? (() => undefined);
-  const policy = defaultPolicy({ retentionSeconds: config.retentionSeconds, ...opts.policy });
+  const policy = defaultPolicy({
+    retentionSeconds: config.retentionSeconds,
+    deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    ...opts.policy,
+  });
   const metrics = new EdgeMetrics();
   const trace = config.flowTrace ? new FlowTrace() : undefined;
   const stops: (() => Promise<void> | void)[] = [];
@@ -111,6 +119,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         tlsPort: config.sipsPort,
         wsPort: config.wsPort,
         tls,
+        ...(config.tlsOffloadPort !== undefined ? { tlsOffloadPort: config.tlsOffloadPort } : {}),
+        advertised: sipAdvertised(config),
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
         ...(opts.allowDestination ? { allowDestination: opts.allowDestination } : {}),
       },
       log,
@@ -150,7 +161,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const msrp: MsrpListener = new MsrpListener({
       host: config.listen,
       port: config.msrpPort,
-      advertiseHost: config.advertise,
+      advertiseHost: config.advertiseTransports.msrp?.host ?? config.advertise,
+      ...(config.advertiseTransports.msrp ? { advertisePort: config.advertiseTransports.msrp.port } : {}),
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,
       connectTimeoutMs: policy.sessionConnectTimeoutMs,
@@ -164,12 +176,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const msrpPort = await bindOrName(() => msrp.start(), config.listen, { MSRP_PORT: config.msrpPort });
     stops.push(() => msrp.stop());
 
-    const host = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
-    /** Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE). */
-    const contactOn = (transport: TransportName, port = sip[transport] ?? sip.udp ?? sip.tcp ?? 5060): string => {
-      const scheme = transport === 'tls' || transport === 'wss' ? 'sips' : 'sip';
-      return `<${scheme}:pf@${host}:${port};transport=${transport}>`;
-    };
+    /**
+     * Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE):
+     * the address clients reach that transport at (see `contactUri`).
+     */
+    const contactOn = (transport: TransportName, port = sip[transport] ?? sip.udp ?? sip.tcp ?? 5060): string =>
+      contactUri(config, transport, port);
     const contactFor = (source: Source): string => contactOn(source.transport, source.localPort);
 
     // The handlers are reached through `invoker`, set once the handler side is up.
@@ -177,6 +189,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const sender = new InDialogSender({
       transactions,
       contactFor: (transport) => contactOn(transport),
+      shrinkBody: cutListToFit,
       onSubscriptionEnded: async (sub, status) => {
         metrics.subscriptionsEnded.inc({ cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
@@ -371,4 +384,24 @@ async function bindOrName<T>(bind: () => Promise<T>, address: string, ports: Rec
     const why = e.code === 'EADDRINUSE' ? 'is in use by another process' : 'may not be bound by this user';
     throw new ConfigError(variable, `port ${e.port ?? '?'} on ${address} ${why}`);
   }
+}
+
+/** The SIP transports' advertised sent-by addresses (SIP_ADVERTISE_UDP/TCP/TLS/WS). */
+function sipAdvertised(config: Config): NonNullable<TransportConfig['advertised']> {
+  const { udp, tcp, tls, ws } = config.advertiseTransports;
+  return { ...(udp ? { udp } : {}), ...(tcp ? { tcp } : {}), ...(tls ? { tls } : {}), ...(ws ? { ws } : {}) };
+}
+
+/**
+ * The Contact for a request that came over `transport` (RFC 3261 §8.1.1.8, §12.1.1): the address
+ * the client reaches that transport at (SIP_ADVERTISE_<transport>, e.g. the NLB's listener),
+ * else the advertised host and the local port. TLS, also when a load balancer ended it before
+ * this process (SIP_TLS_OFFLOAD_PORT), gets sips: (RFC 3261 §26.2.2; RFC 5630 §3.1.3).
+ */
+export function contactUri(config: Config, transport: TransportName, localPort: number): string {
+  const advertised = config.advertiseTransports[transport === 'wss' ? 'tls' : transport];
+  const host = advertised?.host ?? config.advertise;
+  const port = advertised?.port ?? localPort;
+  const scheme = transport === 'tls' || transport === 'wss' ? 'sips' : 'sip';
+  return `<${scheme}:pf@${host.includes(':') ? `[${host}]` : host}:${port};transport=${transport}>`;
 }

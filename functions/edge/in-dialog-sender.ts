@@ -4,12 +4,11 @@
  * the subscribe handler when a NOTIFY's answer ends the subscription (protocol.md "NOTIFY").
  */
 import type { InDialogRequestSpec } from '#shared/events.ts';
-import { decodeList, encodeList, type ListEntry } from '#shared/deferred/list-codec.ts';
-import { buildInDialogRequest, nextHopOf } from '#shared/sip/dialog/index.ts';
+import { endsSubscription, isTerminalNotify } from '#shared/sip/subscription/index.ts';
+import { UDP_MTU_LIMIT, buildInDialogRequest, nextHopOf, overUdpLimit } from '#shared/sip/dialog/index.ts';
 import { getHeader, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { Target, TransportName } from '#shared/sip/transport/index.ts';
-import type { DeferredMessage } from '#shared/deferred/model.ts';
 
 export interface RequestSender {
   request(req: SipRequest, target: Target): Promise<SipResponse>;
@@ -30,21 +29,14 @@ export interface InDialogSenderDeps {
   /** A NOTIFY failed in a way that ends the subscription. */
   onSubscriptionEnded: (sub: { user: string; dialogId: string }, status: number) => Promise<void>;
   onSent?: (method: string, status: number) => void;
+  /**
+   * The body made smaller until `fits` says yes (the deferred list cut, `total` intact, in the
+   * domain's list codec); used only when a NOTIFY too large for UDP could not go over TCP.
+   */
+  shrinkBody?: (body: string, fits: (body: string) => boolean) => string;
 }
 
-/** RFC 3261 §18.1.1: a request over 1300 octets goes over a congestion-controlled transport. */
-export const UDP_MTU_LIMIT = 1300;
-
-/**
- * protocol.md: a NOTIFY answered 481, 408 or timed out, or any other non-2xx without Retry-After
- * except 401/407, ends the subscription.
- */
-export function endsSubscription(status: number, retryAfter: number | undefined): boolean {
-  if (status < 300) return false;
-  if (status === 481 || status === 408) return true;
-  if (status === 401 || status === 407) return false;
-  return retryAfter === undefined;
-}
+export { UDP_MTU_LIMIT };
 
 /** Dialogs whose last sent CSeq is remembered (oldest forgotten first), to keep the map bounded. */
 const REMEMBERED_DIALOGS = 100_000;
@@ -89,7 +81,7 @@ export class InDialogSender {
   private async sendNow(spec: InDialogRequestSpec): Promise<SendOutcome> {
     const key = dialogKeyOf(spec);
     const last = this.lastCSeq.get(key);
-    const terminal = spec.method === 'BYE' || /^terminated/i.test(subscriptionState(spec) ?? '');
+    const terminal = spec.method === 'BYE' || isTerminalNotify(spec);
     if (last !== undefined && spec.cseq <= last && !terminal) {
       // Counters are taken by handlers that may finish out of order: a NOTIFY overtaken by a later
       // one is stale (full state: the later one says all), and sending it would earn a 500.
@@ -100,9 +92,8 @@ export class InDialogSender {
     if (this.lastCSeq.size > REMEMBERED_DIALOGS) this.lastCSeq.delete(this.lastCSeq.keys().next().value!);
     const target = nextHopOf(spec.dialog);
     let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
-    if (target.transport === 'udp' && serializeMessage(request).length > UDP_MTU_LIMIT) {
-      // RFC 3261 §18.1.1: try TCP to the same next hop first.
-      const overTcp: Target = { transport: 'tcp', address: target.address, port: target.port };
+    const overTcp = overUdpLimit(target, serializeMessage(request).length);
+    if (overTcp) {
       const response = await this.deps.transactions.request(request, overTcp);
       if (response.status !== 503 || getHeader(response, 'Retry-After') !== undefined) {
         return this.finish(spec, response);
@@ -125,19 +116,10 @@ export class InDialogSender {
 
   private cutToFit(spec: InDialogRequestSpec): Buffer | undefined {
     if (!spec.body) return undefined;
-    const xml = Buffer.from(spec.body, 'base64').toString('utf8');
-    const list = decodeList(xml);
-    if (!list.ok) return Buffer.from(xml, 'utf8');
-    let entries = list.entries;
-    for (;;) {
-      const body = Buffer.from(
-        encodeList({ version: list.version, total: list.total, entries: entries.map(asMessage) }),
-        'utf8',
-      );
-      const size = serializeMessage(this.build(spec, body)).length;
-      if (size <= UDP_MTU_LIMIT || entries.length === 0) return body;
-      entries = entries.slice(0, entries.length - 1);
-    }
+    const body = Buffer.from(spec.body, 'base64').toString('utf8');
+    if (!this.deps.shrinkBody) return Buffer.from(body, 'utf8');
+    const fits = (b: string) => serializeMessage(this.build(spec, Buffer.from(b, 'utf8'))).length <= UDP_MTU_LIMIT;
+    return Buffer.from(this.deps.shrinkBody(body, fits), 'utf8');
   }
 
   private async finish(spec: InDialogRequestSpec, response: SipResponse): Promise<SendOutcome> {
@@ -155,31 +137,6 @@ export class InDialogSender {
   }
 }
 
-function subscriptionState(spec: InDialogRequestSpec): string | undefined {
-  return spec.headers.find((h) => h.name.toLowerCase() === 'subscription-state')?.value;
-}
-
 function dialogKeyOf(spec: InDialogRequestSpec): string {
   return `${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`;
-}
-
-/** A list entry back into the record shape the encoder takes (the cut list re-encodes the same entries). */
-function asMessage(entry: ListEntry): DeferredMessage {
-  return {
-    user: entry.to,
-    id: entry.id,
-    messageId: entry.messageId,
-    from: entry.from,
-    to: entry.to,
-    date: entry.date,
-    ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
-    contentType: entry.contentType,
-    size: entry.size,
-    ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
-    ...(entry.contributionId !== undefined ? { contributionId: entry.contributionId } : {}),
-    ...(entry.dispositionNotification !== undefined ? { dispositionNotification: entry.dispositionNotification } : {}),
-    cpim: new Uint8Array(),
-    arrivedAt: entry.date,
-    expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
-  };
 }

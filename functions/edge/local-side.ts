@@ -71,13 +71,20 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     ports,
     policy,
     serviceUris,
-    msrp: { host: config.advertise, port: opts.msrpPort },
+    msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
     ownerMsrpPort: opts.msrpPort,
     events,
     now,
   });
-  const deposit = buildDeposit({ ports, policy, warnAgent: config.sipDomain, events, now });
-  const deliver = buildDeliver({ ports, events, now });
+  const deposit = buildDeposit({
+    ports,
+    policy,
+    warnAgent: config.sipDomain,
+    servedDomain: config.sipDomain,
+    events,
+    now,
+  });
+  const deliver = buildDeliver({ ports, events, now, messageLeaseSeconds: policy.deliveryLeaseSeconds });
   const expire = buildExpire({ ports, policy, events, now });
 
   const deliveries = new SqliteJobConsumer({

@@ -5,12 +5,12 @@
  * watchers are told, and a sender who asked for negative-delivery gets an IMDN `failed`, as for
  * a user's own `delete` (protocol.md "Deposit").
  */
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import { parseDispositionNotification } from '#shared/cpim/imdn.ts';
 import type { ChangeFeed, DeferredMessageStore, ImdnOutbox, SubscriptionStore } from '#shared/ports.ts';
 
 /** A message as an operator sees it: everything but the payload. */
-export type MessageMeta = Omit<DeferredMessage, 'cpim'> & { bytes: number };
+export type MessageMeta = DeferredMessageEntry & { bytes: number };
 
 export interface RecentDelivery {
   user: string;
@@ -41,7 +41,11 @@ export class OperatorError extends Error {
   }
 }
 
-const meta = ({ cpim, ...rest }: DeferredMessage): MessageMeta => ({ ...rest, bytes: cpim.length });
+/** A store may hand back the whole message: the payload is dropped here, its size kept. */
+const meta = (m: DeferredMessageEntry): MessageMeta => {
+  const { cpim, ...rest } = m as Partial<DeferredMessage> & DeferredMessageEntry;
+  return { ...rest, bytes: cpim?.length ?? m.size };
+};
 
 export class Operator {
   private readonly deliveries: RecentDelivery[] = [];
@@ -106,7 +110,7 @@ export class Operator {
   /** Remove one message (`id`) or all of the user's; resolves with the ids removed. */
   async purge(user: string, id?: string): Promise<{ user: string; purged: string[] }> {
     const nowSec = this.nowSec();
-    const targets: DeferredMessage[] = [];
+    const targets: DeferredMessageEntry[] = [];
     if (id !== undefined) {
       const one = await this.deps.messages.get(user, id, nowSec);
       if (!one) throw new OperatorError(404, `id: no pending message ${id} for ${user}`);

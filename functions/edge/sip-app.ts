@@ -21,6 +21,7 @@ import {
 import type { Header, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
 import type { Source } from '#shared/sip/transport/index.ts';
+import { failureStatus } from './handler-failure.ts';
 import type { InDialogSender } from './in-dialog-sender.ts';
 
 /** Methods this UAS implements; everything else it knows of gets 405 with this Allow (RFC 3261 §8.2.1). */
@@ -222,6 +223,10 @@ export class SipApp {
     try {
       result = await call(eventOfRequest(request, flow, trusted));
     } catch (err) {
+      if (failureStatus(err) === 500) {
+        this.deps.log?.('error', 'handler failed', { method: req.method, error: String(err) });
+        return this.respond(tx, req, 500, { reason: 'Server Internal Error' });
+      }
       this.deps.log?.('warn', 'handler unreachable', { method: req.method, error: String(err) });
       return this.respond(tx, req, 503, {
         reason: 'Service Unavailable',

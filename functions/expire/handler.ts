@@ -10,6 +10,8 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
 import { EXPIRY_INDEX } from '#shared/adapters/dynamodb/tables.ts';
+import { messageOfStoredItem, uncountRemoved } from '#shared/adapters/dynamodb/deferred-messages.ts';
+import { documentClient } from '#shared/adapters/clients.ts';
 import { resourcesFromEnv } from '#shared/adapters/wiring.ts';
 import {
   lambdaHandler,
@@ -26,25 +28,25 @@ const ports = tracedAwsPorts(obs.tracer);
 const { tables } = resourcesFromEnv(process.env);
 const { policy } = serviceSettings();
 const control = obs.tracer.captureAWSv3Client(new DynamoDBClient({}));
+const documents = documentClient(control);
 
 const expire = buildExpire({ ports, policy, events: metricEvents(obs), now: Date.now });
 
-/** Storage-only attributes of a message item (shared/adapters/dynamodb/deferred-messages.ts). */
-const STORAGE_ATTRIBUTES = ['sk', 'expiryShard'];
-
-/** The message a TTL removal took away; undefined for the store's other items (dedupe claims). */
+/** The message a TTL removal took away; undefined for the store's other items (dedupe claims, summaries). */
 export function expiredMessageOf(record: DynamoDBRecord): DeferredMessage | undefined {
   const image = record.dynamodb?.OldImage;
-  if (record.eventName !== 'REMOVE' || !image || !image.id) return undefined;
-  const item = unmarshall(image as Parameters<typeof unmarshall>[0]);
-  for (const name of STORAGE_ATTRIBUTES) delete item[name];
-  return item as DeferredMessage;
+  if (record.eventName !== 'REMOVE' || !image) return undefined;
+  return messageOfStoredItem(unmarshall(image as Parameters<typeof unmarshall>[0]));
 }
 
 async function onStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const expired = event.Records.map(expiredMessageOf).filter((m): m is DeferredMessage => m !== undefined);
   try {
     if (expired.length > 0) await expire.messagesExpired(expired);
+    // TTL bypassed `delete`: take the removed messages off their users' summary counts.
+    const perUser = new Map<string, number>();
+    for (const m of expired) perUser.set(m.user, (perUser.get(m.user) ?? 0) + 1);
+    for (const [user, n] of perUser) await uncountRemoved(documents, tables.messages, user, n);
     return { batchItemFailures: [] };
   } catch (err) {
     // The NOTIFYs are idempotent (full state): retry the whole batch.

@@ -4,7 +4,7 @@
  * `terminated;reason=timeout` (RFC 6665 §4.4.3). The local default sweeps on a timer; in AWS the
  * messages table's TTL stream feeds the same logic with the removed items.
  */
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import { parseDispositionNotification } from '#shared/cpim/imdn.ts';
 import type { ChangeFeed, DeferredMessageStore, EdgeGateway, SubscriptionStore } from '#shared/ports.ts';
 import { currentList, notifyRequest } from '#shared/service/notifications.ts';
@@ -18,7 +18,7 @@ export interface ExpireDeps {
   policy: Policy;
   now: () => number;
   /** A sender that asked for negative-delivery gets an IMDN `failed` (RFC 5438 §7.2.1.1). */
-  sendFailureImdn?: (message: DeferredMessage) => Promise<void>;
+  sendFailureImdn?: (message: DeferredMessageEntry) => Promise<void>;
   onExpired?: (count: number) => void;
 }
 

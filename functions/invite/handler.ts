@@ -23,7 +23,7 @@ const invite = buildInvite({
   policy,
   serviceUris,
   // Clients connect to the advertised host (the NLB) on the MSRP port (protocol.md step 14).
-  msrp: { host: config.advertise, port: config.msrpPort },
+  msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: config.msrpPort },
   // The id names the owning task (its private address, the edge's container MSRP port, 2855:
   // cdk/constructs/edge.ts CONTAINER_PORTS), so another task reached through the NLB relays to it.
   ownerMsrpPort: MSRP_DEFAULT_PORT,

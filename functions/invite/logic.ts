@@ -4,9 +4,10 @@
  * queued on SQS, delivered over MSRP once the client connects to the path in the SDP answer.
  */
 import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
-import type { DeferredMessage, DeliverySession } from '#shared/deferred/model.ts';
+import type { DeferredMessageEntry, DeliverySession } from '#shared/deferred/model.ts';
 import { parseDispositionNotification } from '#shared/cpim/imdn.ts';
 import { decodeActionList } from '#shared/deferred/actions.ts';
+import { compareOldestFirst } from '#shared/deferred/list-codec.ts';
 import { LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import { getHeader, parseMediaType, parseMultipart } from '#shared/sip/messages/index.ts';
@@ -33,7 +34,7 @@ export interface InviteDeps {
    * A deleted message whose sender asked for negative-delivery gets an IMDN `failed`
    * (protocol.md "Deposit", last point; RFC 5438 §7.2.1.1).
    */
-  sendFailureImdn?: (message: DeferredMessage) => Promise<void>;
+  sendFailureImdn?: (message: DeferredMessageEntry) => Promise<void>;
 }
 
 const ACCEPTED_BODY = `multipart/mixed, application/sdp, ${LIST_CONTENT_TYPE}`;
@@ -86,25 +87,43 @@ export function makeHandler(deps: InviteDeps) {
     const roleProblem = offerRoleProblem(offer);
     if (roleProblem) return { response: reply(488, roleProblem) };
 
+    // One bounded batch read, whatever the list names (issue 11: one read per id let 1,500
+    // unknown ids hold a handler for seconds).
+    if (actions.actions.length > deps.policy.maxInviteIds) {
+      return {
+        response: reply(
+          400,
+          `Bad Request - The action list names ${actions.actions.length} entries, at most ${deps.policy.maxInviteIds}`,
+        ),
+      };
+    }
+    const found = new Map(
+      (
+        await deps.messages.getMany(
+          user,
+          actions.actions.map((a) => a.id),
+          nowSec,
+        )
+      ).map((m) => [m.id, m]),
+    );
     // An id the user does not have (another user's included) is skipped and never revealed.
-    const known = (
-      await Promise.all(
-        actions.actions.map(async (a) => ({ ...a, message: await deps.messages.get(user, a.id, nowSec) })),
-      )
-    ).filter((a) => a.message !== undefined);
+    const known = actions.actions.flatMap((a) => {
+      const message = found.get(a.id);
+      return message ? [{ ...a, message }] : [];
+    });
     if (known.length === 0) return { response: reply(404, 'Not Found - No known message') };
 
     let deleted = 0;
     for (const a of known) {
       if (a.action !== 'delete' || !(await deps.messages.delete(user, a.id))) continue;
       deleted++;
-      const wanted = parseDispositionNotification(a.message!.dispositionNotification ?? '');
+      const wanted = parseDispositionNotification(a.message.dispositionNotification ?? '');
       // The IMDN is a courtesy: its failure must not undo or fail the user's request.
-      if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(a.message!).catch(() => undefined);
+      if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(a.message).catch(() => undefined);
     }
     const retrieve = known
       .filter((a) => a.action === 'retrieve')
-      .sort((x, y) => (x.message!.arrivedAt + x.id < y.message!.arrivedAt + y.id ? -1 : 1))
+      .sort((x, y) => compareOldestFirst(x.message, y.message))
       .map((a) => a.id);
 
     const localTag = deps.newTag();

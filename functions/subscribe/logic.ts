@@ -67,7 +67,7 @@ async function handleSubscribe(deps: SubscribeDeps, event: SipRequestEvent): Pro
   const expiresHeader = getHeader(request, 'Expires');
   const requested = expiresHeader === undefined ? undefined : Number(expiresHeader);
 
-  if (toTag) return refresh(deps, request, user, requested, nowMs);
+  if (toTag) return refresh(deps, request, event.flow, user, requested, nowMs);
 
   if (!getHeader(request, 'Contact')) return { response: reply(400, 'Bad Request - Missing Contact') };
 
@@ -112,6 +112,7 @@ async function handleSubscribe(deps: SubscribeDeps, event: SipRequestEvent): Pro
 async function refresh(
   deps: SubscribeDeps,
   request: ReturnType<typeof requestOfEvent>,
+  flow: SipRequestEvent['flow'],
   user: string,
   requested: number | undefined,
   nowMs: number,
@@ -139,12 +140,15 @@ async function refresh(
     await deps.subscriptions.delete(user, dialogId);
     return { response: ok, requests: [notifyRequest(sub, list, counters, deps.policy, nowMs, 'timeout')] };
   }
+  // The refresh came through the edge task that holds the client now (after a task replacement,
+  // or a new connection through the NLB, not the one that created the subscription): bind the
+  // subscription to it, so later NOTIFYs and fan-outs reach a live task.
   const renewed: Subscription = {
     ...sub,
-    dialog: { ...sub.dialog, remoteCSeq: cseq.remoteCSeq },
+    dialog: { ...sub.dialog, remoteCSeq: cseq.remoteCSeq, flow },
     expiresAt: nowSec + granted.expires,
   };
-  if (!(await deps.subscriptions.renew(user, dialogId, renewed.expiresAt, cseq.remoteCSeq))) {
+  if (!(await deps.subscriptions.renew(user, dialogId, renewed.expiresAt, cseq.remoteCSeq, flow))) {
     return { response: reply(481, 'Subscription Does Not Exist') };
   }
   return { response: ok, requests: [notifyRequest(renewed, list, counters, deps.policy, nowMs)] };

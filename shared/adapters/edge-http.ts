@@ -21,8 +21,15 @@ export interface EdgeHttpOptions {
   sendTimeoutMs?: number;
   /** Deliver waits up to 30 s for the client's MSRP connection, then the transfer (protocol.md). Default 60 000 ms. */
   deliverTimeoutMs?: number;
-  /** close and user-changed. Default 5 000 ms. */
+  /** close. Default 5 000 ms. */
   controlTimeoutMs?: number;
+  /**
+   * user-changed, the fan-out a deposit, an INVITE's deletes or a delivery ends with. A task that
+   * is gone (replaced, scaled in) answers nothing at its old address: give up on it after this,
+   * without retrying a timeout, so the caller's answer never waits long on a dead edge.
+   * Default 1 000 ms.
+   */
+  fanOutTimeoutMs?: number;
   /** Further attempts after a retryable failure. Default 2. */
   retries?: number;
   /** Pause before the first retry, doubling each time. Default 200 ms. */
@@ -58,6 +65,7 @@ export class EdgeHttpGateway implements EdgeGateway {
   private readonly sendTimeoutMs: number;
   private readonly deliverTimeoutMs: number;
   private readonly controlTimeoutMs: number;
+  private readonly fanOutTimeoutMs: number;
   private readonly retries: number;
   private readonly retryDelayMs: number;
 
@@ -65,6 +73,7 @@ export class EdgeHttpGateway implements EdgeGateway {
     this.sendTimeoutMs = options.sendTimeoutMs ?? 40_000;
     this.deliverTimeoutMs = options.deliverTimeoutMs ?? 60_000;
     this.controlTimeoutMs = options.controlTimeoutMs ?? 5_000;
+    this.fanOutTimeoutMs = options.fanOutTimeoutMs ?? 1_000;
     this.retries = Math.max(0, options.retries ?? 2);
     this.retryDelayMs = options.retryDelayMs ?? 200;
   }
@@ -104,7 +113,8 @@ export class EdgeHttpGateway implements EdgeGateway {
 
   /** Tell one edge that a user's list changed (it NOTIFYs the watchers it holds). */
   async userChanged(edgeId: string, user: string): Promise<void> {
-    await this.call(edgeId, '/control/user-changed', { user }, { timeoutMs: this.controlTimeoutMs, idempotent: true });
+    // Not retried after a timeout (idempotent: false): only a refused connection or a 503 is.
+    await this.call(edgeId, '/control/user-changed', { user }, { timeoutMs: this.fanOutTimeoutMs, idempotent: false });
   }
 
   private async call(edgeId: string, route: string, body: unknown, spec: CallSpec): Promise<unknown> {

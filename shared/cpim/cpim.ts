@@ -63,8 +63,10 @@ function readHeaderBlock(buf: Buffer, start: number, what: string): Block {
 
 /** The URI inside <> of a From/To value ("Bob <sip:bob@example.net>"), else the bare value. */
 export function cpimAddressUri(value: string): string {
-  const m = /<([^>]*)>/.exec(value);
-  return (m ? m[1]! : value).trim();
+  // Two index scans, not a regex: /<([^>]*)>/ retries every "<" to the end, quadratic on "<<<<...".
+  const open = value.indexOf('<');
+  const close = open < 0 ? -1 : value.indexOf('>', open + 1);
+  return (close < 0 ? value : value.slice(open + 1, close)).trim();
 }
 
 /** Parse a message/cpim body; never throws. */

@@ -2,7 +2,7 @@
  * The deferred-message list document (protocol.md "NOTIFY"): the body of every NOTIFY of the
  * deferred-messages package, `application/vnd.oma.im.deferred-list+xml`.
  */
-import type { DeferredMessage } from './model.ts';
+import type { DeferredMessageEntry } from './model.ts';
 import { LIST_NAMESPACE, LIST_STATE_FULL, LIST_XML as X } from './names.ts';
 import { childOf, escapeXmlAttr, escapeXmlText, parseXml, type XmlElement } from './xml.ts';
 
@@ -27,7 +27,7 @@ export type DecodedList =
   { ok: true; version: number; total: number; state: string; entries: ListEntry[] } | { ok: false; reason: string };
 
 /** Oldest first: arrival time, then the ULID (which sorts by creation time too). */
-export function compareOldestFirst(a: DeferredMessage, b: DeferredMessage): number {
+export function compareOldestFirst(a: DeferredMessageEntry, b: DeferredMessageEntry): number {
   if (a.arrivedAt !== b.arrivedAt) return a.arrivedAt < b.arrivedAt ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -36,7 +36,7 @@ function element(name: string, value: string): string {
   return `    <${name}>${escapeXmlText(value)}</${name}>`;
 }
 
-function encodeEntry(m: DeferredMessage): string {
+function encodeEntry(m: DeferredMessageEntry): string {
   const lines = [
     `  <${X.entry} ${X.id}="${escapeXmlAttr(m.id)}">`,
     element(X.messageId, m.messageId),
@@ -56,7 +56,7 @@ function encodeEntry(m: DeferredMessage): string {
 }
 
 /** The list document for these entries (written oldest first, whatever order they come in). */
-export function encodeList(list: { version: number; total: number; entries: DeferredMessage[] }): string {
+export function encodeList(list: { version: number; total: number; entries: DeferredMessageEntry[] }): string {
   const entries = [...list.entries].sort(compareOldestFirst).map(encodeEntry);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -120,4 +120,40 @@ export function decodeList(xml: string): DecodedList {
     entries.push(entry);
   }
   return { ok: true, version, total, state: root.attrs[X.state] ?? LIST_STATE_FULL, entries };
+}
+
+/** A decoded entry back into the record shape the encoder takes (a cut list re-encodes the same entries). */
+function asRecord(entry: ListEntry): DeferredMessageEntry {
+  return {
+    user: entry.to,
+    id: entry.id,
+    messageId: entry.messageId,
+    from: entry.from,
+    to: entry.to,
+    date: entry.date,
+    ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
+    contentType: entry.contentType,
+    size: entry.size,
+    ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
+    ...(entry.contributionId !== undefined ? { contributionId: entry.contributionId } : {}),
+    ...(entry.dispositionNotification !== undefined ? { dispositionNotification: entry.dispositionNotification } : {}),
+    arrivedAt: entry.date,
+    expiresAt: Math.floor(Date.parse(entry.expires) / 1000),
+  };
+}
+
+/**
+ * protocol.md "NOTIFY": a list that cannot travel whole (a NOTIFY too large for UDP whose TCP
+ * attempt failed) loses its newest entries until `fits` accepts it; `version` and `total` stay,
+ * so the client still knows how many are waiting. A body that is not a list is returned as is.
+ */
+export function cutListToFit(xml: string, fits: (xml: string) => boolean): string {
+  const list = decodeList(xml);
+  if (!list.ok || fits(xml)) return xml;
+  let entries = list.entries;
+  for (;;) {
+    const body = encodeList({ version: list.version, total: list.total, entries: entries.map(asRecord) });
+    if (entries.length === 0 || fits(body)) return body;
+    entries = entries.slice(0, entries.length - 1);
+  }
 }

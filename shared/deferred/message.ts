@@ -21,6 +21,25 @@ function subjectText(value: string): string {
   return value.replace(/^;\s*lang=[^\s]*\s?/i, '');
 }
 
+/**
+ * Largest CPIM From / To URI and imdn.Message-ID kept (octets). They become store keys (the
+ * deduplication key holds From and Message-ID; DynamoDB allows 1 KiB of sort key), so a larger
+ * one is a client error named here, not a store failure later.
+ */
+export const MAX_ADDRESS_OCTETS = 256;
+export const MAX_MESSAGE_ID_OCTETS = 256;
+
+/** The name of the first field over its limit or holding control characters, or undefined. */
+function fieldProblem(fields: [string, string | undefined, number][]): string | undefined {
+  for (const [name, value, max] of fields) {
+    if (value === undefined) continue;
+    if (Buffer.byteLength(value) > max) return `${name} over ${max} octets`;
+
+    if (/[\u0000-\u001f\u007f]/.test(value)) return `${name} holds control characters`;
+  }
+  return undefined;
+}
+
 export type DeferredFromCpim = { ok: true; message: DeferredMessage } | { ok: false; reason: string };
 
 /**
@@ -37,6 +56,13 @@ export function deferredFromCpim(input: {
   const cpim = parseCpim(input.cpim);
   if (!cpim.ok) return { ok: false, reason: cpim.reason };
   if (!cpim.from) return { ok: false, reason: 'Missing CPIM From' };
+  const messageId = namespacedHeader(cpim, IMDN_NAMESPACE, 'Message-ID');
+  const tooLarge = fieldProblem([
+    ['CPIM From', cpim.from, MAX_ADDRESS_OCTETS],
+    ['CPIM To', cpim.to, MAX_ADDRESS_OCTETS],
+    ['imdn.Message-ID', messageId, MAX_MESSAGE_ID_OCTETS],
+  ]);
+  if (tooLarge) return { ok: false, reason: tooLarge };
 
   let date = input.now.toISOString();
   if (cpim.dateTime !== undefined) {
@@ -51,7 +77,7 @@ export function deferredFromCpim(input: {
   const message: DeferredMessage = {
     user: input.user,
     id: input.id,
-    messageId: namespacedHeader(cpim, IMDN_NAMESPACE, 'Message-ID') || input.id,
+    messageId: messageId || input.id,
     from: cpim.from,
     to: cpim.to || input.user,
     date,

@@ -36,6 +36,13 @@ export interface DeferredMessage {
   expiresAt: number;
 }
 
+/**
+ * A stored message without its payload: what the list (NOTIFY, operator API) and an INVITE's
+ * lookups need. Stores read it from a projection without the payload, so its cost does not
+ * grow with the message size.
+ */
+export type DeferredMessageEntry = Omit<DeferredMessage, 'cpim'>;
+
 export interface Subscription {
   user: string;
   /** `${callId};${localTag};${remoteTag}` */

@@ -2,12 +2,12 @@
  * NOTIFY content of the deferred-messages package (protocol.md "NOTIFY", RFC 6665 §4.2.2):
  * always full state, the oldest entries up to a cap, `total` the user's whole count.
  */
-import type { DeferredMessage } from './model.ts';
+import type { DeferredMessageEntry } from './model.ts';
 import { compareOldestFirst, encodeList } from './list-codec.ts';
 import { LIST_CONTENT_TYPE } from './names.ts';
 
 export function buildNotifyContent(input: {
-  messages: readonly DeferredMessage[];
+  messages: readonly DeferredMessageEntry[];
   total: number;
   version: number;
   maxEntries: number;
@@ -16,13 +16,4 @@ export function buildNotifyContent(input: {
   // `total` never claims fewer messages than the body itself shows.
   const total = Math.max(input.total, input.messages.length);
   return { contentType: LIST_CONTENT_TYPE, body: encodeList({ version: input.version, total, entries }) };
-}
-
-export type SubscriptionStateSpec =
-  { state: 'active'; expiresIn: number } | { state: 'terminated'; reason: 'timeout' | 'deactivated' | 'rejected' };
-
-/** RFC 6665 §8.2.3 Subscription-State: "active;expires=3599", "terminated;reason=timeout". */
-export function subscriptionStateHeader(spec: SubscriptionStateSpec): string {
-  if (spec.state === 'active') return `active;expires=${Math.max(0, Math.floor(spec.expiresIn))}`;
-  return `terminated;reason=${spec.reason}`;
 }

@@ -19,6 +19,11 @@ export interface Policy {
   maxMessagesPerUser: number;
   /** Largest INVITE body accepted (413 beyond). */
   maxInviteBodyBytes: number;
+  /**
+   * Most entries one INVITE's action list may name (400 naming the list beyond): the ids are
+   * read in one batch, and DynamoDB's BatchGetItem takes 100 keys.
+   */
+  maxInviteIds: number;
   /** Largest deposit over UDP (RFC 3261 §18.1.1 keeps UDP requests under the path MTU). */
   maxDepositBytesUdp: number;
   /** Largest deposit over TCP/TLS/WS and HTTP. */
@@ -31,6 +36,12 @@ export interface Policy {
   notifyMinIntervalMs: number;
   /** Wait for the client to connect to our MSRP path before BYE. */
   sessionConnectTimeoutMs: number;
+  /**
+   * How long a delivery holds a message it claimed (seconds): no other session delivers it
+   * meanwhile. It must outlast any live transfer; the deliver function's 3 min timeout bounds
+   * one. After a crash, the message waits this long before another session may take it.
+   */
+  deliveryLeaseSeconds: number;
 }
 
 const DAY = 86_400;
@@ -43,6 +54,7 @@ const DEFAULTS: Policy = {
   retentionSeconds: 7 * DAY,
   maxMessagesPerUser: 1000,
   maxInviteBodyBytes: 64 * 1024,
+  maxInviteIds: 100,
   maxDepositBytesUdp: 1300,
   // DynamoDB items stop at 400 KB; the CPIM and its metadata share one item.
   maxDepositBytesStream: 256 * 1024,
@@ -50,6 +62,7 @@ const DEFAULTS: Policy = {
   msrpTimeoutMs: 30_000,
   notifyMinIntervalMs: 1000,
   sessionConnectTimeoutMs: 30_000,
+  deliveryLeaseSeconds: 180,
 };
 
 /** The default policy with some values replaced (undefined overrides are ignored). */

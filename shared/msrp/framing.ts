@@ -160,7 +160,8 @@ class ByteAccumulator {
 }
 
 type ParserPhase =
-  | { name: 'head'; scan: number; start?: StartLine }
+  /** `searched`: bytes already searched for the CRLF ending the line at `scan` (none found). */
+  | { name: 'head'; scan: number; searched?: number; start?: StartLine }
   | { name: 'body'; start: StartLine; headEnd: number; bodyStart: number; scan: number; marker: Buffer };
 
 /** Incremental RFC 4975 §7 parser: feed it whatever the socket delivers. */
@@ -215,8 +216,10 @@ export class MsrpParser {
     const phase = this.phase as Extract<ParserPhase, { name: 'head' }>;
     for (;;) {
       const lineStart = phase.scan;
-      const crlf = view.indexOf(CRLF, lineStart);
+      // A line trickling in is searched only in its new bytes (linear however the stream is cut).
+      const crlf = view.indexOf(CRLF, Math.max(lineStart, (phase.searched ?? 0) - 1));
       if (crlf < 0) {
+        phase.searched = view.length;
         if (view.length > this.maxHeaderBytes) {
           return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
         }
@@ -230,6 +233,7 @@ export class MsrpParser {
       }
       const line = view.toString('utf8', lineStart, crlf);
       phase.scan = crlf + 2;
+      phase.searched = 0;
       const start = phase.start;
       if (!start) {
         phase.start = parseStartLine(line);

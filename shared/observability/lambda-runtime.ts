@@ -3,8 +3,6 @@
  * middy (structured logs with the request id, EMF metrics flushed once per invocation, an
  * X-Ray segment), and the ports over SDK clients that X-Ray traces.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -13,7 +11,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { documentClient } from '../adapters/clients.ts';
+import { awsDynamoClient, awsSqsClient, documentClient } from '../adapters/clients.ts';
 import { createPorts, resourcesFromEnv, type Ports } from '../adapters/wiring.ts';
 import { loadConfig, serviceUri, type Config } from '../config.ts';
 import { defaultPolicy, type Policy } from '../deferred/policy.ts';
@@ -35,8 +33,8 @@ export function observability(component: Exclude<Component, 'edge'>): Observabil
 /** The ports of architecture.md over traced clients; table names and queue URLs from the environment. */
 export function tracedAwsPorts(tracer: Tracer, env: Record<string, string | undefined> = process.env): Ports {
   const resources = resourcesFromEnv(env);
-  const dynamo = documentClient(tracer.captureAWSv3Client(new DynamoDBClient({})));
-  const sqs = tracer.captureAWSv3Client(new SQSClient({}));
+  const dynamo = documentClient(tracer.captureAWSv3Client(awsDynamoClient()));
+  const sqs = tracer.captureAWSv3Client(awsSqsClient());
   return createPorts({ dynamo, sqs, ...resources });
 }
 
@@ -49,7 +47,10 @@ export function serviceSettings(env: Record<string, string | undefined> = proces
   const config = loadConfig(env);
   return {
     config,
-    policy: defaultPolicy({ retentionSeconds: config.retentionSeconds }),
+    policy: defaultPolicy({
+      retentionSeconds: config.retentionSeconds,
+      deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    }),
     serviceUris: [serviceUri(config.sipDomain)],
   };
 }

@@ -30,8 +30,9 @@ type Media = sdpTransform.MediaDescription & { invalid?: { value: string }[] };
 /** The values of an attribute sdp-transform has no grammar for (it keeps them as "invalid"). */
 function extraAttribute(media: Media, name: string): string | undefined {
   const prefix = `${name}:`;
-  const line = media.invalid?.find((a) => a.value.toLowerCase().startsWith(prefix));
-  return line?.value.slice(prefix.length).trim();
+  // sdp-transform turns an all-digit value into a number ("a=0" before a=path): read it as text.
+  const line = media.invalid?.map((a) => String(a.value)).find((v) => v.toLowerCase().startsWith(prefix));
+  return line?.slice(prefix.length).trim();
 }
 
 function isSetup(v: string | undefined): v is SetupRole {

@@ -20,6 +20,22 @@ export function servedUser(request: SipRequest, trusted: boolean): string | unde
 }
 
 /**
+ * Every identity the request is authenticated as, in normal form, the one `servedUser` picks
+ * first: a trusted peer's P-Asserted-Identity values (RFC 3325 §9.1 allows a SIP and a tel URI
+ * for one user), else the From of an admitted direct client.
+ */
+export function authenticatedSenders(request: SipRequest, trusted: boolean): string[] {
+  const first = servedUser(request, trusted);
+  if (!first) return [];
+  if (!trusted) return [first];
+  const asserted = getHeaders(request, 'P-Asserted-Identity')
+    .map((v) => parseNameAddr(v)?.uri)
+    .filter((u): u is string => !!u)
+    .map(normalizeUri);
+  return [first, ...asserted.filter((u) => u !== first)];
+}
+
+/**
  * A user reaches only their own list: the Request-URI must be the served user's address or
  * one of the service's own URIs.
  */

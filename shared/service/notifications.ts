@@ -3,9 +3,10 @@
  * always full state, the oldest entries up to the configured cap, `total` the whole count.
  */
 import type { InDialogRequestSpec } from '../events.ts';
-import type { DeferredMessage, Subscription } from '../deferred/model.ts';
+import type { DeferredMessageEntry, Subscription } from '../deferred/model.ts';
 import { EVENT_PACKAGE } from '../deferred/names.ts';
-import { buildNotifyContent, subscriptionStateHeader } from '../deferred/notify.ts';
+import { buildNotifyContent } from '../deferred/notify.ts';
+import { subscriptionStateHeader } from '../sip/subscription/index.ts';
 import type { Policy } from '../deferred/policy.ts';
 import type { DeferredMessageStore, SubscriptionStore } from '../ports.ts';
 
@@ -23,7 +24,7 @@ export type SubscriptionEnd = 'timeout' | 'deactivated' | 'rejected';
 export async function currentList(
   deps: Pick<NotifyDeps, 'messages' | 'policy' | 'now'>,
   user: string,
-): Promise<{ page: DeferredMessage[]; total: number }> {
+): Promise<{ page: DeferredMessageEntry[]; total: number }> {
   const nowSec = Math.floor(deps.now() / 1000);
   const [page, total] = await Promise.all([
     deps.messages.list(user, nowSec, deps.policy.notifyMaxEntries),
@@ -35,7 +36,7 @@ export async function currentList(
 /** One NOTIFY for a subscription with given counters. */
 export function notifyRequest(
   sub: Pick<Subscription, 'user' | 'dialogId' | 'dialog' | 'expiresAt'>,
-  list: { page: DeferredMessage[]; total: number },
+  list: { page: DeferredMessageEntry[]; total: number },
   counters: { cseq: number; version: number },
   policy: Policy,
   nowMs: number,

@@ -2,7 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, DeployConfigError, readDeployConfig } from '../../cdk/config.ts';
 
-const read = (context: Record<string, unknown>) => readDeployConfig((key) => context[key]);
+/** The one key without a default, given unless a test is about it. */
+const CORE = { trustedPeers: '198.51.100.0/24' };
+const read = (context: Record<string, unknown>) =>
+  readDeployConfig((key) => (({ ...CORE, ...context }) as Record<string, unknown>)[key]);
 
 function errorOf(context: Record<string, unknown>): DeployConfigError {
   try {
@@ -15,16 +18,32 @@ function errorOf(context: Record<string, unknown>): DeployConfigError {
 }
 
 describe('deploy configuration', () => {
-  it('synthesizes with no context at all, from the defaults', () => {
+  it('stops without trustedPeers, naming the key (the tasks would answer every request 403)', () => {
+    for (const missing of [undefined, '', ' , ']) {
+      let err: unknown;
+      try {
+        readDeployConfig((key) => (key === 'trustedPeers' ? missing : undefined));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(DeployConfigError);
+      expect((err as DeployConfigError).key).toBe('trustedPeers');
+      expect((err as Error).message).toMatch(/^CDK context "trustedPeers": required/);
+    }
+  });
+
+  it('fills everything else from the defaults: two tasks, no fixed egress, sampled tracing', () => {
     expect(read({})).toEqual({
       sipDomain: DEFAULTS.sipDomain,
-      trustedPeers: [],
+      trustedPeers: ['198.51.100.0/24'],
       imageSource: { kind: 'asset' },
       retention: '7d',
       retentionSeconds: 7 * 86_400,
       logRetentionDays: 30,
-      minTasks: 1,
+      minTasks: 2,
       maxTasks: 4,
+      fixedEgress: false,
+      tracing: 'sampled',
     });
   });
 
@@ -79,6 +98,8 @@ describe('deploy configuration', () => {
     [{ outboundProxy: '10.20.0.5:5060' }, 'outboundProxy'],
     [{ outboundProxy: 'sip:core.operator.net' }, 'outboundProxy'],
     [{ sipDomain: { name: 'x' } }, 'sipDomain'],
+    [{ fixedEgress: 'yes' }, 'fixedEgress'],
+    [{ tracing: 'always' }, 'tracing'],
   ])('rejects %j naming "%s"', (context, key) => {
     const err = errorOf(context);
     expect(err.key).toBe(key);

@@ -166,7 +166,8 @@ describe('the default deployment', () => {
 
   it('queues deliveries and IMDN reports, each with a DLQ, SSL only, encrypted', () => {
     const queues = resourcesOfType(template, 'AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(4);
+    // delivery, outbound, their DLQs, and the TTL stream mapping's failure queue
+    expect(Object.keys(queues)).toHaveLength(5);
     const delivery = queues[logicalId(template, 'AWS::SQS::Queue', 'FunctionsQueuesDelivery')]!;
     expect(delivery.Properties).toMatchObject({
       SqsManagedSseEnabled: true,
@@ -189,7 +190,7 @@ describe('the default deployment', () => {
       (deliver.Properties!.Timeout as number) * VISIBILITY_FACTOR,
     );
     const policies = Object.values(resourcesOfType(template, 'AWS::SQS::QueuePolicy'));
-    expect(policies).toHaveLength(4);
+    expect(policies).toHaveLength(5);
     for (const policy of policies) {
       expect(policy.Properties!.PolicyDocument).toMatchObject({
         Statement: [
@@ -203,14 +204,15 @@ describe('the default deployment', () => {
     }
   });
 
-  it('runs every handler on Node.js 22, ARM64, traced, with the tables and queue in its environment', () => {
-    for (const id of Object.values(functionIds)) {
+  it('runs every handler on Node.js 22, ARM64, traced as sampled, with the tables and queue in its environment', () => {
+    for (const [h, id] of Object.entries(functionIds)) {
       const fn = resourcesOfType(template, 'AWS::Lambda::Function')[id]!;
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
-        TracingConfig: { Mode: 'Active' },
+        // Traced when the edge (or SQS after it) says sampled; expire starts its own, once a minute.
+        TracingConfig: { Mode: h === 'expire' ? 'Active' : 'PassThrough' },
         Environment: {
           Variables: {
             MESSAGES_TABLE: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'StorageMessages') },
@@ -230,7 +232,7 @@ describe('the default deployment', () => {
     const fns = resourcesOfType(template, 'AWS::Lambda::Function');
     for (const h of HANDLERS) {
       const inVpc = fns[functionIds[h]]!.Properties!.VpcConfig !== undefined;
-      expect({ h, inVpc }).toEqual({ h, inVpc: h === 'deliver' || h === 'expire' || h === 'deposit' });
+      expect({ h, inVpc }).toEqual({ h, inVpc: h !== 'subscribe' });
     }
   });
 
@@ -248,7 +250,7 @@ describe('the default deployment', () => {
     expect(pattern).toEqual({
       eventName: ['REMOVE'],
       userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
-      dynamodb: { OldImage: { id: { S: [{ exists: true }] } } },
+      dynamodb: { OldImage: { arrival: { S: [{ exists: true }] } } },
     });
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
@@ -285,11 +287,11 @@ describe('the default deployment', () => {
     });
   });
 
-  it('listens on UDP and TCP 5060 and MSRP 2855, with no TLS listener without a certificate', () => {
+  it('listens on UDP 5060, TCP 5062 and MSRP 2855, with no TLS listener without a certificate', () => {
     const listeners = Object.values(resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::Listener')).map(
       (l) => `${l.Properties!.Protocol as string}/${l.Properties!.Port as number}`,
     );
-    expect(listeners.sort()).toEqual(['TCP/2855', 'TCP/5060', 'UDP/5060']);
+    expect(listeners.sort()).toEqual(['TCP/2855', 'TCP/5062', 'UDP/5060']);
   });
 
   it('health-checks every target group over HTTP on the control port, keeping client addresses', () => {
@@ -324,7 +326,7 @@ describe('the default deployment', () => {
     });
   });
 
-  it('opens the control API only to the NLB subnets, the calling handlers and other edge tasks', () => {
+  it("opens the control API only to the NLB's group, the calling handlers and other edge tasks", () => {
     const groups = resourcesOfType(template, 'AWS::EC2::SecurityGroup');
     const edgeSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'EdgeTaskSg');
     const clientsSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'NetworkEdgeClients');
@@ -343,11 +345,12 @@ describe('the default deployment', () => {
     // The handlers' group may leave only for the control API and HTTPS (DynamoDB endpoint).
     const egress = [
       ...((groups[clientsSg]!.Properties!.SecurityGroupEgress as { FromPort: number }[]) ?? []),
-      ...Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupEgress')).map(
-        (r) => r.Properties! as { FromPort: number },
-      ),
+      ...Object.values(resourcesOfType(template, 'AWS::EC2::SecurityGroupEgress'))
+        .map((r) => r.Properties! as { FromPort: number; GroupId: unknown })
+        .filter((r) => JSON.stringify(r.GroupId).includes(`"${clientsSg}"`)),
     ];
-    expect(egress.map((r) => r.FromPort).sort()).toEqual([443, CONTAINER_PORTS.admin]);
+    // HTTPS to the DynamoDB gateway and to the SQS endpoint's group; the control API.
+    expect(egress.map((r) => r.FromPort).sort()).toEqual([443, 443, CONTAINER_PORTS.admin]);
   });
 
   it('lets an edge task hand MSRP connections to another task in the VPC, over MSRP from the edge group', () => {
@@ -457,10 +460,17 @@ describe('the default deployment', () => {
           expect(Object.keys(sqs)).toEqual([delivery]);
           expect(sqs[delivery]).toContain('sqs:DeleteMessage');
         } else {
+          const streamFailures = `<${idOf(base, base.stack.functions.streamFailures)}>`;
           const expected = {
             ...(h === 'invite' ? { [delivery]: sends } : {}),
             ...(h === 'invite' || h === 'expire' ? { [outbound]: sends } : {}),
+            // The TTL stream mapping's on-failure destination, written by the mapping with expire's role.
+            ...(h === 'expire'
+              ? { [streamFailures]: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'] }
+              : {}),
           };
+          for (const actions of Object.values(sqs)) actions.sort();
+          for (const actions of Object.values(expected)) actions.sort();
           expect({ h, sqs }).toEqual({ h, sqs: expected });
         }
       }
@@ -471,22 +481,16 @@ describe('the default deployment', () => {
       const taskRole = (task.Properties!.TaskRoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
       const outbound = idOf(base, base.stack.functions.queues.outbound);
       const statements = statementsOfRole(template, taskRole);
-      expect(statements).toEqual([
-        {
-          Effect: 'Allow',
-          Action: 'lambda:InvokeFunction',
-          Resource: [
-            { 'Fn::GetAtt': [functionIds.subscribe, 'Arn'] },
-            { 'Fn::GetAtt': [functionIds.invite, 'Arn'] },
-            { 'Fn::GetAtt': [functionIds.deposit, 'Arn'] },
-          ],
-        },
-        {
-          Effect: 'Allow',
-          Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
-          Resource: { 'Fn::GetAtt': [outbound, 'Arn'] },
-        },
-      ]);
+      const invoked = statements.find((s) => s.Action === 'lambda:InvokeFunction')!.Resource as unknown[];
+      expect(new Set(invoked.map(resourceText))).toEqual(
+        new Set([functionIds.subscribe, functionIds.invite, functionIds.deposit].map((id) => `<${id}>`)),
+      );
+      expect(statements).toHaveLength(2);
+      const consume = statements.find((s) => s.Action !== 'lambda:InvokeFunction')!;
+      expect(new Set(list(consume.Action))).toEqual(
+        new Set(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']),
+      );
+      expect(consume.Resource).toEqual({ 'Fn::GetAtt': [outbound, 'Arn'] });
       const environment = (task.Properties!.ContainerDefinitions as { Environment: { Name: string }[] }[])[0]!
         .Environment;
       expect(environment).toContainEqual({ Name: 'OUTBOUND_QUEUE_URL', Value: { Ref: outbound } });
@@ -542,7 +546,13 @@ describe('the default deployment', () => {
       named('ApproximateNumberOfMessagesVisible')
         .map((a) => (a.Dimensions as { Value: { 'Fn::GetAtt': string[] } }[])[0]!.Value['Fn::GetAtt'][0])
         .sort(),
-    ).toEqual([idOf(base, queues.deadLetter), idOf(base, queues.outboundDeadLetter)].sort());
+    ).toEqual(
+      [
+        idOf(base, queues.deadLetter),
+        idOf(base, queues.outboundDeadLetter),
+        idOf(base, base.stack.functions.streamFailures),
+      ].sort(),
+    );
     expect(named('ApproximateAgeOfOldestMessage')).toHaveLength(1);
     expect(
       named('Errors')

@@ -2,18 +2,31 @@
  * Synthesizes the app the way `cdk synth` does (cdk-nag attached), with Lambda bundling skipped
  * unless asked for: `aws:cdk:bundling-stacks: []` is the CDK's own switch for that.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../cdk/build-app.ts';
 
+/** The feature flags cdk.json pins, so the tests synthesize what `cdk deploy` does. */
+export const PINNED_CONTEXT = (
+  JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> }
+).context;
+
+/** The one context value without a default (the SIP/IP Core's ranges); TEST-NET-2 here. */
+export const REQUIRED_CONTEXT = { trustedPeers: '198.51.100.0/24' };
+
 export function synth(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}) {
   const outdir = mkdtempSync(path.join(tmpdir(), 'cdk-test-'));
   const app = new App({
     outdir,
-    context: { ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }), ...context },
+    context: {
+      ...PINNED_CONTEXT,
+      ...REQUIRED_CONTEXT,
+      ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+      ...context,
+    },
   });
   const built = buildApp(app);
   // Runs the cdk-nag plugin: throws on any finding not fixed or acknowledged.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadConfig } from '#shared/config.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import type { Timers } from '#shared/sip/transaction/index.ts';
-import { startEdge, type RunningEdge } from '#functions/edge/edge.ts';
+import { startEdge, type EdgeOptions, type RunningEdge } from '#functions/edge/edge.ts';
 
 export const loopbackOnly = (address: string): boolean => address.startsWith('127.') || address === '::1';
 
@@ -40,6 +40,8 @@ export async function startTestEdge(
     sweepIntervalMs?: number;
     seriesIntervalMs?: number;
     dataDir?: string;
+    /** The edge's log lines (tests wait on events such as a connection closing). */
+    log?: EdgeOptions['log'];
   } = {},
 ): Promise<TestEdge> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'deferred-e2e-')));
@@ -51,6 +53,7 @@ export async function startTestEdge(
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     ...(opts.seriesIntervalMs ? { seriesIntervalMs: opts.seriesIntervalMs } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
   });
   return {
     ...edge,

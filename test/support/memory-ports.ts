@@ -3,7 +3,13 @@
  * the contracts the DynamoDB/SQS adapters keep (expiry filtering, idempotent put, atomic
  * counters) and record what the handlers asked of the outside world.
  */
-import type { DeferredMessage, DeliveryJob, DeliverySession, Subscription } from '#shared/deferred/model.ts';
+import type {
+  DeferredMessage,
+  DeferredMessageEntry,
+  DeliveryJob,
+  DeliverySession,
+  Subscription,
+} from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import type {
   ChangeFeed,
@@ -22,18 +28,31 @@ const byArrival = (a: DeferredMessage, b: DeferredMessage) =>
       ? 1
       : 0;
 
+/** The entry of a message: everything but the payload. */
+function entryOf(m: DeferredMessage): DeferredMessageEntry {
+  const { cpim: _payload, ...entry } = m;
+  return structuredClone(entry);
+}
+
 export class MemoryMessageStore implements DeferredMessageStore {
   private readonly items = new Map<string, DeferredMessage>();
+  /** Leases of claimed messages: the holding session and until when (epoch seconds), by key. */
+  private readonly leases = new Map<string, { holder: string; until: number }>();
   /** (user, from, messageId) -> the first deposit's id: a late duplicate is never stored again. */
   private readonly dedupe = new Map<string, { id: string; expiresAt: number; first: DeferredMessage }>();
+  /** Per-user summary counters, kept as the DynamoDB adapter keeps them (add on put, subtract on delete). */
+  private readonly counts = new Map<string, number>();
   /** Every delete call, in order. */
   readonly deletes: { user: string; id: string }[] = [];
+  /** Every store call by method name, in order, with the ids asked for (cost assertions). */
+  readonly calls: { method: keyof DeferredMessageStore; ids?: readonly string[] }[] = [];
 
   private static key(user: string, id: string): string {
     return JSON.stringify([user, id]);
   }
 
   async put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
+    this.calls.push({ method: 'put' });
     const dedupeKey = JSON.stringify([message.user, message.from, message.messageId]);
     const claim = this.dedupe.get(dedupeKey);
     const nowSec = Math.floor(Date.parse(message.arrivedAt) / 1000);
@@ -43,30 +62,74 @@ export class MemoryMessageStore implements DeferredMessageStore {
     }
     const copy = structuredClone(message);
     this.items.set(MemoryMessageStore.key(message.user, message.id), copy);
+    this.counts.set(message.user, (this.counts.get(message.user) ?? 0) + 1);
     this.dedupe.set(dedupeKey, { id: message.id, expiresAt: message.expiresAt, first: copy });
     return { created: true, message: structuredClone(copy) };
   }
 
-  async list(user: string, now: number, limit?: number): Promise<DeferredMessage[]> {
+  async list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]> {
+    this.calls.push({ method: 'list' });
     const mine = [...this.items.values()].filter((m) => m.user === user && m.expiresAt > now).sort(byArrival);
-    return structuredClone(limit === undefined ? mine : mine.slice(0, limit));
+    return (limit === undefined ? mine : mine.slice(0, limit)).map(entryOf);
   }
 
-  async count(user: string, now: number): Promise<number> {
-    return (await this.list(user, now)).length;
+  async count(user: string, _now: number): Promise<number> {
+    this.calls.push({ method: 'count' });
+    return this.counts.get(user) ?? 0;
   }
 
   async get(user: string, id: string, now: number): Promise<DeferredMessage | undefined> {
+    this.calls.push({ method: 'get', ids: [id] });
     const m = this.items.get(MemoryMessageStore.key(user, id));
     return m && m.expiresAt > now ? structuredClone(m) : undefined;
   }
 
+  async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
+    this.calls.push({ method: 'getMany', ids: [...ids] });
+    const out: DeferredMessageEntry[] = [];
+    for (const id of new Set(ids)) {
+      const m = this.items.get(MemoryMessageStore.key(user, id));
+      if (m && m.expiresAt > now) out.push(entryOf(m));
+    }
+    return out;
+  }
+
+  // Synchronous check-and-set: the same atomicity as the DynamoDB conditional write.
+  async claim(
+    user: string,
+    id: string,
+    holder: string,
+    nowSec: number,
+    leaseSeconds: number,
+  ): Promise<DeferredMessage | undefined> {
+    this.calls.push({ method: 'claim', ids: [id] });
+    const key = MemoryMessageStore.key(user, id);
+    const m = this.items.get(key);
+    if (!m || m.expiresAt <= nowSec) return undefined;
+    const lease = this.leases.get(key);
+    if (lease && lease.holder !== holder && lease.until >= nowSec) return undefined;
+    this.leases.set(key, { holder, until: nowSec + leaseSeconds });
+    return structuredClone(m);
+  }
+
+  async release(user: string, id: string, holder: string): Promise<void> {
+    this.calls.push({ method: 'release', ids: [id] });
+    const key = MemoryMessageStore.key(user, id);
+    if (this.leases.get(key)?.holder === holder) this.leases.delete(key);
+  }
+
   async delete(user: string, id: string): Promise<boolean> {
+    this.calls.push({ method: 'delete', ids: [id] });
     this.deletes.push({ user, id });
-    return this.items.delete(MemoryMessageStore.key(user, id));
+    const key = MemoryMessageStore.key(user, id);
+    this.leases.delete(key);
+    if (!this.items.delete(key)) return false;
+    this.counts.set(user, (this.counts.get(user) ?? 1) - 1);
+    return true;
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
+    this.calls.push({ method: 'listExpired' });
     return structuredClone(
       [...this.items.values()]
         .filter((m) => m.expiresAt <= now)
@@ -128,11 +191,18 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     this.items.delete(MemorySubscriptionStore.key(user, dialogId));
   }
 
-  async renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean> {
+  async renew(
+    user: string,
+    dialogId: string,
+    expiresAt: number,
+    remoteCSeq?: number,
+    flow?: Subscription['dialog']['flow'],
+  ): Promise<boolean> {
     const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
     if (!sub) return false;
     sub.expiresAt = expiresAt;
     if (remoteCSeq !== undefined) sub.dialog.remoteCSeq = remoteCSeq;
+    if (flow !== undefined) sub.dialog.flow = structuredClone(flow);
     return true;
   }
 

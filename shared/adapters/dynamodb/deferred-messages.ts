@@ -1,26 +1,30 @@
 /**
- * DeferredMessageStore over DynamoDB (docs/architecture.md "Data"): partition = served user, sort key =
- * `${arrivedAt}#${id}`, so a query reads a user's messages oldest first.
+ * DeferredMessageStore over DynamoDB (docs/architecture.md "Data"): partition = served user, sort
+ * key = `m#${id}`, so a message is one GetItem by its list handle and an INVITE's handles one
+ * BatchGetItem. The list comes from the `byArrival` LSI (oldest first, no payload) and the count
+ * from the user's summary item (an atomic counter): what a read costs does not grow with the
+ * mailbox.
  *
  * Idempotent deposit without transactions (dynalite has none): a dedupe item keyed by sender and
- * imdn.Message-ID is claimed with a conditional put, then the message is written, then the claim
- * is marked `stored`. The claim names the message's id and arrival time, so a deposit retried
- * after a failure between the two writes finds the claim, sees the message missing and writes
- * it under the first attempt's key. A claim marked `stored` whose message is gone means it was
- * delivered or deleted: the duplicate is not stored again.
+ * imdn.Message-ID is claimed with a conditional put, then the message is written and counted,
+ * then the claim is marked `stored`. The claim names the message's id and arrival time, so a
+ * deposit retried after a failure between the writes finds the claim, sees the message missing
+ * and writes it under the first attempt's key. A claim marked `stored` whose message is gone
+ * means it was delivered or deleted: the duplicate is not stored again. A failure between the
+ * message write and the count leaves the count one short (a repair is a recount of the LSI).
  */
 import {
+  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
 import {
   asBytes,
-  countItems,
   expiryShardOf,
   isConditionFailed,
   omit,
@@ -31,18 +35,27 @@ import {
   type Item,
   type StoreOptions,
 } from './items.ts';
-import { MESSAGE_ID_INDEX } from './tables.ts';
+import { ARRIVAL_INDEX, MESSAGE_ENTRY_ATTRIBUTES } from './tables.ts';
 
-/**
- * Prefix of dedupe items' sort keys. Message sort keys start with an ISO-8601 year (a digit),
- * which sorts before `d`, so `sk < DEDUPE_PREFIX` selects exactly the messages.
- */
 const DEDUPE_PREFIX = 'dedupe#';
+const MESSAGE_PREFIX = 'm#';
+/** The user's summary item: `count` of stored messages. */
+const SUMMARY_SK = 'summary';
+/** BatchGetItem takes at most 100 keys per request. */
+const BATCH_GET_MAX = 100;
+/** Rounds of BatchGetItem for keys DynamoDB left unprocessed (throttling) before giving up. */
+const UNPROCESSED_ROUNDS = 8;
 
 /** Storage-only attributes of a message item. */
-const MESSAGE_STORAGE_KEYS = ['sk', 'expiryShard'] as const;
+const MESSAGE_STORAGE_KEYS = ['sk', 'expiryShard', 'arrival', 'leaseUntil', 'leaseHolder'] as const;
 
-export function messageSortKey(m: Pick<DeferredMessage, 'arrivedAt' | 'id'>): string {
+/** The sort key of a message item. */
+export function messageSortKey(m: Pick<DeferredMessage, 'id'>): string {
+  return MESSAGE_PREFIX + m.id;
+}
+
+/** The arrival index's sort key: oldest first, the id breaking ties. */
+function arrivalKey(m: Pick<DeferredMessage, 'arrivedAt' | 'id'>): string {
   return `${m.arrivedAt}#${m.id}`;
 }
 
@@ -61,8 +74,13 @@ interface DedupeItem {
   expiresAt: number;
 }
 
-const MESSAGES_ONLY = '#user = :user AND #sk < :dedupe';
-const NAMES = { '#user': 'user', '#sk': 'sk' };
+/** What a BatchGetItem of entries reads back: the keys and the entry attributes. */
+const ENTRY_READ = ['user', 'sk', 'arrival', ...MESSAGE_ENTRY_ATTRIBUTES];
+/** `#a0, #a1, …` names for the entry attributes (several are reserved words: from, to, date, size). */
+const ENTRY_PROJECTION = {
+  expression: ENTRY_READ.map((_, i) => `#a${i}`).join(', '),
+  names: Object.fromEntries(ENTRY_READ.map((name, i) => [`#a${i}`, name])),
+};
 
 export class DynamoDeferredMessageStore implements DeferredMessageStore {
   constructor(
@@ -119,61 +137,139 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     throw new Error(`deposit for ${message.user} could not claim its dedupe key`);
   }
 
-  async list(user: string, now: number, limit?: number): Promise<DeferredMessage[]> {
+  async list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]> {
     if (limit !== undefined && limit <= 0) return [];
+    // `Limit` bounds what one page reads (and bills): the entries shown, not the mailbox.
+    const pageLimit = Math.min(this.options.pageSize ?? Number.POSITIVE_INFINITY, limit ?? Number.POSITIVE_INFINITY);
     const items = await queryItems(
       this.client,
       {
         TableName: this.tableName,
-        KeyConditionExpression: MESSAGES_ONLY,
+        IndexName: ARRIVAL_INDEX,
+        KeyConditionExpression: '#user = :user',
         FilterExpression: '#exp > :now',
-        ExpressionAttributeNames: { ...NAMES, '#exp': 'expiresAt' },
-        ExpressionAttributeValues: { ':user': user, ':dedupe': DEDUPE_PREFIX, ':now': now },
+        ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt' },
+        ExpressionAttributeValues: { ':user': user, ':now': now },
+        Select: 'ALL_PROJECTED_ATTRIBUTES',
         ScanIndexForward: true,
         ConsistentRead: true,
-        Limit: this.options.pageSize,
+        ...(Number.isFinite(pageLimit) ? { Limit: pageLimit } : {}),
       },
       limit,
     );
-    return items.map(messageOfItem);
+    return items.map(entryOfItem);
   }
 
-  async count(user: string, now: number): Promise<number> {
-    return countItems(this.client, {
-      TableName: this.tableName,
-      KeyConditionExpression: MESSAGES_ONLY,
-      FilterExpression: '#exp > :now',
-      ExpressionAttributeNames: { ...NAMES, '#exp': 'expiresAt' },
-      ExpressionAttributeValues: { ':user': user, ':dedupe': DEDUPE_PREFIX, ':now': now },
-      ConsistentRead: true,
-      Limit: this.options.pageSize,
-    });
+  async count(user: string, _now: number): Promise<number> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { user, sk: SUMMARY_SK }, ConsistentRead: true }),
+    );
+    return Math.max(0, Number(out.Item?.count ?? 0));
   }
 
   async get(user: string, id: string, now: number): Promise<DeferredMessage | undefined> {
-    const sk = await this.sortKeyOf(user, id);
-    if (sk === undefined) return undefined;
-    const message = await this.getByKey(user, sk);
+    const message = await this.getByKey(user, messageSortKey({ id }));
     return message && message.expiresAt > now ? message : undefined;
   }
 
+  async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
+    const unique = [...new Set(ids)];
+    const out: DeferredMessageEntry[] = [];
+    for (let i = 0; i < unique.length; i += BATCH_GET_MAX) {
+      let keys: Item[] = unique.slice(i, i + BATCH_GET_MAX).map((id) => ({ user, sk: messageSortKey({ id }) }));
+      for (let round = 0; keys.length > 0; round++) {
+        if (round >= UNPROCESSED_ROUNDS) throw new Error(`BatchGetItem left ${keys.length} keys unprocessed`);
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round)));
+        const page = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: keys,
+                ConsistentRead: true,
+                // Read units are billed on the whole item; this only keeps payloads off the wire.
+                ProjectionExpression: ENTRY_PROJECTION.expression,
+                ExpressionAttributeNames: ENTRY_PROJECTION.names,
+              },
+            },
+          }),
+        );
+        for (const item of page.Responses?.[this.tableName] ?? []) {
+          if (Number(item.expiresAt) > now) out.push(entryOfItem(item));
+        }
+        keys = (page.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined) ?? [];
+      }
+    }
+    return out;
+  }
+
+  async claim(
+    user: string,
+    id: string,
+    holder: string,
+    nowSec: number,
+    leaseSeconds: number,
+  ): Promise<DeferredMessage | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { user, sk: messageSortKey({ id }) },
+          // The lease attributes are in no index: the claim writes the message item only.
+          UpdateExpression: 'SET #holder = :holder, #lease = :until',
+          ConditionExpression:
+            'attribute_exists(#sk) AND #exp > :now AND ' +
+            '(attribute_not_exists(#lease) OR #lease < :now OR #holder = :holder)',
+          ExpressionAttributeNames: {
+            '#sk': 'sk',
+            '#exp': 'expiresAt',
+            '#lease': 'leaseUntil',
+            '#holder': 'leaseHolder',
+          },
+          ExpressionAttributeValues: { ':now': nowSec, ':until': nowSec + leaseSeconds, ':holder': holder },
+          // The claim returns the message: no separate read before the transfer.
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes ? messageOfItem(out.Attributes) : undefined;
+    } catch (err) {
+      if (isConditionFailed(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async release(user: string, id: string, holder: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { user, sk: messageSortKey({ id }) },
+          UpdateExpression: 'REMOVE #lease, #holder',
+          ConditionExpression: '#holder = :holder',
+          ExpressionAttributeNames: { '#lease': 'leaseUntil', '#holder': 'leaseHolder' },
+          ExpressionAttributeValues: { ':holder': holder },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
   async delete(user: string, id: string): Promise<boolean> {
-    const sk = await this.sortKeyOf(user, id);
-    if (sk === undefined) return false;
     try {
       await this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: { user, sk },
+          Key: { user, sk: messageSortKey({ id }) },
           ConditionExpression: 'attribute_exists(#sk)',
           ExpressionAttributeNames: { '#sk': 'sk' },
         }),
       );
-      return true;
     } catch (err) {
       if (isConditionFailed(err)) return false;
       throw err;
     }
+    await this.addToCount(user, -1);
+    return true;
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
@@ -185,30 +281,42 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
     if (page.limit <= 0) return { messages: [] };
-    // The cursor is the last returned message's sort key: the next page starts after it.
-    const after = page.cursor === undefined ? undefined : Buffer.from(page.cursor, 'base64url').toString('utf8');
-    if (after !== undefined && !(after.length > 0 && after < DEDUPE_PREFIX && after.includes('#'))) {
-      throw new RangeError('cursor: not one this list returned');
+    // The cursor is the last returned entry's index key (sk, arrival): the next page starts after it.
+    let start: Item | undefined;
+    if (page.cursor !== undefined) {
+      let keys: unknown;
+      try {
+        keys = JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8'));
+      } catch {
+        keys = undefined;
+      }
+      if (!Array.isArray(keys) || keys.length !== 2 || !keys.every((k) => typeof k === 'string')) {
+        throw new RangeError('cursor: not one this list returned');
+      }
+      start = { user, sk: keys[0], arrival: keys[1] };
     }
     const items = await queryItems(
       this.client,
       {
         TableName: this.tableName,
-        KeyConditionExpression: MESSAGES_ONLY,
+        IndexName: ARRIVAL_INDEX,
+        KeyConditionExpression: '#user = :user',
         FilterExpression: '#exp > :now',
-        ExpressionAttributeNames: { ...NAMES, '#exp': 'expiresAt' },
-        ExpressionAttributeValues: { ':user': user, ':dedupe': DEDUPE_PREFIX, ':now': now },
+        ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt' },
+        ExpressionAttributeValues: { ':user': user, ':now': now },
+        Select: 'ALL_PROJECTED_ATTRIBUTES',
         ScanIndexForward: true,
         ConsistentRead: true,
-        Limit: this.options.pageSize,
-        ...(after !== undefined ? { ExclusiveStartKey: { user, sk: after } } : {}),
+        ...(this.options.pageSize !== undefined ? { Limit: this.options.pageSize } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
       },
       page.limit + 1,
     );
-    const messages = items.slice(0, page.limit).map(messageOfItem);
-    const last = messages[messages.length - 1];
+    const kept = items.slice(0, page.limit);
+    const last = kept[kept.length - 1];
+    const messages = kept.map(entryOfItem);
     return items.length > page.limit && last
-      ? { messages, cursor: Buffer.from(messageSortKey(last), 'utf8').toString('base64url') }
+      ? { messages, cursor: Buffer.from(JSON.stringify([last.sk, last.arrival]), 'utf8').toString('base64url') }
       : { messages };
   }
 
@@ -227,7 +335,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: withoutUndefined({ ...message, sk, expiryShard: expiryShardOf(`${message.user}#${message.id}`) }),
+          Item: itemOfMessage(message),
           ConditionExpression: 'attribute_not_exists(#sk)',
           ExpressionAttributeNames: { '#sk': 'sk' },
         }),
@@ -238,6 +346,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
       const stored = await this.getByKey(message.user, sk);
       return { created: false, message: stored ?? message };
     }
+    await this.addToCount(message.user, 1);
     try {
       await this.client.send(
         new UpdateCommand({
@@ -255,6 +364,19 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     return { created: true, message };
   }
 
+  /** Add to the user's summary count (one UpdateItem ADD: atomic, creates the item). */
+  private async addToCount(user: string, delta: number): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { user, sk: SUMMARY_SK },
+        UpdateExpression: 'ADD #count :delta',
+        ExpressionAttributeNames: { '#count': 'count' },
+        ExpressionAttributeValues: { ':delta': delta },
+      }),
+    );
+  }
+
   private async getDedupe(user: string, sk: string): Promise<DedupeItem | undefined> {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { user, sk }, ConsistentRead: true }),
@@ -268,26 +390,65 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     );
     return out.Item ? messageOfItem(out.Item) : undefined;
   }
+}
 
-  /** The sort key of a message by its id, from the (strongly consistent) local index. */
-  private async sortKeyOf(user: string, id: string): Promise<string | undefined> {
-    const [hit] = await queryItems(
-      this.client,
-      {
-        TableName: this.tableName,
-        IndexName: MESSAGE_ID_INDEX,
-        KeyConditionExpression: '#user = :user AND #id = :id',
-        ExpressionAttributeNames: { '#user': 'user', '#id': 'id' },
-        ExpressionAttributeValues: { ':user': user, ':id': id },
-        ConsistentRead: true,
-      },
-      1,
-    );
-    return hit ? String(hit.sk) : undefined;
-  }
+/** The stored item of a message: `id`, `arrivedAt` and a `to` equal to the user live in the keys only. */
+function itemOfMessage(message: DeferredMessage): Item {
+  const { id, arrivedAt, to, ...rest } = message;
+  return withoutUndefined({
+    ...rest,
+    ...(to === message.user ? {} : { to }),
+    sk: messageSortKey({ id }),
+    arrival: arrivalKey({ arrivedAt, id }),
+    expiryShard: expiryShardOf(`${message.user}#${id}`),
+  });
+}
+
+/** The fields kept in the keys, back from an item (or an index entry). */
+function keyFields(item: Item): Pick<DeferredMessage, 'id' | 'arrivedAt' | 'to'> {
+  const id = String(item.sk).slice(MESSAGE_PREFIX.length);
+  const arrival = String(item.arrival);
+  return {
+    id,
+    arrivedAt: arrival.slice(0, arrival.length - id.length - 1),
+    to: typeof item.to === 'string' ? item.to : String(item.user),
+  };
+}
+
+function entryOfItem(item: Item): DeferredMessageEntry {
+  const rest = omit(item, [...MESSAGE_STORAGE_KEYS, 'cpim']) as unknown as DeferredMessageEntry;
+  return { ...rest, ...keyFields(item) };
+}
+
+/**
+ * Take messages TTL removed (not through `delete`) off the user's summary count: the expire
+ * function calls this for the removals its stream hands it.
+ */
+export async function uncountRemoved(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  user: string,
+  removed: number,
+): Promise<void> {
+  await client.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: { user, sk: SUMMARY_SK },
+      UpdateExpression: 'ADD #count :delta',
+      ExpressionAttributeNames: { '#count': 'count' },
+      ExpressionAttributeValues: { ':delta': -removed },
+    }),
+  );
+}
+
+/** A message from its stored item (also from a stream's old image); undefined for other items. */
+export function messageOfStoredItem(item: Item): DeferredMessage | undefined {
+  return String(item.sk ?? '').startsWith(MESSAGE_PREFIX) && item.arrival !== undefined
+    ? messageOfItem(item)
+    : undefined;
 }
 
 function messageOfItem(item: Item): DeferredMessage {
   const rest = omit(item, MESSAGE_STORAGE_KEYS) as unknown as DeferredMessage;
-  return { ...rest, cpim: asBytes(item.cpim) };
+  return { ...rest, ...keyFields(item), cpim: asBytes(item.cpim) };
 }

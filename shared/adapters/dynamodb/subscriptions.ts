@@ -11,7 +11,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { Subscription } from '#shared/deferred/model.ts';
+import type { Flow, Subscription } from '#shared/deferred/model.ts';
 import type { SubscriptionStore } from '#shared/ports.ts';
 import {
   expiryShardOf,
@@ -77,21 +77,27 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { user, dialogId } }));
   }
 
-  async renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean> {
+  async renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean> {
     const withCSeq = remoteCSeq !== undefined;
+    const sets = ['#exp = :exp', ...(withCSeq ? ['#rcseq = :rcseq'] : []), ...(flow ? ['#dialog.#flow = :flow'] : [])];
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { user, dialogId },
-          UpdateExpression: withCSeq ? 'SET #exp = :exp, #rcseq = :rcseq' : 'SET #exp = :exp',
+          UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: 'attribute_exists(#dialogId)',
           ExpressionAttributeNames: {
             '#exp': 'expiresAt',
             '#dialogId': 'dialogId',
             ...(withCSeq ? { '#rcseq': 'remoteCSeq' } : {}),
+            ...(flow ? { '#dialog': 'dialog', '#flow': 'flow' } : {}),
           },
-          ExpressionAttributeValues: { ':exp': expiresAt, ...(withCSeq ? { ':rcseq': remoteCSeq } : {}) },
+          ExpressionAttributeValues: {
+            ':exp': expiresAt,
+            ...(withCSeq ? { ':rcseq': remoteCSeq } : {}),
+            ...(flow ? { ':flow': withoutUndefined({ ...flow }) } : {}),
+          },
         }),
       );
       return true;
@@ -124,8 +130,21 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {
-    const items = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
-    return items.map(subscriptionOfItem);
+    // The index holds keys only (NOTIFY counter bumps write no index entry): read each item.
+    const keys = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
+    const items = await Promise.all(
+      keys.map(async (k) => {
+        const out = await this.client.send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key: { user: k.user, dialogId: k.dialogId },
+            ConsistentRead: true,
+          }),
+        );
+        return out.Item;
+      }),
+    );
+    return items.filter((item): item is Item => item !== undefined).map(subscriptionOfItem);
   }
 
   async countActive(now: number): Promise<number> {

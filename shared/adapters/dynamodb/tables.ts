@@ -20,7 +20,13 @@ export interface IndexSpec {
   /** Omitted for a local secondary index, which shares the table's partition key. */
   partitionKey?: KeyAttribute;
   sortKey: KeyAttribute;
-  projection: 'ALL' | 'KEYS_ONLY';
+  /**
+   * What the index copies. Never ALL on an index whose items hot counters update: DynamoDB
+   * writes an index entry again whenever a projected attribute changes.
+   */
+  projection: 'ALL' | 'KEYS_ONLY' | 'INCLUDE';
+  /** With INCLUDE: the non-key attributes copied. */
+  nonKeyAttributes?: readonly string[];
 }
 
 export interface TableSpec {
@@ -44,25 +50,59 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 export const EXPIRY_SHARDS = 4;
 
 export const EXPIRY_INDEX = 'byExpiry';
-export const MESSAGE_ID_INDEX = 'byId';
+/** The messages' list order (`arrival` = `${arrivedAt}#${id}`), with everything but the payload. */
+export const ARRIVAL_INDEX = 'byArrival';
 
 /**
- * Deferred messages. Two kinds of item share a user's partition:
- * - the message: sk = `${arrivedAt}#${id}` (ISO-8601, so it starts with a digit and sorts
- *   oldest first);
- * - its dedupe record: sk = `dedupe#…` keyed by sender and imdn.Message-ID (idempotent deposit).
- * Only messages carry `id` and `expiryShard`, so both indexes are sparse and hold messages only.
+ * The attributes of a message the list needs (DeferredMessageEntry: all but `cpim`), projected
+ * into the arrival index. `user` and the keys come with every index entry; `id` and `arrivedAt`
+ * are read from the keys (`sk`, `arrival`), not stored twice.
+ */
+export const MESSAGE_ENTRY_ATTRIBUTES = [
+  'messageId',
+  'from',
+  'to',
+  'date',
+  'subject',
+  'contentType',
+  'size',
+  'conversationId',
+  'contributionId',
+  'dispositionNotification',
+  'expiresAt',
+] as const;
+
+/**
+ * Deferred messages. Three kinds of item share a user's partition:
+ * - the message: sk = `m#${id}`, so a message is one GetItem by its list handle and an INVITE's
+ *   handles are one BatchGetItem (no index lookup per id). Nothing is stored twice (`id` is in
+ *   `sk`, `arrivedAt` in `arrival`, `to` is left out when it is the user): a message with a
+ *   500-byte body stays under 1 KB, one write unit per write instead of two;
+ * - its dedupe record: sk = `dedupe#…` keyed by sender and imdn.Message-ID (idempotent deposit);
+ * - the user's summary: sk = `summary`, the message count as an atomic counter, so a count is
+ *   one small read at any mailbox depth.
+ * Only messages carry `arrival` and `expiryShard`, so both indexes are sparse and hold messages
+ * only.
  */
 export const MESSAGES_TABLE: TableSpec = {
   name: 'deferred-messages',
   partitionKey: { name: 'user', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
   localIndexes: [
-    // A message by its list handle, strongly consistent (LSIs allow ConsistentRead).
-    { indexName: MESSAGE_ID_INDEX, sortKey: { name: 'id', type: 'S' }, projection: 'KEYS_ONLY' },
+    // The list (NOTIFY, operator API): oldest first and without payloads, so a NOTIFY reads
+    // ~200 bytes per entry it shows instead of whole messages. An LSI, not a GSI: it allows
+    // strongly consistent reads (the NOTIFY right after a deposit must show it), and INCLUDE
+    // rather than ALL keeps the payload out of it. `leaseUntil` is not projected: a delivery
+    // claim writes the message only, not this index.
+    {
+      indexName: ARRIVAL_INDEX,
+      sortKey: { name: 'arrival', type: 'S' },
+      projection: 'INCLUDE',
+      nonKeyAttributes: MESSAGE_ENTRY_ATTRIBUTES,
+    },
   ],
   globalIndexes: [
-    // The local sweep (AWS expires with TTL). Keys only: the payload is not copied.
+    // The sweep. Keys only: the payload is not copied.
     {
       indexName: EXPIRY_INDEX,
       partitionKey: { name: 'expiryShard', type: 'N' },
@@ -73,7 +113,12 @@ export const MESSAGES_TABLE: TableSpec = {
   ttlAttribute: TTL_ATTRIBUTE,
 };
 
-/** Subscriptions: one item per dialog, counters (version, localCSeq) at top level for ADD. */
+/**
+ * Subscriptions: one item per dialog, counters (version, localCSeq) at top level for ADD. The
+ * expiry index is KEYS_ONLY: every NOTIFY bumps the counters, and with ALL each bump was
+ * written to the index too (twice the write units per NOTIFY). The sweep reads the few expired
+ * items by key instead.
+ */
 export const SUBSCRIPTIONS_TABLE: TableSpec = {
   name: 'subscriptions',
   partitionKey: { name: 'user', type: 'S' },
@@ -84,7 +129,7 @@ export const SUBSCRIPTIONS_TABLE: TableSpec = {
       indexName: EXPIRY_INDEX,
       partitionKey: { name: 'expiryShard', type: 'N' },
       sortKey: { name: 'expiresAt', type: 'N' },
-      projection: 'ALL',
+      projection: 'KEYS_ONLY',
     },
   ],
   ttlAttribute: TTL_ATTRIBUTE,
@@ -145,7 +190,7 @@ export function createTableInput(spec: TableSpec, tableName: string = spec.name)
           GlobalSecondaryIndexes: spec.globalIndexes.map((index) => ({
             IndexName: index.indexName,
             KeySchema: keySchema(index.partitionKey ?? spec.partitionKey, index.sortKey),
-            Projection: { ProjectionType: index.projection },
+            Projection: projectionOf(index),
           })),
         }
       : {}),
@@ -154,9 +199,15 @@ export function createTableInput(spec: TableSpec, tableName: string = spec.name)
           LocalSecondaryIndexes: spec.localIndexes.map((index) => ({
             IndexName: index.indexName,
             KeySchema: keySchema(spec.partitionKey, index.sortKey),
-            Projection: { ProjectionType: index.projection },
+            Projection: projectionOf(index),
           })),
         }
       : {}),
   };
+}
+
+function projectionOf(index: IndexSpec): { ProjectionType: IndexSpec['projection']; NonKeyAttributes?: string[] } {
+  return index.projection === 'INCLUDE'
+    ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...(index.nonKeyAttributes ?? [])] }
+    : { ProjectionType: index.projection };
 }

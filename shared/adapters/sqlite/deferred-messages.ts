@@ -7,13 +7,17 @@
  * delete, less the user's expired rows the sweep has not removed yet (an index range, usually
  * empty). `repairSummaries` recounts from the rows: the sweep's repair path.
  */
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
 import type { SqliteDatabase } from './database.ts';
 
 interface MessageRow {
   meta: string;
   cpim: Buffer;
+}
+
+interface EntryRow {
+  meta: string;
 }
 
 interface DedupeRow {
@@ -39,8 +43,19 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         'INSERT OR IGNORE INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       byId: db.prepare<[string, string], MessageRow>('SELECT meta, cpim FROM messages WHERE user = ? AND id = ?'),
-      list: db.prepare<[string, number, number], MessageRow>(
-        'SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id LIMIT ?',
+      list: db.prepare<[string, number, number], EntryRow>(
+        'SELECT meta FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id LIMIT ?',
+      ),
+      entryById: db.prepare<[string, string, number], EntryRow>(
+        'SELECT meta FROM messages WHERE user = ? AND id = ? AND expires_at > ?',
+      ),
+      // One conditional write: free, expired lease, or the same holder again.
+      takeLease: db.prepare<[string, number, string, string, number, string, number]>(
+        `UPDATE messages SET lease_holder = ?, lease_until = ?
+         WHERE user = ? AND id = ? AND expires_at > ? AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)`,
+      ),
+      dropLease: db.prepare<[string, string, string]>(
+        'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE user = ? AND id = ? AND lease_holder = ?',
       ),
       page: db.prepare<[string, number, string, string, string, number], MessageRow>(
         'SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id LIMIT ?',
@@ -106,9 +121,39 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     });
   }
 
-  async list(user: string, now: number, limit?: number): Promise<DeferredMessage[]> {
+  async list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]> {
     if (limit !== undefined && limit <= 0) return [];
-    return this.s.list.all(user, now, limit ?? -1).map(messageOf);
+    return this.s.list.all(user, now, limit ?? -1).map(entryOf);
+  }
+
+  async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
+    const found: DeferredMessageEntry[] = [];
+    for (const id of new Set(ids)) {
+      const row = this.s.entryById.get(user, id, now);
+      if (row) found.push(entryOf(row));
+    }
+    return found;
+  }
+
+  claim(
+    user: string,
+    id: string,
+    holder: string,
+    nowSec: number,
+    leaseSeconds: number,
+  ): Promise<DeferredMessage | undefined> {
+    return this.store.write(() => {
+      const taken = this.s.takeLease.run(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec).changes > 0;
+      if (!taken) return undefined;
+      const row = this.s.byId.get(user, id);
+      return row ? messageOf(row) : undefined;
+    });
+  }
+
+  async release(user: string, id: string, holder: string): Promise<void> {
+    await this.store.write(() => {
+      this.s.dropLease.run(user, id, holder);
+    });
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
@@ -186,6 +231,10 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       return fixed;
     });
   }
+}
+
+function entryOf(row: EntryRow): DeferredMessageEntry {
+  return JSON.parse(row.meta) as DeferredMessageEntry;
 }
 
 function messageOf(row: MessageRow): DeferredMessage {

@@ -11,6 +11,9 @@ CREATE TABLE IF NOT EXISTS messages (
   expires_at INTEGER NOT NULL,
   meta TEXT NOT NULL,
   cpim BLOB NOT NULL,
+  -- The delivery session holding the message and until when (epoch seconds): one at a time.
+  lease_holder TEXT,
+  lease_until INTEGER NOT NULL DEFAULT 0,
   UNIQUE (user, id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_arrival ON messages (user, arrived_at, id);

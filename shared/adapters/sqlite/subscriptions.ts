@@ -3,7 +3,7 @@
  * dialog's `local_cseq`) are columns taken by one UPDATE ... RETURNING, so CSeq strictly
  * increases within a dialog (RFC 3261 §12.1.1); `remote_cseq` is set with a refresh (§12.2.2).
  */
-import type { Subscription } from '#shared/deferred/model.ts';
+import type { Flow, Subscription } from '#shared/deferred/model.ts';
 import type { SubscriptionStore } from '#shared/ports.ts';
 import type { SqliteDatabase } from './database.ts';
 
@@ -35,6 +35,10 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
       ),
       delete: db.prepare('DELETE FROM subscriptions WHERE user = ? AND dialog_id = ?'),
       renew: db.prepare('UPDATE subscriptions SET expires_at = ? WHERE user = ? AND dialog_id = ?'),
+      // The refresh's flow replaces the dialog's (JSON) flow in the same statement.
+      rebind: db.prepare(
+        "UPDATE subscriptions SET expires_at = ?, remote_cseq = coalesce(?, remote_cseq), dialog = json_set(dialog, '$.flow', json(?)) WHERE user = ? AND dialog_id = ?",
+      ),
       renewWithCSeq: db.prepare(
         'UPDATE subscriptions SET expires_at = ?, remote_cseq = ? WHERE user = ? AND dialog_id = ?',
       ),
@@ -83,12 +87,14 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
     await this.store.write(() => this.s.delete.run(user, dialogId));
   }
 
-  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number): Promise<boolean> {
+  renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean> {
     return this.store.write(
       () =>
-        (remoteCSeq === undefined
-          ? this.s.renew.run(expiresAt, user, dialogId)
-          : this.s.renewWithCSeq.run(expiresAt, remoteCSeq, user, dialogId)
+        (flow !== undefined
+          ? this.s.rebind.run(expiresAt, remoteCSeq ?? null, JSON.stringify(flow), user, dialogId)
+          : remoteCSeq === undefined
+            ? this.s.renew.run(expiresAt, user, dialogId)
+            : this.s.renewWithCSeq.run(expiresAt, remoteCSeq, user, dialogId)
         ).changes > 0,
     );
   }

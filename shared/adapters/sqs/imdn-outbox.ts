@@ -4,7 +4,7 @@
  * SQS's message size and the sender gets none of it back anyway.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessageEntry } from '#shared/deferred/model.ts';
 import type { ImdnOutbox } from '#shared/ports.ts';
 import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 
@@ -16,7 +16,7 @@ export class SqsImdnOutbox implements ImdnOutbox {
     private readonly queueUrl: string,
   ) {}
 
-  async failed(message: DeferredMessage): Promise<void> {
+  async failed(message: DeferredMessageEntry): Promise<void> {
     await this.client.send(
       new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(failureImdnJob(message)) }),
     );

@@ -80,3 +80,17 @@ export function nextHopOf(dialog: DialogState): Target {
   if (flow.connectionId !== undefined) target.connectionId = flow.connectionId;
   return target;
 }
+
+/** RFC 3261 §18.1.1: a request over 1300 octets (when the MTU is unknown) goes over TCP. */
+export const UDP_MTU_LIMIT = 1300;
+
+/**
+ * §18.1.1: "If a request is within 200 bytes of the path MTU, or if it is larger than 1300 bytes
+ * and the path MTU is unknown, the request MUST be sent using an RFC 2914 congestion controlled
+ * transport protocol, such as TCP." The TCP target to the same next hop for a UDP request of
+ * `size` octets that is too large; undefined when the request may go as it is.
+ */
+export function overUdpLimit(target: Target, size: number): Target | undefined {
+  if (target.transport !== 'udp' || size <= UDP_MTU_LIMIT) return undefined;
+  return { transport: 'tcp', address: target.address, port: target.port };
+}

@@ -6,7 +6,8 @@ import { isDigit } from './grammar.ts';
 
 export type FrameResult =
   | { kind: 'message'; bytes: Buffer; rest: Buffer }
-  | { kind: 'need-more' }
+  /** `total`: the size the message will have, once its header block is complete. */
+  | { kind: 'need-more'; total?: number }
   /** CRLFs before a start line; `ping` when they held a CRLFCRLF (RFC 5626 §3.5.1 wants a CRLF back). */
   | { kind: 'keepalive'; rest: Buffer; ping: boolean }
   /** The stream cannot be framed: the connection should be closed. */
@@ -88,7 +89,7 @@ export function frameStream(buf: Buffer, maxBytes: number): FrameResult {
     if (length === 'bad') return { kind: 'error', reason: 'Bad Content-Length' };
     const total = headEnd + 4 + length;
     if (total > maxBytes) return { kind: 'error', reason: 'Message Too Large' };
-    if (n < total) return { kind: 'need-more' };
+    if (n < total) return { kind: 'need-more', total };
     return { kind: 'message', bytes: buf.subarray(0, total), rest: buf.subarray(total) };
   } catch {
     return { kind: 'error', reason: 'Unreadable stream' };

@@ -19,15 +19,59 @@ const CRLF = 0x0d0a;
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 export class StreamFramer {
-  private buffer: Buffer = Buffer.alloc(0);
+  /** Received bytes live in storage[start, end): appending copies only the new bytes. */
+  private storage: Buffer = Buffer.alloc(0);
+  private start = 0;
+  private end = 0;
+  /** Leading bytes of the buffer already searched for the end of a header block (none found). */
+  private headScanned = 0;
+  /** Length the buffer must reach before framing is worth trying again (a known message size). */
+  private awaiting = 0;
   private failed = false;
 
   constructor(private readonly maxBytes: number) {}
 
-  /** Feed bytes as they arrive; returns what they completed. After an error, nothing more. */
+  private get buffer(): Buffer {
+    return this.storage.subarray(this.start, this.end);
+  }
+
+  private consume(n: number): void {
+    this.start += n;
+    if (this.start >= this.end) {
+      this.start = this.end = 0;
+      // An idle connection does not keep the memory of its largest message.
+      if (this.storage.length > 16_384) this.storage = Buffer.alloc(0);
+    }
+    this.headScanned = 0;
+    this.awaiting = 0;
+  }
+
+  private append(chunk: Buffer): void {
+    const held = this.end - this.start;
+    if (this.end + chunk.length > this.storage.length) {
+      const need = held + chunk.length;
+      // Sliding only when at most half full keeps every byte's copies amortised O(1).
+      const next =
+        need <= this.storage.length / 2
+          ? this.storage
+          : Buffer.allocUnsafe(Math.max(need, 2 * this.storage.length, 4096));
+      this.storage.copy(next, 0, this.start, this.end);
+      this.storage = next;
+      this.start = 0;
+      this.end = held;
+    }
+    chunk.copy(this.storage, this.end);
+    this.end += chunk.length;
+  }
+
+  /**
+   * Feed bytes as they arrive; returns what they completed. After an error, nothing more.
+   * Linear in the bytes fed however they are cut: the header end is searched only in new bytes
+   * and a message of known size is not re-framed before it can be complete.
+   */
   push(chunk: Buffer): FramerEvent[] {
     if (this.failed) return [];
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.append(chunk);
     const events: FramerEvent[] = [];
     for (;;) {
       const crlf = this.takeLeadingCrlf();
@@ -35,23 +79,34 @@ export class StreamFramer {
         events.push({ kind: 'ping' });
         continue;
       }
-      if (crlf === 'wait' || this.buffer.length === 0) break;
-      const framed = frameStream(this.buffer, this.maxBytes);
+      const buffer = this.buffer;
+      if (crlf === 'wait' || buffer.length === 0) break;
+      if (buffer.length < this.awaiting) break;
+      if (buffer[0] !== 0x0d && buffer[0] !== 0x0a) {
+        const headEnd = buffer.indexOf(HEADER_END, Math.max(0, this.headScanned - 3));
+        if (headEnd < 0) {
+          this.headScanned = buffer.length;
+          if (buffer.length > this.maxBytes) events.push(this.fail('Message Too Large', true));
+          break;
+        }
+      }
+      const framed = frameStream(buffer, this.maxBytes);
       if (framed.kind === 'message') {
         events.push({ kind: 'message', bytes: Buffer.from(framed.bytes) });
-        this.buffer = Buffer.from(framed.rest);
+        this.consume(framed.bytes.length);
         continue;
       }
       if (framed.kind === 'keepalive') {
         // Line ends this loop leaves alone (bare LFs): the message layer says whether they held a ping.
         if (framed.ping) events.push({ kind: 'ping' });
-        const progressed = framed.rest.length < this.buffer.length;
-        this.buffer = Buffer.from(framed.rest);
-        if (!progressed) break;
+        const progressed = buffer.length - framed.rest.length;
+        if (progressed === 0) break;
+        this.consume(progressed);
         continue;
       }
       if (framed.kind === 'need-more') {
-        if (this.buffer.length > this.maxBytes) events.push(this.fail('Message Too Large', true));
+        if (buffer.length > this.maxBytes) events.push(this.fail('Message Too Large', true));
+        else this.awaiting = framed.total ?? 0;
         break;
       }
       events.push(this.fail(framed.reason, this.exceedsLimit()));
@@ -62,7 +117,7 @@ export class StreamFramer {
 
   /** Bytes held for an incomplete message. */
   get pending(): number {
-    return this.buffer.length;
+    return this.end - this.start;
   }
 
   /**
@@ -72,11 +127,11 @@ export class StreamFramer {
   private takeLeadingCrlf(): 'ping' | 'wait' | 'none' {
     while (this.buffer.length >= 2 && this.buffer.readUInt16BE(0) === CRLF) {
       if (this.buffer.length >= 4 && this.buffer.readUInt16BE(2) === CRLF) {
-        this.buffer = this.buffer.subarray(4);
+        this.consume(4);
         return 'ping';
       }
       if (this.buffer.length === 2 || (this.buffer.length === 3 && this.buffer[2] === 0x0d)) return 'wait';
-      this.buffer = this.buffer.subarray(2);
+      this.consume(2);
     }
     if (this.buffer.length === 1 && this.buffer[0] === 0x0d) return 'wait';
     return 'none';
@@ -96,7 +151,9 @@ export class StreamFramer {
     this.failed = true;
     const end = this.buffer.indexOf(HEADER_END);
     const head = end >= 0 ? this.buffer.subarray(0, end + 4) : this.buffer.subarray(0, this.maxBytes);
-    this.buffer = Buffer.alloc(0);
-    return { kind: 'error', reason, oversize, head: Buffer.from(head) };
+    const copy = Buffer.from(head);
+    this.storage = Buffer.alloc(0);
+    this.start = this.end = 0;
+    return { kind: 'error', reason, oversize, head: copy };
   }
 }

@@ -29,6 +29,8 @@ export interface BoundPorts {
   udp?: number;
   tcp?: number;
   tls?: number;
+  /** The plain TCP listener for TLS a load balancer ended (`TransportConfig.tlsOffloadPort`). */
+  tlsOffload?: number;
   ws?: number;
   wss?: number;
 }
@@ -99,6 +101,10 @@ export class TransportLayer {
       if (c.tcpPort !== undefined) {
         const server = net.createServer((socket) => this.acceptStream('tcp', socket));
         this.bound.tcp = await this.listen(server, c.tcpPort, 'tcp');
+      }
+      if (c.tlsOffloadPort !== undefined) {
+        const server = net.createServer((socket) => this.acceptStream('tls', socket));
+        this.bound.tlsOffload = await this.listen(server, c.tlsOffloadPort, 'tls');
       }
       if (c.tlsPort !== undefined && c.tls) {
         const server = tls.createServer({ key: c.tls.key, cert: c.tls.cert }, (socket) =>
@@ -176,6 +182,10 @@ export class TransportLayer {
 
   /** The sent-by to put in our Via for a request sent over `transport` (RFC 3261 §18.1.1). */
   sentBy(transport: TransportName): { host: string; port: number } {
+    const advertised = this.config.advertised?.[transport];
+    if (advertised) {
+      return { host: net.isIPv6(advertised.host) ? `[${advertised.host}]` : advertised.host, port: advertised.port };
+    }
     const host = this.config.advertisedHost ?? this.config.host;
     const port = this.bound[transport === 'udp' ? 'udp' : transport] ?? defaultPort(transport);
     return { host: net.isIPv6(host) ? `[${host}]` : host, port };

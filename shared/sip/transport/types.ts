@@ -31,6 +31,16 @@ export interface TransportConfig {
   host: string;
   /** Host written into the sent-by of our Via headers (default: `host`). */
   advertisedHost?: string;
+  /**
+   * Per transport, the sent-by (host and port) clients reach us at when a load balancer stands
+   * in front (RFC 3261 §18.1.1: responses go to the sent-by); overrides `advertisedHost`.
+   */
+  advertised?: Partial<Record<TransportName, { host: string; port: number }>>;
+  /**
+   * A plain TCP listener for connections a load balancer received over TLS and ended: they are
+   * TLS connections to the client (RFC 3261 §26.2: sips), so they count as `tls` here.
+   */
+  tlsOffloadPort?: number;
   /** undefined = not started; 0 = any free port. */
   udpPort?: number;
   tcpPort?: number;

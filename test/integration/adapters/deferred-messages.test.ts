@@ -107,7 +107,7 @@ describe('idempotent deposit', () => {
     base.middlewareStack.add(
       (next) => async (args) => {
         const item = (args.input as { Item?: Record<string, unknown> }).Item;
-        if (failures === 0 && item && 'id' in item) {
+        if (failures === 0 && item && 'arrival' in item) {
           failures++;
           throw new Error('injected: connection reset');
         }
@@ -142,6 +142,9 @@ describe('idempotent deposit', () => {
     const fresh = await store.put(message({ user, messageId: 'reused', ageSeconds: 0 }));
     expect(fresh.created).toBe(true);
     expect(fresh.message.id).not.toBe(old.id);
+    // The count is the summary counter: the expired one counts until the sweep removes it.
+    expect(await store.count(user, NOW)).toBe(2);
+    expect(await store.delete(user, old.id)).toBe(true);
     expect(await store.count(user, NOW)).toBe(1);
   });
 });
@@ -164,6 +167,9 @@ describe('list and count', () => {
     expect((await store.list(user, NOW)).map((m) => m.id)).toEqual(alive.map((a) => byAge.get(a)));
     expect((await store.list(user, NOW, 3)).map((m) => m.id)).toEqual(alive.slice(0, 3).map((a) => byAge.get(a)));
     expect(await store.list(user, NOW, 0)).toEqual([]);
+    // The summary counts what is stored: the two expired ones until the sweep removes them.
+    expect(await store.count(user, NOW)).toBe(7);
+    for (const m of stored) if (m.expiresAt <= NOW) await store.delete(user, m.id);
     expect(await store.count(user, NOW)).toBe(5);
   });
 
@@ -172,14 +178,15 @@ describe('list and count', () => {
     const m = message({ user, ttl: 5 });
     await store.put(m);
     expect(await store.count(user, NOW + 4)).toBe(1);
-    expect(await store.count(user, NOW + 5)).toBe(0);
+    // Counted until removed (the sweep's delete subtracts it).
+    expect(await store.count(user, NOW + 5)).toBe(1);
     expect(await store.list(user, NOW + 5)).toEqual([]);
     expect(await store.get(user, m.id, NOW + 5)).toBeUndefined();
 
     const raw = await backend.clients.dynamo.send(
       new GetCommand({ TableName: backend.tables.messages, Key: { user, sk: messageSortKey(m) } }),
     );
-    expect(raw.Item?.id).toBe(m.id);
+    expect(raw.Item?.sk).toBe(messageSortKey(m));
   });
 
   it('counts the same with the default (1 MB) page size', async () => {
@@ -306,3 +313,70 @@ describe('operator reads', () => {
     expect(after.users - before.users).toBe(2);
   });
 });
+
+describe('getMany (an INVITE’s ids in one batch)', () => {
+  it('returns the known, unexpired ones without payload, and nothing of another user', async () => {
+    const user = freshUser();
+    const a = message({ user });
+    const b = message({ user });
+    const gone = message({ user, ttl: -1 });
+    const foreign = message({ user: freshUser() });
+    for (const m of [a, b, gone, foreign]) await store.put(m);
+    const got = await store.getMany(user, [a.id, 'unknown', b.id, gone.id, foreign.id, a.id], NOW);
+    expect(got.map((m) => m.id).sort()).toEqual([a.id, b.id].sort());
+    expect(got.every((m) => !('cpim' in m) && !('sk' in m) && !('arrival' in m))).toBe(true);
+    expect(got.find((m) => m.id === a.id)).toEqual(omitCpim(a));
+  });
+
+  it('reads more than one BatchGetItem’s worth of keys (100) in chunks', async () => {
+    const user = freshUser();
+    const made = [];
+    for (let i = 0; i < 3; i++) {
+      const m = message({ user });
+      await store.put(m);
+      made.push(m.id);
+    }
+    const ids = [...Array.from({ length: 150 }, (_, i) => `unknown-${i}`), ...made];
+    expect((await store.getMany(user, ids, NOW)).map((m) => m.id).sort()).toEqual([...made].sort());
+  });
+});
+
+describe('claim and release (one delivery at a time per message)', () => {
+  it('leases a message to one holder; another is refused until it is released or lapses', async () => {
+    const user = freshUser();
+    const m = message({ user });
+    await store.put(m);
+    const taken = await store.claim(user, m.id, 'session-1', NOW, 600);
+    expect(taken && Buffer.from(taken.cpim).equals(Buffer.from(m.cpim))).toBe(true);
+    expect(taken && !('leaseUntil' in taken) && !('leaseHolder' in taken)).toBe(true);
+    expect(await store.claim(user, m.id, 'session-2', NOW, 600)).toBeUndefined();
+    // The same session's retried job takes it again.
+    expect(await store.claim(user, m.id, 'session-1', NOW + 1, 600)).toBeDefined();
+    // Another holder's release does nothing; the holder's own frees it.
+    await store.release(user, m.id, 'session-2');
+    expect(await store.claim(user, m.id, 'session-2', NOW + 2, 600)).toBeUndefined();
+    await store.release(user, m.id, 'session-1');
+    expect(await store.claim(user, m.id, 'session-2', NOW + 3, 600)).toBeDefined();
+    // A lapsed lease is taken over.
+    expect(await store.claim(user, m.id, 'session-3', NOW + 3 + 601, 600)).toBeDefined();
+    // Still listed while leased (it is still stored), and the claim did not touch the count.
+    expect((await store.list(user, NOW)).map((e) => e.id)).toEqual([m.id]);
+    expect(await store.count(user, NOW)).toBe(1);
+  });
+
+  it('refuses a claim on a message that is gone or expired', async () => {
+    const user = freshUser();
+    const m = message({ user, ttl: 5 });
+    await store.put(m);
+    expect(await store.claim(user, m.id, 's', NOW + 5, 600)).toBeUndefined();
+    expect(await store.claim(user, 'unknown', 's', NOW, 600)).toBeUndefined();
+    await store.delete(user, m.id);
+    expect(await store.claim(user, m.id, 's', NOW, 600)).toBeUndefined();
+    expect(await store.count(user, NOW)).toBe(0);
+  });
+});
+
+function omitCpim<T extends { cpim: unknown }>(m: T): Omit<T, 'cpim'> {
+  const { cpim: _payload, ...rest } = m;
+  return rest;
+}

@@ -216,6 +216,26 @@ describe('EdgeChangeFeed', () => {
     expect(failures).toEqual([down]);
   });
 
+  it('gives up on an edge that does not answer after one try, so the caller is not held by a dead task', async () => {
+    const silent = await edge(() => undefined); // takes the call, never answers (a task gone away)
+    const up = await edge((_, res) => json(res, 200, {}));
+    const failures: string[] = [];
+    const feed = new EdgeChangeFeed(
+      {
+        listByUser: async () => [
+          subscription({ dialog: dialog({ callId: 'c1', flow: { ...dialog().flow, edgeId: silent.url } }) }),
+          subscription({ dialog: dialog({ callId: 'c2', flow: { ...dialog().flow, edgeId: up.url } }) }),
+        ],
+      },
+      new EdgeHttpGateway({ ...fast, retries: 2, fanOutTimeoutMs: 150 }),
+      { onError: (edgeId) => failures.push(edgeId) },
+    );
+    await feed.userChanged(ALICE);
+    expect(silent.calls).toHaveLength(1);
+    expect(up.calls).toHaveLength(1);
+    expect(failures).toEqual([silent.url]);
+  });
+
   it('calls no edge for a user without subscriptions', async () => {
     const feed = new EdgeChangeFeed({ listByUser: async () => [] }, new EdgeHttpGateway(fast));
     await expect(feed.userChanged(ALICE)).resolves.toBeUndefined();

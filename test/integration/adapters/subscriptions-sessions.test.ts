@@ -122,6 +122,17 @@ describe('subscriptions', () => {
     expect(await subs.get(user, 'gone;x;y', NOW)).toBeUndefined();
   });
 
+  it('renews onto the flow of the edge task the refresh came through, leaving the rest of the dialog', async () => {
+    const user = freshUser();
+    const sub = subscription({ user, dialog: { ...dialogFor(1, 'http://10.0.1.23:8080'), remoteCSeq: 1 } });
+    await subs.put(sub);
+    const flow = { ...sub.dialog.flow, edgeId: 'http://10.0.2.44:8080', remotePort: 41000 };
+    expect(await subs.renew(user, sub.dialogId, NOW + 600, 2, flow)).toBe(true);
+    const got = await subs.get(user, sub.dialogId, NOW);
+    expect(got).toEqual({ ...sub, expiresAt: NOW + 600, dialog: { ...sub.dialog, remoteCSeq: 2, flow } });
+    expect((await subs.listByUser(user, NOW)).map((s) => s.dialog.flow.edgeId)).toEqual(['http://10.0.2.44:8080']);
+  });
+
   // The version handed out numbers this NOTIFY from 0 (protocol.md); the record keeps how many were taken.
   it('takes NOTIFY counters one step at a time, then none once the subscription is deleted', async () => {
     const user = freshUser();

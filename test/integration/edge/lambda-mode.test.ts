@@ -6,7 +6,9 @@
  * here on local-aws-sqs) are sent by the edge.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { generate } from 'selfsigned';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
@@ -19,6 +21,35 @@ import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
 import { getHeader } from '#shared/sip/messages/index.ts';
 import { startTestEdge, type TestEdge } from '../../e2e/support.ts';
 
+const NLB_HOST = 'nlb.test';
+const CLIENT_ADDRESS = '127.0.0.7';
+
+/**
+ * The NLB's TLS listener on loopback: ends TLS with its own certificate and opens plain TCP to
+ * the task's offload port from the client's own address (the NLB preserves client addresses).
+ */
+async function startTlsTerminator(targetPort: number): Promise<{ port: number; close: () => void }> {
+  const pems = await generate([{ name: 'commonName', value: NLB_HOST }], { keySize: 2048 });
+  const sockets = new Set<net.Socket>();
+  const server = tls.createServer({ key: pems.private, cert: pems.cert }, (front) => {
+    const back = net.connect({ host: '127.0.0.1', port: targetPort, localAddress: front.remoteAddress });
+    for (const s of [front, back]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    front.pipe(back).pipe(front);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
 describe('edge with HANDLER_MODE=lambda', () => {
   let lambda: Server;
   let edge: TestEdge;
@@ -26,6 +57,7 @@ describe('edge with HANDLER_MODE=lambda', () => {
   let aws: LocalAws;
   let sqs: SQSClient;
   let outboundQueueUrl: string;
+  let nlb: { port: number; close: () => void };
   const invoked: { fn: string; event: SipRequestEvent }[] = [];
   const saved = { ...process.env };
 
@@ -70,8 +102,14 @@ describe('edge with HANDLER_MODE=lambda', () => {
         DEPOSIT_FUNCTION_NAME: 'fn-deposit',
         OUTBOUND_QUEUE_URL: outboundQueueUrl,
         EDGE_ID: 'http://127.0.0.1:1',
+        // As the CDK app sets them: the NLB's listeners per transport, TLS ended at the NLB.
+        SIP_ADVERTISE_UDP: `${NLB_HOST}:5060`,
+        SIP_ADVERTISE_TLS: `${NLB_HOST}:5061`,
+        SIP_ADVERTISE_MSRP: `${NLB_HOST}:2855`,
+        SIP_TLS_OFFLOAD_PORT: '0',
       },
     });
+    nlb = await startTlsTerminator(edge.ports.tlsOffload!);
     client = await CpmClient.connect({
       transport: 'udp',
       server: { host: '127.0.0.1', port: edge.ports.udp! },
@@ -79,6 +117,7 @@ describe('edge with HANDLER_MODE=lambda', () => {
     });
   });
   afterAll(async () => {
+    nlb?.close();
     client?.close();
     await edge?.close();
     lambda?.closeAllConnections();
@@ -92,7 +131,8 @@ describe('edge with HANDLER_MODE=lambda', () => {
     const { response } = await client.subscribe({ expires: 600 });
     expect(response.status).toBe(200);
     expect(getHeader(response, 'Expires')).toBe('600');
-    expect(getHeader(response, 'Contact')).toMatch(/^<sip:pf@127\.0\.0\.1:\d+;transport=udp>$/);
+    // The NLB's UDP listener, not the task's own address.
+    expect(getHeader(response, 'Contact')).toBe(`<sip:pf@${NLB_HOST}:5060;transport=udp>`);
     const call = invoked.find((i) => i.fn === 'fn-subscribe');
     expect(call?.event.method).toBe('SUBSCRIBE');
     expect(call?.event.flow).toMatchObject({
@@ -101,6 +141,50 @@ describe('edge with HANDLER_MODE=lambda', () => {
       remoteAddress: '127.0.0.1',
     });
     expect(call?.event.headers.some((h) => h.name === 'Event' && h.value === EVENT_PACKAGE)).toBe(true);
+  });
+
+  it('behind the NLB: TLS ended on its own port, the client address kept, sips: on 5061 advertised', async () => {
+    const before = invoked.length;
+    // The client connects from 127.0.0.7; the NLB stand-in keeps that address towards the task.
+    const raw = net.connect({ host: '127.0.0.1', port: nlb.port, localAddress: CLIENT_ADDRESS });
+    const socket = tls.connect({ socket: raw, servername: NLB_HOST, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    const local = `${CLIENT_ADDRESS}:${raw.localPort}`;
+    socket.write(
+      [
+        'SUBSCRIBE sip:alice@example.com SIP/2.0',
+        `Via: SIP/2.0/TLS ${local};branch=z9hG4bK-nlb-1;rport`,
+        'Max-Forwards: 70',
+        'From: <sips:alice@example.com>;tag=nlb-a',
+        'To: <sips:alice@example.com>',
+        'Call-ID: nlb-view-1',
+        'CSeq: 1 SUBSCRIBE',
+        `Contact: <sips:alice@${local};transport=tls>`,
+        `Event: ${EVENT_PACKAGE}`,
+        'Expires: 600',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    const head = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+      socket.once('error', reject);
+    });
+    socket.destroy();
+    expect(head).toMatch(/^SIP\/2\.0 200 /);
+    expect(head).toMatch(
+      new RegExp(`\r\nContact: <sips:pf@${NLB_HOST.replaceAll('.', '\\.')}:5061;transport=tls>\r\n`, 'i'),
+    );
+    const call = invoked.slice(before).find((i) => i.fn === 'fn-subscribe');
+    expect(call?.event.flow).toMatchObject({ transport: 'tls', remoteAddress: CLIENT_ADDRESS });
   });
 
   it('answers 503 with Retry-After when the function fails', async () => {
@@ -139,7 +223,6 @@ describe('edge with HANDLER_MODE=lambda', () => {
         contentType: 'text/plain',
         size: 2,
         dispositionNotification: 'negative-delivery',
-        cpim: new Uint8Array(),
         arrivedAt: '2026-03-01T10:00:01.000Z',
         expiresAt: 1_900_000_000,
       });

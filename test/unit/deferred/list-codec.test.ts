@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeList, encodeList } from '#shared/deferred/list-codec.ts';
+import { cutListToFit, decodeList, encodeList } from '#shared/deferred/list-codec.ts';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
 import { ALICE, BOB, sampleMessage } from './fixtures.ts';
 import { protocolExample } from './protocol-doc.ts';
@@ -163,5 +163,24 @@ describe('decodeList', () => {
     ['bad size', valid.replace(/<size>.*<\/size>/, '<size>big</size>')],
   ])('refuses %s', (_name, xml) => {
     expect(decodeList(xml).ok).toBe(false);
+  });
+});
+
+describe('cutListToFit (a NOTIFY that cannot travel whole)', () => {
+  it('drops the newest entries until it fits, keeping version and total', () => {
+    const whole = encodeList({ version: 4, total: 9, entries: [1, 2, 3, 4].map((n) => sampleMessage(n)) });
+    const cut = decodeList(cutListToFit(whole, (xml) => xml.length < whole.length - 100));
+    if (!cut.ok) throw new Error(cut.reason);
+    expect(cut.version).toBe(4);
+    expect(cut.total).toBe(9);
+    expect(cut.entries.length).toBeLessThan(4);
+    const ids = [1, 2, 3, 4].map((n) => sampleMessage(n).id);
+    expect(cut.entries.map((e) => e.id)).toEqual(ids.slice(0, cut.entries.length));
+  });
+
+  it('leaves a list that fits, and a body that is not a list, as they are', () => {
+    const whole = encodeList({ version: 0, total: 1, entries: [sampleMessage(1)] });
+    expect(cutListToFit(whole, () => true)).toBe(whole);
+    expect(cutListToFit('not xml', () => false)).toBe('not xml');
   });
 });

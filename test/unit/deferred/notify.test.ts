@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeList } from '#shared/deferred/list-codec.ts';
-import { buildNotifyContent, subscriptionStateHeader } from '#shared/deferred/notify.ts';
+import { buildNotifyContent } from '#shared/deferred/notify.ts';
+import { subscriptionStateHeader } from '#shared/sip/subscription/index.ts';
 import { sampleMessage } from './fixtures.ts';
 
 describe('buildNotifyContent', () => {

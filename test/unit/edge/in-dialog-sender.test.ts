@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { InDialogSender, UDP_MTU_LIMIT } from '#functions/edge/in-dialog-sender.ts';
 import type { DeferredMessage, DialogState } from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
-import { encodeList } from '#shared/deferred/list-codec.ts';
+import { cutListToFit, encodeList } from '#shared/deferred/list-codec.ts';
 import { createResponse, getHeader, parseCSeq, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { Header, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { Target } from '#shared/sip/transport/index.ts';
@@ -71,6 +71,7 @@ function harness(answer: (req: SipRequest, target: Target) => number | SipRespon
       },
     },
     contactFor: (transport) => `<sip:pf@127.0.0.1:5060;transport=${transport}>`,
+    shrinkBody: cutListToFit,
     onSubscriptionEnded: async (_sub, status) => {
       ended.push(status);
     },

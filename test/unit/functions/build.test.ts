@@ -64,6 +64,7 @@ describe('the build functions report the same events in both modes', () => {
       ports: { messages },
       policy: defaultPolicy(),
       warnAgent: 'pf.example.com',
+      servedDomain: 'example.com',
       events: rec.events,
       now: clock.now,
       newId: () => `01JDQ8R0Z5K3N1V6X7Y8Z9A${String(++ids).padStart(3, '0')}`,

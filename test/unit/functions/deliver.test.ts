@@ -208,3 +208,72 @@ describe('deliver handler', () => {
     expect(messages.all()).toHaveLength(0);
   });
 });
+
+/** An edge whose MSRP transfers take a turn of the event loop, so two sessions' deliveries interleave. */
+class SlowEdge extends RecordingEdge {
+  override async deliver(
+    edgeId: string,
+    sessionId: string,
+    message: { id: string; cpim: Uint8Array },
+  ): Promise<{ status: number }> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return super.deliver(edgeId, sessionId, message);
+  }
+}
+
+describe('two concurrent sessions of one user (issue 11: a message is claimed by one delivery at a time)', () => {
+  let messages: MemoryMessageStore;
+  let sessions: MemorySessionStore;
+  let edge: SlowEdge;
+  let deps: DeliverDeps;
+
+  beforeEach(async () => {
+    messages = new MemoryMessageStore();
+    sessions = new MemorySessionStore();
+    edge = new SlowEdge();
+    deps = { messages, sessions, edge, changes: new RecordingChangeFeed(), now: new ManualClock(NOW).now };
+    for (const m of [m1, m2, m3]) await messages.put(m);
+    // Two devices of alice pulled the same list at once: both INVITEs name every message.
+    await sessions.put(session('phone', [m1.id, m2.id, m3.id]));
+    await sessions.put(session('laptop', [m1.id, m2.id, m3.id]));
+  });
+
+  it('delivers each message exactly once across both sessions', async () => {
+    const [phone, laptop] = await Promise.all([
+      deliverSession(deps, job('phone')),
+      deliverSession(deps, job('laptop')),
+    ]);
+    const sent = edge.delivered.map((d) => d.id);
+    expect([...sent].sort()).toEqual([m1.id, m2.id, m3.id].sort());
+    expect([...phone.delivered, ...laptop.delivered].sort()).toEqual([m1.id, m2.id, m3.id].sort());
+    expect(messages.all()).toEqual([]);
+    // Both sessions still end with their BYE.
+    expect(edge.sent.filter((s) => s.request.method === 'BYE')).toHaveLength(2);
+  });
+
+  it('gives a message back when its delivery fails, so nothing is lost and a later pull delivers it', async () => {
+    // The phone's client refuses m2; the laptop never sees m2 while the phone holds it.
+    edge.deliverAnswer = (_e, sessionId, id) => (sessionId === 'phone' && id === m2.id ? 486 : 200);
+    await Promise.all([deliverSession(deps, job('phone')), deliverSession(deps, job('laptop'))]);
+    const deliveredOk = edge.delivered.filter((d) => !(d.sessionId === 'phone' && d.id === m2.id)).map((d) => d.id);
+    expect(new Set(deliveredOk).size).toBe(deliveredOk.length);
+    // m2 was either delivered to the laptop once, or is still stored for the next pull.
+    const left = messages.all().map((m) => m.id);
+    expect([...deliveredOk, ...left].sort()).toEqual([m1.id, m2.id, m3.id].sort());
+
+    if (left.includes(m2.id)) {
+      await sessions.put(session('again', [m2.id]));
+      edge.deliverAnswer = () => 200;
+      expect((await deliverSession(deps, job('again'))).delivered).toEqual([m2.id]);
+    }
+    expect(messages.all()).toEqual([]);
+  });
+
+  it('lets a retried job of the same session take its own claim again', async () => {
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? new Error('edge unreachable') : 200);
+    await expect(deliverSession(deps, job('phone'))).rejects.toThrow('edge unreachable');
+    edge.deliverAnswer = () => 200;
+    // The session claim was released on the error; the job runs again and delivers the rest.
+    expect((await deliverSession(deps, job('phone'))).delivered).toEqual([m2.id, m3.id]);
+  });
+});

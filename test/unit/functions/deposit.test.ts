@@ -13,14 +13,15 @@ const NOW = Date.UTC(2026, 10, 23, 10, 0, 5);
 function message(
   body: Buffer | string,
   contentType: string,
-  opts: RequestOptions & { uri?: string } = {},
+  opts: RequestOptions & { uri?: string; from?: string; asserted?: string } = {},
 ): SipRequestEvent {
   return sipEvent(
     [
       `MESSAGE ${opts.uri ?? 'sip:alice@example.com'} SIP/2.0`,
       'Via: SIP/2.0/TCP 198.51.100.7:5060;branch=z9hG4bKmsg1',
       'Max-Forwards: 70',
-      'From: <sip:bob@example.net>;tag=m1',
+      `From: <${opts.from ?? 'sip:bob@example.net'}>;tag=m1`,
+      ...(opts.asserted ? [`P-Asserted-Identity: ${opts.asserted}`] : []),
       'To: <sip:alice@example.com>',
       'Call-ID: deposit-1',
       'CSeq: 1 MESSAGE',
@@ -30,9 +31,9 @@ function message(
   );
 }
 
-function cpimFromBob(messageId: string, text = 'Lunch?'): Buffer {
+function cpimFromBob(messageId: string, text = 'Lunch?', from = BOB): Buffer {
   return wrapAsCpim({
-    from: BOB,
+    from,
     to: ALICE,
     dateTime: '2026-11-23T10:00:00.000Z',
     messageId,
@@ -53,6 +54,7 @@ describe('deposit over SIP MESSAGE', () => {
     deps = {
       messages,
       policy: defaultPolicy(),
+      servedDomain: 'example.com',
       warnAgent: 'pf.example.com',
       now: new ManualClock(NOW).now,
       newId: () => `01JDQ8R0Z5K3N1V6X7Y8Z9A${String(++ids).padStart(3, '0')}`,
@@ -140,6 +142,48 @@ describe('deposit over SIP MESSAGE', () => {
     expect(messages.all()).toHaveLength(0);
   });
 
+  it('answers 400 naming the field to a CPIM From or imdn.Message-ID too large to key on (was 503)', async () => {
+    const longFrom = `sip:${'b'.repeat(300)}@example.net`;
+    const fromResult = await handle(message(cpimFromBob('m1', 'x', longFrom), 'message/cpim', { from: longFrom }));
+    expect(fromResult.response).toMatchObject({ status: 400, reason: 'Bad Request - CPIM From over 256 octets' });
+    const idResult = await handle(message(cpimFromBob('i'.repeat(1100)), 'message/cpim'));
+    expect(idResult.response).toMatchObject({ status: 400, reason: 'Bad Request - imdn.Message-ID over 256 octets' });
+    expect(messages.all()).toHaveLength(0);
+  });
+
+  it('refuses (403) a CPIM From that is not the direct client, so a forged copy cannot silence the real one', async () => {
+    const forged = await handle(
+      message(cpimFromBob('X', 'forged'), 'message/cpim', { from: 'sip:mallory@example.net' }),
+    );
+    expect(forged.response).toMatchObject({
+      status: 403,
+      reason: 'Forbidden - CPIM From is not the authenticated sender',
+    });
+    const genuine = await handle(message(cpimFromBob('X', 'genuine'), 'message/cpim'));
+    expect(genuine.response.status).toBe(202);
+    expect(genuine.changedUsers).toEqual([ALICE]);
+    expect(messages.all().map((m) => Buffer.from(m.cpim).toString())).toEqual([expect.stringContaining('genuine')]);
+  });
+
+  it("takes a trusted peer's asserted identity as the sender, whatever the From says", async () => {
+    const opts = { trusted: true, from: 'sip:anyone@example.net', asserted: '<sip:bob@example.net>, <tel:+15550001>' };
+    expect((await handle(message(cpimFromBob('A'), 'message/cpim', opts))).response.status).toBe(202);
+    const tel = await handle(message(cpimFromBob('B', 'x', 'tel:+15550001'), 'message/cpim', opts));
+    expect(tel.response.status).toBe(202);
+    const other = await handle(message(cpimFromBob('C', 'x', 'sip:carol@example.net'), 'message/cpim', opts));
+    expect(other.response.status).toBe(403);
+    expect(messages.all().map((m) => m.from)).toEqual([BOB, 'tel:+15550001']);
+  });
+
+  it('answers 404 to a deposit for a user outside the served domain, and stores nothing', async () => {
+    const result = await handle(message(cpimFromBob('d'), 'message/cpim', { uri: 'sip:alice@elsewhere.example' }));
+    expect(result.response).toMatchObject({
+      status: 404,
+      reason: 'Not Found - Request-URI is not a user of example.com',
+    });
+    expect(messages.all()).toHaveLength(0);
+  });
+
   it('stores for a tel: recipient', async () => {
     const result = await handle(message(cpimFromBob('t'), 'message/cpim', { uri: 'tel:+15551234' }));
     expect(result.response.status).toBe(202);
@@ -155,7 +199,13 @@ describe('deposit over HTTP', () => {
 
   beforeEach(() => {
     messages = new MemoryMessageStore();
-    deps = { messages, policy: defaultPolicy(), warnAgent: 'pf.example.com', now: new ManualClock(NOW).now };
+    deps = {
+      messages,
+      policy: defaultPolicy(),
+      servedDomain: 'example.com',
+      warnAgent: 'pf.example.com',
+      now: new ManualClock(NOW).now,
+    };
     handle = makeHttpHandler(deps);
   });
 
@@ -216,6 +266,16 @@ describe('deposit over HTTP', () => {
     const message = (JSON.parse(result.body) as { error: string }).error;
     expect(message).toMatch(error);
     expect(message).not.toContain('Invalid input');
+    expect(messages.all()).toHaveLength(0);
+  });
+
+  it('answers 404 to a recipient outside the served domain and 400 naming an oversized field', async () => {
+    const away = await handle({ to: 'sip:alice@elsewhere.example', from: BOB, body: 'x' });
+    expect(away.statusCode).toBe(404);
+    expect(JSON.parse(away.body).error).toContain('`to`');
+    const long = await handle({ to: ALICE, from: BOB, body: 'x', messageId: 'm'.repeat(2000) });
+    expect(long.statusCode).toBe(400);
+    expect(JSON.parse(long.body).error).toContain('imdn.Message-ID');
     expect(messages.all()).toHaveLength(0);
   });
 

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { messagesExpired, sweep, type ExpireDeps } from '#functions/expire/logic.ts';
 import { decodeList } from '#shared/deferred/list-codec.ts';
-import type { DeferredMessage, Subscription } from '#shared/deferred/model.ts';
+import type { DeferredMessageEntry, Subscription } from '#shared/deferred/model.ts';
 import { defaultPolicy } from '#shared/deferred/policy.ts';
 import {
   ManualClock,
@@ -43,7 +43,7 @@ describe('expire handler', () => {
   let subscriptions: MemorySubscriptionStore;
   let changes: RecordingChangeFeed;
   let edge: RecordingEdge;
-  let imdns: DeferredMessage[];
+  let imdns: DeferredMessageEntry[];
   let expiredCounts: number[];
   let deps: ExpireDeps;
 

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { makeHandler, type InviteDeps } from '#functions/invite/logic.ts';
 import { encodeActionList, type EntryAction } from '#shared/deferred/actions.ts';
-import type { DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeferredMessageEntry } from '#shared/deferred/model.ts';
 import { defaultPolicy } from '#shared/deferred/policy.ts';
 import { decodeSessionOwner, edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
 import type { SipRequestEvent } from '#shared/events.ts';
@@ -56,7 +56,7 @@ describe('invite handler', () => {
   let messages: MemoryMessageStore;
   let sessions: MemorySessionStore;
   let queue: MemoryQueue;
-  let failureImdns: DeferredMessage[];
+  let failureImdns: DeferredMessageEntry[];
   let deps: InviteDeps;
   let handle: ReturnType<typeof makeHandler>;
   const m1 = sampleMessage(1);
@@ -132,6 +132,36 @@ describe('invite handler', () => {
       dialogId: 'invite-call-1;inv-tag;inv-from',
       clientPath: CLIENT.path,
     });
+  });
+
+  it('answers an action list of 1,500 unknown ids with 400 naming the list, reading nothing (issue 11)', async () => {
+    const ids = Array.from({ length: 1500 }, (_, i) => `u${i}`);
+    const event = actionsInvite(ids.map((id) => ({ id, action: 'retrieve' })));
+    expect(Buffer.from(event.body, 'base64').length).toBeLessThan(deps.policy.maxInviteBodyBytes);
+    messages.calls.length = 0;
+    const result = await handle(event);
+    expect(result.response.status).toBe(400);
+    expect(result.response.reason).toBe('Bad Request - The action list names 1500 entries, at most 100');
+    expect(messages.calls).toEqual([]);
+    expect(sessions.all()).toEqual([]);
+    expect(queue.jobs).toEqual([]);
+  });
+
+  it('reads the ids of a full list in one batch: 100 unknown ids are one getMany and a 404', async () => {
+    const ids = Array.from({ length: deps.policy.maxInviteIds }, (_, i) => `u${i}`);
+    messages.calls.length = 0;
+    const result = await handle(actionsInvite(ids.map((id) => ({ id, action: 'retrieve' }))));
+    expect(result.response.status).toBe(404);
+    expect(messages.calls).toEqual([{ method: 'getMany', ids }]);
+  });
+
+  it('finds the known ids among unknown ones with that one batch read', async () => {
+    const ids = [...Array.from({ length: 98 }, (_, i) => `u${i}`), m2.id, m1.id];
+    messages.calls.length = 0;
+    const result = await handle(actionsInvite(ids.map((id) => ({ id, action: 'retrieve' }))));
+    expect(result.response.status).toBe(200);
+    expect(messages.calls).toEqual([{ method: 'getMany', ids }]);
+    expect(sessions.all()[0]!.retrieve).toEqual([m1.id, m2.id]);
   });
 
   it('accepts the protocol.md INVITE body as written', async () => {

@@ -217,6 +217,19 @@ describe('subscribe handler', () => {
     expect(subscriptions.all()[0]!.expiresAt).toBe(NOW / 1000 + 600 + 7200);
   });
 
+  it('moves the subscription to the edge task the refresh came through (the first one was replaced)', async () => {
+    await handle(subscribe());
+    expect(subscriptions.all()[0]!.dialog.flow.edgeId).toBe('edge-1');
+    clock.advance(60_000);
+    const refresh = inDialog('600');
+    refresh.flow = { ...refresh.flow, edgeId: 'edge-2', remotePort: 50999, connectionId: 'conn-9' };
+    const result = await handle(refresh);
+    expect(result.response.status).toBe(200);
+    expect(subscriptions.all()[0]!.dialog.flow).toMatchObject({ edgeId: 'edge-2', connectionId: 'conn-9' });
+    // The NOTIFY answering the refresh goes out through that task too.
+    expect(notifyOf(result.requests).dialog.flow.edgeId).toBe('edge-2');
+  });
+
   it('keeps the remote CSeq of the dialog: set by the SUBSCRIBE, raised by each refresh (RFC 3261 §12.1.1, §12.2.2)', async () => {
     await handle(subscribe({ CSeq: '4 SUBSCRIBE' }));
     expect(subscriptions.all()[0]!.dialog.remoteCSeq).toBe(4);

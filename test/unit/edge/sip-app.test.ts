@@ -1,0 +1,129 @@
+/**
+ * The edge's answer when a handler call fails or the edge is full (issue 11 items 6 and 10):
+ * 503 + Retry-After only when a later try can succeed, 500 for a handler's own bug, and every
+ * request above MAX_IN_FLIGHT answered at once.
+ */
+import { describe, expect, it } from 'vitest';
+import { LambdaFunctionError } from '#shared/adapters/lambda-invoker.ts';
+import type { SipHandlerResult } from '#shared/events.ts';
+import type { HandlerInvoker } from '#shared/ports.ts';
+import { getHeader, parseMessage } from '#shared/sip/messages/index.ts';
+import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
+import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
+import { SipApp } from '#functions/edge/sip-app.ts';
+import type { InDialogSender } from '#functions/edge/in-dialog-sender.ts';
+
+function request(n: number): SipRequest {
+  const text = [
+    'MESSAGE sip:alice@example.com SIP/2.0',
+    `Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK${n}`,
+    'Max-Forwards: 70',
+    `From: <sip:bob@example.net>;tag=${n}`,
+    'To: <sip:alice@example.com>',
+    `Call-ID: call-${n}`,
+    'CSeq: 1 MESSAGE',
+    'Content-Type: text/plain',
+    'Content-Length: 2',
+    '',
+    'hi',
+  ].join('\r\n');
+  const parsed = parseMessage(Buffer.from(text));
+  if (!parsed.ok || parsed.message.kind !== 'request') throw new Error('bad test request');
+  return parsed.message;
+}
+
+function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
+  let onRequest: (req: SipRequest, tx: ServerTransaction) => void = () => undefined;
+  new SipApp({
+    transactions: {
+      onRequest: (cb) => (onRequest = cb),
+      onAck: () => undefined,
+      onAckTimeout: () => undefined,
+    },
+    invoker: { deposit, subscribe: deposit, invite: deposit },
+    sender: { hold: () => undefined, send: async () => undefined } as unknown as InDialogSender,
+    msrp: { expect: () => undefined, closeSession: () => undefined },
+    edgeId: 'local',
+    isTrusted: () => false,
+    isDirectClient: () => true,
+    contactFor: () => '<sip:127.0.0.1:5060>',
+    userChanged: async () => undefined,
+    maxInFlight,
+  });
+  /** Send one request; resolves with its final response. */
+  return (n: number) =>
+    new Promise<SipResponse>((resolve) => {
+      const tx = {
+        request: request(n),
+        source: {
+          transport: 'tcp',
+          remoteAddress: '127.0.0.1',
+          remotePort: 5070,
+          localAddress: '127.0.0.1',
+          localPort: 5060,
+        },
+        cancelled: false,
+        respond: (res: SipResponse) => resolve(res),
+      } as ServerTransaction;
+      onRequest(tx.request, tx);
+    });
+}
+
+const accepted: SipHandlerResult = { response: { status: 202, reason: 'Accepted' } };
+
+describe('a failed handler call', () => {
+  it('is 500 without Retry-After when the handler has a bug (a TypeError in it)', async () => {
+    const send = harness(async () => {
+      throw new TypeError("Cannot read properties of undefined (reading 'toLowerCase')");
+    });
+    const res = await send(1);
+    expect(res.status).toBe(500);
+    expect(getHeader(res, 'Retry-After')).toBeUndefined();
+  });
+
+  it('is 500 when the Lambda reports its own TypeError, 503 when it timed out', async () => {
+    const bug = harness(async () => {
+      throw new LambdaFunctionError(
+        'deposit',
+        'Unhandled',
+        JSON.stringify({ errorType: 'TypeError', errorMessage: 'x' }),
+      );
+    });
+    expect((await bug(1)).status).toBe(500);
+    const timeout = harness(async () => {
+      throw new LambdaFunctionError('deposit', 'Unhandled', JSON.stringify({ errorType: 'Sandbox.Timedout' }));
+    });
+    const res = await timeout(2);
+    expect(res.status).toBe(503);
+    expect(getHeader(res, 'Retry-After')).toBe('5');
+  });
+
+  it('is 503 + Retry-After when the handler or its store is unreachable', async () => {
+    const send = harness(async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4567'), { code: 'ECONNREFUSED' });
+    });
+    const res = await send(1);
+    expect(res.status).toBe(503);
+    expect(getHeader(res, 'Retry-After')).toBe('5');
+  });
+});
+
+describe('above MAX_IN_FLIGHT', () => {
+  it('every request is answered: the ones in flight by the handler, the others 503 + Retry-After at once', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const send = harness(async () => {
+      await gate;
+      return accepted;
+    }, 2);
+    const pending = Array.from({ length: 50 }, (_, i) => send(i));
+    const shed = await Promise.all(pending.slice(2));
+    expect(shed.every((r) => r.status === 503 && getHeader(r, 'Retry-After') === '5')).toBe(true);
+    release();
+    const served = await Promise.all(pending.slice(0, 2));
+    expect(served.map((r) => r.status)).toEqual([202, 202]);
+    // Capacity is back once they are done.
+    release();
+    expect((await send(99)).status).toBe(202);
+  });
+});
