@@ -2,7 +2,8 @@
  * The whole deployment as architecture.md draws it: storage, queue and handlers, the edge on Fargate
  * behind an NLB, the dashboard and the alarms.
  */
-import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { DeployConfig } from './config.ts';
 import { Alarms } from './constructs/alarms.ts';
@@ -32,12 +33,26 @@ export class DeferredCpmStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       fixedEgress: config.fixedEgress,
     });
-    this.edge = new Edge(this, 'Edge', { config, network: this.network });
+    // CONTROL_TOKEN: the bearer token the handlers present to the edges' control API.
+    const controlToken = new secretsmanager.Secret(this, 'ControlToken', {
+      description: 'Bearer token of the edge control API (/control/*)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    Validations.of(controlToken).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Read once per edge task and function instance; a rotation is a redeploy of both.',
+    });
+    this.edge = new Edge(this, 'Edge', { config, network: this.network, controlToken });
     this.functions = new Functions(this, 'Functions', {
       config,
+      controlToken,
       network: this.network,
       tables: this.storage.tables,
-      advertise: { host: this.edge.nlb.loadBalancerDnsName, msrpPort: LISTENER_PORTS.msrp },
+      advertise: {
+        host: this.edge.nlb.loadBalancerDnsName,
+        msrpPort: LISTENER_PORTS.msrp,
+        ...(config.certificateArn ? { msrpsPort: LISTENER_PORTS.msrps } : {}),
+      },
     });
     const { subscribe, invite, deposit } = this.functions.handlers;
     this.edge.invokes({ subscribe, invite, deposit });

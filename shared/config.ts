@@ -2,6 +2,7 @@
  * The service's configuration: one environment variable per setting (docs/architecture.md "Configuration"),
  * the local defaults when unset. A bad value stops the start with a message naming the variable.
  */
+import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { parseDuration } from './deferred/policy.ts';
 
@@ -30,9 +31,20 @@ export interface Config {
    * they count as TLS (sips: Contact on the advertised TLS address).
    */
   tlsOffloadPort?: number;
+  /**
+   * MSRP_TLS_OFFLOAD_PORT: plain TCP for MSRP whose TLS a load balancer ended; with
+   * SIP_ADVERTISE_MSRPS, sessions set up over SIP over TLS get an msrps: a=path there.
+   */
+  msrpTlsOffloadPort?: number;
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
+  /**
+   * SQLITE_SYNCHRONOUS, the local default's store: FULL (default) fsyncs every commit, so an
+   * acknowledged message survives a power cut; NORMAL only at checkpoints (survives a crash of
+   * the process, not of the machine). For benchmarks and machines with a battery-backed cache.
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -41,6 +53,11 @@ export interface Config {
   directClients: string[];
   /** Where the admin and control HTTP port listens: loopback unless set (the control API is private). */
   adminListen: string;
+  /**
+   * CONTROL_TOKEN: the bearer token every /control/* call must carry (the handlers send it).
+   * Unset: a random one per start, so that locally nothing outside this process can call it.
+   */
+  controlToken: string;
   /**
    * MSRP_RELAY_ALLOW: address ranges of the other edge tasks. An MSRP connection for a session
    * held by a task in them is handed to that task; empty (the default) relays nothing.
@@ -87,7 +104,7 @@ export interface Config {
 
 /** DynamoDB's TTL ignores items whose expiry is more than five years away: the service's cap. */
 export const MAX_RETENTION_SECONDS = 5 * 365 * 24 * 3600;
-export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp';
+export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp' | 'msrps';
 export interface HostPort {
   host: string;
   port: number;
@@ -99,6 +116,7 @@ const ADVERTISE_VARIABLES: Record<AdvertisedTransport, string> = {
   tls: 'SIP_ADVERTISE_TLS',
   ws: 'SIP_ADVERTISE_WS',
   msrp: 'SIP_ADVERTISE_MSRP',
+  msrps: 'SIP_ADVERTISE_MSRPS',
 };
 
 /** `host:port` or `[v6]:port`; split at the last colon, so linear on any input. */
@@ -229,6 +247,15 @@ function functionNames(env: Env): { subscribe: string; invite: string; deposit: 
   };
 }
 
+function controlToken(env: Env): string {
+  const value = env.CONTROL_TOKEN;
+  if (value === undefined || value === '') return randomBytes(32).toString('base64url');
+  if (value.length < 32 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new ConfigError('CONTROL_TOKEN', 'must be at least 32 printable characters without spaces');
+  }
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const listen = env.SIP_LISTEN || '127.0.0.1';
   if (isIP(listen) === 0) throw new ConfigError('SIP_LISTEN', `"${listen}" is not an IP address`);
@@ -264,6 +291,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (handlerMode !== 'local' && handlerMode !== 'lambda') {
     throw new ConfigError('HANDLER_MODE', `"${handlerMode}" is neither "local" nor "lambda"`);
   }
+  const sqliteSynchronous = (env.SQLITE_SYNCHRONOUS || 'FULL').toUpperCase();
+  if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
+    throw new ConfigError('SQLITE_SYNCHRONOUS', `"${env.SQLITE_SYNCHRONOUS}" is neither FULL nor NORMAL`);
+  }
   const advertise = env.SIP_ADVERTISE || listen;
   if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
   return {
@@ -278,11 +309,14 @@ export function loadConfig(env: Env = process.env): Config {
     advertise,
     advertiseTransports: advertiseTransports(env),
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
+    ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', 600),
     dataDir: env.DATA_DIR || '.data',
+    sqliteSynchronous,
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),
+    controlToken: controlToken(env),
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
     deliveryLeaseSeconds,
@@ -298,6 +332,17 @@ export function loadConfig(env: Env = process.env): Config {
     ...(adminToken ? { adminToken } : {}),
     flowTrace: flowTraceRaw === '' ? handlerMode === 'local' : ['on', '1', 'true'].includes(flowTraceRaw),
   };
+}
+
+/**
+ * Where the edge may send SIP of its own accord (NOTIFY and BYE asked for through /control/send,
+ * IMDN reports): the SIP/IP Core (TRUSTED_PEERS), admitted direct clients (DIRECT_CLIENTS) and
+ * the OUTBOUND_PROXY. Anything else is refused before a byte is sent, so that whoever reaches
+ * the control API cannot aim the edge at arbitrary hosts.
+ */
+export function controlDestinations(config: Config): (address: string) => boolean {
+  const proxyHost = config.outboundProxy ? SIP_URI.exec(config.outboundProxy)?.[1]?.replace(/^\[|\]$/g, '') : undefined;
+  return makeTrustCheck([...config.trustedPeers, ...config.directClients, ...(proxyHost ? [proxyHost] : [])]);
 }
 
 /**

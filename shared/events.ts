@@ -49,6 +49,8 @@ export interface DeliverySessionSpec {
   dialogId: string;
   /** The client's MSRP path (its a=path): the listener checks the binding SEND's From-Path against it. */
   clientPath: string;
+  /** Our a=path is msrps: (the INVITE came over TLS and an MSRP TLS listener is advertised). */
+  secure?: boolean;
 }
 
 export interface SipHandlerResult {

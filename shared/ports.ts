@@ -7,9 +7,9 @@ import type {
   DeferredMessageEntry,
   DeliveryJob,
   DeliverySession,
+  Flow,
   Subscription,
 } from './deferred/model.ts';
-import type { Flow } from './sip/dialog/types.ts';
 import type { InDialogRequestSpec, SipHandlerResult, SipRequestEvent } from './events.ts';
 
 /**

@@ -13,6 +13,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { OUTBOUND_QUEUE_URL_ENV } from '#shared/adapters/wiring.ts';
@@ -27,7 +28,7 @@ import { ADMIN_PORT, type Network } from './network.ts';
  * whatever their protocols (DuplicateListener). UDP keeps RFC 3261's 5060 and TLS its 5061
  * (§26.3.1); TCP takes 5062. Contact, Record-Route and Via name these, per transport.
  */
-export const LISTENER_PORTS = { sipUdp: 5060, sipTls: 5061, sipTcp: 5062, msrp: 2855 } as const;
+export const LISTENER_PORTS = { sipUdp: 5060, sipTls: 5061, sipTcp: 5062, msrp: 2855, msrps: 2856 } as const;
 
 /**
  * What the container listens on. ECS refuses one container port in two port mappings, even
@@ -38,6 +39,8 @@ export const CONTAINER_PORTS = {
   sipUdp: LISTENER_PORTS.sipUdp,
   sipTcp: LISTENER_PORTS.sipTcp,
   sipTlsOffload: 5063,
+  // MSRP over TLS ended at the NLB (msrps: a=path for sessions set up over SIP over TLS).
+  msrpTlsOffload: 2856,
   // The invite function names the owning task in session ids with this port (RFC 4975 §15: 2855).
   msrp: MSRP_DEFAULT_PORT,
   admin: ADMIN_PORT,
@@ -75,6 +78,8 @@ export const TRACE_SAMPLE_RATE = 0.05;
 export interface EdgeProps {
   config: DeployConfig;
   network: Network;
+  /** CONTROL_TOKEN, which /control/* calls must carry. */
+  controlToken: secretsmanager.ISecret;
 }
 
 export class Edge extends Construct {
@@ -89,6 +94,7 @@ export class Edge extends Construct {
     sipTcp: elbv2.NetworkTargetGroup;
     sipTls?: elbv2.NetworkTargetGroup;
     msrp: elbv2.NetworkTargetGroup;
+    msrps?: elbv2.NetworkTargetGroup;
   };
   readonly taskDefinition: ecs.FargateTaskDefinition;
   private readonly container: ecs.ContainerDefinition;
@@ -114,6 +120,13 @@ export class Edge extends Construct {
       }
     }
     this.nlbSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(LISTENER_PORTS.msrp), 'MSRP from clients');
+    if (config.certificateArn) {
+      this.nlbSecurityGroup.addIngressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(LISTENER_PORTS.msrps),
+        'MSRP over TLS from clients',
+      );
+    }
     Validations.of(this.nlbSecurityGroup).acknowledge({
       id: 'AwsSolutions-EC23',
       reason:
@@ -150,7 +163,10 @@ export class Edge extends Construct {
       [ec2.Port.tcp(CONTAINER_PORTS.msrp), 'MSRP from the NLB'],
       [ec2.Port.tcp(ADMIN_PORT), 'NLB health checks'],
       ...(config.certificateArn
-        ? ([[ec2.Port.tcp(CONTAINER_PORTS.sipTlsOffload), 'SIP over TLS ended at the NLB']] as [ec2.Port, string][])
+        ? ([
+            [ec2.Port.tcp(CONTAINER_PORTS.sipTlsOffload), 'SIP over TLS ended at the NLB'],
+            [ec2.Port.tcp(CONTAINER_PORTS.msrpTlsOffload), 'MSRP over TLS ended at the NLB'],
+          ] as [ec2.Port, string][])
         : []),
     ];
     for (const [portRange, what] of fromNlb) {
@@ -221,6 +237,8 @@ export class Edge extends Construct {
               // Plain TCP here, TLS to the client: advertised as sips: on the TLS listener.
               SIP_TLS_OFFLOAD_PORT: String(CONTAINER_PORTS.sipTlsOffload),
               SIP_ADVERTISE_TLS: `${this.nlb.loadBalancerDnsName}:${LISTENER_PORTS.sipTls}`,
+              MSRP_TLS_OFFLOAD_PORT: String(CONTAINER_PORTS.msrpTlsOffload),
+              SIP_ADVERTISE_MSRPS: `${this.nlb.loadBalancerDnsName}:${LISTENER_PORTS.msrps}`,
             }
           : {}),
         TRUSTED_PEERS: config.trustedPeers.join(','),
@@ -236,11 +254,15 @@ export class Edge extends Construct {
         // IMDN failure reports go to the SIP/IP Core's entry (RFC 3261 §8.1.2 outbound proxy).
         ...(config.outboundProxy ? { OUTBOUND_PROXY: config.outboundProxy } : {}),
       },
+      secrets: { CONTROL_TOKEN: ecs.Secret.fromSecretsManager(props.controlToken) },
       portMappings: [
         { containerPort: CONTAINER_PORTS.sipUdp, protocol: ecs.Protocol.UDP },
         { containerPort: CONTAINER_PORTS.sipTcp, protocol: ecs.Protocol.TCP },
         ...(config.certificateArn
-          ? [{ containerPort: CONTAINER_PORTS.sipTlsOffload, protocol: ecs.Protocol.TCP }]
+          ? [
+              { containerPort: CONTAINER_PORTS.sipTlsOffload, protocol: ecs.Protocol.TCP },
+              { containerPort: CONTAINER_PORTS.msrpTlsOffload, protocol: ecs.Protocol.TCP },
+            ]
           : []),
         { containerPort: CONTAINER_PORTS.msrp, protocol: ecs.Protocol.TCP },
         { containerPort: CONTAINER_PORTS.admin, protocol: ecs.Protocol.TCP },
@@ -255,7 +277,7 @@ export class Edge extends Construct {
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
-      reason: 'The environment holds names, ports and address ranges only; the task has no secrets.',
+      reason: 'The environment holds names, ports and address ranges only; CONTROL_TOKEN comes from Secrets Manager.',
     });
 
     this.service = new ecs.FargateService(this, 'Service', {
@@ -341,6 +363,22 @@ export class Edge extends Construct {
         defaultTargetGroups: [this.targetGroups.sipTls],
       });
     }
+    if (config.certificateArn) {
+      // RFC 4975 §15: msrps. TLS ends at the NLB as for SIP; the task's own port tells it apart.
+      this.targetGroups.msrps = targetGroup(
+        'Msrps',
+        elbv2.Protocol.TCP,
+        CONTAINER_PORTS.msrpTlsOffload,
+        ecs.Protocol.TCP,
+      );
+      this.nlb.addListener('Msrps', {
+        port: LISTENER_PORTS.msrps,
+        protocol: elbv2.Protocol.TLS,
+        certificates: [elbv2.ListenerCertificate.fromArn(config.certificateArn)],
+        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+        defaultTargetGroups: [this.targetGroups.msrps],
+      });
+    }
     this.nlb.addListener('Msrp', {
       port: LISTENER_PORTS.msrp,
       protocol: elbv2.Protocol.TCP,
@@ -389,7 +427,7 @@ export class Edge extends Construct {
     return ecs.ContainerImage.fromAsset(PROJECT_ROOT, {
       file: 'functions/edge/Dockerfile',
       platform: Platform.LINUX_ARM64,
-      exclude: ['node_modules', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
+      exclude: ['node_modules', 'dist', 'cdk.out', '.git', '.data', 'test', 'docs', 'coverage', '*.log'],
     });
   }
 }

@@ -14,6 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { TableRole } from '#shared/adapters/dynamodb/tables.ts';
 import {
@@ -47,7 +48,9 @@ export interface FunctionsProps {
   network: Network;
   tables: Record<TableRole, dynamodb.Table>;
   /** Where clients reach the MSRP listener (advertised in SDP answers). */
-  advertise: { host: string; msrpPort: number };
+  advertise: { host: string; msrpPort: number; msrpsPort?: number };
+  /** CONTROL_TOKEN for the edges' control API. */
+  controlToken: secretsmanager.ISecret;
 }
 
 export class Functions extends Construct {
@@ -74,6 +77,11 @@ export class Functions extends Construct {
       SIP_ADVERTISE: props.advertise.host,
       MSRP_PORT: String(props.advertise.msrpPort),
       SIP_ADVERTISE_MSRP: `${props.advertise.host}:${props.advertise.msrpPort}`,
+      // A CloudFormation dynamic reference, resolved at deploy: the template never holds the token.
+      CONTROL_TOKEN: props.controlToken.secretValue.unsafeUnwrap(),
+      ...(props.advertise.msrpsPort !== undefined
+        ? { SIP_ADVERTISE_MSRPS: `${props.advertise.host}:${props.advertise.msrpsPort}` }
+        : {}),
     };
     const inVpc = { vpc: network.vpc, subnets: network.handlerSubnets, securityGroup: network.edgeClients };
     // `tracing` context. `sampled` (default): only the invocations the edge marks sampled

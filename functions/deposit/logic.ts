@@ -4,7 +4,7 @@
  * Stored once per (recipient, sender, imdn.Message-ID); 202 once stored durably.
  */
 import { z } from 'zod';
-import { ulid } from 'ulid';
+import { newUlid } from '#shared/deferred/ids.ts';
 import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
 import { deferredFromCpim, MAX_ADDRESS_OCTETS } from '#shared/deferred/message.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
@@ -75,7 +75,7 @@ export async function depositCpim(
     cpim,
     now: new Date(nowMs),
     retentionSeconds: deps.policy.retentionSeconds,
-    id: (deps.newId ?? ulid)(),
+    id: (deps.newId ?? newUlid)(),
   });
   if (!built.ok) return { status: 400, reason: `Bad Request - ${built.reason}` };
   if (senders) {
@@ -126,7 +126,7 @@ export function makeSipHandler(deps: DepositDeps) {
         from: senders[0]!,
         to: user,
         dateTime: new Date(deps.now()).toISOString(),
-        messageId: ulid(),
+        messageId: newUlid(),
         contentType,
         body: request.body,
       });
@@ -220,7 +220,7 @@ export function makeHttpHandler(deps: DepositDeps) {
             from: input.from,
             to: user,
             dateTime: new Date(deps.now()).toISOString(),
-            messageId: input.messageId ?? ulid(),
+            messageId: input.messageId ?? newUlid(),
             contentType: input.contentType,
             body: sent,
             ...(input.subject ? { subject: input.subject } : {}),

@@ -4,6 +4,7 @@
  * through which handlers reach this task (architecture.md: NOTIFY/BYE sending, MSRP delivery,
  * list changes).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InDialogRequestSpec } from '#shared/events.ts';
@@ -34,7 +35,15 @@ export interface AdminDeps {
   /** The operator credential /api/* asks for (`Authorization: Bearer <token>`). */
   adminToken: string;
   edgeId: string;
+  /** The bearer token /control/* calls must carry (CONTROL_TOKEN). */
+  controlToken: string;
   maxBodyBytes?: number;
+}
+
+/** Constant-time comparison of an Authorization header with the expected bearer token. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return header !== undefined && timingSafeEqual(digest(header), digest(`Bearer ${token}`));
 }
 
 class HttpError extends Error {
@@ -107,6 +116,11 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://edge');
     const limit = this.deps.maxBodyBytes ?? 1_048_576;
     const key = `${req.method} ${url.pathname}`;
+    // The control API makes this task send SIP and deliver messages: only the handlers may call it.
+    if (url.pathname.startsWith('/control/') && !bearerMatches(req.headers.authorization, this.deps.controlToken)) {
+      res.setHeader('www-authenticate', 'Bearer realm="control"');
+      throw new HttpError(401, 'control API: missing or wrong bearer token');
+    }
     const q = url.searchParams;
     if (url.pathname.startsWith('/api/') && !authorized(req.headers.authorization, this.deps.adminToken)) {
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="deferred-cpm"' });

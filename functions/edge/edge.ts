@@ -8,7 +8,7 @@
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, makeTrustCheck, type Config } from '#shared/config.ts';
+import { ConfigError, controlDestinations, makeTrustCheck, type Config } from '#shared/config.ts';
 import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
@@ -43,7 +43,7 @@ export interface EdgeOptions {
   sweepIntervalMs?: number;
   /** How often the console's time series samples the metrics (10 s). */
   seriesIntervalMs?: number;
-  /** Outbound allow-list for SIP sends (tests: loopback only). */
+  /** Outbound allow-list for SIP sends (default: controlDestinations(config); tests: loopback only). */
   allowDestination?: (address: string) => boolean;
 }
 
@@ -122,7 +122,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         ...(config.tlsOffloadPort !== undefined ? { tlsOffloadPort: config.tlsOffloadPort } : {}),
         advertised: sipAdvertised(config),
         idleTimeoutMs: config.idleTimeoutSeconds * 1000,
-        ...(opts.allowDestination ? { allowDestination: opts.allowDestination } : {}),
+        allowDestination: opts.allowDestination ?? controlDestinations(config),
+        // The SIP/IP Core is not held to the per-source limit and keeps connecting under a flood.
+        isKnownPeer: makeTrustCheck(config.trustedPeers),
       },
       log,
     );
@@ -162,6 +164,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       host: config.listen,
       port: config.msrpPort,
       advertiseHost: config.advertiseTransports.msrp?.host ?? config.advertise,
+      ...(config.msrpTlsOffloadPort !== undefined && config.advertiseTransports.msrps
+        ? { tlsOffload: { port: config.msrpTlsOffloadPort, advertise: config.advertiseTransports.msrps } }
+        : {}),
       ...(config.advertiseTransports.msrp ? { advertisePort: config.advertiseTransports.msrp.port } : {}),
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,
@@ -333,6 +338,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       }),
       adminToken,
       edgeId,
+      controlToken: config.controlToken,
     });
     const adminPort = await bindOrName(() => admin.start(config.adminListen, config.adminPort), config.adminListen, {
       ADMIN_PORT: config.adminPort,

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { SQSBatchItemFailure } from 'aws-lambda';
-import { ulid } from 'ulid';
+import { newUlid } from '#shared/deferred/ids.ts';
 import { parseFailureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { serviceUri } from '#shared/config.ts';
@@ -51,7 +51,7 @@ export function makeFailureImdnSender(deps: {
       deps.onSent?.(0);
       return { kind: 'no-route' };
     }
-    const imdn = failedDeliveryImdn(job, { now: new Date(), messageId: ulid() });
+    const imdn = failedDeliveryImdn(job, { now: new Date(), messageId: newUlid() });
     const request: SipRequest = {
       kind: 'request',
       method: 'MESSAGE',

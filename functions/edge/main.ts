@@ -49,6 +49,8 @@ async function main(): Promise<void> {
       `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (console, health, metrics)`,
       `  operator token ${config.adminToken ? '(ADMIN_TOKEN)' : `${edge.adminToken} (in ${config.dataDir}/admin-token)`}`,
       `  data ${config.dataDir}`,
+      // Since the process started (performance's time origin), not since this module loaded.
+      `  up in ${Math.round(performance.now())} ms, resident ${Math.round(process.memoryUsage.rss() / 1048576)} MiB`,
       '',
     ].join('\n'),
   );

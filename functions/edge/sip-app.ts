@@ -40,7 +40,7 @@ export interface TransactionPort {
 }
 
 export interface MsrpPort {
-  expect(sessionId: string, clientPath: string): void;
+  expect(sessionId: string, clientPath: string, secure?: boolean): void;
   closeSession(sessionId: string): void;
 }
 
@@ -249,7 +249,7 @@ export class SipApp {
     if (req.method === 'INVITE' && ok && result.session) {
       const session = result.session;
       try {
-        this.deps.msrp.expect(session.sessionId, session.clientPath);
+        this.deps.msrp.expect(session.sessionId, session.clientPath, session.secure ?? false);
       } catch (err) {
         // The handler accepted an offer whose path the MSRP layer cannot use (RFC 4975 §9).
         this.deps.log?.('warn', 'MSRP session refused', { error: String(err) });

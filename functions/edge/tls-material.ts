@@ -5,7 +5,6 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import selfsigned from 'selfsigned';
 
 export interface TlsMaterial {
   key: string;
@@ -27,6 +26,8 @@ export async function loadTlsMaterial(opts: {
   try {
     return { key: await readFile(keyPath, 'utf8'), cert: await readFile(certPath, 'utf8') };
   } catch {
+    // Loaded only the first time: the X.509 toolkit is most of what the edge would parse at start.
+    const { default: selfsigned } = await import('selfsigned');
     const pems = await selfsigned.generate([{ name: 'commonName', value: opts.commonName }], {
       keyType: 'ec',
       curve: 'P-256',

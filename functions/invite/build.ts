@@ -15,6 +15,8 @@ export interface InviteBuild {
   serviceUris: string[];
   /** Where clients reach the MSRP listener (the SDP answer's path). */
   msrp: { host: string; port: number };
+  /** Where clients reach MSRP over TLS (an msrps: path for INVITEs that came over TLS), if anywhere. */
+  msrps?: { host: string; port: number };
   /**
    * The MSRP port the owning edge task listens on, named in session ids so another task relays
    * to it (the container's port in AWS; the bound port locally).
@@ -33,6 +35,7 @@ export function buildInvite(opts: InviteBuild) {
     policy: opts.policy,
     serviceUris: opts.serviceUris,
     msrp: opts.msrp,
+    ...(opts.msrps ? { msrps: opts.msrps } : {}),
     newTag,
     // 'local' names no address, so ids stay plain; an edge id with one makes them name that task.
     newSessionId: (edgeId) => newSessionId(edgeSessionOwner(edgeId, opts.ownerMsrpPort)),

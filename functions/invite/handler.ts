@@ -24,6 +24,8 @@ const invite = buildInvite({
   serviceUris,
   // Clients connect to the advertised host (the NLB) on the MSRP port (protocol.md step 14).
   msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: config.msrpPort },
+  // INVITEs over TLS (ended at the NLB) get an msrps: path on the NLB's MSRP TLS listener.
+  ...(config.advertiseTransports.msrps ? { msrps: config.advertiseTransports.msrps } : {}),
   // The id names the owning task (its private address, the edge's container MSRP port, 2855:
   // cdk/constructs/edge.ts CONTAINER_PORTS), so another task reached through the NLB relays to it.
   ownerMsrpPort: MSRP_DEFAULT_PORT,

@@ -26,6 +26,11 @@ export interface InviteDeps {
   serviceUris: string[];
   /** Where clients reach the MSRP listener (advertised in the SDP answer). */
   msrp: { host: string; port: number };
+  /**
+   * Where clients reach MSRP over TLS (a load balancer's TLS listener); an INVITE that came over
+   * TLS gets an msrps: path there (RFC 4975 §15), others and all without it the plain one.
+   */
+  msrps?: { host: string; port: number };
   newTag: () => string;
   /** A fresh MSRP session id for a session held by the edge task `edgeId` (the flow's). */
   newSessionId: (edgeId: string) => string;
@@ -128,7 +133,9 @@ export function makeHandler(deps: InviteDeps) {
 
     const localTag = deps.newTag();
     const sessionId = deps.newSessionId(event.flow.edgeId);
-    const answer = buildMsrpAnswer({ host: deps.msrp.host, port: deps.msrp.port, sessionId });
+    const secure = deps.msrps !== undefined && (event.flow.transport === 'tls' || event.flow.transport === 'wss');
+    const where = secure ? deps.msrps! : deps.msrp;
+    const answer = buildMsrpAnswer({ host: where.host, port: where.port, sessionId, secure });
     const dialog = createUasDialog(request, localTag, event.flow);
     const session: DeliverySession = {
       user,
@@ -153,7 +160,7 @@ export function makeHandler(deps: InviteDeps) {
         contentType: 'application/sdp',
         body: Buffer.from(answer.sdp, 'utf8').toString('base64'),
       },
-      session: { sessionId, user, dialogId: session.dialogId, clientPath: offer.path },
+      session: { sessionId, user, dialogId: session.dialogId, clientPath: offer.path, ...(secure ? { secure } : {}) },
       changedUsers: deleted > 0 ? [user] : [],
     };
   };

@@ -34,6 +34,8 @@ export interface EdgeHttpOptions {
   retries?: number;
   /** Pause before the first retry, doubling each time. Default 200 ms. */
   retryDelayMs?: number;
+  /** The edges' CONTROL_TOKEN, sent as a bearer token on every call. */
+  controlToken?: string;
 }
 
 /** A control call that did not complete. */
@@ -68,8 +70,13 @@ export class EdgeHttpGateway implements EdgeGateway {
   private readonly fanOutTimeoutMs: number;
   private readonly retries: number;
   private readonly retryDelayMs: number;
+  private readonly headers: Record<string, string>;
 
   constructor(options: EdgeHttpOptions = {}) {
+    this.headers = {
+      'content-type': 'application/json',
+      ...(options.controlToken ? { authorization: `Bearer ${options.controlToken}` } : {}),
+    };
     this.sendTimeoutMs = options.sendTimeoutMs ?? 40_000;
     this.deliverTimeoutMs = options.deliverTimeoutMs ?? 60_000;
     this.controlTimeoutMs = options.controlTimeoutMs ?? 5_000;
@@ -140,7 +147,7 @@ export class EdgeHttpGateway implements EdgeGateway {
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: this.headers,
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(spec.timeoutMs),
       });

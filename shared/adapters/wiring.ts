@@ -73,6 +73,8 @@ export interface EnvResources {
   tables: TableNames;
   queueUrl: string;
   outboundQueueUrl: string;
+  /** The edges' control API token (CONTROL_TOKEN), when set. */
+  edge?: EdgeHttpOptions;
 }
 
 /** Table names and queue URLs from the environment; a missing one is named in the error. */
@@ -90,6 +92,7 @@ export function resourcesFromEnv(env: Record<string, string | undefined>): EnvRe
     },
     queueUrl: need(DELIVERY_QUEUE_URL_ENV),
     outboundQueueUrl: need(OUTBOUND_QUEUE_URL_ENV),
+    ...(env.CONTROL_TOKEN ? { edge: { controlToken: env.CONTROL_TOKEN } } : {}),
   };
 }
 

@@ -44,6 +44,12 @@ export interface MsrpListenerOptions {
   advertiseHost?: string;
   /** Port written into our a=path when it differs from the bound one (NLB listener port). */
   advertisePort?: number;
+  /**
+   * MSRP over TLS that a load balancer ends (RFC 4975 §15: msrps): the plain TCP port the
+   * load balancer hands those connections to, and the host and port of its TLS listener, which
+   * our msrps: a=path names for sessions set up over SIP over TLS.
+   */
+  tlsOffload?: { port: number; advertise: { host: string; port: number } };
   /** Body bytes per SEND chunk. Default 64 KiB. */
   chunkBytes?: number;
   /** Wait for the response to each chunk (RFC 4975 §7.1: 30 s). */
@@ -111,16 +117,18 @@ const SILENT_LOG: MsrpLog = { debug() {}, info() {}, warn() {} };
 
 export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
   private readonly opts: Required<
-    Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log'>
+    Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log' | 'tlsOffload'>
   > &
-    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay'>;
+    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'tlsOffload'>;
   private readonly log: MsrpLog;
   private readonly sessions = new Map<string, MsrpSession>();
   private readonly connections = new Map<MsrpConnection, ConnectionState>();
   /** Both sockets of every relayed connection, so stop() ends them. */
   private readonly relayed = new Set<Socket>();
   private server: Server | undefined;
+  private offloadServer: Server | undefined;
   private boundPort: number | undefined;
+  private boundOffloadPort: number | undefined;
 
   constructor(options: MsrpListenerOptions) {
     super();
@@ -135,6 +143,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       maxConnections: options.maxConnections ?? 4096,
       limits: options.limits,
       relay: options.relay,
+      tlsOffload: options.tlsOffload,
     };
     this.log = options.log ?? SILENT_LOG;
   }
@@ -144,9 +153,33 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     return this.boundPort ?? this.opts.port;
   }
 
+  /** The plain TCP port for MSRP over TLS a load balancer ended, once bound. */
+  get tlsOffloadPort(): number | undefined {
+    return this.boundOffloadPort;
+  }
+
   /** Bind and listen; resolves with the bound port. */
-  start(): Promise<number> {
-    if (this.server) return Promise.resolve(this.port);
+  async start(): Promise<number> {
+    if (this.server) return this.port;
+    const port = await this.startMain();
+    if (this.opts.tlsOffload) {
+      // The same handling: what tells the two apart is the session's msrps: path (To-Path).
+      const server = createServer((socket) => this.onSocket(socket));
+      server.maxConnections = this.opts.maxConnections;
+      this.offloadServer = server;
+      this.boundOffloadPort = await new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.opts.tlsOffload!.port, this.opts.host, () => {
+          server.off('error', reject);
+          server.on('error', (err) => this.log.warn('msrp listener error', { error: err.message }));
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    }
+    return port;
+  }
+
+  private startMain(): Promise<number> {
     const server = createServer((socket) => this.onSocket(socket));
     server.maxConnections = this.opts.maxConnections;
     this.server = server;
@@ -172,21 +205,27 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     this.sessions.clear();
     for (const connection of [...this.connections.keys()]) connection.close('listener stopped');
     for (const socket of [...this.relayed]) socket.destroy();
-    const server = this.server;
+    for (const server of [this.server, this.offloadServer]) {
+      if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.offloadServer = undefined;
   }
 
   /**
-   * Our a=path for a session (RFC 4975 §6, §8.2): `msrp://host:port/<sessionId>;tcp`.
-   * Throws TypeError when the id is not a valid session-id (RFC 4975 §9).
+   * Our a=path for a session (RFC 4975 §6, §8.2): `msrp://host:port/<sessionId>;tcp`, or with
+   * `secure` `msrps://` on the TLS listener of `tlsOffload` (§15: TLS for sessions whose SIP was).
+   * Throws TypeError when the id is not a valid session-id (RFC 4975 §9), or for `secure` without
+   * `tlsOffload`.
    */
-  localPath(sessionId: string): string {
+  localPath(sessionId: string, secure = false): string {
     if (!isValidSessionId(sessionId)) throw new TypeError(`invalid MSRP session id: ${sessionId}`);
+    if (secure && !this.opts.tlsOffload) throw new TypeError('msrps session without an MSRP TLS listener');
+    const tls = secure ? this.opts.tlsOffload!.advertise : undefined;
     return formatMsrpUri({
-      secure: false,
-      host: this.opts.advertiseHost ?? this.opts.host,
-      port: this.opts.advertisePort ?? this.port,
+      secure,
+      host: tls?.host ?? this.opts.advertiseHost ?? this.opts.host,
+      port: tls?.port ?? this.opts.advertisePort ?? this.port,
       sessionId,
       transport: 'tcp',
       params: [],
@@ -199,8 +238,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
    * client path (and restarts the wait when it had ended). Throws TypeError for an invalid
    * session id or client path; both come from our own validated SDP, never from the wire directly.
    */
-  expect(sessionId: string, clientPath: string): void {
-    const localPath = this.localPath(sessionId);
+  expect(sessionId: string, clientPath: string, secure = false): void {
+    const localPath = this.localPath(sessionId, secure);
     const clientUris = parseMsrpPath(clientPath);
     if (!clientUris) throw new TypeError(`invalid MSRP client path: ${clientPath}`);
     const existing = this.sessions.get(sessionId);

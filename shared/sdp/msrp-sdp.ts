@@ -123,18 +123,19 @@ function numericId(sessionId: string): number {
 }
 
 function buildSdp(
-  input: { host: string; port: number; sessionId: string },
+  input: { host: string; port: number; sessionId: string; secure?: boolean },
   setup: SetupRole,
   direction: Direction,
 ): { sdp: string; path: string } {
   const bare = input.host.replace(/^\[|\]$/g, '');
   const ipVer = isIP(bare) === 6 ? 6 : 4;
-  const path = `msrp://${uriHost(input.host)}:${input.port}/${input.sessionId};tcp`;
+  // RFC 4975 §8.1, §15: msrps and TCP/TLS/MSRP when the session runs over TLS.
+  const path = `${input.secure ? 'msrps' : 'msrp'}://${uriHost(input.host)}:${input.port}/${input.sessionId};tcp`;
   const id = numericId(input.sessionId);
   const media = {
     type: MSRP_MEDIA,
     port: input.port,
-    protocol: MSRP_PROTOCOLS[0],
+    protocol: input.secure ? MSRP_PROTOCOLS[1] : MSRP_PROTOCOLS[0],
     payloads: '*',
     rtp: [],
     fmtp: [],
@@ -154,7 +155,7 @@ function buildSdp(
 }
 
 /** The service's answer: it waits for the client on `host:port` (a=setup:passive) and only sends. */
-export function buildMsrpAnswer(input: { host: string; port: number; sessionId: string }): {
+export function buildMsrpAnswer(input: { host: string; port: number; sessionId: string; secure?: boolean }): {
   sdp: string;
   path: string;
 } {

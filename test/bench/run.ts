@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in this folder, one after the other, each in its own process
  * so their figures do not disturb each other. `npm run bench -- parse` runs the matching ones.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ const filter = process.argv[2];
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts') && (!filter || f.includes(filter)))
   .sort();
+// The process benchmarks start the service as `npm start` runs it: the bundle in dist/edge.
+execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });
 let failed = 0;
 for (const file of files) {
   console.log(`\n== ${file}`);

@@ -101,6 +101,18 @@ describe('what the edge advertises (blocker 2)', () => {
       expect.arrayContaining([LISTENER_PORTS.sipTcp, LISTENER_PORTS.msrp, LISTENER_PORTS.sipTls]),
     );
     expect(env.SIP_TLS_OFFLOAD_PORT).toBe(String(CONTAINER_PORTS.sipTlsOffload));
+    // MSRP over TLS the same way: its own TLS listener and target group, msrps: advertised there.
+    expect(env.SIP_ADVERTISE_MSRPS).toBe(`${host}:${LISTENER_PORTS.msrps}`);
+    expect(env.MSRP_TLS_OFFLOAD_PORT).toBe(String(CONTAINER_PORTS.msrpTlsOffload));
+    const msrpsListener = listeners.find((l) => l.Port === LISTENER_PORTS.msrps)!;
+    expect(msrpsListener.Protocol).toBe('TLS');
+    const groups = Object.fromEntries(props(template, 'AWS::ElasticLoadBalancingV2::TargetGroup'));
+    const msrpsGroup = refOf((msrpsListener.DefaultActions as { TargetGroupArn: unknown }[])[0]!.TargetGroupArn)!;
+    expect(groups[msrpsGroup]).toMatchObject({ Port: CONTAINER_PORTS.msrpTlsOffload, Protocol: 'TCP' });
+    // The invite function builds the answer: it is told the same msrps address.
+    const invite = props(template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('FunctionsInvite'))![1];
+    const fnEnv = (invite.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(JSON.stringify(fnEnv.SIP_ADVERTISE_MSRPS)).toContain(`:${LISTENER_PORTS.msrps}`);
     // The edge accepts what the stack gives it (tokens stand in for the NLB's name).
     const { MSRP_RELAY_ALLOW: _cidr, ...names } = env;
     const concrete = Object.fromEntries(
@@ -112,6 +124,8 @@ describe('what the edge advertises (blocker 2)', () => {
     const config = loadConfig({ ...concrete, EDGE_ID: 'http://10.0.0.1:8080' });
     expect(config.advertiseTransports.tls).toEqual({ host: 'nlb.example.net', port: LISTENER_PORTS.sipTls });
     expect(config.tlsOffloadPort).toBe(CONTAINER_PORTS.sipTlsOffload);
+    expect(config.msrpTlsOffloadPort).toBe(CONTAINER_PORTS.msrpTlsOffload);
+    expect(config.advertiseTransports.msrps).toEqual({ host: 'nlb.example.net', port: LISTENER_PORTS.msrps });
   });
 
   it('advertises no TLS without a certificate', () => {

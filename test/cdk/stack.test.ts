@@ -228,6 +228,23 @@ describe('the default deployment', () => {
     }
   });
 
+  it('gives the edge and every handler CONTROL_TOKEN from one generated secret, never in the template', () => {
+    const secretId = logicalId(template, 'AWS::SecretsManager::Secret', 'ControlToken');
+    for (const id of Object.values(functionIds)) {
+      const fn = resourcesOfType(template, 'AWS::Lambda::Function')[id] as unknown as {
+        Properties: { Environment: { Variables: Record<string, unknown> } };
+      };
+      const token = JSON.stringify(fn.Properties.Environment.Variables.CONTROL_TOKEN);
+      expect(token).toContain('{{resolve:secretsmanager:');
+      expect(token).toContain(secretId);
+    }
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({ Secrets: [{ Name: 'CONTROL_TOKEN', ValueFrom: { Ref: secretId } }] }),
+      ]),
+    });
+  });
+
   it('puts exactly the handlers that call the edge into the VPC', () => {
     const fns = resourcesOfType(template, 'AWS::Lambda::Function');
     for (const h of HANDLERS) {
@@ -559,7 +576,7 @@ describe('the default deployment', () => {
         .map((a) => (a.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref)
         .sort(),
     ).toEqual(Object.values(functionIds).sort());
-    expect(named('UnHealthyHostCount')).toHaveLength(3);
+    expect(named('UnHealthyHostCount')).toHaveLength(3); // SIP UDP, SIP TCP, MSRP (no TLS without a certificate)
     expect(named('HealthyHostCount')).toHaveLength(1);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {

@@ -108,7 +108,11 @@ function inviteEvent(user: string, callId: string, ids: string[]) {
 function handlers() {
   const { messages, subscriptions, sessions } = backend.ports;
   const notifyDeps = { messages, subscriptions, policy, now };
-  const subscribe = makeSubscribe({ ...notifyDeps, serviceUris: [], newTag: () => `t${clock}` } as SubscribeDeps);
+  const subscribe = makeSubscribe({
+    ...notifyDeps,
+    serviceUris: [],
+    newTag: () => `t${clock}`,
+  } satisfies SubscribeDeps);
   // The change fan-out: the watchers' edge tasks from the subscriptions, then each edge task
   // invokes `subscribe` with the user-changed signal for its own watchers.
   const changes = new EdgeChangeFeed(
@@ -125,10 +129,11 @@ function handlers() {
   const deposit = makeHttpHandler({
     messages,
     policy,
+    servedDomain: 'example.com',
     warnAgent: 'pf.example.com',
     now,
     newId: () => `01KCOST${String(clock).slice(-8)}${String(++seq).padStart(11, '0')}`,
-  } as DepositDeps);
+  } satisfies DepositDeps);
   const queue: DeliveryQueue = {
     enqueue: async (job) => {
       sqs++;
@@ -145,7 +150,7 @@ function handlers() {
     newTag: () => `inv${clock}`,
     newSessionId: () => `s${clock}${++seq}`,
     now,
-  } as InviteDeps);
+  } satisfies InviteDeps);
   const deliverDeps: DeliverDeps = { messages, sessions, edge: new RecordingEdge(), changes, now };
   return { subscribe, changes, deposit, invite, deliverDeps };
 }

@@ -100,9 +100,12 @@ export interface ChildEdge {
   output: () => string;
 }
 
-/** `npm start`'s entry as a separate process (for signals and SIGKILL tests); resolves once it printed its ports. */
+/**
+ * What `npm start` runs, the bundle dist/edge/main.js (built by the globalSetup), as a separate
+ * process (for signals and SIGKILL tests); resolves once it printed its ports.
+ */
 export function spawnEdge(env: Record<string, string>): Promise<ChildEdge> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/edge/main.ts'], {
+  const child = spawn(process.execPath, ['dist/edge/main.js'], {
     env: { ...process.env, ...FREE_PORTS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,19 +3,32 @@
  * esbuild from ./web (our TypeScript and uPlot from node_modules: nothing from a CDN), then kept
  * in memory for the life of the process.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
-const entry = fileURLToPath(new URL('./web/app.ts', import.meta.url));
+const WEB_ENTRY = join('functions', 'edge', 'console', 'web', 'app.ts');
 const require = createRequire(import.meta.url);
+
+/** The front end's source, found from this module upwards: it runs from the sources and from dist/edge. */
+function entryPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const local = join(dir, 'web', 'app.ts');
+    if (existsSync(local)) return local;
+    if (existsSync(join(dir, WEB_ENTRY))) return join(dir, WEB_ENTRY);
+    dir = dirname(dir);
+  }
+  throw new Error(`console source ${WEB_ENTRY} not found above ${fileURLToPath(import.meta.url)}`);
+}
 
 let script: Promise<string> | undefined;
 
 export function consoleScript(): Promise<string> {
   script ??= build({
-    entryPoints: [entry],
+    entryPoints: [entryPath()],
     bundle: true,
     write: false,
     format: 'iife',

@@ -15,7 +15,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { SCHEMA } from './schema.ts';
+import { SCHEMA, upgrade } from './schema.ts';
 
 export type SynchronousMode = 'FULL' | 'NORMAL';
 
@@ -97,6 +97,7 @@ export class SqliteDatabase {
       db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
       db.pragma('foreign_keys = OFF');
       db.exec(SCHEMA);
+      upgrade(db);
     } catch (err) {
       db.close();
       throw err;

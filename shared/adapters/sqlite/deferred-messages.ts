@@ -54,6 +54,9 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         `UPDATE messages SET lease_holder = ?, lease_until = ?
          WHERE user = ? AND id = ? AND expires_at > ? AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)`,
       ),
+      dropAllLeases: db.prepare(
+        'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE lease_holder IS NOT NULL',
+      ),
       dropLease: db.prepare<[string, string, string]>(
         'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE user = ? AND id = ? AND lease_holder = ?',
       ),
@@ -148,6 +151,15 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       const row = this.s.byId.get(user, id);
       return row ? messageOf(row) : undefined;
     });
+  }
+
+  /**
+   * Free every delivery claim: called at open, when no delivery can be running (one process
+   * per data folder), so a message whose delivery died with the last process goes out on the
+   * next pull instead of after DELIVERY_LEASE. Returns how many were freed.
+   */
+  releaseAllClaims(): Promise<number> {
+    return this.store.write(() => this.s.dropAllLeases.run().changes);
   }
 
   async release(user: string, id: string, holder: string): Promise<void> {

@@ -70,6 +70,7 @@ export async function openSqliteBackend(options: SqliteBackendOptions): Promise<
   // Only this process has the database open: what a dead one was working on is due again now.
   await delivery.releaseAll();
   await outbound.releaseAll();
+  await messages.releaseAllClaims();
   return {
     database,
     ports: {

@@ -70,3 +70,19 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, dead_at, visible_at);
 `;
+
+/** Columns added since the first schema, for databases made before them (ALTER TABLE ADD COLUMN). */
+const ADDED_COLUMNS: { table: string; column: string; definition: string }[] = [
+  { table: 'messages', column: 'lease_holder', definition: 'TEXT' },
+  { table: 'messages', column: 'lease_until', definition: 'INTEGER NOT NULL DEFAULT 0' },
+];
+
+/** Bring a database made by an earlier version up to SCHEMA. */
+export function upgrade(db: { prepare(sql: string): { all(): unknown[] }; exec(sql: string): unknown }): void {
+  for (const { table, column, definition } of ADDED_COLUMNS) {
+    const columns = (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map(
+      (c) => c.name,
+    );
+    if (!columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
+}

@@ -19,12 +19,17 @@ export interface SocketConnectionOptions {
   outbound: boolean;
   maxMessageBytes: number;
   idleTimeoutMs: number;
+  /** A message begun must be complete this soon, or the connection closes (0 = no deadline). */
+  messageTimeoutMs?: number;
   events: ConnectionEvents;
 }
 
 export class SocketConnection extends Connection {
   private readonly socket: Socket;
   private readonly framer: StreamFramer;
+  private readonly messageTimeoutMs: number;
+  /** Armed while a message is incomplete; not restarted by its trickling bytes (slowloris). */
+  private messageDeadline: NodeJS.Timeout | undefined;
 
   constructor(opts: SocketConnectionOptions) {
     const s = opts.socket;
@@ -41,10 +46,14 @@ export class SocketConnection extends Connection {
     );
     this.socket = s;
     this.framer = new StreamFramer(opts.maxMessageBytes);
+    this.messageTimeoutMs = opts.messageTimeoutMs ?? 0;
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', () => s.destroy());
-    s.on('close', () => this.notifyClosed());
+    s.on('close', () => {
+      if (this.messageDeadline) clearTimeout(this.messageDeadline);
+      this.notifyClosed();
+    });
     this.touch();
   }
 
@@ -80,6 +89,18 @@ export class SocketConnection extends Connection {
         this.socket.pause();
         this.events.framingError(this, event.head, event.reason, event.oversize);
       }
+    }
+    this.watchIncomplete();
+  }
+
+  private watchIncomplete(): void {
+    if (this.messageTimeoutMs <= 0) return;
+    if (this.framer.pending === 0) {
+      if (this.messageDeadline) clearTimeout(this.messageDeadline);
+      this.messageDeadline = undefined;
+    } else if (!this.messageDeadline) {
+      this.messageDeadline = setTimeout(() => this.socket.destroy(), this.messageTimeoutMs);
+      this.messageDeadline.unref();
     }
   }
 }

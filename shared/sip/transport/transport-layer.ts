@@ -50,6 +50,9 @@ export class TransportLayer {
     maxBytes: number;
     maxHeaders: number;
     maxConnections: number;
+    perSource: number;
+    reserve: number;
+    messageMs: number;
     idleMs: number;
     connectMs: number;
   };
@@ -84,6 +87,9 @@ export class TransportLayer {
       maxBytes: config.maxMessageBytes ?? TRANSPORT_DEFAULTS.maxMessageBytes,
       maxHeaders: config.maxHeaders ?? TRANSPORT_DEFAULTS.maxHeaders,
       maxConnections: config.maxConnections ?? TRANSPORT_DEFAULTS.maxConnections,
+      perSource: config.maxConnectionsPerSource ?? TRANSPORT_DEFAULTS.maxConnectionsPerSource,
+      reserve: config.knownPeerReserve ?? TRANSPORT_DEFAULTS.knownPeerReserve,
+      messageMs: config.messageTimeoutMs ?? TRANSPORT_DEFAULTS.messageTimeoutMs,
       idleMs: config.idleTimeoutMs ?? TRANSPORT_DEFAULTS.idleTimeoutMs,
       connectMs: config.connectTimeoutMs ?? TRANSPORT_DEFAULTS.connectTimeoutMs,
     };
@@ -354,10 +360,32 @@ export class TransportLayer {
     });
   }
 
+  /**
+   * Why a new inbound connection from `address` is refused, or undefined: the total limit (known
+   * peers may use the last `reserve` slots), and the per-source limit for unknown sources.
+   */
+  private admissionProblem(address: string): string | undefined {
+    if (!this.running) return 'stopping';
+    const known = this.config.isKnownPeer?.(address) ?? false;
+    // The reserve never takes more than half of a small limit.
+    const reserve = Math.min(this.limits.reserve, Math.floor(this.limits.maxConnections / 2));
+    const room = known ? this.limits.maxConnections : this.limits.maxConnections - reserve;
+    if (this.connections.size >= room) return 'connection limit reached';
+    if (known) return undefined;
+    let fromSource = 0;
+    for (const conn of this.connections.values()) {
+      if (!conn.outbound && conn.remoteAddress === address && ++fromSource >= this.limits.perSource) {
+        return 'per-source connection limit reached';
+      }
+    }
+    return undefined;
+  }
+
   private acceptStream(transport: 'tcp' | 'tls', socket: net.Socket): void {
     socket.on('error', () => socket.destroy());
-    if (!this.running || this.connections.size >= this.limits.maxConnections) {
-      this.log('warn', 'connection refused: limit reached', { transport, remoteAddress: socket.remoteAddress });
+    const problem = this.admissionProblem(socket.remoteAddress ?? '');
+    if (problem) {
+      this.log('warn', `connection refused: ${problem}`, { transport, remoteAddress: socket.remoteAddress });
       socket.destroy();
       return;
     }
@@ -368,6 +396,7 @@ export class TransportLayer {
         socket,
         outbound: false,
         maxMessageBytes: this.limits.maxBytes,
+        messageTimeoutMs: this.limits.messageMs,
         idleTimeoutMs: this.limits.idleMs,
         events: this.connectionEvents,
       }),
@@ -384,8 +413,9 @@ export class TransportLayer {
       refuseUpgrade(socket, 400, 'Bad Request', 'The "sip" WebSocket subprotocol is required (RFC 7118).');
       return;
     }
-    if (!this.running || this.connections.size >= this.limits.maxConnections) {
-      this.log('warn', 'WebSocket refused: connection limit reached', { remoteAddress: req.socket.remoteAddress });
+    const problem = this.admissionProblem(req.socket.remoteAddress ?? '');
+    if (problem) {
+      this.log('warn', `WebSocket refused: ${problem}`, { remoteAddress: req.socket.remoteAddress });
       refuseUpgrade(socket, 503, 'Service Unavailable', 'Too many connections.');
       return;
     }

@@ -61,7 +61,28 @@ export interface TransportConfig {
   supportedOptionTags?: readonly string[];
   /** Stream connections (TCP, TLS, WS) held at once, both directions; default 1024. */
   maxConnections?: number;
-  /** Stream connections idle this long are closed; default 600_000. */
+  /**
+   * Inbound stream connections one source address may hold; default 32. Sources `isKnownPeer`
+   * admits are not counted against it.
+   */
+  maxConnectionsPerSource?: number;
+  /**
+   * Connections kept for known peers: others are refused once `maxConnections` minus this many
+   * are open (at most half of them), so that the SIP/IP Core still connects under a flood;
+   * default 64.
+   */
+  knownPeerReserve?: number;
+  /** The SIP/IP Core and other peers the limits above favour (e.g. TRUSTED_PEERS). */
+  isKnownPeer?: (address: string) => boolean;
+  /**
+   * A message whose first byte arrived must be complete this soon, or its connection is closed
+   * (slow senders cannot hold connections half-sent); default 10_000.
+   */
+  messageTimeoutMs?: number;
+  /**
+   * Stream connections idle this long are closed; default 300_000: above the 120 s a client
+   * keeps between CRLF keep-alives (RFC 5626 §4.4.1), which the edge answers (§3.5.1).
+   */
   idleTimeoutMs?: number;
   /** Connect timeout for connections we open; default 10_000. */
   connectTimeoutMs?: number;
@@ -73,7 +94,10 @@ export const TRANSPORT_DEFAULTS = {
   maxMessageBytes: 65_535,
   maxHeaders: 256,
   maxConnections: 1024,
-  idleTimeoutMs: 600_000,
+  maxConnectionsPerSource: 32,
+  knownPeerReserve: 64,
+  messageTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
   connectTimeoutMs: 10_000,
 } as const;
 

@@ -3,8 +3,15 @@
  * folder, jobs and messages kept across a restart, group commits that keep each write's
  * outcome its own, and the sweep's repair of the per-user counts.
  */
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DataDirInUseError, openSqliteBackend, type SqliteBackend } from '#shared/adapters/sqlite/index.ts';
+import {
+  DATABASE_FILE,
+  DataDirInUseError,
+  openSqliteBackend,
+  type SqliteBackend,
+} from '#shared/adapters/sqlite/index.ts';
 import { ALICE, NOW, message, session, tempDir } from './fixtures.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -57,6 +64,24 @@ describe('SQLite backend', () => {
     expect(jobs.map((j) => JSON.parse(j.body).sessionId).sort()).toEqual(['in-flight', 'queued']);
     expect(jobs.map((j) => j.receiveCount).sort()).toEqual([1, 2]);
     expect(jobs.find((j) => j.body.includes('in-flight'))!.receiveCount).toBe(2);
+  });
+
+  it('opens a database made before message leases and claims its messages', async () => {
+    const dir = await folder();
+    const m = message();
+    const old = new Database(path.join(dir, DATABASE_FILE));
+    old.exec(
+      'CREATE TABLE messages (user TEXT NOT NULL, id TEXT NOT NULL, arrived_at TEXT NOT NULL, ' +
+        'expires_at INTEGER NOT NULL, meta TEXT NOT NULL, cpim BLOB NOT NULL, UNIQUE (user, id))',
+    );
+    const { cpim, ...meta } = m;
+    old
+      .prepare('INSERT INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(m.user, m.id, m.arrivedAt, m.expiresAt, JSON.stringify(meta), Buffer.from(cpim));
+    old.close();
+    const backend = await open(dir);
+    expect(await backend.ports.messages.claim(ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
+    expect(await backend.ports.messages.claim(ALICE, m.id, 's-2', NOW, 60)).toBeUndefined();
   });
 
   it('writes sharing a commit keep their own outcome: a failing one undoes only itself', async () => {

@@ -38,6 +38,7 @@ describe('admin port health', () => {
         runReadiness([{ name: 'handlers', run: () => Promise.reject(new Error('TooManyRequestsException')) }]),
       state: async () => ({}),
       adminToken: 'x'.repeat(20),
+      controlToken: 'c'.repeat(40),
       edgeId: 'local',
     });
     const port = await server.start('127.0.0.1', 0);

@@ -91,6 +91,23 @@ describe('invite handler', () => {
     for (const m of [m1, m2, m3, bobs]) await messages.put(m);
   });
 
+  it('answers an INVITE that came over TLS with an msrps: path on the MSRP TLS listener (RFC 4975 §15)', async () => {
+    const secure = makeHandler({ ...deps, msrps: { host: 'nlb.example.net', port: 2856 } });
+    const overTls = actionsInvite([{ id: m1.id, action: 'retrieve' }]);
+    overTls.flow = { ...overTls.flow, transport: 'tls' };
+    const result = await secure(overTls);
+    expect(result.response.status).toBe(200);
+    const answer = bodyText(result.response.body).split('\r\n');
+    expect(answer).toContain('m=message 2856 TCP/TLS/MSRP *');
+    expect(answer).toContain('a=path:msrps://nlb.example.net:2856/s-7c41;tcp');
+    expect(result.session).toMatchObject({ sessionId: 's-7c41', secure: true });
+
+    // Over TCP the same handler answers with the plain listener.
+    const plain = await secure(actionsInvite([{ id: m2.id, action: 'retrieve' }]));
+    expect(bodyText(plain.response.body)).toContain('a=path:msrp://pf.example.com:2855/s-7c41;tcp');
+    expect(plain.session?.secure).toBeUndefined();
+  });
+
   it('deletes before answering, queues retrievals oldest first and answers with the MSRP SDP', async () => {
     const result = await handle(
       actionsInvite([

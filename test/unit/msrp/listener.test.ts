@@ -113,6 +113,28 @@ describe('MsrpListener', () => {
     expect(listener.isBound('sess1')).toBe(true);
   });
 
+  it('binds an msrps session on the TLS-offload port, where a load balancer hands TLS it ended', async () => {
+    const listener = await startListener({
+      advertiseHost: 'nlb.example.net',
+      advertisePort: 2855,
+      tlsOffload: { port: 0, advertise: { host: 'nlb.example.net', port: 2856 } },
+    });
+    listener.expect('sesstls', CLIENT_PATH, true);
+    expect(listener.localPath('sesstls', true)).toBe('msrps://nlb.example.net:2856/sesstls;tcp');
+    const peer = await rawPeer(listener.tlsOffloadPort!);
+    // The plain path of the same session is not ours: RFC 4975 §6.1 compares the scheme too.
+    peer.write(bindFrame(listener.localPath('sesstls'), 'plaintx1'));
+    expect((await peer.response('plaintx1')).status).toBe(481);
+    peer.write(bindFrame('msrps://nlb.example.net:2856/sesstls;tcp', 'tlstx001'));
+    expect((await peer.response('tlstx001')).status).toBe(200);
+    expect(listener.isBound('sesstls')).toBe(true);
+  });
+
+  it('refuses an msrps session without an MSRP TLS listener', async () => {
+    const listener = await startListener();
+    expect(() => listener.expect('sessnotls', CLIENT_PATH, true)).toThrow(TypeError);
+  });
+
   it('delivers two messages in call order, each as a message/cpim SEND, and resolves 200 for both', async () => {
     const listener = await startListener();
     listener.expect('sess2', CLIENT_PATH);

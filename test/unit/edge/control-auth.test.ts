@@ -1,0 +1,115 @@
+/**
+ * The control API (/control/*) answers only the handlers, who carry CONTROL_TOKEN (issue 11
+ * item 4): without it nobody who reaches the admin port can make the edge send SIP, deliver or
+ * NOTIFY. Real HTTP on 127.0.0.1.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
+import { ConfigError, controlDestinations, loadConfig } from '#shared/config.ts';
+import type { EdgeGateway } from '#shared/ports.ts';
+import { AdminServer } from '#functions/edge/admin-server.ts';
+import { EdgeMetrics } from '#functions/edge/edge-metrics.ts';
+import { TimeSeries } from '#functions/edge/time-series.ts';
+
+const TOKEN = 'k'.repeat(40);
+let server: AdminServer | undefined;
+afterEach(async () => server?.stop());
+
+async function start(): Promise<{ url: string; changed: string[]; sent: unknown[] }> {
+  const changed: string[] = [];
+  const sent: unknown[] = [];
+  const gateway = {
+    send: async (_edge: string, spec: unknown) => {
+      sent.push(spec);
+      return { status: 200 };
+    },
+  } as unknown as EdgeGateway;
+  const metrics = new EdgeMetrics();
+  server = new AdminServer({
+    metrics,
+    series: new TimeSeries(metrics),
+    gateway,
+    userChanged: async (user) => {
+      changed.push(user);
+    },
+    live: () => ({ ok: true, detail: {} }),
+    ready: async () => ({ ok: true, checks: {} }),
+    state: async () => ({}),
+    adminToken: 'a'.repeat(20),
+    edgeId: 'local',
+    controlToken: TOKEN,
+  });
+  const port = await server.start('127.0.0.1', 0);
+  return { url: `http://127.0.0.1:${port}`, changed, sent };
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+
+describe('control API authentication', () => {
+  it('refuses /control/* without the bearer token or with a wrong one (401), doing nothing', async () => {
+    const edge = await start();
+    const spec = { method: 'NOTIFY', dialog: { remoteTarget: 'sip:victim@198.51.100.9' } };
+    const bare = await post(`${edge.url}/control/send`, spec);
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('www-authenticate')).toContain('Bearer');
+    const wrong = await post(
+      `${edge.url}/control/user-changed`,
+      { user: 'sip:a@example.com' },
+      {
+        authorization: `Bearer ${'x'.repeat(40)}`,
+      },
+    );
+    expect(wrong.status).toBe(401);
+    expect(edge.sent).toEqual([]);
+    expect(edge.changed).toEqual([]);
+  });
+
+  it('serves the handlers, whose gateway sends the token', async () => {
+    const edge = await start();
+    await new EdgeHttpGateway({ controlToken: TOKEN }).userChanged(edge.url, 'sip:alice@example.com');
+    expect(edge.changed).toEqual(['sip:alice@example.com']);
+    await expect(new EdgeHttpGateway({ retries: 0 }).userChanged(edge.url, 'sip:bob@example.com')).rejects.toThrow(
+      /401/,
+    );
+  });
+
+  it('leaves health and metrics open', async () => {
+    const edge = await start();
+    expect((await fetch(`${edge.url}/health`)).status).toBe(200);
+  });
+});
+
+describe('CONTROL_TOKEN', () => {
+  it('is random per start when not configured, and refused when too short', () => {
+    const a = loadConfig({}).controlToken;
+    expect(a.length).toBeGreaterThanOrEqual(32);
+    expect(loadConfig({}).controlToken).not.toBe(a);
+    expect(loadConfig({ CONTROL_TOKEN: TOKEN }).controlToken).toBe(TOKEN);
+    expect(() => loadConfig({ CONTROL_TOKEN: 'short' })).toThrow(ConfigError);
+  });
+});
+
+describe('control destinations', () => {
+  it('are the SIP/IP Core, the direct clients and the outbound proxy, nothing else', () => {
+    const allowed = controlDestinations(
+      loadConfig({
+        TRUSTED_PEERS: '10.20.0.0/16',
+        DIRECT_CLIENTS: '',
+        OUTBOUND_PROXY: 'sip:192.0.2.5:5060;transport=tcp',
+      }),
+    );
+    expect(allowed('10.20.3.4')).toBe(true);
+    expect(allowed('192.0.2.5')).toBe(true);
+    expect(allowed('198.51.100.9')).toBe(false);
+    expect(allowed('127.0.0.1')).toBe(false);
+    // The local default: loopback peers and clients only.
+    const local = controlDestinations(loadConfig({}));
+    expect(local('127.0.0.1')).toBe(true);
+    expect(local('198.51.100.9')).toBe(false);
+  });
+});
