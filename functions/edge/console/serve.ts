@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 
 const WEB_ENTRY = join('functions', 'edge', 'console', 'web', 'app.ts');
 const require = createRequire(import.meta.url);
@@ -27,16 +26,21 @@ function entryPath(): string {
 let script: Promise<string> | undefined;
 
 export function consoleScript(): Promise<string> {
-  script ??= build({
-    entryPoints: [entryPath()],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'inline',
-    logLevel: 'silent',
-  }).then((out) => out.outputFiles[0]!.text);
+  // esbuild is loaded at the first request only: the AWS container starts without it.
+  script ??= import('esbuild')
+    .then(({ build }) =>
+      build({
+        entryPoints: [entryPath()],
+        bundle: true,
+        write: false,
+        format: 'iife',
+        target: 'es2022',
+        minify: true,
+        legalComments: 'inline',
+        logLevel: 'silent',
+      }),
+    )
+    .then((out) => out.outputFiles[0]!.text);
   // A failed build is not cached: the next request tries again.
   script.catch(() => (script = undefined));
   return script;
