@@ -50,7 +50,8 @@ await build({
   sourcemap: true,
   minifySyntax: true,
   legalComments: 'none',
-  external: ['better-sqlite3'],
+  // esbuild: the console's bundler at run time (functions/edge/console/serve.ts) runs its own binary.
+  external: ['better-sqlite3', 'esbuild'],
   // CommonJS dependencies bundled into ES modules still call require() for Node built-ins.
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 
 /** Each peer: the Debian package and a file that shows it is installed. */
 export const TEST_PEERS = [
+  // The operator console's test drives a real browser (playwright-core, no browser download).
+  { package: 'chromium', file: '/usr/bin/chromium' },
   // test/interop: the SIP/IP Core in front of the service, and its WebSocket transport.
   { package: 'kamailio', file: '/usr/sbin/kamailio' },
   {

@@ -94,8 +94,17 @@ export interface Config {
   outboundQueueUrl?: string;
   /** How handlers reach this task's control API; found from the ECS task metadata when unset. */
   edgeId?: string;
+  /**
+   * ADMIN_TOKEN: the operator credential for /api and the console; unset, one is made at first
+   * start and kept in DATA_DIR/admin-token.
+   */
+  adminToken?: string;
+  /** FLOW_TRACE: keep the last SIP/MSRP first lines for the console's ladder (on locally, off in lambda mode). */
+  flowTrace: boolean;
 }
 
+/** DynamoDB's TTL ignores items whose expiry is more than five years away: the service's cap. */
+export const MAX_RETENTION_SECONDS = 5 * 365 * 24 * 3600;
 export type AdvertisedTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'msrp' | 'msrps';
 export interface HostPort {
   host: string;
@@ -258,6 +267,22 @@ export function loadConfig(env: Env = process.env): Config {
   if (retentionSeconds === undefined || retentionSeconds <= 0) {
     throw new ConfigError('RETENTION', `"${retention}" is not a duration (e.g. 7d, 12h, 30m, 3600)`);
   }
+  if (retentionSeconds > MAX_RETENTION_SECONDS) {
+    throw new ConfigError('RETENTION', `"${retention}" is over 5 years (1825d), the longest DynamoDB's TTL honours`);
+  }
+  // A key without its certificate (or the reverse) would silently fall back to a self-signed pair.
+  if (Boolean(env.SIP_TLS_KEY) !== Boolean(env.SIP_TLS_CERT)) {
+    const [set, missing] = env.SIP_TLS_KEY ? ['SIP_TLS_KEY', 'SIP_TLS_CERT'] : ['SIP_TLS_CERT', 'SIP_TLS_KEY'];
+    throw new ConfigError(missing, `required with ${set} (the key and its certificate go together)`);
+  }
+  const adminToken = env.ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken !== '' && !/^[\x21-\x7e]{16,256}$/.test(adminToken)) {
+    throw new ConfigError('ADMIN_TOKEN', '16 to 256 printable characters without spaces');
+  }
+  const flowTraceRaw = (env.FLOW_TRACE ?? '').toLowerCase();
+  if (!['', 'on', 'off', '1', '0', 'true', 'false'].includes(flowTraceRaw)) {
+    throw new ConfigError('FLOW_TRACE', `"${env.FLOW_TRACE}" is neither "on" nor "off"`);
+  }
   const lease = env.DELIVERY_LEASE || '3m';
   const deliveryLeaseSeconds = parseDuration(lease);
   if (deliveryLeaseSeconds === undefined || deliveryLeaseSeconds <= 0) {
@@ -305,6 +330,8 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
     ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),
     ...(env.EDGE_ID ? { edgeId: env.EDGE_ID } : {}),
+    ...(adminToken ? { adminToken } : {}),
+    flowTrace: flowTraceRaw === '' ? handlerMode === 'local' : ['on', '1', 'true'].includes(flowTraceRaw),
   };
 }
 

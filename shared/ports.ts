@@ -69,6 +69,20 @@ export interface DeferredMessageStore {
   delete(user: string, id: string): Promise<boolean>;
   /** Messages expired at `now` across users, for the sweep (AWS also has TTL). */
   listExpired(now: number, limit: number): Promise<DeferredMessage[]>;
+  /**
+   * One page of the user's unexpired messages, oldest first (the operator API and console):
+   * at most `limit`, after the opaque `cursor` a previous page returned; `cursor` in the result
+   * when more follow.
+   */
+  listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage>;
+  /** Unexpired messages across users and how many users hold them (operator gauges). */
+  stats(now: number): Promise<{ pending: number; users: number }>;
+}
+
+export interface MessagePage {
+  /** Metadata only: an operator never needs the payload. */
+  messages: DeferredMessageEntry[];
+  cursor?: string;
 }
 
 export interface SubscriptionStore {
@@ -91,6 +105,8 @@ export interface SubscriptionStore {
   nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined>;
   /** Subscriptions expired at `now`, for the sweep. */
   listExpired(now: number, limit: number): Promise<Subscription[]>;
+  /** Unexpired subscriptions across users (operator gauge). */
+  countActive(now: number): Promise<number>;
 }
 
 export interface DeliverySessionStore {

@@ -15,7 +15,7 @@ export interface DeliverDeps {
   changes: ChangeFeed;
   now: () => number;
   /** Counters for operators. */
-  onDelivered?: (latencyMs: number) => void;
+  onDelivered?: (latencyMs: number, message: { user: string; id: string; from: string }) => void;
   onFailed?: (status: number) => void;
   /**
    * How long one attempt holds a session (seconds). Default 600: past the deliver Lambda's 3 min
@@ -89,7 +89,11 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
     if (status === 200) {
       await deps.messages.delete(session.user, id);
       outcome.delivered.push(id);
-      deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt));
+      deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt), {
+        user: session.user,
+        id,
+        from: message.from,
+      });
     } else {
       // Not delivered: give it back so the next session need not wait out the lease.
       await deps.messages.release(session.user, id, session.sessionId);

@@ -144,20 +144,45 @@ export function makeSipHandler(deps: DepositDeps) {
 }
 
 /** The operator API's request body: either a ready CPIM (base64) or a plain body to wrap. */
-export const HttpDepositBody = z.union([
-  z.object({ to: z.string().min(4), cpim: z.string().min(1) }).strict(),
-  z
-    .object({
-      to: z.string().min(4),
-      from: z.string().min(4),
-      contentType: z.string().default('text/plain;charset=UTF-8'),
-      body: z.string(),
-      messageId: z.string().min(1).optional(),
-      subject: z.string().optional(),
-      dispositionNotification: z.string().optional(),
-    })
-    .strict(),
-]);
+const CpimDepositBody = z.object({ to: z.string().min(4), cpim: z.string().min(1) }).strict();
+const PlainDepositBody = z
+  .object({
+    to: z.string().min(4),
+    from: z.string().min(4),
+    contentType: z.string().default('text/plain;charset=UTF-8'),
+    body: z.string(),
+    messageId: z.string().min(1).optional(),
+    subject: z.string().optional(),
+    dispositionNotification: z.string().optional(),
+  })
+  .strict();
+export const HttpDepositBody = z.union([CpimDepositBody, PlainDepositBody]);
+
+/**
+ * Validate a deposit body, naming the first bad field (`"from": expected string, received
+ * undefined`): the shape is chosen by the presence of `cpim`, so an error speaks of the
+ * fields the caller meant to send, not of "invalid input" to either shape.
+ */
+export function parseDepositBody(
+  json: unknown,
+): { ok: true; value: z.infer<typeof HttpDepositBody> } | { ok: false; error: string } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, error: 'body: a JSON object expected ({"to", "from", "body"} or {"to", "cpim"})' };
+  }
+  const schema = 'cpim' in json ? CpimDepositBody : PlainDepositBody;
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.map(String).join('.') || 'body';
+  const detail = issue.message.replace(/^Invalid input: /, '');
+  const what = /received undefined$/.test(detail) ? `missing (${detail.replace(/, received undefined$/, '')})` : detail;
+  return { ok: false, error: `"${field}": ${what}` };
+}
+
+const isMessagingUri = (value: string): boolean => {
+  const uri = parseUri(value);
+  return uri !== undefined && uri !== null && (uri.scheme === 'sip' || uri.scheme === 'sips' || uri.scheme === 'tel');
+};
 
 export interface HttpResult {
   statusCode: number;
@@ -168,14 +193,15 @@ export interface HttpResult {
 
 export function makeHttpHandler(deps: DepositDeps) {
   return async function depositHttp(json: unknown): Promise<HttpResult> {
-    const parsed = HttpDepositBody.safeParse(json);
-    if (!parsed.success) {
-      return { statusCode: 400, body: JSON.stringify({ error: z.prettifyError(parsed.error) }), changedUsers: [] };
+    const parsed = parseDepositBody(json);
+    if (!parsed.ok) return { statusCode: 400, body: JSON.stringify({ error: parsed.error }), changedUsers: [] };
+    const input = parsed.value;
+    if (!isMessagingUri(input.to)) {
+      return { statusCode: 400, body: JSON.stringify({ error: '"to": not a SIP or tel URI' }), changedUsers: [] };
     }
-    const input = parsed.data;
-    const to = parseUri(input.to);
-    if (!to || (to.scheme !== 'sip' && to.scheme !== 'sips' && to.scheme !== 'tel')) {
-      return { statusCode: 400, body: JSON.stringify({ error: '`to` is not a SIP or tel URI' }), changedUsers: [] };
+    // The sender becomes the CPIM From (RFC 3862 §3.3: a URI); free text there is refused, not stored.
+    if ('from' in input && !isMessagingUri(input.from)) {
+      return { statusCode: 400, body: JSON.stringify({ error: '"from": not a SIP or tel URI' }), changedUsers: [] };
     }
     const user = normalizeUri(input.to);
     const refused = recipientProblem(deps, user, '`to`');

@@ -1,25 +1,39 @@
 /**
- * The edge's HTTP port (ADMIN_PORT): health, metrics and the operator dashboard; the operator
- * deposit API; and the private control API through which handlers reach this task (architecture.md:
- * NOTIFY/BYE sending, MSRP delivery, list changes).
+ * The edge's HTTP port (ADMIN_PORT): health (liveness and readiness), Prometheus metrics, the
+ * operator console and its API (/api/*, behind the operator token), and the private control API
+ * through which handlers reach this task (architecture.md: NOTIFY/BYE sending, MSRP delivery,
+ * list changes).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import type { EdgeGateway } from '#shared/ports.ts';
-import type { Counters } from './counters.ts';
-import { dashboardHtml } from './dashboard.ts';
+import { consoleHtml, consoleScript } from './console/serve.ts';
+import type { EdgeMetrics } from './edge-metrics.ts';
+import type { FlowTrace } from './flow-trace.ts';
+import type { CheckOutcome } from './health.ts';
+import { Operator, OperatorError } from './operator.ts';
+import { authorized } from './operator-token.ts';
+import type { TimeSeries } from './time-series.ts';
 
 export interface AdminDeps {
-  counters: Counters;
+  metrics: EdgeMetrics;
+  series: TimeSeries;
+  /** The flow ladder's ring; absent when FLOW_TRACE is off. */
+  trace?: FlowTrace;
   /** Deposit over HTTP (the deposit handler's HTTP entry); absent in AWS, where the deposit function's URL serves it. */
   deposit?: (json: unknown) => Promise<{ statusCode: number; body: string; changedUsers: string[] }>;
-  /** The user's pending list for operators (metadata only, never the payload). */
-  listUser?: (user: string) => Promise<unknown>;
+  /** Operator reads and purges over the store; absent in AWS mode (the edge holds no store). */
+  operator?: Operator;
   gateway: EdgeGateway;
   userChanged: (user: string) => Promise<void>;
-  health: () => { ok: boolean; detail: Record<string, unknown> };
+  live: () => { ok: boolean; detail: Record<string, unknown> };
+  ready: () => Promise<{ ok: boolean; checks: Record<string, CheckOutcome> }>;
+  /** Current state for the console: store numbers, sessions, queue depths. */
+  state: () => Promise<Record<string, unknown>>;
+  /** The operator credential /api/* asks for (`Authorization: Bearer <token>`). */
+  adminToken: string;
   edgeId: string;
   /** The bearer token /control/* calls must carry (CONTROL_TOKEN). */
   controlToken: string;
@@ -80,7 +94,7 @@ export class AdminServer {
   async start(host: string, port: number): Promise<number> {
     this.server = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
-        const status = err instanceof HttpError ? err.status : 500;
+        const status = err instanceof HttpError || err instanceof OperatorError ? err.status : 500;
         send(res, status, { error: err instanceof Error ? err.message : String(err) });
       });
     });
@@ -107,23 +121,76 @@ export class AdminServer {
       res.setHeader('www-authenticate', 'Bearer realm="control"');
       throw new HttpError(401, 'control API: missing or wrong bearer token');
     }
+    const q = url.searchParams;
+    if (url.pathname.startsWith('/api/') && !authorized(req.headers.authorization, this.deps.adminToken)) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="deferred-cpm"' });
+      res.end(
+        JSON.stringify({
+          error: 'operator token required: Authorization: Bearer <token> (printed at start, in DATA_DIR/admin-token)',
+        }),
+      );
+      return;
+    }
     switch (key) {
       case 'GET /':
-      case 'GET /dashboard':
-        return send(res, 200, dashboardHtml(), 'text/html; charset=utf-8');
-      case 'GET /health': {
-        const h = this.deps.health();
-        return send(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'degraded', edgeId: this.deps.edgeId, ...h.detail });
+      case 'GET /console':
+        return send(res, 200, consoleHtml(), 'text/html; charset=utf-8');
+      case 'GET /console.js':
+        return send(res, 200, await consoleScript(), 'text/javascript; charset=utf-8');
+      case 'GET /health':
+      case 'GET /health/live': {
+        const h = this.deps.live();
+        return send(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'stopping', edgeId: this.deps.edgeId, ...h.detail });
+      }
+      case 'GET /health/ready': {
+        const r = await this.deps.ready();
+        return send(res, r.ok ? 200 : 503, {
+          status: r.ok ? 'ready' : 'not ready',
+          edgeId: this.deps.edgeId,
+          checks: r.checks,
+        });
       }
       case 'GET /metrics':
-        return send(res, 200, this.deps.counters.prometheus(), 'text/plain; version=0.0.4');
+        return send(res, 200, await this.deps.metrics.text(), this.deps.metrics.contentType);
       case 'GET /api/stats':
-        return send(res, 200, this.deps.counters.snapshot());
+        return send(res, 200, await this.deps.state());
+      case 'GET /api/series':
+        return send(res, 200, this.deps.series.get());
       case 'GET /api/messages': {
-        if (!this.deps.listUser) throw new HttpError(404, 'no store behind this edge: read the messages table');
-        const user = url.searchParams.get('user');
-        if (!user) throw new HttpError(400, 'query parameter "user" missing');
-        return send(res, 200, await this.deps.listUser(user));
+        const op = this.operator();
+        const user = requiredParam(q, 'user');
+        const limitParam = q.get('limit');
+        const pageLimit = limitParam === null ? undefined : Number(limitParam);
+        const cursor = q.get('cursor') ?? undefined;
+        return send(
+          res,
+          200,
+          await op.list(user, {
+            ...(pageLimit !== undefined ? { limit: pageLimit } : {}),
+            ...(cursor ? { cursor } : {}),
+          }),
+        );
+      }
+      case 'GET /api/user':
+        return send(res, 200, await this.operator().user(requiredParam(q, 'user')));
+      case 'POST /api/purge': {
+        const json = await readJson(req, limit);
+        const user = field(json, 'user', isString);
+        const id = (json as Record<string, unknown>).id;
+        if (id !== undefined && !isString(id))
+          throw new HttpError(400, '"id" must be a message id (or absent to purge all)');
+        const all = (json as Record<string, unknown>).all === true;
+        if (id === undefined && !all) throw new HttpError(400, '"id" missing: name one message, or set "all": true');
+        return send(res, 200, await this.operator().purge(user, id));
+      }
+      case 'GET /api/flows': {
+        if (!this.deps.trace) throw new HttpError(404, 'flow trace is off (FLOW_TRACE=on to keep one)');
+        const callId = q.get('callId');
+        return send(
+          res,
+          200,
+          callId ? { callId, messages: this.deps.trace.flow(callId) } : { calls: this.deps.trace.calls() },
+        );
       }
       case 'POST /api/deposit': {
         if (!this.deps.deposit) throw new HttpError(404, 'deposits go to the deposit function URL in this deployment');
@@ -161,4 +228,15 @@ export class AdminServer {
         throw new HttpError(404, `no route ${key}`);
     }
   }
+
+  private operator(): Operator {
+    if (!this.deps.operator) throw new HttpError(404, 'no store behind this edge: read the messages table');
+    return this.deps.operator;
+  }
+}
+
+function requiredParam(q: URLSearchParams, name: string): string {
+  const value = q.get(name);
+  if (!value) throw new HttpError(400, `query parameter "${name}" missing`);
+  return value;
 }

@@ -3,6 +3,8 @@
  * through Lambda; the IMDN reports come off the outbound SQS queue. edge.ts imports this module
  * only in that mode, so the local default never loads the AWS SDK.
  */
+import '#shared/adapters/aws-sdk-quiet.ts';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { awsSqsClient, LONG_POLL_TIMEOUTS } from '#shared/adapters/clients.ts';
 import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
 import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
@@ -28,13 +30,33 @@ export function startAwsSide(
   // The outbound queue is long-polled: the request timeout covers the 20 s wait.
   const sqs = awsSqsClient(LONG_POLL_TIMEOUTS);
   stops.push(() => sqs.destroy());
+  const invoker = new LambdaInvoker({
+    functions: config.functions,
+    timeoutMs: config.handlerTimeoutMs,
+    traceSampleRate: config.traceSampleRate,
+  });
+  const queueDepths = async (): Promise<Record<string, number>> => {
+    const out = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: outboundQueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    return { outbound: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) };
+  };
   return {
     functions: config.functions,
-    invoker: new LambdaInvoker({
-      functions: config.functions,
-      timeoutMs: config.handlerTimeoutMs,
-      traceSampleRate: config.traceSampleRate,
-    }),
+    invoker,
+    queueDepths,
+    // Readiness: the outbound queue answers and each function may be invoked (a DryRun runs nothing).
+    checks: [
+      { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
+      {
+        name: 'handlers',
+        run: async () => {
+          const r = await invoker.reachable();
+          if (!r.ok) throw new Error(JSON.stringify(r.detail));
+          return undefined;
+        },
+      },
+    ],
     consumeOutbound: (handler: SqsBatchHandler) => {
       const poller = new SqsPoller({
         client: sqs,

@@ -6,7 +6,8 @@
  * the native SQLite module, the local default never loads the AWS SDK. `startEdge`
  * is what `npm start`, the demo, the end-to-end tests and the Fargate container run.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigError, controlDestinations, makeTrustCheck, type Config } from '#shared/config.ts';
 import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
@@ -20,7 +21,11 @@ import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import type { MetricBatch } from '#shared/observability/recorder.ts';
 import { AdminServer, type AdminDeps } from './admin-server.ts';
 import { ChangeCoalescer } from './change-coalescer.ts';
-import { Counters } from './counters.ts';
+import { EdgeMetrics } from './edge-metrics.ts';
+import { FlowTrace } from './flow-trace.ts';
+import { runReadiness, type ReadinessCheck } from './health.ts';
+import { loadOperatorToken } from './operator-token.ts';
+import { TimeSeries } from './time-series.ts';
 import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
 import { SipApp } from './sip-app.ts';
@@ -36,6 +41,8 @@ export interface EdgeOptions {
   timers?: Partial<Timers>;
   policy?: Partial<Policy>;
   sweepIntervalMs?: number;
+  /** How often the console's time series samples the metrics (10 s). */
+  seriesIntervalMs?: number;
   /** Outbound allow-list for SIP sends (default: controlDestinations(config); tests: loopback only). */
   allowDestination?: (address: string) => boolean;
 }
@@ -53,14 +60,20 @@ export interface BoundPorts {
 
 export interface RunningEdge {
   ports: BoundPorts;
-  counters: Counters;
+  metrics: EdgeMetrics;
+  /** The operator credential for /api and the console. */
+  adminToken: string;
   stop(): Promise<void>;
 }
 
 /** What stands behind the edge: who decides, the operator routes that need a store, the outbound queue. */
 export interface HandlerSide {
   invoker: HandlerInvoker;
-  operator?: Pick<AdminDeps, 'deposit' | 'listUser'>;
+  operator?: Pick<AdminDeps, 'deposit' | 'operator'>;
+  /** Readiness checks of what stands behind the edge (store, queues, functions). */
+  checks: ReadinessCheck[];
+  /** Messages waiting per queue, for the gauges and the console. */
+  queueDepths: () => Promise<Record<string, number>>;
   /** Consume the queue where the handlers put the IMDN failure reports this edge sends. */
   consumeOutbound(handler: SqsBatchHandler): { stop(): Promise<void> };
 }
@@ -73,7 +86,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     deliveryLeaseSeconds: config.deliveryLeaseSeconds,
     ...opts.policy,
   });
-  const counters = new Counters();
+  const metrics = new EdgeMetrics();
+  const trace = config.flowTrace ? new FlowTrace() : undefined;
   const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
@@ -114,7 +128,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       },
       log,
     );
-    const sip = await transport.start();
+    const sip = await bindOrName(() => transport.start(), config.listen, {
+      SIP_PORT: config.sipPort,
+      SIP_TCP_PORT: config.sipTcpPort,
+      SIPS_PORT: config.sipsPort,
+      SIP_WS_PORT: config.wsPort,
+    });
     stops.push(() => transport.stop());
     const transactions = new TransactionLayer(transport, opts.timers);
     stops.push(() => transactions.stop());
@@ -159,7 +178,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         warn: (m, e) => log('warn', m, e),
       },
     });
-    const msrpPort = await msrp.start();
+    const msrpPort = await bindOrName(() => msrp.start(), config.listen, { MSRP_PORT: config.msrpPort });
     stops.push(() => msrp.stop());
 
     /**
@@ -177,11 +196,11 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       contactFor: (transport) => contactOn(transport),
       shrinkBody: cutListToFit,
       onSubscriptionEnded: async (sub, status) => {
-        counters.inc('subscriptions_ended_total', { cause: String(status) });
+        metrics.subscriptionsEnded.inc({ cause: String(status) });
         await invoker?.subscribe({ type: 'notify-failed', user: sub.user, dialogId: sub.dialogId, status });
       },
       onSent: (method, status) => {
-        counters.inc('sip_requests_sent_total', { method, class: `${Math.floor(status / 100)}xx` });
+        metrics.sent(method, status);
         if (method === 'NOTIFY') emf?.notify(status);
       },
     });
@@ -194,7 +213,14 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
           app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
         return outcome;
       },
-      deliver: (_edgeId, sessionId, message) => msrp.deliver(sessionId, message),
+      deliver: async (_edgeId, sessionId, message) => {
+        // The ladder shows the MSRP SEND and its answer under the INVITE's Call-ID.
+        const callId = trace ? app?.callIdOfSession(sessionId) : undefined;
+        if (callId) trace?.msrp(callId, 'out', `msrp session ${sessionId}`, 'SEND', message.id);
+        const outcome = await msrp.deliver(sessionId, message);
+        if (callId) trace?.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
+        return outcome;
+      },
       closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
     };
     // List changes become NOTIFYs for the subscriptions this task holds, at most one a second.
@@ -214,12 +240,18 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
             gateway,
             changes,
             msrpPort,
-            counters,
+            metrics,
             log,
             stops,
             ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
           })
         : aws!.startAwsSide(config, log, stops);
+    if (side.operator?.operator) {
+      const operator = side.operator.operator;
+      metrics.setSources({
+        store: async () => ({ ...(await operator.state()), bytes: await folderBytes(config.dataDir) }),
+      });
+    }
     invoker = side.invoker;
 
     // IMDN failure reports, queued by invite and expire (which have no SIP socket), in both
@@ -231,7 +263,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
           domain: config.sipDomain,
           ...(config.outboundProxy ? { outboundProxy: config.outboundProxy } : {}),
           log,
-          onSent: (status) => counters.inc('imdn_failure_reports_total', { status: String(status) }),
+          onSent: (status) => metrics.imdnFailureReports.inc({ status: String(status) }),
         }),
         log,
       }),
@@ -251,22 +283,30 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       maxInFlight: config.maxInFlight,
       ackWaitMs: 64 * (opts.timers?.t1 ?? 500),
       onRequest: (method) => {
-        counters.inc('sip_requests_total', { method });
+        metrics.request(method);
         emf?.sipRequest(method);
       },
-      onResponse: (method, status) => {
-        counters.inc('sip_responses_total', { method, class: `${Math.floor(status / 100)}xx` });
+      onResponse: (method, status, elapsedMs) => {
+        metrics.response(method, status, elapsedMs);
         emf?.sipResponse(method, status);
       },
+      onShed: () => metrics.sipShed.inc(),
       log,
     });
     const sipApp = app;
     msrp.on('closed', (sessionId: string) => sipApp.msrpSessionClosed(sessionId));
-    counters.gauge('msrp_sessions_open', () => sipApp.openSessions);
-    counters.gauge('sip_server_transactions', () => transactions.size.server);
-    counters.gauge('sip_client_transactions', () => transactions.size.client);
-    counters.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss());
-    counters.gauge('nodejs_heap_used_bytes', () => process.memoryUsage().heapUsed);
+    metrics.setSources({
+      msrpSessions: () => sipApp.openSessions,
+      transactions: () => transactions.size,
+      queues: side.queueDepths,
+    });
+    if (trace) {
+      transport.onMessage((msg, source) => trace.sip(msg, 'in', peerOf(source)));
+      transport.onSent((msg, to) => trace.sip(msg, 'out', `${to.transport} ${to.address}:${to.port}`));
+    }
+    const series = new TimeSeries(metrics, opts.seriesIntervalMs);
+    series.start();
+    stops.push(() => series.stop());
 
     if (emf) {
       const flush = setInterval(() => emf.flush(), 60_000);
@@ -277,26 +317,78 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       });
     }
 
+    const adminToken = await loadOperatorToken(config.dataDir, config.adminToken);
+    let stopping = false;
     const admin = new AdminServer({
-      counters,
+      metrics,
+      series,
+      ...(trace ? { trace } : {}),
       ...(side.operator ?? {}),
       gateway,
       userChanged: (user) => coalescer.userChanged(user),
-      health: () => ({ ok: true, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
+      // Liveness: the SIP listeners are up and the edge is not stopping (the NLB's check).
+      live: () => ({ ok: !stopping, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
+      ready: () => runReadiness(side.checks),
+      state: async () => ({
+        ...((await metrics.storeState()) ?? {}),
+        msrpSessions: sipApp.openSessions,
+        queues: await side.queueDepths().catch(() => ({})),
+        mode: config.handlerMode,
+        flowTrace: config.flowTrace,
+      }),
+      adminToken,
       edgeId,
       controlToken: config.controlToken,
     });
-    const adminPort = await admin.start(config.adminListen, config.adminPort);
+    const adminPort = await bindOrName(() => admin.start(config.adminListen, config.adminPort), config.adminListen, {
+      ADMIN_PORT: config.adminPort,
+    });
     stops.push(() => admin.stop());
+    // Stopping: liveness fails first, so the NLB stops sending new flows while the rest closes.
+    stops.push(() => {
+      stopping = true;
+    });
 
     return {
       ports: { ...sip, msrp: msrpPort, admin: adminPort },
-      counters,
+      metrics,
+      adminToken,
       stop: stopAll,
     };
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+function peerOf(source: Source): string {
+  return `${source.transport} ${source.remoteAddress}:${source.remotePort}`;
+}
+
+/** Bytes under the data folder (the local store's size on disk). */
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!entry.isFile()) continue;
+    total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
+
+/**
+ * Bind, and when a port is taken say which setting asked for it: `SIP_PORT: port 5060 on
+ * 127.0.0.1 is in use by another process` instead of a bare EADDRINUSE.
+ */
+async function bindOrName<T>(bind: () => Promise<T>, address: string, ports: Record<string, number>): Promise<T> {
+  try {
+    return await bind();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES') throw err;
+    const names = Object.entries(ports).filter(([, port]) => port === e.port);
+    const variable = names.length > 0 ? names.map(([name]) => name).join(' / ') : Object.keys(ports).join(' / ');
+    const why = e.code === 'EADDRINUSE' ? 'is in use by another process' : 'may not be bound by this user';
+    throw new ConfigError(variable, `port ${e.port ?? '?'} on ${address} ${why}`);
   }
 }
 

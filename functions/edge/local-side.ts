@@ -10,8 +10,9 @@ import { openSqliteBackend, SqliteJobConsumer, type SqliteBackend } from '#share
 import { serviceUri, type Config } from '#shared/config.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway } from '#shared/ports.ts';
-import type { AdminDeps } from './admin-server.ts';
-import type { Counters } from './counters.ts';
+import type { EdgeMetrics } from './edge-metrics.ts';
+import { probeStore } from './health.ts';
+import { Operator } from './operator.ts';
 import type { HandlerEvents } from '#shared/service/handler-events.ts';
 import { buildDeliver } from '#functions/deliver/build.ts';
 import { buildDeposit } from '#functions/deposit/build.ts';
@@ -34,7 +35,7 @@ export interface LocalSideOptions {
   gateway: EdgeGateway;
   changes: ChangeFeed;
   msrpPort: number;
-  counters: Counters;
+  metrics: EdgeMetrics;
   log: LogFn;
   sweepIntervalMs?: number;
   /** Registered stop actions, run in reverse order by the edge. */
@@ -42,20 +43,28 @@ export interface LocalSideOptions {
 }
 
 export function startLocalSide(opts: LocalSideOptions): HandlerSide {
-  const { backend, config, policy, counters, log, stops } = opts;
+  const { backend, config, policy, metrics, log, stops } = opts;
   const ports = { ...backend.ports, edge: opts.gateway, changes: opts.changes };
   const now = Date.now;
   const serviceUris = [serviceUri(config.sipDomain)];
   // The Lambda entries report the same events as EMF metrics (lambda-runtime.ts metricEvents).
+  const operator = new Operator({
+    messages: ports.messages,
+    subscriptions: ports.subscriptions,
+    outbox: ports.outbox,
+    changes: opts.changes,
+    onPurged: (n) => metrics.deletions.inc({ by: 'operator' }, n),
+  });
   const events: Required<HandlerEvents> = {
-    deposited: () => counters.inc('deposits_total'),
-    deleted: () => counters.inc('deletions_total'),
-    delivered: (ms) => {
-      counters.inc('retrievals_total');
-      counters.observe('delivery_latency_ms', ms);
+    deposited: () => metrics.deposits.inc(),
+    deleted: () => metrics.deletions.inc({ by: 'user' }),
+    delivered: (ms, message) => {
+      metrics.retrievals.inc();
+      metrics.deliveryLatency.observe(ms);
+      operator.delivered({ ...message, latencyMs: ms });
     },
-    deliveryFailed: (status) => counters.inc('delivery_failures_total', { status: String(status) }),
-    expired: (n) => counters.inc('expiries_total', {}, n),
+    deliveryFailed: (status) => metrics.deliveryFailures.inc({ status: String(status) }),
+    expired: (n) => metrics.expiries.inc(n),
   };
   const subscribe = buildSubscribe({ ports, policy, serviceUris, now });
   const invite = buildInvite({
@@ -101,22 +110,19 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   sweepTimer.unref();
   stops.push(() => clearInterval(sweepTimer));
 
-  const operator: Pick<AdminDeps, 'deposit' | 'listUser'> = {
-    deposit: (json) => deposit.http(json),
-    listUser: async (user) => {
-      const nowSec = Math.floor(Date.now() / 1000);
-      const list = await ports.messages.list(user, nowSec, policy.notifyMaxEntries);
-      return {
-        user,
-        total: await ports.messages.count(user, nowSec),
-        entries: list,
-      };
-    },
-  };
+  const queueDepths = async () => ({
+    delivery: backend.queues.delivery.depth().ready,
+    outbound: backend.queues.outbound.depth().ready,
+  });
 
   return {
     invoker: { subscribe, invite, deposit: deposit.sip },
-    operator,
+    operator: { deposit: (json) => deposit.http(json), operator },
+    queueDepths,
+    checks: [
+      { name: 'store', run: () => probeStore(ports.sessions) },
+      { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
+    ],
     consumeOutbound: (handler: SqsBatchHandler) => {
       const consumer = new SqliteJobConsumer({
         queue: backend.queues.outbound,

@@ -3,13 +3,12 @@
  * nothing to configure. Prints what it bound; stops cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, loadConfig } from '#shared/config.ts';
+import { createLogger } from '#shared/observability/powertools.ts';
 import { startEdge, type LogFn } from './edge.ts';
 
-const log: LogFn = (level, msg, extra) => {
-  if (level === 'debug' && !process.env.DEBUG) return;
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...extra });
-  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
-};
+// The same structured logger the handlers use (Powertools, JSON lines, `component: edge`).
+const logger = createLogger('edge', { logLevel: process.env.DEBUG ? 'DEBUG' : 'INFO' });
+const log: LogFn = (level, msg, extra) => logger[level](msg, { ...extra });
 
 async function main(): Promise<void> {
   let config;
@@ -30,14 +29,25 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  const edge = await startEdge({ config, log });
+  let edge;
+  try {
+    edge = await startEdge({ config, log });
+  } catch (err) {
+    // A setting the machine refuses (a port in use) is named like a bad value: exit 2.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const p = edge.ports;
   process.stdout.write(
     [
       `deferred-cpm edge up for ${config.sipDomain} on ${config.listen}`,
       `  SIP UDP ${p.udp}  TCP ${p.tcp}  TLS ${p.tls}  WS ${p.ws}`,
       `  MSRP ${p.msrp}`,
-      `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (health, metrics, dashboard)`,
+      `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (console, health, metrics)`,
+      `  operator token ${config.adminToken ? '(ADMIN_TOKEN)' : `${edge.adminToken} (in ${config.dataDir}/admin-token)`}`,
       `  data ${config.dataDir}`,
       // Since the process started (performance's time origin), not since this module loaded.
       `  up in ${Math.round(performance.now())} ms, resident ${Math.round(process.memoryUsage.rss() / 1048576)} MiB`,

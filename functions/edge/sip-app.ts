@@ -61,7 +61,10 @@ export interface SipAppDeps {
   /** Longest wait for the ACK of a session's 2xx before in-dialog requests go anyway (64*T1). */
   ackWaitMs?: number;
   onRequest?: (method: string) => void;
-  onResponse?: (method: string, status: number) => void;
+  /** Every response to a received request, with the time since the request reached the app. */
+  onResponse?: (method: string, status: number, elapsedMs: number) => void;
+  /** A request refused with 503 because `maxInFlight` handler calls were running (load shed). */
+  onShed?: () => void;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
 }
 
@@ -74,6 +77,7 @@ interface SessionDialog {
 export class SipApp {
   private inFlight = 0;
   private readonly sessionDialogs = new Map<string, SessionDialog>();
+  private readonly arrivals = new WeakMap<SipRequest, number>();
 
   constructor(private readonly deps: SipAppDeps) {
     deps.transactions.onRequest((req, tx) => {
@@ -94,7 +98,14 @@ export class SipApp {
     return this.sessionDialogs.size;
   }
 
+  /** The Call-ID of the INVITE dialog that owns an MSRP session (the flow ladder). */
+  callIdOfSession(sessionId: string): string | undefined {
+    for (const [dialogId, d] of this.sessionDialogs) if (d.sessionId === sessionId) return dialogId.split(';')[0];
+    return undefined;
+  }
+
   private async handle(req: SipRequest, tx: ServerTransaction): Promise<void> {
+    this.arrivals.set(req, performance.now());
     this.deps.onRequest?.(req.method);
     // RFC 3261 §8.2.2.1: an unsupported Request-URI scheme gets 416.
     const uri = parseUri(req.uri);
@@ -186,6 +197,7 @@ export class SipApp {
     call: (event: ReturnType<typeof eventOfRequest>) => Promise<SipHandlerResult>,
   ): Promise<void> {
     if (this.inFlight >= this.deps.maxInFlight) {
+      this.deps.onShed?.();
       return this.respond(tx, req, 503, {
         reason: 'Service Unavailable',
         headers: [{ name: 'Retry-After', value: '5' }],
@@ -285,7 +297,8 @@ export class SipApp {
     // request's To is kept); only 100 Trying may go without.
     const toTag = opts.toTag ?? (status > 100 ? newTag() : undefined);
     const response: SipResponse = createResponse(req, status, { ...opts, ...(toTag ? { toTag } : {}) });
-    this.deps.onResponse?.(req.method, status);
+    const arrived = this.arrivals.get(req);
+    this.deps.onResponse?.(req.method, status, arrived === undefined ? 0 : performance.now() - arrived);
     tx.respond(response);
   }
 }

@@ -3,6 +3,7 @@
  * local stack they get every setting explicitly (dummy credentials, us-east-1, the endpoint), so
  * the SDK never consults AWS config files, profiles or AWS_* endpoint variables.
  */
+import './aws-sdk-quiet.ts';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';

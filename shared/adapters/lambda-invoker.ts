@@ -4,6 +4,7 @@
  * throttle or a timeout rejects, and the edge answers 503 with Retry-After (500 when the error
  * is the function's own bug, functions/edge/handler-failure.ts), never silence.
  */
+import './aws-sdk-quiet.ts';
 import { randomBytes } from 'node:crypto';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { requestHandler } from './clients.ts';
@@ -92,6 +93,27 @@ export class LambdaInvoker implements HandlerInvoker {
 
   deposit(event: Parameters<HandlerInvoker['deposit']>[0]): Promise<SipHandlerResult> {
     return this.invoke(this.opts.functions.deposit, event);
+  }
+
+  /**
+   * Readiness: each function reachable and invocable by this role, without running it (Lambda's
+   * DryRun invocation checks the name and the permission only). Names the ones that are not.
+   */
+  async reachable(): Promise<{ ok: boolean; detail: Record<string, string> }> {
+    const detail: Record<string, string> = {};
+    await Promise.all(
+      Object.entries(this.opts.functions).map(async ([role, name]) => {
+        try {
+          await this.client.send(new InvokeCommand({ FunctionName: name, InvocationType: 'DryRun' }), {
+            abortSignal: AbortSignal.timeout(this.opts.timeoutMs),
+          });
+          detail[role] = 'ok';
+        } catch (err) {
+          detail[role] = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        }
+      }),
+    );
+    return { ok: Object.values(detail).every((v) => v === 'ok'), detail };
   }
 
   private async invoke(functionName: string, event: unknown): Promise<SipHandlerResult> {

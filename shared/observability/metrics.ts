@@ -142,3 +142,13 @@ export function seriesKey(series: MetricSeries): string {
     .join(',');
   return `${series.name}{${dims}}`;
 }
+
+/**
+ * The Prometheus name of a catalogue metric (the edge's /metrics): the same words in snake_case,
+ * counters ending in `_total`, latencies in `_ms` (the CloudWatch unit), gauges as they are.
+ */
+export function prometheusName(name: MetricNameValue): string {
+  const snake = name.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? '' : '_') + c.toLowerCase());
+  const kind = METRICS[name].kind;
+  return kind === 'counter' ? `${snake}_total` : kind === 'latency' ? `${snake}_ms` : snake;
+}

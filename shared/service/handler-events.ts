@@ -10,7 +10,7 @@ export interface HandlerEvents {
   /** An INVITE's `delete` action removed a message. */
   deleted?: () => void;
   /** A message reached its client (MSRP 200) and left the store; ms since it arrived. */
-  delivered?: (latencyMs: number) => void;
+  delivered?: (latencyMs: number, message: { user: string; id: string; from: string }) => void;
   /** A delivery attempt ended with this status (not 200); the message stays deferred. */
   deliveryFailed?: (status: number) => void;
   /** Messages removed at the end of their retention. */

@@ -144,18 +144,19 @@ try {
   const after = await rssOf(edge.child.pid!);
   const gauge = async (name: string) => {
     const text = await (await fetch(`http://127.0.0.1:${edge.ports.admin}/metrics`)).text();
-    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return Number(line?.slice(name.length + 1) ?? NaN);
   };
   console.log(
     `resident memory: ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB holding ${subscriptions} active subscriptions`,
   );
   console.log(
-    `  right after: ${await gauge('sip_server_transactions')} SIP transactions alive, heap used ${((await gauge('nodejs_heap_used_bytes')) / 2 ** 20).toFixed(0)} MiB`,
+    `  right after: ${await gauge('sip_transactions{side="server"}')} SIP transactions alive, heap used ${((await gauge('nodejs_heap_size_used_bytes')) / 2 ** 20).toFixed(0)} MiB`,
   );
   // Completed transactions linger for Timer J (64*T1 over UDP, RFC 3261 §17.2.2); after it only the subscriptions remain.
   await new Promise((resolve) => setTimeout(resolve, 40_000));
   console.log(
-    `  40 s later: ${(await rssOf(edge.child.pid!)).toFixed(0)} MiB resident, ${await gauge('sip_server_transactions')} transactions, heap used ${((await gauge('nodejs_heap_used_bytes')) / 2 ** 20).toFixed(0)} MiB`,
+    `  40 s later: ${(await rssOf(edge.child.pid!)).toFixed(0)} MiB resident, ${await gauge('sip_transactions{side="server"}')} transactions, heap used ${((await gauge('nodejs_heap_size_used_bytes')) / 2 ** 20).toFixed(0)} MiB`,
   );
   for (const c of holders) c.close();
 } finally {

@@ -183,8 +183,8 @@ describe('failed deliveries leave the message deferred', () => {
 
   it('the same imdn.Message-ID from the same sender is stored once (202 twice) and counted once', async () => {
     const user = 'sip:dedupe@example.com';
-    const deposits = () => edge.counters.snapshot().counters.deposits_total ?? 0;
-    const before = deposits();
+    const deposits = async () => (await edge.metrics.deposits.get()).values[0]?.value ?? 0;
+    const before = await deposits();
     const bob = await CpmClient.connect({
       transport: 'udp',
       server: { host: '127.0.0.1', port: edge.ports.udp! },
@@ -208,6 +208,6 @@ describe('failed deliveries leave the message deferred', () => {
     const pending = await pendingOf(edge.adminUrl, user);
     expect(pending.total).toBe(1);
     expect(pending.entries[0]?.messageId).toBe('same-id-1');
-    expect(deposits() - before).toBe(1);
+    expect((await deposits()) - before).toBe(1);
   });
 });

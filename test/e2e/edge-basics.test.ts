@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { frameStream, getHeader, parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipResponse } from '#shared/sip/messages/types.ts';
-import { spawnEdge, startTestEdge, type TestEdge } from './support.ts';
+import { ADMIN_AUTH, spawnEdge, startTestEdge, type TestEdge } from './support.ts';
 
 const USER = 'sip:alice@example.com';
 
@@ -107,7 +107,7 @@ describe('the edge on its own', () => {
   });
 
   it('refuses a bad operator deposit with 400 and a message', async () => {
-    const res = await fetch(`${edge.adminUrl}/api/deposit`, { method: 'POST', body: '{"to": 5}' });
+    const res = await fetch(`${edge.adminUrl}/api/deposit`, { method: 'POST', body: '{"to": 5}', headers: ADMIN_AUTH });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error.length).toBeGreaterThan(0);
   });

@@ -21,6 +21,10 @@ export const FREE_PORTS = {
   ADMIN_PORT: '0',
 };
 
+/** The operator token the test edges run with (ADMIN_TOKEN), and the header that carries it. */
+export const TEST_ADMIN_TOKEN = 'test-operator-token-0123456789';
+export const ADMIN_AUTH = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+
 export interface TestEdge extends RunningEdge {
   dataDir: string;
   adminUrl: string;
@@ -34,19 +38,21 @@ export async function startTestEdge(
     timers?: Partial<Timers>;
     env?: Record<string, string>;
     sweepIntervalMs?: number;
+    seriesIntervalMs?: number;
     dataDir?: string;
     /** The edge's log lines (tests wait on events such as a connection closing). */
     log?: EdgeOptions['log'];
   } = {},
 ): Promise<TestEdge> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'deferred-e2e-')));
-  const config = loadConfig({ DATA_DIR: dataDir, ...FREE_PORTS, ...opts.env });
+  const config = loadConfig({ DATA_DIR: dataDir, ...FREE_PORTS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...opts.env });
   const edge = await startEdge({
     config,
     allowDestination: loopbackOnly,
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(opts.sweepIntervalMs ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    ...(opts.seriesIntervalMs ? { seriesIntervalMs: opts.seriesIntervalMs } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   });
   return {
@@ -74,7 +80,7 @@ export async function depositHttp(
 ): Promise<{ status: number; json: DepositReply }> {
   const res = await fetch(`${adminUrl}/api/deposit`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
     body: JSON.stringify(body),
   });
   return { status: res.status, json: (await res.json()) as DepositReply };
@@ -84,7 +90,7 @@ export async function pendingOf(
   adminUrl: string,
   user: string,
 ): Promise<{ total: number; entries: { id: string; messageId: string }[] }> {
-  const res = await fetch(`${adminUrl}/api/messages?user=${encodeURIComponent(user)}`);
+  const res = await fetch(`${adminUrl}/api/messages?user=${encodeURIComponent(user)}`, { headers: ADMIN_AUTH });
   return (await res.json()) as { total: number; entries: { id: string; messageId: string }[] };
 }
 
@@ -100,7 +106,7 @@ export interface ChildEdge {
  */
 export function spawnEdge(env: Record<string, string>): Promise<ChildEdge> {
   const child = spawn(process.execPath, ['dist/edge/main.js'], {
-    env: { ...process.env, ...FREE_PORTS, ...env },
+    env: { ...process.env, ...FREE_PORTS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

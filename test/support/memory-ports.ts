@@ -17,6 +17,7 @@ import type {
   DeliveryQueue,
   DeliverySessionStore,
   EdgeGateway,
+  MessagePage,
   SubscriptionStore,
 } from '#shared/ports.ts';
 
@@ -137,6 +138,27 @@ export class MemoryMessageStore implements DeferredMessageStore {
     );
   }
 
+  async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
+    const mine = await this.list(user, now);
+    let start = 0;
+    if (page.cursor !== undefined) {
+      const after = Buffer.from(page.cursor, 'base64url').toString('utf8');
+      if (!after.includes('#')) throw new RangeError('cursor: not one this list returned');
+      start = mine.findIndex((m) => `${m.arrivedAt}#${m.id}` > after);
+      if (start < 0) start = mine.length;
+    }
+    const messages = mine.slice(start, start + Math.max(0, page.limit));
+    const last = messages[messages.length - 1];
+    return start + messages.length < mine.length && last
+      ? { messages, cursor: Buffer.from(`${last.arrivedAt}#${last.id}`).toString('base64url') }
+      : { messages };
+  }
+
+  async stats(now: number): Promise<{ pending: number; users: number }> {
+    const live = [...this.items.values()].filter((m) => m.expiresAt > now);
+    return { pending: live.length, users: new Set(live.map((m) => m.user)).size };
+  }
+
   /** Everything stored, expired or not (assertions). */
   all(): DeferredMessage[] {
     return structuredClone([...this.items.values()].sort(byArrival));
@@ -201,6 +223,10 @@ export class MemorySubscriptionStore implements SubscriptionStore {
         .sort((a, b) => a.expiresAt - b.expiresAt)
         .slice(0, limit),
     );
+  }
+
+  async countActive(now: number): Promise<number> {
+    return [...this.items.values()].filter((s) => s.expiresAt > now && s.state === 'active').length;
   }
 
   all(): Subscription[] {

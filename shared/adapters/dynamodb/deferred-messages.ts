@@ -22,7 +22,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
-import type { DeferredMessageStore } from '#shared/ports.ts';
+import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
 import {
   asBytes,
   expiryShardOf,
@@ -30,6 +30,7 @@ import {
   omit,
   queryItems,
   queryExpired,
+  queryLive,
   withoutUndefined,
   type Item,
   type StoreOptions,
@@ -276,6 +277,52 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     // The index holds keys only; read each item (it may have gone meanwhile).
     const messages = await Promise.all(keys.map((k) => this.getByKey(String(k.user), String(k.sk))));
     return messages.filter((m): m is DeferredMessage => m !== undefined);
+  }
+
+  async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
+    if (page.limit <= 0) return { messages: [] };
+    // The cursor is the last returned entry's index key (sk, arrival): the next page starts after it.
+    let start: Item | undefined;
+    if (page.cursor !== undefined) {
+      let keys: unknown;
+      try {
+        keys = JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8'));
+      } catch {
+        keys = undefined;
+      }
+      if (!Array.isArray(keys) || keys.length !== 2 || !keys.every((k) => typeof k === 'string')) {
+        throw new RangeError('cursor: not one this list returned');
+      }
+      start = { user, sk: keys[0], arrival: keys[1] };
+    }
+    const items = await queryItems(
+      this.client,
+      {
+        TableName: this.tableName,
+        IndexName: ARRIVAL_INDEX,
+        KeyConditionExpression: '#user = :user',
+        FilterExpression: '#exp > :now',
+        ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt' },
+        ExpressionAttributeValues: { ':user': user, ':now': now },
+        Select: 'ALL_PROJECTED_ATTRIBUTES',
+        ScanIndexForward: true,
+        ConsistentRead: true,
+        ...(this.options.pageSize !== undefined ? { Limit: this.options.pageSize } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      },
+      page.limit + 1,
+    );
+    const kept = items.slice(0, page.limit);
+    const last = kept[kept.length - 1];
+    const messages = kept.map(entryOfItem);
+    return items.length > page.limit && last
+      ? { messages, cursor: Buffer.from(JSON.stringify([last.sk, last.arrival]), 'utf8').toString('base64url') }
+      : { messages };
+  }
+
+  async stats(now: number): Promise<{ pending: number; users: number }> {
+    const keys = await queryLive(this.client, this.tableName, now, this.options.pageSize);
+    return { pending: keys.length, users: new Set(keys.map((k) => String(k.user))).size };
   }
 
   /** Write the message item once, then mark its dedupe claim as stored. */

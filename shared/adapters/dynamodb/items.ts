@@ -72,7 +72,8 @@ export async function queryItems(
   want = Number.POSITIVE_INFINITY,
 ): Promise<Item[]> {
   const items: Item[] = [];
-  let start: Item | undefined;
+  // A caller's ExclusiveStartKey is where the first page begins (the operator list's cursor).
+  let start: Item | undefined = input.ExclusiveStartKey;
   do {
     const page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
     for (const item of page.Items ?? []) {
@@ -128,4 +129,29 @@ export async function queryExpired(
     .flat()
     .sort((a, b) => Number(a.expiresAt) - Number(b.expiresAt))
     .slice(0, limit);
+}
+
+/**
+ * The keys of a table's unexpired items at `now` (one query per expiry shard of the sparse
+ * expiry index): the operator gauges' count, never on a handler's path.
+ */
+export async function queryLive(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  now: number,
+  pageSize: number | undefined,
+): Promise<Item[]> {
+  const perShard = await Promise.all(
+    ALL_EXPIRY_SHARDS.map((shard) =>
+      queryItems(client, {
+        TableName: tableName,
+        IndexName: EXPIRY_INDEX,
+        KeyConditionExpression: '#shard = :shard AND #exp > :now',
+        ExpressionAttributeNames: { '#shard': 'expiryShard', '#exp': 'expiresAt' },
+        ExpressionAttributeValues: { ':shard': shard, ':now': now },
+        Limit: pageSize,
+      }),
+    ),
+  );
+  return perShard.flat();
 }

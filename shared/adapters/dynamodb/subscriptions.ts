@@ -18,6 +18,7 @@ import {
   isConditionFailed,
   queryItems,
   queryExpired,
+  queryLive,
   withoutUndefined,
   type Item,
   type StoreOptions,
@@ -144,6 +145,10 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
       }),
     );
     return items.filter((item): item is Item => item !== undefined).map(subscriptionOfItem);
+  }
+
+  async countActive(now: number): Promise<number> {
+    return (await queryLive(this.client, this.tableName, now, this.options.pageSize)).length;
   }
 }
 

@@ -8,7 +8,7 @@
  * empty). `repairSummaries` recounts from the rows: the sweep's repair path.
  */
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
-import type { DeferredMessageStore } from '#shared/ports.ts';
+import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
 import type { SqliteDatabase } from './database.ts';
 
 interface MessageRow {
@@ -59,6 +59,12 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       ),
       dropLease: db.prepare<[string, string, string]>(
         'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE user = ? AND id = ? AND lease_holder = ?',
+      ),
+      page: db.prepare<[string, number, string, string, string, number], MessageRow>(
+        'SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id LIMIT ?',
+      ),
+      stats: db.prepare<[number], { pending: number; users: number }>(
+        'SELECT count(*) AS pending, count(DISTINCT user) AS users FROM messages WHERE expires_at > ?',
       ),
       pending: db.prepare<[string], { pending: number }>('SELECT pending FROM user_summary WHERE user = ?'),
       expiredOf: db.prepare<[number, string], { n: number }>(
@@ -162,6 +168,27 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     });
   }
 
+  async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
+    if (page.limit <= 0) return { messages: [] };
+    // The cursor is the last returned message's (arrived_at, id), the list's order.
+    let after: [string, string] = ['', ''];
+    if (page.cursor !== undefined) {
+      const parsed = parseCursor(page.cursor);
+      if (!parsed) throw new RangeError('cursor: not one this list returned');
+      after = parsed;
+    }
+    const rows = this.s.page.all(user, now, after[0], after[0], after[1], page.limit + 1).map(messageOf);
+    const messages = rows.slice(0, page.limit);
+    const last = messages[messages.length - 1];
+    return rows.length > page.limit && last
+      ? { messages, cursor: Buffer.from(JSON.stringify([last.arrivedAt, last.id]), 'utf8').toString('base64url') }
+      : { messages };
+  }
+
+  async stats(now: number): Promise<{ pending: number; users: number }> {
+    return this.s.stats.get(now) ?? { pending: 0, users: 0 };
+  }
+
   async count(user: string, now: number): Promise<number> {
     const pending = this.s.pending.get(user)?.pending ?? 0;
     return Math.max(0, pending - (this.s.expiredOf.get(now, user)?.n ?? 0));
@@ -225,4 +252,16 @@ function entryOf(row: EntryRow): DeferredMessageEntry {
 function messageOf(row: MessageRow): DeferredMessage {
   const meta = JSON.parse(row.meta) as Omit<DeferredMessage, 'cpim'>;
   return { ...meta, cpim: new Uint8Array(row.cpim.buffer, row.cpim.byteOffset, row.cpim.byteLength) };
+}
+
+function parseCursor(cursor: string): [string, string] | undefined {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
+      return value as [string, string];
+    }
+  } catch {
+    // not JSON: not ours
+  }
+  return undefined;
 }

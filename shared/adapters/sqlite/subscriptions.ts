@@ -45,6 +45,9 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
       nextNotify: db.prepare<[string, string], { local_cseq: number; version: number }>(
         'UPDATE subscriptions SET version = version + 1, local_cseq = local_cseq + 1 WHERE user = ? AND dialog_id = ? RETURNING local_cseq, version',
       ),
+      active: db.prepare<[number], { n: number }>(
+        "SELECT count(*) AS n FROM subscriptions WHERE expires_at > ? AND state = 'active'",
+      ),
       expired: db.prepare<[number, number], SubscriptionRow>(
         'SELECT * FROM subscriptions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?',
       ),
@@ -70,6 +73,10 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   async get(user: string, dialogId: string, now: number): Promise<Subscription | undefined> {
     const row = this.s.get.get(user, dialogId);
     return row && row.expires_at > now ? subscriptionOf(row) : undefined;
+  }
+
+  async countActive(now: number): Promise<number> {
+    return this.s.active.get(now)?.n ?? 0;
   }
 
   async listByUser(user: string, now: number): Promise<Subscription[]> {

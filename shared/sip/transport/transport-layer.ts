@@ -57,6 +57,10 @@ export class TransportLayer {
     connectMs: number;
   };
   private readonly listeners: MessageListener[] = [];
+  private readonly sentListeners: ((
+    msg: SipMessage,
+    to: { transport: TransportName; address: string; port: number },
+  ) => void)[] = [];
   private readonly connections = new Map<string, Connection>();
   private readonly connecting = new Map<string, Promise<Connection>>();
   private readonly closables: Closable[] = [];
@@ -149,6 +153,21 @@ export class TransportLayer {
     await Promise.allSettled(closing);
   }
 
+  /** Every message this layer sent, after it left (observers: the operator's flow ladder). */
+  onSent(cb: (msg: SipMessage, to: { transport: TransportName; address: string; port: number }) => void): void {
+    this.sentListeners.push(cb);
+  }
+
+  private sent(msg: SipMessage, transport: TransportName, address: string, port: number): void {
+    for (const cb of this.sentListeners) {
+      try {
+        cb(msg, { transport, address, port });
+      } catch (err) {
+        this.log('error', 'sent-message observer failed', { error: String(err) });
+      }
+    }
+  }
+
   /** Well-formed messages only; requests already carry received/rport in their top Via. */
   onMessage(cb: MessageListener): void {
     this.listeners.push(cb);
@@ -192,11 +211,13 @@ export class TransportLayer {
     const bytes = serializeMessage(res);
     if (dest.transport === 'udp') {
       await this.sendDatagram(bytes, address, dest.port);
+      this.sent(res, 'udp', address, dest.port);
       return;
     }
     const existing = dest.connectionId === undefined ? undefined : this.connections.get(dest.connectionId);
     if (existing?.isOpen()) {
       await existing.send(bytes);
+      this.sent(res, dest.transport, existing.remoteAddress, dest.port);
       return;
     }
     if (dest.transport === 'ws' || dest.transport === 'wss') {
@@ -205,6 +226,7 @@ export class TransportLayer {
     }
     const conn = await this.connectTo(dest.transport, await this.resolveAllowed(address), dest.port, address);
     await conn.send(bytes);
+    this.sent(res, dest.transport, conn.remoteAddress, dest.port);
   }
 
   /**
@@ -217,6 +239,7 @@ export class TransportLayer {
     const bytes = serializeMessage(req);
     if (target.transport === 'udp') {
       await this.sendDatagram(bytes, address, target.port);
+      this.sent(req, 'udp', address, target.port);
       return {
         transport: 'udp',
         remoteAddress: address,
@@ -228,6 +251,7 @@ export class TransportLayer {
     const conn = await this.streamFor({ ...target, address }, target.address);
     this.assertAllowed(conn.remoteAddress);
     await conn.send(bytes);
+    this.sent(req, target.transport, conn.remoteAddress, target.port);
     return conn.source();
   }
 

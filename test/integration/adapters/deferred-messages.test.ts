@@ -277,6 +277,43 @@ describe('through createPorts', () => {
   });
 });
 
+describe('operator reads', () => {
+  it('pages a user list by limit and cursor, oldest first, without gaps or repeats, expired ones left out', async () => {
+    const user = freshUser();
+    const live = [50, 40, 30, 20, 10].map((age) => message({ user, ageSeconds: age }));
+    for (const m of live) await store.put(m);
+    await store.put(message({ user, ageSeconds: 5, ttl: -1 }));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.listPage(user, NOW, { limit: 2, ...(cursor ? { cursor } : {}) });
+      expect(page.messages.length).toBeLessThanOrEqual(2);
+      seen.push(...page.messages.map((m) => m.id));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor);
+    expect(seen).toEqual(live.map((m) => m.id));
+    expect(pages).toBe(3);
+  });
+
+  it('refuses a cursor it never returned', async () => {
+    await expect(store.listPage(freshUser(), NOW, { limit: 2, cursor: 'bm9wZQ' })).rejects.toThrow(/cursor/);
+  });
+
+  it('counts unexpired messages and the users holding them across the table', async () => {
+    const before = await store.stats(NOW);
+    const [u1, u2] = [freshUser(), freshUser()];
+    await store.put(message({ user: u1 }));
+    await store.put(message({ user: u1 }));
+    await store.put(message({ user: u2 }));
+    await store.put(message({ user: freshUser(), ttl: -1 }));
+    const after = await store.stats(NOW);
+    expect(after.pending - before.pending).toBe(3);
+    expect(after.users - before.users).toBe(2);
+  });
+});
+
 describe('getMany (an INVITE’s ids in one batch)', () => {
   it('returns the known, unexpired ones without payload, and nothing of another user', async () => {
     const user = freshUser();

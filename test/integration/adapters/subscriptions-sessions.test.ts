@@ -28,6 +28,15 @@ const dialogFor = (n: number, edgeId = 'http://10.0.1.23:8080') =>
   dialog({ callId: `call-${seq}-${n}@pc33.example.com`, flow: { ...dialog().flow, edgeId } });
 
 describe('subscriptions', () => {
+  it('counts the unexpired subscriptions across users (the operator gauge)', async () => {
+    const before = await subs.countActive(NOW);
+    const user = freshUser();
+    await subs.put(subscription({ user, dialog: dialogFor(1) }));
+    await subs.put(subscription({ user: freshUser(), dialog: dialogFor(2) }));
+    await subs.put(subscription({ user, dialog: dialogFor(3), expiresAt: NOW - 1 }));
+    expect((await subs.countActive(NOW)) - before).toBe(2);
+  });
+
   it('round-trips a subscription with its dialog state', async () => {
     const user = freshUser();
     const sub = subscription({ user, dialog: dialogFor(1), version: 3 });

@@ -8,7 +8,8 @@ import { EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
 import { ConfigError, controlDestinations, loadConfig } from '#shared/config.ts';
 import type { EdgeGateway } from '#shared/ports.ts';
 import { AdminServer } from '#functions/edge/admin-server.ts';
-import { Counters } from '#functions/edge/counters.ts';
+import { EdgeMetrics } from '#functions/edge/edge-metrics.ts';
+import { TimeSeries } from '#functions/edge/time-series.ts';
 
 const TOKEN = 'k'.repeat(40);
 let server: AdminServer | undefined;
@@ -23,13 +24,18 @@ async function start(): Promise<{ url: string; changed: string[]; sent: unknown[
       return { status: 200 };
     },
   } as unknown as EdgeGateway;
+  const metrics = new EdgeMetrics();
   server = new AdminServer({
-    counters: new Counters(),
+    metrics,
+    series: new TimeSeries(metrics),
     gateway,
     userChanged: async (user) => {
       changed.push(user);
     },
-    health: () => ({ ok: true, detail: {} }),
+    live: () => ({ ok: true, detail: {} }),
+    ready: async () => ({ ok: true, checks: {} }),
+    state: async () => ({}),
+    adminToken: 'a'.repeat(20),
     edgeId: 'local',
     controlToken: TOKEN,
   });

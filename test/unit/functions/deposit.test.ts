@@ -253,6 +253,22 @@ describe('deposit over HTTP', () => {
     expect(messages.all()).toHaveLength(0);
   });
 
+  it.each([
+    ['a missing sender', { to: ALICE, body: 'x' }, /^"from": /],
+    ['a sender that is not a URI', { to: ALICE, from: 'Bob Smith', body: 'x' }, /^"from": not a SIP or tel URI/],
+    ['a body of the wrong type', { to: ALICE, from: BOB, body: 5 }, /^"body": /],
+    ['a recipient that is not a URI', { to: 'alice', from: BOB, body: 'x' }, /^"to": /],
+    ['an unknown field', { to: ALICE, from: BOB, body: 'x', colour: 'red' }, /^"colour": /],
+    ['no object at all', 'hello', /^body: a JSON object/],
+  ])('names the field in the 400 for %s, and stores nothing', async (_name, input, error) => {
+    const result = await handle(input);
+    expect(result.statusCode).toBe(400);
+    const message = (JSON.parse(result.body) as { error: string }).error;
+    expect(message).toMatch(error);
+    expect(message).not.toContain('Invalid input');
+    expect(messages.all()).toHaveLength(0);
+  });
+
   it('answers 404 to a recipient outside the served domain and 400 naming an oversized field', async () => {
     const away = await handle({ to: 'sip:alice@elsewhere.example', from: BOB, body: 'x' });
     expect(away.statusCode).toBe(404);

@@ -1,0 +1,52 @@
+/** Settings a user got wrong are refused at start, naming the variable. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '#shared/config.ts';
+
+const LAMBDA = {
+  HANDLER_MODE: 'lambda',
+  SUBSCRIBE_FUNCTION_NAME: 's',
+  INVITE_FUNCTION_NAME: 'i',
+  DEPOSIT_FUNCTION_NAME: 'd',
+  OUTBOUND_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+};
+
+function refusal(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('accepted');
+}
+
+describe('loadConfig', () => {
+  it('refuses a RETENTION over 5 years (DynamoDB TTL ignores those items) and takes 5 years', () => {
+    expect(refusal({ RETENTION: '1826d' }).variable).toBe('RETENTION');
+    expect(refusal({ RETENTION: '1826d' }).message).toContain('over 5 years');
+    expect(loadConfig({ RETENTION: '1825d' }).retentionSeconds).toBe(1825 * 86_400);
+  });
+
+  it('refuses a TLS key without its certificate, and a certificate without its key', () => {
+    expect(refusal({ SIP_TLS_KEY: '/etc/key.pem' }).variable).toBe('SIP_TLS_CERT');
+    expect(refusal({ SIP_TLS_CERT: '/etc/cert.pem' }).variable).toBe('SIP_TLS_KEY');
+    expect(loadConfig({ SIP_TLS_KEY: '/k', SIP_TLS_CERT: '/c' })).toMatchObject({
+      tlsKeyFile: '/k',
+      tlsCertFile: '/c',
+    });
+  });
+
+  it('keeps the flow ladder on locally and off in lambda mode unless FLOW_TRACE says otherwise', () => {
+    expect(loadConfig({}).flowTrace).toBe(true);
+    expect(loadConfig(LAMBDA).flowTrace).toBe(false);
+    expect(loadConfig({ ...LAMBDA, FLOW_TRACE: 'on' }).flowTrace).toBe(true);
+    expect(loadConfig({ FLOW_TRACE: 'off' }).flowTrace).toBe(false);
+    expect(refusal({ FLOW_TRACE: 'maybe' }).variable).toBe('FLOW_TRACE');
+  });
+
+  it('refuses a short or spaced ADMIN_TOKEN', () => {
+    expect(refusal({ ADMIN_TOKEN: 'short' }).variable).toBe('ADMIN_TOKEN');
+    expect(refusal({ ADMIN_TOKEN: 'has a space in it, long enough' }).variable).toBe('ADMIN_TOKEN');
+    expect(loadConfig({ ADMIN_TOKEN: 'a'.repeat(16) }).adminToken).toBe('a'.repeat(16));
+  });
+});
