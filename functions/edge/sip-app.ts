@@ -40,7 +40,8 @@ export interface TransactionPort {
 }
 
 export interface MsrpPort {
-  expect(sessionId: string, clientPath: string, secure?: boolean): void;
+  /** `clientAddress`: a direct client's source address, the only one its MSRP connection may come from. */
+  expect(sessionId: string, clientPath: string, secure?: boolean, clientAddress?: string): void;
   closeSession(sessionId: string): void;
 }
 
@@ -249,7 +250,13 @@ export class SipApp {
     if (req.method === 'INVITE' && ok && result.session) {
       const session = result.session;
       try {
-        this.deps.msrp.expect(session.sessionId, session.clientPath, session.secure ?? false);
+        // Issue 11 item 5: a direct client's MSRP connection must come from where its INVITE did.
+        this.deps.msrp.expect(
+          session.sessionId,
+          session.clientPath,
+          session.secure ?? false,
+          trusted ? undefined : source.remoteAddress,
+        );
       } catch (err) {
         // The handler accepted an offer whose path the MSRP layer cannot use (RFC 4975 §9).
         this.deps.log?.('warn', 'MSRP session refused', { error: String(err) });

@@ -10,8 +10,9 @@
  * With `relay`, a connection whose first request names a session held by another task (its id
  * names the owner, session-owner.ts) is piped, byte for byte, to that task's listener.
  */
+import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { BlockList, connect, createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
 import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from './chunking.ts';
 import { MsrpConnection, NO_RESPONSE_STATUS } from './connection.ts';
 import {
@@ -94,6 +95,11 @@ interface MsrpSession {
   localUri: MsrpUri;
   localPath: string;
   clientPath: string[];
+  /**
+   * Who may connect for it: the addresses of the host of the client's first path URI (empty
+   * until a host name resolves), and for a direct client the INVITE's source address too.
+   */
+  admit: { pathAddresses: string[]; clientAddress?: string };
   phase: 'waiting' | 'bound' | 'ended';
   connection?: MsrpConnection;
   connectTimer?: NodeJS.Timeout;
@@ -237,14 +243,20 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
    * connect and bind within the connect timeout. Announcing a known session again updates its
    * client path (and restarts the wait when it had ended). Throws TypeError for an invalid
    * session id or client path; both come from our own validated SDP, never from the wire directly.
+   *
+   * Only a connection from the host of the client's first path URI (the hop that connects to us,
+   * RFC 4975 §6) may bind it; with `clientAddress` (a direct client: the INVITE's source) only one
+   * from that address as well; with a relay, also one from an allowed edge task.
    */
-  expect(sessionId: string, clientPath: string, secure = false): void {
+  expect(sessionId: string, clientPath: string, secure = false, clientAddress?: string): void {
     const localPath = this.localPath(sessionId, secure);
     const clientUris = parseMsrpPath(clientPath);
     if (!clientUris) throw new TypeError(`invalid MSRP client path: ${clientPath}`);
+    const admit = admission(clientUris[0]!.host, clientAddress);
     const existing = this.sessions.get(sessionId);
     if (existing && existing.phase !== 'ended') {
       existing.clientPath = clientPath.trim().split(/\s+/);
+      existing.admit = admit;
       return;
     }
     let markEnded!: () => void;
@@ -254,6 +266,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       localUri: parseMsrpUri(localPath)!,
       localPath,
       clientPath: clientPath.trim().split(/\s+/),
+      admit,
       phase: 'waiting',
       waiters: [],
       ended,
@@ -438,6 +451,14 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       this.reply(connection, request, 481);
       return;
     }
+    if (!this.admits(session, connection)) {
+      // Knowing the two paths proves nothing: the connection must come from the client's host.
+      // RFC 4975 §7.3, §10.3: 403, the attempted action is not allowed. The session stays
+      // waiting for its own client, and this connection is never sent any of it.
+      this.log.warn('msrp connection refused for session', { sessionId: session.id, peer: connection.peer });
+      this.reply(connection, request, 403, 'Forbidden');
+      return;
+    }
     if (request.method !== 'SEND') {
       this.reply(connection, request, 501);
       return;
@@ -470,6 +491,15 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     return session;
   }
 
+  /** The connection comes from the session's client (or an allowed edge task relaying it). */
+  private admits(session: MsrpSession, connection: MsrpConnection): boolean {
+    const remote = bareAddress(connection.socket.remoteAddress ?? '');
+    if (this.opts.relay?.allow(remote)) return true;
+    const { pathAddresses, clientAddress } = session.admit;
+    if (clientAddress !== undefined && !sameAddress(remote, clientAddress)) return false;
+    return pathAddresses.some((address) => sameAddress(remote, address));
+  }
+
   /** Stop keeping the connection's bytes (its first frame is being handled); what was kept. */
   private endCapture(connection: MsrpConnection): ConnectionState['capture'] {
     const state = this.connections.get(connection);
@@ -492,7 +522,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     const owner = decodeSessionOwner(sessionId);
     if (!owner) return undefined;
     // Never to ourselves, as configured or as this very socket was reached: that would loop.
-    const local = (connection.socket.localAddress ?? '').replace(/^::ffff:/i, '');
+    const local = bareAddress(connection.socket.localAddress ?? '');
     const self = relay.self;
     if (
       (owner.address === self.address && owner.port === self.port) ||
@@ -585,4 +615,35 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
 /** Close a relay side once what was piped into it is written, so a last response is not lost. */
 function closeAfterFlush(socket: Socket): void {
   if (!socket.destroyed) socket.end(() => socket.destroy());
+}
+
+/**
+ * Who may connect for a session: `host` (the client's first path URI), resolved when it is a
+ * name (until then, and when it does not resolve, nobody), and `clientAddress` when given.
+ */
+function admission(host: string, clientAddress: string | undefined): MsrpSession['admit'] {
+  const admit: MsrpSession['admit'] = {
+    pathAddresses: isIP(host) ? [host] : [],
+    ...(clientAddress !== undefined ? { clientAddress: bareAddress(clientAddress) } : {}),
+  };
+  if (!isIP(host)) {
+    lookup(host, { all: true }, (err, addresses) => {
+      if (!err) admit.pathAddresses = addresses.map((a) => a.address);
+    });
+  }
+  return admit;
+}
+
+/** An IPv4 address as a dual-stack socket reports it (::ffff:a.b.c.d) in its plain form. */
+function bareAddress(address: string): string {
+  return address.replace(/^::ffff:(?=\d+\.)/i, '');
+}
+
+/** Two addresses are the same address (IPv6 spellings differ: compare as addresses). */
+function sameAddress(a: string, b: string): boolean {
+  const family = isIP(a);
+  if (family === 0 || family !== isIP(b)) return false;
+  const list = new BlockList();
+  list.addAddress(a, family === 4 ? 'ipv4' : 'ipv6');
+  return list.check(b, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -1,55 +1,35 @@
 /**
- * The operator console's files: one HTML page and one script, bundled at first request by
- * esbuild from ./web (our TypeScript and uPlot from node_modules: nothing from a CDN), then kept
- * in memory for the life of the process.
+ * The operator console's files: one HTML page and one script. The script (our TypeScript and
+ * uPlot: nothing from a CDN) and uPlot's CSS are bundled by `npm run build` into dist/console
+ * (scripts/build.mjs), read once and kept in memory for the life of the process.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const WEB_ENTRY = join('functions', 'edge', 'console', 'web', 'app.ts');
-const require = createRequire(import.meta.url);
-
-/** The front end's source, found from this module upwards: it runs from the sources and from dist/edge. */
-function entryPath(): string {
+/** dist/console, found from this module upwards: it runs from the sources and from dist/edge. */
+function consoleDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const local = join(dir, 'web', 'app.ts');
-    if (existsSync(local)) return local;
-    if (existsSync(join(dir, WEB_ENTRY))) return join(dir, WEB_ENTRY);
+    for (const candidate of [join(dir, 'console'), join(dir, 'dist', 'console')]) {
+      if (existsSync(join(candidate, 'console.js'))) return candidate;
+    }
     dir = dirname(dir);
   }
-  throw new Error(`console source ${WEB_ENTRY} not found above ${fileURLToPath(import.meta.url)}`);
+  throw new Error('dist/console/console.js not found: run `npm run build`');
 }
 
-let script: Promise<string> | undefined;
+let script: string | undefined;
 
-export function consoleScript(): Promise<string> {
-  // esbuild is loaded at the first request only: the AWS container starts without it.
-  script ??= import('esbuild')
-    .then(({ build }) =>
-      build({
-        entryPoints: [entryPath()],
-        bundle: true,
-        write: false,
-        format: 'iife',
-        target: 'es2022',
-        minify: true,
-        legalComments: 'inline',
-        logLevel: 'silent',
-      }),
-    )
-    .then((out) => out.outputFiles[0]!.text);
-  // A failed build is not cached: the next request tries again.
-  script.catch(() => (script = undefined));
+export async function consoleScript(): Promise<string> {
+  script ??= readFileSync(join(consoleDir(), 'console.js'), 'utf8');
   return script;
 }
 
 let html: string | undefined;
 
 export function consoleHtml(): string {
-  html ??= PAGE.replace('/*UPLOT_CSS*/', readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'));
+  html ??= PAGE.replace('/*UPLOT_CSS*/', readFileSync(join(consoleDir(), 'uPlot.min.css'), 'utf8'));
   return html;
 }
 

@@ -127,3 +127,69 @@ describe('above MAX_IN_FLIGHT', () => {
     expect((await send(99)).status).toBe(202);
   });
 });
+
+// Issue 11 item 5: the MSRP listener learns where a direct client's INVITE came from.
+describe('an accepted INVITE', () => {
+  function invite(trusted: boolean): Promise<unknown[]> {
+    const text = [
+      'INVITE sip:alice@example.com SIP/2.0',
+      'Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKinv1',
+      'Max-Forwards: 70',
+      'From: <sip:alice@example.com>;tag=a1',
+      'To: <sip:alice@example.com>',
+      'Call-ID: inv-1',
+      'CSeq: 1 INVITE',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const parsed = parseMessage(Buffer.from(text));
+    if (!parsed.ok || parsed.message.kind !== 'request') throw new Error('bad test request');
+    const req = parsed.message;
+    let onRequest: (req: SipRequest, tx: ServerTransaction) => void = () => undefined;
+    return new Promise((resolve) => {
+      const accept = async (): Promise<SipHandlerResult> => ({
+        response: { status: 200, toTag: 't1' },
+        session: {
+          sessionId: 's1',
+          user: 'sip:alice@example.com',
+          dialogId: 'd1',
+          clientPath: 'msrp://127.0.0.1:9/c1;tcp',
+        },
+      });
+      new SipApp({
+        transactions: { onRequest: (cb) => (onRequest = cb), onAck: () => undefined, onAckTimeout: () => undefined },
+        invoker: { deposit: accept, subscribe: accept, invite: accept },
+        sender: { hold: () => undefined, send: async () => undefined } as unknown as InDialogSender,
+        msrp: { expect: (...args: unknown[]) => resolve(args), closeSession: () => undefined },
+        edgeId: 'local',
+        isTrusted: () => trusted,
+        isDirectClient: () => !trusted,
+        contactFor: () => '<sip:127.0.0.1:5060>',
+        userChanged: async () => undefined,
+        maxInFlight: 10,
+      });
+      const tx = {
+        request: req,
+        source: {
+          transport: 'tcp',
+          remoteAddress: '127.0.0.1',
+          remotePort: 5070,
+          localAddress: '127.0.0.1',
+          localPort: 5060,
+        },
+        cancelled: false,
+        respond: () => undefined,
+      } as unknown as ServerTransaction;
+      onRequest(req, tx);
+    });
+  }
+
+  it("from a direct client: its MSRP session is tied to the INVITE's source address", async () => {
+    expect(await invite(false)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', false, '127.0.0.1']);
+  });
+
+  it('via a trusted peer: only to the host its offer names (the source is the peer, not the client)', async () => {
+    expect(await invite(true)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', false, undefined]);
+  });
+});

@@ -66,8 +66,8 @@ function collect(c: MsrpClient): ReceivedMsrpMessage[] {
 }
 
 /** A raw TCP peer that writes frames and collects what the listener sends back. */
-async function rawPeer(port: number) {
-  const socket = connect({ host: '127.0.0.1', port });
+async function rawPeer(port: number, localAddress = '127.0.0.1') {
+  const socket = connect({ host: '127.0.0.1', port, localAddress });
   sockets.push(socket);
   await once(socket, 'connect');
   const parser = new MsrpParser();
@@ -375,5 +375,64 @@ describe('MsrpListener', () => {
     });
     expect(listener.localPath('s-7c41')).toBe('msrp://pf.example.com:2855/s-7c41;tcp');
     expect(() => listener.localPath('bad;id')).toThrow(TypeError);
+  });
+});
+
+// Issue 11 item 5: knowing a session's two paths must not let another host take its messages.
+describe('MsrpListener: only the client named by the offer binds its session', () => {
+  const FOREIGN = '127.0.0.2';
+
+  it('answers 403 to a connection from another host, which gets nothing; the client still binds and receives', async () => {
+    const listener = await startListener();
+    listener.expect('own1', CLIENT_PATH);
+    const foreign = await rawPeer(listener.port, FOREIGN);
+    foreign.write(bindFrame(listener.localPath('own1'), 'steal001'));
+    expect((await foreign.response('steal001')).status).toBe(403);
+    expect(listener.isBound('own1')).toBe(false);
+
+    const pending = listener.deliver('own1', { id: 'm1', cpim: cpim('for the owner') });
+    const received: ReceivedMsrpMessage[] = [];
+    await client(listener, 'own1', { onMessage: (m) => received.push(m) });
+    expect(await pending).toEqual({ status: 200 });
+    expect(received.map((m) => m.body.toString())).toEqual([cpim('for the owner').toString()]);
+    // The refused connection was never sent the message (nor anything but its 403).
+    expect(foreign.frames.map((f) => (f.kind === 'response' ? f.status : f.kind))).toEqual([403]);
+  });
+
+  it("refuses a direct client's session from an address other than its INVITE's source", async () => {
+    const listener = await startListener();
+    // The offer names 127.0.0.2, the INVITE came from 127.0.0.1: neither host alone may bind.
+    const path = 'msrp://127.0.0.2:9/client-s1;tcp';
+    listener.expect('own2', path, false, '127.0.0.1');
+    const fromPathHost = await rawPeer(listener.port, FOREIGN);
+    fromPathHost.write(bindFrame(listener.localPath('own2'), 'steal002', path));
+    expect((await fromPathHost.response('steal002')).status).toBe(403);
+    const fromSource = await rawPeer(listener.port, '127.0.0.1');
+    fromSource.write(bindFrame(listener.localPath('own2'), 'steal003', path));
+    expect((await fromSource.response('steal003')).status).toBe(403);
+    expect(listener.isBound('own2')).toBe(false);
+
+    // Where path host and INVITE source agree, the client binds.
+    listener.expect('own3', CLIENT_PATH, false, '127.0.0.1');
+    const own = await rawPeer(listener.port, '127.0.0.1');
+    own.write(bindFrame(listener.localPath('own3'), 'owner003'));
+    expect((await own.response('owner003')).status).toBe(200);
+    expect(listener.isBound('own3')).toBe(true);
+  });
+
+  it('accepts a connection relayed by an allowed edge task, and no other foreign one', async () => {
+    const self = { address: '127.0.0.1', port: 1 };
+    const relaying = await startListener({ relay: { allow: (a) => a === FOREIGN, self } });
+    relaying.expect('own4', CLIENT_PATH);
+    const edge = await rawPeer(relaying.port, FOREIGN);
+    edge.write(bindFrame(relaying.localPath('own4'), 'relay004'));
+    expect((await edge.response('relay004')).status).toBe(200);
+    expect(relaying.isBound('own4')).toBe(true);
+
+    const strict = await startListener({ relay: { allow: (a) => a === '10.0.0.1', self } });
+    strict.expect('own5', CLIENT_PATH);
+    const other = await rawPeer(strict.port, FOREIGN);
+    other.write(bindFrame(strict.localPath('own5'), 'relay005'));
+    expect((await other.response('relay005')).status).toBe(403);
   });
 });
