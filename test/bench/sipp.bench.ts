@@ -288,7 +288,10 @@ for (const [name, start] of [
   ...(withKamailio ? [['kamailio', startKamailio] as const] : []),
 ] as const) {
   const dir = await mkdtemp(join(tmpdir(), `bench-sipp-${name}-`));
-  const target = await start(dir);
+  const target = await start(dir).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
   best[name] = {};
   try {
     for (const scenario of ['subscribe', 'message']) {
