@@ -137,6 +137,24 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     throw new Error(`deposit for ${message.user} could not claim its dedupe key`);
   }
 
+  /**
+   * The user's unexpired entries, oldest first, from the payload-free `byArrival` projection;
+   * strongly consistent, so a NOTIFY right after a deposit lists it.
+   */
+  private arrivalQuery(user: string, now: number) {
+    return {
+      TableName: this.tableName,
+      IndexName: ARRIVAL_INDEX,
+      KeyConditionExpression: '#user = :user',
+      FilterExpression: '#exp > :now',
+      ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt' },
+      ExpressionAttributeValues: { ':user': user, ':now': now },
+      Select: 'ALL_PROJECTED_ATTRIBUTES' as const,
+      ScanIndexForward: true,
+      ConsistentRead: true,
+    };
+  }
+
   async list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]> {
     if (limit !== undefined && limit <= 0) return [];
     // `Limit` bounds what one page reads (and bills): the entries shown, not the mailbox.
@@ -144,15 +162,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     const items = await queryItems(
       this.client,
       {
-        TableName: this.tableName,
-        IndexName: ARRIVAL_INDEX,
-        KeyConditionExpression: '#user = :user',
-        FilterExpression: '#exp > :now',
-        ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt' },
-        ExpressionAttributeValues: { ':user': user, ':now': now },
-        Select: 'ALL_PROJECTED_ATTRIBUTES',
-        ScanIndexForward: true,
-        ConsistentRead: true,
+        ...this.arrivalQuery(user, now),
         ...(Number.isFinite(pageLimit) ? { Limit: pageLimit } : {}),
       },
       limit,
@@ -298,15 +308,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     const items = await queryItems(
       this.client,
       {
-        TableName: this.tableName,
-        IndexName: ARRIVAL_INDEX,
-        KeyConditionExpression: '#user = :user',
-        FilterExpression: '#exp > :now',
-        ExpressionAttributeNames: { '#user': 'user', '#exp': 'expiresAt' },
-        ExpressionAttributeValues: { ':user': user, ':now': now },
-        Select: 'ALL_PROJECTED_ATTRIBUTES',
-        ScanIndexForward: true,
-        ConsistentRead: true,
+        ...this.arrivalQuery(user, now),
         ...(this.options.pageSize !== undefined ? { Limit: this.options.pageSize } : {}),
         ...(start ? { ExclusiveStartKey: start } : {}),
       },
