@@ -347,37 +347,23 @@ export class Edge extends Construct {
       defaultTargetGroups: [this.targetGroups.sipTcp],
     });
     if (config.certificateArn) {
-      // RFC 3261 §26.3.1: SIPS on 5061. TLS ends at the NLB; the task gets plain TCP on a port
-      // of its own, so it knows the connection for TLS and advertises sips: for it.
-      this.targetGroups.sipTls = targetGroup(
-        'SipTls',
-        elbv2.Protocol.TCP,
-        CONTAINER_PORTS.sipTlsOffload,
-        ecs.Protocol.TCP,
-      );
-      this.nlb.addListener('SipTls', {
-        port: LISTENER_PORTS.sipTls,
-        protocol: elbv2.Protocol.TLS,
-        certificates: [elbv2.ListenerCertificate.fromArn(config.certificateArn)],
-        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
-        defaultTargetGroups: [this.targetGroups.sipTls],
-      });
-    }
-    if (config.certificateArn) {
-      // RFC 4975 §15: msrps. TLS ends at the NLB as for SIP; the task's own port tells it apart.
-      this.targetGroups.msrps = targetGroup(
-        'Msrps',
-        elbv2.Protocol.TCP,
-        CONTAINER_PORTS.msrpTlsOffload,
-        ecs.Protocol.TCP,
-      );
-      this.nlb.addListener('Msrps', {
-        port: LISTENER_PORTS.msrps,
-        protocol: elbv2.Protocol.TLS,
-        certificates: [elbv2.ListenerCertificate.fromArn(config.certificateArn)],
-        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
-        defaultTargetGroups: [this.targetGroups.msrps],
-      });
+      const certificate = elbv2.ListenerCertificate.fromArn(config.certificateArn);
+      // TLS ends at the NLB; the task gets plain TCP on a port of its own, so it knows the
+      // connection for TLS and advertises sips: / msrps: for it.
+      const tlsOffload = (id: 'SipTls' | 'Msrps', listenerPort: number, containerPort: number) => {
+        const group = targetGroup(id, elbv2.Protocol.TCP, containerPort, ecs.Protocol.TCP);
+        this.nlb.addListener(id, {
+          port: listenerPort,
+          protocol: elbv2.Protocol.TLS,
+          certificates: [certificate],
+          sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+          defaultTargetGroups: [group],
+        });
+        return group;
+      };
+      // RFC 3261 §26.3.1: SIPS on 5061; RFC 4975 §15: msrps.
+      this.targetGroups.sipTls = tlsOffload('SipTls', LISTENER_PORTS.sipTls, CONTAINER_PORTS.sipTlsOffload);
+      this.targetGroups.msrps = tlsOffload('Msrps', LISTENER_PORTS.msrps, CONTAINER_PORTS.msrpTlsOffload);
     }
     this.nlb.addListener('Msrp', {
       port: LISTENER_PORTS.msrp,

@@ -5,11 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { decodeList } from '#shared/deferred/list-codec.ts';
-import { connectMsrp } from '#shared/msrp/client.ts';
-import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { getHeader, parseCSeq } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/types.ts';
-import { depositHttp, startTestEdge, type TestEdge } from './support.ts';
+import { depositHttp, firstDelivery, startTestEdge, type TestEdge } from './support.ts';
 
 const listOf = (notify: SipRequest) => {
   const l = decodeList(notify.body.toString('utf8'));
@@ -178,16 +176,8 @@ describe('subscriptions', () => {
 
     const inv = await phone.invite([{ id: list.entries[0]!.id, action: 'retrieve' }]);
     expect(inv.response.status).toBe(200);
-    const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
-    if (!answer.ok) throw new Error(answer.reason);
-    let gotBody: (b: Buffer) => void = () => undefined;
-    const got = new Promise<Buffer>((resolve) => (gotBody = resolve));
-    const msrp = await connectMsrp({
-      localPath: inv.msrpPath,
-      remotePath: answer.path,
-      onMessage: (m) => gotBody(m.body),
-    });
-    expect((await got).toString()).toContain('first');
+    const { body, msrp } = await firstDelivery(inv);
+    expect(body.toString()).toContain('first');
     await phone.nextBye(inv.dialog);
     msrp.close();
 

@@ -7,6 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '#shared/config.ts';
+import { connectMsrp, type MsrpClient } from '#shared/msrp/client.ts';
+import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
+import type { SipResponse } from '#shared/sip/messages/index.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
 import type { Timers } from '#shared/sip/transaction/index.ts';
 import { startEdge, type EdgeOptions, type RunningEdge } from '#functions/edge/edge.ts';
@@ -64,6 +67,26 @@ export async function startTestEdge(
       if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Connect to the MSRP path of an INVITE's 200 (step 14) and wait for the first message: its
+ * body, and the connection to close once the test is done with it.
+ */
+export async function firstDelivery(inv: {
+  response: SipResponse;
+  msrpPath: string;
+}): Promise<{ body: Buffer; msrp: MsrpClient }> {
+  const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
+  if (!answer.ok) throw new Error(answer.reason);
+  let gotBody: (b: Buffer) => void = () => undefined;
+  const got = new Promise<Buffer>((resolve) => (gotBody = resolve));
+  const msrp = await connectMsrp({
+    localPath: inv.msrpPath,
+    remotePath: answer.path,
+    onMessage: (m) => gotBody(m.body),
+  });
+  return { body: await got, msrp };
 }
 
 /** What the operator API answers a deposit: the stored id, or an error naming the field. */

@@ -5,11 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { decodeList } from '#shared/deferred/list-codec.ts';
-import { connectMsrp } from '#shared/msrp/client.ts';
-import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { getHeader, getHeaders } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/types.ts';
-import { depositHttp, startTestEdge, type TestEdge } from '../e2e/support.ts';
+import { depositHttp, firstDelivery, startTestEdge, type TestEdge } from '../e2e/support.ts';
 import { Kamailio } from './kamailio.ts';
 
 const listOf = (notify: SipRequest) => {
@@ -54,16 +52,8 @@ describe('through Kamailio', () => {
 
       const inv = await c.invite([{ id: list.entries[0]!.id, action: 'retrieve' }]);
       expect(inv.response.status).toBe(200);
-      const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
-      if (!answer.ok) throw new Error(answer.reason);
-      let gotBody: (b: Buffer) => void = () => undefined;
-      const got = new Promise<Buffer>((resolve) => (gotBody = resolve));
-      const msrp = await connectMsrp({
-        localPath: inv.msrpPath,
-        remotePath: answer.path,
-        onMessage: (m) => gotBody(m.body),
-      });
-      expect((await got).toString()).toContain(`hello over ${transport}`);
+      const { body, msrp } = await firstDelivery(inv);
+      expect(body.toString()).toContain(`hello over ${transport}`);
       // The BYE waits for the ACK of the 2xx (RFC 3261 §15): it comes only when the ACK was routed.
       const bye = await c.nextBye(inv.dialog, 20_000);
       expect(getHeader(bye, 'Contact') ?? '').toMatch(/transport=|^$/);
