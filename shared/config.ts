@@ -67,6 +67,10 @@ export interface Config {
   retentionSeconds: number;
   /** DELIVERY_LEASE: how long a delivery holds a message it claimed (Policy.deliveryLeaseSeconds). */
   deliveryLeaseSeconds: number;
+  /** MAX_MESSAGES_PER_USER, MAX_BYTES_PER_USER, MAX_STORE_BYTES: the store's caps (Policy). */
+  maxMessagesPerUser: number;
+  maxBytesPerUser: number;
+  maxStoreBytes: number;
   /** Optional PEM files; the local default makes a self-signed pair under dataDir. */
   tlsKeyFile?: string;
   tlsCertFile?: string;
@@ -175,6 +179,20 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(name, `"${raw}" is not a positive integer`);
   return Number(raw);
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A byte count: "65536", "64K", "64M", "8G" (powers of 1024), at least 1. */
+function byteSize(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const m = /^(\d{1,15})\s*([kmgt]?)i?b?$/i.exec(raw.trim());
+  const bytes = m ? Number(m[1]) * BYTE_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new ConfigError(name, `"${raw}" is not a size in bytes (e.g. 65536, 64K, 64M, 8G)`);
+  }
+  return bytes;
 }
 
 function fraction(env: Env, name: string): number {
@@ -321,6 +339,9 @@ export function loadConfig(env: Env = process.env): Config {
     msrpRelayAllow: cidrs(env, 'MSRP_RELAY_ALLOW', ''),
     retentionSeconds,
     deliveryLeaseSeconds,
+    maxMessagesPerUser: positiveInt(env, 'MAX_MESSAGES_PER_USER', 1000),
+    maxBytesPerUser: byteSize(env, 'MAX_BYTES_PER_USER', 64 * 1024 ** 2),
+    maxStoreBytes: byteSize(env, 'MAX_STORE_BYTES', 8 * 1024 ** 3),
     ...(env.SIP_TLS_KEY ? { tlsKeyFile: env.SIP_TLS_KEY } : {}),
     ...(env.SIP_TLS_CERT ? { tlsCertFile: env.SIP_TLS_CERT } : {}),
     handlerMode,

@@ -25,7 +25,7 @@ export interface DeferredMessageStore {
    * messageId)`: the DynamoDB adapter's duplicate check is the message's own conditional put.
    * A created message adds 1 to the user's summary count.
    */
-  put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }>;
+  put(message: DeferredMessage, limits?: StoreLimits): Promise<{ created: boolean; message: DeferredMessage }>;
   /**
    * The user's messages without payloads, oldest first (arrivedAt, then id), not expired at
    * `now` (epoch seconds). Read from a projection without payloads; reads at most about
@@ -34,7 +34,7 @@ export interface DeferredMessageStore {
   list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]>;
   /**
    * How many messages the user has stored: the per-user summary counter (atomic add on
-   * put/delete), one small read at any depth. A message past its expiry still counts until the
+   * put/delete; the same summary holds their bytes), one small read at any depth. A message past its expiry still counts until the
    * sweep (or TTL) removes it, so it may run ahead of `list` by the not-yet-swept ones.
    */
   count(user: string, now: number): Promise<number>;
@@ -73,8 +73,8 @@ export interface DeferredMessageStore {
    * session does; a crash in between leaves the count high until the sweep's recount).
    */
   delete(user: string, id: string, options?: { countLater?: boolean }): Promise<boolean>;
-  /** Take `removed` messages deleted with `countLater` off the user's summary count. */
-  uncount(user: string, removed: number): Promise<void>;
+  /** Take messages deleted with `countLater` off the user's summary (count and bytes). */
+  uncount(user: string, removed: Removed): Promise<void>;
   /** Messages expired at `now` across users, for the sweep (none in DynamoDB: TTL only). */
   listExpired(now: number, limit: number): Promise<DeferredMessage[]>;
   /**
@@ -85,6 +85,37 @@ export interface DeferredMessageStore {
   listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage>;
   /** Unexpired messages across users and how many users hold them (operator gauges). */
   stats(now: number): Promise<{ pending: number; users: number }>;
+}
+
+/**
+ * What a deposit may fill, checked in the same write that counts it (no read before): over
+ * one, `put` throws StoreFullError, unless the message is already stored (a duplicate is
+ * answered as before). `maxStoreBytes` is held where the store keeps a total (SQLite);
+ * DynamoDB holds the per-user caps only.
+ */
+export interface StoreLimits {
+  maxMessagesPerUser: number;
+  maxBytesPerUser: number;
+  maxStoreBytes: number;
+}
+
+/** A deposit over a cap: the user's message count or bytes, or the whole store's bytes. */
+export class StoreFullError extends Error {
+  constructor(readonly cap: 'messages' | 'bytes' | 'total') {
+    super(`deferred message store full (${cap})`);
+    this.name = 'StoreFullError';
+  }
+}
+
+/** What a removal takes off a user's summary: messages and their stored (CPIM) bytes. */
+export interface Removed {
+  messages: number;
+  bytes: number;
+}
+
+/** The bytes a message counts against the caps: its stored CPIM payload. */
+export function storedBytes(message: { cpim: Uint8Array }): number {
+  return message.cpim.byteLength;
 }
 
 export interface MessagePage {

@@ -6,7 +6,14 @@
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
-import type { ChangeFeed, DeferredMessageStore, DeliverySessionStore, EdgeGateway } from '#shared/ports.ts';
+import {
+  storedBytes,
+  type ChangeFeed,
+  type DeferredMessageStore,
+  type DeliverySessionStore,
+  type EdgeGateway,
+  type Removed,
+} from '#shared/ports.ts';
 
 export interface DeliverDeps {
   messages: DeferredMessageStore;
@@ -67,7 +74,7 @@ async function deliverClaimed(
   outcome: DeliveryOutcome,
 ): Promise<DeliveryOutcome> {
   let stopped: number | undefined;
-  let removed = 0;
+  const removed: Removed = { messages: 0, bytes: 0 };
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
   for (const [i, id] of session.retrieve.entries()) {
     if (stopped !== undefined) {
@@ -95,7 +102,10 @@ async function deliverClaimed(
     }
     if (status === 200) {
       // Counted off once for the session, below.
-      if (await deps.messages.delete(session.user, id, { countLater: true })) removed++;
+      if (await deps.messages.delete(session.user, id, { countLater: true })) {
+        removed.messages++;
+        removed.bytes += storedBytes(message);
+      }
       outcome.delivered.push(id);
       deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt), {
         user: session.user,

@@ -11,7 +11,7 @@ import type { Policy } from '#shared/deferred/policy.ts';
 import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import { wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { getHeader, normalizeUri, parseMediaType, parseUri } from '#shared/sip/messages/index.ts';
-import type { DeferredMessageStore } from '#shared/ports.ts';
+import { StoreFullError, type DeferredMessageStore } from '#shared/ports.ts';
 import { authenticatedSenders } from '#shared/service/identity.ts';
 import { reply, requestOfEvent } from '#shared/service/sip-event.ts';
 
@@ -26,7 +26,16 @@ export interface DepositDeps {
 }
 
 export type DepositOutcome =
-  { status: 202; id: string; created: boolean; user: string } | { status: 400 | 403 | 404 | 413 | 486; reason: string };
+  | { status: 202; id: string; created: boolean; user: string }
+  | { status: 400 | 403 | 404 | 413; reason: string }
+  | { status: 'full'; cap: StoreFullError['cap']; reason: string };
+
+/** The Warning text (RFC 3261 §20.43) and reason of a deposit over each cap. */
+const FULL_TEXT: Record<StoreFullError['cap'], string> = {
+  messages: 'Deferred message store full',
+  bytes: 'Deferred message store full (bytes)',
+  total: 'Deferred message service out of storage',
+};
 
 /** RFC 3261 §19.1.4: host comparison is case-insensitive. */
 function inServedDomain(uri: string, domain: string): boolean {
@@ -88,18 +97,15 @@ export async function depositCpim(
     built.message.from = from;
   }
   built.message.id = depositId(user, built.message.from, built.message.messageId);
-  const nowSec = Math.floor(nowMs / 1000);
-  const count = await deps.messages.count(user, nowSec);
-  if (count >= deps.policy.maxMessagesPerUser) {
-    // A repeated deposit of a message already stored is still answered 202 (protocol.md).
-    const first = (await deps.messages.list(user, nowSec)).find(
-      (m) => m.from === built.message.from && m.messageId === built.message.messageId,
-    );
-    if (first) return { status: 202, id: first.id, created: false, user };
-    return { status: 486, reason: 'Busy Here - Deferred message store full' };
+  // The caps are checked in the store's own write that counts the deposit: no read before, and
+  // a repeated deposit of a message already stored is still answered 202 (protocol.md).
+  try {
+    const { created, message } = await deps.messages.put(built.message, deps.policy);
+    return { status: 202, id: message.id, created, user };
+  } catch (err) {
+    if (err instanceof StoreFullError) return { status: 'full', cap: err.cap, reason: FULL_TEXT[err.cap] };
+    throw err;
   }
-  const { created, message } = await deps.messages.put(built.message);
-  return { status: 202, id: message.id, created, user };
 }
 
 export function makeSipHandler(deps: DepositDeps) {
@@ -134,13 +140,24 @@ export function makeSipHandler(deps: DepositDeps) {
       });
     }
     const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length), senders);
-    if (outcome.status !== 202) {
-      const headers =
-        outcome.status === 486
-          ? [{ name: 'Warning', value: `399 ${deps.warnAgent} "Deferred message store full"` }]
-          : [];
-      return { response: reply(outcome.status, outcome.reason, headers) };
+    if (outcome.status === 'full') {
+      const warning = { name: 'Warning', value: `399 ${deps.warnAgent} "${outcome.reason}"` };
+      // SIP has no 507 (RFC 3261 §21 lists none). The user's own caps: 486 Busy Here
+      // (§21.4.24: this recipient cannot take more now; protocol.md). The whole store full is
+      // not this user's doing and passes as messages leave: 480 Temporarily Unavailable
+      // (§21.4.18) with Retry-After (§20.33), not 503, which would send the sender to another
+      // server (§21.5.4) and which the edge keeps for its own overload.
+      return {
+        response:
+          outcome.cap === 'total'
+            ? reply(480, `Temporarily Unavailable - ${outcome.reason}`, [
+                warning,
+                { name: 'Retry-After', value: '3600' },
+              ])
+            : reply(486, `Busy Here - ${outcome.reason}`, [warning]),
+      };
     }
+    if (outcome.status !== 202) return { response: reply(outcome.status, outcome.reason) };
     return { response: reply(202, 'Accepted'), changedUsers: outcome.created ? [user] : [] };
   };
 }
@@ -230,7 +247,8 @@ export function makeHttpHandler(deps: DepositDeps) {
           });
     const outcome = await depositCpim(deps, user, cpim, Math.max(limit, cpim.length));
     if (outcome.status !== 202) {
-      const code = outcome.status === 486 ? 507 : outcome.status;
+      // Over any cap: 507 Insufficient Storage (RFC 4918 §11.5).
+      const code = outcome.status === 'full' ? 507 : outcome.status;
       return { statusCode: code, body: JSON.stringify({ error: outcome.reason }), changedUsers: [] };
     }
     return {

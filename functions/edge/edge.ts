@@ -84,6 +84,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   const policy = defaultPolicy({
     retentionSeconds: config.retentionSeconds,
     deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+    maxMessagesPerUser: config.maxMessagesPerUser,
+    maxBytesPerUser: config.maxBytesPerUser,
+    maxStoreBytes: config.maxStoreBytes,
     ...opts.policy,
   });
   const metrics = new EdgeMetrics();

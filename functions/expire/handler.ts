@@ -9,6 +9,7 @@ import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
+import { storedBytes, type Removed } from '#shared/ports.ts';
 import { ARRIVAL_INDEX } from '#shared/adapters/dynamodb/tables.ts';
 import { messageOfStoredItem, uncountRemoved } from '#shared/adapters/dynamodb/deferred-messages.ts';
 import { documentClient } from '#shared/adapters/clients.ts';
@@ -44,8 +45,11 @@ async function onStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchRespon
   try {
     if (expired.length > 0) await expire.messagesExpired(expired);
     // TTL bypassed `delete`: take the removed messages off their users' summary counts.
-    const perUser = new Map<string, number>();
-    for (const m of expired) perUser.set(m.user, (perUser.get(m.user) ?? 0) + 1);
+    const perUser = new Map<string, Removed>();
+    for (const m of expired) {
+      const sum = perUser.get(m.user) ?? { messages: 0, bytes: 0 };
+      perUser.set(m.user, { messages: sum.messages + 1, bytes: sum.bytes + storedBytes(m) });
+    }
     for (const [user, n] of perUser) await uncountRemoved(documents, tables.messages, user, n);
     return { batchItemFailures: [] };
   } catch (err) {

@@ -17,6 +17,14 @@ export interface Policy {
   retentionSeconds: number;
   /** A user's store is full at this many messages (486 on deposit). */
   maxMessagesPerUser: number;
+  /** A user's store is full at this many stored bytes (CPIM payloads; 486 on deposit). */
+  maxBytesPerUser: number;
+  /**
+   * The whole store is full at this many stored bytes (480 on deposit). Held by the SQLite
+   * store of the local default; DynamoDB has no cheap total to condition a write on, so in AWS
+   * the per-user caps are what is enforced.
+   */
+  maxStoreBytes: number;
   /** Largest INVITE body accepted (413 beyond). */
   maxInviteBodyBytes: number;
   /**
@@ -53,6 +61,9 @@ const DEFAULTS: Policy = {
   notifyMaxEntries: 50,
   retentionSeconds: 7 * DAY,
   maxMessagesPerUser: 1000,
+  // 1,000 messages of 64 KiB: the message cap reached first for all but large bodies.
+  maxBytesPerUser: 64 * 1024 * 1024,
+  maxStoreBytes: 8 * 1024 * 1024 * 1024,
   maxInviteBodyBytes: 64 * 1024,
   maxInviteIds: 100,
   maxDepositBytesUdp: 1300,

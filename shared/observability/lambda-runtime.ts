@@ -50,6 +50,9 @@ export function serviceSettings(env: Record<string, string | undefined> = proces
     policy: defaultPolicy({
       retentionSeconds: config.retentionSeconds,
       deliveryLeaseSeconds: config.deliveryLeaseSeconds,
+      maxMessagesPerUser: config.maxMessagesPerUser,
+      maxBytesPerUser: config.maxBytesPerUser,
+      maxStoreBytes: config.maxStoreBytes,
     }),
     serviceUris: [serviceUri(config.sipDomain)],
   };

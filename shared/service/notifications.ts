@@ -26,11 +26,10 @@ export async function currentList(
   user: string,
 ): Promise<{ page: DeferredMessageEntry[]; total: number }> {
   const nowSec = Math.floor(deps.now() / 1000);
-  const [page, total] = await Promise.all([
-    deps.messages.list(user, nowSec, deps.policy.notifyMaxEntries),
-    deps.messages.count(user, nowSec),
-  ]);
-  return { page, total };
+  const page = await deps.messages.list(user, nowSec, deps.policy.notifyMaxEntries);
+  // A page short of the cap is the whole list: the summary is read only when more may follow.
+  if (page.length < deps.policy.notifyMaxEntries) return { page, total: page.length };
+  return { page, total: Math.max(page.length, await deps.messages.count(user, nowSec)) };
 }
 
 /** One NOTIFY for a subscription with given counters. */

@@ -131,7 +131,7 @@ describe.each(implementations)('$name', (impl) => {
       if (impl.expiry === 'ttl') {
         // TTL removes it and `expire` takes it off the count (functions/expire/handler.ts).
         expect(swept).toEqual([]);
-        await stores.messages.uncount(user, 1);
+        await stores.messages.uncount(user, { messages: 1, bytes: expired.cpim.byteLength });
       } else {
         expect(swept.map((m) => m.id)).toEqual([expired.id]);
         expect(swept[0]!.cpim).toEqual(expired.cpim);
@@ -145,9 +145,67 @@ describe.each(implementations)('$name', (impl) => {
       for (const m of ms) await stores.messages.put(m);
       for (const m of ms.slice(0, 2)) expect(await stores.messages.delete(user, m.id, { countLater: true })).toBe(true);
       expect(await stores.messages.count(user, NOW)).toBe(3);
-      await stores.messages.uncount(user, 2);
+      await stores.messages.uncount(user, { messages: 2, bytes: ms[0]!.cpim.byteLength + ms[1]!.cpim.byteLength });
       expect(await stores.messages.count(user, NOW)).toBe(1);
       expect((await stores.messages.list(user, NOW)).map((m) => m.id)).toEqual([ms[2]!.id]);
+    });
+
+    describe('caps, checked in the write that counts a deposit', () => {
+      const roomy = { maxMessagesPerUser: 100, maxBytesPerUser: 1_000_000, maxStoreBytes: 1_000_000_000 };
+
+      it('refuses a deposit over the user’s message cap; a duplicate of a stored one is still answered', async () => {
+        const limits = { ...roomy, maxMessagesPerUser: 2 };
+        const [a, b] = [mine(), mine()];
+        await stores.messages.put(a, limits);
+        await stores.messages.put(b, limits);
+        await expect(stores.messages.put(mine(), limits)).rejects.toMatchObject({
+          name: 'StoreFullError',
+          cap: 'messages',
+        });
+        const again = await stores.messages.put(mine({ messageId: a.messageId }), limits);
+        expect(again).toMatchObject({ created: false, message: { id: a.id } });
+        expect(await stores.messages.count(user, NOW)).toBe(2);
+        expect((await stores.messages.list(user, NOW)).map((m) => m.id).sort()).toEqual([a.id, b.id].sort());
+      });
+
+      it('counts stored bytes per user: over the cap refused, room again after a delete or an uncount', async () => {
+        const size = mine().cpim.byteLength;
+        const limits = { ...roomy, maxBytesPerUser: size * 2 + size / 2 };
+        const [a, b] = [mine(), mine()];
+        await stores.messages.put(a, limits);
+        await stores.messages.put(b, limits);
+        const third = mine();
+        await expect(stores.messages.put(third, limits)).rejects.toMatchObject({ cap: 'bytes' });
+        expect(await stores.messages.count(user, NOW)).toBe(2);
+        expect(await stores.messages.delete(user, a.id)).toBe(true);
+        expect((await stores.messages.put(third, limits)).created).toBe(true);
+        await expect(stores.messages.put(mine(), limits)).rejects.toMatchObject({ cap: 'bytes' });
+        // A delivery session's removals, counted off at its end.
+        expect(await stores.messages.delete(user, b.id, { countLater: true })).toBe(true);
+        await expect(stores.messages.put(mine(), limits)).rejects.toMatchObject({ cap: 'bytes' });
+        await stores.messages.uncount(user, { messages: 1, bytes: b.cpim.byteLength });
+        expect((await stores.messages.put(mine(), limits)).created).toBe(true);
+        // Another user's bytes are their own.
+        expect((await stores.messages.put(message({ user: `${user}-other` }), limits)).created).toBe(true);
+        // A message larger than the whole cap never fits.
+        await expect(
+          stores.messages.put(mine({ cpim: new Uint8Array(limits.maxBytesPerUser + 1) }), {
+            ...roomy,
+            maxBytesPerUser: size,
+          }),
+        ).rejects.toMatchObject({ cap: 'bytes' });
+      });
+
+      it('holds a total for the whole store where it keeps one (SQLite), not in DynamoDB', async () => {
+        const size = mine().cpim.byteLength;
+        const before = mine();
+        await stores.messages.put(before);
+        // However much the other cases stored, this cap is below it.
+        const limits = { ...roomy, maxStoreBytes: size };
+        const put = stores.messages.put(mine(), limits);
+        if (!impl.totalCap) expect((await put).created).toBe(true);
+        else await expect(put).rejects.toMatchObject({ cap: 'total' });
+      });
     });
 
     it('a deposit after retention, before the expired copy left, stores the new one and keeps the old for expiry', async () => {

@@ -28,6 +28,8 @@ export interface StoreImplementation {
    * `expire`), and a delete leaves a tombstone until then.
    */
   expiry: 'sweep' | 'ttl';
+  /** Holds `maxStoreBytes` (a total of the whole store): SQLite and the fakes; DynamoDB has none. */
+  totalCap: boolean;
   /** Stores whose clock (for reads without a `now` argument) reads NOW. */
   open(): Promise<Stores>;
   closeAll(): Promise<void>;
@@ -36,6 +38,7 @@ export interface StoreImplementation {
 export const memoryStores: StoreImplementation = {
   name: 'in-memory fakes',
   expiry: 'sweep',
+  totalCap: true,
   open: async () => ({
     messages: new MemoryMessageStore(),
     subscriptions: new MemorySubscriptionStore(),
@@ -50,6 +53,7 @@ export function sqliteStores(): StoreImplementation {
   return {
     name: 'SQLite',
     expiry: 'sweep',
+    totalCap: true,
     async open() {
       const dir = await mkdtemp(path.join(tmpdir(), 'contract-sqlite-'));
       const backend = await openSqliteBackend({ dataDir: dir, now: () => NOW * 1000 });
@@ -71,6 +75,7 @@ export function dynamoStores(): StoreImplementation {
   return {
     name: 'DynamoDB (dynalite)',
     expiry: 'ttl',
+    totalCap: false,
     async open() {
       backend ??= await startLocalBackend({ dataDir: undefined, now: () => NOW * 1000 });
       return backend.ports;

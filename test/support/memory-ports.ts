@@ -11,14 +11,18 @@ import type {
   Subscription,
 } from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
-import type {
-  ChangeFeed,
-  DeferredMessageStore,
-  DeliveryQueue,
-  DeliverySessionStore,
-  EdgeGateway,
-  MessagePage,
-  SubscriptionStore,
+import {
+  StoreFullError,
+  storedBytes,
+  type ChangeFeed,
+  type DeferredMessageStore,
+  type DeliveryQueue,
+  type DeliverySessionStore,
+  type EdgeGateway,
+  type MessagePage,
+  type Removed,
+  type StoreLimits,
+  type SubscriptionStore,
 } from '#shared/ports.ts';
 
 const byArrival = (a: DeferredMessage, b: DeferredMessage) =>
@@ -51,7 +55,11 @@ export class MemoryMessageStore implements DeferredMessageStore {
     return JSON.stringify([user, id]);
   }
 
-  async put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
+  /** Stored bytes per user, beside the counts, and in all. */
+  private readonly bytes = new Map<string, number>();
+  private totalBytes = 0;
+
+  async put(message: DeferredMessage, limits?: StoreLimits): Promise<{ created: boolean; message: DeferredMessage }> {
     this.calls.push({ method: 'put' });
     const dedupeKey = JSON.stringify([message.user, message.from, message.messageId]);
     const claim = this.dedupe.get(dedupeKey);
@@ -59,6 +67,12 @@ export class MemoryMessageStore implements DeferredMessageStore {
     if (claim && claim.expiresAt > nowSec) {
       const stored = this.items.get(MemoryMessageStore.key(message.user, claim.id));
       return { created: false, message: stored ?? claim.first };
+    }
+    const size = storedBytes(message);
+    if (limits) {
+      if ((this.counts.get(message.user) ?? 0) >= limits.maxMessagesPerUser) throw new StoreFullError('messages');
+      if ((this.bytes.get(message.user) ?? 0) + size > limits.maxBytesPerUser) throw new StoreFullError('bytes');
+      if (this.totalBytes + size > limits.maxStoreBytes) throw new StoreFullError('total');
     }
     const copy = structuredClone(message);
     const key = MemoryMessageStore.key(message.user, message.id);
@@ -71,6 +85,8 @@ export class MemoryMessageStore implements DeferredMessageStore {
     }
     this.items.set(key, copy);
     this.counts.set(message.user, (this.counts.get(message.user) ?? 0) + 1);
+    this.bytes.set(message.user, (this.bytes.get(message.user) ?? 0) + size);
+    this.totalBytes += size;
     this.dedupe.set(dedupeKey, { id: message.id, expiresAt: message.expiresAt, first: copy });
     return { created: true, message: structuredClone(copy) };
   }
@@ -131,13 +147,22 @@ export class MemoryMessageStore implements DeferredMessageStore {
     this.deletes.push({ user, id });
     const key = MemoryMessageStore.key(user, id);
     this.leases.delete(key);
-    if (!this.items.delete(key)) return false;
-    if (!options.countLater) await this.uncount(user, 1);
+    const gone = this.items.get(key);
+    if (!gone) return false;
+    this.items.delete(key);
+    if (!options.countLater) await this.uncount(user, { messages: 1, bytes: storedBytes(gone) });
     return true;
   }
 
-  async uncount(user: string, removed: number): Promise<void> {
-    if (removed > 0) this.counts.set(user, Math.max(0, (this.counts.get(user) ?? 0) - removed));
+  async uncount(user: string, removed: Removed): Promise<void> {
+    this.counts.set(user, Math.max(0, (this.counts.get(user) ?? 0) - removed.messages));
+    this.bytes.set(user, Math.max(0, (this.bytes.get(user) ?? 0) - removed.bytes));
+    this.totalBytes = Math.max(0, this.totalBytes - removed.bytes);
+  }
+
+  /** The user's stored bytes, as the summary keeps them. */
+  storedBytesOf(user: string): number {
+    return this.bytes.get(user) ?? 0;
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {

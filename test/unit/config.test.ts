@@ -27,6 +27,27 @@ describe('loadConfig', () => {
     expect(loadConfig({ RETENTION: '1825d' }).retentionSeconds).toBe(1825 * 86_400);
   });
 
+  it('takes the store caps as byte sizes with units, defaults 1000 messages, 64 MiB per user, 8 GiB in all', () => {
+    expect(loadConfig({})).toMatchObject({
+      maxMessagesPerUser: 1000,
+      maxBytesPerUser: 64 * 1024 ** 2,
+      maxStoreBytes: 8 * 1024 ** 3,
+    });
+    expect(
+      loadConfig({ MAX_BYTES_PER_USER: '512K', MAX_STORE_BYTES: '2g', MAX_MESSAGES_PER_USER: '20' }),
+    ).toMatchObject({
+      maxBytesPerUser: 512 * 1024,
+      maxStoreBytes: 2 * 1024 ** 3,
+      maxMessagesPerUser: 20,
+    });
+    expect(loadConfig({ MAX_BYTES_PER_USER: '65536' }).maxBytesPerUser).toBe(65_536);
+    for (const bad of ['0', '-1', '1.5M', 'lots', '64X']) {
+      expect(refusal({ MAX_BYTES_PER_USER: bad }).variable).toBe('MAX_BYTES_PER_USER');
+    }
+    expect(refusal({ MAX_STORE_BYTES: '99999999999999T' }).variable).toBe('MAX_STORE_BYTES');
+    expect(refusal({ MAX_MESSAGES_PER_USER: '0' }).variable).toBe('MAX_MESSAGES_PER_USER');
+  });
+
   it('refuses a TLS key without its certificate, and a certificate without its key', () => {
     expect(refusal({ SIP_TLS_KEY: '/etc/key.pem' }).variable).toBe('SIP_TLS_CERT');
     expect(refusal({ SIP_TLS_CERT: '/etc/cert.pem' }).variable).toBe('SIP_TLS_KEY');

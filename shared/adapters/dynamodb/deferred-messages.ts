@@ -23,7 +23,14 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
-import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
+import {
+  StoreFullError,
+  storedBytes,
+  type DeferredMessageStore,
+  type MessagePage,
+  type Removed,
+  type StoreLimits,
+} from '#shared/ports.ts';
 import { depositId } from '#shared/deferred/ids.ts';
 import {
   asBytes,
@@ -37,7 +44,7 @@ import {
 import { ARRIVAL_INDEX, MESSAGE_ENTRY_ATTRIBUTES } from './tables.ts';
 
 const MESSAGE_PREFIX = 'm#';
-/** The user's summary item: `count` of stored messages. */
+/** The user's summary item: `count` of stored messages and their `bytes` (CPIM payloads). */
 const SUMMARY_SK = 'summary';
 /** BatchGetItem takes at most 100 keys per request. */
 const BATCH_GET_MAX = 100;
@@ -72,7 +79,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     private readonly options: StoreOptions = {},
   ) {}
 
-  async put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
+  async put(message: DeferredMessage, limits?: StoreLimits): Promise<{ created: boolean; message: DeferredMessage }> {
     const sk = messageSortKey(message);
     if (message.id !== depositId(message.user, message.from, message.messageId)) {
       throw new RangeError('id: not the deposit id of (user, from, messageId)');
@@ -80,6 +87,15 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     // The deposit's own clock: an item that expired before this arrival counts as absent.
     const parsed = Date.parse(message.arrivedAt);
     const nowSec = Math.floor((Number.isNaN(parsed) ? Date.now() : parsed) / 1000);
+    const bytes = storedBytes(message);
+    // Counted first, under the caps, in one conditional write (no read of the count before);
+    // given back if the message turns out to be stored already.
+    if (!(await this.count1(message.user, bytes, limits))) {
+      const existing = await this.getItem(message.user, sk);
+      if (existing && Number(existing.expiresAt) > nowSec) return this.duplicate(message, existing);
+      const summary = await this.getItem(message.user, SUMMARY_SK);
+      throw new StoreFullError(Number(summary?.count ?? 0) >= limits!.maxMessagesPerUser ? 'messages' : 'bytes');
+    }
     // An expired message TTL has not removed yet is removed first (below), so that its removal
     // reaches `expire` (watchers, negative-delivery IMDN): only a stale tombstone is overwritten.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -93,27 +109,72 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
             ExpressionAttributeValues: { ':now': nowSec },
           }),
         );
-        await this.addToCount(message.user, 1);
         return { created: true, message };
       } catch (err) {
-        if (!isConditionFailed(err)) throw err;
+        if (!isConditionFailed(err)) {
+          await this.uncount(message.user, { messages: 1, bytes }).catch(() => undefined);
+          throw err;
+        }
       }
       const existing = await this.getItem(message.user, sk);
       if (!existing) continue;
       if (Number(existing.expiresAt) > nowSec) {
-        // The first deposit's identity wins; a tombstone means delivered or deleted since, and a
-        // late duplicate must not bring it back.
-        return {
-          created: false,
-          message:
-            existing.arrival !== undefined
-              ? messageOfItem(existing)
-              : { ...message, expiresAt: Number(existing.expiresAt) },
-        };
+        await this.uncount(message.user, { messages: 1, bytes });
+        return this.duplicate(message, existing);
       }
       if (existing.arrival !== undefined) await this.removeExpired(message.user, sk, Number(existing.expiresAt));
     }
+    await this.uncount(message.user, { messages: 1, bytes });
     throw new Error(`deposit for ${message.user} could not take its key`);
+  }
+
+  /**
+   * The first deposit's identity wins; a tombstone means delivered or deleted since, and a late
+   * duplicate must not bring it back.
+   */
+  private duplicate(message: DeferredMessage, existing: Item): { created: false; message: DeferredMessage } {
+    return {
+      created: false,
+      message:
+        existing.arrival !== undefined
+          ? messageOfItem(existing)
+          : { ...message, expiresAt: Number(existing.expiresAt) },
+    };
+  }
+
+  /**
+   * Add one message of `bytes` to the user's summary; with limits, only while the user is under
+   * both caps (false when not: nothing written but the failed condition).
+   */
+  private async count1(user: string, bytes: number, limits: StoreLimits | undefined): Promise<boolean> {
+    if (limits && bytes > limits.maxBytesPerUser) return false;
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { user, sk: SUMMARY_SK },
+          UpdateExpression: 'ADD #count :one, #bytes :bytes',
+          ...(limits
+            ? {
+                // No arithmetic in a condition: the room left is computed here.
+                ConditionExpression:
+                  '(attribute_not_exists(#count) OR #count < :maxCount) AND ' +
+                  '(attribute_not_exists(#bytes) OR #bytes <= :room)',
+              }
+            : {}),
+          ExpressionAttributeNames: { '#count': 'count', '#bytes': 'bytes' },
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':bytes': bytes,
+            ...(limits ? { ':maxCount': limits.maxMessagesPerUser, ':room': limits.maxBytesPerUser - bytes } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
   }
 
   /**
@@ -271,26 +332,30 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     const dropped = ['arrival', 'cpim', 'leaseUntil', 'leaseHolder', ...MESSAGE_ENTRY_ATTRIBUTES].filter(
       (name) => name !== 'expiresAt',
     );
+    let bytes: number;
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { user, sk: messageSortKey({ id }) },
           UpdateExpression: `REMOVE ${dropped.map((_, i) => `#d${i}`).join(', ')}`,
           ConditionExpression: 'attribute_exists(#d0)',
           ExpressionAttributeNames: Object.fromEntries(dropped.map((name, i) => [`#d${i}`, name])),
+          // The payload removed says how many bytes leave the summary: no read before.
+          ReturnValues: 'UPDATED_OLD',
         }),
       );
+      bytes = asBytes(out.Attributes?.cpim).byteLength;
     } catch (err) {
       if (isConditionFailed(err)) return false;
       throw err;
     }
-    if (!options.countLater) await this.uncount(user, 1);
+    if (!options.countLater) await this.uncount(user, { messages: 1, bytes });
     return true;
   }
 
-  async uncount(user: string, removed: number): Promise<void> {
-    if (removed > 0) await this.addToCount(user, -removed);
+  async uncount(user: string, removed: Removed): Promise<void> {
+    if (removed.messages > 0 || removed.bytes > 0) await uncountRemoved(this.client, this.tableName, user, removed);
   }
 
   /**
@@ -363,19 +428,6 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     return { pending, users };
   }
 
-  /** Add to the user's summary count (one UpdateItem ADD: atomic, creates the item). */
-  private async addToCount(user: string, delta: number): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { user, sk: SUMMARY_SK },
-        UpdateExpression: 'ADD #count :delta',
-        ExpressionAttributeNames: { '#count': 'count' },
-        ExpressionAttributeValues: { ':delta': delta },
-      }),
-    );
-  }
-
   private async getItem(user: string, sk: string): Promise<Item | undefined> {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { user, sk }, ConsistentRead: true }),
@@ -423,15 +475,15 @@ export async function uncountRemoved(
   client: DynamoDBDocumentClient,
   tableName: string,
   user: string,
-  removed: number,
+  removed: Removed,
 ): Promise<void> {
   await client.send(
     new UpdateCommand({
       TableName: tableName,
       Key: { user, sk: SUMMARY_SK },
-      UpdateExpression: 'ADD #count :delta',
-      ExpressionAttributeNames: { '#count': 'count' },
-      ExpressionAttributeValues: { ':delta': -removed },
+      UpdateExpression: 'ADD #count :messages, #bytes :bytes',
+      ExpressionAttributeNames: { '#count': 'count', '#bytes': 'bytes' },
+      ExpressionAttributeValues: { ':messages': -removed.messages, ':bytes': -removed.bytes },
     }),
   );
 }

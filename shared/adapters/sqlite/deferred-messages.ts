@@ -8,7 +8,14 @@
  * empty). `repairSummaries` recounts from the rows: the sweep's repair path.
  */
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
-import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
+import {
+  StoreFullError,
+  storedBytes,
+  type DeferredMessageStore,
+  type MessagePage,
+  type Removed,
+  type StoreLimits,
+} from '#shared/ports.ts';
 import type { SqliteDatabase } from './database.ts';
 
 interface MessageRow {
@@ -66,14 +73,24 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       stats: db.prepare<[number], { pending: number; users: number }>(
         'SELECT count(*) AS pending, count(DISTINCT user) AS users FROM messages WHERE expires_at > ?',
       ),
-      pending: db.prepare<[string], { pending: number }>('SELECT pending FROM user_summary WHERE user = ?'),
+      pending: db.prepare<[string], { pending: number; bytes: number }>(
+        'SELECT pending, bytes FROM user_summary WHERE user = ?',
+      ),
+      total: db.prepare<[], { bytes: number }>('SELECT bytes FROM store_total WHERE id = 1'),
+      addTotal: db.prepare('UPDATE store_total SET bytes = max(0, bytes + ?) WHERE id = 1'),
+      setTotal: db.prepare(
+        'UPDATE store_total SET bytes = (SELECT coalesce(sum(bytes), 0) FROM user_summary) WHERE id = 1',
+      ),
       expiredOf: db.prepare<[number, string], { n: number }>(
         'SELECT count(*) AS n FROM messages WHERE expires_at <= ? AND user = ?',
       ),
-      add: db.prepare(
-        'INSERT INTO user_summary (user, pending) VALUES (?, ?) ON CONFLICT (user) DO UPDATE SET pending = max(0, pending + excluded.pending)',
+      add: db.prepare<[string, number, number]>(
+        'INSERT INTO user_summary (user, pending, bytes) VALUES (?, ?, ?) ON CONFLICT (user) DO UPDATE SET ' +
+          'pending = max(0, pending + excluded.pending), bytes = max(0, bytes + excluded.bytes)',
       ),
-      remove: db.prepare('DELETE FROM messages WHERE user = ? AND id = ?'),
+      removed: db.prepare<[string, string], { b: number }>(
+        'DELETE FROM messages WHERE user = ? AND id = ? RETURNING length(cpim) AS b',
+      ),
       // An expired copy the sweep has not reached yet, under the id a new deposit takes: it
       // stays for the sweep (watchers, negative-delivery IMDN) under an id of its own.
       moveExpired: db.prepare<[string, string, number]>(
@@ -83,8 +100,10 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       expired: db.prepare<[number, number], MessageRow>(
         'SELECT meta, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?',
       ),
-      recount: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM messages WHERE user = ?'),
-      setPending: db.prepare('UPDATE user_summary SET pending = ? WHERE user = ?'),
+      recount: db.prepare<[string], { n: number; b: number }>(
+        'SELECT count(*) AS n, coalesce(sum(length(cpim)), 0) AS b FROM messages WHERE user = ?',
+      ),
+      setPending: db.prepare('UPDATE user_summary SET pending = ?, bytes = ? WHERE user = ?'),
       dropSummary: db.prepare('DELETE FROM user_summary WHERE user = ? AND pending = 0'),
       summaryPage: db.prepare<[string, number], { user: string }>(
         'SELECT user FROM user_summary WHERE user > ? ORDER BY user LIMIT ?',
@@ -96,7 +115,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     };
   }
 
-  put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
+  put(message: DeferredMessage, limits?: StoreLimits): Promise<{ created: boolean; message: DeferredMessage }> {
     // The deposit's own clock: a claim that expired before this arrival counts as absent.
     const parsed = Date.parse(message.arrivedAt);
     const nowSec = Math.floor((Number.isNaN(parsed) ? Date.now() : parsed) / 1000);
@@ -110,6 +129,13 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
           created: false,
           message: { ...message, id: claim.stored_id, arrivedAt: claim.stored_arrived_at, expiresAt: claim.expires_at },
         };
+      }
+      const bytes = storedBytes(message);
+      if (limits) {
+        const summary = this.s.pending.get(message.user);
+        if ((summary?.pending ?? 0) >= limits.maxMessagesPerUser) throw new StoreFullError('messages');
+        if ((summary?.bytes ?? 0) + bytes > limits.maxBytesPerUser) throw new StoreFullError('bytes');
+        if ((this.s.total.get()?.bytes ?? 0) + bytes > limits.maxStoreBytes) throw new StoreFullError('total');
       }
       const { cpim, ...meta } = message;
       this.s.moveExpired.run(message.user, message.id, nowSec);
@@ -126,7 +152,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         return { created: false, message: messageOf(this.s.byId.get(message.user, message.id)!) };
       }
       this.s.claim.run(message.user, message.from, message.messageId, message.id, message.arrivedAt, message.expiresAt);
-      this.s.add.run(message.user, 1);
+      this.addSummary(message.user, 1, bytes);
       return { created: true, message };
     });
   }
@@ -210,14 +236,22 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
 
   delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
     return this.store.write(() => {
-      const removed = this.s.remove.run(user, id).changes > 0;
-      if (removed && !options.countLater) this.s.add.run(user, -1);
-      return removed;
+      const row = this.s.removed.get(user, id);
+      if (row && !options.countLater) this.addSummary(user, -1, -row.b);
+      return row !== undefined;
     });
   }
 
-  async uncount(user: string, removed: number): Promise<void> {
-    if (removed > 0) await this.store.write(() => this.s.add.run(user, -removed));
+  async uncount(user: string, removed: Removed): Promise<void> {
+    if (removed.messages > 0 || removed.bytes > 0) {
+      await this.store.write(() => this.addSummary(user, -removed.messages, -removed.bytes));
+    }
+  }
+
+  /** The user's summary and the store's total, in the caller's transaction. */
+  private addSummary(user: string, messages: number, bytes: number): void {
+    this.s.add.run(user, messages, bytes);
+    this.s.addTotal.run(bytes);
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
@@ -241,15 +275,17 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         this.repairCursor = users[users.length - 1]!;
       }
       for (const user of users) {
-        const actual = this.s.recount.get(user)?.n ?? 0;
-        const summary = this.s.pending.get(user)?.pending;
-        if (summary !== actual) {
-          if (summary === undefined) this.s.add.run(user, actual);
-          else this.s.setPending.run(actual, user);
+        const actual = this.s.recount.get(user) ?? { n: 0, b: 0 };
+        const summary = this.s.pending.get(user);
+        if (summary?.pending !== actual.n || summary.bytes !== actual.b) {
+          if (summary === undefined) this.s.add.run(user, actual.n, actual.b);
+          else this.s.setPending.run(actual.n, actual.b, user);
           fixed++;
         }
-        if (actual === 0) this.s.dropSummary.run(user);
+        if (actual.n === 0) this.s.dropSummary.run(user);
       }
+      // Once a round (every summary checked): the total from the summaries.
+      if (this.repairCursor === '') this.s.setTotal.run();
       this.s.purgeDedupe.run(nowSec);
       return fixed;
     });

@@ -32,8 +32,17 @@ CREATE INDEX IF NOT EXISTS dedupe_by_expiry ON dedupe (expires_at);
 
 CREATE TABLE IF NOT EXISTS user_summary (
   user TEXT PRIMARY KEY,
-  pending INTEGER NOT NULL
+  pending INTEGER NOT NULL,
+  -- Stored CPIM bytes: the per-user byte cap.
+  bytes INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+
+-- The whole store's CPIM bytes (one row): the total byte cap.
+CREATE TABLE IF NOT EXISTS store_total (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO store_total (id, bytes) VALUES (1, 0);
 
 CREATE TABLE IF NOT EXISTS subscriptions (
   user TEXT NOT NULL,
@@ -75,6 +84,8 @@ CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, dead_at, visible_at);
 const ADDED_COLUMNS: { table: string; column: string; definition: string }[] = [
   { table: 'messages', column: 'lease_holder', definition: 'TEXT' },
   { table: 'messages', column: 'lease_until', definition: 'INTEGER NOT NULL DEFAULT 0' },
+  // Summaries made before bytes were kept start at 0: the sweep's recount sets them.
+  { table: 'user_summary', column: 'bytes', definition: 'INTEGER NOT NULL DEFAULT 0' },
 ];
 
 /** Bring a database made by an earlier version up to SCHEMA. */
