@@ -18,7 +18,7 @@ describe('kill -9 during pulls, five times', () => {
       refillBelow: 3,
       maxKillDelayMs: 300,
       idsPerPull: 3,
-      drainMs: 20_000,
+      drainMs: 15_000,
     });
     expect(r.kills).toBe(5);
     expect(r.unidentified).toBe(0);
