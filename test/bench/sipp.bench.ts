@@ -17,7 +17,7 @@
  *
  * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5
  * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
- * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=35 SIPP_CPU_PROF=1 for a service CPU profile)
+ * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=35 SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -368,7 +368,8 @@ async function memoryRun(dir: string): Promise<void> {
 }
 
 execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });
-const withKamailio = existsSync(KAMAILIO) && existsSync(`${SQL}/presence-create.sql`);
+const withKamailio =
+  process.env.SIPP_KAMAILIO !== '0' && existsSync(KAMAILIO) && existsSync(`${SQL}/presence-create.sql`);
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}\n` +
     `SIPp on loopback, ${SECONDS} s per step, rates ${RATES.join(', ')}/s` +
