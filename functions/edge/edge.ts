@@ -56,6 +56,8 @@ export interface BoundPorts {
   tlsOffload?: number;
   ws?: number;
   msrp: number;
+  /** MSRP over TLS ended here (MSRPS_PORT). */
+  msrps?: number;
   admin: number;
 }
 
@@ -179,6 +181,17 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         ? { tlsOffload: { port: config.msrpTlsOffloadPort, advertise: config.advertiseTransports.msrps } }
         : {}),
       ...(config.advertiseTransports.msrp ? { advertisePort: config.advertiseTransports.msrp.port } : {}),
+      // RFC 4975 §15: msrps ended here, with the SIP certificate (its fingerprint goes in the SDP).
+      ...(config.msrpsPort !== undefined
+        ? {
+            tls: {
+              port: config.msrpsPort,
+              key: tls.key,
+              cert: tls.cert,
+              ...(config.advertiseTransports.msrps ? { advertise: config.advertiseTransports.msrps } : {}),
+            },
+          }
+        : {}),
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,
       connectTimeoutMs: policy.sessionConnectTimeoutMs,
@@ -189,8 +202,13 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         warn: (m, e) => log('warn', m, e),
       },
     });
-    const msrpPort = await bindOrName(() => msrp.start(), config.listen, { MSRP_PORT: config.msrpPort });
+    const msrpPort = await bindOrName(() => msrp.start(), config.listen, {
+      MSRP_PORT: config.msrpPort,
+      ...(config.msrpsPort !== undefined ? { MSRPS_PORT: config.msrpsPort } : {}),
+    });
     stops.push(() => msrp.stop());
+    /** Where clients reach MSRP over TLS, and our certificate's fingerprint when TLS ends here. */
+    const msrps = msrp.secureEndpoint();
 
     /**
      * Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE):
@@ -251,6 +269,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
             gateway,
             changes,
             msrpPort,
+            ...(msrps ? { msrps } : {}),
             metrics,
             log,
             stops,
@@ -364,7 +383,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     });
 
     return {
-      ports: { ...sip, msrp: msrpPort, admin: adminPort },
+      ports: {
+        ...sip,
+        msrp: msrpPort,
+        ...(msrp.tlsPort !== undefined ? { msrps: msrp.tlsPort } : {}),
+        admin: adminPort,
+      },
       metrics,
       adminToken,
       stop: stopAll,

@@ -7,6 +7,7 @@
 import type { Flow } from '#shared/sip/dialog/index.ts';
 import { CPIM_CONTENT_TYPE, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import type { SipHandlerResult } from '#shared/events.ts';
+import type { MsrpClientBinding } from '#shared/msrp/listener.ts';
 import type { HandlerInvoker } from '#shared/ports.ts';
 import { eventOfRequest } from '#shared/service/sip-event.ts';
 import { dialogIdOf, newTag, recordRouteCopy } from '#shared/sip/dialog/index.ts';
@@ -48,8 +49,8 @@ export interface TransactionPort {
 }
 
 export interface MsrpPort {
-  /** `clientAddress`: a direct client's source address, the only one its MSRP connection may come from. */
-  expect(sessionId: string, clientPath: string, secure?: boolean, clientAddress?: string): void;
+  /** `binding.clientAddress`: a direct client's source address, the only one its MSRP connection may come from. */
+  expect(sessionId: string, clientPath: string, binding?: MsrpClientBinding): void;
   closeSession(sessionId: string): void;
 }
 
@@ -256,12 +257,11 @@ export class SipApp {
       const session = result.session;
       try {
         // Issue 11 item 5: a direct client's MSRP connection must come from where its INVITE did.
-        this.deps.msrp.expect(
-          session.sessionId,
-          session.clientPath,
-          session.secure ?? false,
-          trusted ? undefined : source.remoteAddress,
-        );
+        this.deps.msrp.expect(session.sessionId, session.clientPath, {
+          ...(session.secure ? { secure: true } : {}),
+          ...(trusted ? {} : { clientAddress: source.remoteAddress }),
+          ...(session.clientFingerprint ? { clientFingerprint: session.clientFingerprint } : {}),
+        });
       } catch (err) {
         // The handler accepted an offer whose path the MSRP layer cannot use (RFC 4975 §9).
         this.deps.log?.('warn', 'MSRP session refused', { error: String(err) });

@@ -18,7 +18,10 @@ import { TRYING_DELAY_MS, resolveTimers } from './timers.ts';
 import type { Timers } from './timers.ts';
 
 /** What the layer uses of the transport (a `TransportLayer`, or a fake in tests). */
-export type TransactionTransport = Pick<TransportLayer, 'onMessage' | 'sendResponse' | 'sendRequest' | 'sentBy'>;
+export type TransactionTransport = Pick<
+  TransportLayer,
+  'onMessage' | 'onConnectionClosed' | 'connectionOpen' | 'sendResponse' | 'sendRequest' | 'sentBy'
+>;
 
 export interface TransactionLayerOptions {
   log?: LogFn;
@@ -66,6 +69,9 @@ export class TransactionLayer {
     this.retryAfter = String(options.retryAfterSeconds ?? 5);
     this.onRefused = options.onRefused ?? (() => {});
     transport.onMessage((msg, source) => this.receive(msg, source));
+    transport.onConnectionClosed((id) => {
+      for (const tx of [...this.clients.values()]) tx.connectionClosed(id);
+    });
   }
 
   /** Each new request once (retransmissions are absorbed); never ACK or CANCEL. */
@@ -109,6 +115,7 @@ export class TransactionLayer {
       timers: this.timers,
       log: this.log,
       send: (r, t) => this.transport.sendRequest(r, t),
+      connectionOpen: (id) => this.transport.connectionOpen(id),
       terminated: (done) => {
         if (this.clients.get(done.key) === done) this.clients.delete(done.key);
       },

@@ -61,6 +61,7 @@ export class TransportLayer {
     msg: SipMessage,
     to: { transport: TransportName; address: string; port: number },
   ) => void)[] = [];
+  private readonly closedListeners: ((connectionId: string) => void)[] = [];
   private readonly connections = new Map<string, Connection>();
   private readonly connecting = new Map<string, Promise<Connection>>();
   private readonly closables: Closable[] = [];
@@ -80,6 +81,13 @@ export class TransportLayer {
     closed: (conn) => {
       this.connections.delete(conn.id);
       this.log('debug', 'connection closed', { connectionId: conn.id });
+      for (const cb of this.closedListeners) {
+        try {
+          cb(conn.id);
+        } catch (err) {
+          this.log('error', 'connection-closed observer failed', { error: String(err) });
+        }
+      }
     },
   };
 
@@ -171,6 +179,14 @@ export class TransportLayer {
     }
   }
 
+  /**
+   * A stream connection closed (either side, or reset): the transactions whose request went over it
+   * learn that no answer will come on it (RFC 3261 §18.4).
+   */
+  onConnectionClosed(cb: (connectionId: string) => void): void {
+    this.closedListeners.push(cb);
+  }
+
   /** Well-formed messages only; requests already carry received/rport in their top Via. */
   onMessage(cb: MessageListener): void {
     this.listeners.push(cb);
@@ -251,9 +267,18 @@ export class TransportLayer {
         localPort: this.bound.udp ?? 0,
       };
     }
-    const conn = await this.streamFor({ ...target, address }, target.address);
+    let conn = await this.streamFor({ ...target, address }, target.address);
     this.assertAllowed(conn.remoteAddress);
-    await conn.send(bytes);
+    try {
+      await conn.send(bytes);
+    } catch (err) {
+      // A reused connection the peer had already reset (its close not yet seen here) is no
+      // connection: open a new one to the same hop (§18.1.1). WebSocket: none can be opened.
+      if (!conn.outbound || (target.transport !== 'tcp' && target.transport !== 'tls')) throw err;
+      conn.destroy();
+      conn = await this.connectTo(target.transport, address, target.port, target.address);
+      await conn.send(bytes);
+    }
     this.sent(req, target.transport, conn.remoteAddress, target.port);
     return conn.source();
   }

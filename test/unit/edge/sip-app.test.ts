@@ -188,10 +188,10 @@ describe('an accepted INVITE', () => {
   }
 
   it("from a direct client: its MSRP session is tied to the INVITE's source address", async () => {
-    expect(await invite(false)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', false, '127.0.0.1']);
+    expect(await invite(false)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', { clientAddress: '127.0.0.1' }]);
   });
 
   it('via a trusted peer: only to the host its offer names (the source is the peer, not the client)', async () => {
-    expect(await invite(true)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', false, undefined]);
+    expect(await invite(true)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', {}]);
   });
 });
