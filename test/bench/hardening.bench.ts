@@ -21,7 +21,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
 import { summarizeProfile } from './profile.ts';
-import { SubscribeLoad, closedLoop, openLoop } from '../e2e/subscribe-load.ts';
+import { SubscribeLoad, closedLoop, openLoop } from '../support/subscribe-load.ts';
 
 const START_RATE = Number(process.env.HARDEN_START_RATE ?? 100);
 const SECONDS = Number(process.env.HARDEN_SECONDS ?? 10);
@@ -93,8 +93,9 @@ function memoryOf(pid: number): { peak: number; now: number } {
 }
 
 /**
- * The highest rate, in steps of √2 from 100/s, at which every flow of a 3 s open-loop run got its
- * 2xx and no request was retransmitted (the clean rate of the SIPp bench).
+ * The highest rate, in steps of √2 from 100/s, at which a 3 s open-loop run got 2xx for at least
+ * 99 % of its flows, none unanswered, with retransmissions under 1 % of the flows; the first step
+ * when even that one fails (a machine shared with other work).
  */
 async function sustainedUdpRate(port: number): Promise<number> {
   let best = 0;
@@ -103,7 +104,7 @@ async function sustainedUdpRate(port: number): Promise<number> {
     await openLoop(load, rate, 3);
     load.close();
     const t = load.totals;
-    const clean = t.ok === t.sent && t.retransmissions === 0;
+    const clean = t.ok >= 0.99 * t.sent && t.unanswered === 0 && t.retransmissions <= 0.01 * t.sent;
     console.log(
       `  ${String(rate).padStart(5)}/s: ${t.ok}/${t.sent} 2xx, ${t.shed} 503, ${t.unanswered} unanswered, ` +
         `${t.retransmissions} retransmissions${clean ? '' : ' (not clean)'}`,
@@ -111,7 +112,7 @@ async function sustainedUdpRate(port: number): Promise<number> {
     if (!clean) break;
     best = rate;
   }
-  return best;
+  return best || START_RATE;
 }
 
 /** `concurrency` flows at a time for `seconds`: the 2xx per second a normal client gets. */

@@ -11,7 +11,7 @@ import { TransportLayer } from '#shared/sip/transport/index.ts';
 import type { InDialogSender } from '#functions/edge/in-dialog-sender.ts';
 import { OverloadGate } from '#functions/edge/overload-gate.ts';
 import { RETRY_AFTER_SECONDS, SipApp } from '#functions/edge/sip-app.ts';
-import { SubscribeLoad, openLoop, type FlowOutcome } from '../../e2e/subscribe-load.ts';
+import { SubscribeLoad, openLoop, type FlowOutcome } from '../../support/subscribe-load.ts';
 
 const accepted = (n: number): SipHandlerResult => ({
   response: { status: 200, toTag: `t${n}`, headers: [{ name: 'Expires', value: '3600' }] },
