@@ -173,7 +173,7 @@ interface Attack {
  * (never finished), half WebSockets (RFC 7118 handshake, then nothing).
  */
 async function slowClients(ports: Service['ports'], n: number): Promise<Attack> {
-  const sockets: net.Socket[] = [];
+  const sockets: { socket: net.Socket; closed: boolean }[] = [];
   const head =
     'SUBSCRIBE sip:victim@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:5060;branch=z9hG4bKslow\r\nX-Slow: ';
   const upgrade =
@@ -187,7 +187,11 @@ async function slowClients(ports: Service['ports'], n: number): Promise<Attack> 
         port: ws ? ports.ws : ports.tcp,
         localAddress: `127.0.0.${2 + (i % 4)}`,
       });
+      const entry = { socket, closed: false };
       socket.on('error', () => undefined);
+      // Read what the service says (a refusal, a 101), so its closing is seen.
+      socket.resume();
+      socket.on('close', () => (entry.closed = true));
       await new Promise<void>((resolve) => {
         socket.once('connect', () => {
           socket.write(ws ? upgrade : head);
@@ -195,21 +199,21 @@ async function slowClients(ports: Service['ports'], n: number): Promise<Attack> 
         });
         socket.once('close', () => resolve());
       });
-      sockets.push(socket);
+      sockets.push(entry);
     }),
   );
   let k = 0;
   const trickle = setInterval(() => {
-    for (const [i, s] of sockets.entries()) if (i % 2 === 0 && !s.destroyed) s.write('abcdefghij'[k % 10]!);
+    for (const [i, s] of sockets.entries()) if (i % 2 === 0 && !s.closed) s.socket.write('abcdefghij'[k % 10]!);
     k++;
   }, 1000);
   // Let the service refuse what it refuses before counting.
   await new Promise((r) => setTimeout(r, 1000));
   return {
-    open: () => sockets.filter((s) => !s.destroyed && s.readyState === 'open').length,
+    open: () => sockets.filter((s) => !s.closed).length,
     stop: () => {
       clearInterval(trickle);
-      for (const s of sockets) s.destroy();
+      for (const s of sockets) s.socket.destroy();
     },
   };
 }
