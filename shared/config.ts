@@ -85,6 +85,8 @@ export interface Config {
   traceSampleRate: number;
   /** In-flight handler calls above which new requests get 503 + Retry-After (load shedding). */
   maxInFlight: number;
+  /** MAX_LOOP_LAG_MS: how late the event loop may run before new requests get 503 + Retry-After. */
+  maxLoopLagMs: number;
   /**
    * Where out-of-dialog requests the service originates (IMDN failure reports) go: the SIP/IP
    * Core's entry, as a SIP URI with an IP address host (RFC 3261 §8.1.2 outbound proxy).
@@ -345,6 +347,7 @@ export function loadConfig(env: Env = process.env): Config {
     handlerMode,
     handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
     maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
+    maxLoopLagMs: positiveInt(env, 'MAX_LOOP_LAG_MS', 250),
     traceSampleRate: fraction(env, 'TRACE_SAMPLE_RATE'),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
     ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),

@@ -28,7 +28,8 @@ import { loadOperatorToken } from './operator-token.ts';
 import { TimeSeries } from './time-series.ts';
 import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
-import { SipApp } from './sip-app.ts';
+import { OverloadGate } from './overload-gate.ts';
+import { RETRY_AFTER_SECONDS, SipApp } from './sip-app.ts';
 import { loadTlsMaterial } from './tls-material.ts';
 import { makeFailureImdnQueueHandler, makeFailureImdnSender } from './failure-imdn.ts';
 
@@ -139,6 +140,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => transport.stop());
     const transactions = new TransactionLayer(transport, opts.timers);
     stops.push(() => transactions.stop());
+    const gate = new OverloadGate({
+      maxInFlight: config.maxInFlight,
+      maxLagMs: config.maxLoopLagMs,
+      backlog: () => transport.receiveBacklog,
+    });
+    stops.push(() => gate.stop());
 
     // Several tasks behind one NLB: a client's MSRP connection may reach a task other than the
     // session's owner, which the session id names (the invite handler encodes this edge id).
@@ -299,7 +306,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       isDirectClient: makeTrustCheck(config.directClients),
       contactFor,
       userChanged: (user) => coalescer.userChanged(user),
-      maxInFlight: config.maxInFlight,
+      gate,
       ackWaitMs: 64 * (opts.timers?.t1 ?? 500),
       onRequest: (method) => {
         metrics.request(method);
@@ -309,7 +316,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         metrics.response(method, status, elapsedMs);
         emf?.sipResponse(method, status);
       },
-      onShed: () => metrics.sipShed.inc(),
+      onShed: (reason) => metrics.sipShed.inc({ reason }),
       log,
     });
     const sipApp = app;
@@ -344,6 +351,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       ...(trace ? { trace } : {}),
       ...(side.operator ?? {}),
       gateway,
+      gate,
+      onShed: (reason) => metrics.sipShed.inc({ reason }),
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
       userChanged: (user) => coalescer.userChanged(user),
       // Liveness: the SIP listeners are up and the edge is not stopping (the NLB's check).
       live: () => ({ ok: !stopping, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
