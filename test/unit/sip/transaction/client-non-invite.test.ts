@@ -1,9 +1,7 @@
-import net from 'node:net';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createResponse, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/index.ts';
-import { TcpPeer, delay, until } from '../transport/peers.ts';
+import { delay, tcpListener, until } from '../transport/peers.ts';
 import { scopedResources } from './harness.ts';
 
 const { cleanup, harness, udpPeer } = scopedResources();
@@ -25,18 +23,11 @@ function notify(cseq = 1): SipRequest {
   };
 }
 
-/** A TCP next hop on a free port; every connection it accepts becomes a peer, in order. */
-async function tcpListener(): Promise<{ port: number; peers: TcpPeer[]; listener: net.Server }> {
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const peers: TcpPeer[] = [];
-  listener.on('connection', (s) => peers.push(new TcpPeer(s)));
-  cleanup.push(() => {
-    peers.forEach((p) => p.close());
-    return new Promise((r) => (listener.listening ? listener.close(r) : r(undefined)));
-  });
-  return { port: (listener.address() as net.AddressInfo).port, peers, listener };
+/** A TCP next hop, stopped after the test. */
+async function nextHop() {
+  const hop = await tcpListener();
+  cleanup.push(() => hop.close());
+  return hop;
 }
 
 describe('non-INVITE client transaction', () => {
@@ -82,7 +73,7 @@ describe('non-INVITE client transaction', () => {
 
   it('sends once over TCP (no Timer E on a reliable transport) and resolves with the answer', async () => {
     const h = await harness();
-    const { port, peers } = await tcpListener();
+    const { port, peers } = await nextHop();
 
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
@@ -96,7 +87,7 @@ describe('non-INVITE client transaction', () => {
 
   it('over TCP, sends the request again on a new connection when the first closes unanswered', async () => {
     const h = await harness();
-    const { port, peers, listener } = await tcpListener();
+    const { port, peers, server: listener } = await nextHop();
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
     const [got] = await peers[0]!.waitForMessages(1);
@@ -117,7 +108,7 @@ describe('non-INVITE client transaction', () => {
 
   it('over TCP, a hop that never comes back ends the transaction on Timer F (408)', async () => {
     const h = await harness();
-    const { port, peers, listener } = await tcpListener();
+    const { port, peers, server: listener } = await nextHop();
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
     await peers[0]!.waitForMessages(1);
