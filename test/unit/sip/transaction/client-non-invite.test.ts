@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createResponse, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/index.ts';
-import { delay, tcpListener, until } from '../transport/peers.ts';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import type { Source } from '#shared/sip/transport/index.ts';
+import { delay, requestText, tcpListener, until } from '../transport/peers.ts';
 import { scopedResources } from './harness.ts';
 
 const { cleanup, harness, udpPeer } = scopedResources();
@@ -117,6 +120,29 @@ describe('non-INVITE client transaction', () => {
     // Not a 503 at the first refused connection: the hop may be restarting.
     expect((await pending).status).toBe(408);
     expect(h.layer.size.client).toBe(0);
+  });
+
+  it('over WebSocket, a connection closed before the answer is a transport error (503) at once', async () => {
+    const h = await harness({ transport: { wsPort: 0 } });
+    const sources: Source[] = [];
+    h.transport.onMessage((_msg, source) => sources.push(source));
+    const ws = new WebSocket(`ws://127.0.0.1:${h.ports.ws}`, ['sip']);
+    cleanup.push(() => ws.terminate());
+    await once(ws, 'open');
+    ws.send(requestText({ method: 'OPTIONS', transport: 'WS', sentBy: 'k3j2h1.invalid' }));
+    await until(() => sources.length === 1);
+    const flow = sources[0]!;
+    const got = new Promise<void>((resolve) => ws.once('message', () => resolve()));
+    const pending = h.layer.request(notify(), {
+      transport: 'ws',
+      address: flow.remoteAddress,
+      port: flow.remotePort,
+      connectionId: flow.connectionId!,
+    });
+    await got;
+    ws.close();
+    // RFC 7118 §5: no new WebSocket connection can be opened to the client: not a Timer F 408.
+    expect((await pending).status).toBe(503);
   });
 
   it('fails with 503 and sends nothing when the destination is not allowed', async () => {
