@@ -70,6 +70,9 @@ export class TransportLayer {
   private bound: BoundPorts = {};
   private nextConnection = 1;
   private running = false;
+  /** Datagrams read in the current turn of the event loop; turns in a row whose read was cut short. */
+  private datagramsThisTurn = 0;
+  private cutShortTurns = 0;
 
   private readonly connectionEvents: ConnectionEvents = {
     // RFC 7118 §5.1: a WebSocket message bounds its SIP message like a datagram does.
@@ -353,6 +356,7 @@ export class TransportLayer {
     const socket = dgram.createSocket(net.isIPv6(this.config.host) ? 'udp6' : 'udp4');
     this.udpSocket = socket;
     socket.on('message', (data, rinfo) => {
+      this.countDatagram();
       const source: Source = {
         transport: 'udp',
         remoteAddress: rinfo.address,
@@ -370,6 +374,33 @@ export class TransportLayer {
         resolve(socket.address().port);
       });
     });
+  }
+
+  /**
+   * libuv reads at most this many datagrams from a socket per turn of the loop (uv__udp_io's
+   * count): a turn that read this many stopped at the limit, not at an empty socket.
+   */
+  static readonly DATAGRAMS_PER_TURN = 32;
+
+  /**
+   * Whether datagrams keep waiting in the kernel: the UDP socket's last reads, two turns in a row,
+   * stopped at libuv's per-turn limit rather than at an empty socket. A receiver whose turns are
+   * too long for the arrival rate sees this on every turn, and the kernel drops what its buffer
+   * cannot hold, unanswered (UDP has no flow control, RFC 3261 §18.1.1); one stall of the process
+   * (one turn) is not it. Cheap to read, for load shedding above this layer.
+   */
+  get receiveBacklog(): boolean {
+    return this.cutShortTurns >= 2;
+  }
+
+  private countDatagram(): void {
+    if (this.datagramsThisTurn++ === 0) {
+      // The check phase runs after this turn's reads (poll phase): the read is over by then.
+      setImmediate(() => {
+        this.cutShortTurns = this.datagramsThisTurn >= TransportLayer.DATAGRAMS_PER_TURN ? this.cutShortTurns + 1 : 0;
+        this.datagramsThisTurn = 0;
+      });
+    }
   }
 
   private listen(server: net.Server, port: number, name: TransportName): Promise<number> {
