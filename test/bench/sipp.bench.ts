@@ -351,15 +351,19 @@ async function memoryRun(dir: string): Promise<void> {
     );
     await new Promise((r) => setTimeout(r, 2000));
     const base = vmRssKiB(target.pid);
-    console.log(`  active subs  VmRSS KiB  failed  KiB per subscription   (at rest: ${base} KiB)`);
+    console.log(
+      `  active subs  VmRSS KiB  failed  KiB per subscription   (at rest: ${base} KiB; failed flows not counted)`,
+    );
     let done = 0;
+    let active = 0;
     for (const count of MEMORY_COUNTS) {
       const s = await step(target, scenario, MEMORY_RATE, `mem${count}`, dir, count - done);
+      active += count - done - s.failed; // a failed flow may have left a subscription; not counted
       done = count;
       await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
       const rss = vmRssKiB(target.pid);
       console.log(
-        `  ${String(count).padStart(11)} ${String(rss).padStart(10)} ${String(s.failed).padStart(7)} ${((rss - base) / count).toFixed(2).padStart(12)}`,
+        `  ${String(active).padStart(11)} ${String(rss).padStart(10)} ${String(s.failed).padStart(7)} ${((rss - base) / active).toFixed(2).padStart(12)}`,
       );
     }
   } finally {
