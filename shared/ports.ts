@@ -20,8 +20,10 @@ import type { InDialogRequestSpec, SipHandlerResult, SipRequestEvent } from './e
 export interface DeferredMessageStore {
   /**
    * Store a message once: a second deposit with the same (user, from, messageId) stores
-   * nothing and returns the first one with `created: false`. A created message adds 1 to the
-   * user's summary count.
+   * nothing and returns the first one with `created: false`, also after the first was
+   * delivered or deleted (until its expiry). `message.id` is `depositId(user, from,
+   * messageId)`: the DynamoDB adapter's duplicate check is the message's own conditional put.
+   * A created message adds 1 to the user's summary count.
    */
   put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }>;
   /**
@@ -65,9 +67,15 @@ export interface DeferredMessageStore {
    * can deliver it at once; only while `holder` still holds it.
    */
   release(user: string, id: string, holder: string): Promise<void>;
-  /** Remove, whatever its lease; true when it was there (and then 1 leaves the summary count). */
-  delete(user: string, id: string): Promise<boolean>;
-  /** Messages expired at `now` across users, for the sweep (AWS also has TTL). */
+  /**
+   * Remove, whatever its lease; true when it was there (and then 1 leaves the summary count,
+   * unless `countLater`: the caller takes its removals off in one `uncount`, as a delivery
+   * session does; a crash in between leaves the count high until the sweep's recount).
+   */
+  delete(user: string, id: string, options?: { countLater?: boolean }): Promise<boolean>;
+  /** Take `removed` messages deleted with `countLater` off the user's summary count. */
+  uncount(user: string, removed: number): Promise<void>;
+  /** Messages expired at `now` across users, for the sweep (none in DynamoDB: TTL only). */
   listExpired(now: number, limit: number): Promise<DeferredMessage[]>;
   /**
    * One page of the user's unexpired messages, oldest first (the operator API and console):
@@ -127,6 +135,11 @@ export interface DeliverySessionStore {
   release(sessionId: string, leaseUntil: number): Promise<void>;
   /** Atomically take the next CSeq of the session's dialog (for BYE). */
   nextCSeq(sessionId: string): Promise<number | undefined>;
+  /**
+   * End a delivery: state 'done' and the next CSeq of the dialog (for BYE) in one write.
+   * Undefined when the session is gone.
+   */
+  finish(sessionId: string): Promise<number | undefined>;
   delete(sessionId: string): Promise<void>;
 }
 

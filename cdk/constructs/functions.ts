@@ -150,14 +150,11 @@ export class Functions extends Construct {
         onFailure: new sources.SqsDlq(this.streamFailures),
         reportBatchItemFailures: true,
         filters: [
-          // TTL removals only (made by the DynamoDB service itself), and of messages only: the
-          // dedupe claims and summaries sharing the table carry no `arrival`.
+          // Removals of messages: a delivered or deleted message becomes a tombstone (an update,
+          // no `arrival`), so every removal of an item with `arrival` is an expiry, by TTL or by
+          // a deposit taking the key of one TTL has not reached yet. Summaries carry no `arrival`.
           lambda.FilterCriteria.filter({
             eventName: lambda.FilterRule.isEqual('REMOVE'),
-            userIdentity: {
-              type: lambda.FilterRule.isEqual('Service'),
-              principalId: lambda.FilterRule.isEqual('dynamodb.amazonaws.com'),
-            },
             dynamodb: { OldImage: { arrival: { S: lambda.FilterRule.exists() } } },
           }),
         ],

@@ -3,15 +3,16 @@
  * (and on which index), and the SQS actions on each queue. Derived from the ports each
  * handler's logic calls and the adapter behind each port (shared/adapters/dynamodb/*, sqs/*):
  *
- *   messages.put        PutItem, GetItem, UpdateItem (dedupe claim, the message, the summary count)
+ *   messages.put        PutItem, GetItem, UpdateItem (the message, the summary count), DeleteItem
+ *                       (a message expired before TTL removed it, taken away under the same key)
  *   messages.list       Query on the `byArrival` LSI
  *   messages.count      GetItem (the summary item)
  *   messages.get        GetItem; getMany: BatchGetItem
- *   messages.claim/release UpdateItem; delete: DeleteItem, UpdateItem (the summary count)
- *   messages.listExpired Query on `byExpiry`, then GetItem
+ *   messages.claim/release UpdateItem; delete: UpdateItem (the tombstone, the summary count)
+ *   messages.listExpired nothing: messages expire by TTL only (the stream feeds `expire`)
  *   subscriptions.*     PutItem, GetItem, Query, DeleteItem, UpdateItem (renew, nextNotify);
  *                       listExpired: Query on `byExpiry`, then GetItem
- *   sessions.*          PutItem, GetItem, UpdateItem (update, claim, release, nextCSeq)
+ *   sessions.*          PutItem, GetItem, UpdateItem (update, claim, release, finish)
  *   changes.userChanged subscriptions Query (which edges hold the user's watchers)
  *   queue.enqueue       SendMessage on the delivery queue
  *   outbox.failed       SendMessage on the outbound queue
@@ -55,7 +56,7 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
   },
   invite: {
     tables: {
-      messages: { actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'] },
+      messages: { actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'] },
       sessions: { actions: ['dynamodb:PutItem'] },
       // changes.userChanged after a `delete`: which tasks hold the user's watchers.
       subscriptions: { actions: ['dynamodb:Query'] },
@@ -65,23 +66,23 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
   },
   deposit: {
     tables: {
-      messages: { actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], indexes: [ARRIVAL_INDEX] },
+      messages: {
+        actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        indexes: [ARRIVAL_INDEX],
+      },
       subscriptions: { actions: ['dynamodb:Query'] },
     },
   },
   deliver: {
     tables: {
-      messages: { actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'] },
+      messages: { actions: ['dynamodb:UpdateItem'] },
       sessions: { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'] },
       subscriptions: { actions: ['dynamodb:Query'] },
     },
   },
   expire: {
     tables: {
-      messages: {
-        actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
-        indexes: [EXPIRY_INDEX, ARRIVAL_INDEX],
-      },
+      messages: { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], indexes: [ARRIVAL_INDEX] },
       subscriptions: {
         actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         indexes: [EXPIRY_INDEX],

@@ -61,6 +61,7 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
   if (!session) return outcome;
 
   let stopped: number | undefined;
+  let removed = 0;
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
   for (const [i, id] of session.retrieve.entries()) {
     if (stopped !== undefined) {
@@ -87,7 +88,8 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
       throw err;
     }
     if (status === 200) {
-      await deps.messages.delete(session.user, id);
+      // Counted off once for the session, below.
+      if (await deps.messages.delete(session.user, id, { countLater: true })) removed++;
       outcome.delivered.push(id);
       deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt), {
         user: session.user,
@@ -104,10 +106,11 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
     }
   }
 
-  await deps.sessions.update(job.sessionId, { state: 'done' });
+  // One count update for the session's deliveries (a crash before it: the sweep recounts).
+  await deps.messages.uncount(session.user, removed);
+  const cseq = await deps.sessions.finish(job.sessionId);
   await deps.edge.closeSession(job.edgeId, session.sessionId);
   // When every retrieval has ended the service sends BYE (protocol.md).
-  const cseq = await deps.sessions.nextCSeq(job.sessionId);
   if (cseq !== undefined) {
     await deps.edge
       .send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq, headers: [] })

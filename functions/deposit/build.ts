@@ -18,7 +18,6 @@ export interface DepositBuild {
   servedDomain: string;
   events?: Pick<HandlerEvents, 'deposited'>;
   now: () => number;
-  newId?: () => string;
 }
 
 export interface DepositHandlers {
@@ -33,7 +32,6 @@ export function buildDeposit(opts: DepositBuild): DepositHandlers {
     warnAgent: opts.warnAgent,
     servedDomain: opts.servedDomain,
     now: opts.now,
-    ...(opts.newId ? { newId: opts.newId } : {}),
   };
   const sip = makeSipHandler(deps);
   const http = makeHttpHandler(deps);

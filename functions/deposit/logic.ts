@@ -4,7 +4,7 @@
  * Stored once per (recipient, sender, imdn.Message-ID); 202 once stored durably.
  */
 import { z } from 'zod';
-import { newUlid } from '#shared/deferred/ids.ts';
+import { depositId, newUlid } from '#shared/deferred/ids.ts';
 import type { SipHandlerResult, SipRequestEvent } from '#shared/events.ts';
 import { deferredFromCpim, MAX_ADDRESS_OCTETS } from '#shared/deferred/message.ts';
 import type { Policy } from '#shared/deferred/policy.ts';
@@ -23,7 +23,6 @@ export interface DepositDeps {
   /** The host named in Warning headers (RFC 3261 §20.43). */
   warnAgent: string;
   now: () => number;
-  newId?: () => string;
 }
 
 export type DepositOutcome =
@@ -75,7 +74,9 @@ export async function depositCpim(
     cpim,
     now: new Date(nowMs),
     retentionSeconds: deps.policy.retentionSeconds,
-    id: (deps.newId ?? newUlid)(),
+    // Stands in for a missing imdn.Message-ID (then the deposit is not deduplicated); the
+    // stored id is derived below, once the sender is known.
+    id: newUlid(nowMs),
   });
   if (!built.ok) return { status: 400, reason: `Bad Request - ${built.reason}` };
   if (senders) {
@@ -86,6 +87,7 @@ export async function depositCpim(
     }
     built.message.from = from;
   }
+  built.message.id = depositId(user, built.message.from, built.message.messageId);
   const nowSec = Math.floor(nowMs / 1000);
   const count = await deps.messages.count(user, nowSec);
   if (count >= deps.policy.maxMessagesPerUser) {

@@ -9,7 +9,7 @@ import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
-import { EXPIRY_INDEX } from '#shared/adapters/dynamodb/tables.ts';
+import { ARRIVAL_INDEX } from '#shared/adapters/dynamodb/tables.ts';
 import { messageOfStoredItem, uncountRemoved } from '#shared/adapters/dynamodb/deferred-messages.ts';
 import { documentClient } from '#shared/adapters/clients.ts';
 import { resourcesFromEnv } from '#shared/adapters/wiring.ts';
@@ -32,7 +32,7 @@ const documents = documentClient(control);
 
 const expire = buildExpire({ ports, policy, events: metricEvents(obs), now: Date.now });
 
-/** The message a TTL removal took away; undefined for the store's other items (dedupe claims, summaries). */
+/** The message a removal took away (an expiry); undefined for the store's other items (tombstones, summaries). */
 export function expiredMessageOf(record: DynamoDBRecord): DeferredMessage | undefined {
   const image = record.dynamodb?.OldImage;
   if (record.eventName !== 'REMOVE' || !image) return undefined;
@@ -62,14 +62,14 @@ async function onStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchRespon
 /**
  * The stored-item gauges from the tables' descriptions: no scan, no read units. DynamoDB
  * refreshes these counts about every six hours, so they show the trend, not the minute. The
- * messages count is the expiry index's: it holds messages only, not the dedupe claims.
+ * messages count is the list index's: it holds live messages only, not tombstones or summaries.
  */
 async function sampleGauges(): Promise<void> {
   const [messages, subscriptions] = await Promise.all([
     control.send(new DescribeTableCommand({ TableName: tables.messages })),
     control.send(new DescribeTableCommand({ TableName: tables.subscriptions })),
   ]);
-  const pending = messages.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === EXPIRY_INDEX)?.ItemCount;
+  const pending = messages.Table?.LocalSecondaryIndexes?.find((i) => i.IndexName === ARRIVAL_INDEX)?.ItemCount;
   if (pending !== undefined) emitMetric(obs.metrics, 'DeferredMessagesPending', pending);
   const active = subscriptions.Table?.ItemCount;
   if (active !== undefined) emitMetric(obs.metrics, 'ActiveSubscriptions', active);

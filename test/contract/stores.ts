@@ -22,6 +22,12 @@ export interface Stores {
 /** How to get stores for one case, and to give everything back after the file. */
 export interface StoreImplementation {
   name: string;
+  /**
+   * How expired messages leave: 'sweep' lists them for the sweep (`listExpired`) to delete;
+   * 'ttl' lists none, the database removes them itself (DynamoDB TTL, whose stream feeds
+   * `expire`), and a delete leaves a tombstone until then.
+   */
+  expiry: 'sweep' | 'ttl';
   /** Stores whose clock (for reads without a `now` argument) reads NOW. */
   open(): Promise<Stores>;
   closeAll(): Promise<void>;
@@ -29,6 +35,7 @@ export interface StoreImplementation {
 
 export const memoryStores: StoreImplementation = {
   name: 'in-memory fakes',
+  expiry: 'sweep',
   open: async () => ({
     messages: new MemoryMessageStore(),
     subscriptions: new MemorySubscriptionStore(),
@@ -42,6 +49,7 @@ export function sqliteStores(): StoreImplementation {
   const opened: { close(): void; dir: string }[] = [];
   return {
     name: 'SQLite',
+    expiry: 'sweep',
     async open() {
       const dir = await mkdtemp(path.join(tmpdir(), 'contract-sqlite-'));
       const backend = await openSqliteBackend({ dataDir: dir, now: () => NOW * 1000 });
@@ -62,6 +70,7 @@ export function dynamoStores(): StoreImplementation {
   let backend: Awaited<ReturnType<typeof startLocalBackend>> | undefined;
   return {
     name: 'DynamoDB (dynalite)',
+    expiry: 'ttl',
     async open() {
       backend ??= await startLocalBackend({ dataDir: undefined, now: () => NOW * 1000 });
       return backend.ports;

@@ -61,7 +61,15 @@ export class MemoryMessageStore implements DeferredMessageStore {
       return { created: false, message: stored ?? claim.first };
     }
     const copy = structuredClone(message);
-    this.items.set(MemoryMessageStore.key(message.user, message.id), copy);
+    const key = MemoryMessageStore.key(message.user, message.id);
+    const stale = this.items.get(key);
+    if (stale && stale.expiresAt <= nowSec) {
+      // An expired copy the sweep has not reached under the same id: it stays for the sweep
+      // (watchers, negative-delivery IMDN) under an id of its own.
+      const moved = { ...stale, id: `${stale.id}~${stale.arrivedAt}` };
+      this.items.set(MemoryMessageStore.key(moved.user, moved.id), moved);
+    }
+    this.items.set(key, copy);
     this.counts.set(message.user, (this.counts.get(message.user) ?? 0) + 1);
     this.dedupe.set(dedupeKey, { id: message.id, expiresAt: message.expiresAt, first: copy });
     return { created: true, message: structuredClone(copy) };
@@ -118,14 +126,18 @@ export class MemoryMessageStore implements DeferredMessageStore {
     if (this.leases.get(key)?.holder === holder) this.leases.delete(key);
   }
 
-  async delete(user: string, id: string): Promise<boolean> {
+  async delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
     this.calls.push({ method: 'delete', ids: [id] });
     this.deletes.push({ user, id });
     const key = MemoryMessageStore.key(user, id);
     this.leases.delete(key);
     if (!this.items.delete(key)) return false;
-    this.counts.set(user, (this.counts.get(user) ?? 1) - 1);
+    if (!options.countLater) await this.uncount(user, 1);
     return true;
+  }
+
+  async uncount(user: string, removed: number): Promise<void> {
+    if (removed > 0) this.counts.set(user, Math.max(0, (this.counts.get(user) ?? 0) - removed));
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
@@ -271,6 +283,12 @@ export class MemorySessionStore implements DeliverySessionStore {
     if (s?.state !== 'delivering' || s.leaseUntil !== leaseUntil) return;
     s.state = 'waiting';
     delete s.leaseUntil;
+  }
+
+  async finish(sessionId: string): Promise<number | undefined> {
+    const s = this.items.get(sessionId);
+    if (s) s.state = 'done';
+    return this.nextCSeq(sessionId);
   }
 
   async nextCSeq(sessionId: string): Promise<number | undefined> {

@@ -18,26 +18,24 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
+  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import type { DeferredMessageStore, MessagePage } from '#shared/ports.ts';
+import { depositId } from '#shared/deferred/ids.ts';
 import {
   asBytes,
-  expiryShardOf,
   isConditionFailed,
   omit,
   queryItems,
-  queryExpired,
-  queryLive,
   withoutUndefined,
   type Item,
   type StoreOptions,
 } from './items.ts';
 import { ARRIVAL_INDEX, MESSAGE_ENTRY_ATTRIBUTES } from './tables.ts';
 
-const DEDUPE_PREFIX = 'dedupe#';
 const MESSAGE_PREFIX = 'm#';
 /** The user's summary item: `count` of stored messages. */
 const SUMMARY_SK = 'summary';
@@ -47,7 +45,7 @@ const BATCH_GET_MAX = 100;
 const UNPROCESSED_ROUNDS = 8;
 
 /** Storage-only attributes of a message item. */
-const MESSAGE_STORAGE_KEYS = ['sk', 'expiryShard', 'arrival', 'leaseUntil', 'leaseHolder'] as const;
+const MESSAGE_STORAGE_KEYS = ['sk', 'arrival', 'leaseUntil', 'leaseHolder'] as const;
 
 /** The sort key of a message item. */
 export function messageSortKey(m: Pick<DeferredMessage, 'id'>): string {
@@ -57,21 +55,6 @@ export function messageSortKey(m: Pick<DeferredMessage, 'id'>): string {
 /** The arrival index's sort key: oldest first, the id breaking ties. */
 function arrivalKey(m: Pick<DeferredMessage, 'arrivedAt' | 'id'>): string {
   return `${m.arrivedAt}#${m.id}`;
-}
-
-/** JSON keeps (from, messageId) unambiguous whatever characters they hold. */
-function dedupeSortKey(m: Pick<DeferredMessage, 'from' | 'messageId'>): string {
-  return DEDUPE_PREFIX + JSON.stringify([m.from, m.messageId]);
-}
-
-interface DedupeItem {
-  user: string;
-  sk: string;
-  storedId: string;
-  storedArrivedAt: string;
-  /** True once the message item was written. */
-  stored: boolean;
-  expiresAt: number;
 }
 
 /** What a BatchGetItem of entries reads back: the keys and the entry attributes. */
@@ -90,51 +73,67 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   ) {}
 
   async put(message: DeferredMessage): Promise<{ created: boolean; message: DeferredMessage }> {
-    // The deposit's own clock: a claim that expired before this arrival counts as absent.
+    const sk = messageSortKey(message);
+    if (message.id !== depositId(message.user, message.from, message.messageId)) {
+      throw new RangeError('id: not the deposit id of (user, from, messageId)');
+    }
+    // The deposit's own clock: an item that expired before this arrival counts as absent.
     const parsed = Date.parse(message.arrivedAt);
     const nowSec = Math.floor((Number.isNaN(parsed) ? Date.now() : parsed) / 1000);
-    const claim: DedupeItem = {
-      user: message.user,
-      sk: dedupeSortKey(message),
-      storedId: message.id,
-      storedArrivedAt: message.arrivedAt,
-      stored: false,
-      expiresAt: message.expiresAt,
-    };
-    // A claim can vanish between the failed condition and the read (expiry): claim again.
+    // An expired message TTL has not removed yet is removed first (below), so that its removal
+    // reaches `expire` (watchers, negative-delivery IMDN): only a stale tombstone is overwritten.
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await this.client.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: claim,
-            // An expired claim TTL has not removed yet counts as absent.
-            ConditionExpression: 'attribute_not_exists(#sk) OR #exp <= :now',
-            ExpressionAttributeNames: { '#sk': 'sk', '#exp': 'expiresAt' },
+            Item: itemOfMessage(message),
+            ConditionExpression: 'attribute_not_exists(#sk) OR (#exp <= :now AND attribute_not_exists(#arrival))',
+            ExpressionAttributeNames: { '#sk': 'sk', '#exp': 'expiresAt', '#arrival': 'arrival' },
             ExpressionAttributeValues: { ':now': nowSec },
           }),
         );
-        return await this.storeMessage(message, claim.sk);
+        await this.addToCount(message.user, 1);
+        return { created: true, message };
       } catch (err) {
         if (!isConditionFailed(err)) throw err;
       }
-      const existing = await this.getDedupe(message.user, claim.sk);
+      const existing = await this.getItem(message.user, sk);
       if (!existing) continue;
-      // The first deposit's identity wins: same id, same place in the list.
-      const first: DeferredMessage = {
-        ...message,
-        id: existing.storedId,
-        arrivedAt: existing.storedArrivedAt,
-        expiresAt: existing.expiresAt,
-      };
-      const stored = await this.getByKey(message.user, messageSortKey(first));
-      if (stored) return { created: false, message: stored };
-      // Delivered or deleted since: a late duplicate must not bring it back.
-      if (existing.stored) return { created: false, message: first };
-      // The earlier attempt failed after claiming: finish its write.
-      return await this.storeMessage(first, claim.sk);
+      if (Number(existing.expiresAt) > nowSec) {
+        // The first deposit's identity wins; a tombstone means delivered or deleted since, and a
+        // late duplicate must not bring it back.
+        return {
+          created: false,
+          message:
+            existing.arrival !== undefined
+              ? messageOfItem(existing)
+              : { ...message, expiresAt: Number(existing.expiresAt) },
+        };
+      }
+      if (existing.arrival !== undefined) await this.removeExpired(message.user, sk, Number(existing.expiresAt));
     }
-    throw new Error(`deposit for ${message.user} could not claim its dedupe key`);
+    throw new Error(`deposit for ${message.user} could not take its key`);
+  }
+
+  /**
+   * Remove a message that expired before TTL did: a REMOVE on the table's stream like TTL's,
+   * so `expire` takes it off the count and tells its watchers and sender.
+   */
+  private async removeExpired(user: string, sk: string, expiresAt: number): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { user, sk },
+          ConditionExpression: '#exp = :exp AND attribute_exists(#arrival)',
+          ExpressionAttributeNames: { '#exp': 'expiresAt', '#arrival': 'arrival' },
+          ExpressionAttributeValues: { ':exp': expiresAt },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
   }
 
   /**
@@ -204,7 +203,8 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
           }),
         );
         for (const item of page.Responses?.[this.tableName] ?? []) {
-          if (Number(item.expiresAt) > now) out.push(entryOfItem(item));
+          // A tombstone (delivered or deleted) has no `arrival`.
+          if (item.arrival !== undefined && Number(item.expiresAt) > now) out.push(entryOfItem(item));
         }
         keys = (page.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined) ?? [];
       }
@@ -227,10 +227,10 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
           // The lease attributes are in no index: the claim writes the message item only.
           UpdateExpression: 'SET #holder = :holder, #lease = :until',
           ConditionExpression:
-            'attribute_exists(#sk) AND #exp > :now AND ' +
+            'attribute_exists(#arrival) AND #exp > :now AND ' +
             '(attribute_not_exists(#lease) OR #lease < :now OR #holder = :holder)',
           ExpressionAttributeNames: {
-            '#sk': 'sk',
+            '#arrival': 'arrival',
             '#exp': 'expiresAt',
             '#lease': 'leaseUntil',
             '#holder': 'leaseHolder',
@@ -264,29 +264,41 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     }
   }
 
-  async delete(user: string, id: string): Promise<boolean> {
+  async delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
+    // The item stays as a tombstone until its expiry (TTL): its key is the deposit's duplicate
+    // check, so a late copy of a delivered message is not stored again. Removing `arrival`
+    // takes it out of the list index; the payload and entry attributes go with it.
+    const dropped = ['arrival', 'cpim', 'leaseUntil', 'leaseHolder', ...MESSAGE_ENTRY_ATTRIBUTES].filter(
+      (name) => name !== 'expiresAt',
+    );
     try {
       await this.client.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: this.tableName,
           Key: { user, sk: messageSortKey({ id }) },
-          ConditionExpression: 'attribute_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': 'sk' },
+          UpdateExpression: `REMOVE ${dropped.map((_, i) => `#d${i}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(#d0)',
+          ExpressionAttributeNames: Object.fromEntries(dropped.map((name, i) => [`#d${i}`, name])),
         }),
       );
     } catch (err) {
       if (isConditionFailed(err)) return false;
       throw err;
     }
-    await this.addToCount(user, -1);
+    if (!options.countLater) await this.uncount(user, 1);
     return true;
   }
 
-  async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {
-    const keys = await queryExpired(this.client, this.tableName, now, limit, this.options.pageSize);
-    // The index holds keys only; read each item (it may have gone meanwhile).
-    const messages = await Promise.all(keys.map((k) => this.getByKey(String(k.user), String(k.sk))));
-    return messages.filter((m): m is DeferredMessage => m !== undefined);
+  async uncount(user: string, removed: number): Promise<void> {
+    if (removed > 0) await this.addToCount(user, -removed);
+  }
+
+  /**
+   * Nothing: in AWS messages expire by TTL only, and the table's stream hands each removal to
+   * `expire` (no expiry index to write on every deposit and delivery, docs/architecture.md).
+   */
+  async listExpired(_now: number, _limit: number): Promise<DeferredMessage[]> {
+    return [];
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
@@ -322,48 +334,33 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
       : { messages };
   }
 
-  async stats(now: number): Promise<{ pending: number; users: number }> {
-    const keys = await queryLive(this.client, this.tableName, now, this.options.pageSize);
-    return { pending: keys.length, users: new Set(keys.map((k) => String(k.user))).size };
-  }
-
-  /** Write the message item once, then mark its dedupe claim as stored. */
-  private async storeMessage(
-    message: DeferredMessage,
-    dedupeSk: string,
-  ): Promise<{ created: boolean; message: DeferredMessage }> {
-    const sk = messageSortKey(message);
-    try {
-      await this.client.send(
-        new PutCommand({
+  /**
+   * From the users' summary items (a Scan that reads the whole table: an operator's request,
+   * never on a handler's path). Counts messages TTL has not removed yet, expired or not.
+   */
+  async stats(_now: number): Promise<{ pending: number; users: number }> {
+    let pending = 0;
+    let users = 0;
+    let start: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
           TableName: this.tableName,
-          Item: itemOfMessage(message),
-          ConditionExpression: 'attribute_not_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': 'sk' },
+          FilterExpression: '#sk = :summary AND #count > :zero',
+          ProjectionExpression: '#count',
+          ExpressionAttributeNames: { '#sk': 'sk', '#count': 'count' },
+          ExpressionAttributeValues: { ':summary': SUMMARY_SK, ':zero': 0 },
+          ExclusiveStartKey: start,
+          ...(this.options.pageSize !== undefined ? { Limit: this.options.pageSize } : {}),
         }),
       );
-    } catch (err) {
-      if (!isConditionFailed(err)) throw err;
-      // A concurrent duplicate finished the same write first.
-      const stored = await this.getByKey(message.user, sk);
-      return { created: false, message: stored ?? message };
-    }
-    await this.addToCount(message.user, 1);
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { user: message.user, sk: dedupeSk },
-          UpdateExpression: 'SET #stored = :true',
-          ConditionExpression: 'attribute_exists(#sk)',
-          ExpressionAttributeNames: { '#stored': 'stored', '#sk': 'sk' },
-          ExpressionAttributeValues: { ':true': true },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailed(err)) throw err;
-    }
-    return { created: true, message };
+      for (const item of page.Items ?? []) {
+        pending += Number(item.count);
+        users++;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return { pending, users };
   }
 
   /** Add to the user's summary count (one UpdateItem ADD: atomic, creates the item). */
@@ -379,21 +376,18 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     );
   }
 
-  private async getDedupe(user: string, sk: string): Promise<DedupeItem | undefined> {
+  private async getItem(user: string, sk: string): Promise<Item | undefined> {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { user, sk }, ConsistentRead: true }),
     );
-    return out.Item as DedupeItem | undefined;
+    return out.Item;
   }
 
   private async getByKey(user: string, sk: string): Promise<DeferredMessage | undefined> {
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { user, sk }, ConsistentRead: true }),
-    );
-    return out.Item ? messageOfItem(out.Item) : undefined;
+    const item = await this.getItem(user, sk);
+    return item?.arrival !== undefined ? messageOfItem(item) : undefined;
   }
 }
-
 /** The stored item of a message: `id`, `arrivedAt` and a `to` equal to the user live in the keys only. */
 function itemOfMessage(message: DeferredMessage): Item {
   const { id, arrivedAt, to, ...rest } = message;
@@ -402,7 +396,6 @@ function itemOfMessage(message: DeferredMessage): Item {
     ...(to === message.user ? {} : { to }),
     sk: messageSortKey({ id }),
     arrival: arrivalKey({ arrivedAt, id }),
-    expiryShard: expiryShardOf(`${message.user}#${id}`),
   });
 }
 

@@ -152,6 +152,27 @@ export class DynamoDeliverySessionStore implements DeliverySessionStore {
     }
   }
 
+  async finish(sessionId: string): Promise<number | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { sessionId },
+          // One write: the state and BYE's CSeq (RFC 3261 §12.2.1.1).
+          UpdateExpression: 'SET #state = :done ADD #cseq :one',
+          ConditionExpression: 'attribute_exists(#sessionId)',
+          ExpressionAttributeNames: { '#state': 'state', '#cseq': 'localCSeq', '#sessionId': 'sessionId' },
+          ExpressionAttributeValues: { ':done': 'done', ':one': 1 },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return Number(out.Attributes?.localCSeq);
+    } catch (err) {
+      if (isConditionFailed(err)) return undefined;
+      throw err;
+    }
+  }
+
   async delete(sessionId: string): Promise<void> {
     await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { sessionId } }));
   }

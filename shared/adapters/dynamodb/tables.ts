@@ -78,11 +78,12 @@ export const MESSAGE_ENTRY_ATTRIBUTES = [
  *   handles are one BatchGetItem (no index lookup per id). Nothing is stored twice (`id` is in
  *   `sk`, `arrivedAt` in `arrival`, `to` is left out when it is the user): a message with a
  *   500-byte body stays under 1 KB, one write unit per write instead of two;
- * - its dedupe record: sk = `dedupe#…` keyed by sender and imdn.Message-ID (idempotent deposit);
+   The id is derived from (user, sender, imdn.Message-ID) (`depositId`), so the message's own
+ *   conditional put is the duplicate check; delivered or deleted, it stays as a tombstone (keys
+ *   and `expiresAt` only) until TTL, so a late duplicate is not stored again;
  * - the user's summary: sk = `summary`, the message count as an atomic counter, so a count is
  *   one small read at any mailbox depth.
- * Only messages carry `arrival` and `expiryShard`, so both indexes are sparse and hold messages
- * only.
+ * Only messages carry `arrival`, so the list index is sparse and holds live messages only.
  */
 export const MESSAGES_TABLE: TableSpec = {
   name: 'deferred-messages',
@@ -101,15 +102,10 @@ export const MESSAGES_TABLE: TableSpec = {
       nonKeyAttributes: MESSAGE_ENTRY_ATTRIBUTES,
     },
   ],
-  globalIndexes: [
-    // The sweep. Keys only: the payload is not copied.
-    {
-      indexName: EXPIRY_INDEX,
-      partitionKey: { name: 'expiryShard', type: 'N' },
-      sortKey: { name: 'expiresAt', type: 'N' },
-      projection: 'KEYS_ONLY',
-    },
-  ],
+  // No expiry index: messages expire by TTL only, and the table's stream hands each removal to
+  // `expire`. An index here would be written on every deposit and every delivery (2 write
+  // units per message) for a sweep TTL already does.
+  globalIndexes: [],
   ttlAttribute: TTL_ATTRIBUTE,
 };
 

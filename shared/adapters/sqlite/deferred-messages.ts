@@ -74,6 +74,12 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         'INSERT INTO user_summary (user, pending) VALUES (?, ?) ON CONFLICT (user) DO UPDATE SET pending = max(0, pending + excluded.pending)',
       ),
       remove: db.prepare('DELETE FROM messages WHERE user = ? AND id = ?'),
+      // An expired copy the sweep has not reached yet, under the id a new deposit takes: it
+      // stays for the sweep (watchers, negative-delivery IMDN) under an id of its own.
+      moveExpired: db.prepare<[string, string, number]>(
+        `UPDATE messages SET id = id || '~' || arrived_at, meta = json_set(meta, '$.id', id || '~' || arrived_at)
+         WHERE user = ? AND id = ? AND expires_at <= ?`,
+      ),
       expired: db.prepare<[number, number], MessageRow>(
         'SELECT meta, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?',
       ),
@@ -106,6 +112,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         };
       }
       const { cpim, ...meta } = message;
+      this.s.moveExpired.run(message.user, message.id, nowSec);
       const inserted = this.s.insert.run(
         message.user,
         message.id,
@@ -201,12 +208,16 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return message.expiresAt > now ? message : undefined;
   }
 
-  delete(user: string, id: string): Promise<boolean> {
+  delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
     return this.store.write(() => {
       const removed = this.s.remove.run(user, id).changes > 0;
-      if (removed) this.s.add.run(user, -1);
+      if (removed && !options.countLater) this.s.add.run(user, -1);
       return removed;
     });
+  }
+
+  async uncount(user: string, removed: number): Promise<void> {
+    if (removed > 0) await this.store.write(() => this.s.add.run(user, -removed));
   }
 
   async listExpired(now: number, limit: number): Promise<DeferredMessage[]> {

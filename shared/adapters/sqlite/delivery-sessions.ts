@@ -90,6 +90,13 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
     return this.store.write(() => this.s.nextCSeq.get(sessionId)?.local_cseq);
   }
 
+  finish(sessionId: string): Promise<number | undefined> {
+    return this.store.write(() => {
+      this.s.setState.run('done', sessionId);
+      return this.s.nextCSeq.get(sessionId)?.local_cseq;
+    });
+  }
+
   async delete(sessionId: string): Promise<void> {
     await this.store.write(() => this.s.delete.run(sessionId));
   }

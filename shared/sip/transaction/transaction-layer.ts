@@ -18,7 +18,10 @@ import { TRYING_DELAY_MS, resolveTimers } from './timers.ts';
 import type { Timers } from './timers.ts';
 
 /** What the layer uses of the transport (a `TransportLayer`, or a fake in tests). */
-export type TransactionTransport = Pick<TransportLayer, 'onMessage' | 'sendResponse' | 'sendRequest' | 'sentBy'>;
+export type TransactionTransport = Pick<
+  TransportLayer,
+  'onMessage' | 'onConnectionClosed' | 'connectionOpen' | 'sendResponse' | 'sendRequest' | 'sentBy'
+>;
 
 export interface TransactionLayerOptions {
   log?: LogFn;
@@ -51,6 +54,9 @@ export class TransactionLayer {
     this.log = options.log ?? noLog;
     this.tryingDelayMs = options.tryingDelayMs ?? TRYING_DELAY_MS;
     transport.onMessage((msg, source) => this.receive(msg, source));
+    transport.onConnectionClosed((id) => {
+      for (const tx of [...this.clients.values()]) tx.connectionClosed(id);
+    });
   }
 
   /** Each new request once (retransmissions are absorbed); never ACK or CANCEL. */
@@ -94,6 +100,7 @@ export class TransactionLayer {
       timers: this.timers,
       log: this.log,
       send: (r, t) => this.transport.sendRequest(r, t),
+      connectionOpen: (id) => this.transport.connectionOpen(id),
       terminated: (done) => {
         if (this.clients.get(done.key) === done) this.clients.delete(done.key);
       },

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentClient, localDynamoClient } from '#shared/adapters/clients.ts';
 import { DynamoDeferredMessageStore, messageSortKey } from '#shared/adapters/dynamodb/deferred-messages.ts';
 import type { LocalBackend } from '../../support/aws-local/index.ts';
-import { ALICE, BOB, NOW, memoryBackend, message } from './fixtures.ts';
+import { ALICE, NOW, memoryBackend, message } from './fixtures.ts';
 
 let backend: LocalBackend;
 /** Page size 2: every multi-item read crosses pages. */
@@ -135,17 +135,22 @@ describe('idempotent deposit', () => {
     base.destroy();
   });
 
-  it('treats an expired dedupe record as absent: a deposit after retention is stored anew', async () => {
+  it('a deposit after retention takes the key of the expired copy TTL has not removed yet', async () => {
     const user = freshUser();
     const old = message({ user, messageId: 'reused', ageSeconds: 7200, ttl: -3600 });
     await store.put(old);
-    const fresh = await store.put(message({ user, messageId: 'reused', ageSeconds: 0 }));
-    expect(fresh.created).toBe(true);
-    expect(fresh.message.id).not.toBe(old.id);
-    // The count is the summary counter: the expired one counts until the sweep removes it.
-    expect(await store.count(user, NOW)).toBe(2);
-    expect(await store.delete(user, old.id)).toBe(true);
-    expect(await store.count(user, NOW)).toBe(1);
+    const fresh = message({ user, messageId: 'reused', ageSeconds: 0 });
+    const put = await store.put(fresh);
+    expect(put.created).toBe(true);
+    // The same key: the expired copy was removed as TTL would (a REMOVE on the stream, which
+    // hands it to `expire` for its watchers and sender), and the new one stands there.
+    expect(put.message.id).toBe(old.id);
+    expect(await store.get(user, fresh.id, NOW)).toEqual(fresh);
+    expect((await store.list(user, NOW)).map((m) => m.arrivedAt)).toEqual([fresh.arrivedAt]);
+  });
+
+  it('a put whose id is not the deposit id of its (user, from, messageId) is refused', async () => {
+    await expect(store.put(message({ user: freshUser(), id: '01JNOTDERIVED0000000000000' }))).rejects.toThrow(/id/);
   });
 });
 
@@ -234,37 +239,12 @@ describe('delete', () => {
 });
 
 describe('listExpired', () => {
-  it('lists expired messages across users, whole, soonest expired first, up to the limit', async () => {
-    // Far in the future relative to everything else in this file: only these are expired then.
-    const later = NOW + 10_000_000;
-    const users = [freshUser(), freshUser(), freshUser()];
-    const made = [];
-    for (let i = 0; i < 6; i++) {
-      const m = message({ user: users[i % 3], from: BOB, ttl: 9_000_000 + i * 10 });
-      await store.put(m);
-      made.push(m);
-    }
-    await store.put(message({ user: users[0], ttl: 20_000_000 })); // not expired then
-
-    const before = await store.listExpired(later, 100);
-    const ours = before.filter((m) => users.includes(m.user));
-    expect(ours.map((m) => m.id)).toEqual(made.map((m) => m.id));
-    expect(Buffer.from(ours[0]!.cpim).equals(Buffer.from(made[0]!.cpim))).toBe(true);
-    expect(ours.every((m) => !('sk' in m) && !('expiryShard' in m))).toBe(true);
-
-    const limited = await store.listExpired(later, 2);
-    expect(limited).toHaveLength(2);
-    expect(limited.every((m) => m.expiresAt <= later)).toBe(true);
-
-    // The sweep removes them; they are gone from the next listing.
-    for (const m of ours) expect(await store.delete(m.user, m.id)).toBe(true);
-    const after = await store.listExpired(later, 100);
-    expect(after.filter((m) => users.includes(m.user))).toEqual([]);
-    expect(await store.count(users[0]!, later)).toBe(1);
-  });
-
-  it('lists nothing when nothing has expired', async () => {
-    expect(await store.listExpired(0, 10)).toEqual([]);
+  it('lists nothing, expired or not: messages expire by TTL only, and its stream feeds `expire`', async () => {
+    const user = freshUser();
+    await store.put(message({ user, ttl: -1 }));
+    expect(await store.listExpired(NOW + 10_000_000, 100)).toEqual([]);
+    // Hidden from every read meanwhile.
+    expect(await store.list(user, NOW)).toEqual([]);
   });
 });
 
@@ -301,16 +281,20 @@ describe('operator reads', () => {
     await expect(store.listPage(freshUser(), NOW, { limit: 2, cursor: 'bm9wZQ' })).rejects.toThrow(/cursor/);
   });
 
-  it('counts unexpired messages and the users holding them across the table', async () => {
+  it('counts the stored messages and the users holding them from the summaries, until TTL removes them', async () => {
     const before = await store.stats(NOW);
-    const [u1, u2] = [freshUser(), freshUser()];
+    const [u1, u2, u3] = [freshUser(), freshUser(), freshUser()];
     await store.put(message({ user: u1 }));
     await store.put(message({ user: u1 }));
+    const delivered = message({ user: u2 });
+    await store.put(delivered);
     await store.put(message({ user: u2 }));
-    await store.put(message({ user: freshUser(), ttl: -1 }));
+    await store.delete(u2, delivered.id);
+    // Expired but not yet removed by TTL: still stored, so still counted.
+    await store.put(message({ user: u3, ttl: -1 }));
     const after = await store.stats(NOW);
-    expect(after.pending - before.pending).toBe(3);
-    expect(after.users - before.users).toBe(2);
+    expect(after.pending - before.pending).toBe(4);
+    expect(after.users - before.users).toBe(3);
   });
 });
 

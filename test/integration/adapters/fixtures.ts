@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DeferredMessage, DeliverySession, DialogState, Subscription } from '#shared/deferred/model.ts';
+import { depositId } from '#shared/deferred/ids.ts';
 import { startLocalBackend, type LocalBackend, type LocalBackendOptions } from '../../support/aws-local/index.ts';
 
 /** A fixed "now" in epoch seconds: 2026-11-23T10:00:00Z. */
@@ -27,8 +28,9 @@ let seq = 0;
 export function message(over: Partial<DeferredMessage> & { ageSeconds?: number; ttl?: number } = {}): DeferredMessage {
   const { ageSeconds = 60, ttl = 3600, ...fields } = over;
   seq++;
-  const id = fields.id ?? `01JDEFERRED${String(seq).padStart(15, '0')}`;
   const messageId = fields.messageId ?? `msg-${seq}`;
+  // As a deposit names it: derived from (user, sender, Message-ID).
+  const id = fields.id ?? depositId(fields.user ?? ALICE, fields.from ?? BOB, messageId);
   return {
     user: ALICE,
     id,

@@ -36,7 +36,8 @@ describe('SQLite operator reads', () => {
       seen.push(...page.messages.map((m) => m.id));
       cursor = page.cursor;
     } while (cursor);
-    expect(seen).toEqual(live.map((m) => m.id));
+    const order = [...live].sort((a, b) => a.arrivedAt.localeCompare(b.arrivedAt) || a.id.localeCompare(b.id));
+    expect(seen).toEqual(order.map((m) => m.id));
     await expect(store.listPage(user, NOW, { limit: 2, cursor: 'bm9wZQ' })).rejects.toThrow(/cursor/);
   });
 

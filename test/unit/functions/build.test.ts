@@ -59,7 +59,6 @@ describe('the build functions report the same events in both modes', () => {
   });
 
   it('a deposit counts once; its duplicates (SIP or HTTP) are answered but not counted', async () => {
-    let ids = 0;
     const deposit = buildDeposit({
       ports: { messages },
       policy: defaultPolicy(),
@@ -67,7 +66,6 @@ describe('the build functions report the same events in both modes', () => {
       servedDomain: 'example.com',
       events: rec.events,
       now: clock.now,
-      newId: () => `01JDQ8R0Z5K3N1V6X7Y8Z9A${String(++ids).padStart(3, '0')}`,
     });
     const cpim = wrapAsCpim({
       from: BOB,

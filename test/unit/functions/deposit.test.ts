@@ -46,18 +46,15 @@ describe('deposit over SIP MESSAGE', () => {
   let messages: MemoryMessageStore;
   let deps: DepositDeps;
   let handle: ReturnType<typeof makeSipHandler>;
-  let ids: number;
 
   beforeEach(() => {
     messages = new MemoryMessageStore();
-    ids = 0;
     deps = {
       messages,
       policy: defaultPolicy(),
       servedDomain: 'example.com',
       warnAgent: 'pf.example.com',
       now: new ManualClock(NOW).now,
-      newId: () => `01JDQ8R0Z5K3N1V6X7Y8Z9A${String(++ids).padStart(3, '0')}`,
     };
     handle = makeSipHandler(deps);
   });

@@ -25,6 +25,20 @@ function notify(cseq = 1): SipRequest {
   };
 }
 
+/** A TCP next hop on a free port; every connection it accepts becomes a peer, in order. */
+async function tcpListener(): Promise<{ port: number; peers: TcpPeer[]; listener: net.Server }> {
+  const listener = net.createServer();
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const peers: TcpPeer[] = [];
+  listener.on('connection', (s) => peers.push(new TcpPeer(s)));
+  cleanup.push(() => {
+    peers.forEach((p) => p.close());
+    return new Promise((r) => (listener.listening ? listener.close(r) : r(undefined)));
+  });
+  return { port: (listener.address() as net.AddressInfo).port, peers, listener };
+}
+
 describe('non-INVITE client transaction', () => {
   it('retransmits over UDP (Timer E) with one branch and resolves 408 on Timer F', async () => {
     const h = await harness();
@@ -68,16 +82,7 @@ describe('non-INVITE client transaction', () => {
 
   it('sends once over TCP (no Timer E on a reliable transport) and resolves with the answer', async () => {
     const h = await harness();
-    const listener = net.createServer();
-    listener.listen(0, '127.0.0.1');
-    await once(listener, 'listening');
-    const peers: TcpPeer[] = [];
-    listener.on('connection', (s) => peers.push(new TcpPeer(s)));
-    cleanup.push(() => {
-      peers.forEach((p) => p.close());
-      return new Promise((r) => listener.close(r));
-    });
-    const port = (listener.address() as net.AddressInfo).port;
+    const { port, peers } = await tcpListener();
 
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
@@ -87,6 +92,40 @@ describe('non-INVITE client transaction', () => {
     expect(peers[0]!.messages()).toHaveLength(1);
     await peers[0]!.write(serializeMessage(createResponse(got as SipRequest, 200)));
     expect((await pending).status).toBe(200);
+  });
+
+  it('over TCP, sends the request again on a new connection when the first closes unanswered', async () => {
+    const h = await harness();
+    const { port, peers, listener } = await tcpListener();
+    const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
+    await until(() => peers.length === 1);
+    const [got] = await peers[0]!.waitForMessages(1);
+    // The next hop dies with the request unanswered, and is back only a little later.
+    listener.close();
+    peers[0]!.close();
+    await delay(100);
+    listener.listen(port, '127.0.0.1');
+    await until(() => peers.length === 2, 1000, 'a new connection');
+    const [again] = await peers[1]!.waitForMessages(1);
+    // The same transaction (RFC 3261 §17.1.3 matches by branch): a next hop that has it absorbs it.
+    expect(topVia(again!)!.branch).toBe(topVia(got!)!.branch);
+    await peers[1]!.write(serializeMessage(createResponse(again as SipRequest, 200)));
+    expect((await pending).status).toBe(200);
+    await delay(100);
+    expect(peers).toHaveLength(2);
+  });
+
+  it('over TCP, a hop that never comes back ends the transaction on Timer F (408)', async () => {
+    const h = await harness();
+    const { port, peers, listener } = await tcpListener();
+    const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
+    await until(() => peers.length === 1);
+    await peers[0]!.waitForMessages(1);
+    listener.close();
+    peers[0]!.close();
+    // Not a 503 at the first refused connection: the hop may be restarting.
+    expect((await pending).status).toBe(408);
+    expect(h.layer.size.client).toBe(0);
   });
 
   it('fails with 503 and sends nothing when the destination is not allowed', async () => {
