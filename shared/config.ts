@@ -37,6 +37,13 @@ export interface Config {
    * SIP_ADVERTISE_MSRPS, sessions set up over SIP over TLS get an msrps: a=path there.
    */
   msrpTlsOffloadPort?: number;
+  /**
+   * MSRPS_PORT: MSRP over TLS ended by the edge itself (RFC 4975 §15), with the SIP TLS
+   * certificate (SIP_TLS_CERT/SIP_TLS_KEY, else the local self-signed pair), whose fingerprint
+   * the SDP answer carries (RFC 8122 §5). Unset: 2856 when SIP_TLS_CERT is set, else off; never
+   * together with MSRP_TLS_OFFLOAD_PORT.
+   */
+  msrpsPort?: number;
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
@@ -82,6 +89,10 @@ export interface Config {
   traceSampleRate: number;
   /** In-flight handler calls above which new requests get 503 + Retry-After (load shedding). */
   maxInFlight: number;
+  /** MAX_TRANSACTIONS: SIP server transactions held at most; past it new requests get a stateless 503. */
+  maxTransactions: number;
+  /** MAX_LOOP_LAG_MS: how late the event loop may run before new requests get 503 + Retry-After. */
+  maxLoopLagMs: number;
   /**
    * Where out-of-dialog requests the service originates (IMDN failure reports) go: the SIP/IP
    * Core's entry, as a SIP URI with an IP address host (RFC 3261 §8.1.2 outbound proxy).
@@ -314,6 +325,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (sqliteSynchronous !== 'FULL' && sqliteSynchronous !== 'NORMAL') {
     throw new ConfigError('SQLITE_SYNCHRONOUS', `"${env.SQLITE_SYNCHRONOUS}" is neither FULL nor NORMAL`);
   }
+  if (env.MSRPS_PORT && env.MSRP_TLS_OFFLOAD_PORT) {
+    throw new ConfigError(
+      'MSRPS_PORT',
+      'set either it (TLS ended here) or MSRP_TLS_OFFLOAD_PORT (ended before), not both',
+    );
+  }
+  const msrpsPort = env.MSRPS_PORT
+    ? port(env, 'MSRPS_PORT', 0)
+    : env.SIP_TLS_CERT && !env.MSRP_TLS_OFFLOAD_PORT
+      ? 2856
+      : undefined;
   const advertise = env.SIP_ADVERTISE || listen;
   if (!/^[A-Za-z0-9.:-]+$/.test(advertise)) throw new ConfigError('SIP_ADVERTISE', `"${advertise}" is not a host`);
   return {
@@ -329,6 +351,7 @@ export function loadConfig(env: Env = process.env): Config {
     advertiseTransports: advertiseTransports(env),
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
     ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
+    ...(msrpsPort !== undefined ? { msrpsPort } : {}),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', TRANSPORT_DEFAULTS.idleTimeoutMs / 1000),
     dataDir: env.DATA_DIR || '.data',
     sqliteSynchronous,
@@ -347,6 +370,8 @@ export function loadConfig(env: Env = process.env): Config {
     handlerMode,
     handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
     maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
+    maxLoopLagMs: positiveInt(env, 'MAX_LOOP_LAG_MS', 250),
+    maxTransactions: positiveInt(env, 'MAX_TRANSACTIONS', 50_000),
     traceSampleRate: fraction(env, 'TRACE_SAMPLE_RATE'),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
     ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),

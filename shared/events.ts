@@ -49,8 +49,10 @@ export interface DeliverySessionSpec {
   dialogId: string;
   /** The client's MSRP path (its a=path): the listener checks the binding SEND's From-Path against it. */
   clientPath: string;
-  /** Our a=path is msrps: (the INVITE came over TLS and an MSRP TLS listener is advertised). */
+  /** Our a=path is msrps: (the offer asked for TLS or the INVITE came over TLS, and MSRP over TLS is served). */
   secure?: boolean;
+  /** RFC 8122 §5: the offer's a=fingerprint, which the client's TLS certificate must match. */
+  clientFingerprint?: { hash: string; value: string };
 }
 
 export interface SipHandlerResult {

@@ -12,6 +12,7 @@ import type { EdgeGateway } from '#shared/ports.ts';
 import { consoleHtml, consoleScript } from './console/serve.ts';
 import type { EdgeMetrics } from './edge-metrics.ts';
 import type { FlowTrace } from './flow-trace.ts';
+import type { OverloadGate, Refusal } from './overload-gate.ts';
 import type { CheckOutcome } from './health.ts';
 import { Operator, OperatorError } from './operator.ts';
 import { authorized } from './operator-token.ts';
@@ -24,6 +25,12 @@ export interface AdminDeps {
   trace?: FlowTrace;
   /** Deposit over HTTP (the deposit handler's HTTP entry); absent in AWS, where the deposit function's URL serves it. */
   deposit?: (json: unknown) => Promise<{ statusCode: number; body: string; changedUsers: string[] }>;
+  /** Admission of deposits, the same gate as SIP's handler work; absent: every deposit runs. */
+  gate?: Pick<OverloadGate, 'refusal' | 'run'>;
+  /** A deposit refused with 503 + Retry-After for load. */
+  onShed?: (reason: Refusal) => void;
+  /** Seconds a refused client is asked to wait (Retry-After). */
+  retryAfterSeconds?: number;
   /** Operator reads and purges over the store; absent in AWS mode (the edge holds no store). */
   operator?: Operator;
   gateway: EdgeGateway;
@@ -193,8 +200,23 @@ export class AdminServer {
         );
       }
       case 'POST /api/deposit': {
-        if (!this.deps.deposit) throw new HttpError(404, 'deposits go to the deposit function URL in this deployment');
-        const result = await this.deps.deposit(await readJson(req, limit));
+        const deposit = this.deps.deposit;
+        if (!deposit) throw new HttpError(404, 'deposits go to the deposit function URL in this deployment');
+        // Issue 11 item 10: refused before the body is read or the store is touched; RFC 9110
+        // §15.6.4 / §10.2.3: 503 with Retry-After, as SIP's 503 (RFC 3261 §21.5.4).
+        const refusal = this.deps.gate?.refusal(false);
+        if (refusal) {
+          this.deps.onShed?.(refusal);
+          res.writeHead(503, {
+            'content-type': 'application/json',
+            'retry-after': String(this.deps.retryAfterSeconds ?? 5),
+            connection: 'close',
+          });
+          res.end(JSON.stringify({ error: 'overloaded: try again later' }));
+          return;
+        }
+        const json = await readJson(req, limit);
+        const result = await (this.deps.gate ? this.deps.gate.run(() => deposit(json)) : deposit(json));
         for (const user of result.changedUsers) void this.deps.userChanged(user);
         res.writeHead(result.statusCode, { 'content-type': 'application/json' });
         res.end(result.body);

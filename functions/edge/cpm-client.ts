@@ -23,6 +23,7 @@ import {
 import type { Header, SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import { LIST_CONTENT_TYPE, DEFERRED_ICSI, EVENT_PACKAGE } from '#shared/deferred/names.ts';
 import { encodeActionList } from '#shared/deferred/actions.ts';
+import type { CertificateFingerprint } from '#shared/msrp/fingerprint.ts';
 import { buildMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 
 export interface CpmClientOptions {
@@ -311,10 +312,25 @@ export class CpmClient extends EventEmitter {
    */
   async invite(
     actions: { id: string; action: 'retrieve' | 'delete' }[],
-    opts: { msrpSessionId?: string; rawList?: string; sdp?: string; omitList?: boolean } = {},
+    opts: {
+      msrpSessionId?: string;
+      rawList?: string;
+      sdp?: string;
+      omitList?: boolean;
+      /**
+       * Offer MSRP over TLS (RFC 4975 §15: TCP/TLS/MSRP, an msrps: path), naming the fingerprint
+       * of the certificate the client will present when given (RFC 8122 §5).
+       */
+      msrps?: { fingerprint?: CertificateFingerprint };
+    } = {},
   ): Promise<{ response: SipResponse; dialog: DialogInfo; msrpPath: string }> {
     const sessionId = opts.msrpSessionId ?? `s${rand()}`;
-    const offer = buildMsrpOffer({ host: '127.0.0.1', port: 9, sessionId });
+    const offer = buildMsrpOffer({
+      host: '127.0.0.1',
+      port: 9,
+      sessionId,
+      ...(opts.msrps ? { secure: true, ...opts.msrps } : {}),
+    });
     const boundary = `b${rand(4)}`;
     const parts = [
       { headers: [{ name: 'Content-Type', value: 'application/sdp' }], body: Buffer.from(opts.sdp ?? offer.sdp) },

@@ -22,6 +22,8 @@ export interface DemoTarget {
   transport: 'udp' | 'tcp';
   sipPort: number;
   host?: string;
+  /** Step 14 over TLS: offer TCP/TLS/MSRP, check the service by its answer's a=fingerprint. */
+  msrps?: boolean;
 }
 
 const ALICE = 'sip:alice@example.com';
@@ -82,11 +84,14 @@ export async function runDemo(
     // Steps 10-13: retrieve the two oldest, delete the third.
     const [a, b, c] = list.entries;
     if (!a || !b || !c) throw new Error(`expected at least 3 entries, got ${list.entries.length}`);
-    const inv = await alice.invite([
-      { id: a.id, action: 'retrieve' },
-      { id: b.id, action: 'retrieve' },
-      { id: c.id, action: 'delete' },
-    ]);
+    const inv = await alice.invite(
+      [
+        { id: a.id, action: 'retrieve' },
+        { id: b.id, action: 'retrieve' },
+        { id: c.id, action: 'delete' },
+      ],
+      target.msrps ? { msrps: {} } : {},
+    );
     say('10-13', `INVITE retrieve 2, delete 1 -> ${inv.response.status} ${inv.response.reason}, ACK sent`);
     if (inv.response.status !== 200) throw new Error(`INVITE answered ${inv.response.status}`);
     const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
@@ -97,9 +102,12 @@ export async function runDemo(
     const bye = alice.nextBye(inv.dialog);
     let gotTwo: () => void = () => undefined;
     const two = new Promise<void>((resolve) => (gotTwo = resolve));
+    if (target.msrps) say('14', `MSRP over TLS to ${answer.path}`, { fingerprint: answer.fingerprint?.value });
     const msrp = await connectMsrp({
       localPath: inv.msrpPath,
       remotePath: answer.path,
+      // RFC 8122 §5: the answer's fingerprint authenticates the service's self-signed certificate.
+      ...(answer.fingerprint ? { tls: { serverFingerprint: answer.fingerprint } } : {}),
       onMessage: (m) => {
         received.push(m);
         say('14', `MSRP SEND ${m.messageId} (${m.body.length} bytes) -> 200 OK`);

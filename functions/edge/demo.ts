@@ -1,5 +1,5 @@
 /**
- * `npm run demo [-- --tcp]`: starts the service on free loopback ports with a fresh data folder,
+ * `npm run demo [-- --tcp] [-- --msrps]`: starts the service on free loopback ports with a fresh data folder,
  * then plays client A through Figure 30 and prints each step with the seed's numbers.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { runDemo } from './demo-flow.ts';
 import { startEdge } from './edge.ts';
 
 const transport = process.argv.includes('--tcp') ? 'tcp' : 'udp';
+const msrps = process.argv.includes('--msrps');
 const dataDir = await mkdtemp(join(tmpdir(), 'deferred-demo-'));
 const config = loadConfig({
   DATA_DIR: dataDir,
@@ -18,6 +19,8 @@ const config = loadConfig({
   SIP_WS_PORT: '0',
   MSRP_PORT: '0',
   ADMIN_PORT: '0',
+  // --msrps: MSRP over TLS ended by the edge, with its self-signed certificate (RFC 4975 §15).
+  ...(msrps ? { MSRPS_PORT: '0' } : {}),
 });
 const edge = await startEdge({ config, allowDestination: (a) => a === '127.0.0.1' || a === '::1' });
 let code = 0;
@@ -25,7 +28,7 @@ try {
   process.stdout.write(
     `service on 127.0.0.1 (SIP ${transport.toUpperCase()} ${edge.ports.udp}), client A = sip:alice@example.com\n\n`,
   );
-  await runDemo({ transport, sipPort: (transport === 'udp' ? edge.ports.udp : edge.ports.tcp) ?? 0 }, (s) => {
+  await runDemo({ transport, sipPort: (transport === 'udp' ? edge.ports.udp : edge.ports.tcp) ?? 0, msrps }, (s) => {
     process.stdout.write(`[${s.step.padEnd(8)}] ${s.what}\n`);
     for (const [k, v] of Object.entries(s.detail ?? {})) {
       const lines = Array.isArray(v) ? v : [v];

@@ -28,7 +28,8 @@ import { loadOperatorToken } from './operator-token.ts';
 import { TimeSeries } from './time-series.ts';
 import { resolveEdgeId } from './edge-id.ts';
 import { InDialogSender } from './in-dialog-sender.ts';
-import { SipApp } from './sip-app.ts';
+import { OverloadGate } from './overload-gate.ts';
+import { RETRY_AFTER_SECONDS, SipApp } from './sip-app.ts';
 import { loadTlsMaterial } from './tls-material.ts';
 import { makeFailureImdnQueueHandler, makeFailureImdnSender } from './failure-imdn.ts';
 
@@ -55,6 +56,8 @@ export interface BoundPorts {
   tlsOffload?: number;
   ws?: number;
   msrp: number;
+  /** MSRP over TLS ended here (MSRPS_PORT). */
+  msrps?: number;
   admin: number;
 }
 
@@ -138,8 +141,18 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       SIP_WS_PORT: config.wsPort,
     });
     stops.push(() => transport.stop());
-    const transactions = new TransactionLayer(transport, opts.timers);
+    const transactions = new TransactionLayer(transport, opts.timers, {
+      maxServerTransactions: config.maxTransactions,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      onRefused: () => metrics.sipShed.inc({ reason: 'transactions' }),
+    });
     stops.push(() => transactions.stop());
+    const gate = new OverloadGate({
+      maxInFlight: config.maxInFlight,
+      maxLagMs: config.maxLoopLagMs,
+      backlog: () => transport.receiveBacklog,
+    });
+    stops.push(() => gate.stop());
 
     // Several tasks behind one NLB: a client's MSRP connection may reach a task other than the
     // session's owner, which the session id names (the invite handler encodes this edge id).
@@ -171,6 +184,17 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         ? { tlsOffload: { port: config.msrpTlsOffloadPort, advertise: config.advertiseTransports.msrps } }
         : {}),
       ...(config.advertiseTransports.msrp ? { advertisePort: config.advertiseTransports.msrp.port } : {}),
+      // RFC 4975 §15: msrps ended here, with the SIP certificate (its fingerprint goes in the SDP).
+      ...(config.msrpsPort !== undefined
+        ? {
+            tls: {
+              port: config.msrpsPort,
+              key: tls.key,
+              cert: tls.cert,
+              ...(config.advertiseTransports.msrps ? { advertise: config.advertiseTransports.msrps } : {}),
+            },
+          }
+        : {}),
       chunkBytes: policy.msrpChunkBytes,
       transactionTimeoutMs: policy.msrpTimeoutMs,
       connectTimeoutMs: policy.sessionConnectTimeoutMs,
@@ -181,8 +205,13 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         warn: (m, e) => log('warn', m, e),
       },
     });
-    const msrpPort = await bindOrName(() => msrp.start(), config.listen, { MSRP_PORT: config.msrpPort });
+    const msrpPort = await bindOrName(() => msrp.start(), config.listen, {
+      MSRP_PORT: config.msrpPort,
+      ...(config.msrpsPort !== undefined ? { MSRPS_PORT: config.msrpsPort } : {}),
+    });
     stops.push(() => msrp.stop());
+    /** Where clients reach MSRP over TLS, and our certificate's fingerprint when TLS ends here. */
+    const msrps = msrp.secureEndpoint();
 
     /**
      * Our Contact on a transport (RFC 3261 §12.1.1 for the 2xx, §12.2.1.1 for NOTIFY and BYE):
@@ -243,6 +272,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
             gateway,
             changes,
             msrpPort,
+            ...(msrps ? { msrps } : {}),
             metrics,
             log,
             stops,
@@ -283,7 +313,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       isDirectClient: makeTrustCheck(config.directClients),
       contactFor,
       userChanged: (user) => coalescer.userChanged(user),
-      maxInFlight: config.maxInFlight,
+      gate,
       ackWaitMs: 64 * (opts.timers?.t1 ?? 500),
       onRequest: (method) => {
         metrics.request(method);
@@ -293,7 +323,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         metrics.response(method, status, elapsedMs);
         emf?.sipResponse(method, status);
       },
-      onShed: () => metrics.sipShed.inc(),
+      onShed: (reason) => metrics.sipShed.inc({ reason }),
       log,
     });
     const sipApp = app;
@@ -328,6 +358,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       ...(trace ? { trace } : {}),
       ...(side.operator ?? {}),
       gateway,
+      gate,
+      onShed: (reason) => metrics.sipShed.inc({ reason }),
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
       userChanged: (user) => coalescer.userChanged(user),
       // Liveness: the SIP listeners are up and the edge is not stopping (the NLB's check).
       live: () => ({ ok: !stopping, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
@@ -353,7 +386,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     });
 
     return {
-      ports: { ...sip, msrp: msrpPort, admin: adminPort },
+      ports: {
+        ...sip,
+        msrp: msrpPort,
+        ...(msrp.tlsPort !== undefined ? { msrps: msrp.tlsPort } : {}),
+        admin: adminPort,
+      },
       metrics,
       adminToken,
       stop: stopAll,

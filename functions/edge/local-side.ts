@@ -18,6 +18,7 @@ import { buildDeliver } from '#functions/deliver/build.ts';
 import { buildDeposit } from '#functions/deposit/build.ts';
 import { buildExpire } from '#functions/expire/build.ts';
 import { buildInvite } from '#functions/invite/build.ts';
+import type { MsrpsEndpoint } from '#functions/invite/logic.ts';
 import { buildSubscribe } from '#functions/subscribe/build.ts';
 import type { HandlerSide, LogFn } from './edge.ts';
 
@@ -35,6 +36,8 @@ export interface LocalSideOptions {
   gateway: EdgeGateway;
   changes: ChangeFeed;
   msrpPort: number;
+  /** Where clients reach MSRP over TLS (MsrpListener.secureEndpoint), if anywhere. */
+  msrps?: MsrpsEndpoint;
   metrics: EdgeMetrics;
   log: LogFn;
   sweepIntervalMs?: number;
@@ -72,6 +75,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     policy,
     serviceUris,
     msrp: config.advertiseTransports.msrp ?? { host: config.advertise, port: opts.msrpPort },
+    ...(opts.msrps ? { msrps: opts.msrps } : {}),
     ownerMsrpPort: opts.msrpPort,
     events,
     now,

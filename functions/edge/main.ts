@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     [
       `deferred-cpm edge up for ${config.sipDomain} on ${config.listen}`,
       `  SIP UDP ${p.udp}  TCP ${p.tcp}  TLS ${p.tls}  WS ${p.ws}`,
-      `  MSRP ${p.msrp}`,
+      `  MSRP ${p.msrp}${p.msrps !== undefined ? `  MSRPS ${p.msrps}` : ''}`,
       `  admin http://${config.adminListen.includes(':') ? `[${config.adminListen}]` : config.adminListen}:${p.admin}/ (console, health, metrics)`,
       `  operator token ${config.adminToken ? '(ADMIN_TOKEN)' : `${edge.adminToken} (in ${config.dataDir}/admin-token)`}`,
       `  data ${config.dataDir}`,

@@ -7,6 +7,7 @@
 import type { Flow } from '#shared/sip/dialog/index.ts';
 import { CPIM_CONTENT_TYPE, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import type { SipHandlerResult } from '#shared/events.ts';
+import type { MsrpClientBinding } from '#shared/msrp/listener.ts';
 import type { HandlerInvoker } from '#shared/ports.ts';
 import { eventOfRequest } from '#shared/service/sip-event.ts';
 import { dialogIdOf, newTag, recordRouteCopy } from '#shared/sip/dialog/index.ts';
@@ -23,6 +24,7 @@ import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
 import type { Source } from '#shared/sip/transport/index.ts';
 import { failureStatus } from './handler-failure.ts';
 import type { InDialogSender } from './in-dialog-sender.ts';
+import type { OverloadGate, Refusal } from './overload-gate.ts';
 
 /** Methods this UAS implements; everything else it knows of gets 405 with this Allow (RFC 3261 §8.2.1). */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'MESSAGE'] as const;
@@ -32,6 +34,13 @@ const KNOWN_METHODS = new Set(['REGISTER', 'NOTIFY', 'PUBLISH', 'INFO', 'UPDATE'
 const INVITE_BODY_TYPES = ['multipart/mixed', 'application/sdp', LIST_CONTENT_TYPE];
 /** No option tags are supported; a Require naming any gets 420 (RFC 3261 §8.2.2.3). */
 const SUPPORTED_OPTION_TAGS = new Set<string>();
+/** Methods whose work is the handlers' (a store call); only these are ever refused for load. */
+const HANDLER_METHODS = new Set(['SUBSCRIBE', 'INVITE', 'MESSAGE']);
+/**
+ * RFC 3261 §20.33: how long a refused client should wait. Seconds, so a shed client's retry
+ * lands after the burst; RFC 3261 §21.5.4 lets the 503 carry it.
+ */
+export const RETRY_AFTER_SECONDS = 5;
 
 export interface TransactionPort {
   onRequest(cb: (req: SipRequest, tx: ServerTransaction) => void): void;
@@ -40,8 +49,8 @@ export interface TransactionPort {
 }
 
 export interface MsrpPort {
-  /** `clientAddress`: a direct client's source address, the only one its MSRP connection may come from. */
-  expect(sessionId: string, clientPath: string, secure?: boolean, clientAddress?: string): void;
+  /** `binding.clientAddress`: a direct client's source address, the only one its MSRP connection may come from. */
+  expect(sessionId: string, clientPath: string, binding?: MsrpClientBinding): void;
   closeSession(sessionId: string): void;
 }
 
@@ -57,14 +66,15 @@ export interface SipAppDeps {
   /** The service's Contact for a transport the request came on (RFC 3261 §12.1.1). */
   contactFor: (source: Source) => string;
   userChanged: (user: string) => Promise<void>;
-  maxInFlight: number;
+  /** Admission of handler work (load shedding); shared with the HTTP deposits. */
+  gate: OverloadGate;
   /** Longest wait for the ACK of a session's 2xx before in-dialog requests go anyway (64*T1). */
   ackWaitMs?: number;
   onRequest?: (method: string) => void;
   /** Every response to a received request, with the time since the request reached the app. */
   onResponse?: (method: string, status: number, elapsedMs: number) => void;
-  /** A request refused with 503 because `maxInFlight` handler calls were running (load shed). */
-  onShed?: () => void;
+  /** A request refused with 503 + Retry-After for load (the gate's reason). */
+  onShed?: (reason: Refusal) => void;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
 }
 
@@ -75,7 +85,6 @@ interface SessionDialog {
 }
 
 export class SipApp {
-  private inFlight = 0;
   private readonly sessionDialogs = new Map<string, SessionDialog>();
   private readonly arrivals = new WeakMap<SipRequest, number>();
 
@@ -107,6 +116,16 @@ export class SipApp {
   private async handle(req: SipRequest, tx: ServerTransaction): Promise<void> {
     this.arrivals.set(req, performance.now());
     this.deps.onRequest?.(req.method);
+    if (HANDLER_METHODS.has(req.method)) {
+      // Admission first, before the URI, the body or any store call is looked at: a refused
+      // request costs its 503 only. Its server transaction keeps the 503 and sends it again for
+      // each retransmission (RFC 3261 §17.2.2, §17.2.1), so the retransmission is not new work.
+      const refusal = this.deps.gate.refusal(toTagOf(req) !== undefined);
+      if (refusal) {
+        this.deps.onShed?.(refusal);
+        return this.respond(tx, req, 503, { reason: 'Service Unavailable', headers: [retryAfter()] });
+      }
+    }
     // RFC 3261 §8.2.2.1: an unsupported Request-URI scheme gets 416.
     const uri = parseUri(req.uri);
     if (!uri || !['sip', 'sips', 'tel'].includes(uri.scheme)) {
@@ -196,13 +215,6 @@ export class SipApp {
     tx: ServerTransaction,
     call: (event: ReturnType<typeof eventOfRequest>) => Promise<SipHandlerResult>,
   ): Promise<void> {
-    if (this.inFlight >= this.deps.maxInFlight) {
-      this.deps.onShed?.();
-      return this.respond(tx, req, 503, {
-        reason: 'Service Unavailable',
-        headers: [{ name: 'Retry-After', value: '5' }],
-      });
-    }
     const source = tx.source;
     const trusted = this.deps.isTrusted(source.remoteAddress);
     if (!trusted && !this.deps.isDirectClient(source.remoteAddress)) {
@@ -220,21 +232,15 @@ export class SipApp {
       ...(source.connectionId ? { connectionId: source.connectionId } : {}),
     };
     let result: SipHandlerResult;
-    this.inFlight++;
     try {
-      result = await call(eventOfRequest(request, flow, trusted));
+      result = await this.deps.gate.run(() => call(eventOfRequest(request, flow, trusted)));
     } catch (err) {
       if (failureStatus(err) === 500) {
         this.deps.log?.('error', 'handler failed', { method: req.method, error: String(err) });
         return this.respond(tx, req, 500, { reason: 'Server Internal Error' });
       }
       this.deps.log?.('warn', 'handler unreachable', { method: req.method, error: String(err) });
-      return this.respond(tx, req, 503, {
-        reason: 'Service Unavailable',
-        headers: [{ name: 'Retry-After', value: '5' }],
-      });
-    } finally {
-      this.inFlight--;
+      return this.respond(tx, req, 503, { reason: 'Service Unavailable', headers: [retryAfter()] });
     }
 
     const spec = result.response;
@@ -251,12 +257,11 @@ export class SipApp {
       const session = result.session;
       try {
         // Issue 11 item 5: a direct client's MSRP connection must come from where its INVITE did.
-        this.deps.msrp.expect(
-          session.sessionId,
-          session.clientPath,
-          session.secure ?? false,
-          trusted ? undefined : source.remoteAddress,
-        );
+        this.deps.msrp.expect(session.sessionId, session.clientPath, {
+          ...(session.secure ? { secure: true } : {}),
+          ...(trusted ? {} : { clientAddress: source.remoteAddress }),
+          ...(session.clientFingerprint ? { clientFingerprint: session.clientFingerprint } : {}),
+        });
       } catch (err) {
         // The handler accepted an offer whose path the MSRP layer cannot use (RFC 4975 §9).
         this.deps.log?.('warn', 'MSRP session refused', { error: String(err) });
@@ -309,6 +314,10 @@ function bodyUnderstood(req: SipRequest, types: readonly string[]): boolean {
   if (encoding && encoding.trim().toLowerCase() !== 'identity') return false;
   const media = parseMediaType(getHeader(req, 'Content-Type') ?? '');
   return media !== undefined && types.includes(`${media.type}/${media.subtype}`);
+}
+
+function retryAfter(): Header {
+  return { name: 'Retry-After', value: String(RETRY_AFTER_SECONDS) };
 }
 
 function toTagOf(req: SipRequest): string | undefined {

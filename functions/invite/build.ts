@@ -7,7 +7,7 @@ import { edgeSessionOwner, newSessionId } from '#shared/msrp/session-owner.ts';
 import type { DeferredMessageStore, DeliveryQueue, DeliverySessionStore, ImdnOutbox } from '#shared/ports.ts';
 import type { HandlerEvents } from '#shared/service/handler-events.ts';
 import { newTag } from '#shared/sip/dialog/index.ts';
-import { makeHandler } from './logic.ts';
+import { makeHandler, type MsrpsEndpoint } from './logic.ts';
 
 export interface InviteBuild {
   ports: { messages: DeferredMessageStore; sessions: DeliverySessionStore; queue: DeliveryQueue; outbox: ImdnOutbox };
@@ -15,8 +15,8 @@ export interface InviteBuild {
   serviceUris: string[];
   /** Where clients reach the MSRP listener (the SDP answer's path). */
   msrp: { host: string; port: number };
-  /** Where clients reach MSRP over TLS (an msrps: path for INVITEs that came over TLS), if anywhere. */
-  msrps?: { host: string; port: number };
+  /** Where clients reach MSRP over TLS (an msrps: path, InviteDeps.msrps), if anywhere. */
+  msrps?: MsrpsEndpoint;
   /**
    * The MSRP port the owning edge task listens on, named in session ids so another task relays
    * to it (the container's port in AWS; the bound port locally).

@@ -13,6 +13,7 @@ import type { Policy } from '#shared/deferred/policy.ts';
 import { getHeader, parseMediaType, parseMultipart } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/types.ts';
 import { createUasDialog, dialogIdOf } from '#shared/sip/dialog/index.ts';
+import type { CertificateFingerprint } from '#shared/msrp/fingerprint.ts';
 import { buildMsrpAnswer, offerRoleProblem, parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import type { DeferredMessageStore, DeliveryQueue, DeliverySessionStore } from '#shared/ports.ts';
 import { servedUser, targetsOwnList } from '#shared/service/identity.ts';
@@ -27,10 +28,12 @@ export interface InviteDeps {
   /** Where clients reach the MSRP listener (advertised in the SDP answer). */
   msrp: { host: string; port: number };
   /**
-   * Where clients reach MSRP over TLS (a load balancer's TLS listener); an INVITE that came over
-   * TLS gets an msrps: path there (RFC 4975 §15), others and all without it the plain one.
+   * Where clients reach MSRP over TLS (the edge's own TLS listener, or a load balancer's), and
+   * the fingerprint of the certificate presented there when the edge ends TLS itself. An offer
+   * of TCP/TLS/MSRP, or an INVITE that came over TLS, gets an msrps: path there (RFC 4975 §15);
+   * other INVITEs the plain one. Unset: an offer of TCP/TLS/MSRP gets 488.
    */
-  msrps?: { host: string; port: number };
+  msrps?: MsrpsEndpoint;
   newTag: () => string;
   /** A fresh MSRP session id for a session held by the edge task `edgeId` (the flow's). */
   newSessionId: (edgeId: string) => string;
@@ -40,6 +43,13 @@ export interface InviteDeps {
    * (protocol.md "Deposit", last point; RFC 5438 §7.2.1.1).
    */
   sendFailureImdn?: (message: DeferredMessageEntry) => Promise<void>;
+}
+
+export interface MsrpsEndpoint {
+  host: string;
+  port: number;
+  /** RFC 8122 §5: announced in the answer's a=fingerprint. */
+  fingerprint?: CertificateFingerprint;
 }
 
 const ACCEPTED_BODY = `multipart/mixed, application/sdp, ${LIST_CONTENT_TYPE}`;
@@ -91,6 +101,10 @@ export function makeHandler(deps: InviteDeps) {
     if (!offer.ok) return { response: reply(offer.status, offer.reason) };
     const roleProblem = offerRoleProblem(offer);
     if (roleProblem) return { response: reply(488, roleProblem) };
+    // RFC 3264 §6: the answer keeps the offered transport; without MSRP over TLS here, refuse it.
+    if (offer.tls && !deps.msrps) {
+      return { response: reply(488, 'Not Acceptable Here - No MSRP over TLS (TCP/TLS/MSRP) here') };
+    }
 
     // One bounded batch read, whatever the list names (issue 11: one read per id let 1,500
     // unknown ids hold a handler for seconds).
@@ -133,9 +147,17 @@ export function makeHandler(deps: InviteDeps) {
 
     const localTag = deps.newTag();
     const sessionId = deps.newSessionId(event.flow.edgeId);
-    const secure = deps.msrps !== undefined && (event.flow.transport === 'tls' || event.flow.transport === 'wss');
+    // RFC 4975 §15: TLS for the media when the offer asks for it or the signalling used it.
+    const secure =
+      deps.msrps !== undefined && (offer.tls || event.flow.transport === 'tls' || event.flow.transport === 'wss');
     const where = secure ? deps.msrps! : deps.msrp;
-    const answer = buildMsrpAnswer({ host: where.host, port: where.port, sessionId, secure });
+    const answer = buildMsrpAnswer({
+      host: where.host,
+      port: where.port,
+      sessionId,
+      secure,
+      ...(secure && deps.msrps?.fingerprint ? { fingerprint: deps.msrps.fingerprint } : {}),
+    });
     const dialog = createUasDialog(request, localTag, event.flow);
     const session: DeliverySession = {
       user,
@@ -160,7 +182,15 @@ export function makeHandler(deps: InviteDeps) {
         contentType: 'application/sdp',
         body: Buffer.from(answer.sdp, 'utf8').toString('base64'),
       },
-      session: { sessionId, user, dialogId: session.dialogId, clientPath: offer.path, ...(secure ? { secure } : {}) },
+      session: {
+        sessionId,
+        user,
+        dialogId: session.dialogId,
+        clientPath: offer.path,
+        ...(secure ? { secure } : {}),
+        // RFC 8122 §5: the certificate the client presents over TLS must have this fingerprint.
+        ...(secure && offer.fingerprint ? { clientFingerprint: offer.fingerprint } : {}),
+      },
       changedUsers: deleted > 0 ? [user] : [],
     };
   };

@@ -4,9 +4,11 @@
  * (RFC 4975 §5.4, §7.1.1), answers every chunk it receives and emits each reassembled message.
  */
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { MessageReassembler } from './chunking.ts';
 import { MsrpConnection } from './connection.ts';
+import { matchesFingerprint, type CertificateFingerprint } from './fingerprint.ts';
 import {
   newTransactionId,
   randomIdent,
@@ -37,6 +39,13 @@ export interface MsrpClientOptions {
    * may already be waiting: the service can send right after its 200 to the binding SEND.
    */
   onMessage?: (message: ReceivedMsrpMessage) => void;
+  /**
+   * For an msrps: `remotePath` (RFC 4975 §15): our certificate and key (PEM) to present, whose
+   * fingerprint our offer's a=fingerprint names (RFC 8122 §5), and how to authenticate the
+   * service: by the a=fingerprint of its answer when given (RFC 8122 §5, a self-signed
+   * certificate is fine), otherwise by `ca` (or the system's authorities) and its host name.
+   */
+  tls?: { key?: string; cert?: string; ca?: string; serverFingerprint?: CertificateFingerprint };
   /** How long to wait for the connection and the 200 to the binding SEND. Default 5 s. */
   bindTimeoutMs?: number;
   limits?: MsrpParserLimits;
@@ -162,15 +171,34 @@ export async function connectMsrp(options: MsrpClientOptions): Promise<MsrpClien
   const timeoutMs = options.bindTimeoutMs ?? 5_000;
   const client = new MsrpClient(options);
 
+  const secure = remote[0]!.secure;
+  const tls = options.tls ?? {};
   const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = connect({ host: target.host, port: target.port });
+    const s = secure
+      ? connectTls({
+          host: target.host,
+          port: target.port,
+          ...(isIP(remote[0]!.host) ? {} : { servername: remote[0]!.host }),
+          ...(tls.key && tls.cert ? { key: tls.key, cert: tls.cert } : {}),
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          // With a fingerprint to compare, no authority is needed (RFC 8122 §5, checked below).
+          ...(tls.serverFingerprint ? { rejectUnauthorized: false } : {}),
+        })
+      : connect({ host: target.host, port: target.port });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`MSRP connect to ${target.host}:${target.port} timed out`));
     }, timeoutMs);
-    s.once('connect', () => {
+    s.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       s.off('error', onError);
+      const expected = tls.serverFingerprint;
+      const raw = 'getPeerCertificate' in s ? (s.getPeerCertificate().raw as Buffer | undefined) : undefined;
+      if (expected && (!raw || !matchesFingerprint(raw, expected))) {
+        s.destroy();
+        reject(new Error(`MSRP connect to ${target.host}:${target.port}: certificate does not match a=fingerprint`));
+        return;
+      }
       resolve(s);
     });
     const onError = (err: Error) => {

@@ -7,12 +7,19 @@
  * transaction timeout, no connection within the connect timeout, or the connection closed;
  * 481 unknown session; any other status as the client sent it.
  *
+ * With `tls`, it also ends MSRP over TLS itself (RFC 4975 §15, msrps), asking each client for its
+ * certificate so that a session whose offer named an a=fingerprint binds only a client whose
+ * certificate has it (RFC 8122 §5).
+ *
  * With `relay`, a connection whose first request names a session held by another task (its id
- * names the owner, session-owner.ts) is piped, byte for byte, to that task's listener.
+ * names the owner, session-owner.ts) is piped, byte for byte, to that task's listener behind a
+ * PROXY protocol header naming the client (relay-header.ts); the owner accepts such a header only
+ * from an allowed edge task and applies its checks to the client it names.
  */
 import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { BlockList, connect, createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from './chunking.ts';
 import { MsrpConnection, NO_RESPONSE_STATUS } from './connection.ts';
 import {
@@ -26,6 +33,8 @@ import {
   type MsrpParserLimits,
   type MsrpRequest,
 } from './framing.ts';
+import { certificateFingerprint, matchesFingerprint, type CertificateFingerprint } from './fingerprint.ts';
+import { encodeRelayHeader, readRelayHeader, type RelayedClient } from './relay-header.ts';
 import { decodeSessionOwner, type SessionOwner } from './session-owner.ts';
 import { formatMsrpUri, isValidSessionId, msrpUriEquals, parseMsrpPath, parseMsrpUri, type MsrpUri } from './uri.ts';
 
@@ -51,6 +60,12 @@ export interface MsrpListenerOptions {
    * our msrps: a=path names for sessions set up over SIP over TLS.
    */
   tlsOffload?: { port: number; advertise: { host: string; port: number } };
+  /**
+   * MSRP over TLS ended here (RFC 4975 §15, msrps): the port to bind (0 picks one), the key and
+   * certificate (PEM), and where clients reach it when that differs (default: the advertised
+   * host and the bound port). Takes precedence over `tlsOffload` for msrps: paths.
+   */
+  tls?: { port: number; key: string; cert: string; advertise?: { host: string; port: number } };
   /** Body bytes per SEND chunk. Default 64 KiB. */
   chunkBytes?: number;
   /** Wait for the response to each chunk (RFC 4975 §7.1: 30 s). */
@@ -73,6 +88,16 @@ export interface MsrpListenerOptions {
 export interface MsrpRelayOptions {
   allow: (address: string) => boolean;
   self: SessionOwner;
+}
+
+/** How a session's client is told apart (`expect`). */
+export interface MsrpClientBinding {
+  /** Our a=path is msrps: (RFC 4975 §15): only a connection that came over TLS binds. */
+  secure?: boolean;
+  /** A direct client: the INVITE's source address, which the connection must come from too. */
+  clientAddress?: string;
+  /** RFC 8122 §5: the offer's a=fingerprint; a client certificate presented must have it. */
+  clientFingerprint?: CertificateFingerprint;
 }
 
 export type MsrpSessionEndReason = 'connection-closed' | 'connect-timeout' | 'closed-locally' | 'listener-stopped';
@@ -100,6 +125,8 @@ interface MsrpSession {
    * until a host name resolves), and for a direct client the INVITE's source address too.
    */
   admit: { pathAddresses: string[]; clientAddress?: string };
+  /** RFC 8122 §5: the certificate a TLS client presents must have this fingerprint. */
+  clientFingerprint?: CertificateFingerprint;
   phase: 'waiting' | 'bound' | 'ended';
   connection?: MsrpConnection;
   connectTimer?: NodeJS.Timeout;
@@ -114,6 +141,10 @@ interface MsrpSession {
 
 interface ConnectionState {
   sessions: Set<MsrpSession>;
+  /** The client: the socket's peer, or the one an allowed edge task's relay header names. */
+  client: RelayedClient;
+  /** Came with a relay header: never relayed again. */
+  relayed: boolean;
   idleTimer?: NodeJS.Timeout;
   /** With a relay: the bytes read so far, kept until the first frame is handled. */
   capture?: { received: Buffer[]; stop: () => void };
@@ -123,18 +154,24 @@ const SILENT_LOG: MsrpLog = { debug() {}, info() {}, warn() {} };
 
 export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
   private readonly opts: Required<
-    Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log' | 'tlsOffload'>
+    Omit<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'log' | 'tlsOffload' | 'tls'>
   > &
-    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'tlsOffload'>;
+    Pick<MsrpListenerOptions, 'advertiseHost' | 'advertisePort' | 'limits' | 'relay' | 'tlsOffload' | 'tls'>;
   private readonly log: MsrpLog;
   private readonly sessions = new Map<string, MsrpSession>();
   private readonly connections = new Map<MsrpConnection, ConnectionState>();
   /** Both sockets of every relayed connection, so stop() ends them. */
   private readonly relayed = new Set<Socket>();
+  /** Connections from allowed edge tasks whose first bytes (a relay header or not) are awaited. */
+  private readonly awaitingHeader = new Set<Socket>();
   private server: Server | undefined;
   private offloadServer: Server | undefined;
+  private tlsServer: Server | undefined;
   private boundPort: number | undefined;
   private boundOffloadPort: number | undefined;
+  private boundTlsPort: number | undefined;
+  /** RFC 8122 §5: of our own TLS certificate, for the answer's a=fingerprint. */
+  readonly fingerprint: CertificateFingerprint | undefined;
 
   constructor(options: MsrpListenerOptions) {
     super();
@@ -150,8 +187,10 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       limits: options.limits,
       relay: options.relay,
       tlsOffload: options.tlsOffload,
+      tls: options.tls,
     };
     this.log = options.log ?? SILENT_LOG;
+    this.fingerprint = options.tls ? certificateFingerprint(options.tls.cert) : undefined;
   }
 
   /** The port bound by start(), or the configured one before that. */
@@ -164,25 +203,72 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     return this.boundOffloadPort;
   }
 
+  /** The port of our own MSRP TLS listener, once bound. */
+  get tlsPort(): number | undefined {
+    return this.boundTlsPort;
+  }
+
+  /**
+   * Where clients reach MSRP over TLS (what an msrps: a=path names), and the fingerprint of our
+   * certificate when we end TLS ourselves; undefined without either TLS listener.
+   */
+  secureEndpoint(): { host: string; port: number; fingerprint?: CertificateFingerprint } | undefined {
+    const where = this.secureAddress();
+    if (!where) return undefined;
+    return { ...where, ...(this.opts.tls && this.fingerprint ? { fingerprint: this.fingerprint } : {}) };
+  }
+
+  private secureAddress(): { host: string; port: number } | undefined {
+    const tls = this.opts.tls;
+    if (tls) {
+      return tls.advertise ?? { host: this.opts.advertiseHost ?? this.opts.host, port: this.boundTlsPort ?? tls.port };
+    }
+    return this.opts.tlsOffload?.advertise;
+  }
+
   /** Bind and listen; resolves with the bound port. */
   async start(): Promise<number> {
     if (this.server) return this.port;
     const port = await this.startMain();
     if (this.opts.tlsOffload) {
-      // The same handling: what tells the two apart is the session's msrps: path (To-Path).
-      const server = createServer((socket) => this.onSocket(socket));
-      server.maxConnections = this.opts.maxConnections;
+      // Connections whose TLS the load balancer ended: they count as TLS (RFC 4975 §15).
+      const server = createServer((socket) => this.onSocket(socket, true));
       this.offloadServer = server;
-      this.boundOffloadPort = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.opts.tlsOffload!.port, this.opts.host, () => {
-          server.off('error', reject);
-          server.on('error', (err) => this.log.warn('msrp listener error', { error: err.message }));
-          resolve((server.address() as AddressInfo).port);
-        });
-      });
+      this.boundOffloadPort = await this.listenOn(server, this.opts.tlsOffload.port);
+    }
+    const tls = this.opts.tls;
+    if (tls) {
+      // RFC 4975 §15: TLS for msrps. The client's certificate is asked for, never required, and
+      // not checked against any authority: self-signed is the norm, and its a=fingerprint, when
+      // the offer has one, is what authenticates it (RFC 8122 §5, checked at binding).
+      const server = createTlsServer(
+        {
+          key: tls.key,
+          cert: tls.cert,
+          requestCert: true,
+          rejectUnauthorized: false,
+          handshakeTimeout: this.opts.connectTimeoutMs,
+        },
+        (socket) => this.onSocket(socket, true),
+      );
+      server.on('tlsClientError', (err) => this.log.debug('msrp tls handshake failed', { error: err.message }));
+      this.tlsServer = server;
+      this.boundTlsPort = await this.listenOn(server, tls.port);
+      this.log.info('msrp over tls listening', { host: this.opts.host, port: this.boundTlsPort });
     }
     return port;
+  }
+
+  private listenOn(server: Server, port: number): Promise<number> {
+    server.maxConnections = this.opts.maxConnections;
+    return new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.opts.host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.warn('msrp listener error', { error: err.message }));
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
   }
 
   private startMain(): Promise<number> {
@@ -210,24 +296,25 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     for (const session of [...this.sessions.values()]) this.endSession(session, 'listener-stopped');
     this.sessions.clear();
     for (const connection of [...this.connections.keys()]) connection.close('listener stopped');
-    for (const socket of [...this.relayed]) socket.destroy();
-    for (const server of [this.server, this.offloadServer]) {
+    for (const socket of [...this.relayed, ...this.awaitingHeader]) socket.destroy();
+    for (const server of [this.server, this.offloadServer, this.tlsServer]) {
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     this.server = undefined;
     this.offloadServer = undefined;
+    this.tlsServer = undefined;
   }
 
   /**
    * Our a=path for a session (RFC 4975 §6, §8.2): `msrp://host:port/<sessionId>;tcp`, or with
-   * `secure` `msrps://` on the TLS listener of `tlsOffload` (§15: TLS for sessions whose SIP was).
+   * `secure` `msrps://` on our TLS listener or that of `tlsOffload` (§15: TLS for the session).
    * Throws TypeError when the id is not a valid session-id (RFC 4975 §9), or for `secure` without
-   * `tlsOffload`.
+   * either TLS listener.
    */
   localPath(sessionId: string, secure = false): string {
     if (!isValidSessionId(sessionId)) throw new TypeError(`invalid MSRP session id: ${sessionId}`);
-    if (secure && !this.opts.tlsOffload) throw new TypeError('msrps session without an MSRP TLS listener');
-    const tls = secure ? this.opts.tlsOffload!.advertise : undefined;
+    const tls = secure ? this.secureAddress() : undefined;
+    if (secure && !tls) throw new TypeError('msrps session without an MSRP TLS listener');
     return formatMsrpUri({
       secure,
       host: tls?.host ?? this.opts.advertiseHost ?? this.opts.host,
@@ -246,17 +333,21 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
    *
    * Only a connection from the host of the client's first path URI (the hop that connects to us,
    * RFC 4975 §6) may bind it; with `clientAddress` (a direct client: the INVITE's source) only one
-   * from that address as well; with a relay, also one from an allowed edge task.
+   * from that address as well. A connection an allowed edge task relays counts as coming from
+   * the client its relay header names. A `secure` session binds only a connection that came over
+   * TLS, and with `clientFingerprint` only one whose client certificate, if it presented one,
+   * has that fingerprint (RFC 8122 §5).
    */
-  expect(sessionId: string, clientPath: string, secure = false, clientAddress?: string): void {
-    const localPath = this.localPath(sessionId, secure);
+  expect(sessionId: string, clientPath: string, binding: MsrpClientBinding = {}): void {
+    const localPath = this.localPath(sessionId, binding.secure ?? false);
     const clientUris = parseMsrpPath(clientPath);
     if (!clientUris) throw new TypeError(`invalid MSRP client path: ${clientPath}`);
-    const admit = admission(clientUris[0]!.host, clientAddress);
+    const admit = admission(clientUris[0]!.host, binding.clientAddress);
     const existing = this.sessions.get(sessionId);
     if (existing && existing.phase !== 'ended') {
       existing.clientPath = clientPath.trim().split(/\s+/);
       existing.admit = admit;
+      existing.clientFingerprint = binding.clientFingerprint;
       return;
     }
     let markEnded!: () => void;
@@ -267,6 +358,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       localPath,
       clientPath: clientPath.trim().split(/\s+/),
       admit,
+      ...(binding.clientFingerprint ? { clientFingerprint: binding.clientFingerprint } : {}),
       phase: 'waiting',
       waiters: [],
       ended,
@@ -387,10 +479,74 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     this.emit('bound', session.id);
   }
 
-  private onSocket(socket: Socket): void {
+  /**
+   * A new connection; `tls` when it came over TLS (ours, or a load balancer's). One from an
+   * allowed edge task may start with a relay header naming the client it relays; from anyone
+   * else such a header is not read (it fails as MSRP framing).
+   */
+  private onSocket(socket: Socket, tls = false): void {
     socket.setNoDelay(true);
-    const state: ConnectionState = { sessions: new Set() };
-    if (this.opts.relay) {
+    const remote = bareAddress(socket.remoteAddress ?? '');
+    const client: RelayedClient = { address: remote, port: socket.remotePort ?? 0, tls };
+    if (socket instanceof TLSSocket) {
+      // An empty object when the client presented no certificate.
+      const raw = socket.getPeerCertificate().raw as Buffer | undefined;
+      if (raw) client.certificate = raw;
+    }
+    if (!this.opts.relay?.allow(remote)) {
+      this.serve(socket, client, false);
+      return;
+    }
+    // Bytes are joined only once as many arrived as the header needs: linear in its length.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let needed = 1;
+    this.awaitingHeader.add(socket);
+    const timer = setTimeout(() => socket.destroy(), this.opts.connectTimeoutMs);
+    timer.unref();
+    const onData = (data: Buffer) => {
+      chunks.push(data);
+      size += data.length;
+      if (size < needed) return;
+      const received = Buffer.concat(chunks.splice(0));
+      chunks.push(received);
+      const header = readRelayHeader(received);
+      if (header.state === 'partial') {
+        needed = header.needed;
+        return;
+      }
+      stopWaiting();
+      socket.pause();
+      if (header.state === 'invalid') {
+        this.log.warn('msrp relay header refused', { peer: `${remote}:${socket.remotePort}`, reason: header.reason });
+        socket.destroy();
+        return;
+      }
+      const rest = header.state === 'complete' ? received.subarray(header.consumed) : received;
+      if (rest.length > 0) socket.unshift(rest);
+      if (header.state === 'complete') {
+        this.log.debug('msrp relayed connection', { relay: remote, client: header.client.address });
+        this.serve(socket, { ...header.client, address: bareAddress(header.client.address) }, true);
+      } else {
+        this.serve(socket, client, false);
+      }
+      socket.resume();
+    };
+    const stopWaiting = () => {
+      clearTimeout(timer);
+      this.awaitingHeader.delete(socket);
+      socket.off('data', onData);
+      socket.off('error', stopWaiting);
+      socket.off('close', stopWaiting);
+    };
+    socket.on('data', onData);
+    socket.on('error', stopWaiting);
+    socket.on('close', stopWaiting);
+  }
+
+  private serve(socket: Socket, client: RelayedClient, relayed: boolean): void {
+    const state: ConnectionState = { sessions: new Set(), client, relayed };
+    if (this.opts.relay && !relayed) {
       // Registered before the connection's own reader, so when the first request is parsed
       // every byte it came in (and any after it in the same read) is already here.
       const received: Buffer[] = [];
@@ -451,12 +607,14 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       this.reply(connection, request, 481);
       return;
     }
-    if (!this.admits(session, connection)) {
-      // Knowing the two paths proves nothing: the connection must come from the client's host.
-      // RFC 4975 §7.3, §10.3: 403, the attempted action is not allowed. The session stays
-      // waiting for its own client, and this connection is never sent any of it.
-      this.log.warn('msrp connection refused for session', { sessionId: session.id, peer: connection.peer });
-      this.reply(connection, request, 403, 'Forbidden');
+    const refusal = this.refusal(session, connection);
+    if (refusal) {
+      // Knowing the two paths proves nothing: the connection must come from the client's host,
+      // over TLS for an msrps session, with the certificate the offer named. RFC 4975 §7.3,
+      // §10.3: 403, the attempted action is not allowed. The session stays waiting for its own
+      // client, and this connection is never sent any of it.
+      this.log.warn('msrp connection refused for session', { sessionId: session.id, peer: connection.peer, refusal });
+      this.reply(connection, request, 403, `Forbidden - ${refusal}`);
       return;
     }
     if (request.method !== 'SEND') {
@@ -491,13 +649,26 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     return session;
   }
 
-  /** The connection comes from the session's client (or an allowed edge task relaying it). */
-  private admits(session: MsrpSession, connection: MsrpConnection): boolean {
-    const remote = bareAddress(connection.socket.remoteAddress ?? '');
-    if (this.opts.relay?.allow(remote)) return true;
+  /**
+   * Why the connection may not bind the session, or undefined when it comes from the session's
+   * client (directly or relayed by an allowed edge task, whose header names the client).
+   */
+  private refusal(session: MsrpSession, connection: MsrpConnection): string | undefined {
+    const client = this.connections.get(connection)?.client;
+    if (!client) return 'connection gone';
     const { pathAddresses, clientAddress } = session.admit;
-    if (clientAddress !== undefined && !sameAddress(remote, clientAddress)) return false;
-    return pathAddresses.some((address) => sameAddress(remote, address));
+    const fromClient =
+      (clientAddress === undefined || sameAddress(client.address, clientAddress)) &&
+      pathAddresses.some((address) => sameAddress(client.address, address));
+    if (!fromClient) return 'not the client of this session';
+    // RFC 4975 §15: an msrps session runs over TLS; the same bytes in clear are not it.
+    if (session.localUri.secure && !client.tls) return 'msrps session needs TLS';
+    // RFC 8122 §5: the offer's fingerprint names the certificate the client presents.
+    const expected = session.clientFingerprint;
+    if (expected && client.certificate && !matchesFingerprint(client.certificate, expected)) {
+      return 'certificate does not match a=fingerprint';
+    }
+    return undefined;
   }
 
   /** Stop keeping the connection's bytes (its first frame is being handled); what was kept. */
@@ -516,7 +687,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
    */
   private relayOwner(connection: MsrpConnection, request: MsrpRequest): SessionOwner | undefined {
     const relay = this.opts.relay;
-    if (!relay) return undefined;
+    if (!relay || this.connections.get(connection)?.relayed) return undefined;
     const sessionId = parseMsrpUri(request.toPath[0] ?? '')?.sessionId;
     if (!sessionId || this.sessions.has(sessionId)) return undefined;
     const owner = decodeSessionOwner(sessionId);
@@ -553,6 +724,13 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     if (state) clearTimeout(state.idleTimer);
     this.connections.delete(connection);
     const peer = connection.peer;
+    // Who the owner must check: the client as this task saw it (its address, TLS, certificate).
+    const header = state
+      ? encodeRelayHeader(state.client, {
+          address: bareAddress(connection.socket.localAddress ?? ''),
+          port: connection.socket.localPort ?? 0,
+        })
+      : Buffer.alloc(0);
     const client = connection.release();
     client.pause();
     const upstream = connect({ host: owner.address, port: owner.port });
@@ -572,7 +750,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       if (client.destroyed) return;
       piped = true;
       upstream.setNoDelay(true);
-      upstream.write(Buffer.concat(received));
+      upstream.write(Buffer.concat([header, ...received]));
       client.pipe(upstream);
       upstream.pipe(client);
       this.log.info('msrp connection relayed', { peer, owner: target });

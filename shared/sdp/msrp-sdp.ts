@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
 import { CPIM_CONTENT_TYPE, MSRP_MEDIA, MSRP_PROTOCOLS } from '../deferred/names.ts';
+import { isSupportedHash, parseFingerprint, type CertificateFingerprint } from '../msrp/fingerprint.ts';
 
 export type SetupRole = 'active' | 'passive' | 'actpass' | 'holdconn';
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -19,6 +20,13 @@ export type MsrpOffer =
       acceptTypes: string[];
       direction: Direction;
       protocol: string;
+      /** RFC 4975 §8.1: TCP/TLS/MSRP, the offerer wants the session over TLS (msrps). */
+      tls: boolean;
+      /**
+       * RFC 8122 §5: the fingerprint of the certificate the offerer will present over TLS
+       * (media level, else session level); absent when the offer names none.
+       */
+      fingerprint?: CertificateFingerprint;
     }
   | { ok: false; status: 400 | 488; reason: string };
 
@@ -90,9 +98,36 @@ export function parseMsrpOffer(sdp: string): MsrpOffer {
     // RFC 6135 §4.1 / RFC 4145 §4: without a=setup the offerer is active.
     const rawSetup = (media.setup ?? (session as { setup?: string }).setup ?? 'active').toLowerCase();
     const setup: SetupRole = isSetup(rawSetup) ? rawSetup : 'active';
-    return { ok: true, path, setup, acceptTypes, direction, protocol };
+    const fingerprint = offerFingerprint(session, media);
+    if (fingerprint && 'status' in fingerprint) return { ok: false, ...fingerprint };
+    const tls = protocol === MSRP_PROTOCOLS[1];
+    return { ok: true, path, setup, acceptTypes, direction, protocol, tls, ...(fingerprint ? { fingerprint } : {}) };
   }
   return { ok: false, status: 488, reason: refusal };
+}
+
+/**
+ * The offer's a=fingerprint (RFC 8122 §5: media level overrides session level), or why it is
+ * unusable: 400 when it is not `hash-func fingerprint`, 488 for a hash function the service
+ * cannot check (RFC 8122 §5: md2 and md5 MUST NOT be used).
+ */
+function offerFingerprint(
+  session: sdpTransform.SessionDescription,
+  media: Media,
+): CertificateFingerprint | { status: 400 | 488; reason: string } | undefined {
+  const parsed = media.fingerprint ?? session.fingerprint;
+  // sdp-transform keeps a line outside its grammar (no space, say) as "invalid".
+  const raw = parsed ? `${parsed.type} ${parsed.hash}` : extraAttribute(media, 'fingerprint');
+  if (raw === undefined) return undefined;
+  const fingerprint = parseFingerprint(raw);
+  if (!fingerprint) return { status: 400, reason: 'Bad Request - Malformed a=fingerprint' };
+  if (!isSupportedHash(fingerprint.hash)) {
+    return {
+      status: 488,
+      reason: `Not Acceptable Here - a=fingerprint hash function ${fingerprint.hash.slice(0, 20)} not supported`,
+    };
+  }
+  return fingerprint;
 }
 
 /**
@@ -122,11 +157,18 @@ function numericId(sessionId: string): number {
   return h;
 }
 
-function buildSdp(
-  input: { host: string; port: number; sessionId: string; secure?: boolean },
-  setup: SetupRole,
-  direction: Direction,
-): { sdp: string; path: string } {
+/** Where an SDP's MSRP media listens, and over what. */
+export interface MsrpSdpInput {
+  host: string;
+  port: number;
+  sessionId: string;
+  /** RFC 4975 §6, §15: an msrps: path and TCP/TLS/MSRP. */
+  secure?: boolean;
+  /** RFC 8122 §5: the fingerprint of the certificate this side presents over TLS. */
+  fingerprint?: CertificateFingerprint;
+}
+
+function buildSdp(input: MsrpSdpInput, setup: SetupRole, direction: Direction): { sdp: string; path: string } {
   const bare = input.host.replace(/^\[|\]$/g, '');
   const ipVer = isIP(bare) === 6 ? 6 : 4;
   // RFC 4975 §8.1, §15: msrps and TCP/TLS/MSRP when the session runs over TLS.
@@ -142,6 +184,9 @@ function buildSdp(
     invalid: [{ value: `accept-types:${CPIM_CONTENT_TYPE}` }, { value: `path:${path}` }],
     setup,
     direction,
+    ...(input.secure && input.fingerprint
+      ? { fingerprint: { type: input.fingerprint.hash, hash: input.fingerprint.value } }
+      : {}),
   };
   const description = {
     version: 0,
@@ -154,8 +199,11 @@ function buildSdp(
   return { sdp: sdpTransform.write(description), path };
 }
 
-/** The service's answer: it waits for the client on `host:port` (a=setup:passive) and only sends. */
-export function buildMsrpAnswer(input: { host: string; port: number; sessionId: string; secure?: boolean }): {
+/**
+ * The service's answer: it waits for the client on `host:port` (a=setup:passive, RFC 6135 §4.1)
+ * and only sends; over TLS with the fingerprint of its certificate when it has one (RFC 8122 §5).
+ */
+export function buildMsrpAnswer(input: MsrpSdpInput): {
   sdp: string;
   path: string;
 } {
@@ -163,7 +211,7 @@ export function buildMsrpAnswer(input: { host: string; port: number; sessionId: 
 }
 
 /** A client's offer (tests and demo clients): it connects (a=setup:active) and only receives. */
-export function buildMsrpOffer(input: { host: string; port: number; sessionId: string }): {
+export function buildMsrpOffer(input: MsrpSdpInput): {
   sdp: string;
   path: string;
 } {

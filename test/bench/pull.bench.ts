@@ -10,97 +10,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
-import { wrapAsCpim } from '#shared/cpim/cpim.ts';
-import { decodeList } from '#shared/deferred/list-codec.ts';
-import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
-import { connectMsrp } from '#shared/msrp/client.ts';
-import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { spawnEdge } from '../e2e/support.ts';
+import { depositMany, fullPull, pct } from './cpm-load.ts';
 
 const [users = 20, deposits = 2000, subscriptions = 10_000] = process.argv.slice(2).map(Number);
-const BOB = 'sip:bob@example.net';
-
-const pct = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
 
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-function cpimFor(to: string, id: string, text: string): Buffer {
-  return wrapAsCpim({
-    from: BOB,
-    to,
-    dateTime: new Date().toISOString(),
-    messageId: id,
-    contentType: 'text/plain;charset=UTF-8',
-    body: Buffer.from(text),
-  });
-}
-
-async function depositMany(port: number, to: (i: number) => string, n: number, concurrency = 32): Promise<number> {
-  const clients = await Promise.all(
-    Array.from({ length: concurrency }, () =>
-      CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user: BOB }),
-    ),
-  );
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    clients.map(async (c) => {
-      for (let i = next++; i < n; i = next++) {
-        const uri = to(i);
-        const res = await c.request(
-          c.buildRequest('MESSAGE', {
-            uri,
-            body: cpimFor(uri, `m-${i}`, `message ${i}`),
-            contentType: CPIM_CONTENT_TYPE,
-          }),
-        );
-        if (res.status !== 202) throw new Error(`deposit ${i}: ${res.status}`);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  for (const c of clients) c.close();
-  return n / seconds;
-}
-
-async function fullPull(port: number, user: string): Promise<number> {
-  const c = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user });
-  try {
-    const t0 = performance.now();
-    const sub = await c.subscribe({ expires: 600 });
-    const first = await c.nextNotify(sub.dialog);
-    const toFirstNotify = performance.now() - t0;
-    const list = decodeList(first.body.toString('utf8'));
-    if (!list.ok || list.entries.length !== 10) throw new Error(`${user}: expected 10 entries`);
-    const inv = await c.invite(list.entries.map((e) => ({ id: e.id, action: 'retrieve' as const })));
-    const answer = parseMsrpOffer(inv.response.body.toString('utf8'));
-    if (!answer.ok) throw new Error(`${user}: INVITE ${inv.response.status}`);
-    let got = 0;
-    let done: () => void = () => undefined;
-    const all = new Promise<void>((resolve) => (done = resolve));
-    const msrp = await connectMsrp({
-      localPath: inv.msrpPath,
-      remotePath: answer.path,
-      onMessage: () => ++got === 10 && done(),
-    });
-    await all;
-    await c.nextBye(inv.dialog);
-    msrp.close();
-    for (;;) {
-      const l = decodeList((await c.nextNotify(sub.dialog)).body.toString('utf8'));
-      if (l.ok && l.total === 0) break;
-    }
-    await c.refresh(sub.dialog, 0);
-    return toFirstNotify;
-  } finally {
-    c.close();
-  }
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'deferred-bench-'));
@@ -115,7 +32,7 @@ try {
   await depositMany(port, (i) => `sip:pull${Math.floor(i / 10)}@example.com`, users * 10);
   const t0 = performance.now();
   const latencies = await Promise.all(
-    Array.from({ length: users }, (_, u) => fullPull(port, `sip:pull${u}@example.com`)),
+    Array.from({ length: users }, async (_, u) => (await fullPull(port, `sip:pull${u}@example.com`)).toFirstNotify),
   );
   const seconds = (performance.now() - t0) / 1000;
   console.log(

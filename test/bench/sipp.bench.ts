@@ -1,18 +1,23 @@
 /**
  * Issue 8 item 6: the service against the field's own tools. SIPp (Debian sip-tester) drives the
- * scenarios in ./sipp over UDP at stepped rates: SUBSCRIBE → 200 → NOTIFY → 200 with a fresh user
- * per flow (the subscription stays active) and MESSAGE deposits. The service runs as `npm start`
- * runs it (the bundle, a separate process, DATA_DIR in a temp folder) pinned to CPU 0; SIPp runs
- * on CPU 1. When Kamailio is installed the same scenarios run against it in the same run
- * (./kamailio-bench.cfg: presence + presence_mwi with subs_db_mode 2 and msilo, both on sqlite, one
- * worker, CPU 0) and the ratio service/Kamailio of the best clean rates is printed.
+ * scenarios in ./sipp at stepped rates: SUBSCRIBE → 200 → NOTIFY → 200 with a fresh user per flow
+ * (the subscription stays active) over UDP and over TCP (one connection, `-t t1`), and MESSAGE
+ * deposits over UDP. The service runs as `npm start` runs it (the bundle, a separate process,
+ * DATA_DIR in a temp folder) pinned to CPU 0; SIPp runs on CPU 1. When Kamailio is installed the
+ * same scenarios run against it in the same run (./kamailio-bench.cfg: presence + presence_mwi
+ * with subs_db_mode 2 and msilo, both on sqlite, one worker, CPU 0) and the ratio service/Kamailio
+ * of the best clean rates is printed. Last, a fresh service is subscribed to by 10k then 100k
+ * fresh users and its VmRSS per active subscription printed.
  *
  * Per step: offered rate, calls, failed calls, retransmissions, p50/p99 response time (SUBSCRIBE
- * to NOTIFY; MESSAGE to 202; SIPp counts whole milliseconds, so 0 means under 1 ms), the target's CPU µs per flow (utime+stime from /proc over its
- * process group) and its resident memory (PSS). A scenario stops stepping at its first step with a failure.
+ * to NOTIFY; MESSAGE to 202; SIPp counts whole milliseconds, so 0 means under 1 ms), the target's
+ * CPU µs per flow (utime+stime from /proc over its process group, all threads) and its resident
+ * memory (PSS). A scenario stops stepping at its first step with a failure. On a shared machine
+ * the rates are noisy; the CPU µs per flow is the steadier figure.
  *
  * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5
- * SIPP_CPU_PROF=1 for a service CPU profile)
+ * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
+ * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=35 SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -20,13 +25,26 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FREE_PORTS } from '../e2e/support.ts';
+import { ADMIN_AUTH, FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
 import { freePort } from '../interop/kamailio.ts';
 import { summarizeProfile } from './profile.ts';
 
 const RATES = (process.env.SIPP_RATES ?? '250,500,1000,2000,4000').split(',').map(Number);
 const SECONDS = Number(process.env.SIPP_SECONDS ?? 5);
 const PROFILE = process.env.SIPP_CPU_PROF === '1';
+const SCENARIOS: Scenario[] = (process.env.SIPP_SCENARIOS ?? 'subscribe/u1,subscribe/t1,message/u1')
+  .split(',')
+  .map((s) => {
+    const [file, transport] = s.split('/') as [Scenario['file'], Scenario['transport']];
+    return { file, transport };
+  });
+/** Active subscriptions at which resident memory is read (SIPP_MEMORY=0 skips it). */
+const MEMORY_COUNTS = (process.env.SIPP_MEMORY ?? '10000,100000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
+const MEMORY_RATE = Number(process.env.SIPP_MEMORY_RATE ?? 500);
+const SETTLE_S = Number(process.env.SIPP_SETTLE_S ?? 35);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
 const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
@@ -37,6 +55,11 @@ const SQL = '/usr/share/kamailio/db_sqlite';
 interface Target {
   name: string;
   port: number;
+  tcpPort: number;
+  /** The process whose resident memory (VmRSS) is read for the per-subscription figure. */
+  pid: number;
+  /** The service's admin API (its count of active subscriptions). */
+  adminPort?: number;
   /** The process group whose CPU and memory are measured. */
   pgid: number;
   event: string;
@@ -103,17 +126,23 @@ async function startService(dir: string): Promise<Target> {
   const node = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []), 'dist/edge/main.js'];
   const [cmd, args] = pin(0, process.execPath, node);
   const child = spawn(cmd, args, {
-    env: { ...process.env, ...FREE_PORTS, DATA_DIR: join(dir, 'data'), MAX_IN_FLIGHT: '20000' },
+    env: {
+      ...process.env,
+      ...FREE_PORTS,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      DATA_DIR: join(dir, 'data'),
+      MAX_IN_FLIGHT: '20000',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, measured and stopped by the group's id
   });
   const out = collect(child);
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, tcpPort, adminPort] = await new Promise<[number, number, number]>((resolve, reject) => {
     const timer = setInterval(() => {
-      const m = /SIP UDP (\d+)[\s\S]*admin http/.exec(out());
+      const m = /SIP UDP (\d+)\s+TCP (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out());
       if (m) {
         clearInterval(timer);
-        resolve(Number(m[1]));
+        resolve([Number(m[1]), Number(m[2]), Number(m[3])]);
       }
     }, 10);
     child.once('exit', (code) => {
@@ -124,6 +153,9 @@ async function startService(dir: string): Promise<Target> {
   return {
     name: 'service',
     port,
+    tcpPort,
+    adminPort,
+    pid: child.pid!,
     pgid: child.pid!,
     event: 'deferred-messages',
     stop: async () => {
@@ -157,6 +189,8 @@ async function startKamailio(dir: string): Promise<Target> {
     '16',
     '-l',
     `udp:127.0.0.1:${port}`,
+    '-l',
+    `tcp:127.0.0.1:${port}`,
     '-A',
     `PRESENCE_DB=${db('presence')}`,
     '-A',
@@ -167,7 +201,15 @@ async function startKamailio(dir: string): Promise<Target> {
   // Its workers are forked and listening well within this; a failed start exits before it.
   await new Promise((r) => setTimeout(r, 1500));
   if (child.exitCode !== null) throw new Error(`kamailio exited with ${child.exitCode}:\n${out()}`);
-  return { name: 'kamailio', port, pgid: child.pid!, event: 'message-summary', stop: () => stopGroup(child) };
+  return {
+    name: 'kamailio',
+    port,
+    tcpPort: port,
+    pid: child.pid!,
+    pgid: child.pid!,
+    event: 'message-summary',
+    stop: () => stopGroup(child),
+  };
 }
 
 const pct = (xs: number[], q: number) => {
@@ -175,15 +217,34 @@ const pct = (xs: number[], q: number) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 };
 
+/** A SIPp scenario file over one transport: u1 (UDP, one socket) or t1 (TCP, one connection). */
+interface Scenario {
+  file: 'subscribe' | 'message';
+  transport: 'u1' | 't1';
+}
+
+const label = (s: Scenario) => `${s.file} ${s.transport === 'u1' ? 'UDP' : 'TCP'}`;
+
+/** What the bench runs, as a command line (the figures below it are from this). */
+const describe = (target: Target, s: Scenario) =>
+  `taskset -c 1 sipp 127.0.0.1:${s.transport === 'u1' ? target.port : target.tcpPort} -sf test/bench/sipp/${s.file}.xml ` +
+  `-key event ${target.event} -t ${s.transport} -r <rate> -m <rate*${SECONDS}>   (${target.name} on CPU 0)`;
+
 /** One SIPp run at a fixed rate; its figures from -trace_stat (counters) and -trace_rtt. */
-async function step(target: Target, scenario: string, rate: number, run: string, dir: string): Promise<Step> {
-  const calls = rate * SECONDS;
+async function step(
+  target: Target,
+  scenario: Scenario,
+  rate: number,
+  run: string,
+  dir: string,
+  calls = rate * SECONDS,
+): Promise<Step> {
   const stf = join(dir, `${run}.csv`);
   const before = groupUsage(target.pgid);
   const [cmd, args] = pin(1, '/usr/bin/sipp', [
-    `127.0.0.1:${target.port}`,
+    `127.0.0.1:${scenario.transport === 'u1' ? target.port : target.tcpPort}`,
     '-sf',
-    join(here, 'sipp', `${scenario}.xml`),
+    join(here, 'sipp', `${scenario.file}.xml`),
     '-key',
     'run',
     run,
@@ -191,7 +252,7 @@ async function step(target: Target, scenario: string, rate: number, run: string,
     'event',
     target.event,
     '-t',
-    'u1',
+    scenario.transport,
     '-i',
     '127.0.0.1',
     '-p',
@@ -227,7 +288,7 @@ async function step(target: Target, scenario: string, rate: number, run: string,
   const head = lines[0]!.split(';');
   const last = lines.at(-1)!.split(';');
   const col = (name: string) => Number(last[head.indexOf(name)]);
-  const rttFile = readdirSync(dir).find((f) => f.startsWith(`${scenario}_`) && f.endsWith('_rtt.csv'));
+  const rttFile = readdirSync(dir).find((f) => f.startsWith(`${scenario.file}_`) && f.endsWith('_rtt.csv'));
   if (!rttFile) throw new Error(`no response times from sipp:\n${out()}`);
   const rtts = readFileSync(join(dir, rttFile), 'latin1')
     .trim()
@@ -236,7 +297,7 @@ async function step(target: Target, scenario: string, rate: number, run: string,
     .map((l) => Number(l.split(';')[1]))
     .filter((x) => Number.isFinite(x));
   await rm(join(dir, rttFile));
-  const errFile = readdirSync(dir).find((f) => f.startsWith(`${scenario}_`) && f.endsWith('_errors.log'));
+  const errFile = readdirSync(dir).find((f) => f.startsWith(`${scenario.file}_`) && f.endsWith('_errors.log'));
   const errors = errFile ? readFileSync(join(dir, errFile), 'latin1') : '';
   if (errFile) await rm(join(dir, errFile));
   // SIPp's first reason, e.g. an unexpected message or a timeout, for the steps that fail.
@@ -255,30 +316,77 @@ async function step(target: Target, scenario: string, rate: number, run: string,
   };
 }
 
+const HEAD = '   rate    calls failed retrans  p50 ms  p99 ms  CPU µs/flow  PSS MiB';
 const fmt = (s: Step) =>
-  `${String(s.rate).padStart(5)}/s ${String(s.calls).padStart(6)} calls ${String(s.failed).padStart(5)} failed ` +
-  `${String(s.retrans).padStart(5)} retrans  p50 ${String(s.p50).padStart(4)} ms  p99 ${String(s.p99).padStart(5)} ms  ` +
-  `${s.cpuUsPerFlow.toFixed(0).padStart(6)} µs CPU/flow  PSS ${s.rssMiB.toFixed(0)} MiB`;
+  `${String(s.rate).padStart(7)} ${String(s.calls).padStart(8)} ${String(s.failed).padStart(6)} ` +
+  `${String(s.retrans).padStart(7)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ` +
+  `${s.cpuUsPerFlow.toFixed(0).padStart(12)} ${s.rssMiB.toFixed(0).padStart(8)}`;
 
 /** Every step of one scenario; the best rate with 0 failed calls and 0 retransmissions. */
-async function scenarioRun(target: Target, scenario: string, dir: string): Promise<number> {
+async function scenarioRun(target: Target, scenario: Scenario, dir: string): Promise<number> {
   let best = 0;
+  console.log(`${target.name} ${label(scenario)}: ${describe(target, scenario)}`);
+  console.log(`  ${HEAD}`);
   for (const rate of RATES) {
-    const s = await step(target, scenario, rate, `${target.name[0]}${scenario[0]}${rate}`, dir);
+    const run = `${target.name[0]}${scenario.file[0]}${scenario.transport[0]}${rate}`;
+    const s = await step(target, scenario, rate, run, dir);
     console.log(`  ${fmt(s)}`);
     if (s.failed > 0 && s.why) console.log(`    first SIPp error: ${s.why.slice(0, 160)}`);
     if (s.failed > 0) break;
     if (s.retrans === 0) best = rate;
   }
-  console.log(`  ${target.name} ${scenario}: highest clean rate ${best}/s`);
+  console.log(`  ${target.name} ${label(scenario)}: highest clean rate ${best}/s`);
   return best;
 }
 
+function vmRssKiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
+/**
+ * Resident memory per active subscription: a fresh service, VmRSS before, then SIPp subscribes
+ * fresh users (Expires 3600, so all stay active) until each count in MEMORY_COUNTS is reached,
+ * VmRSS read once the transactions are gone (Timer J, 64*T1 = 32 s over UDP, RFC 3261 §17.2.2).
+ */
+async function memoryRun(dir: string): Promise<void> {
+  const target = await startService(dir);
+  try {
+    const scenario: Scenario = { file: 'subscribe', transport: 'u1' };
+    console.log(
+      `service resident memory: ${describe(target, scenario)
+        .replace('<rate>', String(MEMORY_RATE))
+        .replace(/<rate\*\d+>/, '<count - previous>')}, ` +
+        `VmRSS from /proc/<pid>/status ${SETTLE_S} s after the last SUBSCRIBE`,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const base = vmRssKiB(target.pid);
+    console.log(
+      `  active subs  VmRSS KiB  failed  KiB per subscription   (at rest: ${base} KiB; active as the service counts them)`,
+    );
+    let done = 0;
+    for (const count of MEMORY_COUNTS) {
+      const s = await step(target, scenario, MEMORY_RATE, `mem${count}`, dir, count - done);
+      done = count;
+      // The service's own count: a flow SIPp failed late (a NOTIFY retransmitted) left one too.
+      const stats = await fetch(`http://127.0.0.1:${target.adminPort}/api/stats`, { headers: ADMIN_AUTH });
+      const active = ((await stats.json()) as { subscriptions: number }).subscriptions;
+      await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+      const rss = vmRssKiB(target.pid);
+      console.log(
+        `  ${String(active).padStart(11)} ${String(rss).padStart(10)} ${String(s.failed).padStart(7)} ${((rss - base) / active).toFixed(2).padStart(12)}`,
+      );
+    }
+  } finally {
+    await target.stop();
+  }
+}
+
 execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });
-const withKamailio = existsSync(KAMAILIO) && existsSync(`${SQL}/presence-create.sql`);
+const withKamailio =
+  process.env.SIPP_KAMAILIO !== '0' && existsSync(KAMAILIO) && existsSync(`${SQL}/presence-create.sql`);
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}\n` +
-    `SIPp over UDP on loopback, ${SECONDS} s per step, rates ${RATES.join(', ')}/s` +
+    `SIPp on loopback, ${SECONDS} s per step, rates ${RATES.join(', ')}/s` +
     (twoCpus ? '; target on CPU 0, SIPp on CPU 1' : '; not pinned (needs 2 CPUs and taskset)') +
     (withKamailio ? '' : '; Kamailio not installed, service only'),
 );
@@ -294,19 +402,27 @@ for (const [name, start] of [
   });
   best[name] = {};
   try {
-    for (const scenario of ['subscribe', 'message']) {
-      console.log(`${name} ${scenario}:`);
-      best[name][scenario] = await scenarioRun(target, scenario, dir);
-    }
+    for (const scenario of SCENARIOS) best[name][label(scenario)] = await scenarioRun(target, scenario, dir);
   } finally {
     await target.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
 if (best.kamailio) {
-  for (const scenario of ['subscribe', 'message']) {
-    const s = best.service![scenario]!;
-    const k = best.kamailio[scenario]!;
-    console.log(`ratio service/kamailio ${scenario}: ${s}/s / ${k}/s = ${k ? (s / k).toFixed(2) : 'n/a'}`);
+  console.log('scenario          service  kamailio  ratio');
+  for (const scenario of SCENARIOS) {
+    const s = best.service![label(scenario)]!;
+    const k = best.kamailio[label(scenario)]!;
+    console.log(
+      `${label(scenario).padEnd(16)} ${String(s).padStart(6)}/s ${String(k).padStart(7)}/s  ${k ? (s / k).toFixed(2) : 'n/a'}`,
+    );
+  }
+}
+if (MEMORY_COUNTS.length > 0) {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-sipp-memory-'));
+  try {
+    await memoryRun(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

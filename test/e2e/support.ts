@@ -89,6 +89,32 @@ export async function firstDelivery(inv: {
   return { body: await got, msrp };
 }
 
+/**
+ * In-dialog requests (NOTIFY, BYE) the edge sent whose transaction ended with a response of
+ * `statusClass` (`2xx`; `4xx` for a Timer F 408): its `sip_requests_sent_total`.
+ */
+export async function sentCount(edge: RunningEdge, method: string, statusClass: string): Promise<number> {
+  const { values } = await edge.metrics.sipRequestsSent.get();
+  return values
+    .filter((v) => v.labels.method === method && v.labels.status_class === statusClass)
+    .reduce((n, v) => n + v.value, 0);
+}
+
+/** Client transactions (NOTIFY, BYE) of the edge still waiting for their final response. */
+export async function pendingClientTransactions(edge: RunningEdge): Promise<number> {
+  const m = /^sip_transactions\{side="client"\} (\d+)$/m.exec(await edge.metrics.text());
+  return Number(m?.[1] ?? 0);
+}
+
+/** Resolves once `check` says yes (polled every 50 ms); rejects naming `what` after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not seen within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** What the operator API answers a deposit: the stored id, or an error naming the field. */
 export interface DepositReply {
   id: string;

@@ -3,11 +3,11 @@
  * the project's CPM client over UDP, TCP and WebSocket goes through it with no preloaded Route.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpmClient } from '#functions/edge/cpm-client.ts';
+import { CpmClient, type CpmClientOptions } from '#functions/edge/cpm-client.ts';
 import { decodeList } from '#shared/deferred/list-codec.ts';
-import { getHeader, getHeaders } from '#shared/sip/messages/index.ts';
+import { getHeader, getHeaders, parseVia } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/types.ts';
-import { depositHttp, firstDelivery, startTestEdge, type TestEdge } from '../e2e/support.ts';
+import { depositHttp, eventually, firstDelivery, sentCount, startTestEdge, type TestEdge } from '../e2e/support.ts';
 import { Kamailio } from './kamailio.ts';
 
 const listOf = (notify: SipRequest) => {
@@ -120,19 +120,31 @@ describe('through Kamailio, when connections to it go away', () => {
     proxies.push(p);
     return p;
   };
-  /** A UDP client whose requests reach the service over TCP through `proxy`. */
-  const subscribed = async (proxy: Kamailio, user: string) => {
+  /**
+   * A UDP client whose requests reach the service over TCP through `proxy`: the proxy-to-service
+   * leg is the one these tests break; a UDP client needs no connection of its own to the proxy,
+   * so a restarted proxy on the same address reaches it as before.
+   */
+  const udpClient = async (proxy: Kamailio, user: string, answer?: CpmClientOptions['answer']) => {
     const c = await CpmClient.connect({
       transport: 'udp',
       server: { host: '127.0.0.1', port: proxy.ports.tcpLeg },
       user,
+      ...(answer ? { answer } : {}),
     });
     clients.push(c);
+    return c;
+  };
+  const subscribed = async (proxy: Kamailio, user: string) => {
+    const c = await udpClient(proxy, user);
     const { response, dialog } = await c.subscribe({ expires: 600 });
     expect(response.status).toBe(200);
     expect(listOf(await c.nextNotify(dialog)).total).toBe(0);
     return { c, dialog };
   };
+  const answeredNotifies = () => sentCount(edge, 'NOTIFY', '2xx');
+  const subscriptionsEnded = async () =>
+    (await edge.metrics.subscriptionsEnded.get()).values.reduce((n, v) => n + v.value, 0);
 
   it('a proxy that closed its idle TCP connection gets the next NOTIFY on a new one', async () => {
     const proxy = await start(2);
@@ -144,6 +156,57 @@ describe('through Kamailio, when connections to it go away', () => {
     await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: 'after idle' });
     expect(listOf(await c.nextNotify(dialog)).total).toBe(1);
     expect(watch.openedTo(proxy.ports.main).length).toBe(2);
+  }, 60_000);
+
+  it('a proxy killed and restarted between two NOTIFYs gets the second on a new connection', async () => {
+    const proxy = await start(120);
+    const user = 'sip:restart@example.com';
+    const answered = await answeredNotifies();
+    const { c, dialog } = await subscribed(proxy, user);
+    // Between two NOTIFYs: the service has the 200 to the first before the proxy dies.
+    await eventually(async () => (await answeredNotifies()) > answered, 'the 200 to the first NOTIFY');
+    const [first] = watch.openedTo(proxy.ports.main);
+    await proxy.restart({ crash: true });
+    await watch.until(() => watch.isClosed(first!));
+    await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: 'after restart' });
+    const second = await c.nextNotify(dialog, 20_000);
+    expect(listOf(second).total).toBe(1);
+    // RFC 3261 §12.2.1.1, §18.1.1: to the route set's first URI, on a connection opened anew.
+    expect(watch.openedTo(proxy.ports.main)).toHaveLength(2);
+    expect(getHeaders(second, 'Route')).toHaveLength(0);
+  }, 60_000);
+
+  it('a proxy killed while the 200 to a NOTIFY is on its way gets that NOTIFY again after its restart; the subscription lives on', async () => {
+    const proxy = await start(120);
+    const user = 'sip:crash@example.com';
+    let freezeOnNotify = true;
+    // The proxy stops dead as the client answers the first NOTIFY: the 200 never reaches the service.
+    const c = await udpClient(proxy, user, (req) => {
+      if (req.method === 'NOTIFY' && freezeOnNotify) {
+        freezeOnNotify = false;
+        proxy.freeze();
+      }
+      return 200;
+    });
+    const ended = await subscriptionsEnded();
+    const { response, dialog } = await c.subscribe({ expires: 600 });
+    expect(response.status).toBe(200);
+    const first = await c.nextNotify(dialog);
+    const [connection] = watch.openedTo(proxy.ports.main);
+    const answered = await answeredNotifies();
+    await proxy.restart({ crash: true });
+    await watch.until(() => watch.isClosed(connection!));
+    // The same transaction (the service's Via, CSeq) once more, through the restarted proxy,
+    // on a new connection (not a Timer F 408 after 32 s that would end the subscription).
+    const again = await c.nextNotify(dialog, 20_000);
+    expect(getHeader(again, 'CSeq')).toBe(getHeader(first, 'CSeq'));
+    const serviceBranch = (n: SipRequest) => parseVia(getHeaders(n, 'Via').at(-1) ?? '')?.branch;
+    expect(serviceBranch(again)).toBe(serviceBranch(first));
+    await eventually(async () => (await answeredNotifies()) > answered, 'the 200 to the NOTIFY sent again');
+    expect(watch.openedTo(proxy.ports.main)).toHaveLength(2);
+    await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: 'after the crash' });
+    expect(listOf(await c.nextNotify(dialog)).total).toBe(1);
+    expect(await subscriptionsEnded()).toBe(ended);
   }, 60_000);
 
   it('a NOTIFY over 1,300 bytes to a UDP client goes over TCP to the proxy, whole', async () => {

@@ -138,10 +138,11 @@ export class Kamailio {
   }
 
   /**
-   * Stop its process group (SIGTERM, then SIGKILL) and wait until every process of it is gone, so
-   * nothing of the old proxy still holds its ports when a new one binds them.
+   * Stop its process group (SIGTERM, then SIGKILL; SIGKILL at once when `crash`, as a proxy that
+   * dies without closing anything) and wait until every process of it is gone, so nothing of the
+   * old proxy still holds its ports when a new one binds them.
    */
-  async kill(): Promise<void> {
+  async kill(crash = false): Promise<void> {
     const child = this.child;
     this.child = undefined;
     const pid = child?.pid;
@@ -156,7 +157,7 @@ export class Kamailio {
     };
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      signal('SIGTERM');
+      signal(crash ? 'SIGKILL' : 'SIGTERM');
       const timer = setTimeout(() => signal('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
@@ -168,9 +169,18 @@ export class Kamailio {
     }
   }
 
-  /** The same proxy again on the same ports (its transactions and connections are gone). */
-  async restart(): Promise<void> {
-    await this.kill();
+  /** Stop every process of it at once (SIGSTOP): what reaches it now is neither read nor answered. */
+  freeze(): void {
+    const pid = this.child?.pid;
+    if (pid !== undefined) process.kill(-pid, 'SIGSTOP');
+  }
+
+  /**
+   * The same proxy again on the same ports (its transactions and connections are gone); `crash`
+   * kills it with SIGKILL first.
+   */
+  async restart(opts: { crash?: boolean } = {}): Promise<void> {
+    await this.kill(opts.crash);
     await this.run();
   }
 

@@ -57,6 +57,16 @@ describe('loadConfig', () => {
     });
   });
 
+  it('serves MSRP over TLS on MSRPS_PORT, on 2856 once a certificate is configured, never with TLS offload', () => {
+    expect(loadConfig({}).msrpsPort).toBeUndefined();
+    expect(loadConfig({ MSRPS_PORT: '0' }).msrpsPort).toBe(0);
+    expect(loadConfig({ SIP_TLS_KEY: '/k', SIP_TLS_CERT: '/c' }).msrpsPort).toBe(2856);
+    expect(
+      loadConfig({ SIP_TLS_KEY: '/k', SIP_TLS_CERT: '/c', MSRP_TLS_OFFLOAD_PORT: '2866' }).msrpsPort,
+    ).toBeUndefined();
+    expect(refusal({ MSRPS_PORT: '2856', MSRP_TLS_OFFLOAD_PORT: '2866' }).variable).toBe('MSRPS_PORT');
+  });
+
   it('keeps the flow ladder on locally and off in lambda mode unless FLOW_TRACE says otherwise', () => {
     expect(loadConfig({}).flowTrace).toBe(true);
     expect(loadConfig(LAMBDA).flowTrace).toBe(false);

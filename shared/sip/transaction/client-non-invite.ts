@@ -5,6 +5,9 @@
  *     |  Timer E / resend (UDP)   | Timer E / resend (UDP)
  *     +--200-699--> Completed     |
  *     +--Timer F or transport error--> Terminated (the TU gets 408 / 503)
+ *
+ * Over TCP/TLS, a connection that closes before the final response (a proxy restarted, an idle
+ * close racing the request) makes the transaction send its request again on a new connection.
  */
 import { createResponse } from '../messages/index.ts';
 import type { SipRequest, SipResponse } from '../messages/index.ts';
@@ -19,6 +22,8 @@ export interface ClientTransactionContext {
   timers: Timers;
   log: LogFn;
   send(req: SipRequest, target: Target): Promise<Source>;
+  /** Whether the stream connection of that id is still open. */
+  connectionOpen(connectionId: string): boolean;
   terminated(tx: NonInviteClientTransaction): void;
 }
 
@@ -63,7 +68,7 @@ export class NonInviteClientTransaction {
       // it SHOULD enter the "Terminated" state." §8.1.3.1: the TU treats it as 408.
       if (this.current === 'trying' || this.current === 'proceeding') this.fail(408, 'Request Timeout');
     });
-    this.transmit(true);
+    this.transmit();
     if (!isReliable(this.target.transport)) this.scheduleTimerE(t.t1);
   }
 
@@ -91,6 +96,32 @@ export class NonInviteClientTransaction {
     this.timerSet.set('K', timerK, () => this.toTerminated());
   }
 
+  /**
+   * A stream connection closed. When it is the one the request went over and no final response
+   * came, the answer cannot come on it any more (§18.2.2 sends it "using the existing connection";
+   * a restarted proxy has lost the transaction). The request goes again, same branch (a
+   * retransmission, absorbed by a next hop that already has it), on a new connection to the same
+   * hop (§18.1.1), as §18.2.2 has a server do for a response whose connection is gone. While no
+   * connection can be opened it tries again at Timer E's intervals; Timer F still bounds it all.
+   * A WebSocket peer cannot be reached on a new connection (RFC 7118 §5): a transport error
+   * (§17.1.4; the TU sees 503, §8.1.3.1).
+   */
+  connectionClosed(connectionId: string): void {
+    if (this.target.connectionId !== connectionId) return;
+    if (this.current !== 'trying' && this.current !== 'proceeding') return;
+    const { connectionId: _lost, ...rest } = this.target;
+    this.target = rest;
+    if (rest.transport === 'ws' || rest.transport === 'wss') {
+      this.fail(503, 'Service Unavailable');
+      return;
+    }
+    this.ctx.log('info', 'connection closed under a pending request; sending it again on a new one', {
+      method: this.request.method,
+      connectionId,
+    });
+    this.resendAfterLoss(this.ctx.timers.t1);
+  }
+
   /** Leave at once; a still-pending TU gets a synthetic 503. */
   terminate(reason = 'Service Unavailable'): void {
     this.current = 'terminated';
@@ -103,35 +134,50 @@ export class NonInviteClientTransaction {
       if (this.current === 'trying') {
         // §17.1.2.2: "If timer E fires while still in this state, the timer is reset, but this time with
         // value MIN(2*T1, T2). When the timer fires again, it is reset to a MIN(4*T1, T2)."
-        this.transmit(false);
+        this.transmit();
         this.scheduleTimerE(Math.min(interval * 2, this.ctx.timers.t2));
       } else if (this.current === 'proceeding') {
         // §17.1.2.2: "If Timer E fires while in the "Proceeding" state, the request MUST be passed to the
         // transport layer for retransmission, and Timer E MUST be reset with a value of T2 seconds."
-        this.transmit(false);
+        this.transmit();
         this.scheduleTimerE(this.ctx.timers.t2);
       }
     });
   }
 
-  private transmit(first: boolean): void {
-    this.ctx
-      .send(this.request, this.target)
-      .then((source) => {
-        // Retransmissions follow the first copy (same connection for stream transports).
-        if (first && source.connectionId !== undefined)
-          this.target = { ...this.target, connectionId: source.connectionId };
-      })
-      .catch((err: unknown) => {
-        // §17.1.4: "the client transaction SHOULD inform the TU that a transport failure has occurred,
-        // and the client transaction SHOULD transition directly to the "Terminated" state." §8.1.3.1:
-        // the TU treats it as a 503.
-        this.ctx.log('warn', 'transport error on a client transaction', {
-          method: this.request.method,
-          error: String(err),
-        });
-        if (this.current === 'trying' || this.current === 'proceeding') this.fail(503, 'Service Unavailable');
+  private resendAfterLoss(interval: number): void {
+    // A failed attempt is not final here: the hop may be restarting.
+    this.send().catch((err: unknown) => {
+      if (this.current !== 'trying' && this.current !== 'proceeding') return;
+      this.ctx.log('debug', 'no new connection for a pending request yet', {
+        method: this.request.method,
+        error: String(err),
       });
+      this.timerSet.set('E', interval, () => this.resendAfterLoss(Math.min(interval * 2, this.ctx.timers.t2)));
+    });
+  }
+
+  /** One copy out; a stream connection it went over becomes the one the transaction watches. */
+  private async send(): Promise<void> {
+    const source = await this.ctx.send(this.request, this.target);
+    if (source.connectionId === undefined || this.current === 'terminated') return;
+    // Retransmissions follow the copy sent (same connection for stream transports).
+    this.target = { ...this.target, connectionId: source.connectionId };
+    // It may have closed before the copy was known to be written.
+    if (!this.ctx.connectionOpen(source.connectionId)) this.connectionClosed(source.connectionId);
+  }
+
+  private transmit(): void {
+    this.send().catch((err: unknown) => {
+      // §17.1.4: "the client transaction SHOULD inform the TU that a transport failure has occurred,
+      // and the client transaction SHOULD transition directly to the "Terminated" state." §8.1.3.1:
+      // the TU treats it as a 503.
+      this.ctx.log('warn', 'transport error on a client transaction', {
+        method: this.request.method,
+        error: String(err),
+      });
+      if (this.current === 'trying' || this.current === 'proceeding') this.fail(503, 'Service Unavailable');
+    });
   }
 
   private fail(status: number, reason: string): void {

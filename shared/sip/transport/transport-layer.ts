@@ -18,7 +18,7 @@ import type { ConnectionEvents } from './connection.ts';
 import { readMessage, rejectHead } from './inbound.ts';
 import type { InboundOutcome } from './inbound.ts';
 import { responseDestination } from './response-destination.ts';
-import { SocketConnection, connectSocket } from './socket-connection.ts';
+import { SocketConnection, UNSENT_MESSAGES, connectSocket } from './socket-connection.ts';
 import { TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
 import type { LogFn, Source, Target, TransportConfig, TransportName } from './types.ts';
 import { plainAddress, stampTopVia } from './via-received.ts';
@@ -61,6 +61,7 @@ export class TransportLayer {
     msg: SipMessage,
     to: { transport: TransportName; address: string; port: number },
   ) => void)[] = [];
+  private readonly closedListeners: ((connectionId: string) => void)[] = [];
   private readonly connections = new Map<string, Connection>();
   private readonly connecting = new Map<string, Promise<Connection>>();
   private readonly closables: Closable[] = [];
@@ -69,6 +70,9 @@ export class TransportLayer {
   private bound: BoundPorts = {};
   private nextConnection = 1;
   private running = false;
+  /** Datagrams read in the current turn of the event loop; turns in a row whose read was cut short. */
+  private datagramsThisTurn = 0;
+  private cutShortTurns = 0;
 
   private readonly connectionEvents: ConnectionEvents = {
     // RFC 7118 §5.1: a WebSocket message bounds its SIP message like a datagram does.
@@ -77,6 +81,13 @@ export class TransportLayer {
     closed: (conn) => {
       this.connections.delete(conn.id);
       this.log('debug', 'connection closed', { connectionId: conn.id });
+      for (const cb of this.closedListeners) {
+        try {
+          cb(conn.id);
+        } catch (err) {
+          this.log('error', 'connection-closed observer failed', { error: String(err) });
+        }
+      }
     },
   };
 
@@ -168,6 +179,14 @@ export class TransportLayer {
     }
   }
 
+  /**
+   * A stream connection closed (either side, or reset): the transactions whose request went over it
+   * learn that no answer will come on it (RFC 3261 §18.4).
+   */
+  onConnectionClosed(cb: (connectionId: string) => void): void {
+    this.closedListeners.push(cb);
+  }
+
   /** Well-formed messages only; requests already carry received/rport in their top Via. */
   onMessage(cb: MessageListener): void {
     this.listeners.push(cb);
@@ -248,9 +267,18 @@ export class TransportLayer {
         localPort: this.bound.udp ?? 0,
       };
     }
-    const conn = await this.streamFor({ ...target, address }, target.address);
+    let conn = await this.streamFor({ ...target, address }, target.address);
     this.assertAllowed(conn.remoteAddress);
-    await conn.send(bytes);
+    try {
+      await conn.send(bytes);
+    } catch (err) {
+      // A reused connection the peer had already reset (its close not yet seen here) is no
+      // connection: open a new one to the same hop (§18.1.1). WebSocket: none can be opened.
+      if (!conn.outbound || (target.transport !== 'tcp' && target.transport !== 'tls')) throw err;
+      conn.destroy();
+      conn = await this.connectTo(target.transport, address, target.port, target.address);
+      await conn.send(bytes);
+    }
     this.sent(req, target.transport, conn.remoteAddress, target.port);
     return conn.source();
   }
@@ -328,6 +356,7 @@ export class TransportLayer {
     const socket = dgram.createSocket(net.isIPv6(this.config.host) ? 'udp6' : 'udp4');
     this.udpSocket = socket;
     socket.on('message', (data, rinfo) => {
+      this.countDatagram();
       const source: Source = {
         transport: 'udp',
         remoteAddress: rinfo.address,
@@ -345,6 +374,33 @@ export class TransportLayer {
         resolve(socket.address().port);
       });
     });
+  }
+
+  /**
+   * libuv reads at most this many datagrams from a socket per turn of the loop (uv__udp_io's
+   * count): a turn that read this many stopped at the limit, not at an empty socket.
+   */
+  static readonly DATAGRAMS_PER_TURN = 32;
+
+  /**
+   * Whether datagrams keep waiting in the kernel: the UDP socket's last reads, two turns in a row,
+   * stopped at libuv's per-turn limit rather than at an empty socket. A receiver whose turns are
+   * too long for the arrival rate sees this on every turn, and the kernel drops what its buffer
+   * cannot hold, unanswered (UDP has no flow control, RFC 3261 §18.1.1); one stall of the process
+   * (one turn) is not it. Cheap to read, for load shedding above this layer.
+   */
+  get receiveBacklog(): boolean {
+    return this.cutShortTurns >= 2;
+  }
+
+  private countDatagram(): void {
+    if (this.datagramsThisTurn++ === 0) {
+      // The check phase runs after this turn's reads (poll phase): the read is over by then.
+      setImmediate(() => {
+        this.cutShortTurns = this.datagramsThisTurn >= TransportLayer.DATAGRAMS_PER_TURN ? this.cutShortTurns + 1 : 0;
+        this.datagramsThisTurn = 0;
+      });
+    }
   }
 
   private listen(server: net.Server, port: number, name: TransportName): Promise<number> {
@@ -431,6 +487,7 @@ export class TransportLayer {
           localAddress: req.socket.localAddress ?? '',
           localPort: req.socket.localPort ?? 0,
           idleTimeoutMs: this.limits.idleMs,
+          maxUnsentBytes: UNSENT_MESSAGES * this.limits.maxBytes,
           events: this.connectionEvents,
         }),
       );

@@ -12,6 +12,7 @@ import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
 import { SipApp } from '#functions/edge/sip-app.ts';
 import type { InDialogSender } from '#functions/edge/in-dialog-sender.ts';
+import { OverloadGate } from '#functions/edge/overload-gate.ts';
 
 function request(n: number): SipRequest {
   const text = [
@@ -48,7 +49,8 @@ function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
     isDirectClient: () => true,
     contactFor: () => '<sip:127.0.0.1:5060>',
     userChanged: async () => undefined,
-    maxInFlight,
+    // Loop bounds no test run reaches: these tests are about the in-flight bound.
+    gate: new OverloadGate({ maxInFlight, maxLagMs: 60_000 }),
   });
   /** Send one request; resolves with its final response. */
   return (n: number) =>
@@ -167,7 +169,7 @@ describe('an accepted INVITE', () => {
         isDirectClient: () => !trusted,
         contactFor: () => '<sip:127.0.0.1:5060>',
         userChanged: async () => undefined,
-        maxInFlight: 10,
+        gate: new OverloadGate({ maxInFlight: 10, maxLagMs: 60_000 }),
       });
       const tx = {
         request: req,
@@ -186,10 +188,10 @@ describe('an accepted INVITE', () => {
   }
 
   it("from a direct client: its MSRP session is tied to the INVITE's source address", async () => {
-    expect(await invite(false)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', false, '127.0.0.1']);
+    expect(await invite(false)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', { clientAddress: '127.0.0.1' }]);
   });
 
   it('via a trusted peer: only to the host its offer names (the source is the peer, not the client)', async () => {
-    expect(await invite(true)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', false, undefined]);
+    expect(await invite(true)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', {}]);
   });
 });

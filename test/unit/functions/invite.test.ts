@@ -108,6 +108,38 @@ describe('invite handler', () => {
     expect(plain.session?.secure).toBeUndefined();
   });
 
+  it('answers an offer of TCP/TLS/MSRP with msrps:, the fingerprint of its certificate, and the client fingerprint to check', async () => {
+    const fingerprint = { hash: 'sha-256', value: 'AB:CD:EF' };
+    const clientFingerprint = { hash: 'sha-256', value: '01:02:03' };
+    const secure = makeHandler({ ...deps, msrps: { host: 'pf.example.com', port: 2856, fingerprint } });
+    const offer = buildMsrpOffer({
+      host: '192.0.2.10',
+      port: 9,
+      sessionId: 'c-tls',
+      secure: true,
+      fingerprint: clientFingerprint,
+    });
+    // Over plain TCP: the offer alone asks for TLS (RFC 3264 §6: the answer keeps its transport).
+    const result = await secure(actionsInvite([{ id: m1.id, action: 'retrieve' }], offer.sdp));
+    expect(result.response.status).toBe(200);
+    const answer = bodyText(result.response.body).split('\r\n');
+    expect(answer).toContain('m=message 2856 TCP/TLS/MSRP *');
+    expect(answer).toContain('a=path:msrps://pf.example.com:2856/s-7c41;tcp');
+    expect(answer).toContain('a=fingerprint:sha-256 AB:CD:EF');
+    expect(result.session).toMatchObject({ secure: true, clientFingerprint, clientPath: offer.path });
+  });
+
+  it('refuses an offer of TCP/TLS/MSRP with 488 where no MSRP over TLS is served', async () => {
+    const offer = buildMsrpOffer({ host: '192.0.2.10', port: 9, sessionId: 'c-tls', secure: true });
+    const result = await handle(actionsInvite([{ id: m1.id, action: 'retrieve' }], offer.sdp));
+    expect(result.response).toMatchObject({
+      status: 488,
+      reason: 'Not Acceptable Here - No MSRP over TLS (TCP/TLS/MSRP) here',
+    });
+    // Nothing was deleted or queued for a session that will not be.
+    expect(result.session).toBeUndefined();
+  });
+
   it('deletes before answering, queues retrievals oldest first and answers with the MSRP SDP', async () => {
     const result = await handle(
       actionsInvite([

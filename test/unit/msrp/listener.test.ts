@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectMsrp, type MsrpClient, type MsrpClientOptions, type ReceivedMsrpMessage } from '#shared/msrp/client.ts';
 import {
   MsrpParser,
@@ -11,6 +11,9 @@ import {
   type MsrpResponse,
 } from '#shared/msrp/framing.ts';
 import { MsrpListener, type MsrpListenerOptions, type MsrpSessionEndReason } from '#shared/msrp/listener.ts';
+import { certificateFingerprint } from '#shared/msrp/fingerprint.ts';
+import { encodeRelayHeader } from '#shared/msrp/relay-header.ts';
+import { selfSignedPair, type CertificatePair } from '../../support/certificates.ts';
 
 const CLIENT_PATH = 'msrp://127.0.0.1:9/client-s1;tcp';
 
@@ -119,7 +122,7 @@ describe('MsrpListener', () => {
       advertisePort: 2855,
       tlsOffload: { port: 0, advertise: { host: 'nlb.example.net', port: 2856 } },
     });
-    listener.expect('sesstls', CLIENT_PATH, true);
+    listener.expect('sesstls', CLIENT_PATH, { secure: true });
     expect(listener.localPath('sesstls', true)).toBe('msrps://nlb.example.net:2856/sesstls;tcp');
     const peer = await rawPeer(listener.tlsOffloadPort!);
     // The plain path of the same session is not ours: RFC 4975 §6.1 compares the scheme too.
@@ -132,7 +135,7 @@ describe('MsrpListener', () => {
 
   it('refuses an msrps session without an MSRP TLS listener', async () => {
     const listener = await startListener();
-    expect(() => listener.expect('sessnotls', CLIENT_PATH, true)).toThrow(TypeError);
+    expect(() => listener.expect('sessnotls', CLIENT_PATH, { secure: true })).toThrow(TypeError);
   });
 
   it('delivers two messages in call order, each as a message/cpim SEND, and resolves 200 for both', async () => {
@@ -403,7 +406,7 @@ describe('MsrpListener: only the client named by the offer binds its session', (
     const listener = await startListener();
     // The offer names 127.0.0.2, the INVITE came from 127.0.0.1: neither host alone may bind.
     const path = 'msrp://127.0.0.2:9/client-s1;tcp';
-    listener.expect('own2', path, false, '127.0.0.1');
+    listener.expect('own2', path, { clientAddress: '127.0.0.1' });
     const fromPathHost = await rawPeer(listener.port, FOREIGN);
     fromPathHost.write(bindFrame(listener.localPath('own2'), 'steal002', path));
     expect((await fromPathHost.response('steal002')).status).toBe(403);
@@ -413,26 +416,150 @@ describe('MsrpListener: only the client named by the offer binds its session', (
     expect(listener.isBound('own2')).toBe(false);
 
     // Where path host and INVITE source agree, the client binds.
-    listener.expect('own3', CLIENT_PATH, false, '127.0.0.1');
+    listener.expect('own3', CLIENT_PATH, { clientAddress: '127.0.0.1' });
     const own = await rawPeer(listener.port, '127.0.0.1');
     own.write(bindFrame(listener.localPath('own3'), 'owner003'));
     expect((await own.response('owner003')).status).toBe(200);
     expect(listener.isBound('own3')).toBe(true);
   });
 
-  it('accepts a connection relayed by an allowed edge task, and no other foreign one', async () => {
+  it('takes the client from the relay header of an allowed edge task, so the source check still applies', async () => {
     const self = { address: '127.0.0.1', port: 1 };
-    const relaying = await startListener({ relay: { allow: (a) => a === FOREIGN, self } });
-    relaying.expect('own4', CLIENT_PATH);
-    const edge = await rawPeer(relaying.port, FOREIGN);
-    edge.write(bindFrame(relaying.localPath('own4'), 'relay004'));
-    expect((await edge.response('relay004')).status).toBe(200);
-    expect(relaying.isBound('own4')).toBe(true);
+    const owner = await startListener({ relay: { allow: (a) => a === FOREIGN, self } });
+    const local = { address: FOREIGN, port: 2855 };
+    // The edge task relays the session's own client (127.0.0.1, the host its path names): bound.
+    owner.expect('own4', CLIENT_PATH);
+    const relay = await rawPeer(owner.port, FOREIGN);
+    relay.write(encodeRelayHeader({ address: '127.0.0.1', port: 40000, tls: false }, local));
+    relay.write(bindFrame(owner.localPath('own4'), 'relay004'));
+    expect((await relay.response('relay004')).status).toBe(200);
+    expect(owner.isBound('own4')).toBe(true);
 
+    // It relays a client elsewhere that learned both paths: refused like that client directly.
+    owner.expect('own5', CLIENT_PATH);
+    const stranger = await rawPeer(owner.port, FOREIGN);
+    stranger.write(
+      Buffer.concat([
+        encodeRelayHeader({ address: '127.0.0.3', port: 40001, tls: false }, local),
+        bindFrame(owner.localPath('own5'), 'relay005'),
+      ]),
+    );
+    expect((await stranger.response('relay005')).status).toBe(403);
+    // Without a header the edge task is a host like any other, not the session's client.
+    const bare = await rawPeer(owner.port, FOREIGN);
+    bare.write(bindFrame(owner.localPath('own5'), 'relay006'));
+    expect((await bare.response('relay006')).status).toBe(403);
+    expect(owner.isBound('own5')).toBe(false);
+  });
+
+  it('stops at once while an edge task has connected and sent nothing yet', async () => {
+    const self = { address: '127.0.0.1', port: 1 };
+    const owner = await startListener({ connectTimeoutMs: 60_000, relay: { allow: (a) => a === FOREIGN, self } });
+    const silent = await rawPeer(owner.port, FOREIGN);
+    const closed = once(silent.socket, 'close');
+    await owner.stop();
+    await closed;
+  }, 5_000);
+
+  it('reads no relay header from a host outside the allowed edge tasks', async () => {
+    const self = { address: '127.0.0.1', port: 1 };
     const strict = await startListener({ relay: { allow: (a) => a === '10.0.0.1', self } });
-    strict.expect('own5', CLIENT_PATH);
-    const other = await rawPeer(strict.port, FOREIGN);
-    other.write(bindFrame(strict.localPath('own5'), 'relay005'));
-    expect((await other.response('relay005')).status).toBe(403);
+    strict.expect('own6', 'msrp://127.0.0.2:9/client-s1;tcp');
+    // 127.0.0.1 claims to relay the session's client 127.0.0.2: the header is not honoured.
+    const forger = await rawPeer(strict.port, '127.0.0.1');
+    forger.write(encodeRelayHeader({ address: FOREIGN, port: 40002, tls: false }, { address: '127.0.0.1', port: 1 }));
+    forger.write(bindFrame(strict.localPath('own6'), 'relay007', 'msrp://127.0.0.2:9/client-s1;tcp'));
+    await once(forger.socket, 'close');
+    expect(forger.frames).toEqual([]);
+    expect(strict.isBound('own6')).toBe(false);
+  });
+});
+
+// RFC 4975 §15 (msrps) and RFC 8122 §5: TLS ended by the listener; the offer's a=fingerprint
+// names the certificate the client presents.
+describe('MsrpListener over TLS', () => {
+  const TLS_CLIENT_PATH = 'msrps://127.0.0.1:9/client-t1;tcp';
+  let server: CertificatePair;
+  let mine: CertificatePair;
+  let other: CertificatePair;
+  beforeAll(async () => {
+    [server, mine, other] = await Promise.all([selfSignedPair('pf.test'), selfSignedPair('a'), selfSignedPair('b')]);
+  });
+
+  const tlsListener = () => startListener({ tls: { port: 0, key: server.key, cert: server.cert } });
+  const tlsClient = (listener: MsrpListener, sessionId: string, pair?: CertificatePair, extra = {}) =>
+    connectMsrp({
+      localPath: TLS_CLIENT_PATH,
+      remotePath: listener.localPath(sessionId, true),
+      bindTimeoutMs: 2000,
+      tls: { ...(pair ?? {}), serverFingerprint: listener.fingerprint! },
+      ...extra,
+    }).then((c) => {
+      clients.push(c);
+      return c;
+    });
+
+  it('names its TLS port in msrps: paths and the sha-256 fingerprint of its certificate', async () => {
+    const listener = await tlsListener();
+    expect(listener.localPath('t0', true)).toBe(`msrps://127.0.0.1:${listener.tlsPort}/t0;tcp`);
+    expect(listener.fingerprint).toEqual({ hash: 'sha-256', value: new X509Certificate(server.cert).fingerprint256 });
+    expect(listener.secureEndpoint()).toEqual({
+      host: '127.0.0.1',
+      port: listener.tlsPort,
+      fingerprint: listener.fingerprint,
+    });
+  });
+
+  it('binds the client whose certificate has the offered fingerprint and delivers over TLS', async () => {
+    const listener = await tlsListener();
+    listener.expect('t1', TLS_CLIENT_PATH, { secure: true, clientFingerprint: certificateFingerprint(mine.cert) });
+    const received: ReceivedMsrpMessage[] = [];
+    await tlsClient(listener, 't1', mine, { onMessage: (m: ReceivedMsrpMessage) => received.push(m) });
+    expect(listener.isBound('t1')).toBe(true);
+    expect(await listener.deliver('t1', { id: 'm1', cpim: cpim('secret') })).toEqual({ status: 200 });
+    expect(received.map((m) => m.body.toString())).toEqual([cpim('secret').toString()]);
+  });
+
+  it('refuses (403) a certificate other than the offered one; the session waits for its client', async () => {
+    const listener = await tlsListener();
+    listener.expect('t2', TLS_CLIENT_PATH, { secure: true, clientFingerprint: certificateFingerprint(mine.cert) });
+    await expect(tlsClient(listener, 't2', other)).rejects.toThrow('status 403');
+    expect(listener.isBound('t2')).toBe(false);
+    const pending = listener.deliver('t2', { id: 'm2', cpim: cpim('kept') });
+    const received: ReceivedMsrpMessage[] = [];
+    await tlsClient(listener, 't2', mine, { onMessage: (m: ReceivedMsrpMessage) => received.push(m) });
+    expect(await pending).toEqual({ status: 200 });
+    expect(received).toHaveLength(1);
+  });
+
+  it('binds a client that presents no certificate (RFC 8122 checks only one presented)', async () => {
+    const listener = await tlsListener();
+    listener.expect('t3', TLS_CLIENT_PATH, { secure: true, clientFingerprint: certificateFingerprint(mine.cert) });
+    await tlsClient(listener, 't3');
+    expect(listener.isBound('t3')).toBe(true);
+  });
+
+  it('refuses an msrps session to a connection in clear on the plain port', async () => {
+    const listener = await tlsListener();
+    listener.expect('t4', TLS_CLIENT_PATH, { secure: true });
+    const peer = await rawPeer(listener.port);
+    peer.write(bindFrame(listener.localPath('t4', true), 'clear001', TLS_CLIENT_PATH));
+    const response = await peer.response('clear001');
+    expect([response.status, response.comment]).toEqual([403, 'Forbidden - msrps session needs TLS']);
+    expect(listener.isBound('t4')).toBe(false);
+  });
+
+  it('refuses to connect when the service certificate is not the answered fingerprint', async () => {
+    const listener = await tlsListener();
+    listener.expect('t5', TLS_CLIENT_PATH, { secure: true });
+    await expect(
+      connectMsrp({
+        localPath: TLS_CLIENT_PATH,
+        remotePath: listener.localPath('t5', true),
+        bindTimeoutMs: 2000,
+        tls: { serverFingerprint: certificateFingerprint(other.cert) },
+      }),
+    ).rejects.toThrow('certificate does not match a=fingerprint');
+    expect(listener.isBound('t5')).toBe(false);
   });
 });

@@ -10,7 +10,9 @@ import { ConfigError, loadConfig, makeTrustCheck } from '#shared/config.ts';
 import { connectMsrp, type MsrpClient, type ReceivedMsrpMessage } from '#shared/msrp/client.ts';
 import { MsrpParser, serializeRequest, type MsrpResponse } from '#shared/msrp/framing.ts';
 import { MsrpListener, type MsrpListenerOptions } from '#shared/msrp/listener.ts';
+import { certificateFingerprint } from '#shared/msrp/fingerprint.ts';
 import { encodeSessionId } from '#shared/msrp/session-owner.ts';
+import { selfSignedPair } from '../../support/certificates.ts';
 
 const CLIENT_PATH = 'msrp://127.0.0.1:9/client-r1;tcp';
 const LOOPBACK = makeTrustCheck(['127.0.0.0/8']);
@@ -31,8 +33,12 @@ afterEach(async () => {
  * A listener as a task behind the NLB: every task advertises the load balancer's address, and
  * relays (unless told not to) to owners the allow check accepts.
  */
-async function task(allow: ((address: string) => boolean) | null = LOOPBACK): Promise<MsrpListener> {
+async function task(
+  allow: ((address: string) => boolean) | null = LOOPBACK,
+  extra: Partial<MsrpListenerOptions> = {},
+): Promise<MsrpListener> {
   const options: MsrpListenerOptions = {
+    ...extra,
     host: '127.0.0.1',
     port: 0,
     advertiseHost: 'nlb.example.net',
@@ -107,8 +113,12 @@ async function closedPort(): Promise<number> {
 }
 
 /** Write a bodiless binding SEND on a raw connection; resolve with the response to it. */
-async function rawBind(port: number, toPath: string): Promise<{ response: MsrpResponse; socket: Socket }> {
-  const socket = connect({ host: '127.0.0.1', port });
+async function rawBind(
+  port: number,
+  toPath: string,
+  localAddress = '127.0.0.1',
+): Promise<{ response: MsrpResponse; socket: Socket }> {
+  const socket = connect({ host: '127.0.0.1', port, localAddress });
   sockets.push(socket);
   await once(socket, 'connect');
   const parser = new MsrpParser();
@@ -223,6 +233,53 @@ describe('MsrpListener relay', { timeout: 10_000 }, () => {
     b.closeSession(sessionId);
     await gone;
     expect(c.closed).toBe(true);
+  });
+});
+
+// Issue 11 item 5: the owner checks the relayed client, not the edge task relaying it.
+describe('MsrpListener relay: the owner checks the client the relay names', { timeout: 10_000 }, () => {
+  it('refuses (403) a client from another host than its path names, relayed as directly', async () => {
+    const a = await task();
+    const b = await task();
+    const sessionId = ownedBy(b.port);
+    b.expect(sessionId, CLIENT_PATH);
+    // 127.0.0.2 knows both paths and reaches task a; a is an allowed edge task for b.
+    const { response } = await rawBind(a.port, b.localPath(sessionId), '127.0.0.2');
+    expect(response.status).toBe(403);
+    expect(b.isBound(sessionId)).toBe(false);
+    // The session's own client, through the same task, binds.
+    await clientVia(a, b, sessionId);
+    expect(b.isBound(sessionId)).toBe(true);
+  });
+
+  it("carries a TLS client's certificate: the owner binds only the one the offer's fingerprint names", async () => {
+    const [server, mine, other] = await Promise.all([
+      selfSignedPair('nlb.example.net'),
+      selfSignedPair(),
+      selfSignedPair(),
+    ]);
+    const tls = { port: 0, ...server, advertise: { host: 'nlb.example.net', port: 2856 } };
+    const a = await task(LOOPBACK, { tls });
+    const b = await task(LOOPBACK, { tls });
+    const sessionId = ownedBy(b.port);
+    const clientPath = 'msrps://127.0.0.1:9/client-r2;tcp';
+    b.expect(sessionId, clientPath, { secure: true, clientFingerprint: certificateFingerprint(mine.cert) });
+    const viaTls = (pair: { key: string; cert: string }) =>
+      connectMsrp({
+        localPath: clientPath,
+        remotePath: b.localPath(sessionId, true),
+        connectTo: { host: '127.0.0.1', port: a.tlsPort! },
+        bindTimeoutMs: 2000,
+        tls: { ...pair, serverFingerprint: a.fingerprint! },
+      });
+    await expect(viaTls(other)).rejects.toThrow('status 403');
+    expect(b.isBound(sessionId)).toBe(false);
+    const c = await viaTls(mine);
+    clients.push(c);
+    const received: ReceivedMsrpMessage[] = [];
+    c.on('message', (m) => received.push(m));
+    expect(await b.deliver(sessionId, { id: 'm1', cpim: cpim('over tls') })).toEqual({ status: 200 });
+    expect(received).toHaveLength(1);
   });
 });
 

@@ -22,6 +22,7 @@ describe('parseMsrpOffer', () => {
       acceptTypes: ['message/cpim'],
       direction: 'recvonly',
       protocol: 'TCP/MSRP',
+      tls: false,
     });
   });
 
@@ -39,6 +40,7 @@ describe('parseMsrpOffer', () => {
       setup: 'active',
       direction: 'sendrecv',
       protocol: 'TCP/TLS/MSRP',
+      tls: true,
     });
     expect(
       parseMsrpOffer(
@@ -142,6 +144,67 @@ describe('buildMsrpOffer', () => {
       acceptTypes: ['message/cpim'],
       direction: 'recvonly',
       protocol: 'TCP/MSRP',
+      tls: false,
+    });
+  });
+});
+
+// RFC 4975 §15 / RFC 8122 §5: MSRP over TLS, authenticated by certificate fingerprints.
+describe('msrps and a=fingerprint', () => {
+  const FP = { hash: 'sha-256', value: 'AB:CD:EF:01:23:45:67:89' };
+  const tlsOffer = (...extra: string[]) =>
+    offerWith([
+      'm=message 9 TCP/TLS/MSRP *',
+      'a=accept-types:message/cpim',
+      'a=path:msrps://192.0.2.10:9/c9;tcp',
+      'a=setup:active',
+      ...extra,
+    ]);
+
+  it('answers over TLS with an msrps: path, TCP/TLS/MSRP, a=setup:passive and the fingerprint of its certificate', () => {
+    const { sdp, path } = buildMsrpAnswer({
+      host: 'pf.example.com',
+      port: 2856,
+      sessionId: 's-7c41',
+      secure: true,
+      fingerprint: FP,
+    });
+    expect(path).toBe('msrps://pf.example.com:2856/s-7c41;tcp');
+    const lines = sdp.split('\r\n');
+    expect(lines).toContain('m=message 2856 TCP/TLS/MSRP *');
+    expect(lines).toContain('a=path:msrps://pf.example.com:2856/s-7c41;tcp');
+    expect(lines).toContain('a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89');
+    expect(lines).toContain('a=setup:passive');
+    // The client reads it back with the same parser: TLS, and the certificate to expect.
+    expect(parseMsrpOffer(sdp)).toMatchObject({ ok: true, path, tls: true, setup: 'passive', fingerprint: FP });
+  });
+
+  it('writes no fingerprint in a plain answer', () => {
+    expect(buildMsrpAnswer({ host: 'h', port: 1, sessionId: 's', fingerprint: FP }).sdp).not.toContain('fingerprint');
+  });
+
+  it("reads the offer's fingerprint at media level, else session level, in upper case", () => {
+    expect(parseMsrpOffer(tlsOffer('a=fingerprint:SHA-256 ab:cd:ef:01:23:45:67:89'))).toMatchObject({
+      ok: true,
+      tls: true,
+      fingerprint: FP,
+    });
+    const sessionLevel = tlsOffer().replace('t=0 0\r\n', 't=0 0\r\na=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89\r\n');
+    expect(parseMsrpOffer(sessionLevel)).toMatchObject({ ok: true, fingerprint: FP });
+    expect(parseMsrpOffer(tlsOffer())).not.toHaveProperty('fingerprint');
+  });
+
+  it('refuses a malformed fingerprint (400) and one made with md5 (488), naming a=fingerprint', () => {
+    expect(parseMsrpOffer(tlsOffer('a=fingerprint:sha-256 not-hex'))).toEqual({
+      ok: false,
+      status: 400,
+      reason: 'Bad Request - Malformed a=fingerprint',
+    });
+    expect(parseMsrpOffer(tlsOffer('a=fingerprint:sha-256'))).toMatchObject({ ok: false, status: 400 });
+    expect(parseMsrpOffer(tlsOffer('a=fingerprint:md5 AB:CD'))).toEqual({
+      ok: false,
+      status: 488,
+      reason: 'Not Acceptable Here - a=fingerprint hash function md5 not supported',
     });
   });
 });

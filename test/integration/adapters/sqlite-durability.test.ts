@@ -1,0 +1,118 @@
+/**
+ * The SQLite store acknowledges a write (the promise a 202/201 waits for) only once the WAL
+ * holding its commit is on disk, and does that wait off the event loop: node's fdatasync (libuv's
+ * thread pool) is held here to show that no write resolves before it returns, that commits made
+ * meanwhile wait for the next fdatasync, and that a failed fdatasync is never acknowledged.
+ */
+import * as fs from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SqliteDatabase, type SynchronousMode } from '#shared/adapters/sqlite/index.ts';
+import { tempDir } from './fixtures.ts';
+
+type Done = (err: NodeJS.ErrnoException | null) => void;
+const held: { fd: number; done: Done }[] = [];
+let holding = false;
+
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  return {
+    ...real,
+    fdatasync: (fd: number, done: Done) => {
+      if (holding) held.push({ fd, done });
+      else real.fdatasync(fd, done);
+    },
+  };
+});
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  holding = false;
+  for (const h of held.splice(0)) fs.fdatasync(h.fd, h.done);
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function openDb(
+  synchronous: SynchronousMode,
+): Promise<{ db: SqliteDatabase; insert: (x: number) => Promise<number> }> {
+  const { dir, remove } = await tempDir();
+  cleanups.push(remove);
+  const db = await SqliteDatabase.open({ dataDir: dir, synchronous });
+  cleanups.push(() => db.close());
+  db.db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY)');
+  const stmt = db.db.prepare('INSERT INTO t (x) VALUES (?)');
+  return { db, insert: (x) => db.write(() => Number(stmt.run(x).lastInsertRowid)) };
+}
+
+/** Whether the promise settled within a few turns of the event loop. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe('SQLite store durability (synchronous=FULL)', () => {
+  it('resolves a write only after the fdatasync of its commit returns', async () => {
+    const { db, insert } = await openDb('FULL');
+    holding = true;
+    const first = insert(1);
+    expect(await settled(first)).toBe(false);
+    expect(held).toHaveLength(1);
+    // Committed, so visible to reads, but not yet acknowledged.
+    expect(db.db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 1 });
+    held.shift()!.done(null);
+    await expect(first).resolves.toBe(1);
+  });
+
+  it('writes made while an fdatasync runs share the next commit and the next fdatasync', async () => {
+    const { db, insert } = await openDb('FULL');
+    const rows = () => db.db.prepare('SELECT count(*) AS n FROM t').get();
+    holding = true;
+    const first = insert(1);
+    await settled(first);
+    const second = insert(2);
+    const third = insert(3);
+    expect(await settled(Promise.all([second, third]))).toBe(false);
+    expect(held).toHaveLength(1); // one fdatasync at a time
+    expect(rows()).toEqual({ n: 1 }); // gathered, not yet committed
+    held.shift()!.done(null);
+    await expect(first).resolves.toBe(1);
+    expect(await settled(second)).toBe(false);
+    expect(held).toHaveLength(1); // one more, for both later commits
+    held.shift()!.done(null);
+    await expect(Promise.all([second, third])).resolves.toEqual([2, 3]);
+  });
+
+  it('never acknowledges a write whose fdatasync failed, nor any write after it', async () => {
+    const { insert } = await openDb('FULL');
+    holding = true;
+    const first = insert(1);
+    await settled(first);
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const waiting = insert(2); // gathered for the commit after the failed fdatasync
+    held.shift()!.done(eio);
+    await expect(first).rejects.toThrow('the store cannot be made durable (fdatasync of the WAL: EIO');
+    await expect(waiting).rejects.toThrow('the store cannot be made durable');
+    await expect(insert(3)).rejects.toThrow('the store cannot be made durable');
+  });
+
+  it('close() makes what is committed durable and resolves it', async () => {
+    const { db, insert } = await openDb('FULL');
+    holding = true;
+    const first = insert(1);
+    await settled(first);
+    const second = insert(2);
+    db.close();
+    await expect(Promise.all([first, second])).resolves.toEqual([1, 2]);
+  });
+
+  it('NORMAL acknowledges at commit, without an fdatasync', async () => {
+    const { insert } = await openDb('NORMAL');
+    holding = true;
+    await expect(insert(1)).resolves.toBe(1);
+    expect(held).toHaveLength(0);
+  });
+});
