@@ -117,6 +117,26 @@ describe('deposit over SIP MESSAGE', () => {
     expect((await full(message(cpimFromBob('a'), 'message/cpim'))).response.status).toBe(202);
   });
 
+  it('answers 486 over the user’s stored bytes, and 480 with Retry-After when the whole store is full', async () => {
+    const one = Buffer.from(cpimFromBob('a')).length;
+    const bytes = makeSipHandler({ ...deps, policy: defaultPolicy({ maxBytesPerUser: Math.floor(one * 1.5) }) });
+    expect((await bytes(message(cpimFromBob('a'), 'message/cpim'))).response.status).toBe(202);
+    const overBytes = await bytes(message(cpimFromBob('b'), 'message/cpim'));
+    expect(overBytes.response.status).toBe(486);
+    expect(responseHeader(overBytes.response, 'Warning')).toBe(
+      '399 pf.example.com "Deferred message store full (bytes)"',
+    );
+    expect(overBytes.changedUsers ?? []).toEqual([]);
+    const total = makeSipHandler({ ...deps, policy: defaultPolicy({ maxStoreBytes: Math.floor(one * 1.5) }) });
+    const overTotal = await total(message(cpimFromBob('c'), 'message/cpim'));
+    expect(overTotal.response.status).toBe(480);
+    expect(responseHeader(overTotal.response, 'Retry-After')).toBe('3600');
+    expect(responseHeader(overTotal.response, 'Warning')).toBe(
+      '399 pf.example.com "Deferred message service out of storage"',
+    );
+    expect(messages.all().map((m) => m.messageId)).toEqual(['a']);
+  });
+
   it('wraps any other body into CPIM, from the sender to the recipient', async () => {
     const result = await handle(message('Hello Alice', 'text/plain;charset=UTF-8'));
     expect(result.response.status).toBe(202);
