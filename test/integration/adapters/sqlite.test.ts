@@ -114,6 +114,25 @@ describe('SQLite backend', () => {
     expect(await backend.ports.messages.count(ALICE, NOW)).toBe(3);
   });
 
+  it('the sweep repairs drifted stored bytes too, per user and in all, so the byte caps hold again', async () => {
+    const backend = await open(await folder());
+    const stored = [message({ messageId: 'b1' }), message({ messageId: 'b2' })];
+    for (const m of stored) await backend.ports.messages.put(m);
+    const size = stored[0]!.cpim.byteLength;
+    const limits = { maxMessagesPerUser: 100, maxBytesPerUser: size * 3, maxStoreBytes: size * 3 };
+    // As after a crash between a delivery's removals and its one summary update.
+    backend.database.db.prepare('UPDATE user_summary SET bytes = ? WHERE user = ?').run(size * 3, ALICE);
+    backend.database.db.prepare('UPDATE store_total SET bytes = ?').run(size * 3);
+    await expect(backend.ports.messages.put(message({ messageId: 'b3' }), limits)).rejects.toMatchObject({
+      name: 'StoreFullError',
+    });
+    expect((await backend.housekeeping()).summariesFixed).toBe(1);
+    expect(backend.database.db.prepare('SELECT bytes FROM user_summary WHERE user = ?').get(ALICE)).toEqual({
+      bytes: stored.reduce((sum, m) => sum + m.cpim.byteLength, 0),
+    });
+    expect((await backend.ports.messages.put(message({ messageId: 'b3' }), limits)).created).toBe(true);
+  });
+
   it('the sweep removes sessions past their expiry (TTL in AWS)', async () => {
     const backend = await open(await folder());
     await backend.ports.sessions.put(session({ sessionId: 'old', expiresAt: NOW - 1 }));
