@@ -156,7 +156,13 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   constructor(private readonly queue: SqliteJobQueue) {}
 
   async enqueue(job: DeliveryJob): Promise<void> {
-    const body: DeliveryJob = { user: job.user, sessionId: job.sessionId, edgeId: job.edgeId };
+    const body: DeliveryJob = {
+      user: job.user,
+      sessionId: job.sessionId,
+      edgeId: job.edgeId,
+      // The delivery stores the session as it takes it (DeliverySessionStore.begin).
+      ...(job.session ? { session: job.session } : {}),
+    };
     await this.queue.send(JSON.stringify(body));
   }
 }

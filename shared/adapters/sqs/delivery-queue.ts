@@ -10,7 +10,13 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   ) {}
 
   async enqueue(job: DeliveryJob): Promise<void> {
-    const body: DeliveryJob = { user: job.user, sessionId: job.sessionId, edgeId: job.edgeId };
+    const body: DeliveryJob = {
+      user: job.user,
+      sessionId: job.sessionId,
+      edgeId: job.edgeId,
+      // The delivery stores the session as it takes it (DeliverySessionStore.begin).
+      ...(job.session ? { session: job.session } : {}),
+    };
     await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body) }));
   }
 }
