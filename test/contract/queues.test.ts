@@ -26,7 +26,7 @@ import {
 import type { DeliveryJob } from '#shared/deferred/model.ts';
 import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { ensureQueues, startLocalAws, type LocalAws } from '../support/aws-local/index.ts';
-import { message } from '../integration/adapters/fixtures.ts';
+import { message, session } from '../integration/adapters/fixtures.ts';
 
 type Handler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -152,6 +152,8 @@ const job = (sessionId: string): DeliveryJob => ({
   user: 'sip:alice@example.com',
   sessionId,
   edgeId: 'http://10.0.1.23:8080',
+  // The delivery stores the session from its job (DeliverySessionStore.begin): it must arrive whole.
+  session: session({ sessionId, retrieve: ['01JA', '01JB'] }),
 });
 
 describe.each([sqliteQueues(), sqsQueues()])('$name', (impl) => {
