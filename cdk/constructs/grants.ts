@@ -12,7 +12,8 @@
  *   messages.listExpired nothing: messages expire by TTL only (the stream feeds `expire`)
  *   subscriptions.*     PutItem, GetItem, Query, DeleteItem, UpdateItem (renew, nextNotify);
  *                       listExpired: Query on `byExpiry`, then GetItem
- *   sessions.*          PutItem, GetItem, UpdateItem (update, claim, release, finish)
+ *   sessions.*          PutItem, GetItem, UpdateItem (update, claim, release, begin: the
+ *                       delivery stores its job's session, the INVITE writes none)
  *   changes.userChanged subscriptions Query (which edges hold the user's watchers)
  *   queue.enqueue       SendMessage on the delivery queue
  *   outbox.failed       SendMessage on the outbound queue
@@ -57,7 +58,6 @@ export const HANDLER_ACCESS: Readonly<Record<HandlerName, HandlerAccess>> = {
   invite: {
     tables: {
       messages: { actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'] },
-      sessions: { actions: ['dynamodb:PutItem'] },
       // changes.userChanged after a `delete`: which tasks hold the user's watchers.
       subscriptions: { actions: ['dynamodb:Query'] },
     },
