@@ -33,7 +33,13 @@ async function startService(dataDir: string, synchronous: string, profDir: strin
   const node = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), 'dist/edge/main.js'];
   const [cmd, cmdArgs] = twoCpus ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(cmd, cmdArgs as string[], {
-    env: { ...process.env, ...FREE_PORTS, DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: synchronous },
+    env: {
+      ...process.env,
+      ...FREE_PORTS,
+      DATA_DIR: dataDir,
+      SQLITE_SYNCHRONOUS: synchronous,
+      MAX_LOOP_LAG_MS: '60000',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
