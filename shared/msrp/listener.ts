@@ -162,6 +162,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
   private readonly connections = new Map<MsrpConnection, ConnectionState>();
   /** Both sockets of every relayed connection, so stop() ends them. */
   private readonly relayed = new Set<Socket>();
+  /** Connections from allowed edge tasks whose first bytes (a relay header or not) are awaited. */
+  private readonly awaitingHeader = new Set<Socket>();
   private server: Server | undefined;
   private offloadServer: Server | undefined;
   private tlsServer: Server | undefined;
@@ -294,7 +296,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     for (const session of [...this.sessions.values()]) this.endSession(session, 'listener-stopped');
     this.sessions.clear();
     for (const connection of [...this.connections.keys()]) connection.close('listener stopped');
-    for (const socket of [...this.relayed]) socket.destroy();
+    for (const socket of [...this.relayed, ...this.awaitingHeader]) socket.destroy();
     for (const server of [this.server, this.offloadServer, this.tlsServer]) {
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -495,16 +497,25 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       this.serve(socket, client, false);
       return;
     }
-    let received = Buffer.alloc(0);
+    // Bytes are joined only once as many arrived as the header needs: linear in its length.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let needed = 1;
+    this.awaitingHeader.add(socket);
     const timer = setTimeout(() => socket.destroy(), this.opts.connectTimeoutMs);
     timer.unref();
     const onData = (data: Buffer) => {
-      received = Buffer.concat([received, data]);
+      chunks.push(data);
+      size += data.length;
+      if (size < needed) return;
+      const received = Buffer.concat(chunks.splice(0));
+      chunks.push(received);
       const header = readRelayHeader(received);
-      if (header.state === 'partial') return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', onError);
+      if (header.state === 'partial') {
+        needed = header.needed;
+        return;
+      }
+      stopWaiting();
       socket.pause();
       if (header.state === 'invalid') {
         this.log.warn('msrp relay header refused', { peer: `${remote}:${socket.remotePort}`, reason: header.reason });
@@ -521,9 +532,16 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       }
       socket.resume();
     };
-    const onError = () => clearTimeout(timer);
+    const stopWaiting = () => {
+      clearTimeout(timer);
+      this.awaitingHeader.delete(socket);
+      socket.off('data', onData);
+      socket.off('error', stopWaiting);
+      socket.off('close', stopWaiting);
+    };
     socket.on('data', onData);
-    socket.on('error', onError);
+    socket.on('error', stopWaiting);
+    socket.on('close', stopWaiting);
   }
 
   private serve(socket: Socket, client: RelayedClient, relayed: boolean): void {

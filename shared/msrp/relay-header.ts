@@ -105,8 +105,8 @@ export function encodeRelayHeader(client: RelayedClient, local: { address: strin
 }
 
 export type RelayHeaderRead =
-  /** More bytes are needed to decide. */
-  | { state: 'partial' }
+  /** More bytes are needed to decide: at least `needed` in all. */
+  | { state: 'partial'; needed: number }
   /** The bytes do not start with a header: a connection that is not a relay. */
   | { state: 'absent' }
   | { state: 'invalid'; reason: string }
@@ -117,14 +117,14 @@ export type RelayHeaderRead =
 export function readRelayHeader(bytes: Buffer): RelayHeaderRead {
   const prefix = Math.min(bytes.length, SIGNATURE.length);
   if (!bytes.subarray(0, prefix).equals(SIGNATURE.subarray(0, prefix))) return { state: 'absent' };
-  if (bytes.length < FIXED_BYTES) return { state: 'partial' };
+  if (bytes.length < FIXED_BYTES) return { state: 'partial', needed: FIXED_BYTES };
   if (bytes[12] !== VERSION_PROXY) return { state: 'invalid', reason: 'not a version 2 PROXY command' };
   const familyByte = bytes[13];
   const family = familyByte === TCP4 ? 4 : familyByte === TCP6 ? 6 : undefined;
   if (!family) return { state: 'invalid', reason: 'not TCP over IPv4 or IPv6' };
   const length = bytes.readUInt16BE(14);
   if (FIXED_BYTES + length > MAX_RELAY_HEADER_BYTES) return { state: 'invalid', reason: 'header too long' };
-  if (bytes.length < FIXED_BYTES + length) return { state: 'partial' };
+  if (bytes.length < FIXED_BYTES + length) return { state: 'partial', needed: FIXED_BYTES + length };
   const body = bytes.subarray(FIXED_BYTES, FIXED_BYTES + length);
   const size = family === 4 ? 4 : 16;
   if (body.length < size * 2 + 4) return { state: 'invalid', reason: 'addresses cut short' };

@@ -7,6 +7,7 @@ import { parseImdn } from '#shared/cpim/imdn.ts';
 import { decodeActionList } from '#shared/deferred/actions.ts';
 import { decodeList } from '#shared/deferred/list-codec.ts';
 import { MsrpParser } from '#shared/msrp/framing.ts';
+import { encodeRelayHeader, readRelayHeader } from '#shared/msrp/relay-header.ts';
 import { parseMsrpPath } from '#shared/msrp/uri.ts';
 import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import { frameStream, parseMessage, parseMultipart, parseNameAddr, parseUri } from '#shared/sip/messages/index.ts';
@@ -141,6 +142,23 @@ export const PARSER_TARGETS: ParserTarget[] = [
       attributes: (n) => sdpWith(fill('a=x-foo:bar\r\n', n)),
       'long path': (n) => sdpWith(`a=path:${fill('msrp://127.0.0.1:9/abc;tcp ', n)}\r\n`),
       'numeric attrs': (n) => sdpWith(fill('a=0\r\n', n)),
+      'long fingerprint': (n) => sdpWith(`a=fingerprint:sha-256 ${fill('AB:', n)}\r\n`),
+      'fingerprint near-misses': (n) => sdpWith(`a=fingerprint:sha-256 ${fill('AB:A', n)} \r\n`),
+    },
+  },
+  {
+    name: 'MSRP relay header',
+    parse: (b) => readRelayHeader(b),
+    shapes: {
+      // Many empty TLVs after the addresses, the length field saying they are all there.
+      'many TLVs': (n) => {
+        const head = encodeRelayHeader({ address: '10.0.0.1', port: 1, tls: false }, { address: '10.0.0.2', port: 2 });
+        const tlvs = Buffer.alloc(Math.min(3 * Math.ceil(n / 3), 60_000), 0);
+        const out = Buffer.concat([head, tlvs]);
+        out.writeUInt16BE(Math.min(head.length - 16 + tlvs.length, 65_535), 14);
+        return out;
+      },
+      'signature prefix only': (n) => Buffer.concat([Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), Buffer.alloc(n)]),
     },
   },
   {

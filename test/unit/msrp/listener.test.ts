@@ -452,6 +452,15 @@ describe('MsrpListener: only the client named by the offer binds its session', (
     expect(owner.isBound('own5')).toBe(false);
   });
 
+  it('stops at once while an edge task has connected and sent nothing yet', async () => {
+    const self = { address: '127.0.0.1', port: 1 };
+    const owner = await startListener({ connectTimeoutMs: 60_000, relay: { allow: (a) => a === FOREIGN, self } });
+    const silent = await rawPeer(owner.port, FOREIGN);
+    const closed = once(silent.socket, 'close');
+    await owner.stop();
+    await closed;
+  }, 5_000);
+
   it('reads no relay header from a host outside the allowed edge tasks', async () => {
     const self = { address: '127.0.0.1', port: 1 };
     const strict = await startListener({ relay: { allow: (a) => a === '10.0.0.1', self } });

@@ -29,7 +29,9 @@ describe('relay header (PROXY protocol v2)', () => {
 
   it('waits for a header cut anywhere, and tells MSRP from a header at the first byte', () => {
     const header = encodeRelayHeader({ address: '192.0.2.1', port: 1, tls: false }, LOCAL4);
-    for (let n = 1; n < header.length; n++) expect(readRelayHeader(header.subarray(0, n)).state).toBe('partial');
+    for (let n = 1; n < header.length; n++) {
+      expect(readRelayHeader(header.subarray(0, n))).toEqual({ state: 'partial', needed: n < 16 ? 16 : header.length });
+    }
     expect(readRelayHeader(Buffer.from('M')).state).toBe('absent');
     expect(readRelayHeader(Buffer.from('MSRP abc SEND\r\n')).state).toBe('absent');
   });
