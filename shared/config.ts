@@ -85,6 +85,8 @@ export interface Config {
   traceSampleRate: number;
   /** In-flight handler calls above which new requests get 503 + Retry-After (load shedding). */
   maxInFlight: number;
+  /** MAX_TRANSACTIONS: SIP server transactions held at most; past it new requests get a stateless 503. */
+  maxTransactions: number;
   /** MAX_LOOP_LAG_MS: how late the event loop may run before new requests get 503 + Retry-After. */
   maxLoopLagMs: number;
   /**
@@ -348,6 +350,7 @@ export function loadConfig(env: Env = process.env): Config {
     handlerTimeoutMs: positiveInt(env, 'HANDLER_TIMEOUT_MS', 3000),
     maxInFlight: positiveInt(env, 'MAX_IN_FLIGHT', 500),
     maxLoopLagMs: positiveInt(env, 'MAX_LOOP_LAG_MS', 250),
+    maxTransactions: positiveInt(env, 'MAX_TRANSACTIONS', 50_000),
     traceSampleRate: fraction(env, 'TRACE_SAMPLE_RATE'),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
     ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),

@@ -136,10 +136,14 @@ export interface DeliverySessionStore {
   /** Atomically take the next CSeq of the session's dialog (for BYE). */
   nextCSeq(sessionId: string): Promise<number | undefined>;
   /**
-   * End a delivery: state 'done' and the next CSeq of the dialog (for BYE) in one write.
-   * Undefined when the session is gone.
+   * Take a session for one delivery attempt, storing it from its job when it is not stored
+   * yet: one conditional write leaves it 'delivering', leased until `nowSec + leaseSeconds`,
+   * with the dialog's next CSeq taken for BYE (RFC 3261 §12.2.1.1). Allowed when it is absent,
+   * 'waiting', or 'delivering' with a lease that ran out, and not expired. Returns BYE's CSeq,
+   * or undefined when another attempt holds it or it expired. The session stays 'delivering'
+   * after the attempt (no further write); its lease keeps a second copy of the job out.
    */
-  finish(sessionId: string): Promise<number | undefined>;
+  begin(session: DeliverySession, nowSec: number, leaseSeconds: number): Promise<number | undefined>;
   delete(sessionId: string): Promise<void>;
 }
 

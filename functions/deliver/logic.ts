@@ -5,7 +5,7 @@
  * MSRP"). Every retry is idempotent: a message already delivered is no longer in the store.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { DeliveryJob } from '#shared/deferred/model.ts';
+import type { DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
 import type { ChangeFeed, DeferredMessageStore, DeliverySessionStore, EdgeGateway } from '#shared/ports.ts';
 
 export interface DeliverDeps {
@@ -46,9 +46,12 @@ export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promi
   // the one that takes the lease delivers, so the client never sees SENDs or BYE twice.
   const nowSec = Math.floor(deps.now() / 1000);
   const leaseSeconds = deps.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
-  if (!(await deps.sessions.claim(job.sessionId, nowSec, leaseSeconds))) return outcome;
+  const session = job.session ?? (await deps.sessions.get(job.sessionId));
+  if (!session || session.expiresAt <= nowSec) return outcome;
+  const byeCSeq = await deps.sessions.begin(session, nowSec, leaseSeconds);
+  if (byeCSeq === undefined) return outcome;
   try {
-    return await deliverClaimed(deps, job, outcome);
+    return await deliverClaimed(deps, job, session, byeCSeq, outcome);
   } catch (err) {
     // The record is retried (batch item failure): let that retry in now rather than after the lease.
     await deps.sessions.release(job.sessionId, nowSec + leaseSeconds).catch(() => undefined);
@@ -56,10 +59,13 @@ export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promi
   }
 }
 
-async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: DeliveryOutcome): Promise<DeliveryOutcome> {
-  const session = await deps.sessions.get(job.sessionId);
-  if (!session) return outcome;
-
+async function deliverClaimed(
+  deps: DeliverDeps,
+  job: DeliveryJob,
+  session: DeliverySession,
+  byeCSeq: number,
+  outcome: DeliveryOutcome,
+): Promise<DeliveryOutcome> {
   let stopped: number | undefined;
   let removed = 0;
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
@@ -108,14 +114,11 @@ async function deliverClaimed(deps: DeliverDeps, job: DeliveryJob, outcome: Deli
 
   // One count update for the session's deliveries (a crash before it: the sweep recounts).
   await deps.messages.uncount(session.user, removed);
-  const cseq = await deps.sessions.finish(job.sessionId);
   await deps.edge.closeSession(job.edgeId, session.sessionId);
   // When every retrieval has ended the service sends BYE (protocol.md).
-  if (cseq !== undefined) {
-    await deps.edge
-      .send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq, headers: [] })
-      .catch(() => undefined);
-  }
+  await deps.edge
+    .send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq: byeCSeq, headers: [] })
+    .catch(() => undefined);
   // Delivered messages left the list; failed ones stay, and the watchers hear of both.
   await deps.changes.userChanged(session.user);
   return outcome;

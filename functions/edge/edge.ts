@@ -138,7 +138,11 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       SIP_WS_PORT: config.wsPort,
     });
     stops.push(() => transport.stop());
-    const transactions = new TransactionLayer(transport, opts.timers);
+    const transactions = new TransactionLayer(transport, opts.timers, {
+      maxServerTransactions: config.maxTransactions,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      onRefused: () => metrics.sipShed.inc({ reason: 'transactions' }),
+    });
     stops.push(() => transactions.stop());
     const gate = new OverloadGate({
       maxInFlight: config.maxInFlight,

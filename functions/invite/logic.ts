@@ -172,8 +172,8 @@ export function makeHandler(deps: InviteDeps) {
       // The session record outlives any delivery attempt; TTL cleans it up.
       expiresAt: nowSec + 3600,
     };
-    await deps.sessions.put(session);
-    await deps.queue.enqueue({ user, sessionId, edgeId: event.flow.edgeId });
+    // The job carries the session: the delivery stores it as it takes it, in one write.
+    await deps.queue.enqueue({ user, sessionId, edgeId: event.flow.edgeId, session });
 
     return {
       response: {

@@ -102,9 +102,10 @@ async function handleSubscribe(deps: SubscribeDeps, event: SipRequestEvent): Pro
     return { response: ok, requests: [notify] };
   }
 
-  await deps.subscriptions.put(sub);
-  const counters = await deps.subscriptions.nextNotify(user, dialogId);
-  if (!counters) return { response: reply(500, 'Server Internal Error - Subscription vanished') };
+  // The first NOTIFY's counters are taken in the put itself (one write, not two): it goes out
+  // with version 0 and the dialog's next CSeq (RFC 3261 §12.2.1.1), the stored ones are past it.
+  const counters = { cseq: dialog.localCSeq + 1, version: 0 };
+  await deps.subscriptions.put({ ...sub, version: 1, dialog: { ...dialog, localCSeq: counters.cseq } });
   return { response: ok, requests: [notifyRequest(sub, list, counters, deps.policy, nowMs)] };
 }
 

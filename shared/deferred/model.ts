@@ -81,6 +81,11 @@ export interface DeliveryJob {
   sessionId: string;
   /** The edge task that owns the MSRP connection for this session. */
   edgeId: string;
+  /**
+   * The session itself: the delivery stores it when it takes it (`DeliverySessionStore.begin`),
+   * so the INVITE writes nothing. Absent in jobs queued before it was carried: read from the store.
+   */
+  session?: DeliverySession;
 }
 
 /**

@@ -25,7 +25,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FREE_PORTS } from '../e2e/support.ts';
+import { ADMIN_AUTH, FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
 import { freePort } from '../interop/kamailio.ts';
 import { summarizeProfile } from './profile.ts';
 
@@ -58,6 +58,8 @@ interface Target {
   tcpPort: number;
   /** The process whose resident memory (VmRSS) is read for the per-subscription figure. */
   pid: number;
+  /** The service's admin API (its count of active subscriptions). */
+  adminPort?: number;
   /** The process group whose CPU and memory are measured. */
   pgid: number;
   event: string;
@@ -124,17 +126,23 @@ async function startService(dir: string): Promise<Target> {
   const node = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []), 'dist/edge/main.js'];
   const [cmd, args] = pin(0, process.execPath, node);
   const child = spawn(cmd, args, {
-    env: { ...process.env, ...FREE_PORTS, DATA_DIR: join(dir, 'data'), MAX_IN_FLIGHT: '20000' },
+    env: {
+      ...process.env,
+      ...FREE_PORTS,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      DATA_DIR: join(dir, 'data'),
+      MAX_IN_FLIGHT: '20000',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, measured and stopped by the group's id
   });
   const out = collect(child);
-  const [port, tcpPort] = await new Promise<[number, number]>((resolve, reject) => {
+  const [port, tcpPort, adminPort] = await new Promise<[number, number, number]>((resolve, reject) => {
     const timer = setInterval(() => {
-      const m = /SIP UDP (\d+)\s+TCP (\d+)[\s\S]*admin http/.exec(out());
+      const m = /SIP UDP (\d+)\s+TCP (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out());
       if (m) {
         clearInterval(timer);
-        resolve([Number(m[1]), Number(m[2])]);
+        resolve([Number(m[1]), Number(m[2]), Number(m[3])]);
       }
     }, 10);
     child.once('exit', (code) => {
@@ -146,6 +154,7 @@ async function startService(dir: string): Promise<Target> {
     name: 'service',
     port,
     tcpPort,
+    adminPort,
     pid: child.pid!,
     pgid: child.pid!,
     event: 'deferred-messages',
@@ -351,15 +360,20 @@ async function memoryRun(dir: string): Promise<void> {
     );
     await new Promise((r) => setTimeout(r, 2000));
     const base = vmRssKiB(target.pid);
-    console.log(`  active subs  VmRSS KiB  failed  KiB per subscription   (at rest: ${base} KiB)`);
+    console.log(
+      `  active subs  VmRSS KiB  failed  KiB per subscription   (at rest: ${base} KiB; active as the service counts them)`,
+    );
     let done = 0;
     for (const count of MEMORY_COUNTS) {
       const s = await step(target, scenario, MEMORY_RATE, `mem${count}`, dir, count - done);
       done = count;
+      // The service's own count: a flow SIPp failed late (a NOTIFY retransmitted) left one too.
+      const stats = await fetch(`http://127.0.0.1:${target.adminPort}/api/stats`, { headers: ADMIN_AUTH });
+      const active = ((await stats.json()) as { subscriptions: number }).subscriptions;
       await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
       const rss = vmRssKiB(target.pid);
       console.log(
-        `  ${String(count).padStart(11)} ${String(rss).padStart(10)} ${String(s.failed).padStart(7)} ${((rss - base) / count).toFixed(2).padStart(12)}`,
+        `  ${String(active).padStart(11)} ${String(rss).padStart(10)} ${String(s.failed).padStart(7)} ${((rss - base) / active).toFixed(2).padStart(12)}`,
       );
     }
   } finally {

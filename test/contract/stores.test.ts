@@ -279,14 +279,32 @@ describe.each(implementations)('$name', (impl) => {
       expect(await stores.sessions.get(s.sessionId)).toBeUndefined();
     });
 
-    it('finish ends a delivery in one write: done, and the next CSeq for BYE', async () => {
+    it('begin stores a session from its job, leased, with BYE’s CSeq taken, in one write; one attempt at a time', async () => {
       const s = mySession({ dialog: dialog({ callId: fresh('inv'), localCSeq: 4 }) });
+      const racing = await Promise.all([1, 2, 3].map(() => stores.sessions.begin(s, NOW, 60)));
+      expect(racing.filter((c) => c !== undefined)).toEqual([5]);
+      expect(await stores.sessions.get(s.sessionId)).toMatchObject({
+        state: 'delivering',
+        leaseUntil: NOW + 60,
+        retrieve: s.retrieve,
+        dialog: { localCSeq: 5, callId: s.dialog.callId },
+      });
+      expect(await stores.sessions.begin(s, NOW + 30, 60)).toBeUndefined();
+      // Given back, or its lease run out: the next attempt takes it with the next CSeq.
+      await stores.sessions.release(s.sessionId, NOW + 60);
+      expect(await stores.sessions.begin(s, NOW + 30, 60)).toBe(6);
+      expect(await stores.sessions.begin(s, NOW + 91, 60)).toBe(7);
+      expect(await stores.sessions.begin(mySession({ expiresAt: NOW - 1 }), NOW, 60)).toBeUndefined();
+    });
+
+    it('begin takes a session stored before (a job queued by an earlier version)', async () => {
+      const s = mySession({ dialog: dialog({ callId: fresh('inv'), localCSeq: 1 }) });
       await stores.sessions.put(s);
-      expect(await stores.sessions.claim(s.sessionId, NOW, 60)).toBe(true);
-      expect(await stores.sessions.finish(s.sessionId)).toBe(5);
-      expect(await stores.sessions.get(s.sessionId)).toMatchObject({ state: 'done', dialog: { localCSeq: 5 } });
-      expect(await stores.sessions.claim(s.sessionId, NOW + 120, 60)).toBe(false);
-      expect(await stores.sessions.finish(fresh('missing'))).toBeUndefined();
+      expect(await stores.sessions.begin(s, NOW, 60)).toBe(2);
+      expect(await stores.sessions.begin(s, NOW, 60)).toBeUndefined();
+      const done = mySession({ state: 'done' });
+      await stores.sessions.put(done);
+      expect(await stores.sessions.begin(done, NOW, 60)).toBeUndefined();
     });
   });
 });

@@ -285,10 +285,20 @@ export class MemorySessionStore implements DeliverySessionStore {
     delete s.leaseUntil;
   }
 
-  async finish(sessionId: string): Promise<number | undefined> {
-    const s = this.items.get(sessionId);
-    if (s) s.state = 'done';
-    return this.nextCSeq(sessionId);
+  async begin(session: DeliverySession, nowSec: number, leaseSeconds: number): Promise<number | undefined> {
+    if (session.expiresAt <= nowSec) return undefined;
+    const stored = this.items.get(session.sessionId);
+    if (!stored) {
+      this.items.set(session.sessionId, {
+        ...structuredClone(session),
+        state: 'delivering',
+        leaseUntil: nowSec + leaseSeconds,
+        dialog: { ...structuredClone(session.dialog), localCSeq: session.dialog.localCSeq + 1 },
+      });
+      return session.dialog.localCSeq + 1;
+    }
+    if (!(await this.claim(session.sessionId, nowSec, leaseSeconds))) return undefined;
+    return this.nextCSeq(session.sessionId);
   }
 
   async nextCSeq(sessionId: string): Promise<number | undefined> {

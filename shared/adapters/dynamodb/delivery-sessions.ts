@@ -152,17 +152,43 @@ export class DynamoDeliverySessionStore implements DeliverySessionStore {
     }
   }
 
-  async finish(sessionId: string): Promise<number | undefined> {
+  async begin(session: DeliverySession, nowSec: number, leaseSeconds: number): Promise<number | undefined> {
+    if (session.expiresAt <= nowSec) return undefined;
+    const { localCSeq, ...dialog } = session.dialog;
+    const { leaseUntil: _lease, ...rest } = session;
+    // One UpdateItem stores the job's session when absent, or takes the stored one: `if_not_exists`
+    // keeps a stored CSeq counting up, the condition is `claim`'s.
+    const fields = { ...withoutUndefined(rest), dialog: withoutUndefined(dialog) } as Item;
+    delete fields.sessionId;
+    delete fields.state;
+    const names = Object.keys(fields);
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { sessionId },
-          // One write: the state and BYE's CSeq (RFC 3261 §12.2.1.1).
-          UpdateExpression: 'SET #state = :done ADD #cseq :one',
-          ConditionExpression: 'attribute_exists(#sessionId)',
-          ExpressionAttributeNames: { '#state': 'state', '#cseq': 'localCSeq', '#sessionId': 'sessionId' },
-          ExpressionAttributeValues: { ':done': 'done', ':one': 1 },
+          Key: { sessionId: session.sessionId },
+          UpdateExpression:
+            'SET #state = :delivering, #lease = :until, #cseq = if_not_exists(#cseq, :base) + :one, ' +
+            names.map((_, i) => `#f${i} = if_not_exists(#f${i}, :f${i})`).join(', '),
+          ConditionExpression:
+            'attribute_not_exists(#sessionId) OR #state = :waiting OR ' +
+            '(#state = :delivering AND (attribute_not_exists(#lease) OR #lease < :now))',
+          ExpressionAttributeNames: {
+            '#sessionId': 'sessionId',
+            '#state': 'state',
+            '#lease': 'leaseUntil',
+            '#cseq': 'localCSeq',
+            ...Object.fromEntries(names.map((name, i) => [`#f${i}`, name])),
+          },
+          ExpressionAttributeValues: {
+            ':delivering': 'delivering',
+            ':waiting': 'waiting',
+            ':now': nowSec,
+            ':until': nowSec + leaseSeconds,
+            ':base': localCSeq,
+            ':one': 1,
+            ...Object.fromEntries(names.map((name, i) => [`:f${i}`, fields[name]])),
+          },
           ReturnValues: 'UPDATED_NEW',
         }),
       );

@@ -50,6 +50,13 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
       nextCSeq: db.prepare<[string], { local_cseq: number }>(
         'UPDATE sessions SET local_cseq = local_cseq + 1 WHERE session_id = ? RETURNING local_cseq',
       ),
+      // Store from the job, or take the stored row: the same condition as `claim`.
+      begin: db.prepare(
+        "INSERT INTO sessions (session_id, doc, state, lease_until, local_cseq, expires_at) VALUES (?, ?, 'delivering', ?, ?, ?) " +
+          "ON CONFLICT (session_id) DO UPDATE SET state = 'delivering', lease_until = excluded.lease_until, " +
+          'local_cseq = local_cseq + 1 WHERE expires_at > ? AND ' +
+          "(state = 'waiting' OR (state = 'delivering' AND (lease_until IS NULL OR lease_until < ?))) RETURNING local_cseq",
+      ),
       delete: db.prepare('DELETE FROM sessions WHERE session_id = ?'),
       purge: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
     };
@@ -90,11 +97,25 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
     return this.store.write(() => this.s.nextCSeq.get(sessionId)?.local_cseq);
   }
 
-  finish(sessionId: string): Promise<number | undefined> {
-    return this.store.write(() => {
-      this.s.setState.run('done', sessionId);
-      return this.s.nextCSeq.get(sessionId)?.local_cseq;
-    });
+  begin(session: DeliverySession, nowSec: number, leaseSeconds: number): Promise<number | undefined> {
+    if (session.expiresAt <= nowSec) return Promise.resolve(undefined);
+    const { state: _state, leaseUntil: _lease, ...rest } = session;
+    const { localCSeq, ...dialog } = session.dialog;
+    const doc = JSON.stringify({ ...rest, dialog });
+    return this.store.write(
+      () =>
+        (
+          this.s.begin.get(
+            session.sessionId,
+            doc,
+            nowSec + leaseSeconds,
+            localCSeq + 1,
+            session.expiresAt,
+            nowSec,
+            nowSec,
+          ) as { local_cseq: number } | undefined
+        )?.local_cseq,
+    );
   }
 
   async delete(sessionId: string): Promise<void> {

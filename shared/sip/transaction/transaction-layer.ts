@@ -27,6 +27,15 @@ export interface TransactionLayerOptions {
   log?: LogFn;
   /** §17.2.1's 200 ms before the transaction sends 100 Trying on its own. */
   tryingDelayMs?: number;
+  /**
+   * Server transactions held at most (each keeps its request and response for Timer J, 64*T1 on
+   * UDP). Past it a new request is answered 503 without a transaction (below); unbounded if unset.
+   */
+  maxServerTransactions?: number;
+  /** The Retry-After (seconds) of that 503 (RFC 3261 §20.33); 5 if unset. */
+  retryAfterSeconds?: number;
+  /** Each request answered that way (for a metric). */
+  onRefused?: () => void;
 }
 
 const noLog: LogFn = () => {};
@@ -35,6 +44,9 @@ export class TransactionLayer {
   private readonly timers: Timers;
   private readonly log: LogFn;
   private readonly tryingDelayMs: number;
+  private readonly maxServers: number;
+  private readonly retryAfter: string;
+  private readonly onRefused: () => void;
   private readonly servers = new Map<string, ServerTransactionMachine>();
   private readonly clients = new Map<string, NonInviteClientTransaction>();
   /** INVITEs answered 2xx, by the key their ACK will carry (§13.3.1.4). */
@@ -53,6 +65,9 @@ export class TransactionLayer {
     this.timers = resolveTimers(timers);
     this.log = options.log ?? noLog;
     this.tryingDelayMs = options.tryingDelayMs ?? TRYING_DELAY_MS;
+    this.maxServers = options.maxServerTransactions ?? Number.POSITIVE_INFINITY;
+    this.retryAfter = String(options.retryAfterSeconds ?? 5);
+    this.onRefused = options.onRefused ?? (() => {});
     transport.onMessage((msg, source) => this.receive(msg, source));
     transport.onConnectionClosed((id) => {
       for (const tx of [...this.clients.values()]) tx.connectionClosed(id);
@@ -172,6 +187,10 @@ export class TransactionLayer {
       this.receiveCancel(req, source, key);
       return;
     }
+    if (this.servers.size >= this.maxServers) {
+      this.refuseStateless(req, source);
+      return;
+    }
     const tx =
       req.method === 'INVITE'
         ? new InviteServerTransaction(req, source, key, this.inviteContext())
@@ -179,6 +198,24 @@ export class TransactionLayer {
     this.servers.set(key, tx);
     tx.start();
     this.passToTu(req, tx);
+  }
+
+  /**
+   * RFC 3261 §8.2.7: a stateless UAS answers without a transaction; §21.5.4: 503 for a temporary
+   * overload, with Retry-After (§20.33). Holding no state is what keeps memory bounded when the
+   * table is full; a retransmission of this request comes back here and, while the table is
+   * still full, gets a 503 again. The UAS core never sees it (§8.2.7: no TU processing).
+   */
+  private refuseStateless(req: SipRequest, source: Source): void {
+    this.onRefused();
+    const res = createResponse(req, 503, {
+      reason: 'Service Unavailable',
+      toTag: randomBytes(6).toString('hex'),
+      headers: [{ name: 'Retry-After', value: this.retryAfter }],
+    });
+    this.transport.sendResponse(res, source).catch((err: unknown) => {
+      this.log('debug', 'could not send a stateless 503', { error: String(err) });
+    });
   }
 
   private passToTu(req: SipRequest, tx: ServerTransactionMachine): void {

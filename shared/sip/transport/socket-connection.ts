@@ -24,10 +24,15 @@ export interface SocketConnectionOptions {
   events: ConnectionEvents;
 }
 
+/** Largest messages' worth of writes a connection may hold unsent (16 × 64 KiB = 1 MiB by default). */
+export const UNSENT_MESSAGES = 16;
+
 export class SocketConnection extends Connection {
   private readonly socket: Socket;
   private readonly framer: StreamFramer;
   private readonly messageTimeoutMs: number;
+  /** Bytes written but not yet taken by the kernel above which the peer is deemed not reading. */
+  private readonly maxUnsentBytes: number;
   /** Armed while a message is incomplete; not restarted by its trickling bytes (slowloris). */
   private messageDeadline: NodeJS.Timeout | undefined;
 
@@ -47,6 +52,7 @@ export class SocketConnection extends Connection {
     this.socket = s;
     this.framer = new StreamFramer(opts.maxMessageBytes);
     this.messageTimeoutMs = opts.messageTimeoutMs ?? 0;
+    this.maxUnsentBytes = UNSENT_MESSAGES * opts.maxMessageBytes;
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('error', () => s.destroy());
@@ -63,6 +69,14 @@ export class SocketConnection extends Connection {
 
   send(bytes: Buffer): Promise<void> {
     if (!this.isOpen()) return Promise.reject(new Error(`connection ${this.id} is closed`));
+    if (this.socket.writableLength > this.maxUnsentBytes) {
+      // A peer that does not read its responses would have them held here without end: its
+      // connection is dropped, a transport error for the transactions using it (RFC 3261 §17.2.4).
+      this.socket.destroy();
+      return Promise.reject(
+        new Error(`connection ${this.id}: peer not reading (${this.socket.writableLength} bytes unsent); closed`),
+      );
+    }
     this.touch();
     return new Promise((resolve, reject) => {
       this.socket.write(bytes, (err) => (err ? reject(err) : resolve()));

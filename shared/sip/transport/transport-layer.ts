@@ -18,7 +18,7 @@ import type { ConnectionEvents } from './connection.ts';
 import { readMessage, rejectHead } from './inbound.ts';
 import type { InboundOutcome } from './inbound.ts';
 import { responseDestination } from './response-destination.ts';
-import { SocketConnection, connectSocket } from './socket-connection.ts';
+import { SocketConnection, UNSENT_MESSAGES, connectSocket } from './socket-connection.ts';
 import { TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
 import type { LogFn, Source, Target, TransportConfig, TransportName } from './types.ts';
 import { plainAddress, stampTopVia } from './via-received.ts';
@@ -487,6 +487,7 @@ export class TransportLayer {
           localAddress: req.socket.localAddress ?? '',
           localPort: req.socket.localPort ?? 0,
           idleTimeoutMs: this.limits.idleMs,
+          maxUnsentBytes: UNSENT_MESSAGES * this.limits.maxBytes,
           events: this.connectionEvents,
         }),
       );

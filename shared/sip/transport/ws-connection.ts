@@ -17,6 +17,8 @@ export interface WsConnectionOptions {
   localAddress: string;
   localPort: number;
   idleTimeoutMs: number;
+  /** Its writes held unsent above which the peer is deemed not reading (UNSENT_MESSAGES × the message limit). */
+  maxUnsentBytes: number;
   events: ConnectionEvents;
 }
 
@@ -28,6 +30,7 @@ function toBuffer(data: RawData): Buffer {
 
 export class WsConnection extends Connection {
   private readonly ws: WebSocket;
+  private readonly maxUnsentBytes: number;
 
   constructor(opts: WsConnectionOptions) {
     super(
@@ -42,6 +45,7 @@ export class WsConnection extends Connection {
       opts.idleTimeoutMs,
     );
     this.ws = opts.socket;
+    this.maxUnsentBytes = opts.maxUnsentBytes;
     this.ws.on('message', (data: RawData) => {
       this.touch();
       this.events.message(this, toBuffer(data));
@@ -57,6 +61,11 @@ export class WsConnection extends Connection {
 
   send(bytes: Buffer): Promise<void> {
     if (!this.isOpen()) return Promise.reject(new Error(`connection ${this.id} is closed`));
+    if (this.ws.bufferedAmount > this.maxUnsentBytes) {
+      // As for TCP (socket-connection.ts): a peer that does not read is dropped (RFC 3261 §17.2.4).
+      this.ws.terminate();
+      return Promise.reject(new Error(`connection ${this.id}: peer not reading; closed`));
+    }
     this.touch();
     // RFC 7118 §5.1: SIP messages go as text frames when they are valid UTF-8; binary otherwise.
     const binary = !isUtf8(bytes);

@@ -67,8 +67,9 @@ describe('SQLite store durability (synchronous=FULL)', () => {
     await expect(first).resolves.toBe(1);
   });
 
-  it('commits made while an fdatasync runs wait for the next one, which covers them together', async () => {
-    const { insert } = await openDb('FULL');
+  it('writes made while an fdatasync runs share the next commit and the next fdatasync', async () => {
+    const { db, insert } = await openDb('FULL');
+    const rows = () => db.db.prepare('SELECT count(*) AS n FROM t').get();
     holding = true;
     const first = insert(1);
     await settled(first);
@@ -76,6 +77,7 @@ describe('SQLite store durability (synchronous=FULL)', () => {
     const third = insert(3);
     expect(await settled(Promise.all([second, third]))).toBe(false);
     expect(held).toHaveLength(1); // one fdatasync at a time
+    expect(rows()).toEqual({ n: 1 }); // gathered, not yet committed
     held.shift()!.done(null);
     await expect(first).resolves.toBe(1);
     expect(await settled(second)).toBe(false);
@@ -90,9 +92,11 @@ describe('SQLite store durability (synchronous=FULL)', () => {
     const first = insert(1);
     await settled(first);
     const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const waiting = insert(2); // gathered for the commit after the failed fdatasync
     held.shift()!.done(eio);
     await expect(first).rejects.toThrow('the store cannot be made durable (fdatasync of the WAL: EIO');
-    await expect(insert(2)).rejects.toThrow('the store cannot be made durable');
+    await expect(waiting).rejects.toThrow('the store cannot be made durable');
+    await expect(insert(3)).rejects.toThrow('the store cannot be made durable');
   });
 
   it('close() makes what is committed durable and resolves it', async () => {

@@ -96,7 +96,9 @@ describe('deliver handler', () => {
     const bye = edge.sent[0]!.request;
     expect(bye).toMatchObject({ method: 'BYE', cseq: 1 });
     expect(bye.dialog.callId).toBe('call-s1');
-    expect((await sessions.get('s1'))!.state).toBe('done');
+    // Left leased (no write after the transfers): a second copy of the job does nothing.
+    expect(await deliverSession(deps, job('s1'))).toEqual({ delivered: [], failed: [] });
+    expect(edge.sent).toHaveLength(1);
     expect(changes.users).toEqual([ALICE]);
     expect(latencies).toHaveLength(3);
   });
@@ -166,7 +168,7 @@ describe('deliver handler', () => {
     const outcome = await deliverSession(deps, job('s1'));
     expect(outcome.delivered).toEqual([m1.id, m2.id, m3.id]);
     expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
-    expect((await sessions.get('s1'))!.state).toBe('done');
+    expect(edge.sent[0]!.request.cseq).toBe(1);
   });
 
   it('holds the session for leaseSeconds while it delivers', async () => {

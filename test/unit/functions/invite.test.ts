@@ -164,7 +164,7 @@ describe('invite handler', () => {
     // The sender of the deleted message asked for negative-delivery.
     expect(failureImdns.map((m) => m.id)).toEqual([m3.id]);
 
-    const [session] = sessions.all();
+    const [session] = queue.jobs.map((j) => j.session!);
     expect(session).toMatchObject({
       user: ALICE,
       sessionId: 's-7c41',
@@ -174,7 +174,7 @@ describe('invite handler', () => {
       state: 'waiting',
       dialogId: 'invite-call-1;inv-tag;inv-from',
     });
-    expect(queue.jobs).toEqual([{ user: ALICE, sessionId: 's-7c41', edgeId: 'edge-1' }]);
+    expect(queue.jobs).toEqual([{ user: ALICE, sessionId: 's-7c41', edgeId: 'edge-1', session }]);
     expect(result.session).toEqual({
       sessionId: 's-7c41',
       user: ALICE,
@@ -192,7 +192,7 @@ describe('invite handler', () => {
     expect(result.response.status).toBe(400);
     expect(result.response.reason).toBe('Bad Request - The action list names 1500 entries, at most 100');
     expect(messages.calls).toEqual([]);
-    expect(sessions.all()).toEqual([]);
+    expect(queue.jobs.map((j) => j.session!)).toEqual([]);
     expect(queue.jobs).toEqual([]);
   });
 
@@ -210,7 +210,7 @@ describe('invite handler', () => {
     const result = await handle(actionsInvite(ids.map((id) => ({ id, action: 'retrieve' }))));
     expect(result.response.status).toBe(200);
     expect(messages.calls).toEqual([{ method: 'getMany', ids }]);
-    expect(sessions.all()[0]!.retrieve).toEqual([m1.id, m2.id]);
+    expect(queue.jobs.map((j) => j.session!)[0]!.retrieve).toEqual([m1.id, m2.id]);
   });
 
   it('accepts the protocol.md INVITE body as written', async () => {
@@ -220,7 +220,7 @@ describe('invite handler', () => {
     const body = crlf(example.slice(example.indexOf('--b1'))) + '\r\n';
     const result = await handle(invite(body, 'multipart/mixed;boundary=b1'));
     expect(result.response.status).toBe(200);
-    expect(sessions.all()[0]!.retrieve).toEqual(['01JDQ8R0Z5K3N1V6X7Y8Z9A0BC']);
+    expect(queue.jobs.map((j) => j.session!)[0]!.retrieve).toEqual(['01JDQ8R0Z5K3N1V6X7Y8Z9A0BC']);
     expect(messages.all().some((m) => m.id === '01JDQ8S4M2P7Q9R1T3V5W7X9YZ')).toBe(false);
   });
 
@@ -234,8 +234,10 @@ describe('invite handler', () => {
       .find((l) => l.startsWith('a=path:'))!;
     const sessionId = /^a=path:msrp:\/\/pf\.example\.com:2855\/([^;]+);tcp$/.exec(path)![1]!;
     expect(decodeSessionOwner(sessionId)).toEqual({ address: '10.0.1.23', port: 2855 });
-    expect(sessions.all()[0]!.sessionId).toBe(sessionId);
-    expect(queue.jobs).toEqual([{ user: ALICE, sessionId, edgeId: 'http://10.0.1.23:8080' }]);
+    expect(queue.jobs.map((j) => j.session!)[0]!.sessionId).toBe(sessionId);
+    expect(queue.jobs).toMatchObject([
+      { user: ALICE, sessionId, edgeId: 'http://10.0.1.23:8080', session: { sessionId } },
+    ]);
   });
 
   it("skips another user's id without touching or revealing it", async () => {
@@ -246,7 +248,7 @@ describe('invite handler', () => {
       ]),
     );
     expect(result.response.status).toBe(200);
-    expect(sessions.all()[0]!.retrieve).toEqual([m1.id]);
+    expect(queue.jobs.map((j) => j.session!)[0]!.retrieve).toEqual([m1.id]);
     expect(messages.all().map((m) => m.id)).toContain(bobs.id);
     expect(result.changedUsers).toEqual([]);
   });
@@ -257,7 +259,7 @@ describe('invite handler', () => {
     expect(foreign.response.status).toBe(404);
     expect(foreign.response).toEqual(unknown.response);
     expect(messages.all().map((m) => m.id)).toContain(bobs.id);
-    expect(sessions.all()).toHaveLength(0);
+    expect(queue.jobs.map((j) => j.session!)).toHaveLength(0);
     expect(queue.jobs).toHaveLength(0);
   });
 
@@ -301,7 +303,7 @@ describe('invite handler', () => {
     const passive = CLIENT.sdp.replace('a=setup:active', 'a=setup:passive');
     const result = await handle(actionsInvite([{ id: m1.id, action: 'retrieve' }], passive));
     expect(result.response.status).toBe(488);
-    expect(sessions.all()).toHaveLength(0);
+    expect(queue.jobs.map((j) => j.session!)).toHaveLength(0);
   });
 
   it('answers 413 to a body over the configured limit', async () => {

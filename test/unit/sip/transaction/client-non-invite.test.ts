@@ -1,9 +1,10 @@
-import net from 'node:net';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createResponse, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/index.ts';
-import { TcpPeer, delay, until } from '../transport/peers.ts';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import type { Source } from '#shared/sip/transport/index.ts';
+import { delay, requestText, tcpListener, until } from '../transport/peers.ts';
 import { scopedResources } from './harness.ts';
 
 const { cleanup, harness, udpPeer } = scopedResources();
@@ -25,18 +26,11 @@ function notify(cseq = 1): SipRequest {
   };
 }
 
-/** A TCP next hop on a free port; every connection it accepts becomes a peer, in order. */
-async function tcpListener(): Promise<{ port: number; peers: TcpPeer[]; listener: net.Server }> {
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const peers: TcpPeer[] = [];
-  listener.on('connection', (s) => peers.push(new TcpPeer(s)));
-  cleanup.push(() => {
-    peers.forEach((p) => p.close());
-    return new Promise((r) => (listener.listening ? listener.close(r) : r(undefined)));
-  });
-  return { port: (listener.address() as net.AddressInfo).port, peers, listener };
+/** A TCP next hop, stopped after the test. */
+async function nextHop() {
+  const hop = await tcpListener();
+  cleanup.push(() => hop.close());
+  return hop;
 }
 
 describe('non-INVITE client transaction', () => {
@@ -82,7 +76,7 @@ describe('non-INVITE client transaction', () => {
 
   it('sends once over TCP (no Timer E on a reliable transport) and resolves with the answer', async () => {
     const h = await harness();
-    const { port, peers } = await tcpListener();
+    const { port, peers } = await nextHop();
 
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
@@ -96,7 +90,7 @@ describe('non-INVITE client transaction', () => {
 
   it('over TCP, sends the request again on a new connection when the first closes unanswered', async () => {
     const h = await harness();
-    const { port, peers, listener } = await tcpListener();
+    const { port, peers, server: listener } = await nextHop();
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
     const [got] = await peers[0]!.waitForMessages(1);
@@ -117,7 +111,7 @@ describe('non-INVITE client transaction', () => {
 
   it('over TCP, a hop that never comes back ends the transaction on Timer F (408)', async () => {
     const h = await harness();
-    const { port, peers, listener } = await tcpListener();
+    const { port, peers, server: listener } = await nextHop();
     const pending = h.layer.request(notify(), { transport: 'tcp', address: '127.0.0.1', port });
     await until(() => peers.length === 1);
     await peers[0]!.waitForMessages(1);
@@ -126,6 +120,29 @@ describe('non-INVITE client transaction', () => {
     // Not a 503 at the first refused connection: the hop may be restarting.
     expect((await pending).status).toBe(408);
     expect(h.layer.size.client).toBe(0);
+  });
+
+  it('over WebSocket, a connection closed before the answer is a transport error (503) at once', async () => {
+    const h = await harness({ transport: { wsPort: 0 } });
+    const sources: Source[] = [];
+    h.transport.onMessage((_msg, source) => sources.push(source));
+    const ws = new WebSocket(`ws://127.0.0.1:${h.ports.ws}`, ['sip']);
+    cleanup.push(() => ws.terminate());
+    await once(ws, 'open');
+    ws.send(requestText({ method: 'OPTIONS', transport: 'WS', sentBy: 'k3j2h1.invalid' }));
+    await until(() => sources.length === 1);
+    const flow = sources[0]!;
+    const got = new Promise<void>((resolve) => ws.once('message', () => resolve()));
+    const pending = h.layer.request(notify(), {
+      transport: 'ws',
+      address: flow.remoteAddress,
+      port: flow.remotePort,
+      connectionId: flow.connectionId!,
+    });
+    await got;
+    ws.close();
+    // RFC 7118 §5: no new WebSocket connection can be opened to the client: not a Timer F 408.
+    expect((await pending).status).toBe(503);
   });
 
   it('fails with 503 and sends nothing when the destination is not allowed', async () => {

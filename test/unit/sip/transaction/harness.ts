@@ -15,7 +15,7 @@ export const FAST: Timers = { t1: 20, t2: 80, t4: 100 };
 export interface Harness {
   transport: TransportLayer;
   layer: TransactionLayer;
-  ports: { udp?: number; tcp?: number };
+  ports: { udp?: number; tcp?: number; ws?: number };
   requests: Array<{ req: SipRequest; tx: ServerTransaction }>;
   acks: Array<{ ack: SipRequest; source: Source }>;
   cancels: SipRequest[];

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createResponse } from '#shared/sip/messages/index.ts';
 import { TransportLayer, type TransportConfig } from '#shared/sip/transport/index.ts';
 import { requestText, until } from './peers.ts';
 
@@ -80,5 +81,31 @@ describe('stream connection limits', () => {
     expect(pong.toString()).toBe('\r\n');
     await new Promise((r) => setTimeout(r, 500));
     expect(c.closed()).toBe(false);
+  });
+});
+
+describe('a peer that does not read its responses', () => {
+  it('is disconnected once its unsent responses pass 16 maximum-size messages; others keep theirs', async () => {
+    const { layer, port } = await transport({ maxMessageBytes: 4096 });
+    // Every request gets a 3 KB response (the size of a NOTIFY with a long list).
+    layer.onMessage((msg, source) => {
+      if (msg.kind !== 'request') return;
+      const res = createResponse(msg, 200, { body: Buffer.alloc(3000, 'x'), contentType: 'text/plain' });
+      void layer.sendResponse(res, source).catch(() => undefined);
+    });
+    const deaf = await open(port, '127.0.0.1');
+    deaf.socket.pause();
+    const reader = await open(port, '127.0.0.1');
+    let answers = 0;
+    reader.socket.on('data', (b: Buffer) => (answers += b.toString('latin1').split('SIP/2.0 200').length - 1));
+    const text = requestText({ method: 'OPTIONS', transport: 'TCP', branch: 'z9hG4bK-deaf' });
+    // Far more than the loopback socket buffers hold, so the rest waits in the edge's memory.
+    for (let i = 0; i < 8000 && !deaf.closed(); i++) {
+      deaf.socket.write(text);
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
+    }
+    await until(() => deaf.closed(), 5000, 'the deaf peer disconnected');
+    reader.socket.write(text);
+    await until(() => answers === 1, 3000, 'the reading peer answered');
   });
 });

@@ -191,3 +191,29 @@ export class TcpPeer {
     this.socket.destroy();
   }
 }
+
+/**
+ * A TCP next hop on a free 127.0.0.1 port: every connection it accepts becomes a peer, in order.
+ * `close` stops it and its peers (the server may already be closed).
+ */
+export async function tcpListener(): Promise<{
+  port: number;
+  peers: TcpPeer[];
+  server: net.Server;
+  close(): Promise<void>;
+}> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const peers: TcpPeer[] = [];
+  server.on('connection', (s) => peers.push(new TcpPeer(s)));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    peers,
+    server,
+    close: () => {
+      peers.forEach((p) => p.close());
+      return new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+    },
+  };
+}

@@ -1,11 +1,9 @@
-import net from 'node:net';
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
 import { TransportLayer } from '#shared/sip/transport/index.ts';
 import type { Source, TransportConfig } from '#shared/sip/transport/index.ts';
-import { TcpPeer, delay, requestText, splitStream, until } from './peers.ts';
+import { TcpPeer, delay, requestText, splitStream, tcpListener, until } from './peers.ts';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
@@ -128,16 +126,9 @@ describe('TCP transport', () => {
     const seen: Array<{ msg: SipMessage; source: Source }> = [];
     transport.onMessage((msg, source) => seen.push({ msg, source }));
 
-    const listener = net.createServer();
-    listener.listen(0, '127.0.0.1');
-    await once(listener, 'listening');
-    const accepted: TcpPeer[] = [];
-    listener.on('connection', (s) => accepted.push(new TcpPeer(s)));
-    cleanup.push(() => {
-      accepted.forEach((p) => p.close());
-      return new Promise((r) => listener.close(r));
-    });
-    const listenPort = (listener.address() as net.AddressInfo).port;
+    const hop = await tcpListener();
+    cleanup.push(() => hop.close());
+    const { port: listenPort, peers: accepted } = hop;
 
     const c = await client(tcp!);
     await c.write(requestText({ method: 'OPTIONS', transport: 'TCP', sentBy: `127.0.0.1:${listenPort}` }));
@@ -151,16 +142,9 @@ describe('TCP transport', () => {
 
   it('sends requests over TCP, reusing the open connection to the same peer', async () => {
     const { transport } = await tcpTransport();
-    const listener = net.createServer();
-    listener.listen(0, '127.0.0.1');
-    await once(listener, 'listening');
-    const accepted: TcpPeer[] = [];
-    listener.on('connection', (s) => accepted.push(new TcpPeer(s)));
-    cleanup.push(() => {
-      accepted.forEach((p) => p.close());
-      return new Promise((r) => listener.close(r));
-    });
-    const port = (listener.address() as net.AddressInfo).port;
+    const hop = await tcpListener();
+    cleanup.push(() => hop.close());
+    const { port, peers: accepted } = hop;
 
     const req = (n: number): SipRequest => ({
       kind: 'request',

@@ -179,6 +179,22 @@ export class SubscribeLoad {
     });
   }
 
+  /**
+   * A refresh inside the subscription a flow set up (RFC 6665 §4.1.2.1): its To tag, the next
+   * CSeq, a new branch. Resolves with the final status.
+   */
+  refresh(flow: FlowOutcome): Promise<number> {
+    const text = flow.bytes
+      .toString('latin1')
+      .replace(/^(To: <[^>]*>)/m, `$1;tag=${flow.toTag ?? ''}`)
+      .replace(/^CSeq: 1 SUBSCRIBE/m, 'CSeq: 2 SUBSCRIBE')
+      .replace(/branch=([^;\r\n]+)/, 'branch=$1r');
+    return new Promise((resolve) => {
+      this.resent.set(flow.callId, (o) => resolve(o.status));
+      this.write(Buffer.from(text, 'latin1'));
+    });
+  }
+
   close(): void {
     for (const [callId] of this.pending) this.finish(callId, undefined);
     this.closeSocket();
