@@ -156,7 +156,13 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   constructor(private readonly queue: SqliteJobQueue) {}
 
   async enqueue(job: DeliveryJob): Promise<void> {
-    const body: DeliveryJob = { user: job.user, sessionId: job.sessionId, edgeId: job.edgeId };
+    // The job carries the session (the delivery stores it as it takes it): keep it, or nothing delivers.
+    const body: DeliveryJob = {
+      user: job.user,
+      sessionId: job.sessionId,
+      edgeId: job.edgeId,
+      ...(job.session ? { session: job.session } : {}),
+    };
     await this.queue.send(JSON.stringify(body));
   }
 }

@@ -10,7 +10,13 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   ) {}
 
   async enqueue(job: DeliveryJob): Promise<void> {
-    const body: DeliveryJob = { user: job.user, sessionId: job.sessionId, edgeId: job.edgeId };
+    // The job carries the session (the delivery stores it as it takes it): keep it, or nothing delivers.
+    const body: DeliveryJob = {
+      user: job.user,
+      sessionId: job.sessionId,
+      edgeId: job.edgeId,
+      ...(job.session ? { session: job.session } : {}),
+    };
     await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body) }));
   }
 }
