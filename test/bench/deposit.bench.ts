@@ -33,7 +33,13 @@ async function startService(dataDir: string, synchronous: string, profDir: strin
   const node = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), 'dist/edge/main.js'];
   const [cmd, cmdArgs] = twoCpus ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(cmd, cmdArgs as string[], {
-    env: { ...process.env, ...FREE_PORTS, DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: synchronous },
+    env: {
+      ...process.env,
+      ...FREE_PORTS,
+      DATA_DIR: dataDir,
+      SQLITE_SYNCHRONOUS: synchronous,
+      MAX_LOOP_LAG_MS: '60000',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -75,6 +81,7 @@ async function run(synchronous: 'FULL' | 'NORMAL'): Promise<void> {
   const latencies: number[] = [];
   let seq = 0;
   let failed = 0;
+  const statuses = new Set<number>();
   const deadline = performance.now() + seconds * 1000;
   const cpuBefore = await service.cpuMs();
   const started = performance.now();
@@ -96,7 +103,10 @@ async function run(synchronous: 'FULL' | 'NORMAL'): Promise<void> {
           client.buildRequest('MESSAGE', { uri: to, body, contentType: CPIM_CONTENT_TYPE }),
         );
         if (res.status === 202) latencies.push(performance.now() - t);
-        else failed++;
+        else {
+          failed++;
+          statuses.add(res.status);
+        }
       }
     }),
   );
@@ -107,7 +117,7 @@ async function run(synchronous: 'FULL' | 'NORMAL'): Promise<void> {
   await service.stop();
   console.log(
     `synchronous=${synchronous}: ${latencies.length} deposits acknowledged (202) in ${elapsed.toFixed(1)} s = ` +
-      `${(latencies.length / elapsed).toFixed(0)}/s, ${failed} not 202; p50 ${pct(latencies, 0.5).toFixed(1)} ms, ` +
+      `${(latencies.length / elapsed).toFixed(0)}/s, ${failed} not 202${failed ? ` (${[...statuses].join(', ')})` : ''}; p50 ${pct(latencies, 0.5).toFixed(1)} ms, ` +
       `p99 ${pct(latencies, 0.99).toFixed(1)} ms; service CPU ${((cpu * 1000) / Math.max(1, latencies.length)).toFixed(0)} µs/deposit; ` +
       `RSS ${rss.toFixed(0)} MiB`,
   );

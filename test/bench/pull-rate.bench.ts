@@ -40,7 +40,7 @@ const timeout = <T>(p: Promise<T>, ms: number) =>
 
 execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });
 const dataDir = await mkdtemp(join(tmpdir(), 'bench-pull-rate-'));
-const edge = await spawnEdge({ DATA_DIR: dataDir, MAX_IN_FLIGHT: '20000' });
+const edge = await spawnEdge({ DATA_DIR: dataDir, MAX_IN_FLIGHT: '20000', MAX_LOOP_LAG_MS: '60000' });
 const pid = edge.child.pid!;
 if (twoCpus) {
   execFileSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' });

@@ -176,6 +176,43 @@ describe.each([sqliteQueues(), sqsQueues()])('$name', (impl) => {
     expect(seen).toHaveLength(1);
   });
 
+  it('hands on the session a delivery job carries (the delivery stores it; the INVITE does not)', async () => {
+    const q = await impl.open(5);
+    const carried: DeliveryJob = {
+      ...job('s-carried'),
+      session: {
+        user: 'sip:alice@example.com',
+        sessionId: 's-carried',
+        dialogId: 'd1',
+        dialog: {
+          callId: 'c1',
+          localTag: 't1',
+          remoteTag: 'f1',
+          localUri: 'sip:alice@example.com',
+          remoteUri: 'sip:alice@example.com',
+          remoteTarget: 'sip:alice@192.0.2.10',
+          routeSet: [],
+          localCSeq: 1,
+          flow: { edgeId: 'http://10.0.1.23:8080', transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 5070 },
+        },
+        retrieve: ['m1', 'm2'],
+        clientPath: 'msrp://192.0.2.10:9/c1;tcp',
+        localPath: 'msrp://pf.example.com:2855/s-carried;tcp',
+        state: 'waiting',
+        createdAt: '2026-12-07T00:00:00.000Z',
+        expiresAt: 1_900_000_000,
+      },
+    };
+    await q.queue.enqueue(carried);
+    const bodies: string[] = [];
+    q.consume(async (event) => {
+      bodies.push(...event.Records.map((r) => r.body));
+      return { batchItemFailures: [] };
+    });
+    await until(() => bodies[0]);
+    expect(JSON.parse(bodies[0]!)).toEqual(carried);
+  });
+
   it('an IMDN job carries the report’s metadata, never the payload', async () => {
     const q = await impl.open(5);
     const m = message({ messageId: 'imdn-1' });

@@ -156,11 +156,11 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   constructor(private readonly queue: SqliteJobQueue) {}
 
   async enqueue(job: DeliveryJob): Promise<void> {
+    // The job carries the session (the delivery stores it as it takes it): keep it, or nothing delivers.
     const body: DeliveryJob = {
       user: job.user,
       sessionId: job.sessionId,
       edgeId: job.edgeId,
-      // The delivery stores the session as it takes it (DeliverySessionStore.begin).
       ...(job.session ? { session: job.session } : {}),
     };
     await this.queue.send(JSON.stringify(body));

@@ -10,11 +10,11 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   ) {}
 
   async enqueue(job: DeliveryJob): Promise<void> {
+    // The job carries the session (the delivery stores it as it takes it): keep it, or nothing delivers.
     const body: DeliveryJob = {
       user: job.user,
       sessionId: job.sessionId,
       edgeId: job.edgeId,
-      // The delivery stores the session as it takes it (DeliverySessionStore.begin).
       ...(job.session ? { session: job.session } : {}),
     };
     await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body) }));
