@@ -91,6 +91,16 @@ class ConnectionWatch {
     return [...this.open].filter(([, p]) => p === port).map(([id]) => id);
   }
 
+  /**
+   * Whether the edge opened a new connection to `port` after its first one closed, and it is
+   * open. Kamailio's children die one by one after a kill, and one may still accept a connection
+   * and drop it, so a retry can take more than one new connection.
+   */
+  reopened(port: number): boolean {
+    const [first, ...later] = this.openedTo(port);
+    return first !== undefined && this.isClosed(first) && later.length > 0 && !this.isClosed(later.at(-1)!);
+  }
+
   async until(cond: () => boolean): Promise<void> {
     while (!cond()) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
@@ -172,7 +182,7 @@ describe('through Kamailio, when connections to it go away', () => {
     const second = await c.nextNotify(dialog, 20_000);
     expect(listOf(second).total).toBe(1);
     // RFC 3261 §12.2.1.1, §18.1.1: to the route set's first URI, on a connection opened anew.
-    expect(watch.openedTo(proxy.ports.main)).toHaveLength(2);
+    expect(watch.reopened(proxy.ports.main)).toBe(true);
     expect(getHeaders(second, 'Route')).toHaveLength(0);
   }, 60_000);
 
@@ -203,7 +213,7 @@ describe('through Kamailio, when connections to it go away', () => {
     const serviceBranch = (n: SipRequest) => parseVia(getHeaders(n, 'Via').at(-1) ?? '')?.branch;
     expect(serviceBranch(again)).toBe(serviceBranch(first));
     await eventually(async () => (await answeredNotifies()) > answered, 'the 200 to the NOTIFY sent again');
-    expect(watch.openedTo(proxy.ports.main)).toHaveLength(2);
+    expect(watch.reopened(proxy.ports.main)).toBe(true);
     await depositHttp(edge.adminUrl, { to: user, from: 'sip:bob@example.net', body: 'after the crash' });
     expect(listOf(await c.nextNotify(dialog)).total).toBe(1);
     expect(await subscriptionsEnded()).toBe(ended);
