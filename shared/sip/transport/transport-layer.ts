@@ -72,7 +72,8 @@ export class TransportLayer {
   private running = false;
   /** Datagrams read in the current turn of the event loop; turns in a row whose read was cut short. */
   private datagramsThisTurn = 0;
-  private cutShortTurns = 0;
+  /** Since when every turn's UDP read stopped at libuv's limit (undefined: the last one did not). */
+  private cutShortSince: number | undefined;
 
   private readonly connectionEvents: ConnectionEvents = {
     // RFC 7118 §5.1: a WebSocket message bounds its SIP message like a datagram does.
@@ -383,21 +384,30 @@ export class TransportLayer {
   static readonly DATAGRAMS_PER_TURN = 32;
 
   /**
-   * Whether datagrams keep waiting in the kernel: the UDP socket's last reads, two turns in a row,
+   * How long datagrams must keep waiting before it counts as a backlog: a GC pause or one group
+   * commit leaves a few turns' worth queued at a thousand flows a second, answered within
+   * milliseconds, well inside T1 (500 ms, RFC 3261 §17.1.2.2); shedding on that refused flows a
+   * quiet machine could serve (the SIPp bench).
+   */
+  static readonly BACKLOG_MS = 100;
+
+  /**
+   * Whether datagrams keep waiting in the kernel: for BACKLOG_MS every read of the UDP socket
    * stopped at libuv's per-turn limit rather than at an empty socket. A receiver whose turns are
    * too long for the arrival rate sees this on every turn, and the kernel drops what its buffer
    * cannot hold, unanswered (UDP has no flow control, RFC 3261 §18.1.1); one stall of the process
-   * (one turn) is not it. Cheap to read, for load shedding above this layer.
+   * (a few turns) is not it. Cheap to read, for load shedding above this layer.
    */
   get receiveBacklog(): boolean {
-    return this.cutShortTurns >= 2;
+    return this.cutShortSince !== undefined && performance.now() - this.cutShortSince >= TransportLayer.BACKLOG_MS;
   }
 
   private countDatagram(): void {
     if (this.datagramsThisTurn++ === 0) {
       // The check phase runs after this turn's reads (poll phase): the read is over by then.
       setImmediate(() => {
-        this.cutShortTurns = this.datagramsThisTurn >= TransportLayer.DATAGRAMS_PER_TURN ? this.cutShortTurns + 1 : 0;
+        if (this.datagramsThisTurn < TransportLayer.DATAGRAMS_PER_TURN) this.cutShortSince = undefined;
+        else this.cutShortSince ??= performance.now();
         this.datagramsThisTurn = 0;
       });
     }
