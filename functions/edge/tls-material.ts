@@ -26,25 +26,31 @@ export async function loadTlsMaterial(opts: {
   try {
     return { key: await readFile(keyPath, 'utf8'), cert: await readFile(certPath, 'utf8') };
   } catch {
-    // Loaded only the first time: the X.509 toolkit is most of what the edge would parse at start.
-    const { default: selfsigned } = await import('selfsigned');
-    const pems = await selfsigned.generate([{ name: 'commonName', value: opts.commonName }], {
-      keyType: 'ec',
-      curve: 'P-256',
-      algorithm: 'sha256',
-      extensions: [
-        {
-          name: 'subjectAltName',
-          altNames: [
-            { type: 2, value: opts.commonName },
-            { type: 7, ip: '127.0.0.1' },
-          ],
-        },
-      ],
-    });
+    const pems = await selfSignedPair(opts.commonName);
     await mkdir(dir, { recursive: true });
-    await writeFile(keyPath, pems.private, { mode: 0o600 });
+    await writeFile(keyPath, pems.key, { mode: 0o600 });
     await writeFile(certPath, pems.cert);
-    return { key: pems.private, cert: pems.cert };
+    return pems;
   }
+}
+
+/** A fresh P-256 key and a self-signed certificate for `commonName` (and 127.0.0.1). */
+export async function selfSignedPair(commonName: string): Promise<TlsMaterial> {
+  // Loaded only when needed: the X.509 toolkit is most of what the edge would parse at start.
+  const { default: selfsigned } = await import('selfsigned');
+  const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: commonName },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
+  });
+  return { key: pems.private, cert: pems.cert };
 }
