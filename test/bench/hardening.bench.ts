@@ -13,69 +13,23 @@
  *
  * Run: npm run bench -- hardening   (env: HARDEN_SECONDS=10 HARDEN_FACTOR=6 HARDEN_ATTACKERS=1000)
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
-import { summarizeProfile } from './profile.ts';
+import { startBenchService, twoCpus, type BenchService } from './bench-service.ts';
 import { SubscribeLoad, closedLoop, openLoop } from '../support/subscribe-load.ts';
 
 const START_RATE = Number(process.env.HARDEN_START_RATE ?? 100);
 const SECONDS = Number(process.env.HARDEN_SECONDS ?? 10);
 const FACTOR = Number(process.env.HARDEN_FACTOR ?? 6);
 const ATTACKERS = Number(process.env.HARDEN_ATTACKERS ?? 1000);
-const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
-interface Service {
-  child: ChildProcess;
-  ports: { udp: number; tcp: number; ws: number; admin: number };
-  output: () => string;
-  stop(): Promise<void>;
-}
-
-async function startService(dir: string, env: Record<string, string> = {}): Promise<Service> {
-  const profile = process.env.HARDEN_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : [];
-  const node = [process.execPath, ...profile, 'dist/edge/main.js'];
-  const [cmd, ...args] = twoCpus ? ['taskset', '-c', '0', ...node] : node;
-  const child = spawn(cmd!, args, {
-    env: { ...process.env, ...FREE_PORTS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, DATA_DIR: join(dir, 'data'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  const add = (b: Buffer) => (out = (out + b.toString()).slice(-64_000));
-  child.stdout!.on('data', add);
-  child.stderr!.on('data', add);
-  const ports = await new Promise<Service['ports']>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const m = /SIP UDP (\d+)\s+TCP (\d+)\s+TLS (\d+)\s+WS (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearInterval(timer);
-        resolve({ udp: Number(m[1]), tcp: Number(m[2]), ws: Number(m[4]), admin: Number(m[5]) });
-      }
-    }, 10);
-    child.once('exit', (code) => {
-      clearInterval(timer);
-      reject(new Error(`service exited with ${code}:\n${out}`));
-    });
-  });
-  return {
-    child,
-    ports,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(-child.pid!, 'SIGTERM');
-      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-      if (profile.length > 0) await summarizeProfile(join(dir, 'prof'));
-    },
-  };
+/** The bundle pinned to CPU 0; HARDEN_CPU_PROF=1 profiles it. */
+function startService(dir: string, env: Record<string, string> = {}): Promise<BenchService> {
+  return startBenchService(dir, env, process.env.HARDEN_CPU_PROF === '1');
 }
 
 /** The service's shed counters by reason, from /metrics. */
@@ -172,7 +126,7 @@ interface Attack {
  * `n` connections from 127.0.0.2-127.0.0.5, half TCP sending a request head one byte a second
  * (never finished), half WebSockets (RFC 7118 handshake, then nothing).
  */
-async function slowClients(ports: Service['ports'], n: number): Promise<Attack> {
+async function slowClients(ports: BenchService['ports'], n: number): Promise<Attack> {
   const sockets: { socket: net.Socket; closed: boolean }[] = [];
   const head =
     'SUBSCRIBE sip:victim@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:5060;branch=z9hG4bKslow\r\nX-Slow: ';

@@ -19,15 +19,15 @@
  * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
  * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=35 SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_AUTH, FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
+import { ADMIN_AUTH } from '../e2e/support.ts';
 import { freePort } from '../interop/kamailio.ts';
-import { summarizeProfile } from './profile.ts';
+import { collect, pin, startBenchService, stopGroup, twoCpus } from './bench-service.ts';
 
 const RATES = (process.env.SIPP_RATES ?? '250,500,1000,2000,4000').split(',').map(Number);
 const SECONDS = Number(process.env.SIPP_SECONDS ?? 5);
@@ -46,9 +46,6 @@ const MEMORY_COUNTS = (process.env.SIPP_MEMORY ?? '10000,100000')
 const MEMORY_RATE = Number(process.env.SIPP_MEMORY_RATE ?? 500);
 const SETTLE_S = Number(process.env.SIPP_SETTLE_S ?? 35);
 const here = fileURLToPath(new URL('.', import.meta.url));
-const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
-const pin = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
-  twoCpus ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 const KAMAILIO = '/usr/sbin/kamailio';
 const SQL = '/usr/share/kamailio/db_sqlite';
 
@@ -105,65 +102,25 @@ function groupUsage(pgid: number): { cpuUs: number; rssMiB: number } {
   return { cpuUs: ticks * 10_000, rssMiB: pssKiB / 1024 };
 }
 
-async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  process.kill(-child.pid!, 'SIGTERM');
-  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function collect(child: ChildProcess): () => string {
-  let out = '';
-  const add = (b: Buffer) => (out = (out + b.toString()).slice(-32_000));
-  child.stdout!.on('data', add);
-  child.stderr!.on('data', add);
-  return () => out;
-}
-
 async function startService(dir: string): Promise<Target> {
-  const node = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []), 'dist/edge/main.js'];
-  const [cmd, args] = pin(0, process.execPath, node);
-  const child = spawn(cmd, args, {
-    env: {
-      ...process.env,
-      ...FREE_PORTS,
-      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      DATA_DIR: join(dir, 'data'),
+  const service = await startBenchService(
+    dir,
+    {
       MAX_IN_FLIGHT: '20000',
       // The highest clean rate is the figure: no shedding on a loop made late by the machine's other load.
       MAX_LOOP_LAG_MS: '60000',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group, measured and stopped by the group's id
-  });
-  const out = collect(child);
-  const [port, tcpPort, adminPort] = await new Promise<[number, number, number]>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const m = /SIP UDP (\d+)\s+TCP (\d+)[\s\S]*admin http:\/\/[^:]+:(\d+)/.exec(out());
-      if (m) {
-        clearInterval(timer);
-        resolve([Number(m[1]), Number(m[2]), Number(m[3])]);
-      }
-    }, 10);
-    child.once('exit', (code) => {
-      clearInterval(timer);
-      reject(new Error(`service exited with ${code}:\n${out()}`));
-    });
-  });
+    PROFILE,
+  );
   return {
     name: 'service',
-    port,
-    tcpPort,
-    adminPort,
-    pid: child.pid!,
-    pgid: child.pid!,
+    port: service.ports.udp,
+    tcpPort: service.ports.tcp,
+    adminPort: service.ports.admin,
+    pid: service.child.pid!,
+    pgid: service.child.pid!,
     event: 'deferred-messages',
-    stop: async () => {
-      await stopGroup(child);
-      if (PROFILE) await summarizeProfile(join(dir, 'prof'));
-    },
+    stop: service.stop,
   };
 }
 

@@ -49,9 +49,28 @@ describe('a pull over msrps', () => {
     return { client, inv, answer };
   }
 
+  /** Connect over TLS with our certificate and the answer's fingerprint; the bodies received until the BYE. */
+  async function pullWithMine(pull: Awaited<ReturnType<typeof inviteOverTls>>): Promise<string[]> {
+    const { client, inv, answer } = pull;
+    const received: string[] = [];
+    const msrp = await connectMsrp({
+      localPath: inv.msrpPath,
+      remotePath: answer.path,
+      tls: { ...mine, serverFingerprint: answer.fingerprint! },
+      onMessage: (m) => received.push(m.body.toString('utf8')),
+    });
+    try {
+      await client.nextBye(inv.dialog);
+      return received;
+    } finally {
+      await msrp.close();
+    }
+  }
+
   it("answers with msrps: on the TLS port and the edge certificate's fingerprint; the client pulls over TLS", async () => {
     const user = 'sip:tls-alice@example.com';
-    const { client, inv, answer } = await inviteOverTls(user, 'over tls');
+    const pull = await inviteOverTls(user, 'over tls');
+    const { client, answer } = pull;
     try {
       expect(answer.tls).toBe(true);
       expect(parseMsrpUri(answer.path)).toMatchObject({ secure: true, port: edge.ports.msrps });
@@ -59,21 +78,10 @@ describe('a pull over msrps', () => {
       const cert = await readFile(join(edge.dataDir, 'tls', 'cert.pem'), 'utf8');
       expect(answer.fingerprint).toEqual({ hash: 'sha-256', value: new X509Certificate(cert).fingerprint256 });
 
-      const received: string[] = [];
-      const msrp = await connectMsrp({
-        localPath: inv.msrpPath,
-        remotePath: answer.path,
-        tls: { ...mine, serverFingerprint: answer.fingerprint! },
-        onMessage: (m) => received.push(m.body.toString('utf8')),
-      });
-      try {
-        await client.nextBye(inv.dialog);
-        expect(received).toHaveLength(1);
-        expect(received[0]).toContain('over tls');
-        expect((await pendingOf(edge.adminUrl, user)).total).toBe(0);
-      } finally {
-        await msrp.close();
-      }
+      const received = await pullWithMine(pull);
+      expect(received).toHaveLength(1);
+      expect(received[0]).toContain('over tls');
+      expect((await pendingOf(edge.adminUrl, user)).total).toBe(0);
     } finally {
       client.close();
     }
@@ -81,7 +89,8 @@ describe('a pull over msrps', () => {
 
   it('refuses a client whose certificate is not the one its offer named; the message stays stored', async () => {
     const user = 'sip:tls-bob@example.com';
-    const { client, inv, answer } = await inviteOverTls(user, 'not for mallory');
+    const pull = await inviteOverTls(user, 'not for mallory');
+    const { client, inv, answer } = pull;
     try {
       await expect(
         connectMsrp({
@@ -93,20 +102,8 @@ describe('a pull over msrps', () => {
       expect((await pendingOf(edge.adminUrl, user)).total).toBe(1);
 
       // The client with the offered certificate, connecting next, still gets it.
-      const received: string[] = [];
-      const msrp = await connectMsrp({
-        localPath: inv.msrpPath,
-        remotePath: answer.path,
-        tls: { ...mine, serverFingerprint: answer.fingerprint! },
-        onMessage: (m) => received.push(m.body.toString('utf8')),
-      });
-      try {
-        await client.nextBye(inv.dialog);
-        expect(received.join()).toContain('not for mallory');
-        expect((await pendingOf(edge.adminUrl, user)).total).toBe(0);
-      } finally {
-        await msrp.close();
-      }
+      expect((await pullWithMine(pull)).join()).toContain('not for mallory');
+      expect((await pendingOf(edge.adminUrl, user)).total).toBe(0);
     } finally {
       client.close();
     }
