@@ -77,26 +77,33 @@ export class CpmClient extends EventEmitter {
   private async open(): Promise<void> {
     const { transport, server } = this.opts;
     if (transport === 'udp') {
-      const sock = createSocket('udp4');
-      sock.on('message', (data, rinfo) =>
-        this.onData(data, true, (bytes) => sock.send(bytes, rinfo.port, rinfo.address)),
-      );
-      await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
-      this.udp = sock;
-      this.localPort = sock.address().port;
-      if (this.opts.tcpListener === false) return;
-      const tcpServer = createServer((conn) => {
-        this.accepted.add(conn);
-        conn.on('close', () => this.accepted.delete(conn));
-        this.readStream(conn);
-      });
-      await new Promise<void>((resolve) => {
-        // Best effort: when the TCP port is taken, the client simply has no TCP side.
-        tcpServer.once('error', () => resolve());
-        tcpServer.listen(this.localPort, '127.0.0.1', () => resolve());
-      });
-      this.tcpServer = tcpServer;
-      return;
+      // RFC 3261 §18: a request too large for a datagram comes over TCP to the same port, so both
+      // sides take one port; when another process holds its TCP side, the pair is taken anew.
+      for (let attempt = 1; ; attempt++) {
+        const sock = createSocket('udp4');
+        sock.on('message', (data, rinfo) =>
+          this.onData(data, true, (bytes) => sock.send(bytes, rinfo.port, rinfo.address)),
+        );
+        await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+        this.udp = sock;
+        this.localPort = sock.address().port;
+        if (this.opts.tcpListener === false) return;
+        const tcpServer = createServer((conn) => {
+          this.accepted.add(conn);
+          conn.on('close', () => this.accepted.delete(conn));
+          this.readStream(conn);
+        });
+        const listening = await new Promise<boolean>((resolve) => {
+          tcpServer.once('error', () => resolve(false));
+          tcpServer.listen(this.localPort, '127.0.0.1', () => resolve(true));
+        });
+        if (listening) {
+          this.tcpServer = tcpServer;
+          return;
+        }
+        sock.close();
+        if (attempt === 20) throw new Error(`no port free for both UDP and TCP after ${attempt} tries`);
+      }
     }
     if (transport === 'ws') {
       const ws = new WebSocket(`ws://${server.host}:${server.port}`, 'sip');

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runDemo } from '#functions/edge/demo-flow.ts';
 import { FREE_PORTS, TEST_ADMIN_TOKEN, spawnEdge } from './support.ts';
 
@@ -57,6 +57,8 @@ describe('stopping', { timeout: 90_000 }, () => {
 
   it('SIGTERM after pulls with dialogs and MSRP sessions exits within seconds, not minutes', async () => {
     const edge = await spawnEdge({ DATA_DIR: dataDir });
+    // A failure below must not leave the edge holding the data folder the next tests use.
+    onTestFinished(() => void edge.child.kill('SIGKILL'));
     await runDemo({ transport: 'tcp', sipPort: edge.ports.tcp! });
     await runDemo({ transport: 'udp', sipPort: edge.ports.udp! });
     const started = Date.now();
