@@ -124,6 +124,13 @@ export interface MessagePage {
   cursor?: string;
 }
 
+/** One NOTIFY's counters, and the subscription they were taken from. */
+export interface NotifyTurn {
+  cseq: number;
+  version: number;
+  subscription: Subscription;
+}
+
 export interface SubscriptionStore {
   put(sub: Subscription): Promise<void>;
   get(user: string, dialogId: string, now: number): Promise<Subscription | undefined>;
@@ -138,10 +145,12 @@ export interface SubscriptionStore {
    */
   renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean>;
   /**
-   * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update).
-   * Returns undefined when the subscription no longer exists.
+   * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update), with the
+   * subscription as that update left it (its flow, expiry and state: the same write returns
+   * them, so a NOTIFY for a dialog known by id needs no read of its own). Returns undefined when
+   * the subscription no longer exists.
    */
-  nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined>;
+  nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined>;
   /** Subscriptions expired at `now`, for the sweep. */
   listExpired(now: number, limit: number): Promise<Subscription[]>;
   /** Unexpired subscriptions across users (operator gauge). */
@@ -216,8 +225,12 @@ export interface HandlerInvoker {
 /** Events the edge sends the subscribe handler without a SIP request behind them. */
 export type SubscriptionSignal =
   | { type: 'notify-failed'; user: string; dialogId: string; status: number }
-  /** With `edgeId`, only the subscriptions that edge task holds are notified. */
-  | { type: 'user-changed'; user: string; edgeId?: string };
+  /**
+   * With `edgeId`, only the subscriptions that edge task holds are notified. With `dialogIds`,
+   * those dialogs (the ones the change fan-out found on that edge) are notified without listing
+   * the user's subscriptions a second time.
+   */
+  | { type: 'user-changed'; user: string; edgeId?: string; dialogIds?: string[] };
 
 /**
  * Requests the service originates outside any dialog, handed to whichever edge task sends them

@@ -4,6 +4,11 @@
  * refilled one per `intervalMs`: a deposit followed by a retrieval goes out immediately twice,
  * while a storm of changes settles to one round per interval. Full state makes coalescing
  * lossless: the round sent after the wait carries every change before it.
+ *
+ * A change may name the user's watchers its sender already read (`dialogIds`, from the change
+ * fan-out in AWS mode): the round passes them on so the NOTIFYs need not list them again. A
+ * round that waited carries the union of its changes' watchers, or none (list them) when one
+ * change named none.
  */
 export const NOTIFY_BURST = 3;
 
@@ -15,35 +20,42 @@ interface Bucket {
 
 export class ChangeCoalescer {
   private readonly buckets = new Map<string, Bucket>();
-  private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly pending = new Map<string, { timer: NodeJS.Timeout; dialogIds?: Set<string> }>();
   private stopped = false;
 
   constructor(
-    private readonly fire: (user: string) => Promise<void>,
+    private readonly fire: (user: string, dialogIds?: readonly string[]) => Promise<void>,
     private readonly intervalMs: number,
     private readonly now: () => number = Date.now,
     private readonly burst: number = NOTIFY_BURST,
   ) {}
 
-  userChanged(user: string): Promise<void> {
-    // A round is already due: it will carry this change too.
-    if (this.stopped || this.pending.has(user)) return Promise.resolve();
+  userChanged(user: string, dialogIds?: readonly string[]): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const due = this.pending.get(user);
+    if (due) {
+      // A round is already due: it will carry this change too, and notify its watchers.
+      if (!dialogIds) delete due.dialogIds;
+      else for (const id of dialogIds) due.dialogIds?.add(id);
+      return Promise.resolve();
+    }
     const bucket = this.refill(user);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return this.run(user);
+      return this.run(user, dialogIds);
     }
     const timer = setTimeout(
       () => {
+        const round = this.pending.get(user);
         this.pending.delete(user);
         const b = this.refill(user);
         b.tokens = Math.max(0, b.tokens - 1);
-        void this.run(user);
+        void this.run(user, round?.dialogIds && [...round.dialogIds]);
       },
       Math.ceil((1 - bucket.tokens) * this.intervalMs),
     );
     timer.unref();
-    this.pending.set(user, timer);
+    this.pending.set(user, dialogIds ? { timer, dialogIds: new Set(dialogIds) } : { timer });
     return Promise.resolve();
   }
 
@@ -56,8 +68,8 @@ export class ChangeCoalescer {
     return bucket;
   }
 
-  private async run(user: string): Promise<void> {
-    await this.fire(user).catch(() => undefined);
+  private async run(user: string, dialogIds?: readonly string[]): Promise<void> {
+    await this.fire(user, dialogIds).catch(() => undefined);
     // Forget users whose bucket is full again, so the map stays bounded by recent activity.
     const t = this.now();
     for (const [u, b] of this.buckets) {
@@ -67,7 +79,7 @@ export class ChangeCoalescer {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.pending.values()) clearTimeout(t);
+    for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
   }
 }

@@ -5,7 +5,7 @@
  *   POST /control/send          InDialogRequestSpec               -> { status, retryAfter? }
  *   POST /control/deliver       { sessionId, message: { id, cpim: base64 } } -> { status }
  *   POST /control/close         { sessionId }
- *   POST /control/user-changed  { user }
+ *   POST /control/user-changed  { user, dialogIds? }
  *
  * Any failure (no answer in time, connection refused, non-2xx, a malformed answer) is thrown to
  * the caller: a failed deliver must leave the message deferred, and the SQS job is retried.
@@ -118,10 +118,16 @@ export class EdgeHttpGateway implements EdgeGateway {
     await this.call(edgeId, '/control/close', { sessionId }, { timeoutMs: this.controlTimeoutMs, idempotent: true });
   }
 
-  /** Tell one edge that a user's list changed (it NOTIFYs the watchers it holds). */
-  async userChanged(edgeId: string, user: string): Promise<void> {
+  /**
+   * Tell one edge that a user's list changed (it NOTIFYs the watchers it holds); `dialogIds`,
+   * the watchers on that edge the caller read, spare the NOTIFYs listing them again.
+   */
+  async userChanged(edgeId: string, user: string, dialogIds?: readonly string[]): Promise<void> {
     // Not retried after a timeout (idempotent: false): only a refused connection or a 503 is.
-    await this.call(edgeId, '/control/user-changed', { user }, { timeoutMs: this.fanOutTimeoutMs, idempotent: false });
+    await this.call(edgeId, '/control/user-changed', dialogIds ? { user, dialogIds } : { user }, {
+      timeoutMs: this.fanOutTimeoutMs,
+      idempotent: false,
+    });
   }
 
   private async call(edgeId: string, route: string, body: unknown, spec: CallSpec): Promise<unknown> {
@@ -228,7 +234,8 @@ export interface EdgeChangeFeedOptions {
 
 /**
  * ChangeFeed over the edges' control API: each distinct edge holding one of the user's
- * subscription flows is told once; that edge NOTIFYs the watchers. Best effort: an unreachable
+ * subscription flows is told once, with the dialogs of the watchers it holds; that edge NOTIFYs
+ * them (without listing the user's subscriptions again: one read per change). Best effort: an unreachable
  * edge is reported through `onError` and the others are still told, because the change itself
  * is already stored and a watcher misses at most one NOTIFY until the next change or refresh.
  */
@@ -247,9 +254,16 @@ export class EdgeChangeFeed implements ChangeFeed {
 
   async userChanged(user: string): Promise<void> {
     const subs = await this.subscriptions.listByUser(user, Math.floor(this.now() / 1000));
-    const edges = [...new Set(subs.map((s) => s.dialog.flow.edgeId))];
+    const byEdge = new Map<string, string[]>();
+    for (const s of subs) {
+      const held = byEdge.get(s.dialog.flow.edgeId);
+      if (held) held.push(s.dialogId);
+      else byEdge.set(s.dialog.flow.edgeId, [s.dialogId]);
+    }
     await Promise.all(
-      edges.map((edgeId) => this.gateway.userChanged(edgeId, user).catch((err: unknown) => this.onError(edgeId, err))),
+      [...byEdge].map(([edgeId, dialogIds]) =>
+        this.gateway.userChanged(edgeId, user, dialogIds).catch((err: unknown) => this.onError(edgeId, err)),
+      ),
     );
   }
 }

@@ -69,20 +69,28 @@ export function notifyRequest(
 
 /**
  * NOTIFYs for every active subscription of a user after their list changed; with `edgeId`, only
- * those whose dialog that edge task holds (each edge asks for its own). A subscription whose
- * counters cannot be taken (removed meanwhile) is skipped.
+ * those whose dialog that edge task holds (each edge asks for its own). With `dialogIds` (the
+ * watchers the change fan-out just read), those dialogs are notified without listing the user's
+ * subscriptions again: each counter update returns its subscription, and one that has ended,
+ * expired or moved to another edge task meanwhile is skipped (a refresh that moved it sent its
+ * own NOTIFY). A subscription whose counters cannot be taken (removed meanwhile) is skipped.
  */
-export async function notifyWatchers(deps: NotifyDeps, user: string, edgeId?: string): Promise<InDialogRequestSpec[]> {
+export async function notifyWatchers(
+  deps: NotifyDeps,
+  signal: { user: string; edgeId?: string; dialogIds?: readonly string[] },
+): Promise<InDialogRequestSpec[]> {
+  const { user, edgeId, dialogIds } = signal;
   const nowMs = deps.now();
-  const subs = (await deps.subscriptions.listByUser(user, Math.floor(nowMs / 1000))).filter(
-    (s) => edgeId === undefined || s.dialog.flow.edgeId === edgeId,
-  );
-  if (subs.length === 0) return [];
+  const nowSec = Math.floor(nowMs / 1000);
+  const held = (sub: Subscription) =>
+    sub.expiresAt > nowSec && sub.state === 'active' && (edgeId === undefined || sub.dialog.flow.edgeId === edgeId);
+  const dialogs = dialogIds ?? (await deps.subscriptions.listByUser(user, nowSec)).filter(held).map((s) => s.dialogId);
+  if (dialogs.length === 0) return [];
   const list = await currentList(deps, user);
   const out: InDialogRequestSpec[] = [];
-  for (const sub of subs) {
-    const counters = await deps.subscriptions.nextNotify(sub.user, sub.dialogId);
-    if (counters) out.push(notifyRequest(sub, list, counters, deps.policy, nowMs));
+  for (const dialogId of dialogs) {
+    const turn = await deps.subscriptions.nextNotify(user, dialogId);
+    if (turn && held(turn.subscription)) out.push(notifyRequest(turn.subscription, list, turn, deps.policy, nowMs));
   }
   return out;
 }

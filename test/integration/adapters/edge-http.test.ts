@@ -174,7 +174,7 @@ describe('EdgeHttpGateway.deliver and closeSession', () => {
 });
 
 describe('EdgeChangeFeed', () => {
-  it('tells each distinct edge holding one of the user’s subscriptions once', async () => {
+  it('tells each distinct edge holding one of the user’s subscriptions once, naming the watchers it holds', async () => {
     const a = await edge((_, res) => json(res, 200, {}));
     const b = await edge((_, res) => json(res, 200, {}));
     const onEdge = (url: string, n: number) =>
@@ -193,8 +193,11 @@ describe('EdgeChangeFeed', () => {
     );
     await feed.userChanged(ALICE);
     expect(asked).toEqual([{ user: ALICE, now: NOW }]);
-    expect(a.calls).toEqual([{ path: '/control/user-changed', body: { user: ALICE } }]);
-    expect(b.calls).toEqual([{ path: '/control/user-changed', body: { user: ALICE } }]);
+    // The edge's NOTIFYs take these dialogs' counters without listing the subscriptions again.
+    expect(a.calls).toEqual([
+      { path: '/control/user-changed', body: { user: ALICE, dialogIds: [subs[0]!.dialogId, subs[1]!.dialogId] } },
+    ]);
+    expect(b.calls).toEqual([{ path: '/control/user-changed', body: { user: ALICE, dialogIds: [subs[2]!.dialogId] } }]);
   });
 
   it('still tells the reachable edges when one is down, and reports the one that failed', async () => {

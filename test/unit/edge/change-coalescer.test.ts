@@ -38,4 +38,22 @@ describe('ChangeCoalescer', () => {
     expect(fired).toHaveLength(5);
     c.stop();
   });
+
+  it('passes on the watchers a change names; a round that waited carries all of its changes’ watchers', async () => {
+    vi.useFakeTimers();
+    const rounds: (readonly string[] | undefined)[] = [];
+    const c = new ChangeCoalescer(async (_user, dialogIds) => void rounds.push(dialogIds), 1000, Date.now, 1);
+    await c.userChanged('alice', ['d1']);
+    expect(rounds).toEqual([['d1']]);
+    await c.userChanged('alice', ['d1']);
+    await c.userChanged('alice', ['d2']);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rounds).toEqual([['d1'], ['d1', 'd2']]);
+    // A change that names none (the edge's own, local mode) makes the round list the watchers.
+    await c.userChanged('alice', ['d1']);
+    await c.userChanged('alice');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rounds).toEqual([['d1'], ['d1', 'd2'], undefined]);
+    c.stop();
+  });
 });
