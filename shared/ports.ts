@@ -44,7 +44,9 @@ export interface DeferredMessageStore {
    * The user's unexpired messages among `ids`, without payloads, in one batch read (DynamoDB:
    * BatchGetItem of up to 100 keys, unprocessed keys retried). Unknown, foreign and expired ids
    * are left out; order is not kept. Callers bound `ids` (the INVITE takes at most
-   * `policy.maxInviteIds`).
+   * `policy.maxInviteIds`). A message stored before the call is never left out; one removed a
+   * moment before may still be listed (DynamoDB reads eventually consistent first), so what acts
+   * on the list must do so with conditional writes (claims, deletes).
    */
   getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]>;
   /**

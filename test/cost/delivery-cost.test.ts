@@ -230,12 +230,13 @@ function dollarsPerMillion(c: CostPerMessage): number {
 /** The write target (8 units per delivered message, at any depth): met. */
 const MAX_WRITE_UNITS = 8;
 /**
- * Reads: the target is 4 at any depth. Met with fewer than a NOTIFY page (50) pending (the
- * watchers are read once per change: the fan-out passes them to the NOTIFYs); past it, each of
- * the cycle's 7 NOTIFYs reads a full page (3 units) and the count (1): 7.8 (README).
+ * Reads: the target is 4 at any depth. The watchers are read once per change (the fan-out
+ * passes them to the NOTIFYs), the INVITE's batch is read eventually consistent (its claims are
+ * conditional writes), and a NOTIFY page (15 entries) is one 4 KB read: 3.1 below a full page;
+ * past it each of the cycle's 7 NOTIFYs also reads the count (1): 4.5 (README).
  */
-const MAX_READ_UNITS_SHORT_LIST = 3.6;
-const MAX_READ_UNITS_FULL_LIST = 7.8;
+const MAX_READ_UNITS_SHORT_LIST = 3.1;
+const MAX_READ_UNITS_FULL_LIST = 4.5;
 /**
  * Dollars: the target is 8. Lambda time is $3.07 of it, $2.00 the deliver function waiting on
  * the client's MSRP 200s (README): what bounds the figure until that wait runs on the edge.
@@ -271,7 +272,7 @@ describe('cost per delivered message (500-byte body, one watcher, 5 per pull)', 
         expect(r.dynamoRequests[op]).toBe(at0.dynamoRequests[op]);
       }
     }
-    // A NOTIFY shows at most policy.notifyMaxEntries (50) entries, and reads the summary count
+    // A NOTIFY shows at most policy.notifyMaxEntries (15) entries, and reads the summary count
     // only when its page is full: reads grow until the list is full, then stay put.
     expect(at1000.dynamoRequests).toEqual(at100.dynamoRequests);
     expect(at1000.readUnits).toBe(at100.readUnits);

@@ -242,11 +242,31 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     return message && message.expiresAt > now ? message : undefined;
   }
 
+  /**
+   * Eventually consistent first (half the read units): an entry it returns is live, or was a
+   * moment ago, which is all an INVITE needs (the claim and the delete that act on it are
+   * conditional, strongly consistent writes). An id it does not return as live may have been
+   * deposited a moment ago, so those are read again strongly consistent: a message stored
+   * before the call is never missed.
+   */
   async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
     const unique = [...new Set(ids)];
+    const found = await this.batchGet(user, unique, now, false);
+    const seen = new Set(found.map((e) => e.id));
+    const missing = unique.filter((id) => !seen.has(id));
+    return missing.length === 0 ? found : [...found, ...(await this.batchGet(user, missing, now, true))];
+  }
+
+  /** The live entries among `ids`, in BatchGetItem rounds of at most 100 keys. */
+  private async batchGet(
+    user: string,
+    ids: readonly string[],
+    now: number,
+    consistent: boolean,
+  ): Promise<DeferredMessageEntry[]> {
     const out: DeferredMessageEntry[] = [];
-    for (let i = 0; i < unique.length; i += BATCH_GET_MAX) {
-      let keys: Item[] = unique.slice(i, i + BATCH_GET_MAX).map((id) => ({ user, sk: messageSortKey({ id }) }));
+    for (let i = 0; i < ids.length; i += BATCH_GET_MAX) {
+      let keys: Item[] = ids.slice(i, i + BATCH_GET_MAX).map((id) => ({ user, sk: messageSortKey({ id }) }));
       for (let round = 0; keys.length > 0; round++) {
         if (round >= UNPROCESSED_ROUNDS) throw new Error(`BatchGetItem left ${keys.length} keys unprocessed`);
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round)));
@@ -255,7 +275,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
             RequestItems: {
               [this.tableName]: {
                 Keys: keys,
-                ConsistentRead: true,
+                ConsistentRead: consistent,
                 // Read units are billed on the whole item; this only keeps payloads off the wire.
                 ProjectionExpression: ENTRY_PROJECTION.expression,
                 ExpressionAttributeNames: ENTRY_PROJECTION.names,

@@ -2,7 +2,7 @@
  * DynamoDeferredMessageStore against real dynalite: idempotent deposit (also after a failure
  * between its two writes), expiry filtering, ordering, pagination, lookups and the sweep list.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentClient, localDynamoClient } from '#shared/adapters/clients.ts';
 import { DynamoDeferredMessageStore, messageSortKey } from '#shared/adapters/dynamodb/deferred-messages.ts';
@@ -322,6 +322,33 @@ describe('getMany (an INVITE’s ids in one batch)', () => {
     }
     const ids = [...Array.from({ length: 150 }, (_, i) => `unknown-${i}`), ...made];
     expect((await store.getMany(user, ids, NOW)).map((m) => m.id).sort()).toEqual([...made].sort());
+  });
+
+  it('reads eventually consistent (half the units), and again strongly consistent only the ids that read missed', async () => {
+    const user = freshUser();
+    const old = message({ user });
+    const fresh = message({ user });
+    await store.put(old);
+    await store.put(fresh);
+    // A replica behind by the last deposit: the eventually consistent read does not see `fresh`.
+    const reads: { consistent: boolean; keys: number }[] = [];
+    const lagging = {
+      send: async (command: BatchGetCommand) => {
+        const request = command.input.RequestItems![backend.tables.messages]!;
+        reads.push({ consistent: request.ConsistentRead === true, keys: request.Keys!.length });
+        const out = await backend.clients.dynamo.send(command);
+        if (request.ConsistentRead) return out;
+        const items = out.Responses![backend.tables.messages]!.filter((item) => item.sk !== messageSortKey(fresh));
+        return { ...out, Responses: { [backend.tables.messages]: items } };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const behind = new DynamoDeferredMessageStore(lagging, backend.tables.messages);
+    const got = await behind.getMany(user, [old.id, fresh.id], NOW);
+    expect(got.map((m) => m.id).sort()).toEqual([old.id, fresh.id].sort());
+    expect(reads).toEqual([
+      { consistent: false, keys: 2 },
+      { consistent: true, keys: 1 },
+    ]);
   });
 });
 
