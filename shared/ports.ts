@@ -36,8 +36,10 @@ export interface DeferredMessageStore {
    * How many messages the user has stored: the per-user summary counter (atomic add on
    * put/delete; the same summary holds their bytes), one small read at any depth. A message past its expiry still counts until the
    * sweep (or TTL) removes it, so it may run ahead of `list` by the not-yet-swept ones.
+   * `seen`: a summary revision the count must include (ChangeDetail.revision); stores whose
+   * reads may lag (DynamoDB) then read eventually consistent first, strongly when behind it.
    */
-  count(user: string, now: number): Promise<number>;
+  count(user: string, now: number, seen?: number): Promise<number>;
   /** One of the user's messages by id, with its payload, or undefined (also when expired). */
   get(user: string, id: string, now: number): Promise<DeferredMessage | undefined>;
   /**
@@ -208,6 +210,17 @@ export interface EdgeGateway {
   closeSession(edgeId: string, sessionId: string): Promise<void>;
 }
 
+/** What a change fan-out knows of a change, passed on to the NOTIFYs it causes. */
+export interface ChangeDetail {
+  /** The watchers' dialogs on the edge told (the NOTIFYs need not list them again). */
+  dialogIds?: readonly string[];
+  /**
+   * The user's summary revision after the change (DeferredMessageStore.count's `seen`): the
+   * NOTIFYs' count must include it, so it may be read eventually consistent.
+   */
+  revision?: number;
+}
+
 /** Tells the edges holding a user's subscriptions that the user's list changed. */
 export interface ChangeFeed {
   userChanged(user: string): Promise<void>;
@@ -230,9 +243,9 @@ export type SubscriptionSignal =
   /**
    * With `edgeId`, only the subscriptions that edge task holds are notified. With `dialogIds`,
    * those dialogs (the ones the change fan-out found on that edge) are notified without listing
-   * the user's subscriptions a second time.
+   * the user's subscriptions a second time; with `revision`, the count read must include it.
    */
-  | { type: 'user-changed'; user: string; edgeId?: string; dialogIds?: string[] };
+  | { type: 'user-changed'; user: string; edgeId?: string; dialogIds?: string[]; revision?: number };
 
 /**
  * Requests the service originates outside any dialog, handed to whichever edge task sends them

@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InDialogRequestSpec } from '#shared/events.ts';
-import type { EdgeGateway } from '#shared/ports.ts';
+import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { consoleHtml, consoleScript } from './console/serve.ts';
 import type { EdgeMetrics } from './edge-metrics.ts';
 import type { FlowTrace } from './flow-trace.ts';
@@ -34,8 +34,8 @@ export interface AdminDeps {
   /** Operator reads and purges over the store; absent in AWS mode (the edge holds no store). */
   operator?: Operator;
   gateway: EdgeGateway;
-  /** `dialogIds`: the user's watchers on this task, as the change fan-out read them. */
-  userChanged: (user: string, dialogIds?: readonly string[]) => Promise<void>;
+  /** `change`: what the change fan-out knows of it (the watchers on this task, the summary revision). */
+  userChanged: (user: string, change?: ChangeDetail) => Promise<void>;
   live: () => { ok: boolean; detail: Record<string, unknown> };
   ready: () => Promise<{ ok: boolean; checks: Record<string, CheckOutcome> }>;
   /** Current state for the console: store numbers, sessions, queue depths. */
@@ -98,6 +98,7 @@ function optionalField<T>(json: unknown, name: string, check: (v: unknown) => v 
 }
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 export class AdminServer {
@@ -252,7 +253,11 @@ export class AdminServer {
         const json = await readJson(req, limit);
         const user = field(json, 'user', isString);
         const dialogIds = optionalField(json, 'dialogIds', isStringArray);
-        await this.deps.userChanged(user, dialogIds);
+        const revision = optionalField(json, 'revision', isCount);
+        await this.deps.userChanged(user, {
+          ...(dialogIds ? { dialogIds } : {}),
+          ...(revision !== undefined ? { revision } : {}),
+        });
         return send(res, 202, { accepted: user });
       }
       default:

@@ -5,13 +5,13 @@
  *   POST /control/send          InDialogRequestSpec               -> { status, retryAfter? }
  *   POST /control/deliver       { sessionId, message: { id, cpim: base64 } } -> { status }
  *   POST /control/close         { sessionId }
- *   POST /control/user-changed  { user, dialogIds? }
+ *   POST /control/user-changed  { user, dialogIds?, revision? }
  *
  * Any failure (no answer in time, connection refused, non-2xx, a malformed answer) is thrown to
  * the caller: a failed deliver must leave the message deferred, and the SQS job is retried.
  */
 import type { InDialogRequestSpec } from '../events.ts';
-import type { ChangeFeed, EdgeGateway, SubscriptionStore } from '../ports.ts';
+import type { ChangeDetail, ChangeFeed, EdgeGateway, SubscriptionStore } from '../ports.ts';
 
 export interface EdgeHttpOptions {
   /**
@@ -119,15 +119,21 @@ export class EdgeHttpGateway implements EdgeGateway {
   }
 
   /**
-   * Tell one edge that a user's list changed (it NOTIFYs the watchers it holds); `dialogIds`,
-   * the watchers on that edge the caller read, spare the NOTIFYs listing them again.
+   * Tell one edge that a user's list changed (it NOTIFYs the watchers it holds), with what the
+   * caller knows of the change: the watchers on that edge it read (the NOTIFYs need not list them
+   * again) and the summary revision the change left (their count may be read eventually consistent).
    */
-  async userChanged(edgeId: string, user: string, dialogIds?: readonly string[]): Promise<void> {
+  async userChanged(edgeId: string, user: string, change: ChangeDetail = {}): Promise<void> {
     // Not retried after a timeout (idempotent: false): only a refused connection or a 503 is.
-    await this.call(edgeId, '/control/user-changed', dialogIds ? { user, dialogIds } : { user }, {
-      timeoutMs: this.fanOutTimeoutMs,
-      idempotent: false,
-    });
+    await this.call(
+      edgeId,
+      '/control/user-changed',
+      { user, ...change },
+      {
+        timeoutMs: this.fanOutTimeoutMs,
+        idempotent: false,
+      },
+    );
   }
 
   private async call(edgeId: string, route: string, body: unknown, spec: CallSpec): Promise<unknown> {
@@ -228,6 +234,11 @@ function causeCode(err: unknown): string | undefined {
 export interface EdgeChangeFeedOptions {
   /** Epoch milliseconds. */
   now?: () => number;
+  /**
+   * The summary revisions the process's own store writes left (the DynamoDB store's
+   * `revisions`): passed on with the change, so its NOTIFYs may read the count eventually consistent.
+   */
+  revisions?: { latest(user: string): number | undefined };
   /** An edge that could not be told. Default: a line on stderr. */
   onError?: (edgeId: string, err: unknown) => void;
 }
@@ -242,6 +253,7 @@ export interface EdgeChangeFeedOptions {
 export class EdgeChangeFeed implements ChangeFeed {
   private readonly now: () => number;
   private readonly onError: (edgeId: string, err: unknown) => void;
+  private readonly revisions: EdgeChangeFeedOptions['revisions'];
 
   constructor(
     private readonly subscriptions: Pick<SubscriptionStore, 'listByUser'>,
@@ -250,6 +262,7 @@ export class EdgeChangeFeed implements ChangeFeed {
   ) {
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? ((edgeId, err) => console.warn(`user-changed to ${edgeId}: ${String(err)}`));
+    this.revisions = options.revisions;
   }
 
   async userChanged(user: string): Promise<void> {
@@ -260,9 +273,12 @@ export class EdgeChangeFeed implements ChangeFeed {
       if (held) held.push(s.dialogId);
       else byEdge.set(s.dialog.flow.edgeId, [s.dialogId]);
     }
+    const revision = this.revisions?.latest(user);
     await Promise.all(
       [...byEdge].map(([edgeId, dialogIds]) =>
-        this.gateway.userChanged(edgeId, user, dialogIds).catch((err: unknown) => this.onError(edgeId, err)),
+        this.gateway
+          .userChanged(edgeId, user, { dialogIds, ...(revision !== undefined ? { revision } : {}) })
+          .catch((err: unknown) => this.onError(edgeId, err)),
       ),
     );
   }

@@ -20,16 +20,20 @@ export interface NotifyDeps {
 
 export type SubscriptionEnd = 'timeout' | 'deactivated' | 'rejected';
 
-/** The user's current list: the first page and the whole count. */
+/**
+ * The user's current list: the first page and the whole count (`seen`: a summary revision the
+ * count must include, from the change being notified).
+ */
 export async function currentList(
   deps: Pick<NotifyDeps, 'messages' | 'policy' | 'now'>,
   user: string,
+  seen?: number,
 ): Promise<{ page: DeferredMessageEntry[]; total: number }> {
   const nowSec = Math.floor(deps.now() / 1000);
   const page = await deps.messages.list(user, nowSec, deps.policy.notifyMaxEntries);
   // A page short of the cap is the whole list: the summary is read only when more may follow.
   if (page.length < deps.policy.notifyMaxEntries) return { page, total: page.length };
-  return { page, total: Math.max(page.length, await deps.messages.count(user, nowSec)) };
+  return { page, total: Math.max(page.length, await deps.messages.count(user, nowSec, seen)) };
 }
 
 /** One NOTIFY for a subscription with given counters. */
@@ -77,16 +81,16 @@ export function notifyRequest(
  */
 export async function notifyWatchers(
   deps: NotifyDeps,
-  signal: { user: string; edgeId?: string; dialogIds?: readonly string[] },
+  signal: { user: string; edgeId?: string; dialogIds?: readonly string[]; revision?: number },
 ): Promise<InDialogRequestSpec[]> {
-  const { user, edgeId, dialogIds } = signal;
+  const { user, edgeId, dialogIds, revision } = signal;
   const nowMs = deps.now();
   const nowSec = Math.floor(nowMs / 1000);
   const held = (sub: Subscription) =>
     sub.expiresAt > nowSec && sub.state === 'active' && (edgeId === undefined || sub.dialog.flow.edgeId === edgeId);
   const dialogs = dialogIds ?? (await deps.subscriptions.listByUser(user, nowSec)).filter(held).map((s) => s.dialogId);
   if (dialogs.length === 0) return [];
-  const list = await currentList(deps, user);
+  const list = await currentList(deps, user, revision);
   const out: InDialogRequestSpec[] = [];
   for (const dialogId of dialogs) {
     const turn = await deps.subscriptions.nextNotify(user, dialogId);

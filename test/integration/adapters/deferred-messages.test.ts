@@ -178,6 +178,40 @@ describe('list and count', () => {
     expect(await store.count(user, NOW)).toBe(5);
   });
 
+  it('counts from an eventually consistent read when it has seen the change named, strongly consistent when not', async () => {
+    const user = freshUser();
+    // The summary revisions the store's own writes left, which the change fan-out passes on.
+    await store.put(message({ user }));
+    const afterFirst = store.revisions.latest(user)!;
+    await store.put(message({ user }));
+    const afterSecond = store.revisions.latest(user)!;
+    expect(afterSecond).toBeGreaterThan(afterFirst);
+    // A replica that has seen the first deposit only: its summary is one revision behind.
+    let behind: Record<string, unknown> | undefined;
+    const reads: boolean[] = [];
+    const lagging = {
+      send: async (command: GetCommand) => {
+        reads.push(command.input.ConsistentRead === true);
+        const out = await backend.clients.dynamo.send(command);
+        if (command.input.ConsistentRead) return out;
+        return { ...out, Item: behind };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const replica = new DynamoDeferredMessageStore(lagging, backend.tables.messages);
+    behind = { user, sk: 'summary', count: 1, rev: afterFirst };
+    expect(await replica.count(user, NOW, afterFirst)).toBe(1);
+    expect(reads).toEqual([false]);
+    // The second deposit's NOTIFY must count it: that replica has not seen it, so read strongly.
+    expect(await replica.count(user, NOW, afterSecond)).toBe(2);
+    expect(reads).toEqual([false, false, true]);
+    // Nothing named: strongly consistent at once.
+    expect(await replica.count(user, NOW)).toBe(2);
+    expect(reads).toEqual([false, false, true, true]);
+    // A delivery's count update leaves a newer revision too.
+    await store.uncount(user, { messages: 1, bytes: 1 });
+    expect(store.revisions.latest(user)).toBeGreaterThan(afterSecond);
+  });
+
   it('filters an item the moment it expires, though it is still stored (TTL deletes late)', async () => {
     const user = freshUser();
     const m = message({ user, ttl: 5 });

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
 import { ConfigError, controlDestinations, loadConfig } from '#shared/config.ts';
-import type { EdgeGateway } from '#shared/ports.ts';
+import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { AdminServer } from '#functions/edge/admin-server.ts';
 import { EdgeMetrics } from '#functions/edge/edge-metrics.ts';
 import { TimeSeries } from '#functions/edge/time-series.ts';
@@ -18,11 +18,11 @@ afterEach(async () => server?.stop());
 async function start(): Promise<{
   url: string;
   changed: string[];
-  watchers: (readonly string[] | undefined)[];
+  watchers: (ChangeDetail | undefined)[];
   sent: unknown[];
 }> {
   const changed: string[] = [];
-  const watchers: (readonly string[] | undefined)[] = [];
+  const watchers: (ChangeDetail | undefined)[] = [];
   const sent: unknown[] = [];
   const gateway = {
     send: async (_edge: string, spec: unknown) => {
@@ -35,9 +35,9 @@ async function start(): Promise<{
     metrics,
     series: new TimeSeries(metrics),
     gateway,
-    userChanged: async (user, dialogIds) => {
+    userChanged: async (user, change) => {
       changed.push(user);
-      watchers.push(dialogIds);
+      watchers.push(change);
     },
     live: () => ({ ok: true, detail: {} }),
     ready: async () => ({ ok: true, checks: {} }),
@@ -81,8 +81,11 @@ describe('control API authentication', () => {
     await new EdgeHttpGateway({ controlToken: TOKEN }).userChanged(edge.url, 'sip:alice@example.com');
     expect(edge.changed).toEqual(['sip:alice@example.com']);
     // The change fan-out names the watchers it read on this edge; the edge passes them on.
-    await new EdgeHttpGateway({ controlToken: TOKEN }).userChanged(edge.url, 'sip:carol@example.com', ['d1', 'd2']);
-    expect(edge.watchers).toEqual([undefined, ['d1', 'd2']]);
+    await new EdgeHttpGateway({ controlToken: TOKEN }).userChanged(edge.url, 'sip:carol@example.com', {
+      dialogIds: ['d1', 'd2'],
+      revision: 7,
+    });
+    expect(edge.watchers).toEqual([{}, { dialogIds: ['d1', 'd2'], revision: 7 }]);
     const bad = await post(
       `${edge.url}/control/user-changed`,
       { user: 'sip:dave@example.com', dialogIds: 'd1' },
