@@ -57,6 +57,7 @@ export class DeferredCpmStack extends Stack {
     const { subscribe, invite, deposit } = this.functions.handlers;
     this.edge.invokes({ subscribe, invite, deposit });
     this.edge.sendsFrom(this.functions.queues.outbound);
+    this.edge.reportsTo(this.functions.queues.delivery);
     this.dashboard = new OperatorDashboard(this, 'Operator', { edge: this.edge, functions: this.functions });
     this.alarms = new Alarms(this, 'Alarms', {
       edge: this.edge,

@@ -107,6 +107,11 @@ export interface Config {
    * the edge sends (the local default uses its own SQLite job queue).
    */
   outboundQueueUrl?: string;
+  /**
+   * AWS mode: DELIVERY_QUEUE_URL, where the edge queues its delivery reports (the MSRP outcome
+   * of each hand-off) for the deliver function to settle.
+   */
+  deliveryQueueUrl?: string;
   /** How handlers reach this task's control API; found from the ECS task metadata when unset. */
   edgeId?: string;
   /**
@@ -256,11 +261,10 @@ function sipUri(env: Env, name: string): string {
   return raw;
 }
 
-function outboundQueueUrl(env: Env): string {
-  const value = env.OUTBOUND_QUEUE_URL;
-  if (!value)
-    throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda (the IMDN reports to send)');
-  if (!/^https?:\/\/\S+$/.test(value)) throw new ConfigError('OUTBOUND_QUEUE_URL', `"${value}" is not a queue URL`);
+function queueUrl(env: Env, variable: 'OUTBOUND_QUEUE_URL' | 'DELIVERY_QUEUE_URL', what: string): string {
+  const value = env[variable];
+  if (!value) throw new ConfigError(variable, `required with HANDLER_MODE=lambda (${what})`);
+  if (!/^https?:\/\/\S+$/.test(value)) throw new ConfigError(variable, `"${value}" is not a queue URL`);
   return value;
 }
 
@@ -374,7 +378,13 @@ export function loadConfig(env: Env = process.env): Config {
     maxTransactions: positiveInt(env, 'MAX_TRANSACTIONS', 50_000),
     traceSampleRate: fraction(env, 'TRACE_SAMPLE_RATE'),
     ...(env.OUTBOUND_PROXY ? { outboundProxy: sipUri(env, 'OUTBOUND_PROXY') } : {}),
-    ...(handlerMode === 'lambda' ? { functions: functionNames(env), outboundQueueUrl: outboundQueueUrl(env) } : {}),
+    ...(handlerMode === 'lambda'
+      ? {
+          functions: functionNames(env),
+          outboundQueueUrl: queueUrl(env, 'OUTBOUND_QUEUE_URL', 'the IMDN reports to send'),
+          deliveryQueueUrl: queueUrl(env, 'DELIVERY_QUEUE_URL', 'where delivery reports go'),
+        }
+      : {}),
     ...(env.EDGE_ID ? { edgeId: env.EDGE_ID } : {}),
     ...(adminToken ? { adminToken } : {}),
     flowTrace: flowTraceRaw === '' ? handlerMode === 'local' : ['on', '1', 'true'].includes(flowTraceRaw),

@@ -6,7 +6,9 @@ import type {
   DeferredMessage,
   DeferredMessageEntry,
   DeliveryJob,
+  DeliveryReport,
   DeliverySession,
+  DeliveryTransfer,
   Subscription,
 } from './deferred/model.ts';
 import type { Flow } from './sip/dialog/types.ts';
@@ -193,6 +195,8 @@ export interface DeliverySessionStore {
 
 export interface DeliveryQueue {
   enqueue(job: DeliveryJob): Promise<void>;
+  /** Queue an edge's report of a hand-off, for `deliver` to settle (same queue, same consumer). */
+  report(report: DeliveryReport): Promise<void>;
 }
 
 /** The edge task that holds a client's flow or MSRP connection, seen from a handler. */
@@ -200,12 +204,13 @@ export interface EdgeGateway {
   /** Send an in-dialog request (NOTIFY, BYE) and wait for its final response. */
   send(edgeId: string, request: InDialogRequestSpec): Promise<{ status: number; retryAfter?: number }>;
   /**
-   * Send one message over the session's MSRP connection, waiting for the client to connect
-   * first (protocol.md: 30 s). Resolves with the client's status for the last chunk:
-   * 200 delivered; 408 no answer or no connection in time; 481 unknown session; other
-   * non-200 as the client sent it. Never deletes anything.
+   * Hand claimed messages to the edge holding the session's MSRP connection. Resolves once the
+   * edge took them; it SENDs them in the background (waiting for the client to connect first,
+   * protocol.md: 30 s), stops at 408/481 or the deadline, and after the final part queues a
+   * DeliveryReport with each message's status on the delivery queue. Never deletes anything.
+   * Repeating a part is harmless: the edge sends each message of a session once.
    */
-  deliver(edgeId: string, sessionId: string, message: { id: string; cpim: Uint8Array }): Promise<{ status: number }>;
+  transfer(edgeId: string, transfer: DeliveryTransfer): Promise<void>;
   /** Forget the session's MSRP binding and close its connection. */
   closeSession(edgeId: string, sessionId: string): Promise<void>;
 }

@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { OUTBOUND_QUEUE_URL_ENV } from '#shared/adapters/wiring.ts';
+import { DELIVERY_QUEUE_URL_ENV, OUTBOUND_QUEUE_URL_ENV } from '#shared/adapters/wiring.ts';
 import { MSRP_DEFAULT_PORT } from '#shared/msrp/uri.ts';
 import { NAMESPACE, SERVICE_NAME } from '#shared/observability/metrics.ts';
 import type { DeployConfig } from '../config.ts';
@@ -394,6 +394,17 @@ export class Edge extends Construct {
    * environment, and a queue consumer's actions on it alone (those of Lambda's SQS event
    * source; `grantConsumeMessages` would add GetQueueUrl, which the edge never calls).
    */
+  /**
+   * The delivery queue, where the edge queues the report of each delivery hand-off (the MSRP
+   * SENDs it ran) for the deliver function to settle: its URL, and SendMessage on it alone.
+   */
+  reportsTo(queue: sqs.IQueue): void {
+    this.container.addEnvironment(DELIVERY_QUEUE_URL_ENV, queue.queueUrl);
+    this.taskDefinition.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
+    );
+  }
+
   sendsFrom(queue: sqs.IQueue): void {
     this.container.addEnvironment(OUTBOUND_QUEUE_URL_ENV, queue.queueUrl);
     this.taskDefinition.taskRole.addToPrincipalPolicy(

@@ -1,11 +1,20 @@
 /**
- * The delivery consumer (step 14 of Figure 30): one SQS job per INVITE session. Each retrieved
- * message goes over the session's MSRP connection, held by the edge task named in the job, and
- * leaves the store only after the client's 200 to its last chunk (protocol.md "Delivery over
- * MSRP"). Every retry is idempotent: a message already delivered is no longer in the store.
+ * The delivery consumer (step 14 of Figure 30): one SQS job per INVITE session, in two steps so
+ * that no function is billed while the client answers. The job's step takes the session, claims
+ * the messages it retrieves and hands them to the edge task holding the session's MSRP
+ * connection (EdgeGateway.transfer); that edge SENDs them and queues a DeliveryReport on the same
+ * queue. The report's step settles it: each message leaves the store only after the client's 200
+ * to its last chunk (protocol.md "Delivery over MSRP"), the rest are given back, then BYE.
+ * Every retry is idempotent: a message already delivered is no longer in the store.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
+import type {
+  DeliveryJob,
+  DeliveryReport,
+  DeliverySession,
+  DeliveryTransfer,
+  TransferredMessage,
+} from '#shared/deferred/model.ts';
 import {
   storedBytes,
   type ChangeFeed,
@@ -25,20 +34,34 @@ export interface DeliverDeps {
   onDelivered?: (latencyMs: number, message: { user: string; id: string; from: string }) => void;
   onFailed?: (status: number) => void;
   /**
-   * How long one attempt holds a session (seconds). Default 600: past the deliver Lambda's 3 min
-   * timeout (30 s connect, the transfers, BYE), so no live attempt loses it, yet under the AWS
-   * queue's 18 min visibility, so a redelivery after a crashed attempt takes over. Each
-   * message is leased as long, to its session (a retry of the same session takes it again).
+   * How long one attempt holds a session (seconds). Default 600: past the messages' lease, within
+   * which the edge reports and the report is settled, so no live attempt loses it, yet under the
+   * AWS queue's 18 min visibility, so a redelivery after a crashed attempt takes over. Each
+   * message is leased to its session (a retry of the same session takes it again).
    */
   leaseSeconds?: number;
   /**
    * How long a delivery holds each message it claimed (Policy.deliveryLeaseSeconds, default
-   * 180: the deliver function's timeout, which no live transfer outlives).
+   * 180): the edge starts no SEND in its last TRANSFER_DEADLINE_MARGIN_MS, so the report is
+   * settled before another pull may claim the message.
    */
   messageLeaseSeconds?: number;
 }
 
 export const DEFAULT_LEASE_SECONDS = 600;
+
+/**
+ * CPIM bytes per hand-off call: a session's messages go to its edge in parts of at most this
+ * (a message is at most 256 KiB), so a control call, base64 and all, stays under the edge's 1 MiB
+ * body limit whatever the session retrieves.
+ */
+export const TRANSFER_PART_BYTES = 512 * 1024;
+
+/**
+ * The edge starts no SEND later than this before the claims' leases end: one SEND may take its
+ * MSRP transaction timeout (30 s) and its report must be settled before another pull may claim.
+ */
+export const TRANSFER_DEADLINE_MARGIN_MS = 45_000;
 
 export interface DeliveryOutcome {
   delivered: string[];
@@ -46,100 +69,155 @@ export interface DeliveryOutcome {
   failed: { id: string; status: number }[];
 }
 
-/** Deliver one session's retrievals, then end the session with BYE. */
-export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promise<DeliveryOutcome> {
-  const outcome: DeliveryOutcome = { delivered: [], failed: [] };
+/**
+ * A delivery job's step: take the session, claim its messages and hand them to the edge, which
+ * reports back on the delivery queue. A session with nothing left to send is settled at once.
+ * Resolves with the ids handed over.
+ */
+export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promise<string[]> {
   // SQS may hand the same job to two attempts at once (visibility timeout, Lambda retry): only
   // the one that takes the lease delivers, so the client never sees SENDs or BYE twice.
   const nowSec = Math.floor(deps.now() / 1000);
   const leaseSeconds = deps.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   const session = job.session ?? (await deps.sessions.get(job.sessionId));
-  if (!session || session.expiresAt <= nowSec) return outcome;
+  if (!session || session.expiresAt <= nowSec) return [];
   const byeCSeq = await deps.sessions.begin(session, nowSec, leaseSeconds);
-  if (byeCSeq === undefined) return outcome;
+  if (byeCSeq === undefined) return [];
+  const claimed: TransferredMessage[] = [];
   try {
-    return await deliverClaimed(deps, job, session, byeCSeq, outcome);
+    return await handOff(deps, job, session, byeCSeq, claimed);
   } catch (err) {
-    // The record is retried (batch item failure): let that retry in now rather than after the lease.
+    // The record is retried (batch item failure): let that retry in now rather than after the
+    // lease, with the messages not handed over given back (the edge sends a message once per session).
+    await Promise.all(
+      claimed.map((m) => deps.messages.release(session.user, m.id, session.sessionId).catch(() => undefined)),
+    );
     await deps.sessions.release(job.sessionId, nowSec + leaseSeconds).catch(() => undefined);
     throw err;
   }
 }
 
-async function deliverClaimed(
+async function handOff(
   deps: DeliverDeps,
   job: DeliveryJob,
   session: DeliverySession,
   byeCSeq: number,
-  outcome: DeliveryOutcome,
-): Promise<DeliveryOutcome> {
-  let stopped: number | undefined;
-  const removed: Removed = { messages: 0, bytes: 0 };
+  claimed: TransferredMessage[],
+): Promise<string[]> {
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
-  for (const [i, id] of session.retrieve.entries()) {
-    if (stopped !== undefined) {
-      // The rest cannot go either: still stored (one batch read), so reported failed.
-      const rest = new Set(
-        (await deps.messages.getMany(session.user, session.retrieve.slice(i), Math.floor(deps.now() / 1000))).map(
-          (m) => m.id,
-        ),
-      );
-      for (const left of session.retrieve.slice(i))
-        if (rest.has(left)) outcome.failed.push({ id: left, status: stopped });
-      break;
-    }
+  const claimedAt = deps.now();
+  for (const id of session.retrieve) {
     // One delivery at a time per message (issue 11): two sessions of the same user naming it
     // race on this conditional write; the loser skips it, the winner delivers it or gives it back.
-    const nowSec = Math.floor(deps.now() / 1000);
-    const message = await deps.messages.claim(session.user, id, session.sessionId, nowSec, leaseSeconds);
+    const message = await deps.messages.claim(
+      session.user,
+      id,
+      session.sessionId,
+      Math.floor(deps.now() / 1000),
+      leaseSeconds,
+    );
     if (!message) continue; // delivered or deleted already, expired, or another session holds it
-    let status: number;
-    try {
-      ({ status } = await deps.edge.deliver(job.edgeId, session.sessionId, { id, cpim: message.cpim }));
-    } catch (err) {
-      await deps.messages.release(session.user, id, session.sessionId).catch(() => undefined);
-      throw err;
+    claimed.push({
+      id,
+      cpim: message.cpim,
+      arrivedAt: message.arrivedAt,
+      from: message.from,
+      bytes: storedBytes(message),
+    });
+  }
+  const head = {
+    user: session.user,
+    sessionId: session.sessionId,
+    edgeId: job.edgeId,
+    dialog: session.dialog,
+    byeCSeq,
+  };
+  if (claimed.length === 0) {
+    await settleReport(deps, { type: 'delivery-report', ...head, results: [] });
+    return [];
+  }
+  const deadline = claimedAt + Math.max(leaseSeconds * 500, leaseSeconds * 1000 - TRANSFER_DEADLINE_MARGIN_MS);
+  const parts = splitBySize(claimed, TRANSFER_PART_BYTES);
+  const handed: string[] = [];
+  for (const [i, messages] of parts.entries()) {
+    const transfer: DeliveryTransfer = { ...head, deadline, messages, final: i === parts.length - 1 };
+    await deps.edge.transfer(job.edgeId, transfer);
+    // The edge holds these now and reports them: not given back on a later failure.
+    claimed.splice(0, messages.length);
+    handed.push(...messages.map((m) => m.id));
+  }
+  return handed;
+}
+
+/** Consecutive parts of at most `maxBytes` CPIM bytes each (a bigger message goes alone). */
+function splitBySize(messages: TransferredMessage[], maxBytes: number): TransferredMessage[][] {
+  const parts: TransferredMessage[][] = [];
+  let part: TransferredMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    if (part.length > 0 && bytes + m.cpim.byteLength > maxBytes) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
     }
+    part.push(m);
+    bytes += m.cpim.byteLength;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
+/**
+ * A report's step: delete each message the client answered 200, give the rest back, count the
+ * deliveries off in one update, close the session's MSRP binding, end the session with BYE and
+ * tell the watchers. A report settled twice (SQS delivers at least once) deletes nothing more.
+ */
+export async function settleReport(deps: DeliverDeps, report: DeliveryReport): Promise<DeliveryOutcome> {
+  const outcome: DeliveryOutcome = { delivered: [], failed: [] };
+  const removed: Removed = { messages: 0, bytes: 0 };
+  for (const result of report.results) {
+    const { id, status } = result;
     if (status === 200) {
       // Counted off once for the session, below.
-      if (await deps.messages.delete(session.user, id, { countLater: true })) {
+      if (await deps.messages.delete(report.user, id, { countLater: true })) {
         removed.messages++;
-        removed.bytes += storedBytes(message);
+        removed.bytes += result.bytes;
       }
       outcome.delivered.push(id);
-      deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt), {
-        user: session.user,
-        id,
-        from: message.from,
-      });
+      deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
     } else {
       // Not delivered: give it back so the next session need not wait out the lease.
-      await deps.messages.release(session.user, id, session.sessionId);
+      await deps.messages.release(report.user, id, report.sessionId);
       outcome.failed.push({ id, status });
-      deps.onFailed?.(status);
-      // No connection, no answer or a closed connection: the rest cannot go either.
-      if (status === 408 || status === 481) stopped = status;
+      if (result.sent) deps.onFailed?.(status);
     }
   }
 
   // One count update for the session's deliveries (a crash before it: the sweep recounts).
-  await deps.messages.uncount(session.user, removed);
-  await deps.edge.closeSession(job.edgeId, session.sessionId);
+  await deps.messages.uncount(report.user, removed);
+  await deps.edge.closeSession(report.edgeId, report.sessionId);
   // When every retrieval has ended the service sends BYE (protocol.md).
   await deps.edge
-    .send(job.edgeId, { method: 'BYE', dialog: session.dialog, cseq: byeCSeq, headers: [] })
+    .send(report.edgeId, { method: 'BYE', dialog: report.dialog, cseq: report.byeCSeq, headers: [] })
     .catch(() => undefined);
   // Delivered messages left the list; failed ones stay, and the watchers hear of both.
-  await deps.changes.userChanged(session.user);
+  await deps.changes.userChanged(report.user);
   return outcome;
+}
+
+/** A delivery queue record: a session to hand off, or an edge's report to settle. */
+function isReport(body: DeliveryJob | DeliveryReport): body is DeliveryReport {
+  return (body as DeliveryReport).type === 'delivery-report';
 }
 
 export function makeHandler(deps: DeliverDeps) {
   return async function deliver(event: SQSEvent): Promise<SQSBatchResponse> {
-    // Each record is its own session waiting on its own client: run them side by side, so one
-    // slow client does not hold the others' deliveries.
+    // Each record is its own session: run them side by side.
     const outcomes = await Promise.allSettled(
-      event.Records.map(async (record) => deliverSession(deps, JSON.parse(record.body) as DeliveryJob)),
+      event.Records.map(async (record) => {
+        const body = JSON.parse(record.body) as DeliveryJob | DeliveryReport;
+        return isReport(body) ? settleReport(deps, body) : deliverSession(deps, body);
+      }),
     );
     // A rejected one could not reach the edge or the store: SQS redelivers, then the DLQ keeps it.
     const batchItemFailures = event.Records.filter((_, i) => outcomes[i]!.status === 'rejected').map((record) => ({

@@ -7,6 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DeliveryTransfer, DialogState } from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { consoleHtml, consoleScript } from './console/serve.ts';
@@ -236,13 +237,9 @@ export class AdminServer {
         field(spec, 'dialog', isObject);
         return send(res, 200, await this.deps.gateway.send(this.deps.edgeId, spec));
       }
-      case 'POST /control/deliver': {
-        const json = await readJson(req, limit);
-        const sessionId = field(json, 'sessionId', isString);
-        const message = field(json, 'message', isObject);
-        const id = field(message, 'id', isString);
-        const cpim = Buffer.from(field(message, 'cpim', isString), 'base64');
-        return send(res, 200, await this.deps.gateway.deliver(this.deps.edgeId, sessionId, { id, cpim }));
+      case 'POST /control/transfer': {
+        await this.deps.gateway.transfer(this.deps.edgeId, transferOf(await readJson(req, limit)));
+        return send(res, 202, { accepted: true });
       }
       case 'POST /control/close': {
         const sessionId = field(await readJson(req, limit), 'sessionId', isString);
@@ -269,6 +266,28 @@ export class AdminServer {
     if (!this.deps.operator) throw new HttpError(404, 'no store behind this edge: read the messages table');
     return this.deps.operator;
   }
+}
+
+/** A hand-off (EdgeGateway.transfer) from its JSON, each message's CPIM in base64; 400 naming a bad field. */
+function transferOf(json: unknown): DeliveryTransfer {
+  const dialog = field(json, 'dialog', isObject) as unknown as DialogState;
+  field(dialog, 'callId', isString);
+  return {
+    user: field(json, 'user', isString),
+    sessionId: field(json, 'sessionId', isString),
+    edgeId: field(json, 'edgeId', isString),
+    dialog,
+    byeCSeq: field(json, 'byeCSeq', isCount),
+    deadline: field(json, 'deadline', isCount),
+    final: field(json, 'final', (v): v is boolean => typeof v === 'boolean'),
+    messages: field(json, 'messages', Array.isArray).map((m: unknown) => ({
+      id: field(m, 'id', isString),
+      cpim: Buffer.from(field(m, 'cpim', isString), 'base64'),
+      arrivedAt: field(m, 'arrivedAt', isString),
+      from: field(m, 'from', isString),
+      bytes: field(m, 'bytes', isCount),
+    })),
+  };
 }
 
 function requiredParam(q: URLSearchParams, name: string): string {

@@ -7,6 +7,7 @@ import '#shared/adapters/aws-sdk-quiet.ts';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { awsSqsClient, LONG_POLL_TIMEOUTS } from '#shared/adapters/clients.ts';
 import { LambdaInvoker } from '#shared/adapters/lambda-invoker.ts';
+import { SqsDeliveryQueue } from '#shared/adapters/sqs/delivery-queue.ts';
 import { SqsPoller, type SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import { ConfigError, type Config } from '#shared/config.ts';
 import { MetricBatch } from '#shared/observability/recorder.ts';
@@ -25,6 +26,7 @@ export function startAwsSide(
 ): HandlerSide & { functions: NonNullable<Config['functions']> } {
   if (!config.functions) throw new ConfigError('HANDLER_MODE', 'lambda mode needs the function names');
   if (!config.outboundQueueUrl) throw new ConfigError('OUTBOUND_QUEUE_URL', 'required with HANDLER_MODE=lambda');
+  if (!config.deliveryQueueUrl) throw new ConfigError('DELIVERY_QUEUE_URL', 'required with HANDLER_MODE=lambda');
   const outboundQueueUrl = config.outboundQueueUrl;
   // Region and credentials from the task role, as the Lambda client's.
   // The outbound queue is long-polled: the request timeout covers the 20 s wait.
@@ -57,6 +59,8 @@ export function startAwsSide(
         },
       },
     ],
+    // The MSRP outcome of each delivery hand-off, for the deliver function to settle.
+    deliveryReports: new SqsDeliveryQueue(sqs, config.deliveryQueueUrl),
     consumeOutbound: (handler: SqsBatchHandler) => {
       const poller = new SqsPoller({
         client: sqs,

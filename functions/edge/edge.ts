@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ConfigError, controlDestinations, makeTrustCheck, type Config } from '#shared/config.ts';
 import { cutListToFit } from '#shared/deferred/list-codec.ts';
 import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
-import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
+import type { ChangeFeed, DeliveryQueue, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
 import type { TransportConfig } from '#shared/sip/transport/types.ts';
 import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
@@ -21,6 +21,7 @@ import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import type { MetricBatch } from '#shared/observability/recorder.ts';
 import { AdminServer, type AdminDeps } from './admin-server.ts';
 import { ChangeCoalescer } from './change-coalescer.ts';
+import { TransferRunner } from './transfer-runner.ts';
 import { EdgeMetrics } from './edge-metrics.ts';
 import { FlowTrace } from './flow-trace.ts';
 import { runReadiness, type ReadinessCheck } from './health.ts';
@@ -79,6 +80,8 @@ export interface HandlerSide {
   queueDepths: () => Promise<Record<string, number>>;
   /** Consume the queue where the handlers put the IMDN failure reports this edge sends. */
   consumeOutbound(handler: SqsBatchHandler): { stop(): Promise<void> };
+  /** The delivery queue, where this edge's delivery reports go for `deliver` to settle. */
+  deliveryReports: Pick<DeliveryQueue, 'report'>;
 }
 
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
@@ -238,14 +241,11 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     });
 
     let app: SipApp | undefined;
-    const gateway: EdgeGateway = {
-      send: async (_edgeId, spec) => {
-        const outcome = await sender.send(spec);
-        if (spec.method === 'BYE')
-          app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
-        return outcome;
-      },
-      deliver: async (_edgeId, sessionId, message) => {
+    // The MSRP SENDs of each delivery hand-off run here, where the connection is; the reports go
+    // on the delivery queue, set once the handler side is up.
+    let side: HandlerSide | undefined;
+    const transfers = new TransferRunner({
+      send: async (sessionId, message) => {
         // The ladder shows the MSRP SEND and its answer under the INVITE's Call-ID.
         const callId = trace ? app?.callIdOfSession(sessionId) : undefined;
         if (callId) trace?.msrp(callId, 'out', `msrp session ${sessionId}`, 'SEND', message.id);
@@ -253,6 +253,21 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         if (callId) trace?.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
         return outcome;
       },
+      report: (report) => side!.deliveryReports.report(report),
+      onError: (sessionId, err) =>
+        log('warn', 'delivery report not queued: its messages go again after their lease', {
+          sessionId,
+          error: String(err),
+        }),
+    });
+    const gateway: EdgeGateway = {
+      send: async (_edgeId, spec) => {
+        const outcome = await sender.send(spec);
+        if (spec.method === 'BYE')
+          app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
+        return outcome;
+      },
+      transfer: async (_edgeId, transfer) => transfers.accept(transfer),
       closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
     };
     // List changes become NOTIFYs for the subscriptions this task holds, at most one a second.
@@ -269,7 +284,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     stops.push(() => coalescer.stop());
     const changes: ChangeFeed = { userChanged: (user) => coalescer.userChanged(user) };
 
-    const side: HandlerSide =
+    side =
       local && store
         ? local.startLocalSide({
             backend: store,
@@ -292,6 +307,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       });
     }
     invoker = side.invoker;
+    // Stopping (stops run in reverse): the hand-offs report before the queues and MSRP close.
+    stops.push(() => transfers.stop());
 
     // IMDN failure reports, queued by invite and expire (which have no SIP socket), in both
     // modes; any edge task may send one, as it is outside any dialog.

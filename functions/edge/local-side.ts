@@ -94,7 +94,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
   const deliveries = new SqliteJobConsumer({
     queue: backend.queues.delivery,
     handler: deliver,
-    // Each job waits for its client's MSRP connection: many in flight, one job per batch.
+    // Each job hands its messages to this edge's MSRP side and returns; one job per batch.
     batchSize: 1,
     concurrency: 16,
     onError: (err) => log('warn', 'delivery queue failed', { error: String(err) }),
@@ -127,6 +127,7 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
       { name: 'store', run: () => probeStore(ports.sessions) },
       { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
     ],
+    deliveryReports: backend.ports.queue,
     consumeOutbound: (handler: SqsBatchHandler) => {
       const consumer = new SqliteJobConsumer({
         queue: backend.queues.outbound,

@@ -3,7 +3,7 @@
  * the task's base URL (e.g. `http://10.0.1.23:8080`), recorded with the flow or session it owns.
  *
  *   POST /control/send          InDialogRequestSpec               -> { status, retryAfter? }
- *   POST /control/deliver       { sessionId, message: { id, cpim: base64 } } -> { status }
+ *   POST /control/transfer      DeliveryTransfer, each message's cpim base64  -> 202 { accepted }
  *   POST /control/close         { sessionId }
  *   POST /control/user-changed  { user, dialogIds?, revision? }
  *
@@ -11,6 +11,7 @@
  * the caller: a failed deliver must leave the message deferred, and the SQS job is retried.
  */
 import type { InDialogRequestSpec } from '../events.ts';
+import type { DeliveryTransfer } from '../deferred/model.ts';
 import type { ChangeDetail, ChangeFeed, EdgeGateway, SubscriptionStore } from '../ports.ts';
 
 export interface EdgeHttpOptions {
@@ -19,9 +20,7 @@ export interface EdgeHttpOptions {
    * = 64*T1 = 32 s later (RFC 3261 §17.1.2.2). Default 40 000 ms.
    */
   sendTimeoutMs?: number;
-  /** Deliver waits up to 30 s for the client's MSRP connection, then the transfer (protocol.md). Default 60 000 ms. */
-  deliverTimeoutMs?: number;
-  /** close. Default 5 000 ms. */
+  /** close, and transfer (the edge takes the messages and answers; it SENDs them later). Default 5 000 ms. */
   controlTimeoutMs?: number;
   /**
    * user-changed, the fan-out a deposit, an INVITE's deletes or a delivery ends with. A task that
@@ -65,7 +64,6 @@ interface CallSpec {
 
 export class EdgeHttpGateway implements EdgeGateway {
   private readonly sendTimeoutMs: number;
-  private readonly deliverTimeoutMs: number;
   private readonly controlTimeoutMs: number;
   private readonly fanOutTimeoutMs: number;
   private readonly retries: number;
@@ -78,7 +76,6 @@ export class EdgeHttpGateway implements EdgeGateway {
       ...(options.controlToken ? { authorization: `Bearer ${options.controlToken}` } : {}),
     };
     this.sendTimeoutMs = options.sendTimeoutMs ?? 40_000;
-    this.deliverTimeoutMs = options.deliverTimeoutMs ?? 60_000;
     this.controlTimeoutMs = options.controlTimeoutMs ?? 5_000;
     this.fanOutTimeoutMs = options.fanOutTimeoutMs ?? 1_000;
     this.retries = Math.max(0, options.retries ?? 2);
@@ -98,20 +95,13 @@ export class EdgeHttpGateway implements EdgeGateway {
     return { status };
   }
 
-  async deliver(
-    edgeId: string,
-    sessionId: string,
-    message: { id: string; cpim: Uint8Array },
-  ): Promise<{ status: number }> {
+  async transfer(edgeId: string, transfer: DeliveryTransfer): Promise<void> {
     const body = {
-      sessionId,
-      message: { id: message.id, cpim: Buffer.from(message.cpim).toString('base64') },
+      ...transfer,
+      messages: transfer.messages.map((m) => ({ ...m, cpim: Buffer.from(m.cpim).toString('base64') })),
     };
-    const answer = await this.call(edgeId, '/control/deliver', body, {
-      timeoutMs: this.deliverTimeoutMs,
-      idempotent: false,
-    });
-    return { status: statusOf(answer, edgeId, '/control/deliver') };
+    // Safe to repeat: the edge sends each message of a session once.
+    await this.call(edgeId, '/control/transfer', body, { timeoutMs: this.controlTimeoutMs, idempotent: true });
   }
 
   async closeSession(edgeId: string, sessionId: string): Promise<void> {

@@ -89,6 +89,65 @@ export interface DeliveryJob {
 }
 
 /**
+ * One part of a session's hand-off to the edge task holding its MSRP connection
+ * (EdgeGateway.transfer): the messages `deliver` claimed, which the edge SENDs in order in the
+ * background. Once it has sent the final part (or at `deadline`) it queues a DeliveryReport.
+ */
+export interface DeliveryTransfer {
+  user: string;
+  sessionId: string;
+  /** The edge task that owns the MSRP connection. */
+  edgeId: string;
+  /** The INVITE dialog, for the BYE that ends the session once the report is settled. */
+  dialog: DialogState;
+  byeCSeq: number;
+  /**
+   * Epoch ms: no SEND starts after this (the claims' leases end soon after); the edge reports
+   * then even when the final part never came.
+   */
+  deadline: number;
+  messages: TransferredMessage[];
+  /** The last part: the edge reports once it has sent it. */
+  final: boolean;
+}
+
+/** A claimed message as handed to the edge: what its SEND and its settling need. */
+export interface TransferredMessage {
+  id: string;
+  cpim: Uint8Array;
+  /** What the report hands back for the delivery metrics and the count update. */
+  arrivedAt: string;
+  from: string;
+  /** Its stored bytes (storedBytes), counted off the user's summary when delivered. */
+  bytes: number;
+}
+
+/**
+ * What the edge queued on the delivery queue after a hand-off: each message's MSRP status (200
+ * delivered; 408/481 also for those not sent after a stop or past the deadline), for `deliver`
+ * to settle (delete on 200, release the rest, count, close, BYE, fan-out).
+ */
+export interface DeliveryReport {
+  type: 'delivery-report';
+  user: string;
+  sessionId: string;
+  edgeId: string;
+  dialog: DialogState;
+  byeCSeq: number;
+  results: DeliveryResult[];
+}
+
+export interface DeliveryResult {
+  id: string;
+  status: number;
+  /** False when the edge stopped before sending it (an earlier 408/481, or the deadline). */
+  sent: boolean;
+  arrivedAt: string;
+  from: string;
+  bytes: number;
+}
+
+/**
  * An IMDN `failed` to send (RFC 5438 §7.2.1.1): what the notification names of the dropped
  * message, never its payload. `id` is the store's handle, kept for the logs.
  */

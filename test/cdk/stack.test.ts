@@ -502,8 +502,12 @@ describe('the default deployment', () => {
       expect(new Set(invoked.map(resourceText))).toEqual(
         new Set([functionIds.subscribe, functionIds.invite, functionIds.deposit].map((id) => `<${id}>`)),
       );
-      expect(statements).toHaveLength(2);
-      const consume = statements.find((s) => s.Action !== 'lambda:InvokeFunction')!;
+      expect(statements).toHaveLength(3);
+      // The delivery reports of the MSRP SENDs it runs: sent to the delivery queue, nothing else there.
+      const delivery = logicalId(template, 'AWS::SQS::Queue', 'FunctionsQueuesDelivery');
+      const reports = statements.find((s) => s.Action === 'sqs:SendMessage')!;
+      expect(reports.Resource).toEqual({ 'Fn::GetAtt': [delivery, 'Arn'] });
+      const consume = statements.find((s) => s.Action !== 'lambda:InvokeFunction' && s !== reports)!;
       expect(new Set(list(consume.Action))).toEqual(
         new Set(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']),
       );
@@ -511,6 +515,7 @@ describe('the default deployment', () => {
       const environment = (task.Properties!.ContainerDefinitions as { Environment: { Name: string }[] }[])[0]!
         .Environment;
       expect(environment).toContainEqual({ Name: 'OUTBOUND_QUEUE_URL', Value: { Ref: outbound } });
+      expect(environment).toContainEqual({ Name: 'DELIVERY_QUEUE_URL', Value: { Ref: delivery } });
       expect(environment.map((e) => e.Name)).not.toContain('OUTBOUND_PROXY');
     });
   });

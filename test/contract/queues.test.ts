@@ -23,7 +23,7 @@ import {
   SqliteJobConsumer,
   SqliteJobQueue,
 } from '#shared/adapters/sqlite/index.ts';
-import type { DeliveryJob } from '#shared/deferred/model.ts';
+import type { DeliveryJob, DeliveryReport } from '#shared/deferred/model.ts';
 import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { ensureQueues, startLocalAws, type LocalAws } from '../support/aws-local/index.ts';
 import { message, session } from '../integration/adapters/fixtures.ts';
@@ -211,6 +211,54 @@ describe.each([sqliteQueues(), sqsQueues()])('$name', (impl) => {
     });
     await until(() => bodies[0]);
     expect(JSON.parse(bodies[0]!)).toEqual(carried);
+  });
+
+  it('hands on an edge’s delivery report as it was queued, to the same consumer', async () => {
+    const q = await impl.open(5);
+    const report: DeliveryReport = {
+      type: 'delivery-report',
+      user: 'sip:alice@example.com',
+      sessionId: 's-report',
+      edgeId: 'http://10.0.1.23:8080',
+      dialog: {
+        callId: 'c1',
+        localTag: 't1',
+        remoteTag: 'f1',
+        localUri: 'sip:alice@example.com',
+        remoteUri: 'sip:alice@example.com',
+        remoteTarget: 'sip:alice@192.0.2.10',
+        routeSet: [],
+        localCSeq: 1,
+        flow: { edgeId: 'http://10.0.1.23:8080', transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 5070 },
+      },
+      byeCSeq: 2,
+      results: [
+        {
+          id: 'm1',
+          status: 200,
+          sent: true,
+          arrivedAt: '2026-12-07T00:00:00.000Z',
+          from: 'sip:bob@example.net',
+          bytes: 600,
+        },
+        {
+          id: 'm2',
+          status: 408,
+          sent: false,
+          arrivedAt: '2026-12-07T00:00:01.000Z',
+          from: 'sip:bob@example.net',
+          bytes: 700,
+        },
+      ],
+    };
+    await q.queue.report(report);
+    const bodies: string[] = [];
+    q.consume(async (event) => {
+      bodies.push(...event.Records.map((r) => r.body));
+      return { batchItemFailures: [] };
+    });
+    await until(() => bodies[0]);
+    expect(JSON.parse(bodies[0]!)).toEqual(report);
   });
 
   it('an IMDN job carries the report’s metadata, never the payload', async () => {

@@ -7,10 +7,13 @@ import type {
   DeferredMessage,
   DeferredMessageEntry,
   DeliveryJob,
+  DeliveryReport,
+  DeliveryTransfer,
   DeliverySession,
   Subscription,
 } from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
+import { TransferRunner } from '#functions/edge/transfer-runner.ts';
 import {
   StoreFullError,
   storedBytes,
@@ -345,18 +348,34 @@ export class MemorySessionStore implements DeliverySessionStore {
 
 export class MemoryQueue implements DeliveryQueue {
   readonly jobs: DeliveryJob[] = [];
+  readonly reports: DeliveryReport[] = [];
 
   async enqueue(job: DeliveryJob): Promise<void> {
     this.jobs.push(structuredClone(job));
+  }
+
+  async report(report: DeliveryReport): Promise<void> {
+    this.reports.push(structuredClone(report));
   }
 }
 
 /** What the client answers an MSRP SEND with, or an Error when the edge cannot be reached. */
 export type DeliverAnswer = (edgeId: string, sessionId: string, messageId: string) => number | Error;
 
-/** Records everything a handler asks of an edge; answers are scripted. */
+/**
+ * Records everything a handler asks of an edge; answers are scripted. A hand-off runs on the
+ * edge's own TransferRunner, with `deliver` as its MSRP transfer; its reports are kept in
+ * `reports` (the delivery queue), for the test to settle.
+ */
 export class RecordingEdge implements EdgeGateway {
   readonly sent: { edgeId: string; request: InDialogRequestSpec }[] = [];
+  readonly transfers: DeliveryTransfer[] = [];
+  readonly reports: DeliveryReport[] = [];
+  /** An Error: the edge cannot be reached for this hand-off (the control call fails). */
+  handOffAnswer: (edgeId: string, sessionId: string) => Error | undefined = () => undefined;
+  /** The edge's clock (epoch ms), against which hand-off deadlines run: the test's clock. */
+  now: () => number = Date.now;
+  private readonly runners = new Map<string, TransferRunner>();
   readonly delivered: { edgeId: string; sessionId: string; id: string; cpim: Uint8Array }[] = [];
   readonly closed: { edgeId: string; sessionId: string }[] = [];
   /** Every call in order, e.g. "deliver m1", "close s1", "send BYE". */
@@ -373,6 +392,34 @@ export class RecordingEdge implements EdgeGateway {
     return { status: this.sendStatus(request) };
   }
 
+  async transfer(edgeId: string, transfer: DeliveryTransfer): Promise<void> {
+    this.log.push(`transfer ${transfer.sessionId}`);
+    const refused = this.handOffAnswer(edgeId, transfer.sessionId);
+    if (refused) throw refused;
+    this.transfers.push(transfer);
+    let runner = this.runners.get(edgeId);
+    if (!runner) {
+      runner = new TransferRunner({
+        send: (sessionId, message) => this.deliver(edgeId, sessionId, message),
+        now: () => this.now(),
+        report: async (report) => {
+          this.reports.push(structuredClone(report));
+        },
+      });
+      this.runners.set(edgeId, runner);
+    }
+    runner.accept(transfer);
+  }
+
+  /** Every hand-off's SENDs done and its report queued; takes the reports (of one session). */
+  async settled(sessionId?: string): Promise<DeliveryReport[]> {
+    await Promise.all([...this.runners.values()].map((r) => r.settled()));
+    const taken = this.reports.filter((r) => sessionId === undefined || r.sessionId === sessionId);
+    for (const r of taken) this.reports.splice(this.reports.indexOf(r), 1);
+    return taken;
+  }
+
+  /** One MSRP transfer on the edge, answered as `deliverAnswer` says. */
   async deliver(
     edgeId: string,
     sessionId: string,

@@ -8,6 +8,7 @@ const LAMBDA = {
   INVITE_FUNCTION_NAME: 'i',
   DEPOSIT_FUNCTION_NAME: 'd',
   OUTBOUND_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+  DELIVERY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/d',
 };
 
 function refusal(env: Record<string, string>): ConfigError {

@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { SQSRecord } from 'aws-lambda';
-import type { DeliveryJob, DeferredMessage } from '#shared/deferred/model.ts';
+import type { DeliveryJob, DeliveryReport, DeferredMessage } from '#shared/deferred/model.ts';
 import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { QueueSpec } from '#shared/adapters/sqs/queues.ts';
@@ -164,6 +164,10 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       ...(job.session ? { session: job.session } : {}),
     };
     await this.queue.send(JSON.stringify(body));
+  }
+
+  async report(report: DeliveryReport): Promise<void> {
+    await this.queue.send(JSON.stringify(report));
   }
 }
 

@@ -1,6 +1,6 @@
-/** DeliveryQueue over SQS: one message per job, the job as its JSON body. */
+/** DeliveryQueue over SQS: one message per job or edge report, as its JSON body. */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DeliveryJob } from '#shared/deferred/model.ts';
+import type { DeliveryJob, DeliveryReport } from '#shared/deferred/model.ts';
 import type { DeliveryQueue } from '#shared/ports.ts';
 
 export class SqsDeliveryQueue implements DeliveryQueue {
@@ -18,5 +18,10 @@ export class SqsDeliveryQueue implements DeliveryQueue {
       ...(job.session ? { session: job.session } : {}),
     };
     await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body) }));
+  }
+
+  /** Sent by the edge task (its role may send to this queue); a few hundred bytes per message named. */
+  async report(report: DeliveryReport): Promise<void> {
+    await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(report) }));
   }
 }

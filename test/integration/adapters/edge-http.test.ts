@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeChangeFeed, EdgeControlError, EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
+import type { DeliveryTransfer } from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import { ALICE, NOW, dialog, subscription } from './fixtures.ts';
 
@@ -130,31 +131,46 @@ describe('EdgeHttpGateway.send', () => {
   });
 });
 
-describe('EdgeHttpGateway.deliver and closeSession', () => {
-  it('POSTs the message with its CPIM base64-encoded and returns the client status', async () => {
-    const e = await edge((_, res) => json(res, 200, { status: 200 }));
-    const cpim = new Uint8Array(Buffer.from('From: <sip:bob@example.net>\r\n\r\nLunch?', 'utf8'));
-    expect(await new EdgeHttpGateway(fast).deliver(e.url, 's-7c41', { id: '01JA', cpim })).toEqual({ status: 200 });
+describe('EdgeHttpGateway.transfer and closeSession', () => {
+  const cpim = new Uint8Array(Buffer.from('From: <sip:bob@example.net>\r\n\r\nLunch?', 'utf8'));
+  const transfer: DeliveryTransfer = {
+    user: 'sip:alice@example.com',
+    sessionId: 's-7c41',
+    edgeId: 'http://127.0.0.1:1',
+    dialog: notify.dialog,
+    byeCSeq: 3,
+    deadline: 1_800_000_000_000,
+    messages: [{ id: '01JA', cpim, arrivedAt: '2026-11-23T10:00:00.000Z', from: 'sip:bob@example.net', bytes: 37 }],
+    final: true,
+  };
+
+  it('POSTs the hand-off with each CPIM base64-encoded and resolves once the edge took it', async () => {
+    const e = await edge((_, res) => json(res, 202, { accepted: true }));
+    await new EdgeHttpGateway(fast).transfer(e.url, transfer);
     expect(e.calls).toEqual([
       {
-        path: '/control/deliver',
-        body: { sessionId: 's-7c41', message: { id: '01JA', cpim: Buffer.from(cpim).toString('base64') } },
+        path: '/control/transfer',
+        body: {
+          ...transfer,
+          messages: [{ ...transfer.messages[0], cpim: Buffer.from(cpim).toString('base64') }],
+        },
       },
     ]);
   });
 
-  it("passes the client's failure status through (408, 481) as an answer, not an error", async () => {
-    const e = await edge((_, res) => json(res, 200, { status: 481 }));
-    expect(await new EdgeHttpGateway(fast).deliver(e.url, 's-x', { id: '01JA', cpim: new Uint8Array(1) })).toEqual({
-      status: 481,
+  it('retries a hand-off that timed out (the edge sends each message of a session once)', async () => {
+    let n = 0;
+    const e = await edge((_, res) => {
+      if (++n === 1) return; // first attempt hangs
+      json(res, 202, { accepted: true });
     });
+    await new EdgeHttpGateway({ ...fast, controlTimeoutMs: 200 }).transfer(e.url, transfer);
+    expect(e.calls).toHaveLength(2);
   });
 
-  it('throws when the edge fails the call, so the caller deletes nothing', async () => {
-    const e = await edge((_, res) => json(res, 502, {}));
-    await expect(
-      new EdgeHttpGateway(fast).deliver(e.url, 's-x', { id: '01JA', cpim: new Uint8Array(1) }),
-    ).rejects.toBeInstanceOf(EdgeControlError);
+  it('throws when the edge refuses the hand-off, so the caller gives the messages back', async () => {
+    const e = await edge((_, res) => json(res, 400, { error: '"deadline" missing or of the wrong type' }));
+    await expect(new EdgeHttpGateway(fast).transfer(e.url, transfer)).rejects.toBeInstanceOf(EdgeControlError);
     expect(e.calls).toHaveLength(1);
   });
 

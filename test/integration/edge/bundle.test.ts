@@ -40,6 +40,7 @@ describe('the edge bundle', () => {
         DEPOSIT_FUNCTION_NAME: 'deposit',
         // Nothing listens there: the edge starts anyway and keeps polling.
         OUTBOUND_QUEUE_URL: 'http://127.0.0.1:9/000000000000/outbound',
+        DELIVERY_QUEUE_URL: 'http://127.0.0.1:9/000000000000/delivery',
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'unused',
         AWS_SECRET_ACCESS_KEY: 'unused',

@@ -57,6 +57,7 @@ describe('edge with HANDLER_MODE=lambda', () => {
   let aws: LocalAws;
   let sqs: SQSClient;
   let outboundQueueUrl: string;
+  let deliveryQueueUrl: string;
   let nlb: { port: number; close: () => void };
   const invoked: { fn: string; event: SipRequestEvent }[] = [];
   const saved = { ...process.env };
@@ -85,7 +86,9 @@ describe('edge with HANDLER_MODE=lambda', () => {
     await new Promise<void>((resolve) => lambda.listen(0, '127.0.0.1', () => resolve()));
     aws = await startLocalAws({ dataDir: undefined });
     sqs = localSqsClient(aws.sqsEndpoint);
-    outboundQueueUrl = (await ensureQueues(sqs)).outbound.queueUrl;
+    const queues = await ensureQueues(sqs);
+    outboundQueueUrl = queues.outbound.queueUrl;
+    deliveryQueueUrl = queues.queueUrl;
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${(lambda.address() as AddressInfo).port}`,
       AWS_ENDPOINT_URL_SQS: aws.sqsEndpoint,
@@ -101,6 +104,7 @@ describe('edge with HANDLER_MODE=lambda', () => {
         INVITE_FUNCTION_NAME: 'fn-invite',
         DEPOSIT_FUNCTION_NAME: 'fn-deposit',
         OUTBOUND_QUEUE_URL: outboundQueueUrl,
+        DELIVERY_QUEUE_URL: deliveryQueueUrl,
         EDGE_ID: 'http://127.0.0.1:1',
         // As the CDK app sets them: the NLB's listeners per transport, TLS ended at the NLB.
         SIP_ADVERTISE_UDP: `${NLB_HOST}:5060`,
@@ -243,5 +247,16 @@ describe('edge with HANDLER_MODE=lambda', () => {
     };
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(/^OUTBOUND_QUEUE_URL: required with HANDLER_MODE=lambda/);
+  });
+
+  it('refuses to start without DELIVERY_QUEUE_URL (where its delivery reports go), naming it', () => {
+    const env = {
+      HANDLER_MODE: 'lambda',
+      SUBSCRIBE_FUNCTION_NAME: 'fn-subscribe',
+      INVITE_FUNCTION_NAME: 'fn-invite',
+      DEPOSIT_FUNCTION_NAME: 'fn-deposit',
+      OUTBOUND_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+    };
+    expect(() => loadConfig(env)).toThrow(/^DELIVERY_QUEUE_URL: required with HANDLER_MODE=lambda/);
   });
 });

@@ -177,10 +177,14 @@ describe('the build functions report the same events in both modes', () => {
       expiresAt: NOW / 1000 + 600,
     });
     const edge = new RecordingEdge((_e, _s, id) => (id === refused.id ? 486 : 200));
+    edge.now = clock.now;
     const changes = new RecordingChangeFeed();
     const deliver = buildDeliver({ ports: { messages, sessions, edge, changes }, events: rec.events, now: clock.now });
     const job = { user: ALICE, sessionId: 's-1', edgeId: 'edge-1' };
     await deliver({ Records: [{ messageId: '1', body: JSON.stringify(job) } as never] });
+    // The same function settles the edge's report, off the same queue.
+    const reports = await edge.settled();
+    await deliver({ Records: reports.map((r, i) => ({ messageId: `r${i}`, body: JSON.stringify(r) }) as never) });
     expect(rec.seen).toEqual(['delivered', 'failed 486']);
 
     const old: DeferredMessage = sampleMessage(3, { expiresAt: Math.floor(NOW / 1000) - 1 });

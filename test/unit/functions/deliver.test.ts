@@ -1,6 +1,12 @@
 import type { SQSEvent } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { deliverSession, makeHandler, type DeliverDeps } from '#functions/deliver/logic.ts';
+import {
+  deliverSession,
+  makeHandler,
+  settleReport,
+  type DeliverDeps,
+  type DeliveryOutcome,
+} from '#functions/deliver/logic.ts';
 import type { DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
 import {
   ManualClock,
@@ -43,6 +49,21 @@ function session(sessionId: string, retrieve: string[]): DeliverySession {
 
 const job = (sessionId: string): DeliveryJob => ({ user: ALICE, sessionId, edgeId: 'edge-1' });
 
+/**
+ * One pull as the queue runs it: the job's step hands the claimed messages to the edge, the edge
+ * SENDs them and reports, the report's step settles it.
+ */
+async function pull(deps: DeliverDeps, j: DeliveryJob): Promise<DeliveryOutcome> {
+  await deliverSession(deps, j);
+  const outcome: DeliveryOutcome = { delivered: [], failed: [] };
+  for (const report of await (deps.edge as RecordingEdge).settled(j.sessionId)) {
+    const settled = await settleReport(deps, report);
+    outcome.delivered.push(...settled.delivered);
+    outcome.failed.push(...settled.failed);
+  }
+  return outcome;
+}
+
 function sqsEvent(bodies: string[]): SQSEvent {
   return {
     Records: bodies.map((body, i) => ({ messageId: `sqs-${i}`, body }) as SQSEvent['Records'][number]),
@@ -67,6 +88,7 @@ describe('deliver handler', () => {
     failed = [];
     latencies = [];
     clock = new ManualClock(NOW);
+    edge.now = clock.now;
     deps = {
       messages,
       sessions,
@@ -86,7 +108,7 @@ describe('deliver handler', () => {
       presentWhenSent.push(messages.all().some((m) => m.id === id));
       return 200;
     };
-    const outcome = await deliverSession(deps, job('s1'));
+    const outcome = await pull(deps, job('s1'));
     expect(outcome).toEqual({ delivered: [m1.id, m2.id, m3.id], failed: [] });
     expect(presentWhenSent).toEqual([true, true, true]);
     expect(messages.all()).toHaveLength(0);
@@ -97,7 +119,7 @@ describe('deliver handler', () => {
     expect(bye).toMatchObject({ method: 'BYE', cseq: 1 });
     expect(bye.dialog.callId).toBe('call-s1');
     // Left leased (no write after the transfers): a second copy of the job does nothing.
-    expect(await deliverSession(deps, job('s1'))).toEqual({ delivered: [], failed: [] });
+    expect(await pull(deps, job('s1'))).toEqual({ delivered: [], failed: [] });
     expect(edge.sent).toHaveLength(1);
     expect(changes.users).toEqual([ALICE]);
     expect(latencies).toHaveLength(3);
@@ -105,7 +127,7 @@ describe('deliver handler', () => {
 
   it('leaves a message the client refused and goes on with the rest', async () => {
     edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
-    const outcome = await deliverSession(deps, job('s1'));
+    const outcome = await pull(deps, job('s1'));
     expect(outcome).toEqual({ delivered: [m1.id, m3.id], failed: [{ id: m2.id, status: 415 }] });
     expect(messages.all().map((m) => m.id)).toEqual([m2.id]);
     expect(failed).toEqual([415]);
@@ -113,7 +135,7 @@ describe('deliver handler', () => {
 
   it('on 408 (no answer or no connection) leaves that message and all after it untouched, and still sends BYE', async () => {
     edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 408 : 200);
-    const outcome = await deliverSession(deps, job('s1'));
+    const outcome = await pull(deps, job('s1'));
     expect(outcome).toEqual({
       delivered: [m1.id],
       failed: [
@@ -128,7 +150,7 @@ describe('deliver handler', () => {
 
   it('changes nothing in the store when the client never connects', async () => {
     edge.deliverAnswer = () => 408;
-    await deliverSession(deps, job('s1'));
+    await pull(deps, job('s1'));
     expect(messages.all()).toHaveLength(3);
     expect(messages.deletes).toHaveLength(0);
     expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
@@ -136,15 +158,15 @@ describe('deliver handler', () => {
 
   it('is idempotent: a retry skips what was delivered and a finished session does nothing', async () => {
     await messages.delete(ALICE, m1.id);
-    const outcome = await deliverSession(deps, job('s1'));
+    const outcome = await pull(deps, job('s1'));
     expect(outcome.delivered).toEqual([m2.id, m3.id]);
-    const again = await deliverSession(deps, job('s1'));
+    const again = await pull(deps, job('s1'));
     expect(again).toEqual({ delivered: [], failed: [] });
     expect(edge.sent).toHaveLength(1);
   });
 
   it('runs a session once when SQS hands the same job to two attempts at once', async () => {
-    const [first, second] = await Promise.all([deliverSession(deps, job('s1')), deliverSession(deps, job('s1'))]);
+    const [first, second] = await Promise.all([pull(deps, job('s1')), pull(deps, job('s1'))]);
     expect(first.delivered).toEqual([m1.id, m2.id, m3.id]);
     expect(second).toEqual({ delivered: [], failed: [] });
     expect(edge.delivered.map((d) => d.id)).toEqual([m1.id, m2.id, m3.id]);
@@ -156,7 +178,7 @@ describe('deliver handler', () => {
   it('leaves a session alone while another attempt holds its lease', async () => {
     expect(await sessions.claim('s1', NOW / 1000, 600)).toBe(true); // the first, still running
     clock.advance(599_000);
-    expect(await deliverSession(deps, job('s1'))).toEqual({ delivered: [], failed: [] });
+    expect(await pull(deps, job('s1'))).toEqual({ delivered: [], failed: [] });
     expect(edge.log).toEqual([]);
     expect(messages.all()).toHaveLength(3);
     expect(await sessions.get('s1')).toMatchObject({ state: 'delivering', leaseUntil: NOW / 1000 + 600 });
@@ -165,7 +187,7 @@ describe('deliver handler', () => {
   it('takes over a session whose lease ran out (the attempt holding it died)', async () => {
     expect(await sessions.claim('s1', NOW / 1000, 600)).toBe(true);
     clock.advance(601_000);
-    const outcome = await deliverSession(deps, job('s1'));
+    const outcome = await pull(deps, job('s1'));
     expect(outcome.delivered).toEqual([m1.id, m2.id, m3.id]);
     expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
     expect(edge.sent[0]!.request.cseq).toBe(1);
@@ -177,39 +199,106 @@ describe('deliver handler', () => {
       leases.push(sessions.all()[0]!.leaseUntil);
       return 200;
     };
-    await deliverSession({ ...deps, leaseSeconds: 90 }, job('s1'));
+    await pull({ ...deps, leaseSeconds: 90 }, job('s1'));
     expect(leases).toEqual([NOW / 1000 + 90, NOW / 1000 + 90, NOW / 1000 + 90]);
   });
 
-  it('gives the session back when an attempt fails, so the retry need not wait out the lease', async () => {
-    edge.deliverAnswer = () => new Error('edge down');
-    await expect(deliverSession(deps, job('s1'))).rejects.toThrow('edge down');
+  it('gives the session and its messages back when the hand-off fails, so the retry need not wait out the lease', async () => {
+    edge.handOffAnswer = () => new Error('edge down');
+    await expect(pull(deps, job('s1'))).rejects.toThrow('edge down');
     const back = await sessions.get('s1');
     expect(back?.state).toBe('waiting');
     expect(back?.leaseUntil).toBeUndefined();
+    expect(edge.delivered).toEqual([]);
+    // Another pull may claim them at once.
+    expect(await messages.claim(ALICE, m1.id, 'other', NOW / 1000, 180)).toBeDefined();
+  });
+
+  it('returns without waiting for the client: the edge SENDs, then its report settles the session', async () => {
+    let answer!: (status: number) => void;
+    const answered = new Promise<number>((resolve) => (answer = resolve));
+    edge = new HeldEdge(answered);
+    edge.now = clock.now;
+    deps = { ...deps, edge };
+    expect(await deliverSession(deps, job('s1'))).toEqual([m1.id, m2.id, m3.id]);
+    // Handed over in one call, with a deadline before the claims' leases end.
+    expect(edge.transfers).toHaveLength(1);
+    expect(edge.transfers[0]).toMatchObject({ sessionId: 's1', final: true, byeCSeq: 1 });
+    expect(edge.transfers[0]!.deadline).toBeGreaterThan(NOW);
+    expect(edge.transfers[0]!.deadline).toBeLessThan(NOW + 180_000);
+    // The client has not answered: nothing deleted, no BYE yet.
+    expect(messages.all()).toHaveLength(3);
+    expect(edge.sent).toEqual([]);
+    answer(200);
+    const [report] = await edge.settled('s1');
+    expect(report!.results.map((r) => [r.id, r.status])).toEqual([
+      [m1.id, 200],
+      [m2.id, 200],
+      [m3.id, 200],
+    ]);
+    expect(messages.all()).toHaveLength(3);
+    expect(await settleReport(deps, report!)).toEqual({ delivered: [m1.id, m2.id, m3.id], failed: [] });
+    expect(messages.all()).toEqual([]);
+    expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
+    // A report settled again (SQS delivers at least once) deletes nothing more and counts nothing twice.
+    await settleReport(deps, report!);
+    expect(latencies).toHaveLength(6);
+    expect(await messages.count(ALICE, NOW / 1000)).toBe(0);
+  });
+
+  it('settles a session with nothing left to send at once, without a hand-off', async () => {
+    for (const m of [m1, m2, m3]) await messages.delete(ALICE, m.id);
+    expect(await deliverSession(deps, job('s1'))).toEqual([]);
+    expect(edge.transfers).toEqual([]);
+    expect(edge.log).toEqual(['close s1', 'send BYE']);
   });
 
   it('reports only the failed records of a batch, so SQS redelivers just those', async () => {
     await sessions.put(session('s1', [m1.id, m2.id]));
     await sessions.put(session('s2', [m3.id]));
-    edge.deliverAnswer = (_e, sessionId) => (sessionId === 's2' ? new Error('edge-1 unreachable') : 200);
+    edge.handOffAnswer = (_e, sessionId) => (sessionId === 's2' ? new Error('edge-1 unreachable') : undefined);
     const handler = makeHandler(deps);
     const result = await handler(sqsEvent([JSON.stringify(job('s1')), JSON.stringify(job('s2')), '{not json']));
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'sqs-1' }, { itemIdentifier: 'sqs-2' }]);
+    // The edge's report comes back on the same queue, to the same handler.
+    const reports = await edge.settled();
+    expect((await handler(sqsEvent(reports.map((r) => JSON.stringify(r))))).batchItemFailures).toEqual([]);
     expect(messages.all().map((m) => m.id)).toEqual([m3.id]);
   });
 
   it('a record whose session was not delivered is retried to completion', async () => {
     let reachable = false;
-    edge.deliverAnswer = () => (reachable ? 200 : new Error('edge down'));
+    edge.handOffAnswer = () => (reachable ? undefined : new Error('edge down'));
     const handler = makeHandler(deps);
     expect((await handler(sqsEvent([JSON.stringify(job('s1'))]))).batchItemFailures).toHaveLength(1);
     expect(messages.all()).toHaveLength(3);
     reachable = true;
     expect((await handler(sqsEvent([JSON.stringify(job('s1'))]))).batchItemFailures).toHaveLength(0);
+    expect(messages.all()).toHaveLength(3);
+    const reports = (await edge.settled()).map((r) => JSON.stringify(r));
+    expect((await handler(sqsEvent(reports))).batchItemFailures).toHaveLength(0);
     expect(messages.all()).toHaveLength(0);
   });
 });
+
+/** An edge whose clients answer every SEND only once `answered` resolves, with its status. */
+class HeldEdge extends RecordingEdge {
+  private status = 0;
+
+  constructor(private readonly answered: Promise<number>) {
+    super();
+    this.deliverAnswer = () => this.status;
+  }
+
+  override async deliver(
+    edgeId: string,
+    sessionId: string,
+    message: { id: string; cpim: Uint8Array },
+  ): Promise<{ status: number }> {
+    this.status = await this.answered;
+    return super.deliver(edgeId, sessionId, message);
+  }
+}
 
 /** An edge whose MSRP transfers take a turn of the event loop, so two sessions' deliveries interleave. */
 class SlowEdge extends RecordingEdge {
@@ -233,7 +322,8 @@ describe('two concurrent sessions of one user (issue 11: a message is claimed by
     messages = new MemoryMessageStore();
     sessions = new MemorySessionStore();
     edge = new SlowEdge();
-    deps = { messages, sessions, edge, changes: new RecordingChangeFeed(), now: new ManualClock(NOW).now };
+    edge.now = new ManualClock(NOW).now;
+    deps = { messages, sessions, edge, changes: new RecordingChangeFeed(), now: edge.now };
     for (const m of [m1, m2, m3]) await messages.put(m);
     // Two devices of alice pulled the same list at once: both INVITEs name every message.
     await sessions.put(session('phone', [m1.id, m2.id, m3.id]));
@@ -241,10 +331,7 @@ describe('two concurrent sessions of one user (issue 11: a message is claimed by
   });
 
   it('delivers each message exactly once across both sessions', async () => {
-    const [phone, laptop] = await Promise.all([
-      deliverSession(deps, job('phone')),
-      deliverSession(deps, job('laptop')),
-    ]);
+    const [phone, laptop] = await Promise.all([pull(deps, job('phone')), pull(deps, job('laptop'))]);
     const sent = edge.delivered.map((d) => d.id);
     expect([...sent].sort()).toEqual([m1.id, m2.id, m3.id].sort());
     expect([...phone.delivered, ...laptop.delivered].sort()).toEqual([m1.id, m2.id, m3.id].sort());
@@ -256,7 +343,7 @@ describe('two concurrent sessions of one user (issue 11: a message is claimed by
   it('gives a message back when its delivery fails, so nothing is lost and a later pull delivers it', async () => {
     // The phone's client refuses m2; the laptop never sees m2 while the phone holds it.
     edge.deliverAnswer = (_e, sessionId, id) => (sessionId === 'phone' && id === m2.id ? 486 : 200);
-    await Promise.all([deliverSession(deps, job('phone')), deliverSession(deps, job('laptop'))]);
+    await Promise.all([pull(deps, job('phone')), pull(deps, job('laptop'))]);
     const deliveredOk = edge.delivered.filter((d) => !(d.sessionId === 'phone' && d.id === m2.id)).map((d) => d.id);
     expect(new Set(deliveredOk).size).toBe(deliveredOk.length);
     // m2 was either delivered to the laptop once, or is still stored for the next pull.
@@ -266,16 +353,16 @@ describe('two concurrent sessions of one user (issue 11: a message is claimed by
     if (left.includes(m2.id)) {
       await sessions.put(session('again', [m2.id]));
       edge.deliverAnswer = () => 200;
-      expect((await deliverSession(deps, job('again'))).delivered).toEqual([m2.id]);
+      expect((await pull(deps, job('again'))).delivered).toEqual([m2.id]);
     }
     expect(messages.all()).toEqual([]);
   });
 
   it('lets a retried job of the same session take its own claim again', async () => {
-    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? new Error('edge unreachable') : 200);
-    await expect(deliverSession(deps, job('phone'))).rejects.toThrow('edge unreachable');
-    edge.deliverAnswer = () => 200;
-    // The session claim was released on the error; the job runs again and delivers the rest.
-    expect((await deliverSession(deps, job('phone'))).delivered).toEqual([m2.id, m3.id]);
+    edge.handOffAnswer = () => new Error('edge unreachable');
+    await expect(pull(deps, job('phone'))).rejects.toThrow('edge unreachable');
+    edge.handOffAnswer = () => undefined;
+    // The session and message claims were released on the error; the job runs again and delivers all.
+    expect((await pull(deps, job('phone'))).delivered).toEqual([m1.id, m2.id, m3.id]);
   });
 });
