@@ -179,12 +179,13 @@ export async function settleReport(deps: DeliverDeps, report: DeliveryReport): P
     const { id, status } = result;
     if (status === 200) {
       // Counted off once for the session, below.
+      // A report settled again finds it gone: neither counted off nor reported delivered twice.
       if (await deps.messages.delete(report.user, id, { countLater: true })) {
         removed.messages++;
         removed.bytes += result.bytes;
+        deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
       }
       outcome.delivered.push(id);
-      deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
     } else {
       // Not delivered: give it back so the next session need not wait out the lease.
       await deps.messages.release(report.user, id, report.sessionId);
