@@ -131,6 +131,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         allowDestination: opts.allowDestination ?? controlDestinations(config),
         // The SIP/IP Core is not held to the per-source limit and keeps connecting under a flood.
         isKnownPeer: makeTrustCheck(config.trustedPeers),
+        maxReceiveWaitMs: opts.timers?.t1 ?? DEFAULT_TIMERS.t1,
       },
       log,
     );

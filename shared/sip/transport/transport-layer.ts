@@ -63,6 +63,7 @@ export class TransportLayer {
     messageMs: number;
     idleMs: number;
     connectMs: number;
+    receiveWaitMs: number;
   };
   private readonly listeners: MessageListener[] = [];
   private readonly sentListeners: ((
@@ -116,6 +117,7 @@ export class TransportLayer {
       messageMs: config.messageTimeoutMs ?? TRANSPORT_DEFAULTS.messageTimeoutMs,
       idleMs: config.idleTimeoutMs ?? TRANSPORT_DEFAULTS.idleTimeoutMs,
       connectMs: config.connectTimeoutMs ?? TRANSPORT_DEFAULTS.connectTimeoutMs,
+      receiveWaitMs: config.maxReceiveWaitMs ?? TRANSPORT_DEFAULTS.maxReceiveWaitMs,
     };
   }
 
@@ -426,12 +428,18 @@ export class TransportLayer {
 
   /** Handle queued datagrams, oldest first, for one slice; the rest after the next turn's reads. */
   private readonly drainDatagrams = (): void => {
-    const until = performance.now() + TransportLayer.HANDLING_SLICE_MS;
+    let now = performance.now();
+    const until = now + TransportLayer.HANDLING_SLICE_MS;
     const queue = this.udpQueue;
+    let stale = 0;
     while (this.udpHead < queue.length) {
       const d = queue[this.udpHead]!;
       queue[this.udpHead++] = undefined;
       this.udpQueuedBytes -= d.data.length;
+      if (now - d.readAt > this.limits.receiveWaitMs) {
+        stale++;
+        continue;
+      }
       this.handlingReadAt = d.readAt;
       const source: Source = {
         transport: 'udp',
@@ -442,8 +450,10 @@ export class TransportLayer {
       };
       this.receive(d.data, source, true);
       this.handlingReadAt = undefined;
-      if (performance.now() >= until) break;
+      now = performance.now();
+      if (now >= until) break;
     }
+    if (stale > 0) this.log('warn', 'UDP datagrams dropped unhandled after waiting past T1', { count: stale });
     if (this.udpHead === queue.length) {
       this.udpQueue = [];
       this.udpHead = 0;

@@ -37,7 +37,7 @@ async function startStack(opts: {
   t1?: number;
 }): Promise<Stack> {
   const t1 = opts.t1 ?? 100;
-  const transport = new TransportLayer({ host: '127.0.0.1', udpPort: 0, tcpPort: 0 });
+  const transport = new TransportLayer({ host: '127.0.0.1', udpPort: 0, tcpPort: 0, maxReceiveWaitMs: t1 });
   const bound = await transport.start();
   const shed: string[] = [];
   const transactions = new TransactionLayer(
