@@ -9,9 +9,19 @@ import type { Source } from './types.ts';
 
 /** '::ffff:192.0.2.1' and '192.0.2.1' are the same peer. */
 export function plainAddress(address: string): string {
+  // A dotted IPv4 address, the usual case, is its own plain form (asked for at every send).
+  if (isDottedDigits(address)) return address;
   const unbracketed = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(unbracketed);
   return (mapped ? mapped[1]! : unbracketed).toLowerCase();
+}
+
+function isDottedDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 46 && (c < 48 || c > 57)) return false;
+  }
+  return s.length > 0;
 }
 
 /**
