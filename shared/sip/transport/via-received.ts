@@ -39,9 +39,13 @@ export function stampVia(via: Via, source: Source): Via {
   const wantsRport = 'rport' in params && (params.rport === null || params.rport === '');
   if (wantsRport) params.rport = String(source.remotePort);
   if (wantsRport || isIP(sentByHost) === 0 || sentByHost !== sourceAddress) params.received = sourceAddress;
-  const rport = params.rport === undefined ? undefined : params.rport === null ? null : Number(params.rport);
-  const received = typeof params.received === 'string' ? params.received : undefined;
-  return { ...via, params, received, rport };
+  // Built field by field: spreading the parsed Via was most of this function's cost.
+  const out: Via = { transport: via.transport, host: via.host, params };
+  if (via.port !== undefined) out.port = via.port;
+  if (via.branch !== undefined) out.branch = via.branch;
+  if (typeof params.received === 'string') out.received = params.received;
+  if (params.rport !== undefined) out.rport = params.rport === null ? null : Number(params.rport);
+  return out;
 }
 
 /**
