@@ -428,44 +428,50 @@ export class TransportLayer {
 
   /** Handle queued datagrams, oldest first, for one slice; the rest after the next turn's reads. */
   private readonly drainDatagrams = (): void => {
-    let now = performance.now();
-    const until = now + TransportLayer.HANDLING_SLICE_MS;
-    const queue = this.udpQueue;
     let stale = 0;
-    while (this.udpHead < queue.length) {
-      const d = queue[this.udpHead]!;
-      queue[this.udpHead++] = undefined;
-      this.udpQueuedBytes -= d.data.length;
-      if (now - d.readAt > this.limits.receiveWaitMs) {
-        stale++;
-        continue;
+    try {
+      let now = performance.now();
+      const until = now + TransportLayer.HANDLING_SLICE_MS;
+      while (this.udpHead < this.udpQueue.length) {
+        const d = this.udpQueue[this.udpHead]!;
+        this.udpQueue[this.udpHead++] = undefined;
+        this.udpQueuedBytes -= d.data.length;
+        if (now - d.readAt > this.limits.receiveWaitMs) {
+          stale++;
+          continue;
+        }
+        this.handlingReadAt = d.readAt;
+        const source: Source = {
+          transport: 'udp',
+          remoteAddress: d.address,
+          remotePort: d.port,
+          localAddress: this.config.host,
+          localPort: this.bound.udp ?? 0,
+        };
+        try {
+          this.receive(d.data, source, true);
+        } finally {
+          this.handlingReadAt = undefined;
+        }
+        now = performance.now();
+        if (now >= until) break;
       }
-      this.handlingReadAt = d.readAt;
-      const source: Source = {
-        transport: 'udp',
-        remoteAddress: d.address,
-        remotePort: d.port,
-        localAddress: this.config.host,
-        localPort: this.bound.udp ?? 0,
-      };
-      this.receive(d.data, source, true);
-      this.handlingReadAt = undefined;
-      now = performance.now();
-      if (now >= until) break;
+    } finally {
+      // Whatever a handler did (even throw past receive's guard), the queue keeps draining.
+      if (this.udpHead >= this.udpQueue.length) {
+        this.udpQueue = [];
+        this.udpHead = 0;
+        this.udpDraining = false;
+        this.udpOverflowing = false;
+      } else {
+        if (this.udpHead > 1024 && this.udpHead * 2 > this.udpQueue.length) {
+          this.udpQueue = this.udpQueue.slice(this.udpHead);
+          this.udpHead = 0;
+        }
+        setImmediate(this.drainDatagrams);
+      }
     }
     if (stale > 0) this.log('warn', 'UDP datagrams dropped unhandled after waiting past T1', { count: stale });
-    if (this.udpHead === queue.length) {
-      this.udpQueue = [];
-      this.udpHead = 0;
-      this.udpDraining = false;
-      this.udpOverflowing = false;
-      return;
-    }
-    if (this.udpHead > 1024 && this.udpHead * 2 > queue.length) {
-      this.udpQueue = queue.slice(this.udpHead);
-      this.udpHead = 0;
-    }
-    setImmediate(this.drainDatagrams);
   };
 
   private listen(server: net.Server, port: number, name: TransportName): Promise<number> {
