@@ -30,7 +30,12 @@ import { HandlerFunction, type HandlerName } from './handler-function.ts';
 import type { Network } from './network.ts';
 import { Queues } from './queues.ts';
 
-/** The deliver consumer's budget: 30 s for the client to connect, the transfers, then BYE (Timer F, 32 s). */
+/**
+ * The deliver consumer's budget. It no longer waits on MSRP (the edge task holding the connection
+ * runs the SENDs and queues a report): a hand-off is the claims and one control call per part
+ * (retried), a report's settling the deletes and BYE, which may wait Timer F (32 s). Kept at the
+ * delivery lease (DELIVERY_LEASE, 3 min), which bounds how long a batch may run.
+ */
 export const DELIVER_TIMEOUT = Duration.minutes(3);
 /** Synchronous handlers answer a SIP request that is waiting: fail fast. */
 export const SYNC_TIMEOUT = Duration.seconds(5);
