@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
 import { ConfigError, controlDestinations, loadConfig } from '#shared/config.ts';
+import type { DeliveryTransfer } from '#shared/deferred/model.ts';
 import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { AdminServer } from '#functions/edge/admin-server.ts';
 import { EdgeMetrics } from '#functions/edge/edge-metrics.ts';
@@ -20,7 +21,9 @@ async function start(): Promise<{
   changed: string[];
   watchers: (ChangeDetail | undefined)[];
   sent: unknown[];
+  transfers: DeliveryTransfer[];
 }> {
+  const transfers: DeliveryTransfer[] = [];
   const changed: string[] = [];
   const watchers: (ChangeDetail | undefined)[] = [];
   const sent: unknown[] = [];
@@ -28,6 +31,9 @@ async function start(): Promise<{
     send: async (_edge: string, spec: unknown) => {
       sent.push(spec);
       return { status: 200 };
+    },
+    transfer: async (_edge: string, transfer: DeliveryTransfer) => {
+      transfers.push(transfer);
     },
   } as unknown as EdgeGateway;
   const metrics = new EdgeMetrics();
@@ -47,7 +53,7 @@ async function start(): Promise<{
     controlToken: TOKEN,
   });
   const port = await server.start('127.0.0.1', 0);
-  return { url: `http://127.0.0.1:${port}`, changed, watchers, sent };
+  return { url: `http://127.0.0.1:${port}`, changed, watchers, sent, transfers };
 }
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -96,6 +102,41 @@ describe('control API authentication', () => {
     await expect(new EdgeHttpGateway({ retries: 0 }).userChanged(edge.url, 'sip:bob@example.com')).rejects.toThrow(
       /401/,
     );
+  });
+
+  it('takes a delivery hand-off as the gateway sends it, CPIM bytes intact; a bad field is a 400 naming it', async () => {
+    const edge = await start();
+    const cpim = new Uint8Array([0, 1, 2, 254, 255, 13, 10]);
+    const transfer: DeliveryTransfer = {
+      user: 'sip:alice@example.com',
+      sessionId: 's-1',
+      edgeId: edge.url,
+      dialog: {
+        callId: 'c',
+        localTag: 'l',
+        remoteTag: 'r',
+        localUri: 'sip:alice@example.com',
+        remoteUri: 'sip:alice@example.com',
+        remoteTarget: 'sip:alice@192.0.2.10',
+        routeSet: [],
+        localCSeq: 1,
+        flow: { edgeId: edge.url, transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 5060 },
+      },
+      byeCSeq: 2,
+      deadline: 1_800_000_000_000,
+      messages: [{ id: 'm1', cpim, arrivedAt: '2026-12-07T00:00:00.000Z', from: 'sip:bob@example.net', bytes: 7 }],
+      final: true,
+    };
+    await new EdgeHttpGateway({ controlToken: TOKEN }).transfer(edge.url, transfer);
+    expect(edge.transfers).toHaveLength(1);
+    expect({ ...edge.transfers[0]!, messages: [] }).toEqual({ ...transfer, messages: [] });
+    expect(Buffer.from(edge.transfers[0]!.messages[0]!.cpim).equals(Buffer.from(cpim))).toBe(true);
+    expect(edge.transfers[0]!.messages[0]).toMatchObject({ id: 'm1', bytes: 7, from: 'sip:bob@example.net' });
+    const { deadline: _missing, ...noDeadline } = transfer;
+    const bad = await post(`${edge.url}/control/transfer`, noDeadline, { authorization: `Bearer ${TOKEN}` });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('deadline');
+    expect(edge.transfers).toHaveLength(1);
   });
 
   it('leaves health and metrics open', async () => {
