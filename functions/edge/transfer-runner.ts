@@ -55,7 +55,11 @@ export class TransferRunner {
   /** Take one part of a session's hand-off; its SENDs run in the background. */
   accept(transfer: DeliveryTransfer): void {
     const now = this.now();
-    for (const [sessionId, deadline] of this.reported) if (deadline < now) this.reported.delete(sessionId);
+    // Oldest first (the map keeps the order they were reported in): stop at the first still due.
+    for (const [sessionId, deadline] of this.reported) {
+      if (deadline >= now) break;
+      this.reported.delete(sessionId);
+    }
     if (this.reported.has(transfer.sessionId)) return;
     let run = this.runs.get(transfer.sessionId);
     if (!run) {
@@ -84,11 +88,6 @@ export class TransferRunner {
       run.busy = true;
       run.pump = this.pump(run);
     }
-  }
-
-  /** Sessions with SENDs still to report. */
-  get active(): number {
-    return this.runs.size;
   }
 
   /**
