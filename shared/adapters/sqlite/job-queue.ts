@@ -132,7 +132,7 @@ export class SqliteJobQueue {
     return this.s.dead.all(this.spec.name).map((r) => ({ body: r.body, receiveCount: r.receive_count }));
   }
 
-  /** Resolves at the next `send` or after `ms`, whichever comes first. */
+  /** Resolves at a `send` (one waiter per job) or after `ms`, whichever comes first. */
   waitForJob(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -147,8 +147,13 @@ export class SqliteJobQueue {
     });
   }
 
+  /**
+   * One job, one idle loop woken: waking them all had every idle loop run a receive (a write)
+   * per job, all but one finding nothing. Loops busy now look again when their batch is done.
+   */
   private wake(): void {
-    for (const w of [...this.waiters]) w();
+    const next = this.waiters.values().next();
+    if (!next.done) next.value();
   }
 }
 
