@@ -36,6 +36,17 @@ export interface SqliteOptions {
   synchronous?: SynchronousMode;
 }
 
+export interface WriteOptions {
+  /**
+   * False for a write whose loss in a crash is harmless, because start-up or the sweep puts
+   * it right (a delivery lease, which start-up frees; a job's receive mark, which start-up
+   * resets; a summary count, which the sweep recounts): it resolves at its commit, without
+   * waiting for the WAL's fdatasync (a later commit's covers it), but only while no earlier
+   * commit waits for one, so nothing it read can vanish in a crash. Default true.
+   */
+  sync?: boolean;
+}
+
 export const DATABASE_FILE = 'deferred-cpm.sqlite';
 export const PID_FILE = 'deferred-cpm.pid';
 
@@ -55,6 +66,8 @@ export class DataDirInUseError extends Error {
 
 interface PendingWrite {
   run: () => unknown;
+  /** False: resolves at its commit, without waiting for the fdatasync (WriteOptions.sync). */
+  sync: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -148,11 +161,11 @@ export class SqliteDatabase {
    * Run `fn` (synchronous, touching only this database) in the next group commit; resolves
    * with its result once the commit is on disk, rejects with its error (its changes undone).
    */
-  write<T>(fn: () => T): Promise<T> {
+  write<T>(fn: () => T, options: WriteOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ run: fn, sync: options.sync ?? true, resolve: resolve as (v: unknown) => void, reject });
       // While an fdatasync runs, writes gather for the commit that follows it (see sync()).
       if (!this.scheduled && !this.syncing) this.schedule();
     });
@@ -204,10 +217,18 @@ export class SqliteDatabase {
       return;
     }
     if (!this.durable) return settle(committed);
-    // A commit that changed no row wrote nothing to the WAL (a job poll finding none, a claim
-    // lost): with every earlier commit on disk, what it read is durable and nothing needs a sync.
-    if (this.totalChanges.get() === changesBefore && !this.syncing && this.unsynced.length === 0) {
-      return settle(committed);
+    // With every earlier commit on disk, what this one read is durable: a commit that changed no
+    // row (a job poll finding none, a claim lost) wrote nothing to the WAL and needs no sync, and
+    // writes that do not need one (WriteOptions.sync) are answered now.
+    if (!this.syncing && this.unsynced.length === 0) {
+      if (this.totalChanges.get() === changesBefore) return settle(committed);
+      const now = committed.filter((c) => !c.op.sync);
+      if (now.length > 0) {
+        settle(now);
+        if (now.length === committed.length) return;
+        for (const c of committed) if (c.op.sync) this.unsynced.push(c);
+        return this.sync();
+      }
     }
     for (const c of committed) this.unsynced.push(c);
     this.sync();

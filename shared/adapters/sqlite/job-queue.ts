@@ -80,27 +80,31 @@ export class SqliteJobQueue {
    * receive limit go to the dead-letter side instead.
    */
   receive(max: number): Promise<ReceivedJob[]> {
-    return this.store.write(() => {
-      const now = this.now();
-      const out: ReceivedJob[] = [];
-      // A few dead-lettered rows may come first: look a little further than `max`.
-      for (const row of this.s.ready.all(this.spec.name, now, max * 2)) {
-        if (out.length >= max) break;
-        if (row.receive_count >= this.spec.maxReceiveCount) {
-          this.s.bury.run(now, row.id);
-          continue;
+    // A receive mark lost in a crash is harmless: start-up makes every job visible again.
+    return this.store.write(
+      () => {
+        const now = this.now();
+        const out: ReceivedJob[] = [];
+        // A few dead-lettered rows may come first: look a little further than `max`.
+        for (const row of this.s.ready.all(this.spec.name, now, max * 2)) {
+          if (out.length >= max) break;
+          if (row.receive_count >= this.spec.maxReceiveCount) {
+            this.s.bury.run(now, row.id);
+            continue;
+          }
+          this.s.take.run(now + this.spec.visibilityTimeoutSeconds * 1000, now, row.id);
+          out.push({
+            id: row.id,
+            body: row.body,
+            receiveCount: row.receive_count + 1,
+            sentAt: row.sent_at,
+            firstReceivedAt: row.first_received_at ?? now,
+          });
         }
-        this.s.take.run(now + this.spec.visibilityTimeoutSeconds * 1000, now, row.id);
-        out.push({
-          id: row.id,
-          body: row.body,
-          receiveCount: row.receive_count + 1,
-          sentAt: row.sent_at,
-          firstReceivedAt: row.first_received_at ?? now,
-        });
-      }
-      return out;
-    });
+        return out;
+      },
+      { sync: false },
+    );
   }
 
   /** Done with a job: removed, unless its visibility ran out and it was received again since. */
