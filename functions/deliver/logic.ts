@@ -87,19 +87,28 @@ async function deliverClaimed(
   const claimed = claims.filter((m): m is DeferredMessage => m !== undefined);
   const giveBack = (rest: readonly DeferredMessage[]) =>
     Promise.all(rest.map((m) => deps.messages.release(session.user, m.id, session.sessionId)));
+  const attempt = (m: DeferredMessage): Promise<{ status: number } | { err: unknown }> =>
+    deps.edge.deliver(job.edgeId, session.sessionId, { id: m.id, cpim: m.cpim }).catch((err: unknown) => ({ err }));
+  // An edge that keeps call order gets every message at once (pipelined on the MSRP connection);
+  // otherwise each waits for the status of the one before.
+  const pipelined = deps.edge.ordered === true;
+  const sent = pipelined ? claimed.map(attempt) : [];
   // Each delivered message is deleted as its 200 comes, without holding up the next SEND.
   const deletions: Promise<void>[] = [];
   let deleteFailed: { err: unknown } | undefined;
+  let unreachable: { err: unknown } | undefined;
   for (const [i, message] of claimed.entries()) {
     const { id } = message;
-    let status: number;
-    try {
-      ({ status } = await deps.edge.deliver(job.edgeId, session.sessionId, { id, cpim: message.cpim }));
-    } catch (err) {
-      await giveBack(claimed.slice(i)).catch(() => undefined);
-      await Promise.all(deletions);
-      throw err;
+    const result = await (sent[i] ?? attempt(message));
+    if ('err' in result) {
+      // The edge could not be reached: the attempt fails (and is retried); what it did not
+      // deliver is given back. Pipelined ones after it have statuses of their own.
+      unreachable ??= result;
+      await giveBack(pipelined ? [message] : claimed.slice(i)).catch(() => undefined);
+      if (pipelined) continue;
+      break;
     }
+    const { status } = result;
     if (status === 200) {
       deletions.push(
         // Counted off once for the session, below.
@@ -121,8 +130,9 @@ async function deliverClaimed(
     }
     outcome.failed.push({ id, status });
     deps.onFailed?.(status);
-    // No connection, no answer or a closed connection: the rest cannot go either.
-    const stopped = status === 408 || status === 481;
+    // Sent one at a time, no connection, no answer or a closed connection: the rest cannot go
+    // either. Pipelined, the rest were sent and each has its own status.
+    const stopped = !pipelined && (status === 408 || status === 481);
     const rest = stopped ? claimed.slice(i) : [message];
     if (stopped) for (const left of rest.slice(1)) outcome.failed.push({ id: left.id, status });
     // Not delivered: give it back so the next session need not wait out the lease.
@@ -130,6 +140,7 @@ async function deliverClaimed(
     if (stopped) break;
   }
   await Promise.all(deletions);
+  if (unreachable) throw unreachable.err;
   // A delete that failed fails the attempt (retried; what was deleted stays deleted).
   if (deleteFailed) throw deleteFailed.err;
 
