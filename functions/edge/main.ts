@@ -9,8 +9,9 @@ import { startEdge, type LogFn } from './edge.ts';
 // The same structured logger the handlers use (Powertools, JSON lines, `component: edge`).
 const logger = createLogger('edge', { logLevel: process.env.DEBUG ? 'DEBUG' : 'INFO' });
 // A debug line below the level returns here: the logger would read the environment first (per-message MSRP lines).
+const debugOn = logger.getLevelName() === 'DEBUG';
 const log: LogFn = (level, msg, extra) => {
-  if (level === 'debug' && logger.getLevelName() !== 'DEBUG') return;
+  if (level === 'debug' && !debugOn) return;
   logger[level](msg, { ...extra });
 };
 

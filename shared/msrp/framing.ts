@@ -8,7 +8,7 @@
  * - `error`: the stream cannot be framed any more (bad start line, over a limit); the connection
  *   must be closed, because nothing after that point can be trusted to start a message.
  */
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { randomPoolBytes } from '#shared/random-pool.ts';
 import { parseMsrpUri } from './uri.ts';
 
 export type ContinuationFlag = '+' | '$' | '#';
@@ -623,20 +623,6 @@ export function randomIdent(length = 16): string {
   let out = '';
   for (const b of bytes) out += ID_ALPHABET[b % ID_ALPHABET.length];
   return out;
-}
-
-/** Random bytes taken from a pool filled 4 KiB at a time (one CSPRNG call per ~100 SENDs, not two per SEND). */
-const RANDOM_POOL = Buffer.alloc(4096);
-let randomPoolAt = RANDOM_POOL.length;
-
-function randomPoolBytes(length: number): Buffer {
-  if (length > RANDOM_POOL.length) return randomBytes(length);
-  if (randomPoolAt + length > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
-    randomPoolAt = 0;
-  }
-  // Used before the next call: a view is enough.
-  return RANDOM_POOL.subarray(randomPoolAt, (randomPoolAt += length));
 }
 
 /**

@@ -482,7 +482,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     state.sessions.add(session);
     const waiters = session.waiters.splice(0);
     for (const wake of waiters) wake();
-    this.log.info('msrp session bound', { sessionId: session.id, peer: connection.peer });
+    // Every pull binds one: a debug line (at info it was a line a pull on the hot path).
+    this.log.debug('msrp session bound', { sessionId: session.id, peer: connection.peer });
     this.emit('bound', session.id);
   }
 
