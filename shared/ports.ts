@@ -206,6 +206,13 @@ export interface EdgeGateway {
    * non-200 as the client sent it. Never deletes anything.
    */
   deliver(edgeId: string, sessionId: string, message: { id: string; cpim: Uint8Array }): Promise<{ status: number }>;
+  /**
+   * True when deliveries to one session asked for without waiting go out in call order (the
+   * edge's own MSRP listener, which pipelines them): a delivery then asks for all its messages at
+   * once. Otherwise (separate HTTP calls to an edge task may arrive in any order) it waits for
+   * each status before the next.
+   */
+  readonly ordered?: boolean;
   /** Forget the session's MSRP binding and close its connection. */
   closeSession(edgeId: string, sessionId: string): Promise<void>;
 }

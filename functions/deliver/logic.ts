@@ -5,7 +5,7 @@
  * MSRP"). Every retry is idempotent: a message already delivered is no longer in the store.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
+import type { DeferredMessage, DeliveryJob, DeliverySession } from '#shared/deferred/model.ts';
 import {
   storedBytes,
   type ChangeFeed,
@@ -73,54 +73,76 @@ async function deliverClaimed(
   byeCSeq: number,
   outcome: DeliveryOutcome,
 ): Promise<DeliveryOutcome> {
-  let stopped: number | undefined;
   const removed: Removed = { messages: 0, bytes: 0 };
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
-  for (const [i, id] of session.retrieve.entries()) {
-    if (stopped !== undefined) {
-      // The rest cannot go either: still stored (one batch read), so reported failed.
-      const rest = new Set(
-        (await deps.messages.getMany(session.user, session.retrieve.slice(i), Math.floor(deps.now() / 1000))).map(
-          (m) => m.id,
-        ),
-      );
-      for (const left of session.retrieve.slice(i))
-        if (rest.has(left)) outcome.failed.push({ id: left, status: stopped });
+  // One delivery at a time per message (issue 11): two sessions of the same user naming it race
+  // on its conditional write; the loser skips it, the winner delivers it or gives it back. The
+  // session's claims are asked for together (the local store commits them as one; DynamoDB
+  // runs them side by side), in the order to deliver.
+  const nowSec = Math.floor(deps.now() / 1000);
+  const claims = await Promise.all(
+    session.retrieve.map((id) => deps.messages.claim(session.user, id, session.sessionId, nowSec, leaseSeconds)),
+  );
+  // A message gone, expired or held by another session is skipped.
+  const claimed = claims.filter((m): m is DeferredMessage => m !== undefined);
+  const giveBack = (rest: readonly DeferredMessage[]) =>
+    Promise.all(rest.map((m) => deps.messages.release(session.user, m.id, session.sessionId)));
+  const attempt = (m: DeferredMessage): Promise<{ status: number } | { err: unknown }> =>
+    deps.edge.deliver(job.edgeId, session.sessionId, { id: m.id, cpim: m.cpim }).catch((err: unknown) => ({ err }));
+  // An edge that keeps call order gets every message at once (pipelined on the MSRP connection);
+  // otherwise each waits for the status of the one before.
+  const pipelined = deps.edge.ordered === true;
+  const sent = pipelined ? claimed.map(attempt) : [];
+  // Each delivered message is deleted as its 200 comes, without holding up the next SEND.
+  const deletions: Promise<void>[] = [];
+  let deleteFailed: { err: unknown } | undefined;
+  let unreachable: { err: unknown } | undefined;
+  for (const [i, message] of claimed.entries()) {
+    const { id } = message;
+    const result = await (sent[i] ?? attempt(message));
+    if ('err' in result) {
+      // The edge could not be reached: the attempt fails (and is retried); what it did not
+      // deliver is given back. Pipelined ones after it have statuses of their own.
+      unreachable ??= result;
+      await giveBack(pipelined ? [message] : claimed.slice(i)).catch(() => undefined);
+      if (pipelined) continue;
       break;
     }
-    // One delivery at a time per message (issue 11): two sessions of the same user naming it
-    // race on this conditional write; the loser skips it, the winner delivers it or gives it back.
-    const nowSec = Math.floor(deps.now() / 1000);
-    const message = await deps.messages.claim(session.user, id, session.sessionId, nowSec, leaseSeconds);
-    if (!message) continue; // delivered or deleted already, expired, or another session holds it
-    let status: number;
-    try {
-      ({ status } = await deps.edge.deliver(job.edgeId, session.sessionId, { id, cpim: message.cpim }));
-    } catch (err) {
-      await deps.messages.release(session.user, id, session.sessionId).catch(() => undefined);
-      throw err;
-    }
+    const { status } = result;
     if (status === 200) {
-      // Counted off once for the session, below.
-      if (await deps.messages.delete(session.user, id, { countLater: true })) {
-        removed.messages++;
-        removed.bytes += storedBytes(message);
-      }
+      deletions.push(
+        // Counted off once for the session, below.
+        deps.messages.delete(session.user, id, { countLater: true }).then(
+          (gone) => {
+            if (gone) {
+              removed.messages++;
+              removed.bytes += storedBytes(message);
+            }
+          },
+          (err: unknown) => {
+            deleteFailed ??= { err };
+          },
+        ),
+      );
       outcome.delivered.push(id);
-      deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt), {
-        user: session.user,
-        id,
-        from: message.from,
-      });
-    } else {
-      // Not delivered: give it back so the next session need not wait out the lease.
-      await deps.messages.release(session.user, id, session.sessionId);
-      outcome.failed.push({ id, status });
-      deps.onFailed?.(status);
-      // No connection, no answer or a closed connection: the rest cannot go either.
-      if (status === 408 || status === 481) stopped = status;
+      deps.onDelivered?.(deps.now() - Date.parse(message.arrivedAt), { user: session.user, id, from: message.from });
+      continue;
     }
+    outcome.failed.push({ id, status });
+    deps.onFailed?.(status);
+    // Sent one at a time, no connection, no answer or a closed connection: the rest cannot go
+    // either. Pipelined, the rest were sent and each has its own status.
+    const stopped = !pipelined && (status === 408 || status === 481);
+    const rest = stopped ? claimed.slice(i) : [message];
+    if (stopped) for (const left of rest.slice(1)) outcome.failed.push({ id: left.id, status });
+    // Not delivered: give it back so the next session need not wait out the lease.
+    await giveBack(rest);
+    if (stopped) break;
   }
+  await Promise.all(deletions);
+  if (unreachable) throw unreachable.err;
+  // A delete that failed fails the attempt (retried; what was deleted stays deleted).
+  if (deleteFailed) throw deleteFailed.err;
 
   // One count update for the session's deliveries (a crash before it: the sweep recounts).
   await deps.messages.uncount(session.user, removed);

@@ -256,6 +256,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         if (callId) trace?.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
         return outcome;
       },
+      // The listener sends a session's deliveries in call order, pipelined.
+      ordered: true,
       closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
     };
     // List changes become NOTIFYs for the subscriptions this task holds, at most one a second.
