@@ -9,10 +9,10 @@
  * It keeps no parsed message: the TU has the request, and from Completed on (Timer J, 64*T1 over
  * UDP) all that is left to do is send the final response's bytes again on a retransmission.
  */
-import { ownCopy } from '../messages/index.ts';
 import type { SipRequest, SipResponse } from '../messages/index.ts';
 import { isReliable } from '../transport/index.ts';
 import type { SentResponse, Source } from '../transport/index.ts';
+import { methodOfServerKey } from './keys.ts';
 import type { ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
 import { TimerSet } from './timers.ts';
 
@@ -25,18 +25,19 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
   /** The final response, as it left (resent on a retransmission in Completed). */
   private final: Promise<SentResponse | undefined> | undefined;
   private readonly timerSet: TimerSet;
-  readonly method: string;
   readonly cancelled = false;
 
   constructor(
-    request: SipRequest,
     readonly source: Source,
     readonly key: string,
     private readonly ctx: ServerTransactionContext,
   ) {
-    // A slice of the request text would keep all of it for the transaction's life.
-    this.method = ownCopy(request.method);
     this.timerSet = new TimerSet(ctx.log);
+  }
+
+  /** Read from the key (which ends with it) rather than kept twice. */
+  get method(): string {
+    return methodOfServerKey(this.key);
   }
 
   get state(): NonInviteServerState {

@@ -33,9 +33,11 @@ export function nextInterval(current: number, timers: Timers): number {
  * runs one to three at a time and there are tens of thousands of transactions: a short list, not a
  * Map each (a Map's table alone is larger than the rest of a completed transaction).
  */
+const NONE: readonly (string | NodeJS.Timeout)[] = Object.freeze([]);
+
 export class TimerSet {
-  /** Name, handle, name, handle, ... */
-  private readonly running: (string | NodeJS.Timeout)[] = [];
+  /** Name, handle, name, handle, ... (an array of exactly that length: most hold one timer). */
+  private running: readonly (string | NodeJS.Timeout)[] = NONE;
 
   constructor(private readonly log: LogFn) {}
 
@@ -52,7 +54,7 @@ export class TimerSet {
       },
       Math.max(0, ms),
     );
-    this.running.push(name, handle);
+    this.running = [...this.running, name, handle];
   }
 
   clear(name: string): void {
@@ -66,14 +68,14 @@ export class TimerSet {
 
   clearAll(): void {
     for (let i = 1; i < this.running.length; i += 2) clearTimeout(this.running[i] as NodeJS.Timeout);
-    this.running.length = 0;
+    this.running = NONE;
   }
 
   private remove(name: string): NodeJS.Timeout | undefined {
     const i = this.running.indexOf(name);
     if (i < 0) return undefined;
     const handle = this.running[i + 1] as NodeJS.Timeout;
-    this.running.splice(i, 2);
+    this.running = this.running.length === 2 ? NONE : this.running.filter((_, j) => j !== i && j !== i + 1);
     return handle;
   }
 }

@@ -206,7 +206,7 @@ export class TransactionLayer {
     const tx =
       req.method === 'INVITE'
         ? new InviteServerTransaction(req, source, own, this.inviteContext)
-        : new NonInviteServerTransaction(req, source, own, this.serverContext);
+        : new NonInviteServerTransaction(source, own, this.serverContext);
     this.servers.set(own, tx);
     tx.start();
     this.passToTu(req, tx);
@@ -266,7 +266,7 @@ export class TransactionLayer {
   }
 
   private receiveCancel(cancel: SipRequest, source: Source, key: string): void {
-    const tx = new NonInviteServerTransaction(cancel, source, ownCopy(key), this.serverContext);
+    const tx = new NonInviteServerTransaction(source, ownCopy(key), this.serverContext);
     this.servers.set(tx.key, tx);
     tx.start();
     const target = this.cancelTarget(cancel);
