@@ -36,15 +36,19 @@ export interface DeferredMessageStore {
    * How many messages the user has stored: the per-user summary counter (atomic add on
    * put/delete; the same summary holds their bytes), one small read at any depth. A message past its expiry still counts until the
    * sweep (or TTL) removes it, so it may run ahead of `list` by the not-yet-swept ones.
+   * `seen`: a summary revision the count must include (ChangeDetail.revision); stores whose
+   * reads may lag (DynamoDB) then read eventually consistent first, strongly when behind it.
    */
-  count(user: string, now: number): Promise<number>;
+  count(user: string, now: number, seen?: number): Promise<number>;
   /** One of the user's messages by id, with its payload, or undefined (also when expired). */
   get(user: string, id: string, now: number): Promise<DeferredMessage | undefined>;
   /**
    * The user's unexpired messages among `ids`, without payloads, in one batch read (DynamoDB:
    * BatchGetItem of up to 100 keys, unprocessed keys retried). Unknown, foreign and expired ids
    * are left out; order is not kept. Callers bound `ids` (the INVITE takes at most
-   * `policy.maxInviteIds`).
+   * `policy.maxInviteIds`). A message stored before the call is never left out; one removed a
+   * moment before may still be listed (DynamoDB reads eventually consistent first), so what acts
+   * on the list must do so with conditional writes (claims, deletes).
    */
   getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]>;
   /**
@@ -124,6 +128,13 @@ export interface MessagePage {
   cursor?: string;
 }
 
+/** One NOTIFY's counters, and the subscription they were taken from. */
+export interface NotifyTurn {
+  cseq: number;
+  version: number;
+  subscription: Subscription;
+}
+
 export interface SubscriptionStore {
   put(sub: Subscription): Promise<void>;
   get(user: string, dialogId: string, now: number): Promise<Subscription | undefined>;
@@ -138,10 +149,12 @@ export interface SubscriptionStore {
    */
   renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean>;
   /**
-   * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update).
-   * Returns undefined when the subscription no longer exists.
+   * Atomically take the next CSeq and NOTIFY version of a dialog (single-item update), with the
+   * subscription as that update left it (its flow, expiry and state: the same write returns
+   * them, so a NOTIFY for a dialog known by id needs no read of its own). Returns undefined when
+   * the subscription no longer exists.
    */
-  nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined>;
+  nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined>;
   /** Subscriptions expired at `now`, for the sweep. */
   listExpired(now: number, limit: number): Promise<Subscription[]>;
   /** Unexpired subscriptions across users (operator gauge). */
@@ -197,6 +210,17 @@ export interface EdgeGateway {
   closeSession(edgeId: string, sessionId: string): Promise<void>;
 }
 
+/** What a change fan-out knows of a change, passed on to the NOTIFYs it causes. */
+export interface ChangeDetail {
+  /** The watchers' dialogs on the edge told (the NOTIFYs need not list them again). */
+  dialogIds?: readonly string[];
+  /**
+   * The user's summary revision after the change (DeferredMessageStore.count's `seen`): the
+   * NOTIFYs' count must include it, so it may be read eventually consistent.
+   */
+  revision?: number;
+}
+
 /** Tells the edges holding a user's subscriptions that the user's list changed. */
 export interface ChangeFeed {
   userChanged(user: string): Promise<void>;
@@ -216,8 +240,12 @@ export interface HandlerInvoker {
 /** Events the edge sends the subscribe handler without a SIP request behind them. */
 export type SubscriptionSignal =
   | { type: 'notify-failed'; user: string; dialogId: string; status: number }
-  /** With `edgeId`, only the subscriptions that edge task holds are notified. */
-  | { type: 'user-changed'; user: string; edgeId?: string };
+  /**
+   * With `edgeId`, only the subscriptions that edge task holds are notified. With `dialogIds`,
+   * those dialogs (the ones the change fan-out found on that edge) are notified without listing
+   * the user's subscriptions a second time; with `revision`, the count read must include it.
+   */
+  | { type: 'user-changed'; user: string; edgeId?: string; dialogIds?: string[]; revision?: number };
 
 /**
  * Requests the service originates outside any dialog, handed to whichever edge task sends them

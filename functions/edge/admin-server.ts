@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InDialogRequestSpec } from '#shared/events.ts';
-import type { EdgeGateway } from '#shared/ports.ts';
+import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { consoleHtml, consoleScript } from './console/serve.ts';
 import type { EdgeMetrics } from './edge-metrics.ts';
 import type { FlowTrace } from './flow-trace.ts';
@@ -34,7 +34,8 @@ export interface AdminDeps {
   /** Operator reads and purges over the store; absent in AWS mode (the edge holds no store). */
   operator?: Operator;
   gateway: EdgeGateway;
-  userChanged: (user: string) => Promise<void>;
+  /** `change`: what the change fan-out knows of it (the watchers on this task, the summary revision). */
+  userChanged: (user: string, change?: ChangeDetail) => Promise<void>;
   live: () => { ok: boolean; detail: Record<string, unknown> };
   ready: () => Promise<{ ok: boolean; checks: Record<string, CheckOutcome> }>;
   /** Current state for the console: store numbers, sessions, queue depths. */
@@ -90,7 +91,14 @@ function field<T>(json: unknown, name: string, check: (v: unknown) => v is T): T
   if (!check(value)) throw new HttpError(400, `"${name}" missing or of the wrong type`);
   return value;
 }
+/** A field that may be absent; present, it must pass `check` (400 naming it otherwise). */
+function optionalField<T>(json: unknown, name: string, check: (v: unknown) => v is T): T | undefined {
+  const value = (json as Record<string, unknown> | null)?.[name];
+  return value === undefined ? undefined : field(json, name, check);
+}
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 export class AdminServer {
@@ -242,8 +250,14 @@ export class AdminServer {
         return send(res, 200, { closed: sessionId });
       }
       case 'POST /control/user-changed': {
-        const user = field(await readJson(req, limit), 'user', isString);
-        await this.deps.userChanged(user);
+        const json = await readJson(req, limit);
+        const user = field(json, 'user', isString);
+        const dialogIds = optionalField(json, 'dialogIds', isStringArray);
+        const revision = optionalField(json, 'revision', isCount);
+        await this.deps.userChanged(user, {
+          ...(dialogIds ? { dialogIds } : {}),
+          ...(revision !== undefined ? { revision } : {}),
+        });
         return send(res, 202, { accepted: user });
       }
       default:

@@ -4,7 +4,15 @@
  * refilled one per `intervalMs`: a deposit followed by a retrieval goes out immediately twice,
  * while a storm of changes settles to one round per interval. Full state makes coalescing
  * lossless: the round sent after the wait carries every change before it.
+ *
+ * A change may come with what its sender knows of it (ChangeDetail, from the change fan-out in
+ * AWS mode): the watchers it read, so the NOTIFYs need not list them again, and the summary
+ * revision it left, so their count may be read eventually consistent. A round that waited
+ * carries the union of its changes' watchers and the highest revision, or none of either when
+ * one change named none (then the NOTIFYs list the watchers, and read the count strongly).
  */
+import type { ChangeDetail } from '#shared/ports.ts';
+
 export const NOTIFY_BURST = 3;
 
 interface Bucket {
@@ -15,35 +23,51 @@ interface Bucket {
 
 export class ChangeCoalescer {
   private readonly buckets = new Map<string, Bucket>();
-  private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly pending = new Map<string, { timer: NodeJS.Timeout; dialogIds?: Set<string>; revision?: number }>();
   private stopped = false;
 
   constructor(
-    private readonly fire: (user: string) => Promise<void>,
+    private readonly fire: (user: string, change: ChangeDetail) => Promise<void>,
     private readonly intervalMs: number,
     private readonly now: () => number = Date.now,
     private readonly burst: number = NOTIFY_BURST,
   ) {}
 
-  userChanged(user: string): Promise<void> {
-    // A round is already due: it will carry this change too.
-    if (this.stopped || this.pending.has(user)) return Promise.resolve();
+  userChanged(user: string, change: ChangeDetail = {}): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const due = this.pending.get(user);
+    if (due) {
+      // A round is already due: it will carry this change too, and notify its watchers.
+      if (!change.dialogIds) delete due.dialogIds;
+      else for (const id of change.dialogIds) due.dialogIds?.add(id);
+      if (change.revision === undefined || due.revision === undefined) delete due.revision;
+      else due.revision = Math.max(due.revision, change.revision);
+      return Promise.resolve();
+    }
     const bucket = this.refill(user);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return this.run(user);
+      return this.run(user, change);
     }
     const timer = setTimeout(
       () => {
+        const round = this.pending.get(user);
         this.pending.delete(user);
         const b = this.refill(user);
         b.tokens = Math.max(0, b.tokens - 1);
-        void this.run(user);
+        void this.run(user, {
+          ...(round?.dialogIds ? { dialogIds: [...round.dialogIds] } : {}),
+          ...(round?.revision !== undefined ? { revision: round.revision } : {}),
+        });
       },
       Math.ceil((1 - bucket.tokens) * this.intervalMs),
     );
     timer.unref();
-    this.pending.set(user, timer);
+    this.pending.set(user, {
+      timer,
+      ...(change.dialogIds ? { dialogIds: new Set(change.dialogIds) } : {}),
+      ...(change.revision !== undefined ? { revision: change.revision } : {}),
+    });
     return Promise.resolve();
   }
 
@@ -56,8 +80,8 @@ export class ChangeCoalescer {
     return bucket;
   }
 
-  private async run(user: string): Promise<void> {
-    await this.fire(user).catch(() => undefined);
+  private async run(user: string, change: ChangeDetail): Promise<void> {
+    await this.fire(user, change).catch(() => undefined);
     // Forget users whose bucket is full again, so the map stays bounded by recent activity.
     const t = this.now();
     for (const [u, b] of this.buckets) {
@@ -67,7 +91,7 @@ export class ChangeCoalescer {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.pending.values()) clearTimeout(t);
+    for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
   }
 }

@@ -256,8 +256,14 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       closeSession: async (_edgeId, sessionId) => msrp.closeSession(sessionId),
     };
     // List changes become NOTIFYs for the subscriptions this task holds, at most one a second.
-    const coalescer = new ChangeCoalescer(async (user) => {
-      const result = await invoker!.subscribe({ type: 'user-changed', user, edgeId });
+    const coalescer = new ChangeCoalescer(async (user, { dialogIds, revision }) => {
+      const result = await invoker!.subscribe({
+        type: 'user-changed',
+        user,
+        edgeId,
+        ...(dialogIds ? { dialogIds: [...dialogIds] } : {}),
+        ...(revision !== undefined ? { revision } : {}),
+      });
       await Promise.all((result.requests ?? []).map((r) => sender.send(r).catch(() => undefined)));
     }, policy.notifyMinIntervalMs);
     stops.push(() => coalescer.stop());
@@ -361,7 +367,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       gate,
       onShed: (reason) => metrics.sipShed.inc({ reason }),
       retryAfterSeconds: RETRY_AFTER_SECONDS,
-      userChanged: (user) => coalescer.userChanged(user),
+      userChanged: (user, change) => coalescer.userChanged(user, change),
       // Liveness: the SIP listeners are up and the edge is not stopping (the NLB's check).
       live: () => ({ ok: !stopping, detail: { sip, msrp: msrpPort, mode: config.handlerMode } }),
       ready: () => runReadiness(side.checks),

@@ -31,7 +31,7 @@ export function makeHandler(deps: SubscribeDeps) {
         await deps.subscriptions.delete(event.user, event.dialogId);
         return { response: reply(200) };
       }
-      return { response: reply(200), requests: await notifyWatchers(deps, event.user, event.edgeId) };
+      return { response: reply(200), requests: await notifyWatchers(deps, event) };
     }
     return handleSubscribe(deps, event);
   };

@@ -5,13 +5,13 @@
  *   POST /control/send          InDialogRequestSpec               -> { status, retryAfter? }
  *   POST /control/deliver       { sessionId, message: { id, cpim: base64 } } -> { status }
  *   POST /control/close         { sessionId }
- *   POST /control/user-changed  { user }
+ *   POST /control/user-changed  { user, dialogIds?, revision? }
  *
  * Any failure (no answer in time, connection refused, non-2xx, a malformed answer) is thrown to
  * the caller: a failed deliver must leave the message deferred, and the SQS job is retried.
  */
 import type { InDialogRequestSpec } from '../events.ts';
-import type { ChangeFeed, EdgeGateway, SubscriptionStore } from '../ports.ts';
+import type { ChangeDetail, ChangeFeed, EdgeGateway, SubscriptionStore } from '../ports.ts';
 
 export interface EdgeHttpOptions {
   /**
@@ -118,10 +118,22 @@ export class EdgeHttpGateway implements EdgeGateway {
     await this.call(edgeId, '/control/close', { sessionId }, { timeoutMs: this.controlTimeoutMs, idempotent: true });
   }
 
-  /** Tell one edge that a user's list changed (it NOTIFYs the watchers it holds). */
-  async userChanged(edgeId: string, user: string): Promise<void> {
+  /**
+   * Tell one edge that a user's list changed (it NOTIFYs the watchers it holds), with what the
+   * caller knows of the change: the watchers on that edge it read (the NOTIFYs need not list them
+   * again) and the summary revision the change left (their count may be read eventually consistent).
+   */
+  async userChanged(edgeId: string, user: string, change: ChangeDetail = {}): Promise<void> {
     // Not retried after a timeout (idempotent: false): only a refused connection or a 503 is.
-    await this.call(edgeId, '/control/user-changed', { user }, { timeoutMs: this.fanOutTimeoutMs, idempotent: false });
+    await this.call(
+      edgeId,
+      '/control/user-changed',
+      { user, ...change },
+      {
+        timeoutMs: this.fanOutTimeoutMs,
+        idempotent: false,
+      },
+    );
   }
 
   private async call(edgeId: string, route: string, body: unknown, spec: CallSpec): Promise<unknown> {
@@ -222,19 +234,26 @@ function causeCode(err: unknown): string | undefined {
 export interface EdgeChangeFeedOptions {
   /** Epoch milliseconds. */
   now?: () => number;
+  /**
+   * The summary revisions the process's own store writes left (the DynamoDB store's
+   * `revisions`): passed on with the change, so its NOTIFYs may read the count eventually consistent.
+   */
+  revisions?: { latest(user: string): number | undefined };
   /** An edge that could not be told. Default: a line on stderr. */
   onError?: (edgeId: string, err: unknown) => void;
 }
 
 /**
  * ChangeFeed over the edges' control API: each distinct edge holding one of the user's
- * subscription flows is told once; that edge NOTIFYs the watchers. Best effort: an unreachable
+ * subscription flows is told once, with the dialogs of the watchers it holds; that edge NOTIFYs
+ * them (without listing the user's subscriptions again: one read per change). Best effort: an unreachable
  * edge is reported through `onError` and the others are still told, because the change itself
  * is already stored and a watcher misses at most one NOTIFY until the next change or refresh.
  */
 export class EdgeChangeFeed implements ChangeFeed {
   private readonly now: () => number;
   private readonly onError: (edgeId: string, err: unknown) => void;
+  private readonly revisions: EdgeChangeFeedOptions['revisions'];
 
   constructor(
     private readonly subscriptions: Pick<SubscriptionStore, 'listByUser'>,
@@ -243,13 +262,24 @@ export class EdgeChangeFeed implements ChangeFeed {
   ) {
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? ((edgeId, err) => console.warn(`user-changed to ${edgeId}: ${String(err)}`));
+    this.revisions = options.revisions;
   }
 
   async userChanged(user: string): Promise<void> {
     const subs = await this.subscriptions.listByUser(user, Math.floor(this.now() / 1000));
-    const edges = [...new Set(subs.map((s) => s.dialog.flow.edgeId))];
+    const byEdge = new Map<string, string[]>();
+    for (const s of subs) {
+      const held = byEdge.get(s.dialog.flow.edgeId);
+      if (held) held.push(s.dialogId);
+      else byEdge.set(s.dialog.flow.edgeId, [s.dialogId]);
+    }
+    const revision = this.revisions?.latest(user);
     await Promise.all(
-      edges.map((edgeId) => this.gateway.userChanged(edgeId, user).catch((err: unknown) => this.onError(edgeId, err))),
+      [...byEdge].map(([edgeId, dialogIds]) =>
+        this.gateway
+          .userChanged(edgeId, user, { dialogIds, ...(revision !== undefined ? { revision } : {}) })
+          .catch((err: unknown) => this.onError(edgeId, err)),
+      ),
     );
   }
 }

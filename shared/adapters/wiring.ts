@@ -58,13 +58,15 @@ export function createPorts(options: CreatePortsOptions): Ports {
   const clock = options.now !== undefined ? { now: options.now } : {};
   const subscriptions = new DynamoSubscriptionStore(options.dynamo, options.tables.subscriptions, storeOptions);
   const edge = new EdgeHttpGateway(options.edge);
+  const messages = new DynamoDeferredMessageStore(options.dynamo, options.tables.messages, storeOptions);
   return {
-    messages: new DynamoDeferredMessageStore(options.dynamo, options.tables.messages, storeOptions),
+    messages,
     subscriptions,
     sessions: new DynamoDeliverySessionStore(options.dynamo, options.tables.sessions, clock),
     queue: new SqsDeliveryQueue(options.sqs, options.queueUrl),
     edge,
-    changes: new EdgeChangeFeed(subscriptions, edge, clock),
+    // The fan-out after a deposit or delivery passes on the summary revision it left.
+    changes: new EdgeChangeFeed(subscriptions, edge, { ...clock, revisions: messages.revisions }),
     outbox: new SqsImdnOutbox(options.sqs, options.outboundQueueUrl),
   };
 }

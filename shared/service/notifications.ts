@@ -20,16 +20,20 @@ export interface NotifyDeps {
 
 export type SubscriptionEnd = 'timeout' | 'deactivated' | 'rejected';
 
-/** The user's current list: the first page and the whole count. */
+/**
+ * The user's current list: the first page and the whole count (`seen`: a summary revision the
+ * count must include, from the change being notified).
+ */
 export async function currentList(
   deps: Pick<NotifyDeps, 'messages' | 'policy' | 'now'>,
   user: string,
+  seen?: number,
 ): Promise<{ page: DeferredMessageEntry[]; total: number }> {
   const nowSec = Math.floor(deps.now() / 1000);
   const page = await deps.messages.list(user, nowSec, deps.policy.notifyMaxEntries);
   // A page short of the cap is the whole list: the summary is read only when more may follow.
   if (page.length < deps.policy.notifyMaxEntries) return { page, total: page.length };
-  return { page, total: Math.max(page.length, await deps.messages.count(user, nowSec)) };
+  return { page, total: Math.max(page.length, await deps.messages.count(user, nowSec, seen)) };
 }
 
 /** One NOTIFY for a subscription with given counters. */
@@ -69,20 +73,28 @@ export function notifyRequest(
 
 /**
  * NOTIFYs for every active subscription of a user after their list changed; with `edgeId`, only
- * those whose dialog that edge task holds (each edge asks for its own). A subscription whose
- * counters cannot be taken (removed meanwhile) is skipped.
+ * those whose dialog that edge task holds (each edge asks for its own). With `dialogIds` (the
+ * watchers the change fan-out just read), those dialogs are notified without listing the user's
+ * subscriptions again: each counter update returns its subscription, and one that has ended,
+ * expired or moved to another edge task meanwhile is skipped (a refresh that moved it sent its
+ * own NOTIFY). A subscription whose counters cannot be taken (removed meanwhile) is skipped.
  */
-export async function notifyWatchers(deps: NotifyDeps, user: string, edgeId?: string): Promise<InDialogRequestSpec[]> {
+export async function notifyWatchers(
+  deps: NotifyDeps,
+  signal: { user: string; edgeId?: string; dialogIds?: readonly string[]; revision?: number },
+): Promise<InDialogRequestSpec[]> {
+  const { user, edgeId, dialogIds, revision } = signal;
   const nowMs = deps.now();
-  const subs = (await deps.subscriptions.listByUser(user, Math.floor(nowMs / 1000))).filter(
-    (s) => edgeId === undefined || s.dialog.flow.edgeId === edgeId,
-  );
-  if (subs.length === 0) return [];
-  const list = await currentList(deps, user);
+  const nowSec = Math.floor(nowMs / 1000);
+  const held = (sub: Subscription) =>
+    sub.expiresAt > nowSec && sub.state === 'active' && (edgeId === undefined || sub.dialog.flow.edgeId === edgeId);
+  const dialogs = dialogIds ?? (await deps.subscriptions.listByUser(user, nowSec)).filter(held).map((s) => s.dialogId);
+  if (dialogs.length === 0) return [];
+  const list = await currentList(deps, user, revision);
   const out: InDialogRequestSpec[] = [];
-  for (const sub of subs) {
-    const counters = await deps.subscriptions.nextNotify(sub.user, sub.dialogId);
-    if (counters) out.push(notifyRequest(sub, list, counters, deps.policy, nowMs));
+  for (const dialogId of dialogs) {
+    const turn = await deps.subscriptions.nextNotify(user, dialogId);
+    if (turn && held(turn.subscription)) out.push(notifyRequest(turn.subscription, list, turn, deps.policy, nowMs));
   }
   return out;
 }

@@ -252,6 +252,13 @@ describe.each(implementations)('$name', (impl) => {
       const after = await stores.subscriptions.get(user, s.dialogId, NOW);
       expect(after!.version).toBe(3);
       expect(after!.dialog.localCSeq).toBe(10);
+      // Each turn carries the subscription as its own update left it (a NOTIFY by dialog id reads nothing more).
+      for (const t of taken)
+        expect(t!.subscription).toEqual({
+          ...after,
+          version: t!.version + 1,
+          dialog: { ...after!.dialog, localCSeq: t!.cseq },
+        });
     });
 
     it('a counter or a refresh of a removed subscription creates nothing', async () => {

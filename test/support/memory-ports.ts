@@ -20,6 +20,7 @@ import {
   type DeliverySessionStore,
   type EdgeGateway,
   type MessagePage,
+  type NotifyTurn,
   type Removed,
   type StoreLimits,
   type SubscriptionStore,
@@ -244,13 +245,13 @@ export class MemorySubscriptionStore implements SubscriptionStore {
   }
 
   /** The CSeq after the dialog's last one, and this NOTIFY's version (the first is 0). */
-  async nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined> {
+  async nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
     const sub = this.items.get(MemorySubscriptionStore.key(user, dialogId));
     if (!sub) return undefined;
     sub.dialog.localCSeq += 1;
     const version = sub.version;
     sub.version += 1;
-    return { cseq: sub.dialog.localCSeq, version };
+    return { cseq: sub.dialog.localCSeq, version, subscription: structuredClone(sub) };
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {

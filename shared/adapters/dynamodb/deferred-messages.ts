@@ -46,6 +46,31 @@ import { ARRIVAL_INDEX, MESSAGE_ENTRY_ATTRIBUTES } from './tables.ts';
 const MESSAGE_PREFIX = 'm#';
 /** The user's summary item: `count` of stored messages and their `bytes` (CPIM payloads). */
 const SUMMARY_SK = 'summary';
+/**
+ * The summary revisions this process's writes left, per user (the latest only, at most
+ * `limit` users): the change fan-out that follows a deposit or a delivery in the same process
+ * passes it on, so the NOTIFYs may read the count eventually consistent (half the units) and
+ * know whether the replica they read has seen that change. A user not here gets a strongly
+ * consistent read.
+ */
+export class SummaryRevisions {
+  private readonly latestByUser = new Map<string, number>();
+
+  constructor(private readonly limit = 1000) {}
+
+  note(user: string, revision: number): void {
+    if (!Number.isFinite(revision)) return;
+    this.latestByUser.delete(user);
+    this.latestByUser.set(user, revision);
+    // Oldest first in insertion order: a process that stops fanning out (or never does) stays bounded.
+    if (this.latestByUser.size > this.limit) this.latestByUser.delete(this.latestByUser.keys().next().value!);
+  }
+
+  latest(user: string): number | undefined {
+    return this.latestByUser.get(user);
+  }
+}
+
 /** BatchGetItem takes at most 100 keys per request. */
 const BATCH_GET_MAX = 100;
 /** Rounds of BatchGetItem for keys DynamoDB left unprocessed (throttling) before giving up. */
@@ -73,6 +98,9 @@ const ENTRY_PROJECTION = {
 };
 
 export class DynamoDeferredMessageStore implements DeferredMessageStore {
+  /** What this store's summary writes left, for the change fan-out (SummaryRevisions). */
+  readonly revisions = new SummaryRevisions();
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -149,11 +177,12 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   private async count1(user: string, bytes: number, limits: StoreLimits | undefined): Promise<boolean> {
     if (limits && bytes > limits.maxBytesPerUser) return false;
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { user, sk: SUMMARY_SK },
-          UpdateExpression: 'ADD #count :one, #bytes :bytes',
+          // `rev` counts the summary's changes: a reader can tell whether it sees this one.
+          UpdateExpression: 'ADD #count :one, #bytes :bytes, #rev :one',
           ...(limits
             ? {
                 // No arithmetic in a condition: the room left is computed here.
@@ -162,7 +191,8 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
                   '(attribute_not_exists(#bytes) OR #bytes <= :room)',
               }
             : {}),
-          ExpressionAttributeNames: { '#count': 'count', '#bytes': 'bytes' },
+          ExpressionAttributeNames: { '#count': 'count', '#bytes': 'bytes', '#rev': 'rev' },
+          ReturnValues: 'UPDATED_NEW',
           ExpressionAttributeValues: {
             ':one': 1,
             ':bytes': bytes,
@@ -170,6 +200,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
           },
         }),
       );
+      this.revisions.note(user, Number(out.Attributes?.rev));
       return true;
     } catch (err) {
       if (isConditionFailed(err)) return false;
@@ -230,11 +261,18 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     return items.map(entryOfItem);
   }
 
-  async count(user: string, _now: number): Promise<number> {
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { user, sk: SUMMARY_SK }, ConsistentRead: true }),
-    );
-    return Math.max(0, Number(out.Item?.count ?? 0));
+  async count(user: string, _now: number, seen?: number): Promise<number> {
+    const read = async (consistent: boolean) =>
+      (
+        await this.client.send(
+          new GetCommand({ TableName: this.tableName, Key: { user, sk: SUMMARY_SK }, ConsistentRead: consistent }),
+        )
+      ).Item;
+    // Eventually consistent when the caller names the change it must see (half the units);
+    // strongly consistent when that replica had not seen it yet, or nothing was named.
+    let summary = seen !== undefined ? await read(false) : undefined;
+    if (seen === undefined || Number(summary?.rev ?? 0) < seen) summary = await read(true);
+    return Math.max(0, Number(summary?.count ?? 0));
   }
 
   async get(user: string, id: string, now: number): Promise<DeferredMessage | undefined> {
@@ -242,11 +280,31 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     return message && message.expiresAt > now ? message : undefined;
   }
 
+  /**
+   * Eventually consistent first (half the read units): an entry it returns is live, or was a
+   * moment ago, which is all an INVITE needs (the claim and the delete that act on it are
+   * conditional, strongly consistent writes). An id it does not return as live may have been
+   * deposited a moment ago, so those are read again strongly consistent: a message stored
+   * before the call is never missed.
+   */
   async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
     const unique = [...new Set(ids)];
+    const found = await this.batchGet(user, unique, now, false);
+    const seen = new Set(found.map((e) => e.id));
+    const missing = unique.filter((id) => !seen.has(id));
+    return missing.length === 0 ? found : [...found, ...(await this.batchGet(user, missing, now, true))];
+  }
+
+  /** The live entries among `ids`, in BatchGetItem rounds of at most 100 keys. */
+  private async batchGet(
+    user: string,
+    ids: readonly string[],
+    now: number,
+    consistent: boolean,
+  ): Promise<DeferredMessageEntry[]> {
     const out: DeferredMessageEntry[] = [];
-    for (let i = 0; i < unique.length; i += BATCH_GET_MAX) {
-      let keys: Item[] = unique.slice(i, i + BATCH_GET_MAX).map((id) => ({ user, sk: messageSortKey({ id }) }));
+    for (let i = 0; i < ids.length; i += BATCH_GET_MAX) {
+      let keys: Item[] = ids.slice(i, i + BATCH_GET_MAX).map((id) => ({ user, sk: messageSortKey({ id }) }));
       for (let round = 0; keys.length > 0; round++) {
         if (round >= UNPROCESSED_ROUNDS) throw new Error(`BatchGetItem left ${keys.length} keys unprocessed`);
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round)));
@@ -255,7 +313,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
             RequestItems: {
               [this.tableName]: {
                 Keys: keys,
-                ConsistentRead: true,
+                ConsistentRead: consistent,
                 // Read units are billed on the whole item; this only keeps payloads off the wire.
                 ProjectionExpression: ENTRY_PROJECTION.expression,
                 ExpressionAttributeNames: ENTRY_PROJECTION.names,
@@ -355,7 +413,9 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   }
 
   async uncount(user: string, removed: Removed): Promise<void> {
-    if (removed.messages > 0 || removed.bytes > 0) await uncountRemoved(this.client, this.tableName, user, removed);
+    if (removed.messages > 0 || removed.bytes > 0) {
+      this.revisions.note(user, await uncountRemoved(this.client, this.tableName, user, removed));
+    }
   }
 
   /**
@@ -469,23 +529,25 @@ function entryOfItem(item: Item): DeferredMessageEntry {
 
 /**
  * Take messages TTL removed (not through `delete`) off the user's summary count: the expire
- * function calls this for the removals its stream hands it.
+ * function calls this for the removals its stream hands it. Returns the summary's revision.
  */
 export async function uncountRemoved(
   client: DynamoDBDocumentClient,
   tableName: string,
   user: string,
   removed: Removed,
-): Promise<void> {
-  await client.send(
+): Promise<number> {
+  const out = await client.send(
     new UpdateCommand({
       TableName: tableName,
       Key: { user, sk: SUMMARY_SK },
-      UpdateExpression: 'ADD #count :messages, #bytes :bytes',
-      ExpressionAttributeNames: { '#count': 'count', '#bytes': 'bytes' },
-      ExpressionAttributeValues: { ':messages': -removed.messages, ':bytes': -removed.bytes },
+      UpdateExpression: 'ADD #count :messages, #bytes :bytes, #rev :one',
+      ExpressionAttributeNames: { '#count': 'count', '#bytes': 'bytes', '#rev': 'rev' },
+      ExpressionAttributeValues: { ':messages': -removed.messages, ':bytes': -removed.bytes, ':one': 1 },
+      ReturnValues: 'UPDATED_NEW',
     }),
   );
+  return Number(out.Attributes?.rev);
 }
 
 /** A message from its stored item (also from a stream's old image); undefined for other items. */

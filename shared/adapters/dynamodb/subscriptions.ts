@@ -12,7 +12,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { Flow, Subscription } from '#shared/deferred/model.ts';
-import type { SubscriptionStore } from '#shared/ports.ts';
+import type { NotifyTurn, SubscriptionStore } from '#shared/ports.ts';
 import {
   expiryShardOf,
   isConditionFailed,
@@ -107,7 +107,7 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
     }
   }
 
-  async nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined> {
+  async nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
     try {
       const out = await this.client.send(
         new UpdateCommand({
@@ -118,11 +118,13 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
           ConditionExpression: 'attribute_exists(#dialogId)',
           ExpressionAttributeNames: { '#version': 'version', '#cseq': 'localCSeq', '#dialogId': 'dialogId' },
           ExpressionAttributeValues: { ':one': 1 },
-          ReturnValues: 'UPDATED_NEW',
+          // The whole item back costs nothing more (a write is billed by the item's size).
+          ReturnValues: 'ALL_NEW',
         }),
       );
+      const subscription = subscriptionOfItem(out.Attributes!);
       // `version` counts NOTIFYs from 0 (protocol.md): the value before this increment is this NOTIFY's.
-      return { cseq: Number(out.Attributes?.localCSeq), version: Number(out.Attributes?.version) - 1 };
+      return { cseq: subscription.dialog.localCSeq, version: subscription.version - 1, subscription };
     } catch (err) {
       if (isConditionFailed(err)) return undefined;
       throw err;

@@ -4,7 +4,7 @@
  * increases within a dialog (RFC 3261 §12.1.1); `remote_cseq` is set with a refresh (§12.2.2).
  */
 import type { Flow, Subscription } from '#shared/deferred/model.ts';
-import type { SubscriptionStore } from '#shared/ports.ts';
+import type { NotifyTurn, SubscriptionStore } from '#shared/ports.ts';
 import type { SqliteDatabase } from './database.ts';
 
 interface SubscriptionRow {
@@ -42,8 +42,8 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
       renewWithCSeq: db.prepare(
         'UPDATE subscriptions SET expires_at = ?, remote_cseq = ? WHERE user = ? AND dialog_id = ?',
       ),
-      nextNotify: db.prepare<[string, string], { local_cseq: number; version: number }>(
-        'UPDATE subscriptions SET version = version + 1, local_cseq = local_cseq + 1 WHERE user = ? AND dialog_id = ? RETURNING local_cseq, version',
+      nextNotify: db.prepare<[string, string], SubscriptionRow>(
+        'UPDATE subscriptions SET version = version + 1, local_cseq = local_cseq + 1 WHERE user = ? AND dialog_id = ? RETURNING *',
       ),
       active: db.prepare<[number], { n: number }>(
         "SELECT count(*) AS n FROM subscriptions WHERE expires_at > ? AND state = 'active'",
@@ -99,11 +99,11 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
     );
   }
 
-  nextNotify(user: string, dialogId: string): Promise<{ cseq: number; version: number } | undefined> {
+  nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
     return this.store.write(() => {
       const row = this.s.nextNotify.get(user, dialogId);
       // `version` counts NOTIFYs from 0 (protocol.md): the value before this increment is this NOTIFY's.
-      return row ? { cseq: row.local_cseq, version: row.version - 1 } : undefined;
+      return row ? { cseq: row.local_cseq, version: row.version - 1, subscription: subscriptionOf(row) } : undefined;
     });
   }
 

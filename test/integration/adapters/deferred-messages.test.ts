@@ -2,7 +2,7 @@
  * DynamoDeferredMessageStore against real dynalite: idempotent deposit (also after a failure
  * between its two writes), expiry filtering, ordering, pagination, lookups and the sweep list.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentClient, localDynamoClient } from '#shared/adapters/clients.ts';
 import { DynamoDeferredMessageStore, messageSortKey } from '#shared/adapters/dynamodb/deferred-messages.ts';
@@ -178,6 +178,40 @@ describe('list and count', () => {
     expect(await store.count(user, NOW)).toBe(5);
   });
 
+  it('counts from an eventually consistent read when it has seen the change named, strongly consistent when not', async () => {
+    const user = freshUser();
+    // The summary revisions the store's own writes left, which the change fan-out passes on.
+    await store.put(message({ user }));
+    const afterFirst = store.revisions.latest(user)!;
+    await store.put(message({ user }));
+    const afterSecond = store.revisions.latest(user)!;
+    expect(afterSecond).toBeGreaterThan(afterFirst);
+    // A replica that has seen the first deposit only: its summary is one revision behind.
+    let behind: Record<string, unknown> | undefined;
+    const reads: boolean[] = [];
+    const lagging = {
+      send: async (command: GetCommand) => {
+        reads.push(command.input.ConsistentRead === true);
+        const out = await backend.clients.dynamo.send(command);
+        if (command.input.ConsistentRead) return out;
+        return { ...out, Item: behind };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const replica = new DynamoDeferredMessageStore(lagging, backend.tables.messages);
+    behind = { user, sk: 'summary', count: 1, rev: afterFirst };
+    expect(await replica.count(user, NOW, afterFirst)).toBe(1);
+    expect(reads).toEqual([false]);
+    // The second deposit's NOTIFY must count it: that replica has not seen it, so read strongly.
+    expect(await replica.count(user, NOW, afterSecond)).toBe(2);
+    expect(reads).toEqual([false, false, true]);
+    // Nothing named: strongly consistent at once.
+    expect(await replica.count(user, NOW)).toBe(2);
+    expect(reads).toEqual([false, false, true, true]);
+    // A delivery's count update leaves a newer revision too.
+    await store.uncount(user, { messages: 1, bytes: 1 });
+    expect(store.revisions.latest(user)).toBeGreaterThan(afterSecond);
+  });
+
   it('filters an item the moment it expires, though it is still stored (TTL deletes late)', async () => {
     const user = freshUser();
     const m = message({ user, ttl: 5 });
@@ -322,6 +356,33 @@ describe('getMany (an INVITE’s ids in one batch)', () => {
     }
     const ids = [...Array.from({ length: 150 }, (_, i) => `unknown-${i}`), ...made];
     expect((await store.getMany(user, ids, NOW)).map((m) => m.id).sort()).toEqual([...made].sort());
+  });
+
+  it('reads eventually consistent (half the units), and again strongly consistent only the ids that read missed', async () => {
+    const user = freshUser();
+    const old = message({ user });
+    const fresh = message({ user });
+    await store.put(old);
+    await store.put(fresh);
+    // A replica behind by the last deposit: the eventually consistent read does not see `fresh`.
+    const reads: { consistent: boolean; keys: number }[] = [];
+    const lagging = {
+      send: async (command: BatchGetCommand) => {
+        const request = command.input.RequestItems![backend.tables.messages]!;
+        reads.push({ consistent: request.ConsistentRead === true, keys: request.Keys!.length });
+        const out = await backend.clients.dynamo.send(command);
+        if (request.ConsistentRead) return out;
+        const items = out.Responses![backend.tables.messages]!.filter((item) => item.sk !== messageSortKey(fresh));
+        return { ...out, Responses: { [backend.tables.messages]: items } };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const behind = new DynamoDeferredMessageStore(lagging, backend.tables.messages);
+    const got = await behind.getMany(user, [old.id, fresh.id], NOW);
+    expect(got.map((m) => m.id).sort()).toEqual([old.id, fresh.id].sort());
+    expect(reads).toEqual([
+      { consistent: false, keys: 2 },
+      { consistent: true, keys: 1 },
+    ]);
   });
 });
 

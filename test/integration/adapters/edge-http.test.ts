@@ -174,7 +174,7 @@ describe('EdgeHttpGateway.deliver and closeSession', () => {
 });
 
 describe('EdgeChangeFeed', () => {
-  it('tells each distinct edge holding one of the user’s subscriptions once', async () => {
+  it('tells each distinct edge holding one of the user’s subscriptions once, naming the watchers it holds', async () => {
     const a = await edge((_, res) => json(res, 200, {}));
     const b = await edge((_, res) => json(res, 200, {}));
     const onEdge = (url: string, n: number) =>
@@ -189,12 +189,21 @@ describe('EdgeChangeFeed', () => {
         },
       },
       new EdgeHttpGateway(fast),
-      { now: () => NOW * 1000 },
+      { now: () => NOW * 1000, revisions: { latest: (user) => (user === ALICE ? 12 : undefined) } },
     );
     await feed.userChanged(ALICE);
     expect(asked).toEqual([{ user: ALICE, now: NOW }]);
-    expect(a.calls).toEqual([{ path: '/control/user-changed', body: { user: ALICE } }]);
-    expect(b.calls).toEqual([{ path: '/control/user-changed', body: { user: ALICE } }]);
+    // The edge's NOTIFYs take these dialogs' counters without listing the subscriptions again,
+    // and may read a count that has seen summary revision 12 (this process's last write) eventually consistent.
+    expect(a.calls).toEqual([
+      {
+        path: '/control/user-changed',
+        body: { user: ALICE, dialogIds: [subs[0]!.dialogId, subs[1]!.dialogId], revision: 12 },
+      },
+    ]);
+    expect(b.calls).toEqual([
+      { path: '/control/user-changed', body: { user: ALICE, dialogIds: [subs[2]!.dialogId], revision: 12 } },
+    ]);
   });
 
   it('still tells the reachable edges when one is down, and reports the one that failed', async () => {

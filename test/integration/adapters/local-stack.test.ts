@@ -67,7 +67,7 @@ describe('startLocalAws', () => {
     // The dedupe record survived too: the same deposit is still recognised.
     expect((await second.ports.messages.put(message({ messageId: 'persisted' }))).created).toBe(false);
     expect((await second.ports.subscriptions.get(sub.user, sub.dialogId, NOW))?.version).toBe(1);
-    expect(await second.ports.subscriptions.nextNotify(sub.user, sub.dialogId)).toEqual({ cseq: 2, version: 1 });
+    expect(await second.ports.subscriptions.nextNotify(sub.user, sub.dialogId)).toMatchObject({ cseq: 2, version: 1 });
     expect(await second.ports.sessions.get('persisted-session')).toEqual(s);
   });
 

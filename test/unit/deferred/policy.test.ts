@@ -8,7 +8,7 @@ describe('defaultPolicy', () => {
       defaultExpires: 3600,
       maxExpires: 86400,
       minExpires: 60,
-      notifyMaxEntries: 50,
+      notifyMaxEntries: 15,
       retentionSeconds: 7 * 86400,
       maxDepositBytesUdp: 1300,
       msrpChunkBytes: 65536,

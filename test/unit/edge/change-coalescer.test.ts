@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChangeCoalescer } from '#functions/edge/change-coalescer.ts';
+import type { ChangeDetail } from '#shared/ports.ts';
 
 describe('ChangeCoalescer', () => {
   afterEach(() => {
@@ -36,6 +37,25 @@ describe('ChangeCoalescer', () => {
     // Another user is not held back by bob's burst.
     await c.userChanged('carol');
     expect(fired).toHaveLength(5);
+    c.stop();
+  });
+
+  it('passes on what a change tells; a round that waited carries all its changes’ watchers and the newest revision', async () => {
+    vi.useFakeTimers();
+    const rounds: ChangeDetail[] = [];
+    const c = new ChangeCoalescer(async (_user, change) => void rounds.push(change), 1000, Date.now, 1);
+    await c.userChanged('alice', { dialogIds: ['d1'], revision: 4 });
+    expect(rounds).toEqual([{ dialogIds: ['d1'], revision: 4 }]);
+    await c.userChanged('alice', { dialogIds: ['d1'], revision: 6 });
+    await c.userChanged('alice', { dialogIds: ['d2'], revision: 5 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rounds[1]).toEqual({ dialogIds: ['d1', 'd2'], revision: 6 });
+    // A change that tells nothing (the edge's own, local mode) makes the round list the
+    // watchers and read the count strongly consistent.
+    await c.userChanged('alice', { dialogIds: ['d1'], revision: 7 });
+    await c.userChanged('alice');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rounds[2]).toEqual({});
     c.stop();
   });
 });

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeHttpGateway } from '#shared/adapters/edge-http.ts';
 import { ConfigError, controlDestinations, loadConfig } from '#shared/config.ts';
-import type { EdgeGateway } from '#shared/ports.ts';
+import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { AdminServer } from '#functions/edge/admin-server.ts';
 import { EdgeMetrics } from '#functions/edge/edge-metrics.ts';
 import { TimeSeries } from '#functions/edge/time-series.ts';
@@ -15,8 +15,14 @@ const TOKEN = 'k'.repeat(40);
 let server: AdminServer | undefined;
 afterEach(async () => server?.stop());
 
-async function start(): Promise<{ url: string; changed: string[]; sent: unknown[] }> {
+async function start(): Promise<{
+  url: string;
+  changed: string[];
+  watchers: (ChangeDetail | undefined)[];
+  sent: unknown[];
+}> {
   const changed: string[] = [];
+  const watchers: (ChangeDetail | undefined)[] = [];
   const sent: unknown[] = [];
   const gateway = {
     send: async (_edge: string, spec: unknown) => {
@@ -29,8 +35,9 @@ async function start(): Promise<{ url: string; changed: string[]; sent: unknown[
     metrics,
     series: new TimeSeries(metrics),
     gateway,
-    userChanged: async (user) => {
+    userChanged: async (user, change) => {
       changed.push(user);
+      watchers.push(change);
     },
     live: () => ({ ok: true, detail: {} }),
     ready: async () => ({ ok: true, checks: {} }),
@@ -40,7 +47,7 @@ async function start(): Promise<{ url: string; changed: string[]; sent: unknown[
     controlToken: TOKEN,
   });
   const port = await server.start('127.0.0.1', 0);
-  return { url: `http://127.0.0.1:${port}`, changed, sent };
+  return { url: `http://127.0.0.1:${port}`, changed, watchers, sent };
 }
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -73,6 +80,19 @@ describe('control API authentication', () => {
     const edge = await start();
     await new EdgeHttpGateway({ controlToken: TOKEN }).userChanged(edge.url, 'sip:alice@example.com');
     expect(edge.changed).toEqual(['sip:alice@example.com']);
+    // The change fan-out names the watchers it read on this edge; the edge passes them on.
+    await new EdgeHttpGateway({ controlToken: TOKEN }).userChanged(edge.url, 'sip:carol@example.com', {
+      dialogIds: ['d1', 'd2'],
+      revision: 7,
+    });
+    expect(edge.watchers).toEqual([{}, { dialogIds: ['d1', 'd2'], revision: 7 }]);
+    const bad = await post(
+      `${edge.url}/control/user-changed`,
+      { user: 'sip:dave@example.com', dialogIds: 'd1' },
+      { authorization: `Bearer ${TOKEN}` },
+    );
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('dialogIds');
     await expect(new EdgeHttpGateway({ retries: 0 }).userChanged(edge.url, 'sip:bob@example.com')).rejects.toThrow(
       /401/,
     );

@@ -293,6 +293,33 @@ describe('subscribe handler', () => {
     expect(new Set(result.requests!.map((r) => r.dialog.callId))).toEqual(new Set(['a84b4c76e66710', 'second-device']));
   });
 
+  it('NOTIFYs the watchers the change fan-out names without listing the subscriptions again', async () => {
+    await handle(subscribe());
+    await handle(subscribe({ 'Call-ID': 'second-device', From: '<sip:alice@example.com>;tag=dev2' }));
+    const [first, second] = subscriptions.all();
+    await messages.put(sampleMessage(2));
+    subscriptions.listByUser = () => Promise.reject(new Error('listed again'));
+    const result = await handle({ type: 'user-changed', user: ALICE, dialogIds: [second!.dialogId] });
+    const notify = notifyOf(result.requests);
+    expect(notify.dialog.callId).toBe(second!.dialog.callId);
+    expect(notify.cseq).toBe(2);
+    expect(listOf(notify)).toMatchObject({ version: 1, total: 2 });
+    // One that moved to another edge task (a refresh through it) is that task's to notify, and
+    // one that ended meanwhile is skipped.
+    await subscriptions.renew(ALICE, first!.dialogId, first!.expiresAt, undefined, {
+      ...first!.dialog.flow,
+      edgeId: 'http://10.0.1.99:8080',
+    });
+    await subscriptions.delete(ALICE, second!.dialogId);
+    const later = await handle({
+      type: 'user-changed',
+      user: ALICE,
+      edgeId: first!.dialog.flow.edgeId,
+      dialogIds: [first!.dialogId, second!.dialogId],
+    });
+    expect(later.requests).toEqual([]);
+  });
+
   it('ends a subscription whose NOTIFY failed', async () => {
     await handle(subscribe());
     const dialogId = subscriptions.all()[0]!.dialogId;
