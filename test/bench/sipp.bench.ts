@@ -230,8 +230,9 @@ async function step(
     '-nostdin',
     '-recv_timeout',
     '5000',
+    // SIPp's global timeout ends the whole run: long enough for every call asked for.
     '-timeout',
-    `${SECONDS + 30}s`,
+    `${Math.ceil(calls / rate) + 30}s`,
     '-trace_stat',
     '-stf',
     stf,
