@@ -17,7 +17,7 @@
  *
  * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5
  * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
- * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= SIPP_HEAPSNAPSHOT=1 SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
+ * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= SIPP_HEAPSNAPSHOT=1 (read with test/bench/heap-summary.ts) SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
