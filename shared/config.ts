@@ -404,9 +404,21 @@ export function makeTrustCheck(ranges: readonly string[]): (address: string) => 
     if (bits === undefined) list.addAddress(addr, family);
     else list.addSubnet(addr, Number(bits), family);
   }
+  if (ranges.length === 0) return () => false;
+  // Asked for every request and every send; BlockList.check builds a SocketAddress each time.
+  // The answers for the addresses seen last are kept (a bounded memo: many sources clear it).
+  const seen = new Map<string, boolean>();
   return (address) => {
-    const family = isIP(address);
-    if (family === 0) return false;
-    return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+    let known = seen.get(address);
+    if (known === undefined) {
+      const family = isIP(address);
+      known = family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+      if (seen.size >= TRUST_MEMO_SIZE) seen.clear();
+      seen.set(address, known);
+    }
+    return known;
   };
 }
+
+/** Addresses whose trust answer a check keeps. */
+const TRUST_MEMO_SIZE = 1024;

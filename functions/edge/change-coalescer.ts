@@ -25,6 +25,8 @@ export class ChangeCoalescer {
   private readonly buckets = new Map<string, Bucket>();
   private readonly pending = new Map<string, { timer: NodeJS.Timeout; dialogIds?: Set<string>; revision?: number }>();
   private stopped = false;
+  /** When full buckets were last forgotten. */
+  private sweptAt = -Infinity;
 
   constructor(
     private readonly fire: (user: string, change: ChangeDetail) => Promise<void>,
@@ -82,8 +84,11 @@ export class ChangeCoalescer {
 
   private async run(user: string, change: ChangeDetail): Promise<void> {
     await this.fire(user, change).catch(() => undefined);
-    // Forget users whose bucket is full again, so the map stays bounded by recent activity.
+    // Forget users whose bucket is full again, so the map stays bounded by recent activity: at
+    // most once an interval (a bucket takes that long to refill a token), not a scan per change.
     const t = this.now();
+    if (t - this.sweptAt < this.intervalMs) return;
+    this.sweptAt = t;
     for (const [u, b] of this.buckets) {
       if (b.tokens + (t - b.at) / this.intervalMs >= this.burst && !this.pending.has(u)) this.buckets.delete(u);
     }

@@ -4,7 +4,7 @@
  * demo plays it against the service; the end-to-end tests drive it step by step. It is a test
  * peer, not a product UA: no retransmissions (loopback does not lose datagrams).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '#shared/random.ts';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -48,7 +48,7 @@ export interface DialogInfo {
   routeSet?: string[];
 }
 
-const rand = (n = 6) => randomBytes(n).toString('hex');
+const rand = (n = 6) => randomHex(n);
 
 export class CpmClient extends EventEmitter {
   private udp?: UdpSocket;

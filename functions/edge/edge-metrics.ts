@@ -39,7 +39,7 @@ export class EdgeMetrics {
   });
   readonly sipShed = new Counter({
     name: 'sip_shed_total',
-    help: 'Requests answered 503 + Retry-After for load, by reason: in-flight (MAX_IN_FLIGHT handler calls), backlog (requests waiting in the UDP socket), loop-lag (the event loop later than MAX_LOOP_LAG_MS), transactions (MAX_TRANSACTIONS held; answered without one)',
+    help: 'Requests answered 503 + Retry-After for load, by reason: in-flight (MAX_IN_FLIGHT handler calls), queue-delay (a UDP request waited past T1/2 to be handled), loop-lag (the event loop later than MAX_LOOP_LAG_MS), transactions (MAX_TRANSACTIONS held; answered without one)',
     labelNames: ['reason'] as const,
     registers: this.r,
   });

@@ -14,7 +14,7 @@ import { defaultPolicy, type Policy } from '#shared/deferred/policy.ts';
 import type { ChangeFeed, EdgeGateway, HandlerInvoker } from '#shared/ports.ts';
 import { TransportLayer, type Source, type TransportName } from '#shared/sip/transport/index.ts';
 import type { TransportConfig } from '#shared/sip/transport/types.ts';
-import { TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
+import { DEFAULT_TIMERS, TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
@@ -131,6 +131,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         allowDestination: opts.allowDestination ?? controlDestinations(config),
         // The SIP/IP Core is not held to the per-source limit and keeps connecting under a flood.
         isKnownPeer: makeTrustCheck(config.trustedPeers),
+        maxReceiveWaitMs: opts.timers?.t1 ?? DEFAULT_TIMERS.t1,
       },
       log,
     );
@@ -150,7 +151,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const gate = new OverloadGate({
       maxInFlight: config.maxInFlight,
       maxLagMs: config.maxLoopLagMs,
-      backlog: () => transport.receiveBacklog,
+      // RFC 3261 §17.1.2.2: past T1 a UDP client retransmits. Half of it for the wait, half for the work.
+      queueDelay: () => transport.receiveDelayMs,
+      maxQueueDelayMs: (opts.timers?.t1 ?? DEFAULT_TIMERS.t1) / 2,
     });
     stops.push(() => gate.stop());
 
@@ -320,7 +323,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       contactFor,
       userChanged: (user) => coalescer.userChanged(user),
       gate,
-      ackWaitMs: 64 * (opts.timers?.t1 ?? 500),
+      ackWaitMs: 64 * (opts.timers?.t1 ?? DEFAULT_TIMERS.t1),
       onRequest: (method) => {
         metrics.request(method);
         emf?.sipRequest(method);

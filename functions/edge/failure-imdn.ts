@@ -5,7 +5,7 @@
  * configured outbound proxy (the SIP/IP Core), else straight to an address-literal host.
  * Handlers only queue the report (shared/ports.ts ImdnOutbox); the edge sends it from the queue.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '#shared/random.ts';
 import { isIP } from 'node:net';
 import type { SQSBatchItemFailure } from 'aws-lambda';
 import { newUlid } from '#shared/deferred/ids.ts';
@@ -58,9 +58,9 @@ export function makeFailureImdnSender(deps: {
       uri: imdn.to,
       headers: [
         { name: 'Max-Forwards', value: '70' },
-        { name: 'From', value: `<${serviceUri(deps.domain)}>;tag=${randomBytes(6).toString('hex')}` },
+        { name: 'From', value: `<${serviceUri(deps.domain)}>;tag=${randomHex(6)}` },
         { name: 'To', value: `<${imdn.to}>` },
-        { name: 'Call-ID', value: `${randomBytes(10).toString('hex')}@${deps.domain}` },
+        { name: 'Call-ID', value: `${randomHex(10)}@${deps.domain}` },
         { name: 'CSeq', value: '1 MESSAGE' },
         { name: 'Content-Type', value: imdn.contentType },
       ],

@@ -25,7 +25,9 @@ const MAX_FIELD = 120;
 const clip = (s: string): string => (s.length > MAX_FIELD ? `${s.slice(0, MAX_FIELD)}…` : s);
 
 export class FlowTrace {
+  /** A ring: once full, `next` is the oldest entry and the slot the next one overwrites. */
   private readonly ring: TraceEntry[] = [];
+  private next = 0;
 
   constructor(readonly capacity = 2000) {}
 
@@ -62,7 +64,7 @@ export class FlowTrace {
       string,
       { callId: string; first: number; last: number; messages: number; first_label: string }
     >();
-    for (const e of this.ring) {
+    for (const e of this.entries()) {
       const c = byId.get(e.callId);
       if (c) {
         c.last = e.t;
@@ -74,11 +76,23 @@ export class FlowTrace {
 
   /** The messages of one Call-ID, in order. */
   flow(callId: string): TraceEntry[] {
-    return this.ring.filter((e) => e.callId === callId);
+    return this.entries().filter((e) => e.callId === callId);
+  }
+
+  /** Every entry kept, oldest first. */
+  private entries(): TraceEntry[] {
+    return this.ring.length < this.capacity
+      ? this.ring
+      : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
   }
 
   private add(entry: TraceEntry): void {
-    this.ring.push(entry);
-    if (this.ring.length > this.capacity) this.ring.shift();
+    // Overwrite in place: shifting a full array moved every entry on each message.
+    if (this.capacity <= 0) return;
+    if (this.ring.length < this.capacity) this.ring.push(entry);
+    else {
+      this.ring[this.next] = entry;
+      this.next = (this.next + 1) % this.capacity;
+    }
   }
 }

@@ -108,7 +108,8 @@ export class InDialogSender {
     this.remember(key, Math.max(spec.cseq, last ?? 0));
     const target = nextHopOf(spec.dialog);
     let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
-    const overTcp = overUdpLimit(target, serializeMessage(request).length);
+    // Only a datagram has a size limit: a stream's request is not serialized once more to learn it.
+    const overTcp = target.transport === 'udp' ? overUdpLimit(target, serializeMessage(request).length) : undefined;
     if (overTcp) {
       const response = await this.deps.transactions.request(request, overTcp);
       if (response.status !== 503 || getHeader(response, 'Retry-After') !== undefined) {

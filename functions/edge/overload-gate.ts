@@ -6,28 +6,31 @@
  * Three signals, any one refuses new work:
  * - handler calls in flight reached `maxInFlight`: bounds the queued handler work and its memory
  *   (the Lambda calls of AWS mode wait on the network; the local default's on the group commit);
- * - requests are waiting in the kernel (`backlog`): the local default's handlers run on the loop
- *   that reads the sockets, and a loop whose turns are long for the arrival rate leaves datagrams
- *   in the socket buffer, where they are answered after the client's T1 (it retransmits, adding
- *   load, RFC 3261 §17.1.2.2) or dropped when the buffer is full, never answered. The in-flight
- *   count never sees that queue. Refusing new work until the socket is drained keeps the turns
- *   short: a refusal costs a parse and a 503;
+ * - the request waited too long to be handled (`queueDelay` above `maxQueueDelayMs`): the local
+ *   default's handlers run on the loop that reads the sockets, and when datagrams arrive faster
+ *   than it handles them they queue, and their wait grows until they are answered after the
+ *   client's T1 (it retransmits, adding load, RFC 3261 §17.1.2.2). The in-flight count never sees
+ *   that queue. A burst the loop absorbs waits milliseconds and is served; a request that has
+ *   already waited past the bound is refused, which costs a parse and a 503 and so drains the
+ *   queue faster than serving it would;
  * - the loop is late right now (no tick for `maxLagMs`): one turn holding a burst of work (a
  *   stream chunk of many requests).
  *
  * Existing work keeps finishing: requests inside a dialog (BYE, refreshes) may use twice the
- * in-flight room and are not refused for a backlog; ACK, CANCEL and responses never come here.
+ * in-flight room and are not refused for a queueing delay; ACK, CANCEL and responses never come here.
  */
 export interface OverloadGateOptions {
   maxInFlight: number;
   /** How late the loop may be before new work is refused (MAX_LOOP_LAG_MS). */
   maxLagMs: number;
-  /** Whether received requests are waiting in the kernel (the transport's receive backlog). */
-  backlog?: () => boolean;
+  /** How long the request being admitted waited to be handled, ms (the transport's receive delay). */
+  queueDelay?: () => number;
+  /** The longest such wait at which new work is still admitted (half of T1 in the edge). */
+  maxQueueDelayMs?: number;
   now?: () => number;
 }
 
-export type Refusal = 'in-flight' | 'backlog' | 'loop-lag';
+export type Refusal = 'in-flight' | 'queue-delay' | 'loop-lag';
 
 export class OverloadGate {
   private inFlight = 0;
@@ -46,7 +49,7 @@ export class OverloadGate {
   refusal(existing: boolean): Refusal | undefined {
     if (this.inFlight >= (existing ? 2 : 1) * this.opts.maxInFlight) return 'in-flight';
     if (existing) return undefined;
-    if (this.opts.backlog?.()) return 'backlog';
+    if (this.opts.queueDelay && this.opts.queueDelay() > (this.opts.maxQueueDelayMs ?? Infinity)) return 'queue-delay';
     if (this.now() - this.lastTick > this.opts.maxLagMs) return 'loop-lag';
     return undefined;
   }

@@ -16,7 +16,7 @@ import {
   type Removed,
   type StoreLimits,
 } from '#shared/ports.ts';
-import type { SqliteDatabase } from './database.ts';
+import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
 
 interface MessageRow {
   meta: string;
@@ -51,7 +51,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       ),
       byId: db.prepare<[string, string], MessageRow>('SELECT meta, cpim FROM messages WHERE user = ? AND id = ?'),
       list: db.prepare<[string, number, number], EntryRow>(
-        'SELECT meta FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id LIMIT ?',
+        `SELECT meta FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id ${LIMIT_PARAM}`,
       ),
       entryById: db.prepare<[string, string, number], EntryRow>(
         'SELECT meta FROM messages WHERE user = ? AND id = ? AND expires_at > ?',
@@ -68,7 +68,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE user = ? AND id = ? AND lease_holder = ?',
       ),
       page: db.prepare<[string, number, string, string, string, number], MessageRow>(
-        'SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id LIMIT ?',
+        `SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id ${LIMIT_PARAM}`,
       ),
       stats: db.prepare<[number], { pending: number; users: number }>(
         'SELECT count(*) AS pending, count(DISTINCT user) AS users FROM messages WHERE expires_at > ?',
@@ -98,7 +98,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
          WHERE user = ? AND id = ? AND expires_at <= ?`,
       ),
       expired: db.prepare<[number, number], MessageRow>(
-        'SELECT meta, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?',
+        `SELECT meta, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at ${LIMIT_PARAM}`,
       ),
       recount: db.prepare<[string], { n: number; b: number }>(
         'SELECT count(*) AS n, coalesce(sum(length(cpim)), 0) AS b FROM messages WHERE user = ?',
@@ -106,10 +106,10 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       setPending: db.prepare('UPDATE user_summary SET pending = ?, bytes = ? WHERE user = ?'),
       dropSummary: db.prepare('DELETE FROM user_summary WHERE user = ? AND pending = 0'),
       summaryPage: db.prepare<[string, number], { user: string }>(
-        'SELECT user FROM user_summary WHERE user > ? ORDER BY user LIMIT ?',
+        `SELECT user FROM user_summary WHERE user > ? ORDER BY user ${LIMIT_PARAM}`,
       ),
       usersWithoutSummary: db.prepare<[number], { user: string }>(
-        'SELECT DISTINCT m.user FROM messages m WHERE NOT EXISTS (SELECT 1 FROM user_summary s WHERE s.user = m.user) LIMIT ?',
+        `SELECT DISTINCT m.user FROM messages m WHERE NOT EXISTS (SELECT 1 FROM user_summary s WHERE s.user = m.user) ${LIMIT_PARAM}`,
       ),
       purgeDedupe: db.prepare('DELETE FROM dedupe WHERE expires_at <= ?'),
     };

@@ -17,7 +17,7 @@ import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { QueueSpec } from '#shared/adapters/sqs/queues.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
-import type { SqliteDatabase } from './database.ts';
+import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
 
 interface JobRow {
   id: number;
@@ -50,7 +50,7 @@ export class SqliteJobQueue {
       send: db.prepare('INSERT INTO jobs (queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?)'),
       ready: db.prepare<[string, number, number], JobRow>(
         'SELECT id, body, sent_at, receive_count, first_received_at FROM jobs ' +
-          'WHERE queue = ? AND dead_at IS NULL AND visible_at <= ? ORDER BY visible_at, id LIMIT ?',
+          `WHERE queue = ? AND dead_at IS NULL AND visible_at <= ? ORDER BY visible_at, id ${LIMIT_PARAM}`,
       ),
       take: db.prepare(
         'UPDATE jobs SET receive_count = receive_count + 1, visible_at = ?, first_received_at = coalesce(first_received_at, ?) WHERE id = ?',

@@ -5,7 +5,7 @@
  */
 import type { Flow, Subscription } from '#shared/deferred/model.ts';
 import type { NotifyTurn, SubscriptionStore } from '#shared/ports.ts';
-import type { SqliteDatabase } from './database.ts';
+import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
 
 interface SubscriptionRow {
   user: string;
@@ -49,7 +49,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
         "SELECT count(*) AS n FROM subscriptions WHERE expires_at > ? AND state = 'active'",
       ),
       expired: db.prepare<[number, number], SubscriptionRow>(
-        'SELECT * FROM subscriptions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?',
+        `SELECT * FROM subscriptions WHERE expires_at <= ? ORDER BY expires_at ${LIMIT_PARAM}`,
       ),
     };
   }

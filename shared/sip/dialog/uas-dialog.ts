@@ -2,7 +2,7 @@
  * UAS dialogs (RFC 3261 §12.1.1): the state the service keeps after answering a dialog-creating
  * SUBSCRIBE or INVITE with 2xx, and the dialog id used to find it again (§12).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '#shared/random.ts';
 import { getHeader, getHeaders, parseCSeq, parseNameAddr } from '../messages/index.ts';
 import type { Header, SipRequest } from '../messages/index.ts';
 import { sameHeaderName } from '../messages/header-names.ts';
@@ -10,7 +10,7 @@ import type { DialogState, Flow } from './types.ts';
 
 /** §19.3: a tag needs at least 32 bits of randomness; 64 here. */
 export function newTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 function headerUri(req: SipRequest, name: string): string {

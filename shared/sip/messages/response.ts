@@ -1,7 +1,7 @@
 /**
  * Building responses to requests (RFC 3261 §8.2.6), including for requests the parser rejected.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '#shared/random.ts';
 import { sameHeaderName } from './header-names.ts';
 import { parseNameAddr } from './headers.ts';
 import { reasonPhrase } from './reason-phrases.ts';
@@ -90,7 +90,7 @@ export function createErrorResponse(
       headers,
       body: EMPTY,
     };
-    return createResponse(request, status, { reason, toTag: randomBytes(6).toString('hex') });
+    return createResponse(request, status, { reason, toTag: randomHex(6) });
   } catch {
     return undefined;
   }

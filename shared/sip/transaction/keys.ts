@@ -2,7 +2,7 @@
  * Transaction identifiers: matching requests to server transactions (RFC 3261 §17.2.3), responses
  * to client transactions (§17.1.3), and an ACK for a 2xx to the INVITE it acknowledges (§13.3.1.4).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '#shared/random.ts';
 import { getHeader, parseCSeq, parseNameAddr, topVia } from '../messages/index.ts';
 import type { SipMessage, SipRequest } from '../messages/index.ts';
 
@@ -11,7 +11,7 @@ export const MAGIC_COOKIE = 'z9hG4bK';
 
 /** §8.1.1.7: "unique across space and time for all requests sent by the UA". */
 export function newBranch(): string {
-  return MAGIC_COOKIE + randomBytes(12).toString('hex');
+  return MAGIC_COOKIE + randomHex(12);
 }
 
 function tagOf(msg: SipMessage, header: 'From' | 'To'): string {

@@ -3,7 +3,7 @@
  * requests and responses to transactions, absorbs retransmissions, runs the timers, answers CANCEL
  * (§9.2) and retransmits the 2xx to INVITE until its ACK (§13.3.1.4).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '#shared/random.ts';
 import { createResponse, getHeader, ownCopy } from '../messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { viaTransportToken } from '../transport/index.ts';
@@ -222,7 +222,7 @@ export class TransactionLayer {
     this.onRefused();
     const res = createResponse(req, 503, {
       reason: 'Service Unavailable',
-      toTag: randomBytes(6).toString('hex'),
+      toTag: randomHex(6),
       headers: [{ name: 'Retry-After', value: this.retryAfter }],
     });
     this.transport.sendResponse(res, source).catch((err: unknown) => {
@@ -278,8 +278,7 @@ export class TransactionLayer {
     }
     // §9.2: "The To tag of the response to the CANCEL and the response to the original request SHOULD
     // be the same."
-    const toTag =
-      (target instanceof InviteServerTransaction ? target.toTag : undefined) ?? randomBytes(6).toString('hex');
+    const toTag = (target instanceof InviteServerTransaction ? target.toTag : undefined) ?? randomHex(6);
     // §9.2: "Regardless of the method of the original request, as long as the CANCEL matched an existing
     // transaction, the UAS answers the CANCEL request itself with a 200 (OK) response."
     tx.respond(createResponse(cancel, 200, { toTag }));

@@ -43,6 +43,14 @@ interface Closable {
 
 const noLog: LogFn = () => {};
 
+/** A datagram read from the UDP socket, waiting to be handled. */
+interface QueuedDatagram {
+  data: Buffer;
+  address: string;
+  port: number;
+  readAt: number;
+}
+
 export class TransportLayer {
   private readonly config: TransportConfig;
   private readonly log: LogFn;
@@ -55,6 +63,7 @@ export class TransportLayer {
     messageMs: number;
     idleMs: number;
     connectMs: number;
+    receiveWaitMs: number;
   };
   private readonly listeners: MessageListener[] = [];
   private readonly sentListeners: ((
@@ -70,10 +79,14 @@ export class TransportLayer {
   private bound: BoundPorts = {};
   private nextConnection = 1;
   private running = false;
-  /** Datagrams read in the current turn of the event loop; turns in a row whose read was cut short. */
-  private datagramsThisTurn = 0;
-  /** Since when every turn's UDP read stopped at libuv's limit (undefined: the last one did not). */
-  private cutShortSince: number | undefined;
+  /** Datagrams read and not yet handled, oldest first from `udpHead`, each with when it was read. */
+  private udpQueue: (QueuedDatagram | undefined)[] = [];
+  private udpHead = 0;
+  private udpQueuedBytes = 0;
+  private udpDraining = false;
+  private udpOverflowing = false;
+  /** When the datagram being handled now was read (undefined: none is). */
+  private handlingReadAt: number | undefined;
 
   private readonly connectionEvents: ConnectionEvents = {
     // RFC 7118 §5.1: a WebSocket message bounds its SIP message like a datagram does.
@@ -104,6 +117,7 @@ export class TransportLayer {
       messageMs: config.messageTimeoutMs ?? TRANSPORT_DEFAULTS.messageTimeoutMs,
       idleMs: config.idleTimeoutMs ?? TRANSPORT_DEFAULTS.idleTimeoutMs,
       connectMs: config.connectTimeoutMs ?? TRANSPORT_DEFAULTS.connectTimeoutMs,
+      receiveWaitMs: config.maxReceiveWaitMs ?? TRANSPORT_DEFAULTS.maxReceiveWaitMs,
     };
   }
 
@@ -152,6 +166,9 @@ export class TransportLayer {
   /** Close listeners and every connection. */
   async stop(): Promise<void> {
     this.running = false;
+    this.udpQueue = [];
+    this.udpHead = 0;
+    this.udpQueuedBytes = 0;
     for (const conn of [...this.connections.values()]) conn.destroy();
     this.connections.clear();
     const closing = this.closables.splice(0).map((c) => c.close());
@@ -381,17 +398,7 @@ export class TransportLayer {
   private startUdp(port: number): Promise<number> {
     const socket = dgram.createSocket(net.isIPv6(this.config.host) ? 'udp6' : 'udp4');
     this.udpSocket = socket;
-    socket.on('message', (data, rinfo) => {
-      this.countDatagram();
-      const source: Source = {
-        transport: 'udp',
-        remoteAddress: rinfo.address,
-        remotePort: rinfo.port,
-        localAddress: this.config.host,
-        localPort: this.bound.udp ?? 0,
-      };
-      this.receive(data, source, true);
-    });
+    socket.on('message', (data, rinfo) => this.queueDatagram(data, rinfo));
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, this.config.host, () => {
@@ -403,40 +410,94 @@ export class TransportLayer {
   }
 
   /**
-   * libuv reads at most this many datagrams from a socket per turn of the loop (uv__udp_io's
-   * count): a turn that read this many stopped at the limit, not at an empty socket.
+   * How long handling runs before the loop goes back to reading the socket. libuv reads at most
+   * 32 datagrams from a socket per turn (uv__udp_io); handling them all in the turn that read them
+   * would leave the rest waiting in the kernel, where their wait cannot be seen and a full buffer
+   * drops them unanswered (UDP has no flow control, RFC 3261 §18.1.1). Short slices keep the
+   * reads ahead of the handling, so what waits, waits here, timed.
    */
-  static readonly DATAGRAMS_PER_TURN = 32;
+  static readonly HANDLING_SLICE_MS = 2;
 
   /**
-   * How long datagrams must keep waiting before it counts as a backlog: a GC pause or one group
-   * commit leaves a few turns' worth queued at a thousand flows a second, answered within
-   * milliseconds, well inside T1 (500 ms, RFC 3261 §17.1.2.2); shedding on that refused flows a
-   * quiet machine could serve (the SIPp bench).
+   * Most bytes of datagrams read and not yet handled (a kernel receive buffer's worth several
+   * times over); past it a datagram is dropped as the kernel would drop it, unanswered.
    */
-  static readonly BACKLOG_MS = 100;
+  static readonly MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
   /**
-   * Whether datagrams keep waiting in the kernel: for BACKLOG_MS every read of the UDP socket
-   * stopped at libuv's per-turn limit rather than at an empty socket. A receiver whose turns are
-   * too long for the arrival rate sees this on every turn, and the kernel drops what its buffer
-   * cannot hold, unanswered (UDP has no flow control, RFC 3261 §18.1.1); one stall of the process
-   * (a few turns) is not it. Cheap to read, for load shedding above this layer.
+   * How long the datagram being handled now waited between its read and its handling, in ms (0
+   * when none is being handled: stream messages are handled as they are read). The queueing
+   * delay a request sees here is what makes its answer late: past T1 the client retransmits
+   * (RFC 3261 §17.1.2.2), adding load. A burst the service absorbs waits a few milliseconds; a
+   * rate above its capacity makes the wait grow. Cheap to read, for load shedding above this layer.
    */
-  get receiveBacklog(): boolean {
-    return this.cutShortSince !== undefined && performance.now() - this.cutShortSince >= TransportLayer.BACKLOG_MS;
+  get receiveDelayMs(): number {
+    return this.handlingReadAt === undefined ? 0 : performance.now() - this.handlingReadAt;
   }
 
-  private countDatagram(): void {
-    if (this.datagramsThisTurn++ === 0) {
-      // The check phase runs after this turn's reads (poll phase): the read is over by then.
-      setImmediate(() => {
-        if (this.datagramsThisTurn < TransportLayer.DATAGRAMS_PER_TURN) this.cutShortSince = undefined;
-        else this.cutShortSince ??= performance.now();
-        this.datagramsThisTurn = 0;
-      });
+  private queueDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.udpQueuedBytes + data.length > TransportLayer.MAX_QUEUED_BYTES) {
+      // Once per episode: a flood would otherwise log at its own rate.
+      if (!this.udpOverflowing) this.log('warn', 'UDP receive queue full; dropping datagrams until it drains');
+      this.udpOverflowing = true;
+      return;
+    }
+    this.udpQueuedBytes += data.length;
+    this.udpQueue.push({ data, address: rinfo.address, port: rinfo.port, readAt: performance.now() });
+    if (!this.udpDraining) {
+      this.udpDraining = true;
+      // The check phase runs after this turn's reads (poll phase).
+      setImmediate(this.drainDatagrams);
     }
   }
+
+  /** Handle queued datagrams, oldest first, for one slice; the rest after the next turn's reads. */
+  private readonly drainDatagrams = (): void => {
+    let stale = 0;
+    try {
+      let now = performance.now();
+      const until = now + TransportLayer.HANDLING_SLICE_MS;
+      while (this.udpHead < this.udpQueue.length) {
+        const d = this.udpQueue[this.udpHead]!;
+        this.udpQueue[this.udpHead++] = undefined;
+        this.udpQueuedBytes -= d.data.length;
+        if (now - d.readAt > this.limits.receiveWaitMs) {
+          stale++;
+          continue;
+        }
+        this.handlingReadAt = d.readAt;
+        const source: Source = {
+          transport: 'udp',
+          remoteAddress: d.address,
+          remotePort: d.port,
+          localAddress: this.config.host,
+          localPort: this.bound.udp ?? 0,
+        };
+        try {
+          this.receive(d.data, source, true);
+        } finally {
+          this.handlingReadAt = undefined;
+        }
+        now = performance.now();
+        if (now >= until) break;
+      }
+    } finally {
+      // Whatever a handler did (even throw past receive's guard), the queue keeps draining.
+      if (this.udpHead >= this.udpQueue.length) {
+        this.udpQueue = [];
+        this.udpHead = 0;
+        this.udpDraining = false;
+        this.udpOverflowing = false;
+      } else {
+        if (this.udpHead > 1024 && this.udpHead * 2 > this.udpQueue.length) {
+          this.udpQueue = this.udpQueue.slice(this.udpHead);
+          this.udpHead = 0;
+        }
+        setImmediate(this.drainDatagrams);
+      }
+    }
+    if (stale > 0) this.log('warn', 'UDP datagrams dropped unhandled after waiting past T1', { count: stale });
+  };
 
   private listen(server: net.Server, port: number, name: TransportName): Promise<number> {
     server.on('error', (err) => this.log('error', `${name} listener error`, { error: err.message }));

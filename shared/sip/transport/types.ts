@@ -86,6 +86,13 @@ export interface TransportConfig {
   idleTimeoutMs?: number;
   /** Connect timeout for connections we open; default 10_000. */
   connectTimeoutMs?: number;
+  /**
+   * A datagram read but still unhandled this long is dropped unread; default 500, T1: its
+   * sender has retransmitted by then (RFC 3261 §17.1.1.2, §17.1.2.2), and the copy behind it in
+   * the queue gets the answer. Bounds the queue's wait, so that it cannot hold more than one T1
+   * of arrivals however long the overload lasts.
+   */
+  maxReceiveWaitMs?: number;
   /** Outbound allow-list: a send to any other address fails and nothing goes out. */
   allowDestination?: (address: string) => boolean;
 }
@@ -99,6 +106,7 @@ export const TRANSPORT_DEFAULTS = {
   messageTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
   connectTimeoutMs: 10_000,
+  maxReceiveWaitMs: 500,
 } as const;
 
 /** Stream transports keep a connection; the others send datagrams (RFC 3261 §18). */

@@ -9,9 +9,19 @@ import type { Source } from './types.ts';
 
 /** '::ffff:192.0.2.1' and '192.0.2.1' are the same peer. */
 export function plainAddress(address: string): string {
+  // A dotted IPv4 address, the usual case, is its own plain form (asked for at every send).
+  if (isDottedDigits(address)) return address;
   const unbracketed = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(unbracketed);
   return (mapped ? mapped[1]! : unbracketed).toLowerCase();
+}
+
+function isDottedDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 46 && (c < 48 || c > 57)) return false;
+  }
+  return s.length > 0;
 }
 
 /**
@@ -29,9 +39,13 @@ export function stampVia(via: Via, source: Source): Via {
   const wantsRport = 'rport' in params && (params.rport === null || params.rport === '');
   if (wantsRport) params.rport = String(source.remotePort);
   if (wantsRport || isIP(sentByHost) === 0 || sentByHost !== sourceAddress) params.received = sourceAddress;
-  const rport = params.rport === undefined ? undefined : params.rport === null ? null : Number(params.rport);
-  const received = typeof params.received === 'string' ? params.received : undefined;
-  return { ...via, params, received, rport };
+  // Built field by field: spreading the parsed Via was most of this function's cost.
+  const out: Via = { transport: via.transport, host: via.host, params };
+  if (via.port !== undefined) out.port = via.port;
+  if (via.branch !== undefined) out.branch = via.branch;
+  if (typeof params.received === 'string') out.received = params.received;
+  if (params.rport !== undefined) out.rport = params.rport === null ? null : Number(params.rport);
+  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The overload gate's admission rules (issue 11 item 10): new work is refused first, existing
- * work keeps finishing; a backlog or a late loop refuses new work only.
+ * work keeps finishing; a request that waited too long or a late loop refuses new work only.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { OverloadGate } from '#functions/edge/overload-gate.ts';
@@ -24,15 +24,23 @@ describe('OverloadGate', () => {
     expect(gate.refusal(false)).toBeUndefined();
   });
 
-  it('refuses new work while the socket keeps a backlog or the loop is late, not existing work', () => {
+  it('refuses new work that waited past the bound or while the loop is late, not existing work', () => {
     let now = 0;
-    let backlog = false;
-    gate = new OverloadGate({ maxInFlight: 10, maxLagMs: 100, backlog: () => backlog, now: () => now });
+    let waited = 0;
+    gate = new OverloadGate({
+      maxInFlight: 10,
+      maxLagMs: 100,
+      queueDelay: () => waited,
+      maxQueueDelayMs: 250,
+      now: () => now,
+    });
     expect(gate.refusal(false)).toBeUndefined();
-    backlog = true;
-    expect(gate.refusal(false)).toBe('backlog');
+    waited = 250; // a burst absorbed: served however many came at once
+    expect(gate.refusal(false)).toBeUndefined();
+    waited = 251;
+    expect(gate.refusal(false)).toBe('queue-delay');
     expect(gate.refusal(true)).toBeUndefined();
-    backlog = false;
+    waited = 0;
     now = 101; // no tick for 101 ms: the loop is stuck in one long turn
     expect(gate.refusal(false)).toBe('loop-lag');
     expect(gate.refusal(true)).toBeUndefined();

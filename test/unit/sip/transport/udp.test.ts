@@ -26,6 +26,43 @@ async function peer(): Promise<UdpPeer> {
 }
 
 describe('UDP transport', () => {
+  it('times how long each datagram waited between its read and its handling, and keeps reading meanwhile', async () => {
+    const transport = new TransportLayer({ host: '127.0.0.1', udpPort: 0 });
+    const port = (await transport.start()).udp!;
+    cleanup.push(() => transport.stop());
+    const waits: number[] = [];
+    transport.onMessage(() => {
+      waits.push(transport.receiveDelayMs);
+      const until = performance.now() + 30; // a slow handler: 30 ms each
+      while (performance.now() < until);
+    });
+    const client = await peer();
+    for (let i = 0; i < 10; i++)
+      await client.send(requestText({ method: 'OPTIONS', branch: `z9hG4bK-wait-${i}` }), port);
+    await until(() => waits.length === 10);
+    // Read before the first was handled (or during its 30 ms): the tenth waited for eight or nine.
+    expect(waits[9]).toBeGreaterThanOrEqual(200);
+    expect(transport.receiveDelayMs).toBe(0);
+  });
+
+  it('drops unread a datagram that waited past maxReceiveWaitMs (T1: its sender has retransmitted)', async () => {
+    const { transport, port, seen } = await udpTransport({ maxReceiveWaitMs: 50 });
+    transport.onMessage(() => {
+      const until = performance.now() + 100; // the first one's handling outlasts the others' wait
+      while (performance.now() < until);
+    });
+    const client = await peer();
+    const options = (i: number) => requestText({ method: 'OPTIONS', branch: `z9hG4bK-stale-${i}` });
+    // Sent together, read in one turn: the second and third wait behind the first.
+    await Promise.all([0, 1, 2].map((i) => client.send(options(i), port)));
+    await delay(200);
+    expect(seen.map(({ msg }) => topVia(msg)!.branch)).toEqual(['z9hG4bK-stale-0']);
+    // A retransmission read now is handled.
+    await client.send(options(1), port);
+    await until(() => seen.length === 2);
+    expect(topVia(seen[1]!.msg)!.branch).toBe('z9hG4bK-stale-1');
+  });
+
   it('hands a request up with received/rport and sends the response to the source port (RFC 3581)', async () => {
     const { transport, port, seen } = await udpTransport();
     const client = await peer();
