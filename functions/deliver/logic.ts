@@ -106,24 +106,18 @@ async function handOff(
 ): Promise<string[]> {
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
   const claimedAt = deps.now();
-  for (const id of session.retrieve) {
-    // One delivery at a time per message (issue 11): two sessions of the same user naming it
-    // race on this conditional write; the loser skips it, the winner delivers it or gives it back.
-    const message = await deps.messages.claim(
-      session.user,
-      id,
-      session.sessionId,
-      Math.floor(deps.now() / 1000),
-      leaseSeconds,
-    );
-    if (!message) continue; // delivered or deleted already, expired, or another session holds it
-    claimed.push({
-      id,
-      cpim: message.cpim,
-      arrivedAt: message.arrivedAt,
-      from: message.from,
-      bytes: storedBytes(message),
-    });
+  // One delivery at a time per message (issue 11): two sessions of the same user naming it race
+  // on its conditional write; the loser skips it, the winner delivers it or gives it back. The
+  // session's claims are asked for together (the local store commits them as one; DynamoDB
+  // runs them side by side), in the order to deliver.
+  const nowSec = Math.floor(claimedAt / 1000);
+  const claims = await Promise.all(
+    session.retrieve.map((id) => deps.messages.claim(session.user, id, session.sessionId, nowSec, leaseSeconds)),
+  );
+  // A message gone, expired or held by another session is skipped.
+  for (const m of claims) {
+    if (!m) continue;
+    claimed.push({ id: m.id, cpim: m.cpim, arrivedAt: m.arrivedAt, from: m.from, bytes: storedBytes(m) });
   }
   const head = {
     user: session.user,
@@ -175,23 +169,28 @@ function splitBySize(messages: TransferredMessage[], maxBytes: number): Transfer
 export async function settleReport(deps: DeliverDeps, report: DeliveryReport): Promise<DeliveryOutcome> {
   const outcome: DeliveryOutcome = { delivered: [], failed: [] };
   const removed: Removed = { messages: 0, bytes: 0 };
-  for (const result of report.results) {
-    const { id, status } = result;
-    if (status === 200) {
-      // Counted off once for the session, below.
-      // A report settled again finds it gone: neither counted off nor reported delivered twice.
-      if (await deps.messages.delete(report.user, id, { countLater: true })) {
-        removed.messages++;
-        removed.bytes += result.bytes;
-        deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
-      }
-      outcome.delivered.push(id);
-    } else {
+  // Side by side (the local store commits them as one; DynamoDB runs them in parallel).
+  const deleted = await Promise.all(
+    report.results.map(async ({ id, status }) => {
       // Not delivered: give it back so the next session need not wait out the lease.
-      await deps.messages.release(report.user, id, report.sessionId);
+      if (status !== 200) return deps.messages.release(report.user, id, report.sessionId).then(() => false);
+      // Counted off once for the session, below. A report settled again finds it gone: neither
+      // counted off nor reported delivered twice.
+      return deps.messages.delete(report.user, id, { countLater: true });
+    }),
+  );
+  for (const [i, result] of report.results.entries()) {
+    const { id, status } = result;
+    if (status !== 200) {
       outcome.failed.push({ id, status });
       if (result.sent) deps.onFailed?.(status);
+      continue;
     }
+    outcome.delivered.push(id);
+    if (!deleted[i]) continue;
+    removed.messages++;
+    removed.bytes += result.bytes;
+    deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
   }
 
   // One count update for the session's deliveries (a crash before it: the sweep recounts).

@@ -256,6 +256,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         if (callId) trace?.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
         return outcome;
       },
+      // The listener sends a session's deliveries in call order, pipelined.
+      pipelined: true,
       report: (report) => side!.deliveryReports.report(report),
       onError: (sessionId, err) =>
         log('warn', 'delivery report not queued: its messages go again after their lease', {

@@ -6,7 +6,7 @@
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import { endsSubscription, isTerminalNotify } from '#shared/sip/subscription/index.ts';
 import { UDP_MTU_LIMIT, buildInDialogRequest, nextHopOf, overUdpLimit } from '#shared/sip/dialog/index.ts';
-import { getHeader, serializeMessage } from '#shared/sip/messages/index.ts';
+import { getHeader, ownCopy, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { Target, TransportName } from '#shared/sip/transport/index.ts';
 
@@ -34,19 +34,37 @@ export interface InDialogSenderDeps {
    * domain's list codec); used only when a NOTIFY too large for UDP could not go over TCP.
    */
   shrinkBody?: (body: string, fits: (body: string) => boolean) => string;
+  /** Clock for forgetting quiet dialogs (tests); Date.now if unset. */
+  now?: () => number;
 }
 
 export { UDP_MTU_LIMIT };
 
-/** Dialogs whose last sent CSeq is remembered (oldest forgotten first), to keep the map bounded. */
+/**
+ * How long a dialog's last CSeq is remembered after its last request: between this and twice it.
+ * The race it guards against (handlers that took counters finishing out of order) lasts a handler
+ * call, far less than Timer F (64*T1, 32 s) that bounds the NOTIFY itself. A quiet dialog is
+ * forgotten, so memory follows the dialogs active in the last minute, not every subscription.
+ */
+export const CSEQ_MEMORY_MS = 32_000;
+/** And at most this many dialogs in one period (a burst rotates early). */
 const REMEMBERED_DIALOGS = 100_000;
 
 export class InDialogSender {
   private readonly tails = new Map<string, Promise<unknown>>();
-  /** The highest CSeq sent per dialog: CSeq must rise (RFC 3261 §12.2.1.1, §12.2.2). */
-  private readonly lastCSeq = new Map<string, number>();
+  /**
+   * The highest CSeq sent per dialog: CSeq must rise (RFC 3261 §12.2.1.1, §12.2.2). Two periods:
+   * written to `recent`, read from both; at each rotation `older` is dropped whole.
+   */
+  private recent = new Map<string, number>();
+  private older = new Map<string, number>();
+  private rotatedAt: number;
+  private readonly now: () => number;
 
-  constructor(private readonly deps: InDialogSenderDeps) {}
+  constructor(private readonly deps: InDialogSenderDeps) {
+    this.now = deps.now ?? Date.now;
+    this.rotatedAt = this.now();
+  }
 
   /**
    * Queue a request on its dialog. `gate` (when given) must settle before anything further is sent
@@ -80,16 +98,14 @@ export class InDialogSender {
 
   private async sendNow(spec: InDialogRequestSpec): Promise<SendOutcome> {
     const key = dialogKeyOf(spec);
-    const last = this.lastCSeq.get(key);
+    const last = this.lastCSeqOf(key);
     const terminal = spec.method === 'BYE' || isTerminalNotify(spec);
     if (last !== undefined && spec.cseq <= last && !terminal) {
       // Counters are taken by handlers that may finish out of order: a NOTIFY overtaken by a later
       // one is stale (full state: the later one says all), and sending it would earn a 500.
       return { status: 200 };
     }
-    this.lastCSeq.delete(key);
-    this.lastCSeq.set(ownCopy(key), Math.max(spec.cseq, last ?? 0));
-    if (this.lastCSeq.size > REMEMBERED_DIALOGS) this.lastCSeq.delete(this.lastCSeq.keys().next().value!);
+    this.remember(key, Math.max(spec.cseq, last ?? 0));
     const target = nextHopOf(spec.dialog);
     let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
     // Only a datagram has a size limit: a stream's request is not serialized once more to learn it.
@@ -104,6 +120,22 @@ export class InDialogSender {
     }
     const response = await this.deps.transactions.request(request, target);
     return this.finish(spec, response);
+  }
+
+  private lastCSeqOf(key: string): number | undefined {
+    return this.recent.get(key) ?? this.older.get(key);
+  }
+
+  private remember(key: string, cseq: number): void {
+    const t = this.now();
+    if (t - this.rotatedAt >= CSEQ_MEMORY_MS || this.recent.size >= REMEMBERED_DIALOGS) {
+      this.older = this.recent;
+      this.recent = new Map();
+      this.rotatedAt = t;
+    }
+    this.older.delete(key);
+    // Kept past the request: a copy, not a rope of slices of the text it was read from.
+    this.recent.set(this.recent.has(key) ? key : ownCopy(key), cseq);
   }
 
   private build(spec: InDialogRequestSpec, body: Buffer | undefined): SipRequest {
@@ -136,15 +168,6 @@ export class InDialogSender {
     }
     return outcome;
   }
-}
-
-/**
- * A string that shares nothing with its source. A key built from the parser's values is a rope of
- * slices of the whole request text; kept in a map for the life of a dialog it would hold that text
- * (about 0.6 KiB per active subscription, measured by test/bench/sipp.bench.ts); the copy is ~60 B.
- */
-function ownCopy(s: string): string {
-  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 function dialogKeyOf(spec: InDialogRequestSpec): string {

@@ -8,7 +8,12 @@ import { startEdge, type LogFn } from './edge.ts';
 
 // The same structured logger the handlers use (Powertools, JSON lines, `component: edge`).
 const logger = createLogger('edge', { logLevel: process.env.DEBUG ? 'DEBUG' : 'INFO' });
-const log: LogFn = (level, msg, extra) => logger[level](msg, { ...extra });
+// A debug line below the level returns here: the logger would read the environment first (per-message MSRP lines).
+const debugOn = logger.getLevelName() === 'DEBUG';
+const log: LogFn = (level, msg, extra) => {
+  if (level === 'debug' && !debugOn) return;
+  logger[level](msg, { ...extra });
+};
 
 async function main(): Promise<void> {
   let config;

@@ -13,6 +13,12 @@ import type { DeliveryReport, DeliveryResult, DeliveryTransfer, TransferredMessa
 export interface TransferRunnerDeps {
   /** One MSRP transfer (MsrpListener.deliver): the client's status for the last chunk. */
   send(sessionId: string, message: { id: string; cpim: Uint8Array }): Promise<{ status: number }>;
+  /**
+   * The sender keeps call order per session (the edge's MSRP listener, which pipelines): every
+   * SEND a run has is started at once, each settled by its own status. Otherwise each waits for
+   * the status of the one before, and a 408/481 leaves the rest unsent.
+   */
+  pipelined?: boolean;
   /** Queue the run's report (DeliveryQueue.report). */
   report(report: DeliveryReport): Promise<void>;
   /** Epoch milliseconds. */
@@ -116,26 +122,33 @@ export class TransferRunner {
   }
 
   private async pump(run: Run): Promise<void> {
-    for (let message = run.pending.shift(); message; message = run.pending.shift()) {
-      const { arrivedAt, from, bytes, id } = message;
+    const take = () => (this.deps.pipelined ? run.pending.splice(0) : run.pending.splice(0, 1));
+    for (let batch = take(); batch.length > 0; batch = take()) {
       const halt = run.stopped ?? (this.stopping || this.now() >= run.head.deadline ? 408 : undefined);
       if (halt !== undefined) {
-        run.results.push({ id, status: halt, sent: false, arrivedAt, from, bytes });
+        for (const { id, arrivedAt, from, bytes } of batch)
+          run.results.push({ id, status: halt, sent: false, arrivedAt, from, bytes });
         continue;
       }
-      let status: number;
-      try {
-        ({ status } = await this.deps.send(run.head.sessionId, { id, cpim: message.cpim }));
-      } catch {
-        status = 408; // the transfer could not complete: as no answer (RFC 4975 §7.1.1)
+      const answers = batch.map((m) => this.sendOne(run.head.sessionId, m));
+      for (const [i, { id, arrivedAt, from, bytes }] of batch.entries()) {
+        const status = await answers[i]!;
+        if (run.done) return;
+        run.results.push({ id, status, sent: true, arrivedAt, from, bytes });
+        // No connection, no answer or a closed connection: what is not sent yet cannot go either.
+        if (status === 408 || status === 481) run.stopped = status;
       }
-      if (run.done) return;
-      run.results.push({ id, status, sent: true, arrivedAt, from, bytes });
-      // No connection, no answer or a closed connection: the rest cannot go either.
-      if (status === 408 || status === 481) run.stopped = status;
     }
     run.busy = false;
     if (run.final || this.stopping || this.now() >= run.head.deadline) this.finish(run);
+  }
+
+  /** One SEND's status; a transfer that could not complete counts as no answer (RFC 4975 §7.1.1). */
+  private sendOne(sessionId: string, message: TransferredMessage): Promise<number> {
+    return this.deps.send(sessionId, { id: message.id, cpim: message.cpim }).then(
+      ({ status }) => status,
+      () => 408,
+    );
   }
 
   private finishIfIdle(run: Run): void {

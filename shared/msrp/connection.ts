@@ -32,6 +32,7 @@ export class MsrpConnection {
   private readonly parser: MsrpParser;
   private readonly pending = new Map<string, PendingTransaction>();
   private closedReason: string | undefined;
+  private corked = false;
   private readonly socketListeners = {
     data: (data: Buffer) => this.onData(data),
     error: (err: Error) => this.shutdown(`socket error: ${err.message}`),
@@ -61,6 +62,16 @@ export class MsrpConnection {
   /** Write a frame; false when the connection is already gone. */
   write(frame: Buffer): boolean {
     if (this.closed || this.socket.destroyed) return false;
+    // The frames of one turn (a session's pipelined SENDs, the answers to one read) leave in one
+    // write: corked until the turn's callbacks and promise jobs are done.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(frame);
     return true;
   }

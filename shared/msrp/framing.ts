@@ -8,7 +8,7 @@
  * - `error`: the stream cannot be framed any more (bad start line, over a limit); the connection
  *   must be closed, because nothing after that point can be trusted to start a message.
  */
-import { randomBytes } from 'node:crypto';
+import { randomPoolBytes } from '#shared/random.ts';
 import { parseMsrpUri } from './uri.ts';
 
 export type ContinuationFlag = '+' | '$' | '#';
@@ -619,7 +619,7 @@ const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 /** A random ident (RFC 4975 §9) of `length` characters, 62 symbols each. */
 export function randomIdent(length = 16): string {
-  const bytes = randomBytes(length);
+  const bytes = randomPoolBytes(length);
   let out = '';
   for (const b of bytes) out += ID_ALPHABET[b % ID_ALPHABET.length];
   return out;

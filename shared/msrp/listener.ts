@@ -135,7 +135,7 @@ interface MsrpSession {
   /** Resolves when the session ends, so an in-flight chunk stops waiting. */
   ended: Promise<void>;
   markEnded: () => void;
-  /** Tail of the delivery chain: deliveries run one at a time, in call order. */
+  /** Resolves once the last delivery asked for has written its last chunk (or ended): the next one's start. */
   tail: Promise<unknown>;
 }
 
@@ -383,20 +383,26 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
   /**
    * Deliver one message: wait for the binding (connect timeout), send it as SEND chunks
    * (`message/cpim`, Byte-Range, fresh Message-ID, a transaction per chunk) and resolve with the
-   * status for the last chunk, or the first non-200. Deliveries to a session run one at a time in
-   * call order. Never rejects; never deletes anything.
+   * status for the last chunk, or the first non-200. Deliveries to a session go out in call
+   * order, pipelined: one starts once the one before has written its last chunk, not once that
+   * chunk is answered (RFC 4975 §7.1: each request is its own transaction, its response matched
+   * by transaction id, so a sender need not wait for one before the next). Never rejects; never
+   * deletes anything.
    */
   deliver(sessionId: string, message: MsrpDelivery): Promise<{ status: number }> {
     const session = this.sessions.get(sessionId);
     // EdgeGateway contract: 481 for a session this edge does not know.
     if (!session) return Promise.resolve({ status: 481 });
+    let written!: () => void;
+    const lastChunkWritten = new Promise<void>((resolve) => (written = resolve));
     const run = session.tail
-      .then(() => this.runDelivery(session, message))
+      .then(() => this.runDelivery(session, message, written))
       .catch((err: Error) => {
         this.log.warn('msrp delivery failed', { sessionId, messageId: message.id, error: err.message });
         return NO_RESPONSE_STATUS;
-      });
-    session.tail = run;
+      })
+      .finally(written);
+    session.tail = lastChunkWritten;
     return run.then((status) => ({ status }));
   }
 
@@ -408,7 +414,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     this.endSession(session, 'closed-locally');
   }
 
-  private async runDelivery(session: MsrpSession, message: MsrpDelivery): Promise<number> {
+  /** `written`: called once the last chunk is on the connection (the next delivery may start). */
+  private async runDelivery(session: MsrpSession, message: MsrpDelivery, written: () => void): Promise<number> {
     const connection = await this.waitForBinding(session);
     if (!connection) return NO_RESPONSE_STATUS;
     const messageId = randomIdent(20);
@@ -428,10 +435,10 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
         body: chunk.data,
         continuation: chunk.last ? '$' : '+',
       });
-      const status = await Promise.race([
-        connection.transact(transactionId, frame, this.opts.transactionTimeoutMs),
-        session.ended.then(() => NO_RESPONSE_STATUS),
-      ]);
+      const answered = connection.transact(transactionId, frame, this.opts.transactionTimeoutMs);
+      // The chunks of one message wait for each answer (a refused chunk ends the message).
+      if (chunk.last) written();
+      const status = await Promise.race([answered, session.ended.then(() => NO_RESPONSE_STATUS)]);
       if (status !== 200) {
         this.log.info('msrp delivery not accepted', { sessionId: session.id, messageId: message.id, status });
         return status;
@@ -475,7 +482,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     state.sessions.add(session);
     const waiters = session.waiters.splice(0);
     for (const wake of waiters) wake();
-    this.log.info('msrp session bound', { sessionId: session.id, peer: connection.peer });
+    // Every pull binds one: a debug line (at info it was a line a pull on the hot path).
+    this.log.debug('msrp session bound', { sessionId: session.id, peer: connection.peer });
     this.emit('bound', session.id);
   }
 

@@ -48,14 +48,20 @@ export async function depositMany(
       clients.map(async (c) => {
         for (let i = next++; i < n; i = next++) {
           const uri = to(i);
-          const res = await c.request(
-            c.buildRequest('MESSAGE', {
-              uri,
-              body: cpimFor(uri, `${idPrefix}-${i}`, `message ${i}`),
-              contentType: CPIM_CONTENT_TYPE,
-            }),
-          );
-          if (res.status !== 202) throw new Error(`deposit ${i}: ${res.status}`);
+          for (let refused = 0; ; refused++) {
+            const res = await c.request(
+              c.buildRequest('MESSAGE', {
+                uri,
+                body: cpimFor(uri, `${idPrefix}-${i}`, `message ${i}`),
+                contentType: CPIM_CONTENT_TYPE,
+              }),
+            );
+            if (res.status === 202) break;
+            // A 503 for load (the overload gate) is tried again, as a client would after Retry-After;
+            // the deposits only set up the measured load.
+            if (res.status !== 503 || refused >= 50) throw new Error(`deposit ${i}: ${res.status}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
         }
       }),
     );

@@ -373,6 +373,8 @@ export class RecordingEdge implements EdgeGateway {
   readonly reports: DeliveryReport[] = [];
   /** An Error: the edge cannot be reached for this hand-off (the control call fails). */
   handOffAnswer: (edgeId: string, sessionId: string) => Error | undefined = () => undefined;
+  /** Its SENDs keep call order per session, pipelined (as the edge's MSRP listener). */
+  pipelined = false;
   /** The edge's clock (epoch ms), against which hand-off deadlines run: the test's clock. */
   now: () => number = Date.now;
   private readonly runners = new Map<string, TransferRunner>();
@@ -402,6 +404,7 @@ export class RecordingEdge implements EdgeGateway {
       runner = new TransferRunner({
         send: (sessionId, message) => this.deliver(edgeId, sessionId, message),
         now: () => this.now(),
+        pipelined: this.pipelined,
         report: async (report) => {
           this.reports.push(structuredClone(report));
         },

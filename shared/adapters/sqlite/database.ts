@@ -36,6 +36,17 @@ export interface SqliteOptions {
   synchronous?: SynchronousMode;
 }
 
+export interface WriteOptions {
+  /**
+   * False for a write whose loss in a crash is harmless, because start-up or the sweep puts
+   * it right (a delivery lease, which start-up frees; a job's receive mark, which start-up
+   * resets; a summary count, which the sweep recounts): it resolves at its commit, without
+   * waiting for the WAL's fdatasync (a later commit's covers it), but only while no earlier
+   * commit waits for one, so nothing it read can vanish in a crash. Default true.
+   */
+  sync?: boolean;
+}
+
 export const DATABASE_FILE = 'deferred-cpm.sqlite';
 
 /**
@@ -63,6 +74,8 @@ export class DataDirInUseError extends Error {
 
 interface PendingWrite {
   run: () => unknown;
+  /** False: resolves at its commit, without waiting for the fdatasync (WriteOptions.sync). */
+  sync: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -96,6 +109,8 @@ export class SqliteDatabase {
   private readonly savepoint: Database.Statement;
   private readonly releaseSavepoint: Database.Statement;
   private readonly rollbackSavepoint: Database.Statement;
+  /** Rows inserted, updated or deleted on this connection so far (rolled-back ones too). */
+  private readonly totalChanges: Database.Statement;
 
   private constructor(
     db: Database.Database,
@@ -112,6 +127,7 @@ export class SqliteDatabase {
     this.savepoint = db.prepare('SAVEPOINT op');
     this.releaseSavepoint = db.prepare('RELEASE op');
     this.rollbackSavepoint = db.prepare('ROLLBACK TO op');
+    this.totalChanges = db.prepare('SELECT total_changes()').pluck();
   }
 
   static async open(options: SqliteOptions): Promise<SqliteDatabase> {
@@ -153,11 +169,11 @@ export class SqliteDatabase {
    * Run `fn` (synchronous, touching only this database) in the next group commit; resolves
    * with its result once the commit is on disk, rejects with its error (its changes undone).
    */
-  write<T>(fn: () => T): Promise<T> {
+  write<T>(fn: () => T, options: WriteOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ run: fn, sync: options.sync ?? true, resolve: resolve as (v: unknown) => void, reject });
       // While an fdatasync runs, writes gather for the commit that follows it (see sync()).
       if (!this.scheduled && !this.syncing) this.schedule();
     });
@@ -175,18 +191,31 @@ export class SqliteDatabase {
     this.pending = [];
     if (batch.length === 0) return;
     const committed: Committed[] = [];
+    const changesBefore = this.totalChanges.get() as number;
     try {
       this.begin.run();
-      for (const op of batch) {
-        this.savepoint.run();
+      if (batch.length === 1) {
+        // Alone in its commit: the transaction is its savepoint (two statements fewer).
+        const op = batch[0]!;
         try {
-          const value = op.run();
-          this.releaseSavepoint.run();
-          committed.push({ op, ok: true, value });
+          committed.push({ op, ok: true, value: op.run() });
         } catch (err) {
-          this.rollbackSavepoint.run();
-          this.releaseSavepoint.run();
-          committed.push({ op, ok: false, value: err });
+          this.rollback.run();
+          op.reject(err);
+          return;
+        }
+      } else {
+        for (const op of batch) {
+          this.savepoint.run();
+          try {
+            const value = op.run();
+            this.releaseSavepoint.run();
+            committed.push({ op, ok: true, value });
+          } catch (err) {
+            this.rollbackSavepoint.run();
+            this.releaseSavepoint.run();
+            committed.push({ op, ok: false, value: err });
+          }
         }
       }
       this.commit.run();
@@ -196,6 +225,19 @@ export class SqliteDatabase {
       return;
     }
     if (!this.durable) return settle(committed);
+    // With every earlier commit on disk, what this one read is durable: a commit that changed no
+    // row (a job poll finding none, a claim lost) wrote nothing to the WAL and needs no sync, and
+    // writes that do not need one (WriteOptions.sync) are answered now.
+    if (!this.syncing && this.unsynced.length === 0) {
+      if (this.totalChanges.get() === changesBefore) return settle(committed);
+      const now = committed.filter((c) => !c.op.sync);
+      if (now.length > 0) {
+        settle(now);
+        if (now.length === committed.length) return;
+        for (const c of committed) if (c.op.sync) this.unsynced.push(c);
+        return this.sync();
+      }
+    }
     for (const c of committed) this.unsynced.push(c);
     this.sync();
   }

@@ -178,12 +178,16 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     nowSec: number,
     leaseSeconds: number,
   ): Promise<DeferredMessage | undefined> {
-    return this.store.write(() => {
-      const taken = this.s.takeLease.run(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec).changes > 0;
-      if (!taken) return undefined;
-      const row = this.s.byId.get(user, id);
-      return row ? messageOf(row) : undefined;
-    });
+    // A lease lost in a crash is harmless (start-up frees them all): no wait for the fdatasync.
+    return this.store.write(
+      () => {
+        const taken = this.s.takeLease.run(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec).changes > 0;
+        if (!taken) return undefined;
+        const row = this.s.byId.get(user, id);
+        return row ? messageOf(row) : undefined;
+      },
+      { sync: false },
+    );
   }
 
   /**
@@ -196,9 +200,12 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   }
 
   async release(user: string, id: string, holder: string): Promise<void> {
-    await this.store.write(() => {
-      this.s.dropLease.run(user, id, holder);
-    });
+    await this.store.write(
+      () => {
+        this.s.dropLease.run(user, id, holder);
+      },
+      { sync: false },
+    );
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
@@ -244,7 +251,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
 
   async uncount(user: string, removed: Removed): Promise<void> {
     if (removed.messages > 0 || removed.bytes > 0) {
-      await this.store.write(() => this.addSummary(user, -removed.messages, -removed.bytes));
+      // A count lost in a crash is put right by the sweep's recount.
+      await this.store.write(() => this.addSummary(user, -removed.messages, -removed.bytes), { sync: false });
     }
   }
 

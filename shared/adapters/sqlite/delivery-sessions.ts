@@ -102,6 +102,9 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
     const { state: _state, leaseUntil: _lease, ...rest } = session;
     const { localCSeq, ...dialog } = session.dialog;
     const doc = JSON.stringify({ ...rest, dialog });
+    // No wait for the fdatasync: lost in a crash, the lease is gone with the process that held it,
+    // the job (which carries the session) stores it again, and the deletes that follow a delivery
+    // are durable only with it (one WAL, synced in order).
     return this.store.write(
       () =>
         (
@@ -115,6 +118,7 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
             nowSec,
           ) as { local_cseq: number } | undefined
         )?.local_cseq,
+      { sync: false },
     );
   }
 

@@ -80,35 +80,44 @@ export class SqliteJobQueue {
    * receive limit go to the dead-letter side instead.
    */
   receive(max: number): Promise<ReceivedJob[]> {
-    return this.store.write(() => {
-      const now = this.now();
-      const out: ReceivedJob[] = [];
-      // A few dead-lettered rows may come first: look a little further than `max`.
-      for (const row of this.s.ready.all(this.spec.name, now, max * 2)) {
-        if (out.length >= max) break;
-        if (row.receive_count >= this.spec.maxReceiveCount) {
-          this.s.bury.run(now, row.id);
-          continue;
+    // A receive mark lost in a crash is harmless: start-up makes every job visible again.
+    return this.store.write(
+      () => {
+        const now = this.now();
+        const out: ReceivedJob[] = [];
+        // A few dead-lettered rows may come first: look a little further than `max`.
+        for (const row of this.s.ready.all(this.spec.name, now, max * 2)) {
+          if (out.length >= max) break;
+          if (row.receive_count >= this.spec.maxReceiveCount) {
+            this.s.bury.run(now, row.id);
+            continue;
+          }
+          this.s.take.run(now + this.spec.visibilityTimeoutSeconds * 1000, now, row.id);
+          out.push({
+            id: row.id,
+            body: row.body,
+            receiveCount: row.receive_count + 1,
+            sentAt: row.sent_at,
+            firstReceivedAt: row.first_received_at ?? now,
+          });
         }
-        this.s.take.run(now + this.spec.visibilityTimeoutSeconds * 1000, now, row.id);
-        out.push({
-          id: row.id,
-          body: row.body,
-          receiveCount: row.receive_count + 1,
-          sentAt: row.sent_at,
-          firstReceivedAt: row.first_received_at ?? now,
-        });
-      }
-      return out;
-    });
+        return out;
+      },
+      { sync: false },
+    );
   }
 
   /** Done with a job: removed, unless its visibility ran out and it was received again since. */
   async delete(jobs: readonly Pick<ReceivedJob, 'id' | 'receiveCount'>[]): Promise<void> {
     if (jobs.length === 0) return;
-    await this.store.write(() => {
-      for (const job of jobs) this.s.delete.run(job.id, job.receiveCount);
-    });
+    // Lost in a crash, a handled job runs once more after the restart, as when the crash comes
+    // between the handler and this delete; the handlers are idempotent. No wait for the fdatasync.
+    await this.store.write(
+      () => {
+        for (const job of jobs) this.s.delete.run(job.id, job.receiveCount);
+      },
+      { sync: false },
+    );
   }
 
   /** Start-up: the jobs a dead process held are visible again now. */
@@ -132,7 +141,7 @@ export class SqliteJobQueue {
     return this.s.dead.all(this.spec.name).map((r) => ({ body: r.body, receiveCount: r.receive_count }));
   }
 
-  /** Resolves at the next `send` or after `ms`, whichever comes first. */
+  /** Resolves at a `send` (one waiter per job) or after `ms`, whichever comes first. */
   waitForJob(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -147,8 +156,13 @@ export class SqliteJobQueue {
     });
   }
 
+  /**
+   * One job, one idle loop woken: waking them all had every idle loop run a receive (a write)
+   * per job, all but one finding nothing. Loops busy now look again when their batch is done.
+   */
   private wake(): void {
-    for (const w of [...this.waiters]) w();
+    const next = this.waiters.values().next();
+    if (!next.done) next.value();
   }
 }
 

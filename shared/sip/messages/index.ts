@@ -10,3 +10,4 @@ export * from './uri.ts';
 export * from './body.ts';
 export * from './response.ts';
 export * from './frame.ts';
+export * from './own-copy.ts';

@@ -30,24 +30,30 @@ export interface ClientTransactionContext {
 export class NonInviteClientTransaction {
   private current: NonInviteClientState = 'trying';
   private readonly timerSet: TimerSet;
-  private settle!: (res: SipResponse) => void;
-  private settled = false;
+  /** Hands the TU its final response; gone once it has (nothing of it stays for Timer K). */
+  private settle: ((res: SipResponse) => void) | undefined;
+  /**
+   * The request with our Via on top (its branch names this transaction), for its retransmissions;
+   * dropped with the final response: in Completed (Timer K) only response retransmissions are
+   * absorbed, by the key (§17.1.2.2).
+   */
+  private request: SipRequest | undefined;
   private target: Target;
-  /** The final response: a real one, or a synthetic 408 / 503 (§8.1.3.1). */
-  readonly result: Promise<SipResponse>;
+  readonly method: string;
 
+  /** `settle` gets the final response: a real one, or a synthetic 408 / 503 (§8.1.3.1). */
   constructor(
-    /** The request with our Via on top (its branch names this transaction). */
-    readonly request: SipRequest,
+    request: SipRequest,
     target: Target,
     readonly key: string,
     private readonly ctx: ClientTransactionContext,
+    settle: (res: SipResponse) => void,
   ) {
+    this.request = request;
+    this.method = request.method;
     this.target = target;
     this.timerSet = new TimerSet(ctx.log);
-    this.result = new Promise((resolve) => {
-      this.settle = resolve;
-    });
+    this.settle = settle;
   }
 
   get state(): NonInviteClientState {
@@ -89,7 +95,8 @@ export class NonInviteClientTransaction {
     this.current = 'completed';
     this.timerSet.clear('E');
     this.timerSet.clear('F');
-    this.resolve(res);
+    this.resolve(() => res);
+    this.request = undefined;
     // §17.1.2.2: "Once the client transaction enters the "Completed" state, it MUST set Timer K to fire
     // in T4 seconds for unreliable transports, and zero seconds for reliable transports."
     const timerK = isReliable(this.target.transport) ? 0 : this.ctx.timers.t4;
@@ -116,7 +123,7 @@ export class NonInviteClientTransaction {
       return;
     }
     this.ctx.log('info', 'connection closed under a pending request; sending it again on a new one', {
-      method: this.request.method,
+      method: this.method,
       connectionId,
     });
     this.resendAfterLoss(this.ctx.timers.t1);
@@ -126,7 +133,7 @@ export class NonInviteClientTransaction {
   terminate(reason = 'Service Unavailable'): void {
     this.current = 'terminated';
     this.timerSet.clearAll();
-    this.resolve(createResponse(this.request, 503, { reason }));
+    this.resolve((req) => createResponse(req, 503, { reason }));
   }
 
   private scheduleTimerE(interval: number): void {
@@ -150,7 +157,7 @@ export class NonInviteClientTransaction {
     this.send().catch((err: unknown) => {
       if (this.current !== 'trying' && this.current !== 'proceeding') return;
       this.ctx.log('debug', 'no new connection for a pending request yet', {
-        method: this.request.method,
+        method: this.method,
         error: String(err),
       });
       this.timerSet.set('E', interval, () => this.resendAfterLoss(Math.min(interval * 2, this.ctx.timers.t2)));
@@ -159,6 +166,7 @@ export class NonInviteClientTransaction {
 
   /** One copy out; a stream connection it went over becomes the one the transaction watches. */
   private async send(): Promise<void> {
+    if (!this.request) return;
     const source = await this.ctx.send(this.request, this.target);
     if (source.connectionId === undefined || this.current === 'terminated') return;
     // Retransmissions follow the copy sent (same connection for stream transports).
@@ -173,7 +181,7 @@ export class NonInviteClientTransaction {
       // and the client transaction SHOULD transition directly to the "Terminated" state." §8.1.3.1:
       // the TU treats it as a 503.
       this.ctx.log('warn', 'transport error on a client transaction', {
-        method: this.request.method,
+        method: this.method,
         error: String(err),
       });
       if (this.current === 'trying' || this.current === 'proceeding') this.fail(503, 'Service Unavailable');
@@ -181,14 +189,17 @@ export class NonInviteClientTransaction {
   }
 
   private fail(status: number, reason: string): void {
-    this.resolve(createResponse(this.request, status, { reason }));
+    this.resolve((req) => createResponse(req, status, { reason }));
     this.toTerminated();
   }
 
-  private resolve(res: SipResponse): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.settle(res);
+  /** The TU's answer, once; `answer` builds it from the request (a synthetic one needs it). */
+  private resolve(answer: (req: SipRequest) => SipResponse): void {
+    const settle = this.settle;
+    const req = this.request;
+    if (!settle || !req) return;
+    this.settle = undefined;
+    settle(answer(req));
   }
 
   private toTerminated(): void {

@@ -44,6 +44,11 @@ export function serverTransactionKey(req: SipRequest, method: string = req.metho
   return prefix + (method === 'ACK' ? 'INVITE' : method);
 }
 
+/** The method a server transaction's key was made for (its last field). */
+export function methodOfServerKey(key: string): string {
+  return key.slice(key.lastIndexOf('|') + 1);
+}
+
 /**
  * §17.1.3: a response matches a client transaction when its top Via branch equals the request's
  * and "the method parameter in the CSeq header field matches the method of the request".

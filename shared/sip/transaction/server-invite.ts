@@ -8,10 +8,10 @@
  *   Proceeding --2xx from TU / send--> Accepted --Timer L--> Terminated
  *                                       2xx resent on its timer (UDP) until the ACK arrives
  */
-import { createResponse } from '../messages/index.ts';
+import { createResponse, ownCopy } from '../messages/index.ts';
 import type { SipRequest, SipResponse } from '../messages/index.ts';
 import { isReliable } from '../transport/index.ts';
-import type { Source } from '../transport/index.ts';
+import type { SentResponse, Source } from '../transport/index.ts';
 import { toTagOf } from './keys.ts';
 import type { ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
 import { TimerSet, nextInterval } from './timers.ts';
@@ -21,16 +21,24 @@ export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'acce
 export interface InviteServerContext extends ServerTransactionContext {
   /** Delay before the transaction's own 100 Trying (§17.2.1: 200 ms). */
   tryingDelayMs: number;
-  /** A 2xx was sent: the layer starts matching ACKs for it by dialog (§13.3.1.4). */
-  accepted(tx: InviteServerTransaction, res: SipResponse): void;
+  /**
+   * A 2xx was sent: the layer starts matching ACKs for it by dialog (§13.3.1.4); returns the key
+   * it matches them by, to be forgotten when the transaction ends.
+   */
+  accepted(tx: InviteServerTransaction, res: SipResponse): string;
   /** §13.3.1.4: the 2xx was retransmitted for 64*T1 without an ACK. */
   ackTimeout(tx: InviteServerTransaction): void;
 }
 
 export class InviteServerTransaction implements ServerTransactionMachine {
   private current: InviteServerState = 'proceeding';
-  private lastProvisional: SipResponse | undefined;
-  private final: SipResponse | undefined;
+  /** Responses as they left: only their bytes are sent again (Timer G, the 2xx timer, retransmissions). */
+  private lastProvisional: Promise<SentResponse | undefined> | undefined;
+  private final: Promise<SentResponse | undefined> | undefined;
+  /** The To tag of the responses sent (for a CANCEL's 200, §9.2). */
+  private sentToTag: string | undefined;
+  /** The key the layer matches the 2xx's ACK by (set in Accepted). */
+  private ackKeyValue: string | undefined;
   private wasCancelled = false;
   private acked = false;
   private readonly timerSet: TimerSet;
@@ -52,14 +60,22 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     return this.wasCancelled;
   }
 
-  get finalResponse(): SipResponse | undefined {
-    return this.final;
+  get method(): string {
+    return 'INVITE';
+  }
+
+  get answered(): boolean {
+    return this.final !== undefined;
   }
 
   /** The To tag already used in a response to this INVITE (for a CANCEL's 200, §9.2). */
   get toTag(): string | undefined {
-    const sent = this.final ?? this.lastProvisional;
-    return sent ? toTagOf(sent) : undefined;
+    return this.sentToTag;
+  }
+
+  /** The key the layer matches the ACK for the 2xx by, once a 2xx was sent. */
+  get ackKey(): string | undefined {
+    return this.ackKeyValue;
   }
 
   /** Whether an ACK with this transaction's branch is the ACK for a non-2xx final response. */
@@ -82,17 +98,17 @@ export class InviteServerTransaction implements ServerTransactionMachine {
         // §17.2.1: "If a request retransmission is received while in the "Proceeding" state, the most
         // recent provisional response that was received from the TU MUST be passed to the transport
         // layer for retransmission."
-        if (this.lastProvisional) this.transmit(this.lastProvisional);
+        if (this.lastProvisional) this.retransmit(this.lastProvisional);
         return;
       case 'completed':
         // §17.2.1: "while in the "Completed" state, if a request retransmission is received, the
         // server SHOULD pass the response to the transport for retransmission."
-        if (this.final) this.transmit(this.final);
+        if (this.final) this.retransmit(this.final);
         return;
       case 'accepted':
         // RFC 6026 §7.1: retransmissions of the INVITE are not passed to the TU. The UAS core role
         // (§13.3.1.4) answers one with the 2xx again, which repairs a lost 2xx sooner than its timer.
-        if (this.final && !this.acked) this.transmit(this.final);
+        if (this.final && !this.acked) this.retransmit(this.final);
         return;
       case 'confirmed':
       case 'terminated':
@@ -106,7 +122,7 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     if (this.current === 'accepted' && status >= 200 && status < 300) {
       // RFC 6026 §7.1: "Any retransmission of the 2xx response passed from the TU to the transaction
       // while in the "Accepted" state MUST be passed to the transport layer for transmission."
-      this.transmit(res);
+      void this.transmit(res);
       return;
     }
     if (this.current !== 'proceeding') {
@@ -114,15 +130,16 @@ export class InviteServerTransaction implements ServerTransactionMachine {
       return;
     }
     this.timerSet.clear('trying');
+    const tag = toTagOf(res);
+    if (tag !== undefined && this.sentToTag === undefined) this.sentToTag = ownCopy(tag);
     if (status < 200) {
       // §17.2.1: "The TU passes any number of provisional responses to the server transaction. So long
       // as the server transaction is in the "Proceeding" state, each of these MUST be passed to the
       // transport layer for transmission."
-      this.lastProvisional = res;
-      this.transmit(res);
+      this.lastProvisional = this.transmit(res);
       return;
     }
-    this.final = res;
+    this.lastProvisional = undefined;
     if (status < 300) {
       this.toAccepted(res);
       return;
@@ -131,7 +148,7 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     // to 699 to the server transaction, the response MUST be passed to the transport layer for
     // transmission, and the state machine MUST enter the "Completed" state."
     this.current = 'completed';
-    this.transmit(res);
+    this.final = this.transmit(res);
     const t = this.ctx.timers;
     if (!isReliable(this.source.transport)) {
       // §17.2.1: "For unreliable transports, timer G is set to fire in T1 seconds, and is not set to
@@ -196,8 +213,8 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     // transaction, the server transaction MUST pass this response to the transport layer for
     // transmission." RFC 6026 §7.1: the transaction then enters "Accepted" instead of "Terminated".
     this.current = 'accepted';
-    this.transmit(res);
-    this.ctx.accepted(this, res);
+    this.final = this.transmit(res);
+    this.ackKeyValue = this.ctx.accepted(this, res);
     const t = this.ctx.timers;
     if (!isReliable(this.source.transport)) {
       // §13.3.1.4: "The 2xx response is passed to the transport with an interval that starts at T1
@@ -218,7 +235,7 @@ export class InviteServerTransaction implements ServerTransactionMachine {
   private schedule2xx(interval: number): void {
     this.timerSet.set('2xx', interval, () => {
       if (this.current !== 'accepted' || this.acked || !this.final) return;
-      this.transmit(this.final);
+      this.retransmit(this.final);
       this.schedule2xx(nextInterval(interval, this.ctx.timers));
     });
   }
@@ -230,21 +247,31 @@ export class InviteServerTransaction implements ServerTransactionMachine {
       // retransmission, and timer G is set to fire in MIN(2*T1, T2) seconds. From then on, when timer
       // G fires, the response is passed to the transport again for transmission, and timer G is reset
       // with a value that doubles, unless that value exceeds T2, in which case it is reset with T2."
-      this.transmit(this.final);
+      this.retransmit(this.final);
       this.scheduleTimerG(nextInterval(interval, this.ctx.timers));
     });
   }
 
-  private transmit(res: SipResponse): void {
-    this.ctx.send(res, this.source).catch((err: unknown) => {
-      // §17.2.4: on a transport failure "the server transaction SHOULD transition to the terminated
-      // state and inform the TU" (here: the log, and no further retransmissions).
-      this.ctx.log('warn', 'transport error on an INVITE server transaction response', {
-        status: res.status,
-        error: String(err),
-      });
-      this.toTerminated();
+  /** First transmission; resolves with the response as it left, or undefined when it failed. */
+  private transmit(res: SipResponse): Promise<SentResponse | undefined> {
+    return this.ctx.send(res, this.source).catch((err: unknown) => {
+      this.transportError(res.status, err);
+      return undefined;
     });
+  }
+
+  private retransmit(sent: Promise<SentResponse | undefined>): void {
+    void sent.then((s) => {
+      if (!s || this.current === 'terminated') return;
+      return this.ctx.resend(s).catch((err: unknown) => this.transportError(s.status, err));
+    });
+  }
+
+  private transportError(status: number, err: unknown): void {
+    // §17.2.4: on a transport failure "the server transaction SHOULD transition to the terminated
+    // state and inform the TU" (here: the log, and no further retransmissions).
+    this.ctx.log('warn', 'transport error on an INVITE server transaction response', { status, error: String(err) });
+    this.toTerminated();
   }
 
   private toTerminated(): void {

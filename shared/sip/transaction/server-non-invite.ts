@@ -5,10 +5,14 @@
  *   Trying --1xx from TU/send--> Proceeding --200-699 from TU/send--> Completed --Timer J--> Terminated
  *     |                                                                   ^
  *     +------------------------ 200-699 from TU / send -------------------+
+ *
+ * It keeps no parsed message: the TU has the request, and from Completed on (Timer J, 64*T1 over
+ * UDP) all that is left to do is send the final response's bytes again on a retransmission.
  */
 import type { SipRequest, SipResponse } from '../messages/index.ts';
 import { isReliable } from '../transport/index.ts';
-import type { Source } from '../transport/index.ts';
+import type { SentResponse, Source } from '../transport/index.ts';
+import { methodOfServerKey } from './keys.ts';
 import type { ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
 import { TimerSet } from './timers.ts';
 
@@ -16,13 +20,14 @@ export type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'term
 
 export class NonInviteServerTransaction implements ServerTransactionMachine {
   private current: NonInviteServerState = 'trying';
-  private lastProvisional: SipResponse | undefined;
-  private final: SipResponse | undefined;
+  /** The last provisional response, as it left (resent on a retransmission in Proceeding). */
+  private lastProvisional: Promise<SentResponse | undefined> | undefined;
+  /** The final response, as it left (resent on a retransmission in Completed). */
+  private final: Promise<SentResponse | undefined> | undefined;
   private readonly timerSet: TimerSet;
   readonly cancelled = false;
 
   constructor(
-    readonly request: SipRequest,
     readonly source: Source,
     readonly key: string,
     private readonly ctx: ServerTransactionContext,
@@ -30,12 +35,17 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     this.timerSet = new TimerSet(ctx.log);
   }
 
+  /** Read from the key (which ends with it) rather than kept twice. */
+  get method(): string {
+    return methodOfServerKey(this.key);
+  }
+
   get state(): NonInviteServerState {
     return this.current;
   }
 
-  get finalResponse(): SipResponse | undefined {
-    return this.final;
+  get answered(): boolean {
+    return this.final !== undefined;
   }
 
   /** §17.2.2: "The state machine is initialized in the "Trying" state and is passed a request". */
@@ -44,7 +54,7 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     // gave up after Timer F (64*T1), so nothing answered later could still be used.
     this.timerSet.set('guard', 64 * this.ctx.timers.t1, () => {
       this.ctx.log('warn', 'non-INVITE server transaction got no final response from the TU', {
-        method: this.request.method,
+        method: this.method,
       });
       this.toTerminated();
     });
@@ -58,12 +68,12 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
       case 'proceeding':
         // §17.2.2: "If a retransmission of the request is received while in the "Proceeding" state,
         // the most recently sent provisional response MUST be passed to the transport layer for retransmission."
-        if (this.lastProvisional) this.transmit(this.lastProvisional);
+        if (this.lastProvisional) this.retransmit(this.lastProvisional);
         return;
       case 'completed':
         // §17.2.2: "While in the "Completed" state, the server transaction MUST pass the final
         // response to the transport layer for retransmission whenever a retransmission of the request is received."
-        if (this.final) this.transmit(this.final);
+        if (this.final) this.retransmit(this.final);
         return;
       case 'terminated':
         return;
@@ -85,17 +95,16 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
       // transaction, the server transaction MUST enter the "Proceeding" state. The response MUST be
       // passed to the transport layer for transmission." Further provisionals in Proceeding likewise.
       this.current = 'proceeding';
-      this.lastProvisional = res;
-      this.transmit(res);
+      this.lastProvisional = this.transmit(res);
       return;
     }
     // §17.2.2: "If the TU passes a final response (status codes 200-699) to the server while in the
     // "Proceeding" [or "Trying"] state, the transaction MUST enter the "Completed" state, and the
     // response MUST be passed to the transport layer for transmission."
     this.current = 'completed';
-    this.final = res;
+    this.lastProvisional = undefined;
     this.timerSet.clear('guard');
-    this.transmit(res);
+    this.final = this.transmit(res);
     // §17.2.2: "When the server transaction enters the "Completed" state, it MUST set Timer J to fire
     // in 64*T1 seconds for unreliable transports, and zero seconds for reliable transports."
     const timerJ = isReliable(this.source.transport) ? 0 : 64 * this.ctx.timers.t1;
@@ -107,16 +116,26 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     this.timerSet.clearAll();
   }
 
-  private transmit(res: SipResponse): void {
-    this.ctx.send(res, this.source).catch((err: unknown) => {
-      // §17.2.4: "If ... fails [the transport layer], the server transaction SHOULD transition to
-      // the terminated state and inform the TU."
-      this.ctx.log('warn', 'transport error on a server transaction response', {
-        status: res.status,
-        error: String(err),
-      });
-      this.toTerminated();
+  /** First transmission; resolves with the response as it left, or undefined when it failed. */
+  private transmit(res: SipResponse): Promise<SentResponse | undefined> {
+    return this.ctx.send(res, this.source).catch((err: unknown) => {
+      this.transportError(res.status, err);
+      return undefined;
     });
+  }
+
+  private retransmit(sent: Promise<SentResponse | undefined>): void {
+    void sent.then((s) => {
+      if (!s || this.current === 'terminated') return;
+      return this.ctx.resend(s).catch((err: unknown) => this.transportError(s.status, err));
+    });
+  }
+
+  private transportError(status: number, err: unknown): void {
+    // §17.2.4: "If ... fails [the transport layer], the server transaction SHOULD transition to
+    // the terminated state and inform the TU."
+    this.ctx.log('warn', 'transport error on a server transaction response', { status, error: String(err) });
+    this.toTerminated();
   }
 
   private toTerminated(): void {

@@ -3,11 +3,10 @@
  * needs from the layer that owns it.
  */
 import type { SipRequest, SipResponse } from '../messages/index.ts';
-import type { LogFn, Source } from '../transport/index.ts';
+import type { LogFn, SentResponse, Source } from '../transport/index.ts';
 import type { Timers } from './timers.ts';
 
 export interface ServerTransaction {
-  readonly request: SipRequest;
   readonly source: Source;
   /** Provisional or final. Responses the state machine no longer accepts are ignored (and logged). */
   respond(res: SipResponse): void;
@@ -18,8 +17,13 @@ export interface ServerTransaction {
 export interface ServerTransactionContext {
   timers: Timers;
   log: LogFn;
-  /** Hand a response to the transport (RFC 3261 §18.2.2); rejects on a transport error. */
-  send(res: SipResponse, source: Source): Promise<void>;
+  /**
+   * Hand a response to the transport (RFC 3261 §18.2.2); resolves with it as it left (what a
+   * retransmission sends again), rejects on a transport error.
+   */
+  send(res: SipResponse, source: Source): Promise<SentResponse>;
+  /** The same bytes to the same place again (a retransmission of a response). */
+  resend(sent: SentResponse): Promise<void>;
   /** The transaction reached Terminated: forget it. */
   terminated(tx: ServerTransactionMachine): void;
 }
@@ -27,9 +31,10 @@ export interface ServerTransactionContext {
 /** Internal face of a server transaction, used by the transaction layer. */
 export interface ServerTransactionMachine extends ServerTransaction {
   readonly key: string;
+  readonly method: string;
   readonly state: string;
-  /** The final response sent, if any. */
-  readonly finalResponse: SipResponse | undefined;
+  /** Whether a final response was sent. */
+  readonly answered: boolean;
   start(): void;
   /** A retransmission of the request that created the transaction. */
   receiveRequest(req: SipRequest): void;

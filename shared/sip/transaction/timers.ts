@@ -28,9 +28,16 @@ export function nextInterval(current: number, timers: Timers): number {
   return Math.min(current * 2, timers.t2);
 }
 
-/** Named timers of one transaction; a callback that throws is logged, never rethrown. */
+/**
+ * Named timers of one transaction; a callback that throws is logged, never rethrown. A transaction
+ * runs one to three at a time and there are tens of thousands of transactions: a short list, not a
+ * Map each (a Map's table alone is larger than the rest of a completed transaction).
+ */
+const NONE: readonly (string | NodeJS.Timeout)[] = Object.freeze([]);
+
 export class TimerSet {
-  private readonly running = new Map<string, NodeJS.Timeout>();
+  /** Name, handle, name, handle, ... (an array of exactly that length: most hold one timer). */
+  private running: readonly (string | NodeJS.Timeout)[] = NONE;
 
   constructor(private readonly log: LogFn) {}
 
@@ -38,7 +45,7 @@ export class TimerSet {
     this.clear(name);
     const handle = setTimeout(
       () => {
-        this.running.delete(name);
+        this.remove(name);
         try {
           fire();
         } catch (err) {
@@ -47,21 +54,28 @@ export class TimerSet {
       },
       Math.max(0, ms),
     );
-    this.running.set(name, handle);
+    this.running = [...this.running, name, handle];
   }
 
   clear(name: string): void {
-    const handle = this.running.get(name);
+    const handle = this.remove(name);
     if (handle) clearTimeout(handle);
-    this.running.delete(name);
   }
 
   has(name: string): boolean {
-    return this.running.has(name);
+    return this.running.includes(name);
   }
 
   clearAll(): void {
-    for (const handle of this.running.values()) clearTimeout(handle);
-    this.running.clear();
+    for (let i = 1; i < this.running.length; i += 2) clearTimeout(this.running[i] as NodeJS.Timeout);
+    this.running = NONE;
+  }
+
+  private remove(name: string): NodeJS.Timeout | undefined {
+    const i = this.running.indexOf(name);
+    if (i < 0) return undefined;
+    const handle = this.running[i + 1] as NodeJS.Timeout;
+    this.running = this.running.length === 2 ? NONE : this.running.filter((_, j) => j !== i && j !== i + 1);
+    return handle;
   }
 }

@@ -4,23 +4,24 @@
  * (§9.2) and retransmits the 2xx to INVITE until its ACK (§13.3.1.4).
  */
 import { randomHex } from '#shared/random.ts';
-import { createResponse, getHeader } from '../messages/index.ts';
+import { createResponse, getHeader, ownCopy } from '../messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { viaTransportToken } from '../transport/index.ts';
 import type { LogFn, Source, Target, TransportLayer } from '../transport/index.ts';
 import { NonInviteClientTransaction } from './client-non-invite.ts';
+import type { ClientTransactionContext } from './client-non-invite.ts';
 import { ackMatchKey, clientTransactionKey, newBranch, serverKeyPrefix, serverTransactionKey } from './keys.ts';
 import { InviteServerTransaction } from './server-invite.ts';
 import type { InviteServerContext } from './server-invite.ts';
 import { NonInviteServerTransaction } from './server-non-invite.ts';
-import type { ServerTransaction, ServerTransactionMachine } from './server-transaction.ts';
+import type { ServerTransaction, ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
 import { TRYING_DELAY_MS, resolveTimers } from './timers.ts';
 import type { Timers } from './timers.ts';
 
 /** What the layer uses of the transport (a `TransportLayer`, or a fake in tests). */
 export type TransactionTransport = Pick<
   TransportLayer,
-  'onMessage' | 'onConnectionClosed' | 'connectionOpen' | 'sendResponse' | 'sendRequest' | 'sentBy'
+  'onMessage' | 'onConnectionClosed' | 'connectionOpen' | 'sendResponse' | 'resendResponse' | 'sendRequest' | 'sentBy'
 >;
 
 export interface TransactionLayerOptions {
@@ -28,7 +29,7 @@ export interface TransactionLayerOptions {
   /** §17.2.1's 200 ms before the transaction sends 100 Trying on its own. */
   tryingDelayMs?: number;
   /**
-   * Server transactions held at most (each keeps its request and response for Timer J, 64*T1 on
+   * Server transactions held at most (each keeps its last response's bytes for Timer J, 64*T1 on
    * UDP). Past it a new request is answered 503 without a transaction (below); unbounded if unset.
    */
   maxServerTransactions?: number;
@@ -56,6 +57,10 @@ export class TransactionLayer {
   private cancelCb: ((invite: SipRequest) => void) | undefined;
   private ackTimeoutCb: ((invite: SipRequest) => void) | undefined;
   private stopped = false;
+  /** What every server transaction gets from the layer (one object, not one per transaction). */
+  private readonly serverContext: ServerTransactionContext;
+  private readonly inviteContext: InviteServerContext;
+  private readonly clientContext: ClientTransactionContext;
 
   constructor(
     private readonly transport: TransactionTransport,
@@ -68,6 +73,17 @@ export class TransactionLayer {
     this.maxServers = options.maxServerTransactions ?? Number.POSITIVE_INFINITY;
     this.retryAfter = String(options.retryAfterSeconds ?? 5);
     this.onRefused = options.onRefused ?? (() => {});
+    this.serverContext = this.makeServerContext();
+    this.clientContext = {
+      timers: this.timers,
+      log: this.log,
+      send: (r, t) => this.transport.sendRequest(r, t),
+      connectionOpen: (id) => this.transport.connectionOpen(id),
+      terminated: (done) => {
+        if (this.clients.get(done.key) === done) this.clients.delete(done.key);
+      },
+    };
+    this.inviteContext = this.makeInviteContext();
     transport.onMessage((msg, source) => this.receive(msg, source));
     transport.onConnectionClosed((id) => {
       for (const tx of [...this.clients.values()]) tx.connectionClosed(id);
@@ -111,22 +127,16 @@ export class TransactionLayer {
     if (getHeader(req, 'Max-Forwards') === undefined) headers.push({ name: 'Max-Forwards', value: '70' });
     const sent: SipRequest = { ...req, headers };
     const key = clientTransactionKey(sent, req.method)!;
-    const tx = new NonInviteClientTransaction(sent, target, key, {
-      timers: this.timers,
-      log: this.log,
-      send: (r, t) => this.transport.sendRequest(r, t),
-      connectionOpen: (id) => this.transport.connectionOpen(id),
-      terminated: (done) => {
-        if (this.clients.get(done.key) === done) this.clients.delete(done.key);
-      },
-    });
+    let settle!: (res: SipResponse) => void;
+    const result = new Promise<SipResponse>((resolve) => (settle = resolve));
+    const tx = new NonInviteClientTransaction(sent, target, key, this.clientContext, settle);
     if (this.stopped) {
       tx.terminate('Transaction layer stopped');
-      return tx.result;
+      return result;
     }
     this.clients.set(key, tx);
     tx.start();
-    return tx.result;
+    return result;
   }
 
   /** Stop every timer; pending client transactions resolve with 503. */
@@ -191,11 +201,13 @@ export class TransactionLayer {
       this.refuseStateless(req, source);
       return;
     }
+    // The key lives as long as the transaction: a copy, not a rope of slices of the request text.
+    const own = ownCopy(key);
     const tx =
       req.method === 'INVITE'
-        ? new InviteServerTransaction(req, source, key, this.inviteContext())
-        : new NonInviteServerTransaction(req, source, key, this.serverContext());
-    this.servers.set(key, tx);
+        ? new InviteServerTransaction(req, source, own, this.inviteContext)
+        : new NonInviteServerTransaction(source, own, this.serverContext);
+    this.servers.set(own, tx);
     tx.start();
     this.passToTu(req, tx);
   }
@@ -227,7 +239,7 @@ export class TransactionLayer {
       this.requestCb(req, tx);
     } catch (err) {
       this.log('error', 'request handler threw', { method: req.method, error: String(err) });
-      if (!tx.finalResponse) tx.respond(createResponse(req, 500, { reason: 'Server Internal Error' }));
+      if (!tx.answered) tx.respond(createResponse(req, 500, { reason: 'Server Internal Error' }));
     }
   }
 
@@ -254,8 +266,8 @@ export class TransactionLayer {
   }
 
   private receiveCancel(cancel: SipRequest, source: Source, key: string): void {
-    const tx = new NonInviteServerTransaction(cancel, source, key, this.serverContext());
-    this.servers.set(key, tx);
+    const tx = new NonInviteServerTransaction(source, ownCopy(key), this.serverContext);
+    this.servers.set(tx.key, tx);
     tx.start();
     const target = this.cancelTarget(cancel);
     if (!target) {
@@ -288,31 +300,35 @@ export class TransactionLayer {
     const prefix = serverKeyPrefix(cancel);
     if (prefix === undefined) return undefined;
     for (const [k, tx] of this.servers) {
-      if (k.startsWith(prefix) && tx.request.method !== 'CANCEL') return tx;
+      if (k.startsWith(prefix) && tx.method !== 'CANCEL') return tx;
     }
     return undefined;
   }
 
-  private serverContext() {
+  private makeServerContext(): ServerTransactionContext {
     return {
       timers: this.timers,
       log: this.log,
-      send: (res: SipResponse, source: Source) => this.transport.sendResponse(res, source),
-      terminated: (tx: ServerTransactionMachine) => {
+      send: (res, source) => this.transport.sendResponse(res, source),
+      resend: (sent) => this.transport.resendResponse(sent),
+      terminated: (tx) => {
         if (this.servers.get(tx.key) === tx) this.servers.delete(tx.key);
-        if (tx instanceof InviteServerTransaction && tx.finalResponse) {
-          const ackKey = ackMatchKey(tx.finalResponse);
-          if (this.awaitingAck.get(ackKey) === tx) this.awaitingAck.delete(ackKey);
-        }
+        const ackKey = tx instanceof InviteServerTransaction ? tx.ackKey : undefined;
+        if (ackKey !== undefined && this.awaitingAck.get(ackKey) === tx) this.awaitingAck.delete(ackKey);
       },
     };
   }
 
-  private inviteContext(): InviteServerContext {
+  private makeInviteContext(): InviteServerContext {
     return {
-      ...this.serverContext(),
+      ...this.serverContext,
       tryingDelayMs: this.tryingDelayMs,
-      accepted: (tx, res) => this.awaitingAck.set(ackMatchKey(res), tx),
+      accepted: (tx, res) => {
+        // Kept for the transaction's life (Timer L): a copy, not a slice of the request text.
+        const key = ownCopy(ackMatchKey(res));
+        this.awaitingAck.set(key, tx);
+        return key;
+      },
       ackTimeout: (tx) => {
         if (!this.ackTimeoutCb) {
           this.log('warn', 'the 2xx to an INVITE was never acknowledged', { callId: getHeader(tx.request, 'Call-ID') });

@@ -4,7 +4,7 @@
 export * from './types.ts';
 export { TransportLayer } from './transport-layer.ts';
 export { SIP_WS_SUBPROTOCOL } from './ws-handshake.ts';
-export type { BoundPorts, MessageListener } from './transport-layer.ts';
+export type { BoundPorts, MessageListener, SentResponse } from './transport-layer.ts';
 export { responseDestination } from './response-destination.ts';
 export type { ResponseDestination } from './response-destination.ts';
 export { stampVia, stampTopVia, plainAddress } from './via-received.ts';

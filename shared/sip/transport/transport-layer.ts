@@ -11,7 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { serializeMessage } from '../messages/index.ts';
+import { ownCopy, parseMessage, serializeMessage } from '../messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { Connection } from './connection.ts';
 import type { ConnectionEvents } from './connection.ts';
@@ -237,8 +237,9 @@ export class TransportLayer {
   /**
    * Send a response where RFC 3261 §18.2.2 / RFC 3581 §4 say (see response-destination.ts).
    * Rejects when it could not be sent, so the transaction can report a transport error (§17.2.4).
+   * Resolves with the response as it left, for `resendResponse`.
    */
-  async sendResponse(res: SipResponse, source: Source): Promise<void> {
+  async sendResponse(res: SipResponse, source: Source): Promise<SentResponse> {
     const dest = responseDestination(res, source);
     // Back to the request's own source needs no permission; anywhere else (maddr) does.
     const address =
@@ -246,24 +247,48 @@ export class TransportLayer {
         ? dest.address
         : await this.resolveAllowed(dest.address);
     const bytes = serializeMessage(res);
-    if (dest.transport === 'udp') {
-      await this.sendDatagram(bytes, address, dest.port);
-      this.sent(res, 'udp', address, dest.port);
+    const sent: SentResponse = {
+      status: res.status,
+      text: bytes.toString('latin1'),
+      transport: dest.transport,
+      address: ownCopy(address),
+      port: dest.port,
+      ...(dest.connectionId !== undefined ? { connectionId: dest.connectionId } : {}),
+    };
+    await this.deliverResponse(sent, bytes, res);
+    return sent;
+  }
+
+  /**
+   * The same response again, to the same place (a server transaction answering a retransmitted
+   * request, RFC 3261 §17.2.1, §17.2.2): the bytes that left the first time, not rebuilt.
+   */
+  resendResponse(sent: SentResponse): Promise<void> {
+    return this.deliverResponse(sent, Buffer.from(sent.text, 'latin1'));
+  }
+
+  private async deliverResponse(sent: SentResponse, bytes: Buffer, res?: SipResponse): Promise<void> {
+    const { transport, address, port } = sent;
+    // Observers (the flow trace) read a message; a resent one is read back from its bytes.
+    const observed = () => res ?? parsedSent(bytes);
+    if (transport === 'udp') {
+      await this.sendDatagram(bytes, address, port);
+      if (this.sentListeners.length > 0) this.sent(observed(), 'udp', address, port);
       return;
     }
-    const existing = dest.connectionId === undefined ? undefined : this.connections.get(dest.connectionId);
+    const existing = sent.connectionId === undefined ? undefined : this.connections.get(sent.connectionId);
     if (existing?.isOpen()) {
       await existing.send(bytes);
-      this.sent(res, dest.transport, existing.remoteAddress, dest.port);
+      if (this.sentListeners.length > 0) this.sent(observed(), transport, existing.remoteAddress, port);
       return;
     }
-    if (dest.transport === 'ws' || dest.transport === 'wss') {
+    if (transport === 'ws' || transport === 'wss') {
       // RFC 7118 §5: the server cannot open a WebSocket connection back to a client.
-      throw new Error(`WebSocket connection ${dest.connectionId ?? '(none)'} is closed; the response cannot be sent`);
+      throw new Error(`WebSocket connection ${sent.connectionId ?? '(none)'} is closed; the response cannot be sent`);
     }
-    const conn = await this.connectTo(dest.transport, await this.resolveAllowed(address), dest.port, address);
+    const conn = await this.connectTo(transport, await this.resolveAllowed(address), port, address);
     await conn.send(bytes);
-    this.sent(res, dest.transport, conn.remoteAddress, dest.port);
+    if (this.sentListeners.length > 0) this.sent(observed(), transport, conn.remoteAddress, port);
   }
 
   /**
@@ -691,4 +716,29 @@ export class TransportLayer {
     this.register(conn);
     return conn;
   }
+}
+
+/**
+ * A response as it left the transport: its bytes and where they went. A server transaction keeps
+ * only this after its final response (RFC 3261 §17.2.2: Timer J, 64*T1 over UDP, only absorbs
+ * retransmissions), not the parsed request and response.
+ */
+export interface SentResponse {
+  readonly status: number;
+  /**
+   * Its bytes, one character each: kept for seconds by tens of thousands of transactions, a
+   * one-byte string is about half the size of a Buffer holding the same bytes.
+   */
+  readonly text: string;
+  readonly transport: TransportName;
+  readonly address: string;
+  readonly port: number;
+  /** The stream connection it went over first (§18.2.2: "using the existing connection"). */
+  readonly connectionId?: string;
+}
+
+function parsedSent(bytes: Buffer): SipMessage {
+  const parsed = parseMessage(bytes, { datagram: true });
+  if (!parsed.ok) throw new Error(`a sent response does not parse back: ${parsed.reason}`);
+  return parsed.message;
 }

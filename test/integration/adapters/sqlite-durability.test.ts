@@ -109,6 +109,40 @@ describe('SQLite store durability (synchronous=FULL)', () => {
     await expect(Promise.all([first, second])).resolves.toEqual([1, 2]);
   });
 
+  it('a commit that changed nothing is answered at once, with no fdatasync', async () => {
+    const { db, insert } = await openDb('FULL');
+    await insert(1);
+    holding = true;
+    const poll = db.write(() => db.db.prepare('SELECT count(*) AS n FROM t WHERE x > 5').get());
+    await expect(poll).resolves.toEqual({ n: 0 });
+    expect(held).toHaveLength(0);
+  });
+
+  it('a write that needs no sync (a lease) is answered at its commit; one in the same commit that does waits', async () => {
+    const { db, insert } = await openDb('FULL');
+    holding = true;
+    const lease = db.write(() => db.db.prepare('INSERT INTO t (x) VALUES (10)').run().changes, { sync: false });
+    const deposit = insert(11);
+    await expect(lease).resolves.toBe(1);
+    expect(await settled(deposit)).toBe(false);
+    expect(held).toHaveLength(1);
+    held.shift()!.done(null);
+    await expect(deposit).resolves.toBe(11);
+  });
+
+  it('a write that needs no sync still waits while an earlier commit is not on disk (what it read could vanish)', async () => {
+    const { db, insert } = await openDb('FULL');
+    holding = true;
+    const deposit = insert(1);
+    await settled(deposit);
+    // Reads the row whose commit is not on disk yet: it must not be answered before it is.
+    const lease = db.write(() => db.db.prepare('SELECT count(*) AS n FROM t').get(), { sync: false });
+    expect(await settled(lease)).toBe(false);
+    held.shift()!.done(null);
+    await expect(deposit).resolves.toBe(1);
+    await expect(lease).resolves.toEqual({ n: 1 });
+  });
+
   it('NORMAL acknowledges at commit, without an fdatasync', async () => {
     const { insert } = await openDb('NORMAL');
     holding = true;

@@ -4,7 +4,7 @@
  * size rule of RFC 3261 §18.1.1.
  */
 import { describe, expect, it } from 'vitest';
-import { InDialogSender, UDP_MTU_LIMIT } from '#functions/edge/in-dialog-sender.ts';
+import { CSEQ_MEMORY_MS, InDialogSender, UDP_MTU_LIMIT } from '#functions/edge/in-dialog-sender.ts';
 import type { DeferredMessage, DialogState } from '#shared/deferred/model.ts';
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import { cutListToFit, encodeList } from '#shared/deferred/list-codec.ts';
@@ -59,7 +59,7 @@ function listEntries(n: number, subject?: string): DeferredMessage[] {
   }));
 }
 
-function harness(answer: (req: SipRequest, target: Target) => number | SipResponse) {
+function harness(answer: (req: SipRequest, target: Target) => number | SipResponse, now?: () => number) {
   const sent: { req: SipRequest; target: Target }[] = [];
   const ended: number[] = [];
   const sender = new InDialogSender({
@@ -75,6 +75,7 @@ function harness(answer: (req: SipRequest, target: Target) => number | SipRespon
     onSubscriptionEnded: async (_sub, status) => {
       ended.push(status);
     },
+    ...(now ? { now } : {}),
   });
   return { sender, sent, ended };
 }
@@ -86,6 +87,27 @@ describe('InDialogSender', () => {
     await sender.send(notify(2));
     await sender.send(notify(1, 'terminated;reason=timeout'));
     expect(sent.map((s) => parseCSeq(getHeader(s.req, 'CSeq')!)!.seq)).toEqual([3, 1]);
+  });
+
+  it("keeps a dialog's last CSeq through a busy minute and forgets it once the dialog is quiet", async () => {
+    let t = 0;
+    const { sender, sent } = harness(
+      () => 200,
+      () => t,
+    );
+    const seqs = () => sent.map((s) => parseCSeq(getHeader(s.req, 'CSeq')!)!.seq);
+    await sender.send(notify(5));
+    t += CSEQ_MEMORY_MS + 1;
+    // Other dialogs' traffic rotates the memory; this dialog's CSeq is still known for a period.
+    await sender.send({ ...notify(1), dialog: { ...notify(1).dialog, callId: 'other' } });
+    await sender.send(notify(4));
+    expect(seqs()).toEqual([5, 1]);
+    t += 2 * CSEQ_MEMORY_MS + 1;
+    await sender.send({ ...notify(2), dialog: { ...notify(2).dialog, callId: 'other' } });
+    await sender.send({ ...notify(3), dialog: { ...notify(3).dialog, callId: 'other' } });
+    // Quiet for over two periods: forgotten (the map does not keep every subscription).
+    await sender.send(notify(4));
+    expect(seqs()).toEqual([5, 1, 2, 3, 4]);
   });
 
   it('ends the subscription on 481, 408 and other final failures without Retry-After, not on 401/407', async () => {

@@ -55,8 +55,8 @@ function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
   /** Send one request; resolves with its final response. */
   return (n: number) =>
     new Promise<SipResponse>((resolve) => {
+      const req = request(n);
       const tx = {
-        request: request(n),
         source: {
           transport: 'tcp',
           remoteAddress: '127.0.0.1',
@@ -67,7 +67,7 @@ function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
         cancelled: false,
         respond: (res: SipResponse) => resolve(res),
       } as ServerTransaction;
-      onRequest(tx.request, tx);
+      onRequest(req, tx);
     });
 }
 

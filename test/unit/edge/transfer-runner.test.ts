@@ -40,7 +40,7 @@ function transfer(ids: string[], final: boolean, sessionId = 's1'): DeliveryTran
   };
 }
 
-function runner(answer: (id: string) => number | Promise<number>, clock = new ManualClock(NOW)) {
+function runner(answer: (id: string) => number | Promise<number>, clock = new ManualClock(NOW), pipelined = false) {
   const sent: string[] = [];
   const reports: DeliveryReport[] = [];
   const r = new TransferRunner({
@@ -52,6 +52,7 @@ function runner(answer: (id: string) => number | Promise<number>, clock = new Ma
       reports.push(report);
     },
     now: clock.now,
+    pipelined,
   });
   return { r, sent, reports, clock };
 }
@@ -85,6 +86,26 @@ describe('TransferRunner', () => {
     await r.settled();
     expect(sent).toEqual(['a', 'b']);
     expect(statuses(reports[0]!)).toEqual(['a 200', 'b 481', 'c 481 unsent']);
+  });
+
+  it('pipelined (the listener keeps call order), sends all at once and reports each by its own status', async () => {
+    let answer!: () => void;
+    const later = new Promise<void>((resolve) => (answer = resolve));
+    const { r, sent, reports } = runner(
+      async (id) => {
+        await later;
+        return id === 'b' ? 408 : 200;
+      },
+      new ManualClock(NOW),
+      true,
+    );
+    r.accept(transfer(['a', 'b', 'c'], true));
+    await new Promise((resolve) => setImmediate(resolve));
+    // All three went out before the first answer came back.
+    expect(sent).toEqual(['a', 'b', 'c']);
+    answer();
+    await r.settled();
+    expect(statuses(reports[0]!)).toEqual(['a 200', 'b 408', 'c 200']);
   });
 
   it('starts no SEND past the deadline and reports then, even without the final part', async () => {

@@ -148,6 +148,27 @@ describe('deliver handler', () => {
     expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
   });
 
+  it('to an edge that keeps call order, asks for every message at once and settles each by its own status', async () => {
+    // The edge's MSRP listener pipelines: a 408 for m2 (no answer) says nothing of m3, which the client took.
+    edge.pipelined = true;
+    let asked = 0;
+    const answers: Array<() => void> = [];
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 408 : 200);
+    const deliver = edge.deliver.bind(edge);
+    edge.deliver = (edgeId, sessionId, message) => {
+      asked++;
+      return new Promise((resolve) => answers.push(() => resolve(deliver(edgeId, sessionId, message))));
+    };
+    const run = pull(deps, job('s1'));
+    while (answers.length < 3) await new Promise((r) => setImmediate(r));
+    // All three went out before the first answer came back.
+    expect(asked).toBe(3);
+    for (const answer of answers) answer();
+    expect(await run).toEqual({ delivered: [m1.id, m3.id], failed: [{ id: m2.id, status: 408 }] });
+    expect(messages.all().map((m) => m.id)).toEqual([m2.id]);
+    expect(edge.sent.map((s) => s.request.method)).toEqual(['BYE']);
+  });
+
   it('changes nothing in the store when the client never connects', async () => {
     edge.deliverAnswer = () => 408;
     await pull(deps, job('s1'));

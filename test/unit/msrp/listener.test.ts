@@ -163,6 +163,24 @@ describe('MsrpListener', () => {
     expect(chunks[0]!.failureReport).toBeUndefined();
   });
 
+  it("pipelines a session's deliveries: the next SEND goes out before the one before is answered, each gets its own status", async () => {
+    const listener = await startListener();
+    listener.expect('sesspipe', CLIENT_PATH);
+    let chunks = 0;
+    // The client sits on its answer to the first SEND (RFC 4975 §7.1: responses match by transaction id).
+    const c = await client(listener, 'sesspipe', { respond: () => (++chunks === 1 ? null : 200) });
+    const received = collect(c);
+    let firstSettled = false;
+    const first = listener.deliver('sesspipe', { id: 'm1', cpim: cpim('first') });
+    void first.then(() => (firstSettled = true));
+    const second = listener.deliver('sesspipe', { id: 'm2', cpim: cpim('second') });
+    expect(await second).toEqual({ status: 200 });
+    expect(firstSettled).toBe(false);
+    expect(received.map((m) => m.body.toString())).toEqual([cpim('first').toString(), cpim('second').toString()]);
+    // The unanswered one ends with 408 after the transaction timeout.
+    expect(await first).toEqual({ status: 408 });
+  });
+
   it('chunks a 200 KiB message into 64 KiB SENDs, one transaction each, under one Message-ID', async () => {
     const listener = await startListener({ chunkBytes: 64 * 1024 });
     listener.expect('sess3', CLIENT_PATH);

@@ -34,6 +34,31 @@ describe('non-INVITE server transaction over UDP', () => {
     expect(h.requests).toHaveLength(1);
   });
 
+  it('resends the bytes it first sent, even when the TU edits its response object afterwards', async () => {
+    const { h, peer } = await setup({
+      onRequest: (req, tx) => {
+        const res = createResponse(req, 200, { toTag: 'pf-3' });
+        tx.respond(res);
+        // §17.2.2: Completed passes "the final response" again, the one that left: what the TU does
+        // with its own object later is not a new response (§17.2.2: any other final is discarded).
+        res.status = 500;
+        res.headers.push({ name: 'Warning', value: '399 edited' });
+      },
+    });
+    const subscribe = requestText({
+      method: 'SUBSCRIBE',
+      branch: 'z9hG4bK-sub-same',
+      rport: true,
+      extraHeaders: ['Event: deferred-messages'],
+    });
+    await peer.send(subscribe, h.ports.udp!);
+    await peer.waitFor(1);
+    await peer.send(subscribe, h.ports.udp!);
+    await peer.waitFor(2);
+    expect(peer.received[1]!.equals(peer.received[0]!)).toBe(true);
+    expect(statusOf(await peer.waitFor(2))).toBe(200);
+  });
+
   it('discards retransmissions while the TU is still working (Trying), then resends the final', async () => {
     const { h, peer } = await setup();
     const subscribe = requestText({

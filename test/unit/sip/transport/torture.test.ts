@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getHeader } from '#shared/sip/messages/index.ts';
+import { getHeader, serializeMessage } from '#shared/sip/messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
 import { TransactionLayer } from '#shared/sip/transaction/index.ts';
 import { TransportLayer } from '#shared/sip/transport/index.ts';
@@ -48,6 +48,13 @@ beforeAll(async () => {
   // Record what the transport answers instead of sending it to the Via of a torture message.
   transport.sendResponse = async (res) => {
     answered.push(res);
+    return {
+      status: res.status,
+      text: serializeMessage(res).toString('latin1'),
+      transport: 'udp',
+      address: '127.0.0.1',
+      port: 9,
+    };
   };
   transport.onMessage((msg) => delivered.push(msg));
   peer = await UdpPeer.open();
