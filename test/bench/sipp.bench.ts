@@ -15,7 +15,7 @@
  * memory (PSS). A scenario stops stepping at its first step with a failure. On a shared machine
  * the rates are noisy; the CPU µs per flow is the steadier figure.
  *
- * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5
+ * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5 SIPP_WARMUP_SECONDS=3
  * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
  * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= SIPP_HEAPSNAPSHOT=1 (read with test/bench/heap-summary.ts) SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
@@ -31,6 +31,7 @@ import { collect, pin, startBenchService, stopGroup, twoCpus } from './bench-ser
 
 const RATES = (process.env.SIPP_RATES ?? '250,500,1000,2000,4000').split(',').map(Number);
 const SECONDS = Number(process.env.SIPP_SECONDS ?? 5);
+const WARMUP_SECONDS = Number(process.env.SIPP_WARMUP_SECONDS ?? 3);
 const PROFILE = process.env.SIPP_CPU_PROF === '1';
 const SCENARIOS: Scenario[] = (process.env.SIPP_SCENARIOS ?? 'subscribe/u1,subscribe/t1,message/u1')
   .split(',')
@@ -291,6 +292,17 @@ const fmt = (s: Step) =>
 async function scenarioRun(target: Target, scenario: Scenario, dir: string): Promise<number> {
   let best = 0;
   console.log(`${target.name} ${label(scenario)}: ${describe(target, scenario)}`);
+  // Unmeasured: the service's JIT compiles its hot paths in the first seconds (the first step
+  // cost 2-3x the CPU per flow of the next); both targets get the same warm-up.
+  const warm = await step(
+    target,
+    scenario,
+    RATES[0]!,
+    `${target.name[0]}${scenario.file[0]}${scenario.transport[0]}w`,
+    dir,
+    RATES[0]! * WARMUP_SECONDS,
+  );
+  console.log(`  (warm-up, not counted: ${warm.calls} calls at ${warm.rate}/s, ${warm.failed} failed)`);
   console.log(`  ${HEAD}`);
   for (const rate of RATES) {
     const run = `${target.name[0]}${scenario.file[0]}${scenario.transport[0]}${rate}`;
