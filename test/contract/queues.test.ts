@@ -26,7 +26,7 @@ import {
 import type { DeliveryJob, DeliveryReport } from '#shared/deferred/model.ts';
 import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { ensureQueues, startLocalAws, type LocalAws } from '../support/aws-local/index.ts';
-import { message, session } from '../integration/adapters/fixtures.ts';
+import { dialog, message, session } from '../integration/adapters/fixtures.ts';
 
 type Handler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -220,17 +220,7 @@ describe.each([sqliteQueues(), sqsQueues()])('$name', (impl) => {
       user: 'sip:alice@example.com',
       sessionId: 's-report',
       edgeId: 'http://10.0.1.23:8080',
-      dialog: {
-        callId: 'c1',
-        localTag: 't1',
-        remoteTag: 'f1',
-        localUri: 'sip:alice@example.com',
-        remoteUri: 'sip:alice@example.com',
-        remoteTarget: 'sip:alice@192.0.2.10',
-        routeSet: [],
-        localCSeq: 1,
-        flow: { edgeId: 'http://10.0.1.23:8080', transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 5070 },
-      },
+      dialog: dialog(),
       byeCSeq: 2,
       results: [
         {

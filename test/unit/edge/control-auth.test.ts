@@ -11,6 +11,7 @@ import type { ChangeDetail, EdgeGateway } from '#shared/ports.ts';
 import { AdminServer } from '#functions/edge/admin-server.ts';
 import { EdgeMetrics } from '#functions/edge/edge-metrics.ts';
 import { TimeSeries } from '#functions/edge/time-series.ts';
+import { dialog } from '../../integration/adapters/fixtures.ts';
 
 const TOKEN = 'k'.repeat(40);
 let server: AdminServer | undefined;
@@ -111,17 +112,7 @@ describe('control API authentication', () => {
       user: 'sip:alice@example.com',
       sessionId: 's-1',
       edgeId: edge.url,
-      dialog: {
-        callId: 'c',
-        localTag: 'l',
-        remoteTag: 'r',
-        localUri: 'sip:alice@example.com',
-        remoteUri: 'sip:alice@example.com',
-        remoteTarget: 'sip:alice@192.0.2.10',
-        routeSet: [],
-        localCSeq: 1,
-        flow: { edgeId: edge.url, transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 5060 },
-      },
+      dialog: dialog({ flow: { ...dialog().flow, edgeId: edge.url } }),
       byeCSeq: 2,
       deadline: 1_800_000_000_000,
       messages: [{ id: 'm1', cpim, arrivedAt: '2026-12-07T00:00:00.000Z', from: 'sip:bob@example.net', bytes: 7 }],

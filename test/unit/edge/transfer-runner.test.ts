@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { TransferRunner } from '#functions/edge/transfer-runner.ts';
 import type { DeliveryReport, DeliveryTransfer, TransferredMessage } from '#shared/deferred/model.ts';
 import { ManualClock } from '../../support/memory-ports.ts';
+import { dialog } from '../../integration/adapters/fixtures.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 8, 0, 0);
 
@@ -22,17 +23,7 @@ function transfer(ids: string[], final: boolean, sessionId = 's1'): DeliveryTran
     user: 'sip:alice@example.com',
     sessionId,
     edgeId: 'http://127.0.0.1:1',
-    dialog: {
-      callId: 'c',
-      localTag: 'l',
-      remoteTag: 'r',
-      localUri: 'sip:alice@example.com',
-      remoteUri: 'sip:alice@example.com',
-      remoteTarget: 'sip:alice@192.0.2.10',
-      routeSet: [],
-      localCSeq: 1,
-      flow: { edgeId: 'http://127.0.0.1:1', transport: 'tcp', remoteAddress: '192.0.2.10', remotePort: 5060 },
-    },
+    dialog: dialog({ flow: { ...dialog().flow, edgeId: 'http://127.0.0.1:1' } }),
     byeCSeq: 2,
     deadline: NOW + 135_000,
     messages: ids.map(message),
