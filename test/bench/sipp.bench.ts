@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { ADMIN_AUTH } from '../e2e/support.ts';
 import { freePort } from '../interop/kamailio.ts';
 import { collect, pin, startBenchService, stopGroup, twoCpus } from './bench-service.ts';
+import { residentParts, v8Parts } from './resident.ts';
 
 const RATES = (process.env.SIPP_RATES ?? '250,500,1000,2000,4000').split(',').map(Number);
 const SECONDS = Number(process.env.SIPP_SECONDS ?? 5);
@@ -321,10 +322,25 @@ function vmRssKiB(pid: number): number {
 }
 
 /** The service's own view of its memory, from its Prometheus metrics (prom-client's defaults), in KiB. */
-async function heapKiB(adminPort: number): Promise<{ heapUsed: number; external: number }> {
+async function heapKiB(adminPort: number): Promise<{ heapUsed: number; external: number; text: string }> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: ADMIN_AUTH })).text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1024;
-  return { heapUsed: metric('nodejs_heap_size_used_bytes'), external: metric('nodejs_external_memory_bytes') };
+  return { heapUsed: metric('nodejs_heap_size_used_bytes'), external: metric('nodejs_external_memory_bytes'), text };
+}
+
+/** One line: where the resident memory is (smaps by kind, V8's committed spaces, the rest native). */
+function whereResident(pid: number, metrics: string): string {
+  const r = residentParts(pid);
+  const v8 = v8Parts(metrics);
+  const spaces = Object.entries(v8.spaces)
+    .filter(([, kib]) => kib >= 512)
+    .map(([space, kib]) => `${space} ${mib(kib)}`)
+    .join(', ');
+  return (
+    `    where (MiB): files ${mib(r.files)}, brk heap ${mib(r.brk)}, anonymous ${mib(r.anon)} ` +
+    `(of which thread arenas ${mib(r.arenas)}); V8 committed ${mib(v8.committed)} (${spaces}); ` +
+    `native = brk + anonymous - V8 ${mib(r.brk + r.anon - v8.committed)}`
+  );
 }
 
 /**
@@ -357,6 +373,7 @@ async function memoryRun(dir: string): Promise<void> {
     console.log(
       `  at rest: VmRSS ${mib(base)} MiB, heap used ${mib(rest.heapUsed)} MiB, external ${mib(rest.external)} MiB`,
     );
+    console.log(whereResident(target.pid, rest.text));
     console.log(
       '  active subs  failed  when                        VmRSS MiB  heap MiB  external MiB  KiB/sub (VmRSS over rest)',
     );
@@ -380,6 +397,7 @@ async function memoryRun(dir: string): Promise<void> {
           `  ${String(active).padStart(11)} ${String(failed).padStart(7)}  ${when.padEnd(26)} ${mib(rss).padStart(9)} ` +
             `${mib(heap.heapUsed).padStart(9)} ${mib(heap.external).padStart(13)} ${((rss - base) / active).toFixed(2).padStart(8)}`,
         );
+        console.log(whereResident(target.pid, heap.text));
       };
       await row('in Timer J (just after)');
       await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
@@ -402,7 +420,15 @@ async function heapSnapshot(target: Target, dir: string, count: number): Promise
   const before = new Set(readdirSync(dir));
   process.kill(target.pid, 'SIGUSR2');
   await new Promise((r) => setTimeout(r, 500));
-  await fetch(`http://127.0.0.1:${target.adminPort}/health`);
+  // A kept-alive connection may have timed out on the server while it wrote: a fresh one answers.
+  for (let tries = 0; ; tries++) {
+    try {
+      await fetch(`http://127.0.0.1:${target.adminPort}/health`);
+      break;
+    } catch (err) {
+      if (tries >= 3) throw err;
+    }
+  }
   const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
   if (!file) return console.log('  heap snapshot: none written');
   const out = join(here, 'heap', `service-${count}.heapsnapshot`);

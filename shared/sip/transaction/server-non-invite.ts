@@ -7,14 +7,16 @@
  *     +------------------------ 200-699 from TU / send -------------------+
  *
  * It keeps no parsed message: the TU has the request, and from Completed on (Timer J, 64*T1 over
- * UDP) all that is left to do is send the final response's bytes again on a retransmission.
+ * UDP) all that is left to do is send the final response's bytes again on a retransmission. Tens
+ * of thousands wait out Timer J at a time, so a completed one holds its key, its response as it
+ * left, and nothing else: Timer J is a slot in the layer's queue (`ServerTransactionContext.completed`),
+ * not a Node timer of its own.
  */
 import type { SipRequest, SipResponse } from '../messages/index.ts';
 import { isReliable } from '../transport/index.ts';
 import type { SentResponse, Source } from '../transport/index.ts';
 import { methodOfServerKey } from './keys.ts';
 import type { ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
-import { TimerSet } from './timers.ts';
 
 export type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
@@ -22,18 +24,21 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
   private current: NonInviteServerState = 'trying';
   /** The last provisional response, as it left (resent on a retransmission in Proceeding). */
   private lastProvisional: Promise<SentResponse | undefined> | undefined;
-  /** The final response, as it left (resent on a retransmission in Completed). */
-  private final: Promise<SentResponse | undefined> | undefined;
-  private readonly timerSet: TimerSet;
+  /**
+   * The final response: while it is being sent, the promise of it as it left; then that itself
+   * (resent on a retransmission in Completed), or undefined when sending it failed.
+   */
+  private final: Promise<SentResponse | undefined> | SentResponse | undefined;
+  private answeredFinal = false;
+  /** The guard below, until a final response. */
+  private guard: NodeJS.Timeout | undefined;
   readonly cancelled = false;
 
   constructor(
     readonly source: Source,
     readonly key: string,
     private readonly ctx: ServerTransactionContext,
-  ) {
-    this.timerSet = new TimerSet(ctx.log);
-  }
+  ) {}
 
   /** Read from the key (which ends with it) rather than kept twice. */
   get method(): string {
@@ -45,19 +50,20 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
   }
 
   get answered(): boolean {
-    return this.final !== undefined;
+    return this.answeredFinal;
   }
 
   /** §17.2.2: "The state machine is initialized in the "Trying" state and is passed a request". */
   start(): void {
     // Not in RFC 3261: a TU that never answers must not pin the transaction forever. The client
     // gave up after Timer F (64*T1), so nothing answered later could still be used.
-    this.timerSet.set('guard', 64 * this.ctx.timers.t1, () => {
+    this.guard = setTimeout(() => {
+      this.guard = undefined;
       this.ctx.log('warn', 'non-INVITE server transaction got no final response from the TU', {
         method: this.method,
       });
       this.toTerminated();
-    });
+    }, 64 * this.ctx.timers.t1);
   }
 
   receiveRequest(_req: SipRequest): void {
@@ -73,7 +79,7 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
       case 'completed':
         // §17.2.2: "While in the "Completed" state, the server transaction MUST pass the final
         // response to the transport layer for retransmission whenever a retransmission of the request is received."
-        if (this.final) this.retransmit(this.final);
+        if (this.final !== undefined) this.retransmit(this.final);
         return;
       case 'terminated':
         return;
@@ -103,17 +109,32 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     // response MUST be passed to the transport layer for transmission."
     this.current = 'completed';
     this.lastProvisional = undefined;
-    this.timerSet.clear('guard');
-    this.final = this.transmit(res);
+    this.answeredFinal = true;
+    this.clearGuard();
+    const sending = this.transmit(res);
+    this.final = sending;
+    void sending.then((sent) => {
+      if (this.final === sending) this.final = sent;
+    });
     // §17.2.2: "When the server transaction enters the "Completed" state, it MUST set Timer J to fire
     // in 64*T1 seconds for unreliable transports, and zero seconds for reliable transports."
-    const timerJ = isReliable(this.source.transport) ? 0 : 64 * this.ctx.timers.t1;
-    this.timerSet.set('J', timerJ, () => this.toTerminated());
+    this.ctx.completed(this, isReliable(this.source.transport));
+  }
+
+  /** Timer J fired (the layer's queue): Completed -> Terminated. */
+  timerJ(): void {
+    if (this.current === 'completed') this.toTerminated();
   }
 
   terminate(): void {
     this.current = 'terminated';
-    this.timerSet.clearAll();
+    this.final = undefined;
+    this.clearGuard();
+  }
+
+  private clearGuard(): void {
+    if (this.guard !== undefined) clearTimeout(this.guard);
+    this.guard = undefined;
   }
 
   /** First transmission; resolves with the response as it left, or undefined when it failed. */
@@ -124,11 +145,18 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     });
   }
 
-  private retransmit(sent: Promise<SentResponse | undefined>): void {
+  private retransmit(sent: Promise<SentResponse | undefined> | SentResponse): void {
+    if (!(sent instanceof Promise)) {
+      this.resend(sent);
+      return;
+    }
     void sent.then((s) => {
-      if (!s || this.current === 'terminated') return;
-      return this.ctx.resend(s).catch((err: unknown) => this.transportError(s.status, err));
+      if (s && this.current !== 'terminated') this.resend(s);
     });
+  }
+
+  private resend(sent: SentResponse): void {
+    this.ctx.resend(sent).catch((err: unknown) => this.transportError(sent.status, err));
   }
 
   private transportError(status: number, err: unknown): void {

@@ -24,6 +24,11 @@ export interface ServerTransactionContext {
   send(res: SipResponse, source: Source): Promise<SentResponse>;
   /** The same bytes to the same place again (a retransmission of a response). */
   resend(sent: SentResponse): Promise<void>;
+  /**
+   * A non-INVITE server transaction entered Completed: call its `timerJ` when Timer J fires (RFC
+   * 3261 §17.2.2: 64*T1 for unreliable transports, zero for reliable ones).
+   */
+  completed(tx: { timerJ(): void }, reliable: boolean): void;
   /** The transaction reached Terminated: forget it. */
   terminated(tx: ServerTransactionMachine): void;
 }

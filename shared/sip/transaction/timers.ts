@@ -54,7 +54,9 @@ export class TimerSet {
       },
       Math.max(0, ms),
     );
-    this.running = [...this.running, name, handle];
+    // Not `[...running, name, handle]`: an array literal with a spread gets room for 16 elements
+    // (a 152-byte backing store kept for the timer's life, most of a completed transaction's).
+    this.running = this.running.length === 0 ? [name, handle] : this.running.concat(name, handle);
   }
 
   clear(name: string): void {
@@ -77,5 +79,79 @@ export class TimerSet {
     const handle = this.running[i + 1] as NodeJS.Timeout;
     this.running = this.running.length === 2 ? NONE : this.running.filter((_, j) => j !== i && j !== i + 1);
     return handle;
+  }
+}
+
+/**
+ * Timers of one fixed duration for many items (Timer J of every completed non-INVITE server
+ * transaction, 64*T1 over UDP): set in the order they expire, so an array in that order and one
+ * Node timer for its head do what a timer each did (a Timeout, its closures and their contexts:
+ * about 400 bytes per transaction, for 32 s, at tens of thousands of transactions). An item's
+ * timer cannot be cleared: `fire` is called for every item added, and checks whether it still
+ * applies.
+ */
+export class FixedDelayTimers<T> {
+  private items: (T | undefined)[] = [];
+  private deadlines: number[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly delayMs: number,
+    private readonly fire: (item: T) => void,
+    private readonly log: LogFn,
+  ) {}
+
+  /** Items waiting. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  add(item: T): void {
+    this.items.push(item);
+    this.deadlines.push(performance.now() + this.delayMs);
+    if (this.timer === undefined) this.arm(this.delayMs);
+  }
+
+  /** Forget every item without firing it. */
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.items = [];
+    this.deadlines = [];
+    this.head = 0;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => this.expire(), Math.max(0, ms));
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head < this.items.length && this.deadlines[this.head]! <= now) {
+      const item = this.items[this.head] as T;
+      this.items[this.head] = undefined;
+      this.head++;
+      try {
+        this.fire(item);
+      } catch (err) {
+        this.log('error', 'timer callback failed', { error: String(err) });
+      }
+    }
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.deadlines = [];
+      this.head = 0;
+      return;
+    }
+    // Drop the fired part once it is most of the arrays (amortised: each item is copied once at most).
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.deadlines = this.deadlines.slice(this.head);
+      this.head = 0;
+    }
+    // Node's timer may run a little before performance.now() reaches the deadline: at least 1 ms.
+    if (this.timer === undefined) this.arm(Math.max(1, this.deadlines[this.head]! - now));
   }
 }

@@ -15,7 +15,7 @@ import { InviteServerTransaction } from './server-invite.ts';
 import type { InviteServerContext } from './server-invite.ts';
 import { NonInviteServerTransaction } from './server-non-invite.ts';
 import type { ServerTransaction, ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
-import { TRYING_DELAY_MS, resolveTimers } from './timers.ts';
+import { FixedDelayTimers, TRYING_DELAY_MS, resolveTimers } from './timers.ts';
 import type { Timers } from './timers.ts';
 
 /** What the layer uses of the transport (a `TransportLayer`, or a fake in tests). */
@@ -61,6 +61,9 @@ export class TransactionLayer {
   private readonly serverContext: ServerTransactionContext;
   private readonly inviteContext: InviteServerContext;
   private readonly clientContext: ClientTransactionContext;
+  /** Timer J of the completed non-INVITE server transactions, over unreliable and reliable transports. */
+  private readonly timerJ: FixedDelayTimers<{ timerJ(): void }>;
+  private readonly timerJReliable: FixedDelayTimers<{ timerJ(): void }>;
 
   constructor(
     private readonly transport: TransactionTransport,
@@ -73,6 +76,8 @@ export class TransactionLayer {
     this.maxServers = options.maxServerTransactions ?? Number.POSITIVE_INFINITY;
     this.retryAfter = String(options.retryAfterSeconds ?? 5);
     this.onRefused = options.onRefused ?? (() => {});
+    this.timerJ = new FixedDelayTimers(64 * this.timers.t1, (tx) => tx.timerJ(), this.log);
+    this.timerJReliable = new FixedDelayTimers(0, (tx) => tx.timerJ(), this.log);
     this.serverContext = this.makeServerContext();
     this.clientContext = {
       timers: this.timers,
@@ -142,6 +147,8 @@ export class TransactionLayer {
   /** Stop every timer; pending client transactions resolve with 503. */
   stop(): void {
     this.stopped = true;
+    this.timerJ.clear();
+    this.timerJReliable.clear();
     for (const tx of this.servers.values()) tx.terminate();
     for (const tx of this.clients.values()) tx.terminate('Transaction layer stopped');
     this.servers.clear();
@@ -311,6 +318,7 @@ export class TransactionLayer {
       log: this.log,
       send: (res, source) => this.transport.sendResponse(res, source),
       resend: (sent) => this.transport.resendResponse(sent),
+      completed: (tx, reliable) => (reliable ? this.timerJReliable : this.timerJ).add(tx),
       terminated: (tx) => {
         if (this.servers.get(tx.key) === tx) this.servers.delete(tx.key);
         const ackKey = tx instanceof InviteServerTransaction ? tx.ackKey : undefined;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
 import type { SipMessage } from '#shared/sip/messages/index.ts';
-import { UdpPeer, delay, requestText, until } from '../transport/peers.ts';
-import { scopedResources } from './harness.ts';
+import { TcpPeer, UdpPeer, delay, requestText, until } from '../transport/peers.ts';
+import { FAST, scopedResources } from './harness.ts';
 import type { Harness } from './harness.ts';
 
 const scope = scopedResources();
@@ -103,5 +103,36 @@ describe('non-INVITE server transaction over UDP', () => {
     await peer.send(old, h.ports.udp!);
     await peer.waitFor(3);
     expect(h.requests).toHaveLength(2);
+  });
+
+  it('keeps a completed transaction for Timer J (64*T1), then forgets it: the same request is new again', async () => {
+    const { h, peer } = await setup({ onRequest: (req, tx) => tx.respond(createResponse(req, 200)) });
+    const options = requestText({ method: 'OPTIONS', branch: 'z9hG4bK-j-1', rport: true });
+    await peer.send(options, h.ports.udp!);
+    await peer.waitFor(1);
+    const answeredAt = performance.now();
+    // Half of Timer J later the request is still a retransmission: answered again, not passed up.
+    await delay(32 * FAST.t1);
+    await peer.send(options, h.ports.udp!);
+    await peer.waitFor(2);
+    expect(h.requests).toHaveLength(1);
+    await until(() => h.layer.size.server === 0, 4 * 64 * FAST.t1, 'Timer J');
+    expect(performance.now() - answeredAt).toBeGreaterThanOrEqual(64 * FAST.t1 - 5);
+    await peer.send(options, h.ports.udp!);
+    await until(() => h.requests.length === 2);
+  });
+});
+
+describe('non-INVITE server transaction over TCP', () => {
+  it('ends at once when answered (Timer J is zero on a reliable transport)', async () => {
+    const h = await scope.harness({ onRequest: (req, tx) => tx.respond(createResponse(req, 200)) });
+    const peer = await TcpPeer.connect(h.ports.tcp!);
+    scope.cleanup.push(() => peer.close());
+    const options = requestText({ method: 'OPTIONS', branch: 'z9hG4bK-j-2', transport: 'TCP' });
+    await peer.write(options);
+    await peer.waitForMessages(1);
+    await until(() => h.layer.size.server === 0, (64 * FAST.t1) / 2, 'the transaction to end');
+    await peer.write(options);
+    await until(() => h.requests.length === 2);
   });
 });
