@@ -4,10 +4,9 @@
  * there, the load on CPU 1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
+import { FREE_PORTS, TEST_ADMIN_TOKEN, startFlags } from '../e2e/support.ts';
 import { summarizeProfile } from './profile.ts';
 
 export const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
@@ -43,27 +42,18 @@ export async function stopGroup(child: ChildProcess): Promise<void> {
 }
 
 /**
- * The Node flags `npm start` runs the bundle with (package.json's start script, e.g. the young
- * generation's cap), so a bench measures the process an operator runs.
- */
-export function startFlags(): string[] {
-  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const m = /\bnode((?:\s+--\S+)*)\s+dist\/edge\/main\.js/.exec(start);
-  if (!m) throw new Error(`package.json's start script does not run dist/edge/main.js: ${start}`);
-  return m[1]!.trim().split(/\s+/).filter(Boolean);
-}
-
-/**
- * Start dist/edge/main.js as `npm start` does (its flags) on a data folder under `dir`; `profile`
- * writes a CPU profile under `dir/prof`.
+ * Start dist/edge/main.js as `npm start` does (its flags, then `flags`) on a data folder under
+ * `dir`; `profile` writes a CPU profile under `dir/prof`.
  */
 export async function startBenchService(
   dir: string,
   env: Record<string, string> = {},
   profile = false,
+  flags: string[] = [],
 ): Promise<BenchService> {
   const node = [
     ...startFlags(),
+    ...flags,
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []),
     'dist/edge/main.js',
   ];

@@ -47,8 +47,19 @@ export function residentParts(pid: number): ResidentParts {
   return parts;
 }
 
-/** V8's view from the service's /metrics text: committed heap per space and external, KiB. */
-export function v8Parts(metrics: string): { committed: number; used: number; spaces: Record<string, number> } {
+/** V8's view from the service's /metrics text: committed heap per space (KiB), and its GCs so far. */
+export function v8Parts(metrics: string): {
+  committed: number;
+  used: number;
+  spaces: Record<string, number>;
+  gcs: Record<string, { count: number; seconds: number }>;
+} {
+  const gcs: Record<string, { count: number; seconds: number }> = {};
+  for (const m of metrics.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\} (\S+)/gm)) {
+    const gc = (gcs[m[2]!] ??= { count: 0, seconds: 0 });
+    if (m[1] === 'count') gc.count = Number(m[3]);
+    else gc.seconds = Number(m[3]);
+  }
   const spaces: Record<string, number> = {};
   let committed = 0;
   for (const m of metrics.matchAll(/^nodejs_heap_space_size_total_bytes\{space="(\w+)"\} (\S+)/gm)) {
@@ -56,5 +67,5 @@ export function v8Parts(metrics: string): { committed: number; used: number; spa
     committed += Number(m[2]) / 1024;
   }
   const used = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN) / 1024;
-  return { committed, used, spaces };
+  return { committed, used, spaces, gcs };
 }

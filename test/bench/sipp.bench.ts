@@ -17,7 +17,7 @@
  *
  * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5 SIPP_WARMUP_SECONDS=3
  * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
- * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= SIPP_HEAPSNAPSHOT=1 (read with test/bench/heap-summary.ts) SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
+ * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= (service flags after npm start's) SIPP_HEAPSNAPSHOT=1 (read with test/bench/heap-summary.ts) SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -25,7 +25,7 @@ import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_AUTH } from '../e2e/support.ts';
+import { ADMIN_AUTH, startFlags } from '../e2e/support.ts';
 import { freePort } from '../interop/kamailio.ts';
 import { collect, pin, startBenchService, stopGroup, twoCpus } from './bench-service.ts';
 import { residentParts, v8Parts } from './resident.ts';
@@ -48,8 +48,11 @@ const MEMORY_COUNTS = (process.env.SIPP_MEMORY ?? '10000,100000')
   .filter((n) => n > 0);
 const MEMORY_RATE = Number(process.env.SIPP_MEMORY_RATE ?? 500);
 const SETTLE_S = Number(process.env.SIPP_SETTLE_S ?? 65);
-/** Node options for the service in the memory run, e.g. --max-semi-space-size=2 (README, resident memory). */
-const MEMORY_NODE_OPTIONS = process.env.SIPP_NODE_OPTIONS ?? '';
+/**
+ * Node flags for the service (rate and memory runs), after those of `npm start` (a later one wins), e.g.
+ * --max-semi-space-size=16 (README, resident memory). On the command line: NODE_OPTIONS refuses most V8 flags.
+ */
+const SERVICE_FLAGS = (process.env.SIPP_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
 const HEAPSNAPSHOT = process.env.SIPP_HEAPSNAPSHOT === '1';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const KAMAILIO = '/usr/sbin/kamailio';
@@ -108,7 +111,7 @@ function groupUsage(pgid: number): { cpuUs: number; rssMiB: number } {
   return { cpuUs: ticks * 10_000, rssMiB: pssKiB / 1024 };
 }
 
-async function startService(dir: string, env: Record<string, string> = {}): Promise<Target> {
+async function startService(dir: string, env: Record<string, string> = {}, flags: string[] = []): Promise<Target> {
   const service = await startBenchService(
     dir,
     {
@@ -118,6 +121,7 @@ async function startService(dir: string, env: Record<string, string> = {}): Prom
       ...env,
     },
     PROFILE,
+    [...SERVICE_FLAGS, ...flags],
   );
   return {
     name: 'service',
@@ -339,7 +343,10 @@ function whereResident(pid: number, metrics: string): string {
   return (
     `    where (MiB): files ${mib(r.files)}, brk heap ${mib(r.brk)}, anonymous ${mib(r.anon)} ` +
     `(of which thread arenas ${mib(r.arenas)}); V8 committed ${mib(v8.committed)} (${spaces}); ` +
-    `native = brk + anonymous - V8 ${mib(r.brk + r.anon - v8.committed)}`
+    `native = brk + anonymous - V8 ${mib(r.brk + r.anon - v8.committed)}; GCs so far: ` +
+    Object.entries(v8.gcs)
+      .map(([kind, gc]) => `${kind} ${gc.count} (${gc.seconds.toFixed(2)} s)`)
+      .join(', ')
   );
 }
 
@@ -353,11 +360,11 @@ function whereResident(pid: number, metrics: string): string {
  * major GC some tens of seconds after the allocation rate drops). SIPP_HEAPSNAPSHOT=1 writes a heap snapshot of the service at each drained point.
  */
 async function memoryRun(dir: string): Promise<void> {
-  const options = [
-    MEMORY_NODE_OPTIONS,
-    ...(HEAPSNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []),
-  ];
-  const target = await startService(dir, { NODE_OPTIONS: options.join(' ').trim() });
+  const target = await startService(
+    dir,
+    {},
+    HEAPSNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [],
+  );
   try {
     const scenario: Scenario = { file: 'subscribe', transport: 'u1' };
     console.log(
@@ -365,7 +372,7 @@ async function memoryRun(dir: string): Promise<void> {
         .replace('<rate>', String(MEMORY_RATE))
         .replace(/<rate\*\d+>/, '<count - previous>')}, ` +
         `VmRSS from /proc/<pid>/status; heap and external from its /metrics (not forced to collect)` +
-        (MEMORY_NODE_OPTIONS ? `; service NODE_OPTIONS=${MEMORY_NODE_OPTIONS}` : ''),
+        `; service flags: ${[...startFlags(), ...SERVICE_FLAGS].join(' ') || 'none'}`,
     );
     await new Promise((r) => setTimeout(r, 2000));
     const base = vmRssKiB(target.pid);

@@ -24,6 +24,11 @@ export interface ClientTransactionContext {
   send(req: SipRequest, target: Target): Promise<Source>;
   /** Whether the stream connection of that id is still open. */
   connectionOpen(connectionId: string): boolean;
+  /**
+   * The transaction entered Completed: call its `timerK` when Timer K fires (§17.1.2.2: T4 for
+   * unreliable transports, zero for reliable ones), from the layer's queue, not a timer of its own.
+   */
+  completed(tx: NonInviteClientTransaction, reliable: boolean): void;
   terminated(tx: NonInviteClientTransaction): void;
 }
 
@@ -99,8 +104,12 @@ export class NonInviteClientTransaction {
     this.request = undefined;
     // §17.1.2.2: "Once the client transaction enters the "Completed" state, it MUST set Timer K to fire
     // in T4 seconds for unreliable transports, and zero seconds for reliable transports."
-    const timerK = isReliable(this.target.transport) ? 0 : this.ctx.timers.t4;
-    this.timerSet.set('K', timerK, () => this.toTerminated());
+    this.ctx.completed(this, isReliable(this.target.transport));
+  }
+
+  /** Timer K fired (the layer's queue): Completed -> Terminated. */
+  timerK(): void {
+    if (this.current === 'completed') this.toTerminated();
   }
 
   /**

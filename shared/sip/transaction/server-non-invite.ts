@@ -32,7 +32,10 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
   private answeredFinal = false;
   /** The guard below, until a final response. */
   private guard: NodeJS.Timeout | undefined;
-  readonly cancelled = false;
+  /** Only an INVITE is cancelled (§9.2); a getter, not a field in each of tens of thousands. */
+  get cancelled(): boolean {
+    return false;
+  }
 
   constructor(
     readonly source: Source,

@@ -64,6 +64,9 @@ export class TransactionLayer {
   /** Timer J of the completed non-INVITE server transactions, over unreliable and reliable transports. */
   private readonly timerJ: FixedDelayTimers<{ timerJ(): void }>;
   private readonly timerJReliable: FixedDelayTimers<{ timerJ(): void }>;
+  /** Timer K of the completed non-INVITE client transactions, likewise. */
+  private readonly timerK: FixedDelayTimers<NonInviteClientTransaction>;
+  private readonly timerKReliable: FixedDelayTimers<NonInviteClientTransaction>;
 
   constructor(
     private readonly transport: TransactionTransport,
@@ -78,12 +81,15 @@ export class TransactionLayer {
     this.onRefused = options.onRefused ?? (() => {});
     this.timerJ = new FixedDelayTimers(64 * this.timers.t1, (tx) => tx.timerJ(), this.log);
     this.timerJReliable = new FixedDelayTimers(0, (tx) => tx.timerJ(), this.log);
+    this.timerK = new FixedDelayTimers(this.timers.t4, (tx) => tx.timerK(), this.log);
+    this.timerKReliable = new FixedDelayTimers(0, (tx) => tx.timerK(), this.log);
     this.serverContext = this.makeServerContext();
     this.clientContext = {
       timers: this.timers,
       log: this.log,
       send: (r, t) => this.transport.sendRequest(r, t),
       connectionOpen: (id) => this.transport.connectionOpen(id),
+      completed: (tx, reliable) => (reliable ? this.timerKReliable : this.timerK).add(tx),
       terminated: (done) => {
         if (this.clients.get(done.key) === done) this.clients.delete(done.key);
       },
@@ -149,6 +155,8 @@ export class TransactionLayer {
     this.stopped = true;
     this.timerJ.clear();
     this.timerJReliable.clear();
+    this.timerK.clear();
+    this.timerKReliable.clear();
     for (const tx of this.servers.values()) tx.terminate();
     for (const tx of this.clients.values()) tx.terminate('Transaction layer stopped');
     this.servers.clear();

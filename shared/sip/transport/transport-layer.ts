@@ -251,7 +251,8 @@ export class TransportLayer {
       status: res.status,
       text: bytes.toString('latin1'),
       transport: dest.transport,
-      address: ownCopy(address),
+      // The source's own string when it is the same address (one string per transaction, not two).
+      address: address === source.remoteAddress ? source.remoteAddress : ownCopy(address),
       port: dest.port,
       ...(dest.connectionId !== undefined ? { connectionId: dest.connectionId } : {}),
     };

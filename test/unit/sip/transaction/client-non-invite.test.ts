@@ -74,6 +74,21 @@ describe('non-INVITE client transaction', () => {
     expect(peer.received).toHaveLength(seen);
   });
 
+  it('is held for Timer K (T4) over UDP after its final response, then is gone', async () => {
+    const t4 = 1000;
+    const h = await harness({ timers: { t4 } });
+    const peer = await udpPeer();
+    const pending = h.layer.request(notify(), { transport: 'udp', address: '127.0.0.1', port: peer.port });
+    const got = (await peer.waitFor(1)) as SipRequest;
+    await peer.send(serializeMessage(createResponse(got, 200)), h.ports.udp!);
+    expect((await pending).status).toBe(200);
+    const completedAt = performance.now();
+    await delay(t4 / 4);
+    expect(h.layer.size.client).toBe(1);
+    await until(() => h.layer.size.client === 0, 4 * t4, 'Timer K');
+    expect(performance.now() - completedAt).toBeGreaterThan((3 * t4) / 4);
+  });
+
   it('sends once over TCP (no Timer E on a reliable transport) and resolves with the answer', async () => {
     const h = await harness();
     const { port, peers } = await nextHop();
@@ -86,6 +101,8 @@ describe('non-INVITE client transaction', () => {
     expect(peers[0]!.messages()).toHaveLength(1);
     await peers[0]!.write(serializeMessage(createResponse(got as SipRequest, 200)));
     expect((await pending).status).toBe(200);
+    // §17.1.2.2: Timer K is zero on a reliable transport.
+    await until(() => h.layer.size.client === 0, 1000, 'the transaction to end');
   });
 
   it('over TCP, sends the request again on a new connection when the first closes unanswered', async () => {
