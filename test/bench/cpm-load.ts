@@ -73,13 +73,14 @@ export async function depositMany(
 
 /**
  * One full pull of `user`'s `expected` messages over UDP + MSRP; resolves with the time from
- * SUBSCRIBE to the first NOTIFY and to the NOTIFY of the emptied mailbox (ms).
+ * SUBSCRIBE to the first NOTIFY and to the NOTIFY of the emptied mailbox (ms), and how many SIP
+ * retransmissions from the service the client received (CpmClient.retransmissionsReceived).
  */
 export async function fullPull(
   port: number,
   user: string,
   expected = 10,
-): Promise<{ toFirstNotify: number; total: number }> {
+): Promise<{ toFirstNotify: number; total: number; retransmissions: number }> {
   const c = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user });
   try {
     const t0 = performance.now();
@@ -109,7 +110,7 @@ export async function fullPull(
     }
     const total = performance.now() - t0;
     await c.refresh(sub.dialog, 0);
-    return { toFirstNotify, total };
+    return { toFirstNotify, total, retransmissions: c.retransmissionsReceived };
   } finally {
     c.close();
   }
