@@ -13,7 +13,8 @@
  * the client received from the service (it sends none of its own; MSRP runs over TCP, which has
  * none to count), p50/p99 from SUBSCRIBE to the first NOTIFY and to the last, the share of pulls
  * done by PULL_MAX_P50_MS after the step's last pull started, the service's CPU µs per pull
- * (utime+stime, /proc; the stime part, the kernel's share: sockets, fdatasync, shown apart) and
+ * (utime+stime, /proc; the stime part, the kernel's share: sockets, fdatasync, shown apart), the
+ * bytes it sent to storage per pull (/proc/<pid>/io write_bytes: WAL frames and checkpoints) and
  * its VmRSS. A rate is sustained when no pull failed, none was retransmitted, the pull p50 is
  * within PULL_MAX_P50_MS (default 200) and 95 % of the pulls were done on time: pulls that
  * queue fail it, however few time out. Stepping stops at the first step not sustained; the
@@ -50,6 +51,11 @@ const WARM_UP = 20;
 async function cpuUs(pid: number): Promise<{ user: number; sys: number }> {
   const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
   return { user: Number(f[11]) * 10_000, sys: Number(f[12]) * 10_000 };
+}
+
+/** Bytes the process sent to storage (its WAL, its database file): /proc/<pid>/io write_bytes. */
+async function writeBytes(pid: number): Promise<number> {
+  return Number(/write_bytes:\s+(\d+)/.exec(await readFile(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
 }
 
 async function rssMiB(pid: number): Promise<number> {
@@ -89,12 +95,9 @@ console.log(
     `project client over UDP + MSRP/TCP, ${SECONDS} s per step` +
     (twoCpus ? '; service on CPU 0, client on CPU 1' : '; not pinned (needs 2 CPUs and taskset)'),
 );
-console.log(
-  '     rate  pulls failed  first NOTIFY p50/p99 ms  pull p50/p99 ms  CPU µs/pull  of it sys  client µs/pull  VmRSS MiB',
-);
 console.log(`sustained: ${CRITERION}`);
 console.log(
-  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  VmRSS MiB',
+  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  disk KiB/pull  VmRSS MiB',
 );
 
 interface Step {
@@ -109,13 +112,27 @@ interface Step {
   cpu: number;
   sys: number;
   client: number;
+  disk: number;
 }
 
 /** `n` pulls, one started every 1/rate s, of `userOf(u)`'s messages; measured from /proc. */
 async function runStep(rate: number, n: number, userOf: (u: number) => string): Promise<Step> {
   const before = await cpuUs(pid);
+  const diskBefore = await writeBytes(pid);
   const clientBefore = process.cpuUsage();
-  const step: Step = { n, failed: 0, why: '', retrans: 0, first: [], whole: [], onTime: 0, cpu: 0, sys: 0, client: 0 };
+  const step: Step = {
+    n,
+    failed: 0,
+    why: '',
+    retrans: 0,
+    first: [],
+    whole: [],
+    onTime: 0,
+    cpu: 0,
+    sys: 0,
+    client: 0,
+    disk: 0,
+  };
   const pulls: Promise<void>[] = [];
   const t0 = performance.now();
   const lastStart = t0 + ((n - 1) * 1000) / rate;
@@ -145,6 +162,7 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
   step.cpu = after.user + after.sys - before.user - before.sys;
   step.sys = after.sys - before.sys;
   step.client = client.user + client.system;
+  step.disk = (await writeBytes(pid)) - diskBefore;
   return step;
 }
 
@@ -155,7 +173,8 @@ const sustained = (s: Step) =>
 let best = 0;
 try {
   // Unmeasured: the first pulls compile the service's code (JIT, modules loaded on first use).
-  await Promise.all(Array.from({ length: WARM_UP }, (_, u) => fullPull(port, user('0', u))));
+  // A failure here (a 503 on a busy machine) is not measured either.
+  await Promise.all(Array.from({ length: WARM_UP }, (_, u) => fullPull(port, user('0', u)).catch(() => undefined)));
   for (const rate of RATES) {
     // Unmeasured, at the step's rate: the first seconds at a new rate cost more CPU per pull
     // (code paths compiled anew, the heap and batches growing), as the SIPp bench's warm-up found.
@@ -171,7 +190,7 @@ try {
         `${`${pct(s.whole, 0.5).toFixed(0)} / ${pct(s.whole, 0.99).toFixed(0)}`.padStart(16)} ` +
         `${`${((100 * s.onTime) / s.n).toFixed(0)} %`.padStart(8)} ` +
         `${(s.cpu / done).toFixed(0).padStart(12)} ${(s.sys / done).toFixed(0).padStart(10)} ` +
-        `${(s.client / done).toFixed(0).padStart(15)} ` +
+        `${(s.client / done).toFixed(0).padStart(15)} ${(s.disk / 1024 / done).toFixed(0).padStart(14)} ` +
         `${(await rssMiB(pid)).toFixed(0).padStart(10)}`,
     );
     if (s.failed > 0) console.log(`    first failure: ${s.why.slice(0, 160)}`);
