@@ -39,6 +39,10 @@ export interface ReceivedJob {
 export class SqliteJobQueue {
   private readonly s;
   private readonly waiters = new Set<() => void>();
+  /** Jobs sent by this process so far: a consumer that saw none since its receive need not look again. */
+  sent = 0;
+  /** The last receive saw every visible job (none left behind for the next). */
+  drained = false;
 
   constructor(
     private readonly store: SqliteDatabase,
@@ -75,6 +79,7 @@ export class SqliteJobQueue {
   async send(body: string, options: WriteOptions = {}): Promise<void> {
     const now = this.now();
     await this.store.write(() => this.s.send.run(this.spec.name, body, now, now), options);
+    this.sent++;
     this.wake();
   }
 
@@ -89,7 +94,9 @@ export class SqliteJobQueue {
         const now = this.now();
         const out: ReceivedJob[] = [];
         // A few dead-lettered rows may come first: look a little further than `max`.
-        for (const row of this.s.ready.all(this.spec.name, now, max * 2)) {
+        const rows = this.s.ready.all(this.spec.name, now, max * 2);
+        this.drained = rows.length < max * 2;
+        for (const row of rows) {
           if (out.length >= max) break;
           if (row.receive_count >= this.spec.maxReceiveCount) {
             this.s.bury.run(now, row.id);
@@ -252,6 +259,7 @@ export class SqliteJobConsumer {
     const { queue } = this.options;
     while (!signal.aborted) {
       let jobs: ReceivedJob[];
+      const sentBefore = queue.sent;
       try {
         jobs = await queue.receive(this.batchSize);
       } catch (err) {
@@ -264,6 +272,12 @@ export class SqliteJobConsumer {
         continue;
       }
       await this.handle(jobs);
+      // A short batch took every visible job: unless one was sent since, looking again at once
+      // would find none (a write for nothing, twice per pull); a send wakes an idle loop, and
+      // the idle poll finds jobs whose visibility ran out, as before.
+      if (jobs.length < this.batchSize && queue.drained && queue.sent === sentBefore) {
+        await queue.waitForJob(this.idlePollMs, signal);
+      }
     }
   }
 
