@@ -70,9 +70,10 @@ export interface DeferredMessageStore {
   ): Promise<DeferredMessage | undefined>;
   /**
    * Give a claimed message back after a delivery that did not get a 200, so the next session
-   * can deliver it at once; only while `holder` still holds it.
+   * can deliver it at once; only while `holder` still holds it. True when it was given back
+   * (false: gone, given back already, or held by another delivery).
    */
-  release(user: string, id: string, holder: string): Promise<void>;
+  release(user: string, id: string, holder: string): Promise<boolean>;
   /**
    * Remove, whatever its lease; true when it was there (and then 1 leaves the summary count,
    * unless `countLater`: the caller takes its removals off in one `uncount`, as a delivery

@@ -107,9 +107,13 @@ describe.each(implementations)('$name', (impl) => {
       const loser = winner === 's1' ? 's2' : 's1';
       expect((await stores.messages.claim(user, m.id, winner, NOW + 1, 60))?.cpim).toEqual(m.cpim);
       expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeUndefined();
-      await stores.messages.release(user, m.id, loser); // not the holder: no effect
+      // Not the holder: no effect, and said so.
+      expect(await stores.messages.release(user, m.id, loser)).toBe(false);
       expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeUndefined();
-      await stores.messages.release(user, m.id, winner);
+      expect(await stores.messages.release(user, m.id, winner)).toBe(true);
+      // Given back once: a second release (a delivery report settled again) changes nothing.
+      expect(await stores.messages.release(user, m.id, winner)).toBe(false);
+      expect(await stores.messages.release(user, 'unknown', winner)).toBe(false);
       expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeDefined();
       // A lease that ran out is taken over.
       expect(await stores.messages.claim(user, m.id, winner, NOW + 30 + 61, 60)).toBeDefined();

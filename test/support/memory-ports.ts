@@ -141,10 +141,12 @@ export class MemoryMessageStore implements DeferredMessageStore {
     return structuredClone(m);
   }
 
-  async release(user: string, id: string, holder: string): Promise<void> {
+  async release(user: string, id: string, holder: string): Promise<boolean> {
     this.calls.push({ method: 'release', ids: [id] });
     const key = MemoryMessageStore.key(user, id);
-    if (this.leases.get(key)?.holder === holder) this.leases.delete(key);
+    if (this.leases.get(key)?.holder !== holder) return false;
+    this.leases.delete(key);
+    return true;
   }
 
   async delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {

@@ -196,13 +196,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.store.write(() => this.s.dropAllLeases.run().changes);
   }
 
-  async release(user: string, id: string, holder: string): Promise<void> {
-    await this.store.write(
-      () => {
-        this.s.dropLease.run(user, id, holder);
-      },
-      { sync: false },
-    );
+  async release(user: string, id: string, holder: string): Promise<boolean> {
+    return this.store.write(() => this.s.dropLease.run(user, id, holder).changes > 0, { sync: false });
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
