@@ -274,6 +274,26 @@ describe.each(implementations)('$name', (impl) => {
       expect(await stores.subscriptions.get(user, s.dialogId, NOW)).toBeUndefined();
     });
 
+    it('ends a subscription in one write: the last NOTIFY’s counters, then nothing left', async () => {
+      const s = sub({ dialog: dialog({ callId: fresh('call'), localCSeq: 4 }) });
+      await stores.subscriptions.put(s);
+      const first = await stores.subscriptions.nextNotify(user, s.dialogId);
+      const last = await stores.subscriptions.endNotify(user, s.dialogId);
+      // The turn after nextNotify's, as another nextNotify would have taken it.
+      expect(last).toEqual({
+        cseq: first!.cseq + 1,
+        version: first!.version + 1,
+        subscription: {
+          ...first!.subscription,
+          version: first!.subscription.version + 1,
+          dialog: { ...first!.subscription.dialog, localCSeq: first!.cseq + 1 },
+        },
+      });
+      expect(await stores.subscriptions.get(user, s.dialogId, NOW)).toBeUndefined();
+      expect(await stores.subscriptions.endNotify(user, s.dialogId)).toBeUndefined();
+      expect(await stores.subscriptions.nextNotify(user, s.dialogId)).toBeUndefined();
+    });
+
     it('a refresh sets the expiry and the remote CSeq, keeping the counters', async () => {
       const s = sub();
       await stores.subscriptions.put(s);

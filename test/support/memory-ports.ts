@@ -15,6 +15,7 @@ import type {
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import { TransferRunner } from '#functions/edge/transfer-runner.ts';
 import {
+  lastTurn,
   StoreFullError,
   storedBytes,
   type ChangeFeed,
@@ -257,6 +258,14 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     const version = sub.version;
     sub.version += 1;
     return { cseq: sub.dialog.localCSeq, version, subscription: structuredClone(sub) };
+  }
+
+  async endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
+    const key = MemorySubscriptionStore.key(user, dialogId);
+    const sub = this.items.get(key);
+    if (!sub) return undefined;
+    this.items.delete(key);
+    return lastTurn(structuredClone(sub));
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {

@@ -208,3 +208,58 @@ describe('msrps and a=fingerprint', () => {
     });
   });
 });
+
+describe('the SDP text', () => {
+  /** The description the answer and the offer carry, as sdp-transform's writer takes it. */
+  const described = (
+    input: { host: string; port: number; secure?: boolean; fingerprint?: { hash: string; value: string } },
+    sdp: string,
+    setup: string,
+    direction: string,
+  ) => {
+    const bare = input.host.replace(/^\[|\]$/g, '');
+    const ipVer = bare.includes(':') ? 6 : 4;
+    const o = /^o=- (\d+) /m.exec(sdp)![1]!;
+    return sdpTransform.write({
+      version: 0,
+      origin: { username: '-', sessionId: o, sessionVersion: Number(o), netType: 'IN', ipVer, address: bare },
+      name: '-',
+      connection: { version: ipVer, ip: bare },
+      timing: { start: 0, stop: 0 },
+      media: [
+        {
+          type: 'message',
+          port: input.port,
+          protocol: input.secure ? 'TCP/TLS/MSRP' : 'TCP/MSRP',
+          payloads: '*',
+          rtp: [],
+          fmtp: [],
+          invalid: [{ value: 'accept-types:message/cpim' }, { value: `path:${/a=path:(\S+)/.exec(sdp)![1]}` }],
+          setup,
+          direction,
+          ...(input.secure && input.fingerprint
+            ? { fingerprint: { type: input.fingerprint.hash, hash: input.fingerprint.value } }
+            : {}),
+        },
+      ],
+    } as unknown as sdpTransform.SessionDescription);
+  };
+
+  it('is what sdp-transform writes for the same description (answer and offer, IPv4, IPv6, names, TLS)', () => {
+    const fingerprint = { hash: 'sha-256', value: 'AB:CD:EF' };
+    const inputs = [
+      { host: '127.0.0.1', port: 9, sessionId: 'c1' },
+      { host: 'pf.example.com', port: 2855, sessionId: 's-7c41' },
+      { host: '2001:db8::10', port: 2855, sessionId: 'abc' },
+      { host: '[::1]', port: 40000, sessionId: 'x_y-z' },
+      { host: '192.0.2.1', port: 2856, sessionId: 'tls1', secure: true, fingerprint },
+      { host: '192.0.2.1', port: 2856, sessionId: 'tls2', secure: true },
+    ];
+    for (const input of inputs) {
+      const answer = buildMsrpAnswer(input).sdp;
+      expect(answer, input.host).toBe(described(input, answer, 'passive', 'sendonly'));
+      const offer = buildMsrpOffer(input).sdp;
+      expect(offer, input.host).toBe(described(input, offer, 'active', 'recvonly'));
+    }
+  });
+});
