@@ -168,34 +168,35 @@ export interface MsrpSdpInput {
   fingerprint?: CertificateFingerprint;
 }
 
-/**
- * The SDP (RFC 4566 §5's field order) for one MSRP media line, written as text: the same lines
- * sdp-transform's writer gives this description (test/unit/sdp checks it), without its grammar
- * walk, which was about 1 % of a pull's CPU.
- */
 function buildSdp(input: MsrpSdpInput, setup: SetupRole, direction: Direction): { sdp: string; path: string } {
   const bare = input.host.replace(/^\[|\]$/g, '');
   const ipVer = isIP(bare) === 6 ? 6 : 4;
   // RFC 4975 §8.1, §15: msrps and TCP/TLS/MSRP when the session runs over TLS.
   const path = `${input.secure ? 'msrps' : 'msrp'}://${uriHost(input.host)}:${input.port}/${input.sessionId};tcp`;
   const id = numericId(input.sessionId);
-  const protocol = input.secure ? MSRP_PROTOCOLS[1] : MSRP_PROTOCOLS[0];
-  const lines = [
-    'v=0',
-    `o=- ${id} ${id} IN IP${ipVer} ${bare}`,
-    's=-',
-    `c=IN IP${ipVer} ${bare}`,
-    't=0 0',
-    `m=${MSRP_MEDIA} ${input.port} ${protocol} *`,
-    `a=setup:${setup}`,
-    `a=${direction}`,
+  const media = {
+    type: MSRP_MEDIA,
+    port: input.port,
+    protocol: input.secure ? MSRP_PROTOCOLS[1] : MSRP_PROTOCOLS[0],
+    payloads: '*',
+    rtp: [],
+    fmtp: [],
+    invalid: [{ value: `accept-types:${CPIM_CONTENT_TYPE}` }, { value: `path:${path}` }],
+    setup,
+    direction,
     ...(input.secure && input.fingerprint
-      ? [`a=fingerprint:${input.fingerprint.hash} ${input.fingerprint.value}`]
-      : []),
-    `a=accept-types:${CPIM_CONTENT_TYPE}`,
-    `a=path:${path}`,
-  ];
-  return { sdp: `${lines.join('\r\n')}\r\n`, path };
+      ? { fingerprint: { type: input.fingerprint.hash, hash: input.fingerprint.value } }
+      : {}),
+  };
+  const description = {
+    version: 0,
+    origin: { username: '-', sessionId: id, sessionVersion: id, netType: 'IN', ipVer, address: bare },
+    name: '-',
+    connection: { version: ipVer, ip: bare },
+    timing: { start: 0, stop: 0 },
+    media: [media],
+  } as unknown as sdpTransform.SessionDescription;
+  return { sdp: sdpTransform.write(description), path };
 }
 
 /**
