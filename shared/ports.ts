@@ -70,9 +70,10 @@ export interface DeferredMessageStore {
   ): Promise<DeferredMessage | undefined>;
   /**
    * Give a claimed message back after a delivery that did not get a 200, so the next session
-   * can deliver it at once; only while `holder` still holds it.
+   * can deliver it at once; only while `holder` still holds it. True when it was given back
+   * (false: gone, given back already, or held by another delivery).
    */
-  release(user: string, id: string, holder: string): Promise<void>;
+  release(user: string, id: string, holder: string): Promise<boolean>;
   /**
    * Remove, whatever its lease; true when it was there (and then 1 leaves the summary count,
    * unless `countLater`: the caller takes its removals off in one `uncount`, as a delivery
@@ -137,6 +138,19 @@ export interface NotifyTurn {
   subscription: Subscription;
 }
 
+/**
+ * The turn nextNotify would take from `sub` as stored (the dialog's next CSeq, this NOTIFY's
+ * version), with the subscription as that update would leave it: endNotify's answer.
+ */
+export function lastTurn(sub: Subscription): NotifyTurn {
+  const cseq = sub.dialog.localCSeq + 1;
+  return {
+    cseq,
+    version: sub.version,
+    subscription: { ...sub, version: sub.version + 1, dialog: { ...sub.dialog, localCSeq: cseq } },
+  };
+}
+
 export interface SubscriptionStore {
   put(sub: Subscription): Promise<void>;
   get(user: string, dialogId: string, now: number): Promise<Subscription | undefined>;
@@ -157,6 +171,12 @@ export interface SubscriptionStore {
    * the subscription no longer exists.
    */
   nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined>;
+  /**
+   * End a subscription (an unsubscribe, its expiry): take its last NOTIFY's counters as
+   * nextNotify would and remove it, in one write (a delete returning the old item). Returns
+   * undefined when it no longer exists.
+   */
+  endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined>;
   /** Subscriptions expired at `now`, for the sweep. */
   listExpired(now: number, limit: number): Promise<Subscription[]>;
   /** Unexpired subscriptions across users (operator gauge). */

@@ -164,30 +164,35 @@ function splitBySize(messages: TransferredMessage[], maxBytes: number): Transfer
 /**
  * A report's step: delete each message the client answered 200, give the rest back, count the
  * deliveries off in one update, close the session's MSRP binding, end the session with BYE and
- * tell the watchers. A report settled twice (SQS delivers at least once) deletes nothing more.
+ * tell the watchers. A report settled twice (SQS delivers at least once) finds nothing left to
+ * change: it deletes, releases and counts nothing more, tells no watcher, and its BYE is not
+ * sent again (the edge sends one per dialog).
  */
 export async function settleReport(deps: DeliverDeps, report: DeliveryReport): Promise<DeliveryOutcome> {
   const outcome: DeliveryOutcome = { delivered: [], failed: [] };
   const removed: Removed = { messages: 0, bytes: 0 };
-  // Side by side (the local store commits them as one; DynamoDB runs them in parallel).
-  const deleted = await Promise.all(
-    report.results.map(async ({ id, status }) => {
+  // Side by side (the local store commits them as one; DynamoDB runs them in parallel). Each
+  // says whether this settle changed the message: deleted now, or given back now.
+  const changed = await Promise.all(
+    report.results.map(({ id, status }) =>
       // Not delivered: give it back so the next session need not wait out the lease.
-      if (status !== 200) return deps.messages.release(report.user, id, report.sessionId).then(() => false);
-      // Counted off once for the session, below. A report settled again finds it gone: neither
-      // counted off nor reported delivered twice.
-      return deps.messages.delete(report.user, id, { countLater: true });
-    }),
+      status !== 200
+        ? deps.messages.release(report.user, id, report.sessionId)
+        : // Counted off once for the session, below.
+          deps.messages.delete(report.user, id, { countLater: true }),
+    ),
   );
   for (const [i, result] of report.results.entries()) {
     const { id, status } = result;
     if (status !== 200) {
       outcome.failed.push({ id, status });
-      if (result.sent) deps.onFailed?.(status);
+      // Counted by the settle that gave it back, not again by a repeated one.
+      if (result.sent && changed[i]) deps.onFailed?.(status);
       continue;
     }
     outcome.delivered.push(id);
-    if (!deleted[i]) continue;
+    // A report settled again finds it gone: neither counted off nor reported delivered twice.
+    if (!changed[i]) continue;
     removed.messages++;
     removed.bytes += result.bytes;
     deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
@@ -200,8 +205,9 @@ export async function settleReport(deps: DeliverDeps, report: DeliveryReport): P
   await deps.edge
     .send(report.edgeId, { method: 'BYE', dialog: report.dialog, cseq: report.byeCSeq, headers: [] })
     .catch(() => undefined);
-  // Delivered messages left the list; failed ones stay, and the watchers hear of both.
-  await deps.changes.userChanged(report.user);
+  // Delivered messages left the list; failed ones stay, and the watchers hear of both. Nothing
+  // changed (a repeated report, or a session that claimed nothing): nothing to tell.
+  if (changed.some(Boolean)) await deps.changes.userChanged(report.user);
   return outcome;
 }
 

@@ -2,7 +2,8 @@
  * CPM Client A of Figure 30, scripted: a minimal SIP UA over UDP, TCP or WebSocket that subscribes to the
  * deferred-messages package, answers NOTIFYs and BYEs, and sends the INVITE with actions. The
  * demo plays it against the service; the end-to-end tests drive it step by step. It is a test
- * peer, not a product UA: no retransmissions (loopback does not lose datagrams).
+ * peer, not a product UA: no retransmissions (loopback does not lose datagrams); it counts the
+ * service's (`retransmissionsReceived`), which on loopback mean an answer came late.
  */
 import { randomHex } from '#shared/random.ts';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -20,6 +21,7 @@ import {
   parseNameAddr,
   serializeMessage,
 } from '#shared/sip/messages/index.ts';
+import { serverTransactionKey } from '#shared/sip/transaction/keys.ts';
 import type { Header, SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import { LIST_CONTENT_TYPE, DEFERRED_ICSI, EVENT_PACKAGE } from '#shared/deferred/names.ts';
 import { encodeActionList } from '#shared/deferred/actions.ts';
@@ -62,6 +64,14 @@ export class CpmClient extends EventEmitter {
   private readonly waiters = new Map<string, (res: SipResponse) => void>();
   private readonly inbox: SipRequest[] = [];
   private readonly inboxWaiters: { match: (r: SipRequest) => boolean; resolve: (r: SipRequest) => void }[] = [];
+  /** The transactions of the requests received (RFC 3261 §17.2.3: a retransmission matches one). */
+  private readonly seenRequests = new Set<string>();
+  /**
+   * Requests received again and final responses with no request waiting: the service's
+   * retransmissions (RFC 3261 §17.1.2.2 non-INVITE requests after T1, §13.3.1.4 a 2xx until ACKed).
+   * This client sends each request once, so it has none of its own to count.
+   */
+  retransmissionsReceived = 0;
   localPort = 0;
 
   private constructor(private readonly opts: CpmClientOptions) {
@@ -170,10 +180,14 @@ export class CpmClient extends EventEmitter {
       const key = `${getHeader(msg, 'Call-ID')}|${getHeader(msg, 'CSeq')}`;
       const waiter = this.waiters.get(key);
       this.waiters.delete(key);
-      waiter?.(msg);
+      if (waiter) waiter(msg);
+      else this.retransmissionsReceived++;
       return;
     }
     if (msg.method === 'ACK') return;
+    const seen = serverTransactionKey(msg);
+    if (seen !== undefined && this.seenRequests.has(seen)) this.retransmissionsReceived++;
+    else if (seen !== undefined) this.seenRequests.add(seen);
     const status = this.opts.answer?.(msg) ?? 200;
     reply(serializeMessage(createResponse(msg, status)));
     this.emit('request', msg);

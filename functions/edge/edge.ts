@@ -17,6 +17,7 @@ import type { TransportConfig } from '#shared/sip/transport/types.ts';
 import { DEFAULT_TIMERS, TransactionLayer, type Timers } from '#shared/sip/transaction/index.ts';
 import { MsrpListener, type MsrpRelayOptions } from '#shared/msrp/listener.ts';
 import { edgeSessionOwner } from '#shared/msrp/session-owner.ts';
+import { dialogIdOf } from '#shared/sip/dialog/index.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
 import type { MetricBatch } from '#shared/observability/recorder.ts';
 import { AdminServer, type AdminDeps } from './admin-server.ts';
@@ -267,9 +268,11 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     });
     const gateway: EdgeGateway = {
       send: async (_edgeId, spec) => {
+        const dialogId = dialogIdOf(spec.dialog);
+        // A dialog a BYE already ended gets no second one: the UA would answer 481 (RFC 3261 §15).
+        if (spec.method === 'BYE' && app && !app.byeWanted(dialogId)) return { status: 481 };
         const outcome = await sender.send(spec);
-        if (spec.method === 'BYE')
-          app?.sessionEnded(`${spec.dialog.callId};${spec.dialog.localTag};${spec.dialog.remoteTag}`);
+        if (spec.method === 'BYE') app?.sessionEnded(dialogId);
         return outcome;
       },
       transfer: async (_edgeId, transfer) => transfers.accept(transfer),

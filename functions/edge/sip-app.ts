@@ -86,6 +86,11 @@ interface SessionDialog {
 
 export class SipApp {
   private readonly sessionDialogs = new Map<string, SessionDialog>();
+  /**
+   * Session dialogs a BYE ended (either side's), each until when it is remembered, oldest first:
+   * the service's BYE for one of them is not sent again (see `byeWanted`).
+   */
+  private readonly endedDialogs = new Map<string, number>();
   private readonly arrivals = new WeakMap<SipRequest, number>();
 
   constructor(private readonly deps: SipAppDeps) {
@@ -184,9 +189,39 @@ export class SipApp {
     const dialog = this.sessionDialogs.get(id);
     if (!dialog) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
     this.sessionDialogs.delete(id);
+    this.remember(id);
     dialog.ackSeen();
     this.deps.msrp.closeSession(dialog.sessionId);
     this.respond(tx, req, 200);
+  }
+
+  /**
+   * Whether the service's BYE for a session dialog should go out: not when a BYE already ended
+   * it (RFC 3261 §15: BYE terminates the dialog; the UA would answer a second one 481). A
+   * delivery report settled twice (the delivery queue delivers at least once) asks twice; so
+   * does a report settled after the client hung up. True marks it ended: of two asking at once,
+   * one sends. Remembered as long as an ended session's dialog is kept (`msrpSessionClosed`).
+   */
+  byeWanted(dialogId: string): boolean {
+    this.forgetEnded();
+    if (this.endedDialogs.has(dialogId)) return false;
+    this.remember(dialogId);
+    return true;
+  }
+
+  private remember(dialogId: string): void {
+    this.forgetEnded();
+    this.endedDialogs.delete(dialogId);
+    this.endedDialogs.set(dialogId, Date.now() + 2 * (this.deps.ackWaitMs ?? 32_000));
+  }
+
+  /** Oldest first (insertion order, one lifetime for all): stop at the first still remembered. */
+  private forgetEnded(): void {
+    const now = Date.now();
+    for (const [id, until] of this.endedDialogs) {
+      if (until > now) break;
+      this.endedDialogs.delete(id);
+    }
   }
 
   /** The service ended a session dialog itself (its BYE went out). */

@@ -48,8 +48,7 @@ export async function sweep(deps: ExpireDeps, batch = 100): Promise<{ messages: 
 
   const subs = await deps.subscriptions.listExpired(nowSec, batch);
   for (const sub of subs) {
-    const counters = await deps.subscriptions.nextNotify(sub.user, sub.dialogId);
-    await deps.subscriptions.delete(sub.user, sub.dialogId);
+    const counters = await deps.subscriptions.endNotify(sub.user, sub.dialogId);
     if (!counters) continue;
     const list = await currentList(deps, sub.user);
     const notify = notifyRequest(sub, list, counters, deps.policy, nowMs, 'timeout');

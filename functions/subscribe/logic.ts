@@ -133,12 +133,15 @@ async function refresh(
     };
   }
   const list = await currentList(deps, user);
-  const counters = await deps.subscriptions.nextNotify(user, dialogId);
+  // Ending it takes the last NOTIFY's counters and removes it in one write.
+  const counters =
+    granted.expires === 0
+      ? await deps.subscriptions.endNotify(user, dialogId)
+      : await deps.subscriptions.nextNotify(user, dialogId);
   if (!counters) return { response: reply(481, 'Subscription Does Not Exist') };
   const ok = { status: 200, headers: [{ name: 'Expires', value: String(granted.expires) }] };
 
   if (granted.expires === 0) {
-    await deps.subscriptions.delete(user, dialogId);
     return { response: ok, requests: [notifyRequest(sub, list, counters, deps.policy, nowMs, 'timeout')] };
   }
   // The refresh came through the edge task that holds the client now (after a task replacement,

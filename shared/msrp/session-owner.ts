@@ -6,7 +6,7 @@
  * characters RFC 4975 §9 allows in a session-id. Without an owner the id is the random part
  * alone. Owner addresses are private IPv4 ones (the task's VPC address).
  */
-import { randomBytes } from 'node:crypto';
+import { randomPoolBytes } from '#shared/random.ts';
 import { isIP } from 'node:net';
 import { isValidSessionId } from './uri.ts';
 
@@ -53,7 +53,7 @@ export function decodeSessionOwner(sessionId: string): SessionOwner | undefined 
  * guess, 80 bits or more; the random part carries 96.
  */
 export function newSessionId(owner?: SessionOwner): string {
-  return encodeSessionId(owner, randomBytes(12).toString('base64url'));
+  return encodeSessionId(owner, randomPoolBytes(12).toString('base64url'));
 }
 
 /**

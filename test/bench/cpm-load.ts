@@ -9,6 +9,7 @@ import { decodeList } from '#shared/deferred/list-codec.ts';
 import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import { connectMsrp } from '#shared/msrp/client.ts';
 import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
+import { getHeader } from '#shared/sip/messages/index.ts';
 
 export const BOB = 'sip:bob@example.net';
 
@@ -73,13 +74,15 @@ export async function depositMany(
 
 /**
  * One full pull of `user`'s `expected` messages over UDP + MSRP; resolves with the time from
- * SUBSCRIBE to the first NOTIFY and to the NOTIFY of the emptied mailbox (ms).
+ * SUBSCRIBE to the first NOTIFY and to the NOTIFY of the emptied mailbox (ms), then unsubscribes
+ * and answers the terminating NOTIFY; also how many SIP
+ * retransmissions from the service the client received (CpmClient.retransmissionsReceived).
  */
 export async function fullPull(
   port: number,
   user: string,
   expected = 10,
-): Promise<{ toFirstNotify: number; total: number }> {
+): Promise<{ toFirstNotify: number; total: number; retransmissions: number }> {
   const c = await CpmClient.connect({ transport: 'udp', server: { host: '127.0.0.1', port }, user });
   try {
     const t0 = performance.now();
@@ -109,7 +112,13 @@ export async function fullPull(
     }
     const total = performance.now() - t0;
     await c.refresh(sub.dialog, 0);
-    return { toFirstNotify, total };
+    // RFC 6665 §4.4.1: the unsubscribe is followed by a NOTIFY with Subscription-State
+    // "terminated"; a subscriber answers it (closing first makes the service's NOTIFY fail).
+    for (;;) {
+      const notify = await c.nextNotify(sub.dialog);
+      if (/^\s*terminated/i.test(getHeader(notify, 'Subscription-State') ?? '')) break;
+    }
+    return { toFirstNotify, total, retransmissions: c.retransmissionsReceived };
   } finally {
     c.close();
   }

@@ -13,7 +13,7 @@ import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { decodeList } from '#shared/deferred/list-codec.ts';
 import { connectMsrp } from '#shared/msrp/client.ts';
 import { parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
-import { depositHttp, spawnEdge } from '../e2e/support.ts';
+import { ADMIN_AUTH, depositHttp, spawnEdge } from '../e2e/support.ts';
 import { Kamailio } from '../interop/kamailio.ts';
 
 const pulls = Number(process.argv[2] ?? 1000);
@@ -88,6 +88,16 @@ try {
         `pull p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms`,
     );
     for (const f of [...new Set(failures)].slice(0, 5)) console.log(`  failure: ${f}`);
+    // The service's side of it: requests it shed for load and the 5xx it answered (a proxy turns
+    // a 503 into a 500 upstream, RFC 3261 §16.7), counted since it started.
+    const metrics = await (await fetch(`${adminUrl}/metrics`, { headers: ADMIN_AUTH })).text();
+    const shed = [...metrics.matchAll(/^sip_shed_total\{reason="([^"]+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const errors = [...metrics.matchAll(/^\w*sip_responses\w*\{method="(\w+)",status_class="5xx"\} (\d+)/gim)];
+    const proxyErrors = proxy.output.split('\n').filter((l) => /ERROR|WARN|CRIT/.test(l));
+    for (const l of [...new Set(proxyErrors)].slice(0, 8)) console.log(`  proxy: ${l.slice(0, 300)}`);
+    console.log(
+      `  service so far: shed ${shed.join(', ') || 'none'}; 5xx ${errors.map((m) => `${m[1]} ${m[2]}`).join(', ') || 'none'}`,
+    );
   }
 } finally {
   await proxy.stop();

@@ -26,7 +26,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_AUTH, startFlags } from '../e2e/support.ts';
-import { freePort } from '../interop/kamailio.ts';
+import { freePort } from '../support/free-port.ts';
 import { collect, pin, startBenchService, stopGroup, twoCpus } from './bench-service.ts';
 import { residentParts, v8Parts } from './resident.ts';
 

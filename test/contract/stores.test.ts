@@ -107,9 +107,13 @@ describe.each(implementations)('$name', (impl) => {
       const loser = winner === 's1' ? 's2' : 's1';
       expect((await stores.messages.claim(user, m.id, winner, NOW + 1, 60))?.cpim).toEqual(m.cpim);
       expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeUndefined();
-      await stores.messages.release(user, m.id, loser); // not the holder: no effect
+      // Not the holder: no effect, and said so.
+      expect(await stores.messages.release(user, m.id, loser)).toBe(false);
       expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeUndefined();
-      await stores.messages.release(user, m.id, winner);
+      expect(await stores.messages.release(user, m.id, winner)).toBe(true);
+      // Given back once: a second release (a delivery report settled again) changes nothing.
+      expect(await stores.messages.release(user, m.id, winner)).toBe(false);
+      expect(await stores.messages.release(user, 'unknown', winner)).toBe(false);
       expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeDefined();
       // A lease that ran out is taken over.
       expect(await stores.messages.claim(user, m.id, winner, NOW + 30 + 61, 60)).toBeDefined();
@@ -268,6 +272,26 @@ describe.each(implementations)('$name', (impl) => {
       expect(await stores.subscriptions.nextNotify(user, s.dialogId)).toBeUndefined();
       expect(await stores.subscriptions.renew(user, s.dialogId, NOW + 900)).toBe(false);
       expect(await stores.subscriptions.get(user, s.dialogId, NOW)).toBeUndefined();
+    });
+
+    it('ends a subscription in one write: the last NOTIFY’s counters, then nothing left', async () => {
+      const s = sub({ dialog: dialog({ callId: fresh('call'), localCSeq: 4 }) });
+      await stores.subscriptions.put(s);
+      const first = await stores.subscriptions.nextNotify(user, s.dialogId);
+      const last = await stores.subscriptions.endNotify(user, s.dialogId);
+      // The turn after nextNotify's, as another nextNotify would have taken it.
+      expect(last).toEqual({
+        cseq: first!.cseq + 1,
+        version: first!.version + 1,
+        subscription: {
+          ...first!.subscription,
+          version: first!.subscription.version + 1,
+          dialog: { ...first!.subscription.dialog, localCSeq: first!.cseq + 1 },
+        },
+      });
+      expect(await stores.subscriptions.get(user, s.dialogId, NOW)).toBeUndefined();
+      expect(await stores.subscriptions.endNotify(user, s.dialogId)).toBeUndefined();
+      expect(await stores.subscriptions.nextNotify(user, s.dialogId)).toBeUndefined();
     });
 
     it('a refresh sets the expiry and the remote CSeq, keeping the counters', async () => {

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { depositHttp, pendingOf, startTestEdge, type TestEdge } from '../e2e/support.ts';
-import { Kamailio, freePort } from './kamailio.ts';
+import { freePort } from '../support/free-port.ts';
+import { Kamailio } from './kamailio.ts';
 
 const scenario = (name: string) => fileURLToPath(new URL(`./sipp/${name}.xml`, import.meta.url));
 

@@ -15,6 +15,7 @@ import type {
 import type { InDialogRequestSpec } from '#shared/events.ts';
 import { TransferRunner } from '#functions/edge/transfer-runner.ts';
 import {
+  lastTurn,
   StoreFullError,
   storedBytes,
   type ChangeFeed,
@@ -140,10 +141,12 @@ export class MemoryMessageStore implements DeferredMessageStore {
     return structuredClone(m);
   }
 
-  async release(user: string, id: string, holder: string): Promise<void> {
+  async release(user: string, id: string, holder: string): Promise<boolean> {
     this.calls.push({ method: 'release', ids: [id] });
     const key = MemoryMessageStore.key(user, id);
-    if (this.leases.get(key)?.holder === holder) this.leases.delete(key);
+    if (this.leases.get(key)?.holder !== holder) return false;
+    this.leases.delete(key);
+    return true;
   }
 
   async delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
@@ -255,6 +258,14 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     const version = sub.version;
     sub.version += 1;
     return { cseq: sub.dialog.localCSeq, version, subscription: structuredClone(sub) };
+  }
+
+  async endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
+    const key = MemorySubscriptionStore.key(user, dialogId);
+    const sub = this.items.get(key);
+    if (!sub) return undefined;
+    this.items.delete(key);
+    return lastTurn(structuredClone(sub));
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {

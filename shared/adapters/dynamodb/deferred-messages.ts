@@ -366,7 +366,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     }
   }
 
-  async release(user: string, id: string, holder: string): Promise<void> {
+  async release(user: string, id: string, holder: string): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateCommand({
@@ -378,8 +378,10 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
           ExpressionAttributeValues: { ':holder': holder },
         }),
       );
+      return true;
     } catch (err) {
       if (!isConditionFailed(err)) throw err;
+      return false;
     }
   }
 

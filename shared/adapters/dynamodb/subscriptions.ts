@@ -12,7 +12,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { Flow, Subscription } from '#shared/deferred/model.ts';
-import type { NotifyTurn, SubscriptionStore } from '#shared/ports.ts';
+import { lastTurn, type NotifyTurn, type SubscriptionStore } from '#shared/ports.ts';
 import {
   expiryShardOf,
   isConditionFailed,
@@ -129,6 +129,13 @@ export class DynamoSubscriptionStore implements SubscriptionStore {
       if (isConditionFailed(err)) return undefined;
       throw err;
     }
+  }
+
+  async endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
+    const out = await this.client.send(
+      new DeleteCommand({ TableName: this.tableName, Key: { user, dialogId }, ReturnValues: 'ALL_OLD' }),
+    );
+    return out.Attributes ? lastTurn(subscriptionOfItem(out.Attributes)) : undefined;
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {

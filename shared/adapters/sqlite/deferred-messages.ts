@@ -53,13 +53,16 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       list: db.prepare<[string, number, number], EntryRow>(
         `SELECT meta FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id ${LIMIT_PARAM}`,
       ),
-      entryById: db.prepare<[string, string, number], EntryRow>(
-        'SELECT meta FROM messages WHERE user = ? AND id = ? AND expires_at > ?',
+      // An INVITE's ids in one statement (a JSON array bound once), not one lookup each.
+      entriesByIds: db.prepare<[string, string, number], EntryRow>(
+        'SELECT meta FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?',
       ),
-      // One conditional write: free, expired lease, or the same holder again.
-      takeLease: db.prepare<[string, number, string, string, number, string, number]>(
+      // One conditional write: free, expired lease, or the same holder again; the message back
+      // from the same statement (no second lookup per claim).
+      takeLease: db.prepare<[string, number, string, string, number, string, number], MessageRow>(
         `UPDATE messages SET lease_holder = ?, lease_until = ?
-         WHERE user = ? AND id = ? AND expires_at > ? AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)`,
+         WHERE user = ? AND id = ? AND expires_at > ? AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)
+         RETURNING meta, cpim`,
       ),
       dropAllLeases: db.prepare(
         'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE lease_holder IS NOT NULL',
@@ -163,12 +166,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   }
 
   async getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]> {
-    const found: DeferredMessageEntry[] = [];
-    for (const id of new Set(ids)) {
-      const row = this.s.entryById.get(user, id, now);
-      if (row) found.push(entryOf(row));
-    }
-    return found;
+    if (ids.length === 0) return [];
+    return this.s.entriesByIds.all(user, JSON.stringify(ids), now).map(entryOf);
   }
 
   claim(
@@ -181,9 +180,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     // A lease lost in a crash is harmless (start-up frees them all): no wait for the fdatasync.
     return this.store.write(
       () => {
-        const taken = this.s.takeLease.run(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec).changes > 0;
-        if (!taken) return undefined;
-        const row = this.s.byId.get(user, id);
+        const row = this.s.takeLease.get(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec);
         return row ? messageOf(row) : undefined;
       },
       { sync: false },
@@ -199,13 +196,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.store.write(() => this.s.dropAllLeases.run().changes);
   }
 
-  async release(user: string, id: string, holder: string): Promise<void> {
-    await this.store.write(
-      () => {
-        this.s.dropLease.run(user, id, holder);
-      },
-      { sync: false },
-    );
+  async release(user: string, id: string, holder: string): Promise<boolean> {
+    return this.store.write(() => this.s.dropLease.run(user, id, holder).changes > 0, { sync: false });
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {

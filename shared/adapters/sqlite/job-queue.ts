@@ -17,7 +17,7 @@ import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { QueueSpec } from '#shared/adapters/sqs/queues.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
-import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
+import { LIMIT_PARAM, type SqliteDatabase, type WriteOptions } from './database.ts';
 
 interface JobRow {
   id: number;
@@ -39,6 +39,10 @@ export interface ReceivedJob {
 export class SqliteJobQueue {
   private readonly s;
   private readonly waiters = new Set<() => void>();
+  /** Jobs sent by this process so far: a consumer that saw none since its receive need not look again. */
+  sent = 0;
+  /** The last receive saw every visible job (none left behind for the next). */
+  drained = false;
 
   constructor(
     private readonly store: SqliteDatabase,
@@ -68,10 +72,14 @@ export class SqliteJobQueue {
     };
   }
 
-  /** Queue a job; resolves once it is committed. */
-  async send(body: string): Promise<void> {
+  /**
+   * Queue a job; resolves once it is committed and, unless `sync` is false
+   * (SqliteDatabase's WriteOptions), on disk.
+   */
+  async send(body: string, options: WriteOptions = {}): Promise<void> {
     const now = this.now();
-    await this.store.write(() => this.s.send.run(this.spec.name, body, now, now));
+    await this.store.write(() => this.s.send.run(this.spec.name, body, now, now), options);
+    this.sent++;
     this.wake();
   }
 
@@ -86,7 +94,9 @@ export class SqliteJobQueue {
         const now = this.now();
         const out: ReceivedJob[] = [];
         // A few dead-lettered rows may come first: look a little further than `max`.
-        for (const row of this.s.ready.all(this.spec.name, now, max * 2)) {
+        const rows = this.s.ready.all(this.spec.name, now, max * 2);
+        this.drained = rows.length < max * 2;
+        for (const row of rows) {
           if (out.length >= max) break;
           if (row.receive_count >= this.spec.maxReceiveCount) {
             this.s.bury.run(now, row.id);
@@ -181,7 +191,11 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   }
 
   async report(report: DeliveryReport): Promise<void> {
-    await this.queue.send(JSON.stringify(report));
+    // No wait for the fdatasync: a report lost in a crash leaves its messages stored, to be
+    // delivered again, as a crash just before it was queued does; a 200 counts as processed
+    // once the deletes the report leads to are on disk (they are durable only after it: one
+    // WAL, synced in order), and nothing the client sees (BYE, the NOTIFY) comes before them.
+    await this.queue.send(JSON.stringify(report), { sync: false });
   }
 }
 
@@ -245,6 +259,7 @@ export class SqliteJobConsumer {
     const { queue } = this.options;
     while (!signal.aborted) {
       let jobs: ReceivedJob[];
+      const sentBefore = queue.sent;
       try {
         jobs = await queue.receive(this.batchSize);
       } catch (err) {
@@ -257,6 +272,12 @@ export class SqliteJobConsumer {
         continue;
       }
       await this.handle(jobs);
+      // A short batch took every visible job: unless one was sent since, looking again at once
+      // would find none (a write for nothing, twice per pull); a send wakes an idle loop, and
+      // the idle poll finds jobs whose visibility ran out, as before.
+      if (jobs.length < this.batchSize && queue.drained && queue.sent === sentBefore) {
+        await queue.waitForJob(this.idlePollMs, signal);
+      }
     }
   }
 

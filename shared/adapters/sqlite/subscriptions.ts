@@ -4,7 +4,7 @@
  * increases within a dialog (RFC 3261 §12.1.1); `remote_cseq` is set with a refresh (§12.2.2).
  */
 import type { Flow, Subscription } from '#shared/deferred/model.ts';
-import type { NotifyTurn, SubscriptionStore } from '#shared/ports.ts';
+import { lastTurn, type NotifyTurn, type SubscriptionStore } from '#shared/ports.ts';
 import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
 
 interface SubscriptionRow {
@@ -44,6 +44,9 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
       ),
       nextNotify: db.prepare<[string, string], SubscriptionRow>(
         'UPDATE subscriptions SET version = version + 1, local_cseq = local_cseq + 1 WHERE user = ? AND dialog_id = ? RETURNING *',
+      ),
+      end: db.prepare<[string, string], SubscriptionRow>(
+        'DELETE FROM subscriptions WHERE user = ? AND dialog_id = ? RETURNING *',
       ),
       active: db.prepare<[number], { n: number }>(
         "SELECT count(*) AS n FROM subscriptions WHERE expires_at > ? AND state = 'active'",
@@ -104,6 +107,14 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
       const row = this.s.nextNotify.get(user, dialogId);
       // `version` counts NOTIFYs from 0 (protocol.md): the value before this increment is this NOTIFY's.
       return row ? { cseq: row.local_cseq, version: row.version - 1, subscription: subscriptionOf(row) } : undefined;
+    });
+  }
+
+  endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
+    return this.store.write(() => {
+      const row = this.s.end.get(user, dialogId);
+      // The turn nextNotify would have taken, from the row as it was (protocol.md's `version`).
+      return row ? lastTurn(subscriptionOf(row)) : undefined;
     });
   }
 

@@ -1,6 +1,14 @@
 /**
  * A TCP or TLS connection carrying SIP (RFC 3261 §18.3): Content-Length framing through
  * `StreamFramer`, CRLF keep-alive pongs (RFC 5626 §3.5.1), idle close.
+ *
+ * One read can hold hundreds of messages (libuv reads up to 32 x 64 KiB per wake-up after the
+ * loop was away): they are handled in slices of HANDLING_SLICE_MS, as datagrams are, the socket
+ * paused in between, so the answers whose commit became durable meanwhile go out between slices
+ * instead of after the whole read, and what waits, waits in the peer's send buffer (TCP flow
+ * control). The writes of one loop turn leave in one writev (corked until the turn's check
+ * phase): a SUBSCRIBE's 200 and its NOTIFY, and those of every commit made durable in the same
+ * turn, are one syscall and one wake-up of the peer, not two per flow.
  */
 import net from 'node:net';
 import type { Socket } from 'node:net';
@@ -8,6 +16,8 @@ import tls from 'node:tls';
 import { Connection } from './connection.ts';
 import type { ConnectionEvents } from './connection.ts';
 import { StreamFramer } from './stream-framer.ts';
+import type { FramerEvent } from './stream-framer.ts';
+import { HANDLING_SLICE_MS } from './types.ts';
 import type { TransportName } from './types.ts';
 
 const PONG = Buffer.from('\r\n');
@@ -35,6 +45,14 @@ export class SocketConnection extends Connection {
   private readonly maxUnsentBytes: number;
   /** Armed while a message is incomplete; not restarted by its trickling bytes (slowloris). */
   private messageDeadline: NodeJS.Timeout | undefined;
+  /** Framed and not yet handled, from `head` on; the socket is paused while any wait. */
+  private framed: FramerEvent[] = [];
+  private head = 0;
+  private draining = false;
+  /** The stream broke framing: reading stays paused for good. */
+  private stopped = false;
+  /** Writes are being gathered for one writev in this turn's check phase. */
+  private corked = false;
 
   constructor(opts: SocketConnectionOptions) {
     const s = opts.socket;
@@ -78,10 +96,21 @@ export class SocketConnection extends Connection {
       );
     }
     this.touch();
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      // In this turn's check phase: after the handlers and the promise jobs of what was read.
+      setImmediate(this.uncork);
+    }
     return new Promise((resolve, reject) => {
       this.socket.write(bytes, (err) => (err ? reject(err) : resolve()));
     });
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   close(): void {
     this.socket.end();
@@ -95,17 +124,42 @@ export class SocketConnection extends Connection {
 
   private onData(chunk: Buffer): void {
     this.touch();
-    for (const event of this.framer.push(chunk)) {
+    for (const event of this.framer.push(chunk)) this.framed.push(event);
+    this.watchIncomplete();
+    if (!this.draining) this.drain();
+  }
+
+  /** Handle framed messages, oldest first, for one slice; the rest after the loop turns. */
+  private readonly drain = (): void => {
+    const until = performance.now() + HANDLING_SLICE_MS;
+    while (this.head < this.framed.length) {
+      const event = this.framed[this.head]!;
+      this.framed[this.head++] = undefined as unknown as FramerEvent;
       if (event.kind === 'message') this.events.message(this, event.bytes);
       else if (event.kind === 'ping') {
         if (this.isOpen()) this.socket.write(PONG);
       } else {
+        this.stopped = true;
         this.socket.pause();
         this.events.framingError(this, event.head, event.reason, event.oversize);
       }
+      if (performance.now() >= until) break;
     }
-    this.watchIncomplete();
-  }
+    if (this.head < this.framed.length) {
+      if (!this.draining) {
+        this.draining = true;
+        this.socket.pause();
+      }
+      setImmediate(this.drain);
+      return;
+    }
+    this.framed = [];
+    this.head = 0;
+    if (this.draining) {
+      this.draining = false;
+      if (!this.stopped) this.socket.resume();
+    }
+  };
 
   private watchIncomplete(): void {
     if (this.messageTimeoutMs <= 0) return;

@@ -19,7 +19,7 @@ import { readMessage, rejectHead } from './inbound.ts';
 import type { InboundOutcome } from './inbound.ts';
 import { responseDestination } from './response-destination.ts';
 import { SocketConnection, UNSENT_MESSAGES, connectSocket } from './socket-connection.ts';
-import { TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
+import { HANDLING_SLICE_MS, TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
 import type { LogFn, Source, Target, TransportConfig, TransportName } from './types.ts';
 import { plainAddress, stampTopVia } from './via-received.ts';
 import { WsConnection } from './ws-connection.ts';
@@ -417,7 +417,7 @@ export class TransportLayer {
    * drops them unanswered (UDP has no flow control, RFC 3261 §18.1.1). Short slices keep the
    * reads ahead of the handling, so what waits, waits here, timed.
    */
-  static readonly HANDLING_SLICE_MS = 2;
+  static readonly HANDLING_SLICE_MS = HANDLING_SLICE_MS;
 
   /**
    * Most bytes of datagrams read and not yet handled (a kernel receive buffer's worth several

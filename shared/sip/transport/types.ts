@@ -109,6 +109,13 @@ export const TRANSPORT_DEFAULTS = {
   maxReceiveWaitMs: 500,
 } as const;
 
+/**
+ * How long handling received messages runs before the loop turns again (reads, timers, the
+ * store's fdatasync completions whose answers are waiting): the same bound for datagrams
+ * (TransportLayer's queue) and for the messages of one stream read.
+ */
+export const HANDLING_SLICE_MS = 2;
+
 /** Stream transports keep a connection; the others send datagrams (RFC 3261 §18). */
 export function isReliable(transport: TransportName): boolean {
   return transport !== 'udp';

@@ -2,11 +2,13 @@
  * The SQLite store acknowledges a write (the promise a 202/201 waits for) only once the WAL
  * holding its commit is on disk, and does that wait off the event loop: node's fdatasync (libuv's
  * thread pool) is held here to show that no write resolves before it returns, that commits made
- * meanwhile wait for the next fdatasync, and that a failed fdatasync is never acknowledged.
+ * meanwhile wait for the next fdatasync, and that a failed fdatasync is never acknowledged. The
+ * WAL's checkpoints run outside the commits too: the database file's fdatasync is held the same way.
  */
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteDatabase, type SynchronousMode } from '#shared/adapters/sqlite/index.ts';
+import { CHECKPOINT_PAGES, DATABASE_FILE } from '#shared/adapters/sqlite/database.ts';
 import { tempDir } from './fixtures.ts';
 
 type Done = (err: NodeJS.ErrnoException | null) => void;
@@ -31,17 +33,32 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function openDb(
-  synchronous: SynchronousMode,
-): Promise<{ db: SqliteDatabase; insert: (x: number) => Promise<number> }> {
+async function openDb(synchronous: SynchronousMode): Promise<{
+  db: SqliteDatabase;
+  dir: string;
+  insert: (x: number) => Promise<number>;
+  insertMany: (from: number, count: number) => Promise<void>;
+}> {
   const { dir, remove } = await tempDir();
   cleanups.push(remove);
   const db = await SqliteDatabase.open({ dataDir: dir, synchronous });
   cleanups.push(() => db.close());
-  db.db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY)');
-  const stmt = db.db.prepare('INSERT INTO t (x) VALUES (?)');
-  return { db, insert: (x) => db.write(() => Number(stmt.run(x).lastInsertRowid)) };
+  db.db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY, pad TEXT)');
+  const stmt = db.db.prepare('INSERT INTO t (x, pad) VALUES (?, ?)');
+  return {
+    db,
+    dir,
+    insert: (x) => db.write(() => Number(stmt.run(x, null).lastInsertRowid)),
+    // Rows of 1 KB: a write worth more WAL pages than a checkpoint waits for.
+    insertMany: (from, count) =>
+      db.write(() => {
+        for (let x = from; x < from + count; x++) stmt.run(x, 'p'.repeat(1000));
+      }),
+  };
 }
+
+/** The file an fdatasync was asked for, by its descriptor. */
+const fileOf = (fd: number) => fs.readlinkSync(`/proc/self/fd/${fd}`);
 
 /** Whether the promise settled within a few turns of the event loop. */
 async function settled(p: Promise<unknown>): Promise<boolean> {
@@ -141,6 +158,58 @@ describe('SQLite store durability (synchronous=FULL)', () => {
     held.shift()!.done(null);
     await expect(deposit).resolves.toBe(1);
     await expect(lease).resolves.toEqual({ n: 1 });
+  });
+
+  it('checkpoints outside the commits: the database file is fdatasynced in the pool, and no commit is made until it returns', async () => {
+    const { db, insert, insertMany } = await openDb('FULL');
+    const rows = () => db.db.prepare('SELECT count(*) AS n FROM t').get();
+    holding = true;
+    const bulk = insertMany(1, CHECKPOINT_PAGES * 4);
+    await settled(bulk);
+    expect(held.map((h) => fileOf(h.fd))).toEqual([expect.stringMatching(/-wal$/)]);
+    held.shift()!.done(null);
+    await bulk;
+    // The WAL is on disk, its pages copied into the database file, whose fdatasync now runs.
+    expect(held.map((h) => fileOf(h.fd))).toEqual([expect.stringMatching(new RegExp(`${DATABASE_FILE}$`))]);
+    const next = insert(CHECKPOINT_PAGES * 4 + 1);
+    expect(await settled(next)).toBe(false);
+    expect(rows()).toEqual({ n: CHECKPOINT_PAGES * 4 }); // gathered: its commit would overwrite the WAL
+    held.shift()!.done(null);
+    await settled(next);
+    expect(rows()).toEqual({ n: CHECKPOINT_PAGES * 4 + 1 });
+    expect(held.map((h) => fileOf(h.fd))).toEqual([expect.stringMatching(/-wal$/)]);
+    held.shift()!.done(null);
+    await expect(next).resolves.toBe(CHECKPOINT_PAGES * 4 + 1);
+  });
+
+  it('never acknowledges a write after a failed fdatasync of the database file', async () => {
+    const { insert, insertMany } = await openDb('FULL');
+    holding = true;
+    const bulk = insertMany(1, CHECKPOINT_PAGES * 4);
+    await settled(bulk);
+    held.shift()!.done(null);
+    await bulk;
+    const waiting = insert(1_000_000);
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    held.shift()!.done(eio);
+    await expect(waiting).rejects.toThrow('the store cannot be made durable (fdatasync of the database file: EIO');
+    await expect(insert(1_000_001)).rejects.toThrow('the store cannot be made durable');
+  });
+
+  it('close() during a checkpoint keeps every write: reopened, the database holds them all', async () => {
+    const { db, dir, insert, insertMany } = await openDb('FULL');
+    holding = true;
+    const bulk = insertMany(1, CHECKPOINT_PAGES * 4);
+    await settled(bulk);
+    held.shift()!.done(null);
+    await bulk;
+    const last = insert(CHECKPOINT_PAGES * 4 + 1);
+    db.close();
+    await expect(last).resolves.toBe(CHECKPOINT_PAGES * 4 + 1);
+    holding = false;
+    const again = await SqliteDatabase.open({ dataDir: dir });
+    cleanups.push(() => again.close());
+    expect(again.db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: CHECKPOINT_PAGES * 4 + 1 });
   });
 
   it('NORMAL acknowledges at commit, without an fdatasync', async () => {

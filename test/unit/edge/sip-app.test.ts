@@ -10,7 +10,7 @@ import type { HandlerInvoker } from '#shared/ports.ts';
 import { getHeader, parseMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
-import { SipApp } from '#functions/edge/sip-app.ts';
+import { SipApp, type SipAppDeps } from '#functions/edge/sip-app.ts';
 import type { InDialogSender } from '#functions/edge/in-dialog-sender.ts';
 import { OverloadGate } from '#functions/edge/overload-gate.ts';
 
@@ -33,15 +33,15 @@ function request(n: number): SipRequest {
   return parsed.message;
 }
 
-function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
+/**
+ * A SipApp whose every handler is `handler`, from a direct client, with `overrides` for what a
+ * test looks at; `onRequest` hands it a request as the transaction layer would.
+ */
+function appWith(handler: HandlerInvoker['deposit'], overrides: Partial<SipAppDeps> = {}) {
   let onRequest: (req: SipRequest, tx: ServerTransaction) => void = () => undefined;
-  new SipApp({
-    transactions: {
-      onRequest: (cb) => (onRequest = cb),
-      onAck: () => undefined,
-      onAckTimeout: () => undefined,
-    },
-    invoker: { deposit, subscribe: deposit, invite: deposit },
+  const app = new SipApp({
+    transactions: { onRequest: (cb) => (onRequest = cb), onAck: () => undefined, onAckTimeout: () => undefined },
+    invoker: { deposit: handler, subscribe: handler, invite: handler },
     sender: { hold: () => undefined, send: async () => undefined } as unknown as InDialogSender,
     msrp: { expect: () => undefined, closeSession: () => undefined },
     edgeId: 'local',
@@ -49,9 +49,15 @@ function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
     isDirectClient: () => true,
     contactFor: () => '<sip:127.0.0.1:5060>',
     userChanged: async () => undefined,
-    // Loop bounds no test run reaches: these tests are about the in-flight bound.
-    gate: new OverloadGate({ maxInFlight, maxLagMs: 60_000 }),
+    gate: new OverloadGate({ maxInFlight: 10, maxLagMs: 60_000 }),
+    ...overrides,
   });
+  return { app, onRequest: (req: SipRequest, tx: ServerTransaction) => onRequest(req, tx) };
+}
+
+function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
+  // Loop bounds no test run reaches: these tests are about the in-flight bound.
+  const { onRequest } = appWith(deposit, { gate: new OverloadGate({ maxInFlight, maxLagMs: 60_000 }) });
   /** Send one request; resolves with its final response. */
   return (n: number) =>
     new Promise<SipResponse>((resolve) => {
@@ -148,7 +154,6 @@ describe('an accepted INVITE', () => {
     const parsed = parseMessage(Buffer.from(text));
     if (!parsed.ok || parsed.message.kind !== 'request') throw new Error('bad test request');
     const req = parsed.message;
-    let onRequest: (req: SipRequest, tx: ServerTransaction) => void = () => undefined;
     return new Promise((resolve) => {
       const accept = async (): Promise<SipHandlerResult> => ({
         response: { status: 200, toTag: 't1' },
@@ -159,17 +164,10 @@ describe('an accepted INVITE', () => {
           clientPath: 'msrp://127.0.0.1:9/c1;tcp',
         },
       });
-      new SipApp({
-        transactions: { onRequest: (cb) => (onRequest = cb), onAck: () => undefined, onAckTimeout: () => undefined },
-        invoker: { deposit: accept, subscribe: accept, invite: accept },
-        sender: { hold: () => undefined, send: async () => undefined } as unknown as InDialogSender,
+      const { onRequest } = appWith(accept, {
         msrp: { expect: (...args: unknown[]) => resolve(args), closeSession: () => undefined },
-        edgeId: 'local',
         isTrusted: () => trusted,
         isDirectClient: () => !trusted,
-        contactFor: () => '<sip:127.0.0.1:5060>',
-        userChanged: async () => undefined,
-        gate: new OverloadGate({ maxInFlight: 10, maxLagMs: 60_000 }),
       });
       const tx = {
         request: req,
@@ -193,5 +191,61 @@ describe('an accepted INVITE', () => {
 
   it('via a trusted peer: only to the host its offer names (the source is the peer, not the client)', async () => {
     expect(await invite(true)).toEqual(['s1', 'msrp://127.0.0.1:9/c1;tcp', {}]);
+  });
+});
+
+describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
+  function sipRequest(lines: string[]): SipRequest {
+    const parsed = parseMessage(Buffer.from([...lines, 'Content-Length: 0', '', ''].join('\r\n')));
+    if (!parsed.ok || parsed.message.kind !== 'request') throw new Error('bad test request');
+    return parsed.message;
+  }
+  const headers = (method: string, cseq: number, toTag = '') => [
+    `${method} sip:alice@example.com SIP/2.0`,
+    `Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK${method}${cseq}`,
+    'Max-Forwards: 70',
+    'From: <sip:alice@example.com>;tag=a1',
+    `To: <sip:alice@example.com>${toTag}`,
+    'Call-ID: inv-bye',
+    `CSeq: ${cseq} ${method}`,
+  ];
+
+  function app() {
+    const accept = async (): Promise<SipHandlerResult> => ({
+      response: { status: 200, toTag: 't1' },
+      session: {
+        sessionId: 's1',
+        user: 'sip:alice@example.com',
+        dialogId: 'inv-bye;t1;a1',
+        clientPath: 'msrp://127.0.0.1:9/c1;tcp',
+      },
+    });
+    const { app: sip, onRequest } = appWith(accept);
+    const send = (req: SipRequest) =>
+      new Promise<SipResponse>((resolve) => {
+        const source = {
+          transport: 'tcp',
+          remoteAddress: '127.0.0.1',
+          remotePort: 5070,
+          localAddress: '127.0.0.1',
+          localPort: 5060,
+        };
+        onRequest(req, { request: req, source, cancelled: false, respond: resolve } as unknown as ServerTransaction);
+      });
+    return { sip, send };
+  }
+
+  it('goes out once per dialog: a report settled twice asks twice', () => {
+    const { sip } = app();
+    expect(sip.byeWanted('inv-bye;t1;a1')).toBe(true);
+    expect(sip.byeWanted('inv-bye;t1;a1')).toBe(false);
+    expect(sip.byeWanted('other;t1;a1')).toBe(true);
+  });
+
+  it("does not go out once the client's BYE ended the dialog", async () => {
+    const { sip, send } = app();
+    expect((await send(sipRequest(headers('INVITE', 1)))).status).toBe(200);
+    expect((await send(sipRequest(headers('BYE', 2, ';tag=t1')))).status).toBe(200);
+    expect(sip.byeWanted('inv-bye;t1;a1')).toBe(false);
   });
 });

@@ -133,6 +133,25 @@ describe('deliver handler', () => {
     expect(failed).toEqual([415]);
   });
 
+  it('settles a report SQS delivers twice once: counts, releases and tells the watchers once', async () => {
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
+    await deliverSession(deps, job('s1'));
+    const [report] = await edge.settled('s1');
+    const first = await settleReport(deps, report!);
+    const again = await settleReport(deps, report!);
+    // The outcome is the report's; what it changes happens once.
+    expect(again).toEqual(first);
+    expect(messages.all().map((m) => m.id)).toEqual([m2.id]);
+    expect(await messages.count(ALICE, NOW / 1000)).toBe(1);
+    expect(latencies).toHaveLength(2);
+    expect(failed).toEqual([415]);
+    expect(changes.users).toEqual([ALICE]);
+    // The refused message was given back by the first settle: the next session takes it at once.
+    await sessions.put(session('s2', [m2.id]));
+    edge.deliverAnswer = () => 200;
+    expect(await pull(deps, job('s2'))).toEqual({ delivered: [m2.id], failed: [] });
+  });
+
   it('on 408 (no answer or no connection) leaves that message and all after it untouched, and still sends BYE', async () => {
     edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 408 : 200);
     const outcome = await pull(deps, job('s1'));

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createResponse, getHeader } from '#shared/sip/messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
 import { TransportLayer } from '#shared/sip/transport/index.ts';
@@ -8,6 +9,7 @@ import { TcpPeer, delay, requestText, splitStream, tcpListener, until } from './
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
+  vi.restoreAllMocks();
 });
 
 /** A TCP transport whose application answers every request 200 over the transport. */
@@ -166,5 +168,72 @@ describe('TCP transport', () => {
     await until(() => accepted.length === 1 && splitStream(accepted[0]!.raw).messages.length === 2);
     expect(accepted).toHaveLength(1);
     expect(accepted[0]!.messages().map((m) => getHeader(m, 'CSeq'))).toEqual(['1 NOTIFY', '2 NOTIFY']);
+  });
+
+  it('handles a read of many messages in slices: the loop turns between them, the answers keep their order', async () => {
+    const transport = new TransportLayer({ host: '127.0.0.1', tcpPort: 0 });
+    const { tcp: port } = await transport.start();
+    cleanup.push(() => transport.stop());
+    let handled = 0;
+    let loopTurnedAt: number | undefined;
+    transport.onMessage((msg, source) => {
+      if (handled++ === 0) setImmediate(() => (loopTurnedAt = handled));
+      // About 0.2 ms of work per request: 300 of them hold the loop 60 ms when handled in one go.
+      const end = performance.now() + 0.2;
+      while (performance.now() < end);
+      if (msg.kind === 'request') void transport.sendResponse(createResponse(msg, 200), source);
+    });
+    const c = await client(port!);
+    const n = 300;
+    const all = Array.from({ length: n }, (_, i) =>
+      requestText({ method: 'OPTIONS', transport: 'TCP', branch: `z9hG4bK-s${i}`, cseq: i + 1 }),
+    ).join('');
+    await c.write(all);
+    const answers = await c.waitForMessages(n, 10_000);
+    expect(answers.map((m) => getHeader(m, 'CSeq'))).toEqual(Array.from({ length: n }, (_, i) => `${i + 1} OPTIONS`));
+    // The check phase ran within a slice or two (2 ms each), not after the whole read.
+    expect(loopTurnedAt).toBeLessThan(50);
+  });
+
+  it('sends what is answered in one turn in one write (a 200 and its NOTIFY: one segment)', async () => {
+    const transport = new TransportLayer({ host: '127.0.0.1', tcpPort: 0 });
+    const { tcp: port } = await transport.start();
+    cleanup.push(() => transport.stop());
+    transport.onMessage((msg, source) => {
+      if (msg.kind !== 'request') return;
+      void transport.sendResponse(createResponse(msg, 200), source);
+      void transport.sendRequest(
+        {
+          kind: 'request',
+          method: 'NOTIFY',
+          uri: 'sip:client@127.0.0.1;transport=tcp',
+          headers: [
+            { name: 'Via', value: 'SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKn1' },
+            { name: 'From', value: '<sip:pf@example.com>;tag=a' },
+            { name: 'To', value: '<sip:client@example.com>;tag=b' },
+            { name: 'Call-ID', value: 'n-1' },
+            { name: 'CSeq', value: '1 NOTIFY' },
+          ],
+          body: Buffer.alloc(0),
+        },
+        { transport: 'tcp', address: source.remoteAddress, port: source.remotePort, connectionId: source.connectionId },
+      );
+    });
+    const c = await client(port!);
+    const socketWrites: number[] = [];
+    const count = (name: '_write' | '_writev') => {
+      const real = net.Socket.prototype[name] as (...args: unknown[]) => unknown;
+      vi.spyOn(net.Socket.prototype, name).mockImplementation(function (this: net.Socket, ...args: unknown[]) {
+        if (this.localPort === port) socketWrites.push(name === '_writev' ? (args[0] as unknown[]).length : 1);
+        return real.apply(this, args);
+      });
+    };
+    count('_write');
+    count('_writev');
+    await c.write(requestText({ method: 'SUBSCRIBE', transport: 'TCP', extraHeaders: ['Event: deferred-messages'] }));
+    const [answer, notify] = await c.waitForMessages(2);
+    expect((answer as SipResponse).status).toBe(200);
+    expect((notify as SipRequest).method).toBe('NOTIFY');
+    expect(socketWrites).toEqual([2]); // one writev of both messages
   });
 });
