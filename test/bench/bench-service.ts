@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { FREE_PORTS, TEST_ADMIN_TOKEN, startFlags } from '../e2e/support.ts';
+import { FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
 import { summarizeProfile } from './profile.ts';
 
 export const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
@@ -42,7 +42,7 @@ export async function stopGroup(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Start dist/edge/main.js as `npm start` does (its flags, then `flags`) on a data folder under
+ * Start dist/edge/main.js as `npm start` does (with the node `flags` given) on a data folder under
  * `dir`; `profile` writes a CPU profile under `dir/prof`.
  */
 export async function startBenchService(
@@ -52,7 +52,6 @@ export async function startBenchService(
   flags: string[] = [],
 ): Promise<BenchService> {
   const node = [
-    ...startFlags(),
     ...flags,
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []),
     'dist/edge/main.js',

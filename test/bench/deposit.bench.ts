@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
-import { FREE_PORTS, startFlags } from '../e2e/support.ts';
+import { FREE_PORTS } from '../e2e/support.ts';
 import { summarizeProfile } from './profile.ts';
 
 const args = process.argv.slice(2);
@@ -30,7 +30,7 @@ const pct = (xs: number[], q: number) => {
 };
 
 async function startService(dataDir: string, synchronous: string, profDir: string) {
-  const node = [...startFlags(), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), 'dist/edge/main.js'];
+  const node = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), 'dist/edge/main.js'];
   const [cmd, cmdArgs] = twoCpus ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(cmd, cmdArgs as string[], {
     env: {

@@ -17,7 +17,7 @@
  *
  * Run: npm run bench -- sipp   (env: SIPP_RATES=250,500,1000,2000,4000 SIPP_SECONDS=5 SIPP_WARMUP_SECONDS=3
  * SIPP_SCENARIOS=subscribe/u1,subscribe/t1,message/u1 SIPP_MEMORY=10000,100000 (0: skip)
- * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= (service flags after npm start's) SIPP_HEAPSNAPSHOT=1 (read with test/bench/heap-summary.ts) SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
+ * SIPP_MEMORY_RATE=500 SIPP_SETTLE_S=65 SIPP_NODE_OPTIONS= (node flags for the service, on its command line) SIPP_HEAPSNAPSHOT=1 (read with test/bench/heap-summary.ts) SIPP_KAMAILIO=0 to skip Kamailio SIPP_CPU_PROF=1 for a service CPU profile)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -25,7 +25,7 @@ import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_AUTH, startFlags } from '../e2e/support.ts';
+import { ADMIN_AUTH } from '../e2e/support.ts';
 import { freePort } from '../support/free-port.ts';
 import { collect, pin, startBenchService, stopGroup, twoCpus } from './bench-service.ts';
 import { residentParts, v8Parts } from './resident.ts';
@@ -372,7 +372,7 @@ async function memoryRun(dir: string): Promise<void> {
         .replace('<rate>', String(MEMORY_RATE))
         .replace(/<rate\*\d+>/, '<count - previous>')}, ` +
         `VmRSS from /proc/<pid>/status; heap and external from its /metrics (not forced to collect)` +
-        `; service flags: ${[...startFlags(), ...SERVICE_FLAGS].join(' ') || 'none'}`,
+        `; service flags: ${SERVICE_FLAGS.join(' ') || 'none'}`,
     );
     await new Promise((r) => setTimeout(r, 2000));
     const base = vmRssKiB(target.pid);

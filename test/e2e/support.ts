@@ -3,7 +3,6 @@
  * data folder, outbound SIP limited to loopback. Tests talk to it over real sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,22 +150,11 @@ export interface ChildEdge {
 }
 
 /**
- * The Node flags `npm start` runs the bundle with (package.json's start script: the V8 heap's
- * sizing, README "Resident memory"), so tests and benches run the process an operator runs.
- */
-export function startFlags(): string[] {
-  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const m = /\bnode((?:\s+--\S+)*)\s+dist\/edge\/main\.js/.exec(start);
-  if (!m) throw new Error(`package.json's start script does not run dist/edge/main.js: ${start}`);
-  return m[1]!.trim().split(/\s+/).filter(Boolean);
-}
-
-/**
- * What `npm start` runs, the bundle dist/edge/main.js (built by the globalSetup) with its flags,
- * as a separate process (for signals and SIGKILL tests); resolves once it printed its ports.
+ * What `npm start` runs, the bundle dist/edge/main.js (built by the globalSetup), as a separate
+ * process (for signals and SIGKILL tests); resolves once it printed its ports.
  */
 export function spawnEdge(env: Record<string, string>): Promise<ChildEdge> {
-  const child = spawn(process.execPath, [...startFlags(), 'dist/edge/main.js'], {
+  const child = spawn(process.execPath, ['dist/edge/main.js'], {
     env: { ...process.env, ...FREE_PORTS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
