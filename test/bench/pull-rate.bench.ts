@@ -71,7 +71,11 @@ if (twoCpus) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)
 const user = (step: string, u: number) => `sip:pr${step}-${u}@example.com`;
 // Every step's messages are deposited first, by a service of their own: the measured service
 // (and its profile) then holds the pulls only. The data folder carries them across.
-const depositor = await startBenchService(dir, { MAX_IN_FLIGHT: '20000', MAX_LOOP_LAG_MS: '60000' });
+const depositor = await startBenchService(dir, {
+  MAX_IN_FLIGHT: '20000',
+  MAX_LOOP_LAG_MS: '60000',
+  MAX_TRANSACTIONS: '1000000',
+});
 try {
   await depositMany(depositor.ports.udp, (i) => user('0', Math.floor(i / 10)), WARM_UP * 10, 64, 'pr0');
   for (const rate of RATES) {
@@ -86,7 +90,11 @@ try {
 } finally {
   await depositor.stop();
 }
-const edge = await startBenchService(dir, { MAX_IN_FLIGHT: '20000', MAX_LOOP_LAG_MS: '60000' }, PROFILE);
+const edge = await startBenchService(
+  dir,
+  { MAX_IN_FLIGHT: '20000', MAX_LOOP_LAG_MS: '60000', MAX_TRANSACTIONS: '1000000' },
+  PROFILE,
+);
 const pid = edge.child.pid!;
 const port = edge.ports.udp;
 console.log(

@@ -116,6 +116,7 @@ async function startService(dir: string, env: Record<string, string> = {}, flags
     dir,
     {
       MAX_IN_FLIGHT: '20000',
+      MAX_TRANSACTIONS: '1000000',
       // The highest clean rate is the figure: no shedding on a loop made late by the machine's other load.
       MAX_LOOP_LAG_MS: '60000',
       ...env,
