@@ -40,7 +40,8 @@ describe('CpmClient retransmissions received', () => {
     for (const close of closers.splice(0)) close();
   });
 
-  it('counts a request the service sends again (same transaction) and answers each copy, but not a new one', async () => {
+  /** A fake service and a UDP client of it, both closed after the test. */
+  const connected = async () => {
     const svc = await fakeService();
     closers.push(() => svc.sock.close());
     const client = await CpmClient.connect({
@@ -50,6 +51,11 @@ describe('CpmClient retransmissions received', () => {
       tcpListener: false,
     });
     closers.push(() => client.close());
+    return { svc, client };
+  };
+
+  it('counts a request the service sends again (same transaction) and answers each copy, but not a new one', async () => {
+    const { svc, client } = await connected();
     const send = (req: SipRequest) => svc.sock.send(serializeMessage(req), client.localPort, '127.0.0.1');
 
     send(notify(client.localPort, 'a1'));
@@ -69,15 +75,7 @@ describe('CpmClient retransmissions received', () => {
   });
 
   it('counts a final response no request waits for (a retransmitted final)', async () => {
-    const svc = await fakeService();
-    closers.push(() => svc.sock.close());
-    const client = await CpmClient.connect({
-      transport: 'udp',
-      server: { host: '127.0.0.1', port: svc.port },
-      user: 'sip:alice@example.com',
-      tcpListener: false,
-    });
-    closers.push(() => client.close());
+    const { svc, client } = await connected();
     svc.sock.on('message', (data) => {
       const parsed = parseMessage(data, { datagram: true });
       if (!parsed.ok || parsed.message.kind !== 'request') return;
