@@ -269,6 +269,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     const gateway: EdgeGateway = {
       send: async (_edgeId, spec) => {
         const dialogId = dialogIdOf(spec.dialog);
+        // Not before the INVITE's 2xx and its ACK gate (RFC 3261 §15; SipApp.inviteAnswered).
+        if (spec.method === 'BYE') await app?.inviteAnswered(spec.dialog.callId);
         // A dialog a BYE already ended gets no second one: the UA would answer 481 (RFC 3261 §15).
         if (spec.method === 'BYE' && app && !app.byeWanted(dialogId)) return { status: 481 };
         const outcome = await sender.send(spec);

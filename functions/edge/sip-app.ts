@@ -91,6 +91,8 @@ export class SipApp {
    * the service's BYE for one of them is not sent again (see `byeWanted`).
    */
   private readonly endedDialogs = new Map<string, number>();
+  /** INVITEs being handled, by Call-ID, until answered (see `inviteAnswered`). */
+  private readonly invitesInHand = new Map<string, Promise<void>>();
   private readonly arrivals = new WeakMap<SipRequest, number>();
 
   constructor(private readonly deps: SipAppDeps) {
@@ -245,7 +247,35 @@ export class SipApp {
     timer.unref();
   }
 
+  /**
+   * Resolves once the INVITE of this Call-ID that is being handled has been answered, its ACK
+   * gate set (at once when none is). RFC 3261 §15: the callee sends BYE only after the ACK for its
+   * 2xx (or its timeout). A delivery with nothing to send asks for the BYE as soon as the INVITE's
+   * handler has queued its job, which can come before the 2xx and the gate that holds the BYE.
+   */
+  inviteAnswered(callId: string): Promise<void> {
+    return this.invitesInHand.get(callId) ?? Promise.resolve();
+  }
+
   private async viaHandler(
+    req: SipRequest,
+    tx: ServerTransaction,
+    call: (event: ReturnType<typeof eventOfRequest>) => Promise<SipHandlerResult>,
+  ): Promise<void> {
+    if (req.method !== 'INVITE') return this.callHandler(req, tx, call);
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    let answered: () => void = () => undefined;
+    const inHand = new Promise<void>((resolve) => (answered = resolve));
+    this.invitesInHand.set(callId, inHand);
+    try {
+      await this.callHandler(req, tx, call);
+    } finally {
+      if (this.invitesInHand.get(callId) === inHand) this.invitesInHand.delete(callId);
+      answered();
+    }
+  }
+
+  private async callHandler(
     req: SipRequest,
     tx: ServerTransaction,
     call: (event: ReturnType<typeof eventOfRequest>) => Promise<SipHandlerResult>,

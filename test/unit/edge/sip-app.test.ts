@@ -242,6 +242,50 @@ describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
     expect(sip.byeWanted('other;t1;a1')).toBe(true);
   });
 
+  it('waits for the INVITE of its Call-ID to be answered, so the ACK gate holds it', async () => {
+    const events: string[] = [];
+    let release: () => void = () => undefined;
+    const handlerDone = new Promise<void>((resolve) => (release = resolve));
+    const slowAccept = async (): Promise<SipHandlerResult> => {
+      await handlerDone;
+      return {
+        response: { status: 200, toTag: 't1' },
+        session: {
+          sessionId: 's1',
+          user: 'sip:alice@example.com',
+          dialogId: 'inv-bye;t1;a1',
+          clientPath: 'msrp://127.0.0.1:9/c1;tcp',
+        },
+      };
+    };
+    const { app: sip, onRequest } = appWith(slowAccept, {
+      sender: {
+        hold: (id: string) => events.push(`gate ${id}`),
+        send: async () => undefined,
+      } as unknown as InDialogSender,
+    });
+    const req = sipRequest(headers('INVITE', 1));
+    const source = {
+      transport: 'tcp',
+      remoteAddress: '127.0.0.1',
+      remotePort: 5070,
+      localAddress: '127.0.0.1',
+      localPort: 5060,
+    };
+    const respond = (res: SipResponse) => events.push(`${res.status}`);
+    onRequest(req, { request: req, source, cancelled: false, respond } as unknown as ServerTransaction);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The delivery's BYE is asked for while the handler still runs (its job already queued).
+    const bye = sip.inviteAnswered('inv-bye').then(() => events.push('bye may go'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual([]);
+    release();
+    await bye;
+    expect(events).toEqual(['gate inv-bye;t1;a1', '200', 'bye may go']);
+    // No INVITE in hand: at once.
+    await sip.inviteAnswered('other-call');
+  });
+
   it("does not go out once the client's BYE ended the dialog", async () => {
     const { sip, send } = app();
     expect((await send(sipRequest(headers('INVITE', 1)))).status).toBe(200);
