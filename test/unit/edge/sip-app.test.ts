@@ -210,27 +210,35 @@ describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
     `CSeq: ${cseq} ${method}`,
   ];
 
-  function app() {
-    const accept = async (): Promise<SipHandlerResult> => ({
-      response: { status: 200, toTag: 't1' },
-      session: {
-        sessionId: 's1',
-        user: 'sip:alice@example.com',
-        dialogId: 'inv-bye;t1;a1',
-        clientPath: 'msrp://127.0.0.1:9/c1;tcp',
-      },
-    });
-    const { app: sip, onRequest } = appWith(accept);
-    const send = (req: SipRequest) =>
+  /** The INVITE's handler accepts (once `until` resolves); `send` hands a request in, `onAnswer` sees its answer as it is sent. */
+  function app(overrides: Partial<SipAppDeps> = {}, until: Promise<void> = Promise.resolve()) {
+    const accept = async (): Promise<SipHandlerResult> => {
+      await until;
+      return {
+        response: { status: 200, toTag: 't1' },
+        session: {
+          sessionId: 's1',
+          user: 'sip:alice@example.com',
+          dialogId: 'inv-bye;t1;a1',
+          clientPath: 'msrp://127.0.0.1:9/c1;tcp',
+        },
+      };
+    };
+    const { app: sip, onRequest } = appWith(accept, overrides);
+    const source = {
+      transport: 'tcp',
+      remoteAddress: '127.0.0.1',
+      remotePort: 5070,
+      localAddress: '127.0.0.1',
+      localPort: 5060,
+    };
+    const send = (req: SipRequest, onAnswer: (res: SipResponse) => void = () => undefined) =>
       new Promise<SipResponse>((resolve) => {
-        const source = {
-          transport: 'tcp',
-          remoteAddress: '127.0.0.1',
-          remotePort: 5070,
-          localAddress: '127.0.0.1',
-          localPort: 5060,
+        const respond = (res: SipResponse) => {
+          onAnswer(res);
+          resolve(res);
         };
-        onRequest(req, { request: req, source, cancelled: false, respond: resolve } as unknown as ServerTransaction);
+        onRequest(req, { request: req, source, cancelled: false, respond } as unknown as ServerTransaction);
       });
     return { sip, send };
   }
@@ -246,34 +254,16 @@ describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
     const events: string[] = [];
     let release: () => void = () => undefined;
     const handlerDone = new Promise<void>((resolve) => (release = resolve));
-    const slowAccept = async (): Promise<SipHandlerResult> => {
-      await handlerDone;
-      return {
-        response: { status: 200, toTag: 't1' },
-        session: {
-          sessionId: 's1',
-          user: 'sip:alice@example.com',
-          dialogId: 'inv-bye;t1;a1',
-          clientPath: 'msrp://127.0.0.1:9/c1;tcp',
-        },
-      };
-    };
-    const { app: sip, onRequest } = appWith(slowAccept, {
-      sender: {
-        hold: (id: string) => events.push(`gate ${id}`),
-        send: async () => undefined,
-      } as unknown as InDialogSender,
-    });
-    const req = sipRequest(headers('INVITE', 1));
-    const source = {
-      transport: 'tcp',
-      remoteAddress: '127.0.0.1',
-      remotePort: 5070,
-      localAddress: '127.0.0.1',
-      localPort: 5060,
-    };
-    const respond = (res: SipResponse) => events.push(`${res.status}`);
-    onRequest(req, { request: req, source, cancelled: false, respond } as unknown as ServerTransaction);
+    const { sip, send } = app(
+      {
+        sender: {
+          hold: (id: string) => events.push(`gate ${id}`),
+          send: async () => undefined,
+        } as unknown as InDialogSender,
+      },
+      handlerDone,
+    );
+    void send(sipRequest(headers('INVITE', 1)), (res) => events.push(`${res.status}`));
     await new Promise((resolve) => setImmediate(resolve));
     // The delivery's BYE is asked for while the handler still runs (its job already queued).
     const bye = sip.inviteAnswered('inv-bye').then(() => events.push('bye may go'));
