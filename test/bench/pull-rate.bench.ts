@@ -2,7 +2,8 @@
  * Issue 8 item 6, full pulls at stepped rates: users holding 10 deferred messages each pull them
  * (SUBSCRIBE → 200 → NOTIFY listing 10 → INVITE retrieving the 10 → 10 MSRP SEND/200 → the
  * service's BYE → the NOTIFY of the empty mailbox), a new pull started every 1/rate s for
- * PULL_SECONDS, over UDP and MSRP with the project's own client (./cpm-load.ts). The service runs
+ * PULL_SECONDS, over UDP and MSRP with the project's own load generator (./pull-load.ts: one
+ * UDP socket for all pulls, as a proxy in front of the service would send them). The service runs
  * as `npm start` runs it (the bundle, DATA_DIR in a temp folder) pinned to CPU 0; this process on
  * CPU 1. The users' messages are deposited before the first step, by a service process of their own
  * (not measured, not profiled); 20 pulls warm the service up before the first step, and each step
@@ -30,7 +31,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchService, twoCpus } from './bench-service.ts';
-import { depositMany, fullPull, pct } from './cpm-load.ts';
+import { depositMany, pct } from './cpm-load.ts';
+import { PullLoad } from './pull-load.ts';
 
 const RATES = (process.env.PULL_RATES ?? '50,100,250,500,1000').split(',').map(Number);
 const SECONDS = Number(process.env.PULL_SECONDS ?? 3);
@@ -61,9 +63,6 @@ async function writeBytes(pid: number): Promise<number> {
 async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 }
-
-const timeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not done in ${ms} ms`)), ms))]);
 
 execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { stdio: 'inherit' });
 const dir = await mkdtemp(join(tmpdir(), 'bench-pull-rate-'));
@@ -96,7 +95,7 @@ const edge = await startBenchService(
   PROFILE,
 );
 const pid = edge.child.pid!;
-const port = edge.ports.udp;
+const load = await PullLoad.open({ host: '127.0.0.1', port: edge.ports.udp });
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}\n` +
     `full pulls of 10 messages: SUBSCRIBE, NOTIFY, INVITE retrieving 10, 10 MSRP SEND/200, BYE, NOTIFY (empty); ` +
@@ -128,6 +127,7 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
   const before = await cpuUs(pid);
   const diskBefore = await writeBytes(pid);
   const clientBefore = process.cpuUsage();
+  const retransBefore = load.retransmissionsReceived;
   const step: Step = {
     n,
     failed: 0,
@@ -149,11 +149,10 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     pulls.push(
-      timeout(fullPull(port, userOf(u)), PULL_TIMEOUT_MS).then(
+      load.pull(userOf(u), 10, PULL_TIMEOUT_MS).then(
         (t) => {
           step.first.push(t.toFirstNotify);
           step.whole.push(t.total);
-          step.retrans += t.retransmissions;
           if (performance.now() <= lastStart + ON_TIME_MS) step.onTime++;
         },
         (err: unknown) => {
@@ -167,6 +166,8 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
   await new Promise((r) => setTimeout(r, 300));
   const after = await cpuUs(pid);
   const client = process.cpuUsage(clientBefore);
+  // Counted by the generator, not per pull: a retransmission may come after its pull ended.
+  step.retrans = load.retransmissionsReceived - retransBefore;
   step.cpu = after.user + after.sys - before.user - before.sys;
   step.sys = after.sys - before.sys;
   step.client = client.user + client.system;
@@ -182,7 +183,7 @@ let best = 0;
 try {
   // Unmeasured: the first pulls compile the service's code (JIT, modules loaded on first use).
   // A failure here (a 503 on a busy machine) is not measured either.
-  await Promise.all(Array.from({ length: WARM_UP }, (_, u) => fullPull(port, user('0', u)).catch(() => undefined)));
+  await Promise.all(Array.from({ length: WARM_UP }, (_, u) => load.pull(user('0', u)).catch(() => undefined)));
   for (const rate of RATES) {
     // Unmeasured, at the step's rate: the first seconds at a new rate cost more CPU per pull
     // (code paths compiled anew, the heap and batches growing), as the SIPp bench's warm-up found.
@@ -207,6 +208,7 @@ try {
   }
   console.log(`full pulls: highest sustained rate ${best}/s (${CRITERION})`);
 } finally {
+  load.close();
   await edge.stop();
   if (PROFILE) {
     await rm(join(dir, 'data'), { recursive: true, force: true });

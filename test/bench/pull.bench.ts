@@ -11,7 +11,8 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { CpmClient } from '#functions/edge/cpm-client.ts';
 import { spawnEdge } from '../e2e/support.ts';
-import { depositMany, fullPull, pct } from './cpm-load.ts';
+import { depositMany, pct } from './cpm-load.ts';
+import { PullLoad } from './pull-load.ts';
 
 const [users = 20, deposits = 2000, subscriptions = 10_000] = process.argv.slice(2).map(Number);
 
@@ -30,10 +31,11 @@ try {
   console.log(`deposits: ${deposits} SIP MESSAGE over UDP, ${dps.toFixed(0)} /s`);
 
   await depositMany(port, (i) => `sip:pull${Math.floor(i / 10)}@example.com`, users * 10);
+  const load = await PullLoad.open({ host: '127.0.0.1', port });
   const t0 = performance.now();
   const latencies = await Promise.all(
-    Array.from({ length: users }, async (_, u) => (await fullPull(port, `sip:pull${u}@example.com`)).toFirstNotify),
-  );
+    Array.from({ length: users }, async (_, u) => (await load.pull(`sip:pull${u}@example.com`)).toFirstNotify),
+  ).finally(() => load.close());
   const seconds = (performance.now() - t0) / 1000;
   console.log(
     `full pulls: ${users} users x 10 messages in ${seconds.toFixed(2)} s = ${(users / seconds).toFixed(1)} pulls/s`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cutListToFit, decodeList, encodeList } from '#shared/deferred/list-codec.ts';
+import { cutListToFit, decodeList, decodeListIds, encodeList } from '#shared/deferred/list-codec.ts';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
 import { ALICE, BOB, sampleMessage } from './fixtures.ts';
 import { protocolExample } from './protocol-doc.ts';
@@ -132,6 +132,11 @@ describe('decodeList', () => {
     expect(decodeList(valid.replace('<history-list', '<!ENTITY x "y"><history-list')).ok).toBe(false);
   });
 
+  it('reads character references and the predefined entities', () => {
+    const list = decodeList(valid.replace('msg-1', '&#x42;&#65;&lt;&amp;&quot;'));
+    expect(list.ok && list.entries[0]!.messageId).toBe('BA<&"');
+  });
+
   it('refuses undefined entity references', () => {
     expect(decodeList(valid.replace('msg-1', '&xxe;')).ok).toBe(false);
   });
@@ -163,6 +168,42 @@ describe('decodeList', () => {
     ['bad size', valid.replace(/<size>.*<\/size>/, '<size>big</size>')],
   ])('refuses %s', (_name, xml) => {
     expect(decodeList(xml).ok).toBe(false);
+  });
+});
+
+describe('decodeListIds (the entries left unread)', () => {
+  const three = encodeList({ version: 4, total: 7, entries: [sampleMessage(2), sampleMessage(1), sampleMessage(3)] });
+
+  it('reads what decodeList reads of the root and the ids, in order', () => {
+    const full = decodeList(three);
+    if (!full.ok) throw new Error(full.reason);
+    expect(decodeListIds(three)).toEqual({ ok: true, version: 4, total: 7, ids: full.entries.map((e) => e.id) });
+    expect(decodeListIds(encodeList({ version: 0, total: 0, entries: [] }))).toEqual({
+      ok: true,
+      version: 0,
+      total: 0,
+      ids: [],
+    });
+  });
+
+  it('reads the ids of prefixed entries too', () => {
+    const prefixed = three
+      .replace('<history-list xmlns=', '<h:history-list xmlns:h=')
+      .replace('</history-list>', '</h:history-list>')
+      .replace(/<(\/?)([a-z-]+)>/g, '<$1h:$2>')
+      .replace(/<(\/?)entry/g, '<$1h:entry');
+    const ids = decodeListIds(prefixed);
+    expect(ids.ok && ids.ids.length).toBe(3);
+  });
+
+  it.each([
+    ['not XML', 'hello'],
+    ['a broken entry', three.replace('</size>', '</sise>')],
+    ['a DOCTYPE', three.replace('<history-list', '<!DOCTYPE x><history-list')],
+    ['bad total', three.replace(/total="7"/, 'total="-1"')],
+    ['entry without id', three.replace(/ id="[^"]*"/, '')],
+  ])('refuses %s', (_name, xml) => {
+    expect(decodeListIds(xml).ok).toBe(false);
   });
 });
 
