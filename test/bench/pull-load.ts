@@ -103,13 +103,16 @@ export class PullLoad {
   retransmissionsReceived = 0;
   private readonly calls = new Map<string, Call>();
   private readonly accepted = new Set<TcpSocket>();
+  /** The port of the UDP socket and the TCP listener. */
+  readonly port: number;
   private readonly sentBy: string;
 
   private constructor(
     private readonly udp: UdpSocket,
     private readonly tcp: Server,
   ) {
-    this.sentBy = `127.0.0.1:${udp.address().port}`;
+    this.port = udp.address().port;
+    this.sentBy = `127.0.0.1:${this.port}`;
     udp.on('message', (data) => this.onMessage(data, true, (bytes) => udp.send(bytes)));
     tcp.on('connection', (conn) => {
       this.accepted.add(conn);
