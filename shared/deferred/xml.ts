@@ -9,13 +9,18 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 /** XML 1.0 §2.2 Char: anything else cannot be written even escaped, so it becomes U+FFFD. */
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 
+/** Printable ASCII that neither text nor an attribute value escapes: most values are only this. */
+const PLAIN = /^[\u0020-\u0021\u0023-\u0025\u0028-\u003b\u003d\u003f-\u007e]*$/;
+
 /** Text content, escaped (XML 1.0 §2.4). */
 export function escapeXmlText(value: string): string {
+  if (PLAIN.test(value)) return value;
   return value.replace(NOT_XML_CHAR, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** A double-quoted attribute value, escaped (XML 1.0 §3.3.3: whitespace kept as references). */
 export function escapeXmlAttr(value: string): string {
+  if (PLAIN.test(value)) return value;
   return escapeXmlText(value)
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&apos;')

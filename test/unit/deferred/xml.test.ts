@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseXml } from '#shared/deferred/xml.ts';
+import { escapeXmlAttr, escapeXmlText, parseXml } from '#shared/deferred/xml.ts';
 
 describe('parseXml references (XML 1.0 §4.1, §4.6)', () => {
   it('resolves the predefined entities and character references in attributes and text', () => {
@@ -21,5 +21,22 @@ describe('parseXml references (XML 1.0 §4.1, §4.6)', () => {
     ['U+FFFE', '<r>&#xFFFE;</r>', 'U+FFFE'],
   ])('refuses a character reference to %s, naming it', (_, xml, named) => {
     expect(parseXml(xml)).toEqual({ ok: false, reason: `Not XML: character reference to ${named}` });
+  });
+});
+
+describe('escaping', () => {
+  it('writes plain values as they are and escapes the markup characters', () => {
+    expect(escapeXmlText('sip:bob@example.net;tag=1')).toBe('sip:bob@example.net;tag=1');
+    expect(escapeXmlText(`a<b>&"'`)).toBe(`a&lt;b&gt;&amp;"'`);
+    expect(escapeXmlAttr(`a<b>&"'\t\n\r`)).toBe('a&lt;b&gt;&amp;&quot;&apos;&#9;&#10;&#13;');
+    expect(escapeXmlText('é\u0001\uFFFE')).toBe('é\uFFFD\uFFFD');
+  });
+
+  it('reads back what it wrote', () => {
+    const value = `<x a="1"> & 'é' \t\n`;
+    expect(parseXml(`<r a="${escapeXmlAttr(value)}">${escapeXmlText(value)}</r>`)).toMatchObject({
+      ok: true,
+      root: { attrs: { a: value }, text: value.replace(/\r/g, '') },
+    });
   });
 });
