@@ -132,11 +132,6 @@ describe('decodeList', () => {
     expect(decodeList(valid.replace('<history-list', '<!ENTITY x "y"><history-list')).ok).toBe(false);
   });
 
-  it('reads character references and the predefined entities', () => {
-    const list = decodeList(valid.replace('msg-1', '&#x42;&#65;&lt;&amp;&quot;'));
-    expect(list.ok && list.entries[0]!.messageId).toBe('BA<&"');
-  });
-
   it('refuses undefined entity references', () => {
     expect(decodeList(valid.replace('msg-1', '&xxe;')).ok).toBe(false);
   });
