@@ -24,13 +24,16 @@
  *
  * Run: npm run bench -- pull-rate   (env: PULL_RATES=50,100,250,500,1000 PULL_SECONDS=3
  * PULL_WARMUP_SECONDS=2 PULL_MAX_P50_MS=200 PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
- * inclusive time from a `node --cpu-prof` profile of the whole run, warm-ups included, at the end)
+ * inclusive time from a `node --cpu-prof` profile of the whole run, warm-ups included, at the end,
+ * and the same for this process, the client, from its first pull on)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchService, twoCpus } from './bench-service.ts';
+import { summarizeProfile } from './profile.ts';
 import { depositMany, pct } from './cpm-load.ts';
 import { PullLoad } from './pull-load.ts';
 
@@ -182,6 +185,14 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
 const sustained = (s: Step) =>
   s.failed === 0 && s.retrans === 0 && pct(s.whole, 0.5) <= MAX_P50_MS && s.onTime >= ON_TIME_SHARE * s.n;
 
+/** With PULL_CPU_PROF=1 this process profiles itself too, from the first pull on (deposits left out). */
+const clientProfiler = PROFILE ? new Session() : undefined;
+if (clientProfiler) {
+  clientProfiler.connect();
+  await clientProfiler.post('Profiler.enable');
+  await clientProfiler.post('Profiler.start');
+}
+
 let best = 0;
 try {
   // Unmeasured: the first pulls compile the service's code (JIT, modules loaded on first use).
@@ -213,9 +224,16 @@ try {
 } finally {
   load.close();
   await edge.stop();
+  if (clientProfiler) {
+    const { profile } = await clientProfiler.post('Profiler.stop');
+    await mkdir(join(dir, 'client-prof'));
+    await writeFile(join(dir, 'client-prof', 'client.cpuprofile'), JSON.stringify(profile));
+    console.log('  the client (this process):');
+    await summarizeProfile(join(dir, 'client-prof'));
+  }
   if (PROFILE) {
     await rm(join(dir, 'data'), { recursive: true, force: true });
-    console.log(`  the profile stays in ${join(dir, 'prof')}`);
+    console.log(`  the profiles stay in ${join(dir, 'prof')} (service) and ${join(dir, 'client-prof')} (client)`);
   } else {
     await rm(dir, { recursive: true, force: true });
   }
