@@ -128,7 +128,9 @@ export class PullLoad {
    */
   static async open(server: { host: string; port: number }): Promise<PullLoad> {
     for (let attempt = 1; ; attempt++) {
-      const udp = createSocket('udp4');
+      // A receive buffer for the bursts a GC pause lets pile up (the kernel caps it at rmem_max):
+      // a datagram dropped here would come back as the service's retransmission.
+      const udp = createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
       await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', () => resolve()));
       await new Promise<void>((resolve) => udp.connect(server.port, server.host, () => resolve()));
       const tcp = createServer();
