@@ -92,6 +92,8 @@ interface Dialog {
   remoteTarget: string;
   routeSet: string[];
   cseq: number;
+  /** The Via branch of the last request sent (the ACK of a non-2xx final response reuses it). */
+  branch: string;
 }
 
 const INVITE_HEADERS =
@@ -252,11 +254,18 @@ export class PullLoad {
       `${INVITE_HEADERS}Content-Type: multipart/mixed;boundary=${boundary}\r\n`,
       body,
     );
-    const answer = parseMsrpOffer(res.body.toString('utf8'));
-    if (res.status >= 300 || !answer.ok) throw new Error(`${user}: INVITE ${res.status}`);
+    if (res.status >= 300) {
+      // RFC 3261 §17.1.1.3: a non-2xx final response is ACKed in its transaction (the INVITE's
+      // branch, the response's To tag); unACKed, the service sends it again until Timer H.
+      dialog.remoteTag = toTagOf(res);
+      this.udp.send(this.request(dialog, 'ACK', '', EMPTY, dialog.branch));
+      throw new Error(`${user}: INVITE ${res.status}`);
+    }
     establish(dialog, res);
     // The ACK of a 2xx is a request of its own, in the dialog, with the INVITE's CSeq number.
     this.udp.send(this.request(dialog, 'ACK', ''));
+    const answer = parseMsrpOffer(res.body.toString('utf8'));
+    if (!answer.ok) throw new Error(`${user}: INVITE ${res.status} without an MSRP answer (${answer.reason})`);
     return { msrpPath: offer.path, answerPath: answer.path };
   }
 
@@ -276,11 +285,18 @@ export class PullLoad {
    * A request of `dialog`'s user (RFC 3261 §8.1.1; in a dialog, §12.2.1.1: to the remote target,
    * through the route set), its text assembled around the values that change.
    */
-  private request(dialog: Dialog, method: string, extra: string, body: Buffer = EMPTY): Buffer {
+  private request(
+    dialog: Dialog,
+    method: string,
+    extra: string,
+    body: Buffer = EMPTY,
+    branch = `${MAGIC_COOKIE}${randomHex(8)}`,
+  ): Buffer {
     const { user, call, remoteTag } = dialog;
+    dialog.branch = branch;
     let head =
       `${method} ${dialog.remoteTarget} SIP/2.0\r\n` +
-      `Via: SIP/2.0/UDP ${this.sentBy};branch=${MAGIC_COOKIE}${randomHex(8)};rport\r\nMax-Forwards: 70\r\n`;
+      `Via: SIP/2.0/UDP ${this.sentBy};branch=${branch};rport\r\nMax-Forwards: 70\r\n`;
     for (const route of dialog.routeSet) head += `Route: ${route}\r\n`;
     head +=
       `From: <${user}>;tag=${dialog.localTag}\r\nTo: <${user}>${remoteTag ? `;tag=${remoteTag}` : ''}\r\n` +
@@ -346,7 +362,16 @@ const userPart = (aor: string) => /^sips?:([^@]+)@/.exec(aor)?.[1] ?? 'client';
 
 /** A request's dialog before its 2xx: to the user's AOR (RFC 3261 §8.1.1.1), CSeq 1. */
 function newDialog(call: Call, user: string): Dialog {
-  return { call, user, localTag: randomHex(6), remoteTag: undefined, remoteTarget: user, routeSet: [], cseq: 1 };
+  return {
+    call,
+    user,
+    localTag: randomHex(6),
+    remoteTag: undefined,
+    remoteTarget: user,
+    routeSet: [],
+    cseq: 1,
+    branch: '',
+  };
 }
 
 /** RFC 3261 §12.1.2: the dialog a 2xx makes: the peer's tag, its Contact as target, the route set. */

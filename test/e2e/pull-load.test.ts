@@ -3,10 +3,15 @@
  * and checked (the count the NOTIFY lists, every message over MSRP, the mailbox emptied), and
  * what the service sends again is counted as a retransmission.
  */
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMessage } from '#shared/sip/messages/index.ts';
+import { encodeList } from '#shared/deferred/list-codec.ts';
+import { LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { createResponse, getHeader, parseMessage, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
+import type { SipRequest } from '#shared/sip/messages/types.ts';
 import { PullLoad } from '../bench/pull-load.ts';
+import { ALICE, sampleMessage } from '../unit/deferred/fixtures.ts';
 import { depositHttp, pendingOf, startTestEdge, type TestEdge } from './support.ts';
 
 let edge: TestEdge;
@@ -57,5 +62,48 @@ describe('PullLoad', () => {
     socket.destroy();
     expect(parsed.ok && parsed.message.kind === 'response' && parsed.message.status).toBe(481);
     expect(load.retransmissionsReceived).toBe(before + 1);
+  });
+
+  it('ACKs a refused INVITE in its transaction, so the refusal is not sent again', async () => {
+    // A stand-in service: the subscription lists one message, the INVITE for it is refused 503.
+    const service = createSocket('udp4');
+    await new Promise<void>((resolve) => service.bind(0, '127.0.0.1', () => resolve()));
+    const port = service.address().port;
+    const refused = await PullLoad.open({ host: '127.0.0.1', port });
+    let invite: SipRequest | undefined;
+    const ack = new Promise<SipRequest>((resolve) =>
+      service.on('message', (data, from) => {
+        const parsed = parseMessage(data);
+        if (!parsed.ok || parsed.message.kind !== 'request') return;
+        const req = parsed.message;
+        const send = (bytes: Buffer | string) => service.send(bytes, from.port, from.address);
+        if (req.method === 'SUBSCRIBE') {
+          send(serializeMessage(createResponse(req, 200, { toTag: 'svc' })));
+          const body = encodeList({ version: 0, total: 1, entries: [sampleMessage(1)] });
+          send(
+            `NOTIFY sip:alice@127.0.0.1:${from.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKn1\r\n` +
+              `Max-Forwards: 70\r\nFrom: <${ALICE}>;tag=svc\r\nTo: ${getHeader(req, 'From')}\r\n` +
+              `Call-ID: ${getHeader(req, 'Call-ID')}\r\nCSeq: 1 NOTIFY\r\nContact: <sip:pf@127.0.0.1:${port}>\r\n` +
+              `Event: deferred-messages\r\nSubscription-State: active;expires=600\r\n` +
+              `Content-Type: ${LIST_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+          );
+        } else if (req.method === 'INVITE') {
+          invite = req;
+          send(serializeMessage(createResponse(req, 503, { toTag: 'busy' })));
+        } else if (req.method === 'ACK') resolve(req);
+      }),
+    );
+    try {
+      await expect(refused.pull(ALICE, 1)).rejects.toThrow(/INVITE 503/);
+      const acked = await ack;
+      // RFC 3261 §17.1.1.3: the INVITE's branch and Request-URI, the response's To tag.
+      expect(topVia(acked)?.branch).toBe(topVia(invite!)?.branch);
+      expect(acked.uri).toBe(invite!.uri);
+      expect(getHeader(acked, 'To')).toMatch(/;tag=busy$/);
+      expect(getHeader(acked, 'CSeq')).toBe('1 ACK');
+    } finally {
+      refused.close();
+      service.close();
+    }
   });
 });
