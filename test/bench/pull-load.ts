@@ -180,6 +180,7 @@ export class PullLoad {
       const session = await this.invite(user, inv, list.ids);
       let got = 0;
       const all = new Promise<void>((resolve, reject) => (delivered = { resolve, reject }));
+      all.catch(() => undefined); // the timer may reject it while connectMsrp is still pending
       msrp = await connectMsrp({
         localPath: session.msrpPath,
         remotePath: session.answerPath,
