@@ -79,7 +79,12 @@ export class TransactionLayer {
   private readonly parked = new CompletedResponses();
   private readonly timerJParked: FixedDelayTimers<number>;
   /** Timer K of the completed non-INVITE client transactions, likewise. */
-  private readonly timerK: FixedDelayTimers<NonInviteClientTransaction>;
+  /**
+   * Completed non-INVITE client transactions over UDP (Timer K, T4): only their keys, which is all
+   * that absorbing a retransmitted response needs (§17.1.2.2); and their Timer K.
+   */
+  private readonly completedClients = new Set<string>();
+  private readonly timerK: FixedDelayTimers<string>;
   private readonly timerKReliable: FixedDelayTimers<NonInviteClientTransaction>;
 
   constructor(
@@ -96,7 +101,7 @@ export class TransactionLayer {
     this.timerJ = new FixedDelayTimers(64 * this.timers.t1, (tx) => tx.timerJ(), this.log);
     this.timerJReliable = new FixedDelayTimers(0, (tx) => tx.timerJ(), this.log);
     this.timerJParked = new FixedDelayTimers(64 * this.timers.t1, (at) => this.parked.expire(at), this.log);
-    this.timerK = new FixedDelayTimers(this.timers.t4, (tx) => tx.timerK(), this.log);
+    this.timerK = new FixedDelayTimers(this.timers.t4, (key) => this.completedClients.delete(key), this.log);
     this.timerKReliable = new FixedDelayTimers(0, (tx) => tx.timerK(), this.log);
     this.serverContext = this.makeServerContext();
     this.clientContext = {
@@ -104,7 +109,18 @@ export class TransactionLayer {
       log: this.log,
       send: (r, t) => this.transport.sendRequest(r, t),
       connectionOpen: (id) => this.transport.connectionOpen(id),
-      completed: (tx, reliable) => (reliable ? this.timerKReliable : this.timerK).add(tx),
+      completed: (tx, reliable) => {
+        if (reliable) {
+          this.timerKReliable.add(tx);
+          return;
+        }
+        // The transaction is done with but for Timer K: its key stands in for it (the object, its
+        // timers and target would outlive several of V8's scavenges for nothing).
+        if (this.clients.get(tx.key) === tx) this.clients.delete(tx.key);
+        if (this.stopped) return;
+        this.completedClients.add(tx.key);
+        this.timerK.add(tx.key);
+      },
       terminated: (done) => {
         if (this.clients.get(done.key) === done) this.clients.delete(done.key);
       },
@@ -173,6 +189,7 @@ export class TransactionLayer {
     this.timerJParked.clear();
     this.parked.clear();
     this.timerK.clear();
+    this.completedClients.clear();
     this.timerKReliable.clear();
     for (const tx of this.servers.values()) tx.terminate();
     for (const tx of this.clients.values()) tx.terminate('Transaction layer stopped');
@@ -183,7 +200,7 @@ export class TransactionLayer {
 
   /** Live transactions (for tests and metrics). */
   get size(): { server: number; client: number } {
-    return { server: this.servers.size + this.parked.size, client: this.clients.size };
+    return { server: this.servers.size + this.parked.size, client: this.clients.size + this.completedClients.size };
   }
 
   // ---- dispatch ----------------------------------------------------------------------------
@@ -203,6 +220,8 @@ export class TransactionLayer {
     const key = clientTransactionKey(res);
     const tx = key === undefined ? undefined : this.clients.get(key);
     if (!tx) {
+      // §17.1.2.2: in Completed, a retransmitted response is absorbed.
+      if (key !== undefined && this.completedClients.has(key)) return;
       this.log('debug', 'response matches no client transaction; dropped', { status: res.status });
       return;
     }
