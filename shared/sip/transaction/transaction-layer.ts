@@ -69,7 +69,10 @@ export class TransactionLayer {
   private readonly serverContext: ServerTransactionContext;
   private readonly inviteContext: InviteServerContext;
   private readonly clientContext: ClientTransactionContext;
-  /** Timer J of the completed non-INVITE server transactions, over unreliable and reliable transports. */
+  /**
+   * Timer J of the completed non-INVITE server transactions kept as objects: over a reliable
+   * transport (zero), and over UDP only when `parked` had no room.
+   */
   private readonly timerJ: FixedDelayTimers<{ timerJ(): void }>;
   private readonly timerJReliable: FixedDelayTimers<{ timerJ(): void }>;
   /**
@@ -78,13 +81,13 @@ export class TransactionLayer {
    */
   private readonly parked = new CompletedResponses();
   private readonly timerJParked: FixedDelayTimers<number>;
-  /** Timer K of the completed non-INVITE client transactions, likewise. */
   /**
    * Completed non-INVITE client transactions over UDP (Timer K, T4): only their keys, which is all
    * that absorbing a retransmitted response needs (§17.1.2.2); and their Timer K.
    */
   private readonly completedClients = new Set<string>();
   private readonly timerK: FixedDelayTimers<string>;
+  /** Timer K (zero) of those over a reliable transport: the transactions themselves. */
   private readonly timerKReliable: FixedDelayTimers<NonInviteClientTransaction>;
 
   constructor(
