@@ -6,7 +6,7 @@
  * UDP socket for all pulls, as a proxy in front of the service would send them). The service runs
  * as `npm start` runs it (the bundle, DATA_DIR in a temp folder) pinned to CPU 0; this process on
  * CPU 1. The users' messages are deposited before the first step, by a service process of their own
- * (not measured, not profiled); 20 pulls warm the service up before the first step, and each step
+ * (not measured, not profiled); PULL_SOAK pulls (2,000) warm the service up before the first step, and each step
  * is preceded by PULL_WARMUP_SECONDS of pulls at its rate (not measured: the first seconds at a
  * rate measured the JIT and the heap growing, not the steady cost).
  *
@@ -23,7 +23,7 @@
  * else, but it is TypeScript: at high rates it can be the bound (its own CPU is printed too).
  *
  * Run: npm run bench -- pull-rate   (env: PULL_RATES=50,100,250,500,1000 PULL_SECONDS=3
- * PULL_WARMUP_SECONDS=2 PULL_MAX_P50_MS=200 PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
+ * PULL_WARMUP_SECONDS=2 PULL_SOAK=2000 PULL_MAX_P50_MS=200 PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
  * inclusive time from a `node --cpu-prof` profile of the whole run, warm-ups included, at the end,
  * and the same for this process, the client, from its first pull on)
  */
@@ -52,7 +52,13 @@ const CRITERION =
 const PROFILE = process.env.PULL_CPU_PROF === '1';
 /** Node flags for the measured service, on its command line (e.g. --perf-basic-prof for `perf record`). */
 const SERVICE_FLAGS = (process.env.PULL_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-const WARM_UP = 20;
+/**
+ * Pulls before the first step, 8 at a time, not measured: V8 keeps compiling the service's pull
+ * path (TurboFan, on the pinned core) for a couple of thousand pulls. After 2 s at 50/s a pull
+ * cost 8,700-9,400 µs of service CPU, after 40 s 4,700-6,100: a short warm-up measured the JIT.
+ */
+const SOAK = Number(process.env.PULL_SOAK ?? 2000);
+const SOAK_IN_FLIGHT = 8;
 
 /** utime and stime (10 ms ticks) in µs. */
 async function cpuUs(pid: number): Promise<{ user: number; sys: number }> {
@@ -81,7 +87,7 @@ const depositor = await startBenchService(dir, {
   MAX_TRANSACTIONS: '1000000',
 });
 try {
-  await depositMany(depositor.ports.udp, (i) => user('0', Math.floor(i / 10)), WARM_UP * 10, 64, 'pr0');
+  await depositMany(depositor.ports.udp, (i) => user('0', Math.floor(i / 10)), SOAK * 10, 64, 'pr0');
   for (const rate of RATES) {
     for (const [step, seconds] of [
       [`${rate}w`, WARMUP_SECONDS],
@@ -197,7 +203,16 @@ let best = 0;
 try {
   // Unmeasured: the first pulls compile the service's code (JIT, modules loaded on first use).
   // A failure here (a 503 on a busy machine) is not measured either.
-  await Promise.all(Array.from({ length: WARM_UP }, (_, u) => load.pull(user('0', u)).catch(() => undefined)));
+  const soakStart = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SOAK_IN_FLIGHT }, async () => {
+      for (let u = next++; u < SOAK; u = next++) await load.pull(user('0', u)).catch(() => undefined);
+    }),
+  );
+  console.log(
+    `  (soak, not counted: ${SOAK} pulls, ${SOAK_IN_FLIGHT} at a time, in ${((performance.now() - soakStart) / 1000).toFixed(1)} s)`,
+  );
   for (const rate of RATES) {
     // Unmeasured, at the step's rate: the first seconds at a new rate cost more CPU per pull
     // (code paths compiled anew, the heap and batches growing), as the SIPp bench's warm-up found.
