@@ -170,18 +170,25 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.s.entriesByIds.all(user, JSON.stringify(ids), now).map(entryOf);
   }
 
-  claim(
+  claimMany(
     user: string,
-    id: string,
+    ids: readonly string[],
     holder: string,
     nowSec: number,
     leaseSeconds: number,
-  ): Promise<DeferredMessage | undefined> {
-    // A lease lost in a crash is harmless (start-up frees them all): no wait for the fdatasync.
+  ): Promise<DeferredMessage[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    // One write for the session's claims, each its own conditional UPDATE (no savepoint each: a
+    // statement that finds its row taken changes nothing). A lease lost in a crash is harmless
+    // (start-up frees them all): no wait for the fdatasync.
     return this.store.write(
       () => {
-        const row = this.s.takeLease.get(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec);
-        return row ? messageOf(row) : undefined;
+        const taken: DeferredMessage[] = [];
+        for (const id of new Set(ids)) {
+          const row = this.s.takeLease.get(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec);
+          if (row) taken.push(messageOf(row));
+        }
+        return taken;
       },
       { sync: false },
     );
@@ -196,8 +203,14 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.store.write(() => this.s.dropAllLeases.run().changes);
   }
 
-  async release(user: string, id: string, holder: string): Promise<boolean> {
-    return this.store.write(() => this.s.dropLease.run(user, id, holder).changes > 0, { sync: false });
+  releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.store.write(
+      () => [...new Set(ids)].filter((id) => this.s.dropLease.run(user, id, holder).changes > 0),
+      {
+        sync: false,
+      },
+    );
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
@@ -233,11 +246,20 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return message.expiresAt > now ? message : undefined;
   }
 
-  delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
+  deleteMany(user: string, ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    // The removals and the summary they take off in one transaction: no count left high by a crash.
     return this.store.write(() => {
-      const row = this.s.removed.get(user, id);
-      if (row && !options.countLater) this.addSummary(user, -1, -row.b);
-      return row !== undefined;
+      const removed: string[] = [];
+      let bytes = 0;
+      for (const id of new Set(ids)) {
+        const row = this.s.removed.get(user, id);
+        if (!row) continue;
+        removed.push(id);
+        bytes += row.b;
+      }
+      if (removed.length > 0) this.addSummary(user, -removed.length, -bytes);
+      return removed;
     });
   }
 

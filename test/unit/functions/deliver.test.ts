@@ -16,6 +16,7 @@ import {
   RecordingEdge,
 } from '../../support/memory-ports.ts';
 import { ALICE, sampleMessage } from '../deferred/fixtures.ts';
+import { claimOne, deleteOne } from '../../support/one-message.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 8, 0, 0);
 const m1 = sampleMessage(1);
@@ -197,7 +198,7 @@ describe('deliver handler', () => {
   });
 
   it('is idempotent: a retry skips what was delivered and a finished session does nothing', async () => {
-    await messages.delete(ALICE, m1.id);
+    await deleteOne(messages, ALICE, m1.id);
     const outcome = await pull(deps, job('s1'));
     expect(outcome.delivered).toEqual([m2.id, m3.id]);
     const again = await pull(deps, job('s1'));
@@ -251,7 +252,7 @@ describe('deliver handler', () => {
     expect(back?.leaseUntil).toBeUndefined();
     expect(edge.delivered).toEqual([]);
     // Another pull may claim them at once.
-    expect(await messages.claim(ALICE, m1.id, 'other', NOW / 1000, 180)).toBeDefined();
+    expect(await claimOne(messages, ALICE, m1.id, 'other', NOW / 1000, 180)).toBeDefined();
   });
 
   it('returns without waiting for the client: the edge SENDs, then its report settles the session', async () => {
@@ -287,7 +288,7 @@ describe('deliver handler', () => {
   });
 
   it('settles a session with nothing left to send at once, without a hand-off', async () => {
-    for (const m of [m1, m2, m3]) await messages.delete(ALICE, m.id);
+    for (const m of [m1, m2, m3]) await deleteOne(messages, ALICE, m.id);
     expect(await deliverSession(deps, job('s1'))).toEqual([]);
     expect(edge.transfers).toEqual([]);
     expect(edge.log).toEqual(['close s1', 'send BYE']);
