@@ -126,6 +126,19 @@ describe('deliver handler', () => {
     expect(latencies).toHaveLength(3);
   });
 
+  it('claims the session’s messages in one store call and settles them in one delete and one give-back', async () => {
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
+    await pull(deps, job('s1'));
+    const writes = messages.calls.filter((c) => ['claimMany', 'deleteMany', 'releaseMany'].includes(c.method));
+    expect(writes).toEqual([
+      { method: 'claimMany', ids: [m1.id, m2.id, m3.id] },
+      { method: 'deleteMany', ids: [m1.id, m3.id] },
+      { method: 'releaseMany', ids: [m2.id] },
+    ]);
+    // Counted off by the delete itself: the summary holds the one left.
+    expect(await messages.count(ALICE, NOW / 1000)).toBe(1);
+  });
+
   it('leaves a message the client refused and goes on with the rest', async () => {
     edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
     const outcome = await pull(deps, job('s1'));
