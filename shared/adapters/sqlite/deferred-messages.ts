@@ -205,12 +205,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
 
   releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return this.store.write(
-      () => [...new Set(ids)].filter((id) => this.s.dropLease.run(user, id, holder).changes > 0),
-      {
-        sync: false,
-      },
-    );
+    const release = () => [...new Set(ids)].filter((id) => this.s.dropLease.run(user, id, holder).changes > 0);
+    return this.store.write(release, { sync: false });
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
