@@ -827,6 +827,7 @@ function bareAddress(address: string): string {
 
 /** Two addresses are the same address (IPv6 spellings differ: compare as addresses). */
 function sameAddress(a: string, b: string): boolean {
+  if (a === b) return isIP(a) !== 0;
   const family = isIP(a);
   if (family === 0 || family !== isIP(b)) return false;
   const list = new BlockList();

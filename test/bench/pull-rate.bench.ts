@@ -22,7 +22,7 @@
  * else, but it is TypeScript: at high rates it can be the bound (its own CPU is printed too).
  *
  * Run: npm run bench -- pull-rate   (env: PULL_RATES=50,100,250,500,1000 PULL_SECONDS=3
- * PULL_WARMUP_SECONDS=2 PULL_MAX_P50_MS=200; PULL_CPU_PROF=1 prints the service's top self and
+ * PULL_WARMUP_SECONDS=2 PULL_MAX_P50_MS=200 PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
  * inclusive time from a `node --cpu-prof` profile of the whole run, warm-ups included, at the end)
  */
 import { execFileSync } from 'node:child_process';
@@ -45,6 +45,8 @@ const CRITERION =
   `0 failed, 0 SIP retransmissions received by the client, pull p50 <= ${MAX_P50_MS} ms and ` +
   `>= ${100 * ON_TIME_SHARE} % of the step's pulls done by ${ON_TIME_MS} ms after its last one started`;
 const PROFILE = process.env.PULL_CPU_PROF === '1';
+/** Node flags for the measured service, on its command line (e.g. --perf-basic-prof for `perf record`). */
+const SERVICE_FLAGS = (process.env.PULL_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
 const WARM_UP = 20;
 
 /** utime and stime (10 ms ticks) in µs. */
@@ -94,6 +96,7 @@ const edge = await startBenchService(
   dir,
   { MAX_IN_FLIGHT: '20000', MAX_LOOP_LAG_MS: '60000', MAX_TRANSACTIONS: '1000000' },
   PROFILE,
+  SERVICE_FLAGS,
 );
 const pid = edge.child.pid!;
 const port = edge.ports.udp;

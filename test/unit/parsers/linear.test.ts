@@ -51,6 +51,7 @@ describe('linear in the input (cost of 8x the bytes stays under 24x)', () => {
     ['CPIM From of "<"', cpimAddressUri, (n) => '<'.repeat(n), 12 * KB],
     ['XML attribute of "<!--"', parseXml, (n) => `<r a="${'<!--'.repeat(n / 4)}"/>`, 30 * KB],
     ['XML attribute of "<![CDATA["', parseXml, (n) => `<r a="${'<![CDATA['.repeat(n / 9)}"/>`, 16 * KB],
+    ['XML text of character references', parseXml, (n) => `<r>${'&#x1F600;&amp;'.repeat(n / 14)}</r>`, 32 * KB],
     ['SIP header lines trickled 16 bytes at a time', trickled(headerLines), headerLines, 32 * KB],
   ];
   for (const [name, parse, make, n] of cases) {
