@@ -102,8 +102,11 @@ const TOMBSTONE_DROPPED = ['arrival', 'cpim', 'leaseUntil', 'leaseHolder', ...ME
   (name) => name !== 'expiresAt',
 );
 
-/** Requests of one batch call in flight at once (an operator's purge may name a whole mailbox). */
-const PARALLEL_WRITES = 25;
+/**
+ * Requests of one batch call in flight at once: a delivery's (at most policy.maxInviteIds, 100)
+ * all together; an operator's purge, which may name a whole mailbox, in rounds of this many.
+ */
+const PARALLEL_WRITES = 100;
 
 /** `ids` without repeats, in their order. */
 function unique(ids: readonly string[]): string[] {
