@@ -2,6 +2,12 @@
  * The operator's live ladder: the last SIP and MSRP messages the edge saw, grouped by Call-ID,
  * kept in a bounded ring in memory. Only first lines and a few header values are kept, never a
  * body: a message's payload is the user's, not the operator's.
+ *
+ * The ring is bytes, not objects: every message passes through it and stays about a second under
+ * load (2,000 messages), long enough to outlive V8's scavenges and be promoted, and an entry held
+ * the message's text (a header value is a slice of it). That was half of what V8's young
+ * generation grew with, and of the old space, at 500 SUBSCRIBE flows a second; entries are read
+ * back only when the console asks.
  */
 import { getHeader, type SipMessage } from '#shared/sip/messages/index.ts';
 
@@ -23,39 +29,34 @@ export interface TraceEntry {
 /** Longest text kept from any field: a hostile header cannot fill the ring. */
 const MAX_FIELD = 120;
 const clip = (s: string): string => (s.length > MAX_FIELD ? `${s.slice(0, MAX_FIELD)}…` : s);
+/** Ring bytes per entry of `capacity`: a SIP message's entry is about 100. */
+const BYTES_PER_ENTRY = 160;
 
 export class FlowTrace {
-  /** A ring: once full, `next` is the oldest entry and the slot the next one overwrites. */
-  private readonly ring: TraceEntry[] = [];
-  private next = 0;
+  /** Entries as records (see `add`), written round: once at the end, the next starts at 0. */
+  private readonly bytes: Buffer;
+  /** Where each of the last `capacity` entries starts, as a count of bytes written since the start. */
+  private readonly starts: Float64Array;
+  /** Entries written so far (the next goes in slot `added % capacity`). */
+  private added = 0;
+  /** Bytes written so far, counting those skipped at the end of the ring when it turned round. */
+  private written = 0;
 
-  constructor(readonly capacity = 2000) {}
+  constructor(readonly capacity = 2000) {
+    this.starts = new Float64Array(Math.max(0, capacity));
+    // Room for `capacity` entries of a typical size; larger ones leave fewer in the ring.
+    this.bytes = Buffer.alloc(Math.max(0, capacity) * BYTES_PER_ENTRY);
+  }
 
   sip(msg: SipMessage, dir: 'in' | 'out', peer: string): void {
     const callId = getHeader(msg, 'Call-ID');
     if (!callId) return;
-    const cseq = getHeader(msg, 'CSeq');
-    this.add({
-      t: Date.now(),
-      callId: clip(callId),
-      proto: 'SIP',
-      dir,
-      peer: clip(peer),
-      label: clip(msg.kind === 'request' ? msg.method : `${msg.status} ${msg.reason}`),
-      ...(cseq ? { seq: clip(cseq) } : {}),
-    });
+    const label = msg.kind === 'request' ? msg.method : `${msg.status} ${msg.reason}`;
+    this.add(Date.now(), callId, 'SIP', dir, peer, label, getHeader(msg, 'CSeq'));
   }
 
   msrp(callId: string, dir: 'in' | 'out', peer: string, label: string, seq?: string): void {
-    this.add({
-      t: Date.now(),
-      callId: clip(callId),
-      proto: 'MSRP',
-      dir,
-      peer: clip(peer),
-      label: clip(label),
-      ...(seq ? { seq: clip(seq) } : {}),
-    });
+    this.add(Date.now(), callId, 'MSRP', dir, peer, label, seq);
   }
 
   /** Call-IDs seen, most recent first, with their first and last time and message count. */
@@ -81,18 +82,72 @@ export class FlowTrace {
 
   /** Every entry kept, oldest first. */
   private entries(): TraceEntry[] {
-    return this.ring.length < this.capacity
-      ? this.ring
-      : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+    const out: TraceEntry[] = [];
+    const size = this.bytes.length;
+    for (let n = Math.max(0, this.added - this.capacity); n < this.added; n++) {
+      const start = this.starts[n % this.capacity]!;
+      // Overwritten since: the ring has turned round past it.
+      if (start + size < this.written) continue;
+      out.push(this.read(start % size));
+    }
+    return out;
   }
 
-  private add(entry: TraceEntry): void {
-    // Overwrite in place: shifting a full array moved every entry on each message.
+  /**
+   * A record: f64 time, u8 flags (1 MSRP, 2 out, 4 with seq), then callId, peer, label and seq,
+   * each u16 byte length + UTF-8, each clipped to MAX_FIELD characters.
+   */
+  private add(
+    t: number,
+    callId: string,
+    proto: 'SIP' | 'MSRP',
+    dir: 'in' | 'out',
+    peer: string,
+    label: string,
+    seq: string | undefined,
+  ): void {
     if (this.capacity <= 0) return;
-    if (this.ring.length < this.capacity) this.ring.push(entry);
-    else {
-      this.ring[this.next] = entry;
-      this.next = (this.next + 1) % this.capacity;
+    const fields = [clip(callId), clip(peer), clip(label), clip(seq ?? '')];
+    // At most 3 bytes of UTF-8 per UTF-16 unit: enough room, without measuring first.
+    const bound = 9 + fields.reduce((sum, f) => sum + 2 + 3 * f.length, 0);
+    const size = this.bytes.length;
+    if (bound > size) return;
+    let at = this.written % size;
+    if (at + bound > size) {
+      this.written += size - at;
+      at = 0;
     }
+    const start = this.written;
+    let o = this.bytes.writeDoubleLE(t, at);
+    o = this.bytes.writeUInt8((proto === 'MSRP' ? 1 : 0) | (dir === 'out' ? 2 : 0) | (seq ? 4 : 0), o);
+    for (const f of fields) {
+      const n = this.bytes.write(f, o + 2, 'utf8');
+      this.bytes.writeUInt16LE(n, o);
+      o += 2 + n;
+    }
+    this.written = start + (o - at);
+    this.starts[this.added % this.capacity] = start;
+    this.added++;
+  }
+
+  private read(at: number): TraceEntry {
+    const t = this.bytes.readDoubleLE(at);
+    const flags = this.bytes.readUInt8(at + 8);
+    let o = at + 9;
+    const [callId, peer, label, seq] = [0, 1, 2, 3].map(() => {
+      const n = this.bytes.readUInt16LE(o);
+      const text = this.bytes.toString('utf8', o + 2, o + 2 + n);
+      o += 2 + n;
+      return text;
+    }) as [string, string, string, string];
+    return {
+      t,
+      callId,
+      proto: flags & 1 ? 'MSRP' : 'SIP',
+      dir: flags & 2 ? 'out' : 'in',
+      peer,
+      label,
+      ...(flags & 4 ? { seq } : {}),
+    };
   }
 }

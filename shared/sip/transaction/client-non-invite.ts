@@ -25,8 +25,10 @@ export interface ClientTransactionContext {
   /** Whether the stream connection of that id is still open. */
   connectionOpen(connectionId: string): boolean;
   /**
-   * The transaction entered Completed: call its `timerK` when Timer K fires (§17.1.2.2: T4 for
-   * unreliable transports, zero for reliable ones), from the layer's queue, not a timer of its own.
+   * The transaction entered Completed: Timer K (§17.1.2.2: T4 for unreliable transports, zero for
+   * reliable ones) from the layer's queue, not a timer of its own. Over a reliable transport the
+   * layer calls its `timerK`; over UDP it keeps only the key for T4 (all that absorbing a
+   * retransmitted response needs) and the transaction gets nothing more.
    */
   completed(tx: NonInviteClientTransaction, reliable: boolean): void;
   terminated(tx: NonInviteClientTransaction): void;

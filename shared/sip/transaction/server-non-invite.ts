@@ -8,9 +8,11 @@
  *
  * It keeps no parsed message: the TU has the request, and from Completed on (Timer J, 64*T1 over
  * UDP) all that is left to do is send the final response's bytes again on a retransmission. Tens
- * of thousands wait out Timer J at a time, so a completed one holds its key, its response as it
- * left, and nothing else: Timer J is a slot in the layer's queue (`ServerTransactionContext.completed`),
- * not a Node timer of its own.
+ * of thousands wait out Timer J at a time, so over UDP, once its final response has left, the
+ * layer keeps that response's bytes and destination under the transaction's key in place of this
+ * object (`ServerTransactionContext.park`, CompletedResponses). Otherwise (a reliable transport,
+ * Timer J zero) it holds its key and response, and Timer J is a slot in the layer's queue
+ * (`ServerTransactionContext.completed`), not a Node timer of its own.
  */
 import type { SipRequest, SipResponse } from '../messages/index.ts';
 import { isReliable } from '../transport/index.ts';
@@ -116,12 +118,25 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
     this.clearGuard();
     const sending = this.transmit(res);
     this.final = sending;
-    void sending.then((sent) => {
-      if (this.final === sending) this.final = sent;
-    });
     // §17.2.2: "When the server transaction enters the "Completed" state, it MUST set Timer J to fire
     // in 64*T1 seconds for unreliable transports, and zero seconds for reliable transports."
-    this.ctx.completed(this, isReliable(this.source.transport));
+    if (isReliable(this.source.transport)) {
+      void sending.then((sent) => {
+        if (this.final === sending) this.final = sent;
+      });
+      this.ctx.completed(this, true);
+      return;
+    }
+    // Over UDP the layer keeps the response as it left, from then on, in place of this object
+    // (`ServerTransactionContext.park`); until it has left, a retransmission waits for it.
+    void sending.then((sent) => {
+      if (this.final !== sending || sent === undefined) return;
+      // Parked, it is still Completed (a retransmission already waiting for `sending` resends it),
+      // but the layer no longer passes it anything.
+      if (this.ctx.park(this, sent)) return;
+      this.final = sent;
+      this.ctx.completed(this, false);
+    });
   }
 
   /** Timer J fired (the layer's queue): Completed -> Terminated. */

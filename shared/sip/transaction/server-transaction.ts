@@ -29,6 +29,13 @@ export interface ServerTransactionContext {
    * 3261 §17.2.2: 64*T1 for unreliable transports, zero for reliable ones).
    */
   completed(tx: { timerJ(): void }, reliable: boolean): void;
+  /**
+   * A non-INVITE server transaction over UDP entered Completed and its final response left as
+   * `sent`: the layer keeps that under the transaction's key for Timer J in place of the
+   * transaction (CompletedResponses), which is done. False when it could not: the transaction
+   * stays, with `completed`.
+   */
+  park(tx: ServerTransactionMachine, sent: SentResponse): boolean;
   /** The transaction reached Terminated: forget it. */
   terminated(tx: ServerTransactionMachine): void;
 }

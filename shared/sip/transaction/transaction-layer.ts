@@ -9,8 +9,16 @@ import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { viaTransportToken } from '../transport/index.ts';
 import type { LogFn, Source, Target, TransportLayer } from '../transport/index.ts';
 import { NonInviteClientTransaction } from './client-non-invite.ts';
+import { CompletedResponses } from './completed-responses.ts';
 import type { ClientTransactionContext } from './client-non-invite.ts';
-import { ackMatchKey, clientTransactionKey, newBranch, serverKeyPrefix, serverTransactionKey } from './keys.ts';
+import {
+  ackMatchKey,
+  clientTransactionKey,
+  methodOfServerKey,
+  newBranch,
+  serverKeyPrefix,
+  serverTransactionKey,
+} from './keys.ts';
 import { InviteServerTransaction } from './server-invite.ts';
 import type { InviteServerContext } from './server-invite.ts';
 import { NonInviteServerTransaction } from './server-non-invite.ts';
@@ -61,11 +69,25 @@ export class TransactionLayer {
   private readonly serverContext: ServerTransactionContext;
   private readonly inviteContext: InviteServerContext;
   private readonly clientContext: ClientTransactionContext;
-  /** Timer J of the completed non-INVITE server transactions, over unreliable and reliable transports. */
+  /**
+   * Timer J of the completed non-INVITE server transactions kept as objects: over a reliable
+   * transport (zero), and over UDP only when `parked` had no room.
+   */
   private readonly timerJ: FixedDelayTimers<{ timerJ(): void }>;
   private readonly timerJReliable: FixedDelayTimers<{ timerJ(): void }>;
-  /** Timer K of the completed non-INVITE client transactions, likewise. */
-  private readonly timerK: FixedDelayTimers<NonInviteClientTransaction>;
+  /**
+   * Completed non-INVITE server transactions over UDP, as the response they resend (not in
+   * `servers`), and their Timer J: the position of each record, in the order they expire.
+   */
+  private readonly parked = new CompletedResponses();
+  private readonly timerJParked: FixedDelayTimers<number>;
+  /**
+   * Completed non-INVITE client transactions over UDP (Timer K, T4): only their keys, which is all
+   * that absorbing a retransmitted response needs (§17.1.2.2); and their Timer K.
+   */
+  private readonly completedClients = new Set<string>();
+  private readonly timerK: FixedDelayTimers<string>;
+  /** Timer K (zero) of those over a reliable transport: the transactions themselves. */
   private readonly timerKReliable: FixedDelayTimers<NonInviteClientTransaction>;
 
   constructor(
@@ -81,7 +103,8 @@ export class TransactionLayer {
     this.onRefused = options.onRefused ?? (() => {});
     this.timerJ = new FixedDelayTimers(64 * this.timers.t1, (tx) => tx.timerJ(), this.log);
     this.timerJReliable = new FixedDelayTimers(0, (tx) => tx.timerJ(), this.log);
-    this.timerK = new FixedDelayTimers(this.timers.t4, (tx) => tx.timerK(), this.log);
+    this.timerJParked = new FixedDelayTimers(64 * this.timers.t1, (at) => this.parked.expire(at), this.log);
+    this.timerK = new FixedDelayTimers(this.timers.t4, (key) => this.completedClients.delete(key), this.log);
     this.timerKReliable = new FixedDelayTimers(0, (tx) => tx.timerK(), this.log);
     this.serverContext = this.makeServerContext();
     this.clientContext = {
@@ -89,7 +112,18 @@ export class TransactionLayer {
       log: this.log,
       send: (r, t) => this.transport.sendRequest(r, t),
       connectionOpen: (id) => this.transport.connectionOpen(id),
-      completed: (tx, reliable) => (reliable ? this.timerKReliable : this.timerK).add(tx),
+      completed: (tx, reliable) => {
+        if (reliable) {
+          this.timerKReliable.add(tx);
+          return;
+        }
+        // The transaction is done with but for Timer K: its key stands in for it (the object, its
+        // timers and target would outlive several of V8's scavenges for nothing).
+        if (this.clients.get(tx.key) === tx) this.clients.delete(tx.key);
+        if (this.stopped) return;
+        this.completedClients.add(tx.key);
+        this.timerK.add(tx.key);
+      },
       terminated: (done) => {
         if (this.clients.get(done.key) === done) this.clients.delete(done.key);
       },
@@ -155,7 +189,10 @@ export class TransactionLayer {
     this.stopped = true;
     this.timerJ.clear();
     this.timerJReliable.clear();
+    this.timerJParked.clear();
+    this.parked.clear();
     this.timerK.clear();
+    this.completedClients.clear();
     this.timerKReliable.clear();
     for (const tx of this.servers.values()) tx.terminate();
     for (const tx of this.clients.values()) tx.terminate('Transaction layer stopped');
@@ -166,7 +203,7 @@ export class TransactionLayer {
 
   /** Live transactions (for tests and metrics). */
   get size(): { server: number; client: number } {
-    return { server: this.servers.size, client: this.clients.size };
+    return { server: this.servers.size + this.parked.size, client: this.clients.size + this.completedClients.size };
   }
 
   // ---- dispatch ----------------------------------------------------------------------------
@@ -186,6 +223,8 @@ export class TransactionLayer {
     const key = clientTransactionKey(res);
     const tx = key === undefined ? undefined : this.clients.get(key);
     if (!tx) {
+      // §17.1.2.2: in Completed, a retransmitted response is absorbed.
+      if (key !== undefined && this.completedClients.has(key)) return;
       this.log('debug', 'response matches no client transaction; dropped', { status: res.status });
       return;
     }
@@ -208,11 +247,24 @@ export class TransactionLayer {
       existing.receiveRequest(req);
       return;
     }
+    const completed = this.parked.get(key);
+    if (completed) {
+      // §17.2.2: in Completed, "the final response" again for each retransmission of the request.
+      this.transport.resendResponse(completed).catch((err: unknown) => {
+        // §17.2.4: a transport failure terminates the server transaction.
+        this.log('warn', 'transport error on a server transaction response', {
+          status: completed.status,
+          error: String(err),
+        });
+        this.parked.delete(key);
+      });
+      return;
+    }
     if (req.method === 'CANCEL') {
       this.receiveCancel(req, source, key);
       return;
     }
-    if (this.servers.size >= this.maxServers) {
+    if (this.servers.size + this.parked.size >= this.maxServers) {
       this.refuseStateless(req, source);
       return;
     }
@@ -307,8 +359,11 @@ export class TransactionLayer {
     }
   }
 
-  /** §9.2: the transaction a CANCEL cancels has the same branch and sent-by (§17.2.3), any method but CANCEL. */
-  private cancelTarget(cancel: SipRequest): ServerTransactionMachine | undefined {
+  /**
+   * §9.2: the transaction a CANCEL cancels has the same branch and sent-by (§17.2.3), any method
+   * but CANCEL; `true` when it is a completed one kept only as its response (nothing to cancel).
+   */
+  private cancelTarget(cancel: SipRequest): ServerTransactionMachine | true | undefined {
     const inviteKey = serverTransactionKey(cancel, 'INVITE');
     const invite = inviteKey === undefined ? undefined : this.servers.get(inviteKey);
     if (invite) return invite;
@@ -316,6 +371,9 @@ export class TransactionLayer {
     if (prefix === undefined) return undefined;
     for (const [k, tx] of this.servers) {
       if (k.startsWith(prefix) && tx.method !== 'CANCEL') return tx;
+    }
+    for (const k of this.parked.keys()) {
+      if (k.startsWith(prefix) && methodOfServerKey(k) !== 'CANCEL') return true;
     }
     return undefined;
   }
@@ -327,6 +385,14 @@ export class TransactionLayer {
       send: (res, source) => this.transport.sendResponse(res, source),
       resend: (sent) => this.transport.resendResponse(sent),
       completed: (tx, reliable) => (reliable ? this.timerJReliable : this.timerJ).add(tx),
+      park: (tx, sent) => {
+        if (this.stopped || this.servers.get(tx.key) !== tx) return false;
+        const at = this.parked.add(tx.key, sent);
+        if (at === undefined) return false;
+        this.servers.delete(tx.key);
+        this.timerJParked.add(at);
+        return true;
+      },
       terminated: (tx) => {
         if (this.servers.get(tx.key) === tx) this.servers.delete(tx.key);
         const ackKey = tx instanceof InviteServerTransaction ? tx.ackKey : undefined;

@@ -105,6 +105,24 @@ describe('non-INVITE server transaction over UDP', () => {
     expect(h.requests).toHaveLength(2);
   });
 
+  it('answers a CANCEL for an answered request 200 and nothing more, and its retransmission alike (§9.2)', async () => {
+    const { h, peer } = await setup({ onRequest: (req, tx) => tx.respond(createResponse(req, 202, { toTag: 'm' })) });
+    await peer.send(
+      requestText({ method: 'MESSAGE', branch: 'z9hG4bK-c-1', rport: true, callId: 'c-1' }),
+      h.ports.udp!,
+    );
+    await peer.waitFor(1);
+    const cancel = requestText({ method: 'CANCEL', branch: 'z9hG4bK-c-1', rport: true, callId: 'c-1' });
+    await peer.send(cancel, h.ports.udp!);
+    const ok = await peer.waitFor(2);
+    expect(statusOf(ok)).toBe(200);
+    expect(getHeader(ok, 'CSeq')).toBe('1 CANCEL');
+    await peer.send(cancel, h.ports.udp!);
+    await peer.waitFor(3);
+    expect(peer.received[2]!.equals(peer.received[1]!)).toBe(true);
+    expect(h.requests.map((r) => r.req.method)).toEqual(['MESSAGE']);
+  });
+
   it('keeps a completed transaction for Timer J (64*T1), then forgets it: the same request is new again', async () => {
     const { h, peer } = await setup({ onRequest: (req, tx) => tx.respond(createResponse(req, 200)) });
     const options = requestText({ method: 'OPTIONS', branch: 'z9hG4bK-j-1', rport: true });
