@@ -54,33 +54,39 @@ export interface DeferredMessageStore {
    */
   getMany(user: string, ids: readonly string[], now: number): Promise<DeferredMessageEntry[]>;
   /**
-   * Take a message for one delivery (a message is claimed by one delivery at a time): one
-   * conditional write leasing it to `holder` (the delivery session's id) until
+   * Take messages for one delivery (a message is claimed by one delivery at a time): for each
+   * id its own conditional write leasing it to `holder` (the delivery session's id) until
    * `nowSec + leaseSeconds`, allowed when it exists, is unexpired and no other holder has a
-   * live lease. The same holder may take it again (a retried job of the same session). Returns
-   * it with its payload, or undefined when it is gone, expired, or held by another delivery
-   * (which delivers it or gives it back).
+   * live lease. The same holder may take it again (a retried job of the same session). Each id
+   * stands alone, not all or nothing: one gone, expired or held by another delivery (which
+   * delivers it or gives it back) is left out. Returns the ones taken with their payloads, in
+   * the order of `ids` (a repeated id once). The local store commits them as one write; DynamoDB
+   * sends one conditional UpdateItem each, side by side.
    */
-  claim(
+  claimMany(
     user: string,
-    id: string,
+    ids: readonly string[],
     holder: string,
     nowSec: number,
     leaseSeconds: number,
-  ): Promise<DeferredMessage | undefined>;
+  ): Promise<DeferredMessage[]>;
   /**
-   * Give a claimed message back after a delivery that did not get a 200, so the next session
-   * can deliver it at once; only while `holder` still holds it. True when it was given back
-   * (false: gone, given back already, or held by another delivery).
+   * Give claimed messages back after a delivery that did not get a 200, so the next session can
+   * deliver them at once; each only while `holder` still holds it. Returns the ids given back
+   * (left out: gone, given back already, or held by another delivery).
    */
-  release(user: string, id: string, holder: string): Promise<boolean>;
+  releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]>;
   /**
-   * Remove, whatever its lease; true when it was there (and then 1 leaves the summary count,
-   * unless `countLater`: the caller takes its removals off in one `uncount`, as a delivery
-   * session does; a crash in between leaves the count high until the sweep's recount).
+   * Remove each of `ids`, whatever its lease, and take those removed off the user's summary
+   * (count and bytes) together: in the same transaction (SQLite), or in one summary update after
+   * the removals (DynamoDB; a crash in between leaves the count high until the sweep's recount).
+   * Returns the ids that were there, in the order of `ids` (a repeated id once).
    */
-  delete(user: string, id: string, options?: { countLater?: boolean }): Promise<boolean>;
-  /** Take messages deleted with `countLater` off the user's summary (count and bytes). */
+  deleteMany(user: string, ids: readonly string[]): Promise<string[]>;
+  /**
+   * Take removals the store did not make itself off the user's summary (count and bytes):
+   * DynamoDB TTL's, which `expire` counts off.
+   */
   uncount(user: string, removed: Removed): Promise<void>;
   /** Messages expired at `now` across users, for the sweep (none in DynamoDB: TTL only). */
   listExpired(now: number, limit: number): Promise<DeferredMessage[]>;

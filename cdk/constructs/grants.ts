@@ -8,7 +8,7 @@
  *   messages.list       Query on the `byArrival` LSI
  *   messages.count      GetItem (the summary item)
  *   messages.get        GetItem; getMany: BatchGetItem
- *   messages.claim/release UpdateItem; delete: UpdateItem (the tombstone, the summary count)
+ *   messages.claimMany/releaseMany UpdateItem; deleteMany: UpdateItem (the tombstones, the summary count)
  *   messages.listExpired nothing: messages expire by TTL only (the stream feeds `expire`)
  *   subscriptions.*     PutItem, GetItem, Query, DeleteItem, UpdateItem (renew, nextNotify);
  *                       listExpired: Query on `byExpiry`, then GetItem

@@ -21,7 +21,6 @@ import {
   type DeferredMessageStore,
   type DeliverySessionStore,
   type EdgeGateway,
-  type Removed,
 } from '#shared/ports.ts';
 
 export interface DeliverDeps {
@@ -89,9 +88,13 @@ export async function deliverSession(deps: DeliverDeps, job: DeliveryJob): Promi
   } catch (err) {
     // The record is retried (batch item failure): let that retry in now rather than after the
     // lease, with the messages not handed over given back (the edge sends a message once per session).
-    await Promise.all(
-      claimed.map((m) => deps.messages.release(session.user, m.id, session.sessionId).catch(() => undefined)),
-    );
+    await deps.messages
+      .releaseMany(
+        session.user,
+        claimed.map((m) => m.id),
+        session.sessionId,
+      )
+      .catch(() => undefined);
     await deps.sessions.release(job.sessionId, nowSec + leaseSeconds).catch(() => undefined);
     throw err;
   }
@@ -108,15 +111,12 @@ async function handOff(
   const claimedAt = deps.now();
   // One delivery at a time per message (issue 11): two sessions of the same user naming it race
   // on its conditional write; the loser skips it, the winner delivers it or gives it back. The
-  // session's claims are asked for together (the local store commits them as one; DynamoDB
-  // runs them side by side), in the order to deliver.
+  // session's claims are one call (one write in the local store; DynamoDB runs them side by
+  // side), answered in the order to deliver; a message gone, expired or held by another session
+  // is left out.
   const nowSec = Math.floor(claimedAt / 1000);
-  const claims = await Promise.all(
-    session.retrieve.map((id) => deps.messages.claim(session.user, id, session.sessionId, nowSec, leaseSeconds)),
-  );
-  // A message gone, expired or held by another session is skipped.
+  const claims = await deps.messages.claimMany(session.user, session.retrieve, session.sessionId, nowSec, leaseSeconds);
   for (const m of claims) {
-    if (!m) continue;
     claimed.push({ id: m.id, cpim: m.cpim, arrivedAt: m.arrivedAt, from: m.from, bytes: storedBytes(m) });
   }
   const head = {
@@ -162,44 +162,38 @@ function splitBySize(messages: TransferredMessage[], maxBytes: number): Transfer
 }
 
 /**
- * A report's step: delete each message the client answered 200, give the rest back, count the
- * deliveries off in one update, close the session's MSRP binding, end the session with BYE and
+ * A report's step: delete the messages the client answered 200 (counted off the user's summary
+ * together), give the rest back, close the session's MSRP binding, end the session with BYE and
  * tell the watchers. A report settled twice (SQS delivers at least once) finds nothing left to
  * change: it deletes, releases and counts nothing more, tells no watcher, and its BYE is not
  * sent again (the edge sends one per dialog).
  */
 export async function settleReport(deps: DeliverDeps, report: DeliveryReport): Promise<DeliveryOutcome> {
   const outcome: DeliveryOutcome = { delivered: [], failed: [] };
-  const removed: Removed = { messages: 0, bytes: 0 };
-  // Side by side (the local store commits them as one; DynamoDB runs them in parallel). Each
-  // says whether this settle changed the message: deleted now, or given back now.
-  const changed = await Promise.all(
-    report.results.map(({ id, status }) =>
-      // Not delivered: give it back so the next session need not wait out the lease.
-      status !== 200
-        ? deps.messages.release(report.user, id, report.sessionId)
-        : // Counted off once for the session, below.
-          deps.messages.delete(report.user, id, { countLater: true }),
-    ),
-  );
-  for (const [i, result] of report.results.entries()) {
+  // Delivered: removed, and counted off the user's summary with them. Not delivered: given back,
+  // so the next session need not wait out the lease. One call each (the local store commits both
+  // as one; DynamoDB runs their writes side by side); each says which messages this settle changed.
+  const delivered = report.results.filter((r) => r.status === 200).map((r) => r.id);
+  const notDelivered = report.results.filter((r) => r.status !== 200).map((r) => r.id);
+  const [deleted, released] = await Promise.all([
+    deps.messages.deleteMany(report.user, delivered),
+    deps.messages.releaseMany(report.user, notDelivered, report.sessionId),
+  ]);
+  const changed = new Set([...deleted, ...released]);
+  for (const result of report.results) {
     const { id, status } = result;
     if (status !== 200) {
       outcome.failed.push({ id, status });
       // Counted by the settle that gave it back, not again by a repeated one.
-      if (result.sent && changed[i]) deps.onFailed?.(status);
+      if (result.sent && changed.has(id)) deps.onFailed?.(status);
       continue;
     }
     outcome.delivered.push(id);
-    // A report settled again finds it gone: neither counted off nor reported delivered twice.
-    if (!changed[i]) continue;
-    removed.messages++;
-    removed.bytes += result.bytes;
+    // A report settled again finds it gone: not reported delivered twice.
+    if (!changed.has(id)) continue;
     deps.onDelivered?.(deps.now() - Date.parse(result.arrivedAt), { user: report.user, id, from: result.from });
   }
 
-  // One count update for the session's deliveries (a crash before it: the sweep recounts).
-  await deps.messages.uncount(report.user, removed);
   await deps.edge.closeSession(report.edgeId, report.sessionId);
   // When every retrieval has ended the service sends BYE (protocol.md).
   await deps.edge
@@ -207,7 +201,7 @@ export async function settleReport(deps: DeliverDeps, report: DeliveryReport): P
     .catch(() => undefined);
   // Delivered messages left the list; failed ones stay, and the watchers hear of both. Nothing
   // changed (a repeated report, or a session that claimed nothing): nothing to tell.
-  if (changed.some(Boolean)) await deps.changes.userChanged(report.user);
+  if (changed.size > 0) await deps.changes.userChanged(report.user);
   return outcome;
 }
 

@@ -126,10 +126,13 @@ export class Operator {
         cursor = page.cursor;
       } while (cursor);
     }
-    const purged: string[] = [];
+    const purged = await this.deps.messages.deleteMany(
+      user,
+      targets.map((m) => m.id),
+    );
+    const removed = new Set(purged);
     for (const m of targets) {
-      if (!(await this.deps.messages.delete(user, m.id))) continue;
-      purged.push(m.id);
+      if (!removed.has(m.id)) continue;
       if (parseDispositionNotification(m.dispositionNotification ?? '').has('negative-delivery')) {
         await this.deps.outbox.failed(m).catch(() => undefined);
       }

@@ -42,8 +42,23 @@ export async function sweep(deps: ExpireDeps, batch = 100): Promise<{ messages: 
   const nowMs = deps.now();
   const nowSec = Math.floor(nowMs / 1000);
   const expired = await deps.messages.listExpired(nowSec, batch);
+  // One delete per user the batch names (the sweep's batch spans users).
+  const byUser = new Map<string, DeferredMessage[]>();
+  for (const m of expired) {
+    const mine = byUser.get(m.user);
+    if (mine) mine.push(m);
+    else byUser.set(m.user, [m]);
+  }
   const removed: DeferredMessage[] = [];
-  for (const m of expired) if (await deps.messages.delete(m.user, m.id)) removed.push(m);
+  for (const [user, messages] of byUser) {
+    const gone = new Set(
+      await deps.messages.deleteMany(
+        user,
+        messages.map((m) => m.id),
+      ),
+    );
+    removed.push(...messages.filter((m) => gone.has(m.id)));
+  }
   if (removed.length > 0) await messagesExpired(deps, removed);
 
   const subs = await deps.subscriptions.listExpired(nowSec, batch);

@@ -45,13 +45,13 @@ export function buildInvite(opts: InviteBuild) {
   });
 }
 
-/** The store with each successful `delete` reported. */
+/** The store with each message a `deleteMany` removed reported. */
 function countingDeletes(store: DeferredMessageStore, deleted: (() => void) | undefined): DeferredMessageStore {
   if (!deleted) return store;
   return Object.assign(Object.create(store) as DeferredMessageStore, {
-    delete: async (user: string, id: string) => {
-      const removed = await store.delete(user, id);
-      if (removed) deleted();
+    deleteMany: async (user: string, ids: readonly string[]) => {
+      const removed = await store.deleteMany(user, ids);
+      for (const _ of removed) deleted();
       return removed;
     },
   });

@@ -132,10 +132,18 @@ export function makeHandler(deps: InviteDeps) {
     });
     if (known.length === 0) return { response: reply(404, 'Not Found - No known message') };
 
-    let deleted = 0;
-    for (const a of known) {
-      if (a.action !== 'delete' || !(await deps.messages.delete(user, a.id))) continue;
-      deleted++;
+    const toDelete = known.filter((a) => a.action === 'delete');
+    const deletedIds = new Set(
+      toDelete.length === 0
+        ? []
+        : await deps.messages.deleteMany(
+            user,
+            toDelete.map((a) => a.id),
+          ),
+    );
+    const deleted = deletedIds.size;
+    for (const a of toDelete) {
+      if (!deletedIds.has(a.id)) continue;
       const wanted = parseDispositionNotification(a.message.dispositionNotification ?? '');
       // The IMDN is a courtesy: its failure must not undo or fail the user's request.
       if (wanted.has('negative-delivery')) await deps.sendFailureImdn?.(a.message).catch(() => undefined);

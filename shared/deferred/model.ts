@@ -115,10 +115,13 @@ export interface DeliveryTransfer {
 export interface TransferredMessage {
   id: string;
   cpim: Uint8Array;
-  /** What the report hands back for the delivery metrics and the count update. */
+  /** What the report hands back for the delivery metrics. */
   arrivedAt: string;
   from: string;
-  /** Its stored bytes (storedBytes), counted off the user's summary when delivered. */
+  /**
+   * Its stored bytes (storedBytes), reported back with its status. Settling does not read it (a
+   * delete counts off the bytes it removed); the control API (admin-server) still requires it.
+   */
   bytes: number;
 }
 

@@ -7,6 +7,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DeferredMessage } from '#shared/deferred/model.ts';
 import { NOW, dialog, message, session, subscription } from '../integration/adapters/fixtures.ts';
 import { dynamoStores, fresh, memoryStores, sqliteStores, type StoreImplementation, type Stores } from './stores.ts';
+import { claimOne, releaseOne, deleteOne } from '../support/one-message.ts';
 
 const implementations: StoreImplementation[] = [memoryStores, sqliteStores(), dynamoStores()];
 
@@ -60,7 +61,7 @@ describe.each(implementations)('$name', (impl) => {
     it('a late duplicate of a delivered (deleted) message does not bring it back', async () => {
       const first = mine({ messageId: 'gone' });
       await stores.messages.put(first);
-      expect(await stores.messages.delete(user, first.id)).toBe(true);
+      expect(await deleteOne(stores.messages, user, first.id)).toBe(true);
       const late = await stores.messages.put(mine({ messageId: 'gone', ageSeconds: 1 }));
       expect(late.created).toBe(false);
       expect(late.message.id).toBe(first.id);
@@ -81,9 +82,9 @@ describe.each(implementations)('$name', (impl) => {
     it('deletes once: true when it was there, false after and for an unknown id', async () => {
       const m = mine();
       await stores.messages.put(m);
-      expect(await stores.messages.delete(user, m.id)).toBe(true);
-      expect(await stores.messages.delete(user, m.id)).toBe(false);
-      expect(await stores.messages.delete(user, 'no-such-id')).toBe(false);
+      expect(await deleteOne(stores.messages, user, m.id)).toBe(true);
+      expect(await deleteOne(stores.messages, user, m.id)).toBe(false);
+      expect(await deleteOne(stores.messages, user, 'no-such-id')).toBe(false);
       expect(await stores.messages.get(user, m.id, NOW)).toBeUndefined();
     });
 
@@ -101,23 +102,25 @@ describe.each(implementations)('$name', (impl) => {
     it('a message is claimed by one delivery at a time, and given back on release', async () => {
       const m = mine();
       await stores.messages.put(m);
-      const racing = await Promise.all(['s1', 's2', 's3'].map((h) => stores.messages.claim(user, m.id, h, NOW, 60)));
+      const racing = await Promise.all(
+        ['s1', 's2', 's3'].map((h) => claimOne(stores.messages, user, m.id, h, NOW, 60)),
+      );
       expect(racing.filter((r) => r !== undefined)).toHaveLength(1);
       const winner = ['s1', 's2', 's3'][racing.findIndex((r) => r !== undefined)]!;
       const loser = winner === 's1' ? 's2' : 's1';
-      expect((await stores.messages.claim(user, m.id, winner, NOW + 1, 60))?.cpim).toEqual(m.cpim);
-      expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeUndefined();
+      expect((await claimOne(stores.messages, user, m.id, winner, NOW + 1, 60))?.cpim).toEqual(m.cpim);
+      expect(await claimOne(stores.messages, user, m.id, loser, NOW + 30, 60)).toBeUndefined();
       // Not the holder: no effect, and said so.
-      expect(await stores.messages.release(user, m.id, loser)).toBe(false);
-      expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeUndefined();
-      expect(await stores.messages.release(user, m.id, winner)).toBe(true);
+      expect(await releaseOne(stores.messages, user, m.id, loser)).toBe(false);
+      expect(await claimOne(stores.messages, user, m.id, loser, NOW + 30, 60)).toBeUndefined();
+      expect(await releaseOne(stores.messages, user, m.id, winner)).toBe(true);
       // Given back once: a second release (a delivery report settled again) changes nothing.
-      expect(await stores.messages.release(user, m.id, winner)).toBe(false);
-      expect(await stores.messages.release(user, 'unknown', winner)).toBe(false);
-      expect(await stores.messages.claim(user, m.id, loser, NOW + 30, 60)).toBeDefined();
+      expect(await releaseOne(stores.messages, user, m.id, winner)).toBe(false);
+      expect(await releaseOne(stores.messages, user, 'unknown', winner)).toBe(false);
+      expect(await claimOne(stores.messages, user, m.id, loser, NOW + 30, 60)).toBeDefined();
       // A lease that ran out is taken over.
-      expect(await stores.messages.claim(user, m.id, winner, NOW + 30 + 61, 60)).toBeDefined();
-      expect(await stores.messages.claim(user, 'unknown', winner, NOW, 60)).toBeUndefined();
+      expect(await claimOne(stores.messages, user, m.id, winner, NOW + 30 + 61, 60)).toBeDefined();
+      expect(await claimOne(stores.messages, user, 'unknown', winner, NOW, 60)).toBeUndefined();
     });
 
     it('an expired message is hidden from get and list, and leaves the count when removed', async () => {
@@ -127,7 +130,7 @@ describe.each(implementations)('$name', (impl) => {
       await stores.messages.put(live);
       expect(await stores.messages.get(user, expired.id, NOW)).toBeUndefined();
       expect(await stores.messages.getMany(user, [expired.id], NOW)).toEqual([]);
-      expect(await stores.messages.claim(user, expired.id, 's1', NOW, 60)).toBeUndefined();
+      expect(await claimOne(stores.messages, user, expired.id, 's1', NOW, 60)).toBeUndefined();
       expect((await stores.messages.list(user, NOW)).map((m) => m.id)).toEqual([live.id]);
       // The count is a summary counter: it may still hold the expired one until it is removed.
       expect([1, 2]).toContain(await stores.messages.count(user, NOW));
@@ -139,19 +142,70 @@ describe.each(implementations)('$name', (impl) => {
       } else {
         expect(swept.map((m) => m.id)).toEqual([expired.id]);
         expect(swept[0]!.cpim).toEqual(expired.cpim);
-        expect(await stores.messages.delete(user, expired.id)).toBe(true);
+        expect(await deleteOne(stores.messages, user, expired.id)).toBe(true);
       }
       expect(await stores.messages.count(user, NOW)).toBe(1);
     });
 
-    it('a delivery session counts its removals off once', async () => {
-      const ms = [mine(), mine(), mine()];
+    it('claims many in one call, each id on its own: taken in the order asked, the rest left out', async () => {
+      const [a, b, gone, expired, e] = [mine(), mine(), mine(), mine({ ttl: -1 }), mine()];
+      for (const m of [a, b, gone, expired, e]) await stores.messages.put(m);
+      expect(await claimOne(stores.messages, user, b.id, 'other', NOW, 60)).toBeDefined();
+      expect(await deleteOne(stores.messages, user, gone.id)).toBe(true);
+      // Held by another live lease, gone, expired, unknown, repeated: not all or nothing.
+      const asked = [e.id, b.id, gone.id, expired.id, a.id, 'unknown', e.id];
+      const taken = await stores.messages.claimMany(user, asked, 's1', NOW, 60);
+      expect(taken.map((m) => m.id)).toEqual([e.id, a.id]);
+      expect(taken[0]!.cpim).toEqual(e.cpim);
+      expect(taken[1]).toEqual(a);
+      // The holder again (a retried job of the same session) takes them again; another does not.
+      expect((await stores.messages.claimMany(user, [a.id, e.id], 's1', NOW + 1, 60)).map((m) => m.id)).toEqual([
+        a.id,
+        e.id,
+      ]);
+      expect(await stores.messages.claimMany(user, [a.id, e.id, b.id], 's2', NOW + 30, 60)).toEqual([]);
+      // Leases that ran out are taken over, each on its own.
+      expect((await stores.messages.claimMany(user, [b.id, a.id], 's2', NOW + 62, 60)).map((m) => m.id)).toEqual([
+        b.id,
+        a.id,
+      ]);
+      expect(await stores.messages.claimMany(user, [], 's1', NOW, 60)).toEqual([]);
+      // Claimed messages stay stored and listed.
+      expect((await stores.messages.list(user, NOW)).map((m) => m.id).sort()).toEqual([a.id, b.id, e.id].sort());
+    });
+
+    it('gives many back in one call: the ids this holder held', async () => {
+      const [a, b, c] = [mine(), mine(), mine()];
+      for (const m of [a, b, c]) await stores.messages.put(m);
+      await stores.messages.claimMany(user, [a.id, c.id], 's1', NOW, 60);
+      await stores.messages.claimMany(user, [b.id], 's2', NOW, 60);
+      expect(await stores.messages.releaseMany(user, [c.id, b.id, 'unknown', a.id], 's1')).toEqual([c.id, a.id]);
+      // Given back once (a report settled again changes nothing); the other holder keeps its own.
+      expect(await stores.messages.releaseMany(user, [a.id, c.id], 's1')).toEqual([]);
+      expect(await stores.messages.claimMany(user, [a.id, b.id, c.id], 's3', NOW + 1, 60)).toHaveLength(2);
+      expect(await stores.messages.releaseMany(user, [], 's1')).toEqual([]);
+    });
+
+    it('deletes many in one call, leased or not: the ids that were there, counted off together', async () => {
+      const size = mine().cpim.byteLength;
+      const ms = [mine(), mine(), mine(), mine()];
       for (const m of ms) await stores.messages.put(m);
-      for (const m of ms.slice(0, 2)) expect(await stores.messages.delete(user, m.id, { countLater: true })).toBe(true);
-      expect(await stores.messages.count(user, NOW)).toBe(3);
-      await stores.messages.uncount(user, { messages: 2, bytes: ms[0]!.cpim.byteLength + ms[1]!.cpim.byteLength });
+      const [m0, m1, m2, m3] = ms as [DeferredMessage, DeferredMessage, DeferredMessage, DeferredMessage];
+      await stores.messages.claimMany(user, [m2.id], 'session', NOW, 60);
+      expect(await stores.messages.deleteMany(user, [m3.id, 'unknown', m0.id, m0.id, m2.id])).toEqual([
+        m3.id,
+        m0.id,
+        m2.id,
+      ]);
       expect(await stores.messages.count(user, NOW)).toBe(1);
-      expect((await stores.messages.list(user, NOW)).map((m) => m.id)).toEqual([ms[2]!.id]);
+      expect((await stores.messages.list(user, NOW)).map((m) => m.id)).toEqual([m1.id]);
+      // Their bytes left the summary too: room for one more under a cap of two.
+      const limits = { maxMessagesPerUser: 100, maxBytesPerUser: size * 2, maxStoreBytes: 1_000_000_000 };
+      expect((await stores.messages.put(mine(), limits)).created).toBe(true);
+      // Deleted once: again (a report settled again) nothing is there, nothing counted off.
+      expect(await stores.messages.deleteMany(user, [m3.id, m0.id])).toEqual([]);
+      expect(await stores.messages.deleteMany(user, [])).toEqual([]);
+      expect(await stores.messages.count(user, NOW)).toBe(2);
     });
 
     describe('caps, checked in the write that counts a deposit', () => {
@@ -181,12 +235,10 @@ describe.each(implementations)('$name', (impl) => {
         const third = mine();
         await expect(stores.messages.put(third, limits)).rejects.toMatchObject({ cap: 'bytes' });
         expect(await stores.messages.count(user, NOW)).toBe(2);
-        expect(await stores.messages.delete(user, a.id)).toBe(true);
+        expect(await deleteOne(stores.messages, user, a.id)).toBe(true);
         expect((await stores.messages.put(third, limits)).created).toBe(true);
         await expect(stores.messages.put(mine(), limits)).rejects.toMatchObject({ cap: 'bytes' });
-        // A delivery session's removals, counted off at its end.
-        expect(await stores.messages.delete(user, b.id, { countLater: true })).toBe(true);
-        await expect(stores.messages.put(mine(), limits)).rejects.toMatchObject({ cap: 'bytes' });
+        // A removal the store did not make itself (TTL's), counted off by `expire`.
         await stores.messages.uncount(user, { messages: 1, bytes: b.cpim.byteLength });
         expect((await stores.messages.put(mine(), limits)).created).toBe(true);
         // Another user's bytes are their own.
@@ -223,7 +275,7 @@ describe.each(implementations)('$name', (impl) => {
         // Still there for the sweep, which tells its watchers and sender.
         const swept = (await stores.messages.listExpired(NOW, 1000)).filter((m) => m.user === user);
         expect(swept.map((m) => m.arrivedAt)).toEqual([old.arrivedAt]);
-        expect(await stores.messages.delete(user, swept[0]!.id)).toBe(true);
+        expect(await deleteOne(stores.messages, user, swept[0]!.id)).toBe(true);
         expect(await stores.messages.get(user, fresh.id, NOW)).toEqual(fresh);
       }
     });

@@ -51,7 +51,7 @@ export class MemoryMessageStore implements DeferredMessageStore {
   private readonly dedupe = new Map<string, { id: string; expiresAt: number; first: DeferredMessage }>();
   /** Per-user summary counters, kept as the DynamoDB adapter keeps them (add on put, subtract on delete). */
   private readonly counts = new Map<string, number>();
-  /** Every delete call, in order. */
+  /** Every id a delete asked for, in order. */
   readonly deletes: { user: string; id: string }[] = [];
   /** Every store call by method name, in order, with the ids asked for (cost assertions). */
   readonly calls: { method: keyof DeferredMessageStore; ids?: readonly string[] }[] = [];
@@ -123,42 +123,54 @@ export class MemoryMessageStore implements DeferredMessageStore {
     return out;
   }
 
-  // Synchronous check-and-set: the same atomicity as the DynamoDB conditional write.
-  async claim(
+  // Synchronous check-and-set per id: the same atomicity as each DynamoDB conditional write.
+  async claimMany(
     user: string,
-    id: string,
+    ids: readonly string[],
     holder: string,
     nowSec: number,
     leaseSeconds: number,
-  ): Promise<DeferredMessage | undefined> {
-    this.calls.push({ method: 'claim', ids: [id] });
-    const key = MemoryMessageStore.key(user, id);
-    const m = this.items.get(key);
-    if (!m || m.expiresAt <= nowSec) return undefined;
-    const lease = this.leases.get(key);
-    if (lease && lease.holder !== holder && lease.until >= nowSec) return undefined;
-    this.leases.set(key, { holder, until: nowSec + leaseSeconds });
-    return structuredClone(m);
+  ): Promise<DeferredMessage[]> {
+    this.calls.push({ method: 'claimMany', ids: [...ids] });
+    const taken: DeferredMessage[] = [];
+    for (const id of new Set(ids)) {
+      const key = MemoryMessageStore.key(user, id);
+      const m = this.items.get(key);
+      if (!m || m.expiresAt <= nowSec) continue;
+      const lease = this.leases.get(key);
+      if (lease && lease.holder !== holder && lease.until >= nowSec) continue;
+      this.leases.set(key, { holder, until: nowSec + leaseSeconds });
+      taken.push(structuredClone(m));
+    }
+    return taken;
   }
 
-  async release(user: string, id: string, holder: string): Promise<boolean> {
-    this.calls.push({ method: 'release', ids: [id] });
-    const key = MemoryMessageStore.key(user, id);
-    if (this.leases.get(key)?.holder !== holder) return false;
-    this.leases.delete(key);
-    return true;
+  async releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
+    this.calls.push({ method: 'releaseMany', ids: [...ids] });
+    return [...new Set(ids)].filter((id) => {
+      const key = MemoryMessageStore.key(user, id);
+      if (this.leases.get(key)?.holder !== holder) return false;
+      this.leases.delete(key);
+      return true;
+    });
   }
 
-  async delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
-    this.calls.push({ method: 'delete', ids: [id] });
-    this.deletes.push({ user, id });
-    const key = MemoryMessageStore.key(user, id);
-    this.leases.delete(key);
-    const gone = this.items.get(key);
-    if (!gone) return false;
-    this.items.delete(key);
-    if (!options.countLater) await this.uncount(user, { messages: 1, bytes: storedBytes(gone) });
-    return true;
+  async deleteMany(user: string, ids: readonly string[]): Promise<string[]> {
+    this.calls.push({ method: 'deleteMany', ids: [...ids] });
+    const removed: string[] = [];
+    let bytes = 0;
+    for (const id of new Set(ids)) {
+      this.deletes.push({ user, id });
+      const key = MemoryMessageStore.key(user, id);
+      this.leases.delete(key);
+      const gone = this.items.get(key);
+      if (!gone) continue;
+      this.items.delete(key);
+      removed.push(id);
+      bytes += storedBytes(gone);
+    }
+    await this.uncount(user, { messages: removed.length, bytes });
+    return removed;
   }
 
   async uncount(user: string, removed: Removed): Promise<void> {

@@ -97,6 +97,31 @@ const ENTRY_PROJECTION = {
   names: Object.fromEntries(ENTRY_READ.map((name, i) => [`#a${i}`, name])),
 };
 
+/** What a delete removes from a message item (`arrival` first: the condition that it was there). */
+const TOMBSTONE_DROPPED = ['arrival', 'cpim', 'leaseUntil', 'leaseHolder', ...MESSAGE_ENTRY_ATTRIBUTES].filter(
+  (name) => name !== 'expiresAt',
+);
+
+/**
+ * Requests of one batch call in flight at once: a delivery's (at most policy.maxInviteIds, 100)
+ * all together; an operator's purge, which may name a whole mailbox, in rounds of this many.
+ */
+const PARALLEL_WRITES = 100;
+
+/** `ids` without repeats, in their order. */
+function unique(ids: readonly string[]): string[] {
+  return [...new Set(ids)];
+}
+
+/** `fn` of each item, at most PARALLEL_WRITES at a time; the results in the items' order. */
+async function eachInParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += PARALLEL_WRITES) {
+    out.push(...(await Promise.all(items.slice(i, i + PARALLEL_WRITES).map(fn))));
+  }
+  return out;
+}
+
 export class DynamoDeferredMessageStore implements DeferredMessageStore {
   /** What this store's summary writes left, for the change fan-out (SummaryRevisions). */
   readonly revisions = new SummaryRevisions();
@@ -331,7 +356,20 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     return out;
   }
 
-  async claim(
+  async claimMany(
+    user: string,
+    ids: readonly string[],
+    holder: string,
+    nowSec: number,
+    leaseSeconds: number,
+  ): Promise<DeferredMessage[]> {
+    // One conditional UpdateItem per id, side by side: each claim stands alone (a transaction
+    // would be all or nothing, and DynamoDB has no batched conditional update).
+    const taken = await eachInParallel(unique(ids), (id) => this.claimOne(user, id, holder, nowSec, leaseSeconds));
+    return taken.filter((m) => m !== undefined);
+  }
+
+  private async claimOne(
     user: string,
     id: string,
     holder: string,
@@ -366,7 +404,13 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     }
   }
 
-  async release(user: string, id: string, holder: string): Promise<boolean> {
+  async releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
+    const wanted = unique(ids);
+    const released = await eachInParallel(wanted, (id) => this.releaseOne(user, id, holder));
+    return wanted.filter((_, i) => released[i]);
+  }
+
+  private async releaseOne(user: string, id: string, holder: string): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateCommand({
@@ -385,33 +429,42 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
     }
   }
 
-  async delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
+  async deleteMany(user: string, ids: readonly string[]): Promise<string[]> {
+    const wanted = unique(ids);
+    const bytes = await eachInParallel(wanted, (id) => this.removeOne(user, id));
+    const removed: Removed = { messages: 0, bytes: 0 };
+    for (const b of bytes) {
+      if (b === undefined) continue;
+      removed.messages++;
+      removed.bytes += b;
+    }
+    // One summary update for them all (a crash before it: the count stays high until a recount).
+    await this.uncount(user, removed);
+    return wanted.filter((_, i) => bytes[i] !== undefined);
+  }
+
+  /** Tombstone one message: the bytes its payload held, or undefined when it was not there. */
+  private async removeOne(user: string, id: string): Promise<number | undefined> {
     // The item stays as a tombstone until its expiry (TTL): its key is the deposit's duplicate
     // check, so a late copy of a delivered message is not stored again. Removing `arrival`
     // takes it out of the list index; the payload and entry attributes go with it.
-    const dropped = ['arrival', 'cpim', 'leaseUntil', 'leaseHolder', ...MESSAGE_ENTRY_ATTRIBUTES].filter(
-      (name) => name !== 'expiresAt',
-    );
-    let bytes: number;
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { user, sk: messageSortKey({ id }) },
-          UpdateExpression: `REMOVE ${dropped.map((_, i) => `#d${i}`).join(', ')}`,
+          UpdateExpression: `REMOVE ${TOMBSTONE_DROPPED.map((_, i) => `#d${i}`).join(', ')}`,
           ConditionExpression: 'attribute_exists(#d0)',
-          ExpressionAttributeNames: Object.fromEntries(dropped.map((name, i) => [`#d${i}`, name])),
+          ExpressionAttributeNames: Object.fromEntries(TOMBSTONE_DROPPED.map((name, i) => [`#d${i}`, name])),
           // The payload removed says how many bytes leave the summary: no read before.
           ReturnValues: 'UPDATED_OLD',
         }),
       );
-      bytes = asBytes(out.Attributes?.cpim).byteLength;
+      return asBytes(out.Attributes?.cpim).byteLength;
     } catch (err) {
-      if (isConditionFailed(err)) return false;
+      if (isConditionFailed(err)) return undefined;
       throw err;
     }
-    if (!options.countLater) await this.uncount(user, { messages: 1, bytes });
-    return true;
   }
 
   async uncount(user: string, removed: Removed): Promise<void> {

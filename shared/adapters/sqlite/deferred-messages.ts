@@ -57,18 +57,21 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       entriesByIds: db.prepare<[string, string, number], EntryRow>(
         'SELECT meta FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?',
       ),
-      // One conditional write: free, expired lease, or the same holder again; the message back
-      // from the same statement (no second lookup per claim).
-      takeLease: db.prepare<[string, number, string, string, number, string, number], MessageRow>(
+      // A session's claims in one statement (its ids a JSON array bound once, each row found by
+      // the (user, id) key): each row's own condition, free, expired lease or the same holder
+      // again; the messages back from the same statement (no second lookup per claim).
+      takeLeases: db.prepare<[string, number, string, string, number, string, number], MessageRow>(
         `UPDATE messages SET lease_holder = ?, lease_until = ?
-         WHERE user = ? AND id = ? AND expires_at > ? AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)
+         WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?
+           AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)
          RETURNING meta, cpim`,
       ),
       dropAllLeases: db.prepare(
         'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE lease_holder IS NOT NULL',
       ),
-      dropLease: db.prepare<[string, string, string]>(
-        'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE user = ? AND id = ? AND lease_holder = ?',
+      dropLeases: db.prepare<[string, string, string], { id: string }>(
+        `UPDATE messages SET lease_holder = NULL, lease_until = 0
+         WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND lease_holder = ? RETURNING id`,
       ),
       page: db.prepare<[string, number, string, string, string, number], MessageRow>(
         `SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id ${LIMIT_PARAM}`,
@@ -91,8 +94,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         'INSERT INTO user_summary (user, pending, bytes) VALUES (?, ?, ?) ON CONFLICT (user) DO UPDATE SET ' +
           'pending = max(0, pending + excluded.pending), bytes = max(0, bytes + excluded.bytes)',
       ),
-      removed: db.prepare<[string, string], { b: number }>(
-        'DELETE FROM messages WHERE user = ? AND id = ? RETURNING length(cpim) AS b',
+      removed: db.prepare<[string, string], { id: string; b: number }>(
+        'DELETE FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) RETURNING id, length(cpim) AS b',
       ),
       // An expired copy the sweep has not reached yet, under the id a new deposit takes: it
       // stays for the sweep (watchers, negative-delivery IMDN) under an id of its own.
@@ -170,21 +173,22 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.s.entriesByIds.all(user, JSON.stringify(ids), now).map(entryOf);
   }
 
-  claim(
+  claimMany(
     user: string,
-    id: string,
+    ids: readonly string[],
     holder: string,
     nowSec: number,
     leaseSeconds: number,
-  ): Promise<DeferredMessage | undefined> {
+  ): Promise<DeferredMessage[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    // One write, one statement for all the ids (a statement per id cost more CPU: see deleteMany).
     // A lease lost in a crash is harmless (start-up frees them all): no wait for the fdatasync.
-    return this.store.write(
-      () => {
-        const row = this.s.takeLease.get(holder, nowSec + leaseSeconds, user, id, nowSec, holder, nowSec);
-        return row ? messageOf(row) : undefined;
-      },
-      { sync: false },
-    );
+    const until = nowSec + leaseSeconds;
+    const claim = () => {
+      const rows = this.s.takeLeases.all(holder, until, user, JSON.stringify(ids), nowSec, holder, nowSec);
+      return inOrderOf(ids, new Map(rows.map(messageOf).map((m) => [m.id, m])));
+    };
+    return this.store.write(claim, { sync: false });
   }
 
   /**
@@ -196,8 +200,13 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.store.write(() => this.s.dropAllLeases.run().changes);
   }
 
-  async release(user: string, id: string, holder: string): Promise<boolean> {
-    return this.store.write(() => this.s.dropLease.run(user, id, holder).changes > 0, { sync: false });
+  releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    const release = () => {
+      const released = new Set(this.s.dropLeases.all(user, JSON.stringify(ids), holder).map((r) => r.id));
+      return unique(ids).filter((id) => released.has(id));
+    };
+    return this.store.write(release, { sync: false });
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
@@ -233,11 +242,16 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return message.expiresAt > now ? message : undefined;
   }
 
-  delete(user: string, id: string, options: { countLater?: boolean } = {}): Promise<boolean> {
+  deleteMany(user: string, ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    // The removals and the summary they take off in one transaction: no count left high by a
+    // crash. One statement for all the ids: a DELETE per id cost 1.5-2 times the CPU (about 340
+    // against 210 µs for 10 ids and their count, on a table of 20,000 rows).
     return this.store.write(() => {
-      const row = this.s.removed.get(user, id);
-      if (row && !options.countLater) this.addSummary(user, -1, -row.b);
-      return row !== undefined;
+      const rows = this.s.removed.all(user, JSON.stringify(ids));
+      if (rows.length > 0) this.addSummary(user, -rows.length, -rows.reduce((sum, r) => sum + r.b, 0));
+      const gone = new Set(rows.map((r) => r.id));
+      return unique(ids).filter((id) => gone.has(id));
     });
   }
 
@@ -290,6 +304,16 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       return fixed;
     });
   }
+}
+
+/** `ids` without repeats, in their order. */
+function unique(ids: readonly string[]): string[] {
+  return [...new Set(ids)];
+}
+
+/** The messages of `found` in the order of `ids` (a statement's RETURNING rows come in its own order). */
+function inOrderOf(ids: readonly string[], found: Map<string, DeferredMessage>): DeferredMessage[] {
+  return unique(ids).flatMap((id) => found.get(id) ?? []);
 }
 
 function entryOf(row: EntryRow): DeferredMessageEntry {

@@ -8,6 +8,7 @@ import { documentClient, localDynamoClient } from '#shared/adapters/clients.ts';
 import { DynamoDeferredMessageStore, messageSortKey } from '#shared/adapters/dynamodb/deferred-messages.ts';
 import type { LocalBackend } from '../../support/aws-local/index.ts';
 import { ALICE, NOW, memoryBackend, message } from './fixtures.ts';
+import { claimOne, releaseOne, deleteOne } from '../../support/one-message.ts';
 
 let backend: LocalBackend;
 /** Page size 2: every multi-item read crosses pages. */
@@ -93,7 +94,7 @@ describe('idempotent deposit', () => {
     const user = freshUser();
     const m = message({ user, messageId: 'late-dup' });
     await store.put(m);
-    expect(await store.delete(user, m.id)).toBe(true);
+    expect(await deleteOne(store, user, m.id)).toBe(true);
     const dup = await store.put(message({ user, messageId: 'late-dup' }));
     expect(dup.created).toBe(false);
     expect(dup.message.id).toBe(m.id);
@@ -174,7 +175,7 @@ describe('list and count', () => {
     expect(await store.list(user, NOW, 0)).toEqual([]);
     // The summary counts what is stored: the two expired ones until the sweep removes them.
     expect(await store.count(user, NOW)).toBe(7);
-    for (const m of stored) if (m.expiresAt <= NOW) await store.delete(user, m.id);
+    for (const m of stored) if (m.expiresAt <= NOW) await deleteOne(store, user, m.id);
     expect(await store.count(user, NOW)).toBe(5);
   });
 
@@ -251,8 +252,8 @@ describe('delete', () => {
     const user = freshUser();
     const m = message({ user });
     await store.put(m);
-    expect(await store.delete(user, m.id)).toBe(true);
-    expect(await store.delete(user, m.id)).toBe(false);
+    expect(await deleteOne(store, user, m.id)).toBe(true);
+    expect(await deleteOne(store, user, m.id)).toBe(false);
     expect(await store.get(user, m.id, NOW)).toBeUndefined();
   });
 
@@ -260,7 +261,7 @@ describe('delete', () => {
     const user = freshUser();
     const m = message({ user });
     await store.put(m);
-    expect(await store.delete(freshUser(), m.id)).toBe(false);
+    expect(await deleteOne(store, freshUser(), m.id)).toBe(false);
     expect(await store.get(user, m.id, NOW)).toBeDefined();
   });
 
@@ -268,7 +269,7 @@ describe('delete', () => {
     const user = freshUser();
     const m = message({ user, ttl: -10 });
     await store.put(m);
-    expect(await store.delete(user, m.id)).toBe(true);
+    expect(await deleteOne(store, user, m.id)).toBe(true);
   });
 });
 
@@ -323,7 +324,7 @@ describe('operator reads', () => {
     const delivered = message({ user: u2 });
     await store.put(delivered);
     await store.put(message({ user: u2 }));
-    await store.delete(u2, delivered.id);
+    await deleteOne(store, u2, delivered.id);
     // Expired but not yet removed by TTL: still stored, so still counted.
     await store.put(message({ user: u3, ttl: -1 }));
     const after = await store.stats(NOW);
@@ -391,19 +392,19 @@ describe('claim and release (one delivery at a time per message)', () => {
     const user = freshUser();
     const m = message({ user });
     await store.put(m);
-    const taken = await store.claim(user, m.id, 'session-1', NOW, 600);
+    const taken = await claimOne(store, user, m.id, 'session-1', NOW, 600);
     expect(taken && Buffer.from(taken.cpim).equals(Buffer.from(m.cpim))).toBe(true);
     expect(taken && !('leaseUntil' in taken) && !('leaseHolder' in taken)).toBe(true);
-    expect(await store.claim(user, m.id, 'session-2', NOW, 600)).toBeUndefined();
+    expect(await claimOne(store, user, m.id, 'session-2', NOW, 600)).toBeUndefined();
     // The same session's retried job takes it again.
-    expect(await store.claim(user, m.id, 'session-1', NOW + 1, 600)).toBeDefined();
+    expect(await claimOne(store, user, m.id, 'session-1', NOW + 1, 600)).toBeDefined();
     // Another holder's release does nothing; the holder's own frees it.
-    await store.release(user, m.id, 'session-2');
-    expect(await store.claim(user, m.id, 'session-2', NOW + 2, 600)).toBeUndefined();
-    await store.release(user, m.id, 'session-1');
-    expect(await store.claim(user, m.id, 'session-2', NOW + 3, 600)).toBeDefined();
+    await releaseOne(store, user, m.id, 'session-2');
+    expect(await claimOne(store, user, m.id, 'session-2', NOW + 2, 600)).toBeUndefined();
+    await releaseOne(store, user, m.id, 'session-1');
+    expect(await claimOne(store, user, m.id, 'session-2', NOW + 3, 600)).toBeDefined();
     // A lapsed lease is taken over.
-    expect(await store.claim(user, m.id, 'session-3', NOW + 3 + 601, 600)).toBeDefined();
+    expect(await claimOne(store, user, m.id, 'session-3', NOW + 3 + 601, 600)).toBeDefined();
     // Still listed while leased (it is still stored), and the claim did not touch the count.
     expect((await store.list(user, NOW)).map((e) => e.id)).toEqual([m.id]);
     expect(await store.count(user, NOW)).toBe(1);
@@ -413,10 +414,10 @@ describe('claim and release (one delivery at a time per message)', () => {
     const user = freshUser();
     const m = message({ user, ttl: 5 });
     await store.put(m);
-    expect(await store.claim(user, m.id, 's', NOW + 5, 600)).toBeUndefined();
-    expect(await store.claim(user, 'unknown', 's', NOW, 600)).toBeUndefined();
-    await store.delete(user, m.id);
-    expect(await store.claim(user, m.id, 's', NOW, 600)).toBeUndefined();
+    expect(await claimOne(store, user, m.id, 's', NOW + 5, 600)).toBeUndefined();
+    expect(await claimOne(store, user, 'unknown', 's', NOW, 600)).toBeUndefined();
+    await deleteOne(store, user, m.id);
+    expect(await claimOne(store, user, m.id, 's', NOW, 600)).toBeUndefined();
     expect(await store.count(user, NOW)).toBe(0);
   });
 });

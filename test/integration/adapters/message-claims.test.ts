@@ -14,6 +14,7 @@ import type { DeferredMessageStore } from '#shared/ports.ts';
 import { MemoryMessageStore } from '../../support/memory-ports.ts';
 import type { LocalBackend } from '../../support/aws-local/index.ts';
 import { NOW, memoryBackend, message } from './fixtures.ts';
+import { claimOne, releaseOne, deleteOne } from '../../support/one-message.ts';
 
 let dynamo: LocalBackend;
 let sqlite: SqliteBackend;
@@ -62,15 +63,15 @@ describe.each(stores)('%s store', (_name, make) => {
     const user = freshUser();
     const m = message({ user });
     await store.put(m);
-    const taken = await store.claim(user, m.id, 'phone', NOW, 600);
+    const taken = await claimOne(store, user, m.id, 'phone', NOW, 600);
     expect(taken && Buffer.from(taken.cpim).equals(Buffer.from(m.cpim))).toBe(true);
-    expect(await store.claim(user, m.id, 'laptop', NOW, 600)).toBeUndefined();
-    expect(await store.claim(user, m.id, 'phone', NOW + 1, 600)).toBeDefined();
-    await store.release(user, m.id, 'laptop');
-    expect(await store.claim(user, m.id, 'laptop', NOW + 2, 600)).toBeUndefined();
-    await store.release(user, m.id, 'phone');
-    expect(await store.claim(user, m.id, 'laptop', NOW + 3, 600)).toBeDefined();
-    expect(await store.claim(user, m.id, 'tablet', NOW + 3 + 601, 600)).toBeDefined();
+    expect(await claimOne(store, user, m.id, 'laptop', NOW, 600)).toBeUndefined();
+    expect(await claimOne(store, user, m.id, 'phone', NOW + 1, 600)).toBeDefined();
+    await releaseOne(store, user, m.id, 'laptop');
+    expect(await claimOne(store, user, m.id, 'laptop', NOW + 2, 600)).toBeUndefined();
+    await releaseOne(store, user, m.id, 'phone');
+    expect(await claimOne(store, user, m.id, 'laptop', NOW + 3, 600)).toBeDefined();
+    expect(await claimOne(store, user, m.id, 'tablet', NOW + 3 + 601, 600)).toBeDefined();
     // Claimed, still stored and listed.
     expect((await store.list(user, NOW)).map((e) => e.id)).toEqual([m.id]);
     expect(await store.count(user, NOW)).toBe(1);
@@ -81,11 +82,11 @@ describe.each(stores)('%s store', (_name, make) => {
     const user = freshUser();
     const m = message({ user, ttl: 5 });
     await store.put(m);
-    expect(await store.claim(user, m.id, 's', NOW + 5, 600)).toBeUndefined();
-    expect(await store.claim(user, 'unknown', 's', NOW, 600)).toBeUndefined();
-    expect(await store.claim(freshUser(), m.id, 's', NOW, 600)).toBeUndefined();
-    expect(await store.delete(user, m.id)).toBe(true);
-    expect(await store.claim(user, m.id, 's', NOW, 600)).toBeUndefined();
+    expect(await claimOne(store, user, m.id, 's', NOW + 5, 600)).toBeUndefined();
+    expect(await claimOne(store, user, 'unknown', 's', NOW, 600)).toBeUndefined();
+    expect(await claimOne(store, freshUser(), m.id, 's', NOW, 600)).toBeUndefined();
+    expect(await deleteOne(store, user, m.id)).toBe(true);
+    expect(await claimOne(store, user, m.id, 's', NOW, 600)).toBeUndefined();
   });
 
   it('two claims racing for one message: exactly one wins', async () => {
@@ -94,7 +95,7 @@ describe.each(stores)('%s store', (_name, make) => {
     const m = message({ user });
     await store.put(m);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => store.claim(user, m.id, `session-${i}`, NOW, 600)),
+      Array.from({ length: 8 }, (_, i) => claimOne(store, user, m.id, `session-${i}`, NOW, 600)),
     );
     expect(results.filter((r) => r !== undefined)).toHaveLength(1);
   });

@@ -13,6 +13,7 @@ import {
   type SqliteBackend,
 } from '#shared/adapters/sqlite/index.ts';
 import { ALICE, NOW, message, session, tempDir } from './fixtures.ts';
+import { claimOne } from '../../support/one-message.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -80,8 +81,8 @@ describe('SQLite backend', () => {
       .run(m.user, m.id, m.arrivedAt, m.expiresAt, JSON.stringify(meta), Buffer.from(cpim));
     old.close();
     const backend = await open(dir);
-    expect(await backend.ports.messages.claim(ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
-    expect(await backend.ports.messages.claim(ALICE, m.id, 's-2', NOW, 60)).toBeUndefined();
+    expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
+    expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-2', NOW, 60)).toBeUndefined();
   });
 
   it('writes sharing a commit keep their own outcome: a failing one undoes only itself', async () => {

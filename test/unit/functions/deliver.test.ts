@@ -16,6 +16,7 @@ import {
   RecordingEdge,
 } from '../../support/memory-ports.ts';
 import { ALICE, sampleMessage } from '../deferred/fixtures.ts';
+import { claimOne, deleteOne } from '../../support/one-message.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 8, 0, 0);
 const m1 = sampleMessage(1);
@@ -125,6 +126,19 @@ describe('deliver handler', () => {
     expect(latencies).toHaveLength(3);
   });
 
+  it('claims the session’s messages in one store call and settles them in one delete and one give-back', async () => {
+    edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
+    await pull(deps, job('s1'));
+    const writes = messages.calls.filter((c) => ['claimMany', 'deleteMany', 'releaseMany'].includes(c.method));
+    expect(writes).toEqual([
+      { method: 'claimMany', ids: [m1.id, m2.id, m3.id] },
+      { method: 'deleteMany', ids: [m1.id, m3.id] },
+      { method: 'releaseMany', ids: [m2.id] },
+    ]);
+    // Counted off by the delete itself: the summary holds the one left.
+    expect(await messages.count(ALICE, NOW / 1000)).toBe(1);
+  });
+
   it('leaves a message the client refused and goes on with the rest', async () => {
     edge.deliverAnswer = (_e, _s, id) => (id === m2.id ? 415 : 200);
     const outcome = await pull(deps, job('s1'));
@@ -197,7 +211,7 @@ describe('deliver handler', () => {
   });
 
   it('is idempotent: a retry skips what was delivered and a finished session does nothing', async () => {
-    await messages.delete(ALICE, m1.id);
+    await deleteOne(messages, ALICE, m1.id);
     const outcome = await pull(deps, job('s1'));
     expect(outcome.delivered).toEqual([m2.id, m3.id]);
     const again = await pull(deps, job('s1'));
@@ -251,7 +265,7 @@ describe('deliver handler', () => {
     expect(back?.leaseUntil).toBeUndefined();
     expect(edge.delivered).toEqual([]);
     // Another pull may claim them at once.
-    expect(await messages.claim(ALICE, m1.id, 'other', NOW / 1000, 180)).toBeDefined();
+    expect(await claimOne(messages, ALICE, m1.id, 'other', NOW / 1000, 180)).toBeDefined();
   });
 
   it('returns without waiting for the client: the edge SENDs, then its report settles the session', async () => {
@@ -287,7 +301,7 @@ describe('deliver handler', () => {
   });
 
   it('settles a session with nothing left to send at once, without a hand-off', async () => {
-    for (const m of [m1, m2, m3]) await messages.delete(ALICE, m.id);
+    for (const m of [m1, m2, m3]) await deleteOne(messages, ALICE, m.id);
     expect(await deliverSession(deps, job('s1'))).toEqual([]);
     expect(edge.transfers).toEqual([]);
     expect(edge.log).toEqual(['close s1', 'send BYE']);
