@@ -53,6 +53,11 @@ export interface Config {
    * the process, not of the machine). For benchmarks and machines with a battery-backed cache.
    */
   sqliteSynchronous: 'FULL' | 'NORMAL';
+  /**
+   * SQLITE_CACHE_SIZE, the store's page cache (e.g. 2M, the default; 16M as better-sqlite3 sets
+   * it). Pages past it are read back from the OS's file cache, which holds them anyway.
+   */
+  sqliteCacheBytes: number;
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -359,6 +364,7 @@ export function loadConfig(env: Env = process.env): Config {
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', TRANSPORT_DEFAULTS.idleTimeoutMs / 1000),
     dataDir: env.DATA_DIR || '.data',
     sqliteSynchronous,
+    sqliteCacheBytes: byteSize(env, 'SQLITE_CACHE_SIZE', 2 * 1024 ** 2),
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),

@@ -26,7 +26,11 @@ export { DataDirInUseError } from '#shared/adapters/sqlite/index.ts';
 
 /** Open (and lock) the data folder's store; first thing the edge does, before binding a port. */
 export function openLocalStore(config: Config): Promise<SqliteBackend> {
-  return openSqliteBackend({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
+  return openSqliteBackend({
+    dataDir: config.dataDir,
+    synchronous: config.sqliteSynchronous,
+    cacheBytes: config.sqliteCacheBytes,
+  });
 }
 
 export interface LocalSideOptions {

@@ -4,10 +4,22 @@
  * there, the load on CPU 1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { FREE_PORTS, TEST_ADMIN_TOKEN } from '../e2e/support.ts';
 import { summarizeProfile } from './profile.ts';
+
+/**
+ * What `npm start` adds (package.json "config"): node's flags and glibc's MALLOC_ARENA_MAX. The
+ * bench runs the service with them, so it measures what users run.
+ */
+const startConfig = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    config: { nodeFlags: string; mallocArenaMax: string };
+  }
+).config;
+export const START_FLAGS = startConfig.nodeFlags.split(/\s+/).filter(Boolean);
 
 export const twoCpus = cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
@@ -42,7 +54,7 @@ export async function stopGroup(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Start dist/edge/main.js as `npm start` does (with the node `flags` given) on a data folder under
+ * Start dist/edge/main.js as `npm start` does (its flags, then the node `flags` given: a later one wins) on a data folder under
  * `dir`; `profile` writes a CPU profile under `dir/prof`.
  */
 export async function startBenchService(
@@ -52,13 +64,21 @@ export async function startBenchService(
   flags: string[] = [],
 ): Promise<BenchService> {
   const node = [
+    ...START_FLAGS,
     ...flags,
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof')}`] : []),
     'dist/edge/main.js',
   ];
   const [cmd, args] = pin(0, process.execPath, node);
   const child = spawn(cmd, args, {
-    env: { ...process.env, ...FREE_PORTS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, DATA_DIR: join(dir, 'data'), ...env },
+    env: {
+      MALLOC_ARENA_MAX: startConfig.mallocArenaMax,
+      ...process.env,
+      ...FREE_PORTS,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      DATA_DIR: join(dir, 'data'),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -17,6 +17,7 @@ import { wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { CPIM_CONTENT_TYPE } from '#shared/deferred/names.ts';
 import { FREE_PORTS } from '../e2e/support.ts';
 import { summarizeProfile } from './profile.ts';
+import { START_FLAGS } from './bench-service.ts';
 
 const args = process.argv.slice(2);
 const profile = args.includes('--cpu-prof');
@@ -30,7 +31,7 @@ const pct = (xs: number[], q: number) => {
 };
 
 async function startService(dataDir: string, synchronous: string, profDir: string) {
-  const node = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), 'dist/edge/main.js'];
+  const node = [...START_FLAGS, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), 'dist/edge/main.js'];
   const [cmd, cmdArgs] = twoCpus ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(cmd, cmdArgs as string[], {
     env: {

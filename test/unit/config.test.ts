@@ -49,6 +49,12 @@ describe('loadConfig', () => {
     expect(refusal({ MAX_MESSAGES_PER_USER: '0' }).variable).toBe('MAX_MESSAGES_PER_USER');
   });
 
+  it("takes the store's page cache as a byte size, 2 MiB by default", () => {
+    expect(loadConfig({}).sqliteCacheBytes).toBe(2 * 1024 ** 2);
+    expect(loadConfig({ SQLITE_CACHE_SIZE: '16M' }).sqliteCacheBytes).toBe(16 * 1024 ** 2);
+    expect(refusal({ SQLITE_CACHE_SIZE: 'big' }).variable).toBe('SQLITE_CACHE_SIZE');
+  });
+
   it('refuses a TLS key without its certificate, and a certificate without its key', () => {
     expect(refusal({ SIP_TLS_KEY: '/etc/key.pem' }).variable).toBe('SIP_TLS_CERT');
     expect(refusal({ SIP_TLS_CERT: '/etc/cert.pem' }).variable).toBe('SIP_TLS_KEY');

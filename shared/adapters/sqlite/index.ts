@@ -33,6 +33,8 @@ export {
 export interface SqliteBackendOptions {
   dataDir: string;
   synchronous?: SynchronousMode;
+  /** The page cache's size (SqliteOptions.cacheBytes). */
+  cacheBytes?: number;
   /** Epoch milliseconds (tests move it by hand). */
   now?: () => number;
   queue?: Partial<QueueSpec>;
@@ -62,6 +64,7 @@ export async function openSqliteBackend(options: SqliteBackendOptions): Promise<
   const database = await SqliteDatabase.open({
     dataDir: options.dataDir,
     ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
   });
   const messages = new SqliteDeferredMessageStore(database);
   const sessions = new SqliteDeliverySessionStore(database, { now });

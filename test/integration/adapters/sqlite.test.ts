@@ -67,6 +67,16 @@ describe('SQLite backend', () => {
     expect(jobs.find((j) => j.body.includes('in-flight'))!.receiveCount).toBe(2);
   });
 
+  it("holds the page cache it is given (2 MiB unless told), not better-sqlite3's 16 MB", async () => {
+    const dir = await folder();
+    const backend = await open(dir);
+    expect(backend.database.db.pragma('cache_size', { simple: true })).toBe(-2048);
+    backend.close();
+    const larger = await openSqliteBackend({ dataDir: dir, cacheBytes: 16 * 1024 ** 2 });
+    cleanups.push(() => larger.close());
+    expect(larger.database.db.pragma('cache_size', { simple: true })).toBe(-16_384);
+  });
+
   it('opens a database made before message leases and claims its messages', async () => {
     const dir = await folder();
     const m = message();
