@@ -137,23 +137,8 @@ export class CpmClient extends EventEmitter {
     this.localPort = sock.localPort ?? 0;
   }
 
-  /** RFC 3261 §18.3 framing on a stream; answers go back on the same connection. */
   private readStream(sock: TcpSocket): void {
-    let buffer: Buffer = Buffer.alloc(0);
-    sock.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      for (;;) {
-        const framed = frameStream(buffer, 1 << 20);
-        if (framed.kind === 'need-more') break;
-        if (framed.kind === 'error') {
-          sock.destroy();
-          break;
-        }
-        buffer = framed.rest;
-        if (framed.kind === 'message') this.onData(framed.bytes, false, (bytes) => sock.write(bytes));
-      }
-    });
-    sock.on('error', () => undefined);
+    readSipStream(sock, (bytes, reply) => this.onData(bytes, false, reply));
   }
 
   get contact(): string {
@@ -439,4 +424,29 @@ export function toTagOf(msg: SipMessage): string | undefined {
 export function cseqOf(msg: SipMessage): number | undefined {
   const v = getHeader(msg, 'CSeq');
   return v ? parseCSeq(v)?.seq : undefined;
+}
+
+/**
+ * The SIP messages a client reads from a stream connection (RFC 3261 §18.3 framing; a stream
+ * whose framing is lost is closed), each with a way to answer on the same connection (§18.2.2).
+ */
+export function readSipStream(
+  sock: TcpSocket,
+  onMessage: (bytes: Buffer, reply: (bytes: Buffer) => void) => void,
+): void {
+  let buffer: Buffer = Buffer.alloc(0);
+  sock.on('data', (chunk: Buffer) => {
+    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    for (;;) {
+      const framed = frameStream(buffer, 1 << 20);
+      if (framed.kind === 'need-more') break;
+      if (framed.kind === 'error') {
+        sock.destroy();
+        break;
+      }
+      buffer = framed.rest;
+      if (framed.kind === 'message') onMessage(framed.bytes, (bytes) => sock.write(bytes));
+    }
+  });
+  sock.on('error', () => undefined);
 }

@@ -15,7 +15,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
-import { routeSetOf, toTagOf } from '#functions/edge/cpm-client.ts';
+import { readSipStream, routeSetOf, toTagOf } from '#functions/edge/cpm-client.ts';
 import { encodeActionList } from '#shared/deferred/actions.ts';
 import { decodeListIds } from '#shared/deferred/list-codec.ts';
 import { DEFERRED_ICSI, EVENT_PACKAGE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
@@ -25,7 +25,6 @@ import { buildMsrpOffer, parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
 import {
   buildMultipart,
   createResponse,
-  frameStream,
   getHeader,
   parseMessage,
   parseNameAddr,
@@ -337,23 +336,8 @@ export class PullLoad {
     call.deliver(msg);
   }
 
-  /** RFC 3261 §18.3 framing on a stream; answers go back on the same connection (§18.2.2). */
   private readStream(sock: TcpSocket): void {
-    let buffer: Buffer = EMPTY;
-    sock.on('data', (chunk: Buffer) => {
-      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-      for (;;) {
-        const framed = frameStream(buffer, 1 << 20);
-        if (framed.kind === 'need-more') break;
-        if (framed.kind === 'error') {
-          sock.destroy();
-          break;
-        }
-        buffer = framed.rest;
-        if (framed.kind === 'message') this.onMessage(framed.bytes, false, (bytes) => sock.write(bytes));
-      }
-    });
-    sock.on('error', () => undefined);
+    readSipStream(sock, (bytes, reply) => this.onMessage(bytes, false, reply));
   }
 }
 
