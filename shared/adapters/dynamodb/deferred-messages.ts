@@ -108,11 +108,6 @@ const TOMBSTONE_DROPPED = ['arrival', 'cpim', 'leaseUntil', 'leaseHolder', ...ME
  */
 const PARALLEL_WRITES = 100;
 
-/** `ids` without repeats, in their order. */
-function unique(ids: readonly string[]): string[] {
-  return [...new Set(ids)];
-}
-
 /** `fn` of each item, at most PARALLEL_WRITES at a time; the results in the items' order. */
 async function eachInParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
@@ -365,7 +360,9 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   ): Promise<DeferredMessage[]> {
     // One conditional UpdateItem per id, side by side: each claim stands alone (a transaction
     // would be all or nothing, and DynamoDB has no batched conditional update).
-    const taken = await eachInParallel(unique(ids), (id) => this.claimOne(user, id, holder, nowSec, leaseSeconds));
+    const taken = await eachInParallel([...new Set(ids)], (id) =>
+      this.claimOne(user, id, holder, nowSec, leaseSeconds),
+    );
     return taken.filter((m) => m !== undefined);
   }
 
@@ -405,7 +402,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   }
 
   async releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
-    const wanted = unique(ids);
+    const wanted = [...new Set(ids)];
     const released = await eachInParallel(wanted, (id) => this.releaseOne(user, id, holder));
     return wanted.filter((_, i) => released[i]);
   }
@@ -430,7 +427,7 @@ export class DynamoDeferredMessageStore implements DeferredMessageStore {
   }
 
   async deleteMany(user: string, ids: readonly string[]): Promise<string[]> {
-    const wanted = unique(ids);
+    const wanted = [...new Set(ids)];
     const bytes = await eachInParallel(wanted, (id) => this.removeOne(user, id));
     const removed: Removed = { messages: 0, bytes: 0 };
     for (const b of bytes) {

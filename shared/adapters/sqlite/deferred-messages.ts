@@ -204,7 +204,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     if (ids.length === 0) return Promise.resolve([]);
     const release = () => {
       const released = new Set(this.s.dropLeases.all(user, JSON.stringify(ids), holder).map((r) => r.id));
-      return unique(ids).filter((id) => released.has(id));
+      return [...new Set(ids)].filter((id) => released.has(id));
     };
     return this.store.write(release, { sync: false });
   }
@@ -251,7 +251,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       const rows = this.s.removed.all(user, JSON.stringify(ids));
       if (rows.length > 0) this.addSummary(user, -rows.length, -rows.reduce((sum, r) => sum + r.b, 0));
       const gone = new Set(rows.map((r) => r.id));
-      return unique(ids).filter((id) => gone.has(id));
+      return [...new Set(ids)].filter((id) => gone.has(id));
     });
   }
 
@@ -306,14 +306,9 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   }
 }
 
-/** `ids` without repeats, in their order. */
-function unique(ids: readonly string[]): string[] {
-  return [...new Set(ids)];
-}
-
 /** The messages of `found` in the order of `ids` (a statement's RETURNING rows come in its own order). */
 function inOrderOf(ids: readonly string[], found: Map<string, DeferredMessage>): DeferredMessage[] {
-  return unique(ids).flatMap((id) => found.get(id) ?? []);
+  return [...new Set(ids)].flatMap((id) => found.get(id) ?? []);
 }
 
 function entryOf(row: EntryRow): DeferredMessageEntry {
