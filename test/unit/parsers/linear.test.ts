@@ -33,7 +33,9 @@ function growth8x(parse: (input: string) => unknown, make: (n: number) => string
   const small = make(n);
   const large = make(8 * n);
   cpuPerCall(() => parse(small)); // warm up: JIT and buffer pools
-  return cpuPerCall(() => parse(large)) / cpuPerCall(() => parse(small));
+  // The least of three: other work on the machine (test workers, GC of earlier cases) only adds.
+  const least = (input: string) => Math.min(...[0, 1, 2].map(() => cpuPerCall(() => parse(input))));
+  return least(large) / least(small);
 }
 
 const trickled = (make: (n: number) => string) => (text: string) => {
