@@ -60,7 +60,8 @@ export interface DeferredMessageStore {
    * live lease. The same holder may take it again (a retried job of the same session). Each id
    * stands alone, not all or nothing: one gone, expired or held by another delivery (which
    * delivers it or gives it back) is left out. Returns the ones taken with their payloads, in
-   * the order of `ids` (a repeated id once). The local store commits them as one write; DynamoDB
+   * the order of `ids` (a repeated id once). The local store reads them in one statement and keeps
+   * the leases in its process's memory (one process per database; none outlives it); DynamoDB
    * sends one conditional UpdateItem each, side by side.
    */
   claimMany(

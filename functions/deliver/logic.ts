@@ -110,9 +110,9 @@ async function handOff(
   const leaseSeconds = deps.messageLeaseSeconds ?? 180;
   const claimedAt = deps.now();
   // One delivery at a time per message (issue 11): two sessions of the same user naming it race
-  // on its conditional write; the loser skips it, the winner delivers it or gives it back. The
-  // session's claims are one call (one write in the local store; DynamoDB runs them side by
-  // side), answered in the order to deliver; a message gone, expired or held by another session
+  // on its conditional claim; the loser skips it, the winner delivers it or gives it back. The
+  // session's claims are one call (one read and in-memory leases in the local store; DynamoDB
+  // runs its conditional writes side by side), answered in the order to deliver; a message gone, expired or held by another session
   // is left out.
   const nowSec = Math.floor(claimedAt / 1000);
   const claims = await deps.messages.claimMany(session.user, session.retrieve, session.sessionId, nowSec, leaseSeconds);
@@ -171,8 +171,9 @@ function splitBySize(messages: TransferredMessage[], maxBytes: number): Transfer
 export async function settleReport(deps: DeliverDeps, report: DeliveryReport): Promise<DeliveryOutcome> {
   const outcome: DeliveryOutcome = { delivered: [], failed: [] };
   // Delivered: removed, and counted off the user's summary with them. Not delivered: given back,
-  // so the next session need not wait out the lease. One call each (the local store commits both
-  // as one; DynamoDB runs their writes side by side); each says which messages this settle changed.
+  // so the next session need not wait out the lease. One call each (the local store's deletes are
+  // one write, its releases none; DynamoDB runs their writes side by side); each says which
+  // messages this settle changed.
   const delivered = report.results.filter((r) => r.status === 200).map((r) => r.id);
   const notDelivered = report.results.filter((r) => r.status !== 200).map((r) => r.id);
   const [deleted, released] = await Promise.all([

@@ -6,6 +6,9 @@
  * `count` reads the per-user summary row, kept in the same transaction as every insert and
  * delete, less the user's expired rows the sweep has not removed yet (an index range, usually
  * empty). `repairSummaries` recounts from the rows: the sweep's repair path.
+ *
+ * Delivery claims (`claimMany`, `releaseMany`) read the rows and keep their leases in memory
+ * (./message-leases.ts): no write, and a start-up finds every message free.
  */
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import {
@@ -17,6 +20,7 @@ import {
   type StoreLimits,
 } from '#shared/ports.ts';
 import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
+import { MessageLeases } from './message-leases.ts';
 
 interface MessageRow {
   meta: string;
@@ -36,6 +40,8 @@ interface DedupeRow {
 export class SqliteDeferredMessageStore implements DeferredMessageStore {
   private readonly s;
   private repairCursor = '';
+  /** Delivery leases, in memory (./message-leases.ts says why). */
+  readonly leases = new MessageLeases();
 
   constructor(private readonly store: SqliteDatabase) {
     const db = store.db;
@@ -57,21 +63,10 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       entriesByIds: db.prepare<[string, string, number], EntryRow>(
         'SELECT meta FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?',
       ),
-      // A session's claims in one statement (its ids a JSON array bound once, each row found by
-      // the (user, id) key): each row's own condition, free, expired lease or the same holder
-      // again; the messages back from the same statement (no second lookup per claim).
-      takeLeases: db.prepare<[string, number, string, string, number, string, number], MessageRow>(
-        `UPDATE messages SET lease_holder = ?, lease_until = ?
-         WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?
-           AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)
-         RETURNING meta, cpim`,
-      ),
-      dropAllLeases: db.prepare(
-        'UPDATE messages SET lease_holder = NULL, lease_until = 0 WHERE lease_holder IS NOT NULL',
-      ),
-      dropLeases: db.prepare<[string, string, string], { id: string }>(
-        `UPDATE messages SET lease_holder = NULL, lease_until = 0
-         WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND lease_holder = ? RETURNING id`,
+      // A session's claims: its unexpired messages among the ids (a JSON array bound once, each
+      // row found by the (user, id) key), with their payloads; the leases are MessageLeases'.
+      claimable: db.prepare<[string, string, number], MessageRow & { id: string }>(
+        'SELECT id, meta, cpim FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?',
       ),
       page: db.prepare<[string, number, string, string, string, number], MessageRow>(
         `SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id ${LIMIT_PARAM}`,
@@ -144,7 +139,10 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         if ((this.s.total.get()?.bytes ?? 0) + bytes > limits.maxStoreBytes) throw new StoreFullError('total');
       }
       const { cpim, ...meta } = message;
-      this.s.moveExpired.run(message.user, message.id, nowSec);
+      // The expired copy moves to an id of its own, leaving no lease on the new one.
+      if (this.s.moveExpired.run(message.user, message.id, nowSec).changes > 0) {
+        this.leases.forget(message.user, message.id);
+      }
       const inserted = this.s.insert.run(
         message.user,
         message.id,
@@ -181,32 +179,26 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     leaseSeconds: number,
   ): Promise<DeferredMessage[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    // One write, one statement for all the ids (a statement per id cost more CPU: see deleteMany).
-    // A lease lost in a crash is harmless (start-up frees them all): no wait for the fdatasync.
+    // A read and the leases' map, no write: the rows hold no lease (./message-leases.ts). One
+    // statement for all the ids; each id taken or left out on its own lease's condition.
     const until = nowSec + leaseSeconds;
-    const claim = () => {
-      const rows = this.s.takeLeases.all(holder, until, user, JSON.stringify(ids), nowSec, holder, nowSec);
-      return inOrderOf(ids, new Map(rows.map(messageOf).map((m) => [m.id, m])));
-    };
-    return this.store.write(claim, { sync: false });
-  }
-
-  /**
-   * Free every delivery claim: called at open, when no delivery can be running (one process
-   * per data folder), so a message whose delivery died with the last process goes out on the
-   * next pull instead of after DELIVERY_LEASE. Returns how many were freed.
-   */
-  releaseAllClaims(): Promise<number> {
-    return this.store.write(() => this.s.dropAllLeases.run().changes);
+    const found = new Map<string, DeferredMessage>();
+    for (const row of this.s.claimable.all(user, JSON.stringify(ids), nowSec)) {
+      if (!this.leases.free(user, row.id, holder, nowSec)) continue;
+      this.leases.take(user, row.id, holder, until);
+      found.set(row.id, messageOf(row));
+    }
+    return Promise.resolve(inOrderOf(ids, found));
   }
 
   releaseMany(user: string, ids: readonly string[], holder: string): Promise<string[]> {
-    if (ids.length === 0) return Promise.resolve([]);
-    const release = () => {
-      const released = new Set(this.s.dropLeases.all(user, JSON.stringify(ids), holder).map((r) => r.id));
-      return [...new Set(ids)].filter((id) => released.has(id));
-    };
-    return this.store.write(release, { sync: false });
+    // A message deleted or moved since lost its lease with it: given back are the ones held.
+    return Promise.resolve([...new Set(ids)].filter((id) => this.leases.release(user, id, holder)));
+  }
+
+  /** Drop the leases that lapsed before `nowSec` (deliveries that never settled); housekeeping. */
+  dropLapsedClaims(nowSec: number): number {
+    return this.leases.dropLapsed(nowSec);
   }
 
   async listPage(user: string, now: number, page: { limit: number; cursor?: string }): Promise<MessagePage> {
@@ -250,6 +242,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     return this.store.write(() => {
       const rows = this.s.removed.all(user, JSON.stringify(ids));
       if (rows.length > 0) this.addSummary(user, -rows.length, -rows.reduce((sum, r) => sum + r.b, 0));
+      for (const row of rows) this.leases.forget(user, row.id);
       const gone = new Set(rows.map((r) => r.id));
       return [...new Set(ids)].filter((id) => gone.has(id));
     });

@@ -53,7 +53,8 @@ export interface SqliteBackend {
   queues: { delivery: SqliteJobQueue; outbound: SqliteJobQueue };
   /**
    * What TTL and the DLQ retention do in AWS, plus the summary repair: remove expired sessions
-   * and dedupe claims, drop old dead letters, recount a batch of per-user summaries.
+   * and dedupe claims, drop old dead letters, recount a batch of per-user summaries, forget
+   * delivery leases that lapsed.
    */
   housekeeping(): Promise<{ summariesFixed: number; sessionsPurged: number }>;
   close(): void;
@@ -70,10 +71,10 @@ export async function openSqliteBackend(options: SqliteBackendOptions): Promise<
   const sessions = new SqliteDeliverySessionStore(database, { now });
   const delivery = new SqliteJobQueue(database, { ...DELIVERY_QUEUE, ...options.queue }, now);
   const outbound = new SqliteJobQueue(database, { ...OUTBOUND_QUEUE, ...options.outboundQueue }, now);
-  // Only this process has the database open: what a dead one was working on is due again now.
+  // Only this process has the database open: what a dead one was working on is due again now
+  // (the messages' delivery leases were in its memory: none is held here).
   await delivery.releaseAll();
   await outbound.releaseAll();
-  await messages.releaseAllClaims();
   return {
     database,
     ports: {
@@ -90,6 +91,7 @@ export async function openSqliteBackend(options: SqliteBackendOptions): Promise<
       await delivery.purgeDead();
       await outbound.purgeDead();
       const summariesFixed = await messages.repairSummaries(nowSec);
+      messages.dropLapsedClaims(nowSec);
       return { summariesFixed, sessionsPurged };
     },
     close: () => database.close(),

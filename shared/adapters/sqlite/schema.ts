@@ -11,9 +11,7 @@ CREATE TABLE IF NOT EXISTS messages (
   expires_at INTEGER NOT NULL,
   meta TEXT NOT NULL,
   cpim BLOB NOT NULL,
-  -- The delivery session holding the message and until when (epoch seconds): one at a time.
-  lease_holder TEXT,
-  lease_until INTEGER NOT NULL DEFAULT 0,
+  -- No delivery lease here: leases live in the process's memory (message-leases.ts).
   UNIQUE (user, id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_arrival ON messages (user, arrived_at, id);
@@ -82,18 +80,28 @@ CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, dead_at, visible_at);
 
 /** Columns added since the first schema, for databases made before them (ALTER TABLE ADD COLUMN). */
 const ADDED_COLUMNS: { table: string; column: string; definition: string }[] = [
-  { table: 'messages', column: 'lease_holder', definition: 'TEXT' },
-  { table: 'messages', column: 'lease_until', definition: 'INTEGER NOT NULL DEFAULT 0' },
   // Summaries made before bytes were kept start at 0: the sweep's recount sets them.
   { table: 'user_summary', column: 'bytes', definition: 'INTEGER NOT NULL DEFAULT 0' },
 ];
 
+/**
+ * Columns dropped since, for databases made with them: the messages' delivery leases, which a
+ * claim wrote into the whole row (payload and all) and which now live in memory. Dropping one
+ * rewrites the table once (https://sqlite.org/lang_altertable.html#altertabdropcol).
+ */
+const DROPPED_COLUMNS: { table: string; column: string }[] = [
+  { table: 'messages', column: 'lease_holder' },
+  { table: 'messages', column: 'lease_until' },
+];
+
 /** Bring a database made by an earlier version up to SCHEMA. */
 export function upgrade(db: { prepare(sql: string): { all(): unknown[] }; exec(sql: string): unknown }): void {
+  const columnsOf = (table: string) =>
+    (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
   for (const { table, column, definition } of ADDED_COLUMNS) {
-    const columns = (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map(
-      (c) => c.name,
-    );
-    if (!columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    if (!columnsOf(table).includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
+  for (const { table, column } of DROPPED_COLUMNS) {
+    if (columnsOf(table).includes(column)) db.exec(`ALTER TABLE ${table} DROP COLUMN ${column}`);
   }
 }

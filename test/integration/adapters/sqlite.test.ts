@@ -3,6 +3,7 @@
  * folder, jobs and messages kept across a restart, group commits that keep each write's
  * outcome its own, and the sweep's repair of the per-user counts.
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -93,6 +94,47 @@ describe('SQLite backend', () => {
     const backend = await open(dir);
     expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
     expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-2', NOW, 60)).toBeUndefined();
+  });
+
+  it('opens a database whose message rows held delivery leases: the columns go, a dead claim holds nothing', async () => {
+    const dir = await folder();
+    const m = message();
+    const old = new Database(path.join(dir, DATABASE_FILE));
+    old.exec(
+      'CREATE TABLE messages (user TEXT NOT NULL, id TEXT NOT NULL, arrived_at TEXT NOT NULL, ' +
+        'expires_at INTEGER NOT NULL, meta TEXT NOT NULL, cpim BLOB NOT NULL, lease_holder TEXT, ' +
+        'lease_until INTEGER NOT NULL DEFAULT 0, UNIQUE (user, id))',
+    );
+    const { cpim, ...meta } = m;
+    // Claimed by a delivery of the process that made the file, far into the future.
+    old
+      .prepare(
+        'INSERT INTO messages (user, id, arrived_at, expires_at, meta, cpim, lease_holder, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(m.user, m.id, m.arrivedAt, m.expiresAt, JSON.stringify(meta), Buffer.from(cpim), 's-dead', NOW + 3600);
+    old.close();
+    const backend = await open(dir);
+    const columns = backend.database.db.prepare("SELECT name FROM pragma_table_info('messages')").pluck().all();
+    expect(columns).not.toContain('lease_holder');
+    expect(columns).not.toContain('lease_until');
+    expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
+  });
+
+  it('claims and releases write nothing to disk: the WAL stays as it was', async () => {
+    const backend = await open(await folder());
+    const stored = [message(), message(), message()];
+    for (const m of stored) await backend.ports.messages.put(m);
+    const wal = `${backend.database.file}-wal`;
+    const before = statSync(wal).size;
+    const ids = stored.map((m) => m.id);
+    expect(await backend.ports.messages.claimMany(ALICE, ids, 's-1', NOW, 60)).toEqual(stored);
+    expect(await backend.ports.messages.claimMany(ALICE, ids, 's-2', NOW, 60)).toEqual([]);
+    expect(await backend.ports.messages.releaseMany(ALICE, ids, 's-1')).toEqual(ids);
+    expect(statSync(wal).size).toBe(before);
+    // Delivered: the delete is the write, and a later claim finds nothing.
+    expect(await backend.ports.messages.deleteMany(ALICE, ids)).toEqual(ids);
+    expect(statSync(wal).size).toBeGreaterThan(before);
+    expect(await backend.ports.messages.claimMany(ALICE, ids, 's-2', NOW, 60)).toEqual([]);
   });
 
   it('writes sharing a commit keep their own outcome: a failing one undoes only itself', async () => {

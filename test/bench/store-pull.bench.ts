@@ -1,0 +1,246 @@
+/**
+ * The store's share of a full pull, without SIP or MSRP: the store calls one pull makes on the
+ * local default (SQLite, FULL), in the order the handlers make them, with the real delivery
+ * handler on the real job consumer and an edge that reports every message delivered at once.
+ * Per pull: SUBSCRIBE (subscription put, count, list, NOTIFY counters), INVITE (the ids' batch
+ * read, the delivery job), the job (session begin, claims, hand-off), the report (deletes,
+ * watchers' NOTIFY: count, list, counters), the unsubscribe (last NOTIFY). PULLS pulls of users
+ * holding 10 messages of about 700 bytes, RATE started per second (the pull bench's shape).
+ *
+ * Prints this process's CPU µs per pull (the store's work, the handlers' around it, the job
+ * consumer), the store writes per pull (SqliteDatabase.write calls), commits per pull, and the
+ * bytes sent to storage per pull (/proc/self/io write_bytes: WAL frames and checkpoints).
+ * Figures from one process on a shared machine: compare runs made in the same minute.
+ *
+ * Run: npm run bench -- store-pull   (env: STORE_PULLS=3000 STORE_PULL_RATE=300 STORE_PULL_ROUNDS=3;
+ * STORE_PULL_PROF=<file.cpuprofile> writes a CPU profile of the last round's pulls; STORE_PULL_DIR=/dev/shm
+ * puts the database where an fdatasync costs nothing: as many commits as the writes allow)
+ */
+import { Session } from 'node:inspector/promises';
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteBackend, SqliteJobConsumer } from '#shared/adapters/sqlite/index.ts';
+import type { DeferredMessage, DeliverySession, DialogState, Subscription } from '#shared/deferred/model.ts';
+import { depositId } from '#shared/deferred/ids.ts';
+import type { EdgeGateway } from '#shared/ports.ts';
+import { buildDeliver } from '#functions/deliver/build.ts';
+
+const PULLS = Number(process.env.STORE_PULLS ?? 3000);
+const RATE = Number(process.env.STORE_PULL_RATE ?? 300);
+const ROUNDS = Number(process.env.STORE_PULL_ROUNDS ?? 3);
+const PER_USER = 10;
+/** A file to write a CPU profile of the pulls to (deposits left out). */
+const PROFILE = process.env.STORE_PULL_PROF;
+const profiler = PROFILE ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+}
+
+const dir = await mkdtemp(join(process.env.STORE_PULL_DIR ?? tmpdir(), 'bench-store-pull-'));
+const backend = await openSqliteBackend({ dataDir: dir });
+const { messages, subscriptions, sessions, queue } = backend.ports;
+const db = backend.database;
+
+let writes = 0;
+const write = db.write.bind(db);
+db.write = ((fn, options) => {
+  writes++;
+  return write(fn, options);
+}) as typeof db.write;
+let commits = 0;
+const commit = db.db.prepare('COMMIT');
+const commitRun = commit.run.bind(commit);
+Object.defineProperty(db, 'commit', {
+  value: {
+    run: () => {
+      commits++;
+      return commitRun();
+    },
+  },
+});
+
+const writeBytes = async () => Number(/write_bytes:\s+(\d+)/.exec(await readFile('/proc/self/io', 'utf8'))?.[1]);
+
+function dialogOf(user: string, tag: string): DialogState {
+  return {
+    callId: `${tag}@bench`,
+    localTag: `srv-${tag}`,
+    remoteTag: `cli-${tag}`,
+    localUri: user,
+    remoteUri: user,
+    remoteTarget: 'sip:client@127.0.0.1:5070',
+    routeSet: [],
+    localCSeq: 0,
+    flow: { edgeId: 'local', transport: 'udp', remoteAddress: '127.0.0.1', remotePort: 5070 },
+  };
+}
+
+function messageOf(user: string, n: number, nowSec: number): DeferredMessage {
+  const from = 'sip:sender@example.com';
+  const messageId = `m-${user}-${n}`;
+  const text = 'x'.repeat(450);
+  const cpim = Buffer.from(
+    `From: <${from}>\r\nTo: <${user}>\r\nDateTime: ${new Date().toISOString()}\r\nNS: imdn <urn:ietf:params:imdn>\r\n` +
+      `imdn.Message-ID: ${messageId}\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\n` +
+      `Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ${text.length}\r\n\r\n${text}`,
+  );
+  return {
+    user,
+    id: depositId(user, from, messageId),
+    messageId,
+    from,
+    to: user,
+    date: new Date().toISOString(),
+    contentType: 'text/plain;charset=UTF-8',
+    size: text.length,
+    dispositionNotification: 'positive-delivery',
+    cpim: new Uint8Array(cpim),
+    arrivedAt: new Date().toISOString(),
+    expiresAt: nowSec + 86_400,
+  };
+}
+
+const done = new Map<string, () => void>();
+const edge: EdgeGateway = {
+  async send() {
+    return { status: 200 };
+  },
+  async transfer(_edgeId, transfer) {
+    if (!transfer.final) return;
+    // The edge SENDs in the background and reports once the client answered the last one.
+    setImmediate(() => {
+      void queue.report({
+        type: 'delivery-report',
+        user: transfer.user,
+        sessionId: transfer.sessionId,
+        edgeId: transfer.edgeId,
+        dialog: transfer.dialog,
+        byeCSeq: transfer.byeCSeq,
+        results: transfer.messages.map((m) => ({
+          id: m.id,
+          status: 200,
+          sent: true,
+          arrivedAt: m.arrivedAt,
+          from: m.from,
+          bytes: m.bytes,
+        })),
+      });
+    });
+  },
+  async closeSession() {},
+};
+
+const watchers = new Map<string, Subscription>();
+/** The watchers' NOTIFY after a change: the count, the list, the dialog's counters. */
+async function notify(user: string): Promise<void> {
+  const nowSec = Math.floor(Date.now() / 1000);
+  await messages.count(user, nowSec);
+  await messages.list(user, nowSec, 50);
+  const sub = watchers.get(user);
+  if (sub) await subscriptions.nextNotify(user, sub.dialogId);
+}
+
+const deliver = buildDeliver({
+  ports: {
+    messages,
+    sessions,
+    edge,
+    changes: {
+      userChanged: async (user) => {
+        await notify(user);
+        done.get(user)?.();
+      },
+    },
+  },
+  now: Date.now,
+});
+const consumer = new SqliteJobConsumer({
+  queue: backend.queues.delivery,
+  handler: deliver,
+  batchSize: 1,
+  concurrency: 16,
+});
+consumer.start();
+
+async function pull(user: string, ids: string[]): Promise<void> {
+  const nowSec = Math.floor(Date.now() / 1000);
+  const d = dialogOf(user, `sub-${user}`);
+  const sub: Subscription = {
+    user,
+    dialogId: `${d.callId};${d.localTag};${d.remoteTag}`,
+    dialog: d,
+    version: 0,
+    expiresAt: nowSec + 600,
+    state: 'active',
+  };
+  await subscriptions.put(sub);
+  watchers.set(user, sub);
+  await notify(user);
+  const found = await messages.getMany(user, ids, nowSec);
+  const inv = dialogOf(user, `inv-${user}`);
+  const session: DeliverySession = {
+    user,
+    sessionId: `s-${user}`,
+    dialogId: `${inv.callId};${inv.localTag};${inv.remoteTag}`,
+    dialog: inv,
+    retrieve: found.map((m) => m.id),
+    clientPath: 'msrp://127.0.0.1:9/c;tcp',
+    localPath: `msrp://127.0.0.1:2855/s-${user};tcp`,
+    state: 'waiting',
+    createdAt: new Date().toISOString(),
+    expiresAt: nowSec + 3600,
+  };
+  const settled = new Promise<void>((resolve) => done.set(user, resolve));
+  await queue.enqueue({ user, sessionId: session.sessionId, edgeId: 'local', session });
+  await settled;
+  done.delete(user);
+  watchers.delete(user);
+  await subscriptions.endNotify(user, sub.dialogId);
+}
+
+console.log(`store share of full pulls of ${PER_USER} messages: SQLite FULL, ${RATE} pulls/s started`);
+console.log('  round  pulls  CPU µs/pull  writes/pull  commits/pull  disk KiB/pull  wall s');
+try {
+  for (let round = 0; round <= ROUNDS; round++) {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const users = Array.from({ length: PULLS }, (_, u) => `sip:r${round}-u${u}@example.com`);
+    const ids: string[][] = [];
+    for (let u = 0; u < users.length; u += 50) {
+      await Promise.all(
+        users.slice(u, u + 50).map(async (user) => {
+          const stored: string[] = [];
+          for (let n = 0; n < PER_USER; n++) stored.push((await messages.put(messageOf(user, n, nowSec))).message.id);
+          ids[users.indexOf(user)] = stored;
+        }),
+      );
+    }
+    if (profiler && round > 0) await profiler.post('Profiler.start');
+    const before = { cpu: process.cpuUsage(), writes, commits, disk: await writeBytes(), at: performance.now() };
+    const pulls: Promise<void>[] = [];
+    for (let u = 0; u < users.length; u++) {
+      const due = before.at + (u * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      pulls.push(pull(users[u]!, ids[u]!));
+    }
+    await Promise.all(pulls);
+    const cpu = process.cpuUsage(before.cpu);
+    if (profiler && round > 0)
+      await profiler.post('Profiler.stop').then(({ profile }) => writeFile(PROFILE!, JSON.stringify(profile)));
+    const disk = (await writeBytes()) - before.disk;
+    const n = users.length;
+    // Round 0 warms the JIT up: not printed.
+    if (round === 0) continue;
+    console.log(
+      `${String(round).padStart(7)} ${String(n).padStart(6)} ${((cpu.user + cpu.system) / n).toFixed(0).padStart(12)} ` +
+        `${((writes - before.writes) / n).toFixed(1).padStart(12)} ${((commits - before.commits) / n).toFixed(2).padStart(13)} ` +
+        `${(disk / 1024 / n).toFixed(1).padStart(14)} ${((performance.now() - before.at) / 1000).toFixed(1).padStart(7)}`,
+    );
+  }
+} finally {
+  await consumer.stop();
+  backend.close();
+  await rm(dir, { recursive: true, force: true });
+}
