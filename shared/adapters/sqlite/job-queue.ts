@@ -7,6 +7,14 @@
  * before `send` resolves, so a restart loses none; at start-up the jobs the dead process held
  * become visible again at once (only one process opens the database).
  *
+ * A job sent while this process's consumer runs is received in the write that queues it (its
+ * receive count, first receive and visibility set in the INSERT) and handed to the consumer in
+ * memory: no receive write of its own, and no poll (a write that mostly found nothing) after each
+ * job. What SQS does stays: a handler that fails it or outlives the visibility timeout leaves it
+ * to come back then (received again, from the table); a process that dies with it leaves it
+ * received once more at start-up, so a job that crashes the process each time is dead-lettered
+ * after `maxReceiveCount` start-ups as after as many failed receives.
+ *
  * The consumer hands batches to the same `SqsBatchHandler` Lambda's event source mapping calls
  * in AWS, so the handlers cannot tell the two apart.
  */
@@ -39,10 +47,12 @@ export interface ReceivedJob {
 export class SqliteJobQueue {
   private readonly s;
   private readonly waiters = new Set<() => void>();
-  /** Jobs sent by this process so far: a consumer that saw none since its receive need not look again. */
-  sent = 0;
-  /** The last receive saw every visible job (none left behind for the next). */
+  /** The last look at the table saw every visible job (none left behind for the next). */
   drained = false;
+  /** Jobs received at their send, waiting for a consumer loop (oldest first). */
+  private readonly handed: ReceivedJob[] = [];
+  /** Consumers running on this queue (SqliteJobConsumer.start): sends are received as written. */
+  private consumers = 0;
 
   constructor(
     private readonly store: SqliteDatabase,
@@ -52,6 +62,14 @@ export class SqliteJobQueue {
     const db = store.db;
     this.s = {
       send: db.prepare('INSERT INTO jobs (queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?)'),
+      // Sent and received in one write: hidden for the visibility timeout, received once.
+      sendReceived: db.prepare(
+        'INSERT INTO jobs (queue, body, sent_at, visible_at, receive_count, first_received_at) VALUES (?, ?, ?, ?, 1, ?)',
+      ),
+      // A job received at its send that no handler took (its consumer stopped): due again now.
+      unhand: db.prepare(
+        'UPDATE jobs SET visible_at = ?, receive_count = receive_count - 1 WHERE id = ? AND receive_count = ? AND dead_at IS NULL',
+      ),
       ready: db.prepare<[string, number, number], JobRow>(
         'SELECT id, body, sent_at, receive_count, first_received_at FROM jobs ' +
           `WHERE queue = ? AND dead_at IS NULL AND visible_at <= ? ORDER BY visible_at, id ${LIMIT_PARAM}`,
@@ -74,20 +92,68 @@ export class SqliteJobQueue {
 
   /**
    * Queue a job; resolves once it is committed and, unless `sync` is false
-   * (SqliteDatabase's WriteOptions), on disk.
+   * (SqliteDatabase's WriteOptions), on disk. While a consumer runs, the job is received in the
+   * same write and handed to it.
    */
   async send(body: string, options: WriteOptions = {}): Promise<void> {
     const now = this.now();
-    await this.store.write(() => this.s.send.run(this.spec.name, body, now, now), options);
-    this.sent++;
+    const received = this.consumers > 0;
+    const hiddenUntil = now + this.spec.visibilityTimeoutSeconds * 1000;
+    const id = await this.store.write(
+      () =>
+        Number(
+          (received
+            ? this.s.sendReceived.run(this.spec.name, body, now, hiddenUntil, now)
+            : this.s.send.run(this.spec.name, body, now, now)
+          ).lastInsertRowid,
+        ),
+      options,
+    );
+    if (received) {
+      const job: ReceivedJob = { id, body, receiveCount: 1, sentAt: now, firstReceivedAt: now };
+      if (this.consumers > 0) this.handed.push(job);
+      // The consumer stopped meanwhile: the job is due now, for the next one.
+      else await this.unhand([job]);
+    } else {
+      this.drained = false;
+    }
     this.wake();
   }
 
+  /** A consumer starts taking this queue's jobs: sends from now on are received as they are written. */
+  attach(): void {
+    this.consumers++;
+  }
+
+  /** A consumer stopped: the last one gives the jobs handed to none back (due at once). */
+  async detach(): Promise<void> {
+    if (--this.consumers > 0) return;
+    await this.unhand(this.handed.splice(0));
+  }
+
+  private async unhand(jobs: readonly ReceivedJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const now = this.now();
+    await this.store.write(() => {
+      for (const job of jobs) this.s.unhand.run(now, job.id, job.receiveCount);
+    });
+    this.drained = false;
+  }
+
   /**
-   * Take up to `max` visible jobs, hiding each for the visibility timeout; jobs past their
-   * receive limit go to the dead-letter side instead.
+   * Take up to `max` jobs: those received at their send first (no write); else, when `look`
+   * or the last look left some behind, the visible ones in the table, each hidden for the
+   * visibility timeout; jobs past their receive limit go to the dead-letter side instead. A
+   * look that finds none is a read, not a write.
    */
-  receive(max: number): Promise<ReceivedJob[]> {
+  receive(max: number, look = true): Promise<ReceivedJob[]> {
+    const now = this.now();
+    const handed = this.takeHanded(max, now);
+    if (handed.length > 0 || (!look && this.drained)) return Promise.resolve(handed);
+    if (this.s.ready.all(this.spec.name, now, 1).length === 0) {
+      this.drained = true;
+      return Promise.resolve([]);
+    }
     // A receive mark lost in a crash is harmless: start-up makes every job visible again.
     return this.store.write(
       () => {
@@ -115,6 +181,20 @@ export class SqliteJobQueue {
       },
       { sync: false },
     );
+  }
+
+  /**
+   * Up to `max` jobs received at their send. One that waited past its visibility timeout (every
+   * loop busy that long) is visible in the table again: left to a look, which receives it anew.
+   */
+  private takeHanded(max: number, now: number): ReceivedJob[] {
+    const out: ReceivedJob[] = [];
+    while (out.length < max && this.handed.length > 0) {
+      const job = this.handed.shift()!;
+      if (job.firstReceivedAt + this.spec.visibilityTimeoutSeconds * 1000 > now) out.push(job);
+      else this.drained = false;
+    }
+    return out;
   }
 
   /** Done with a job: removed, unless its visibility ran out and it was received again since. */
@@ -151,18 +231,23 @@ export class SqliteJobQueue {
     return this.s.dead.all(this.spec.name).map((r) => ({ body: r.body, receiveCount: r.receive_count }));
   }
 
-  /** Resolves at a `send` (one waiter per job) or after `ms`, whichever comes first. */
-  waitForJob(ms: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Resolves at a `send` (one waiter per job; true) or after `ms` or at `signal` (false),
+   * whichever comes first.
+   */
+  waitForJob(ms: number, signal: AbortSignal): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (sent: boolean) => {
         clearTimeout(timer);
-        this.waiters.delete(done);
-        signal.removeEventListener('abort', done);
-        resolve();
+        this.waiters.delete(woken);
+        signal.removeEventListener('abort', idle);
+        resolve(sent);
       };
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
+      const woken = () => done(true);
+      const idle = () => done(false);
+      const timer = setTimeout(idle, ms);
+      this.waiters.add(woken);
+      signal.addEventListener('abort', idle, { once: true });
     });
   }
 
@@ -241,6 +326,7 @@ export class SqliteJobConsumer {
     // Every idle loop waits on this one signal: more than Node's default 10 is by design.
     setMaxListeners(0, abort.signal);
     this.abort = abort;
+    this.options.queue.attach();
     this.loops = Promise.all(Array.from({ length: this.concurrency }, () => this.run(abort.signal))).then(
       () => undefined,
     );
@@ -253,31 +339,33 @@ export class SqliteJobConsumer {
     this.abort?.abort();
     await loops;
     this.loops = undefined;
+    // Not given back (the store closed first): start-up makes them due again.
+    await this.options.queue
+      .detach()
+      .catch((err: unknown) => this.onError(new Error(`give-back failed: ${String(err)}`)));
   }
 
   private async run(signal: AbortSignal): Promise<void> {
     const { queue } = this.options;
+    // Look at the table at start (jobs from before) and after each idle poll (jobs whose
+    // visibility ran out); otherwise take what sends hand over, and look again only when the
+    // last look left jobs behind.
+    let look = true;
     while (!signal.aborted) {
       let jobs: ReceivedJob[];
-      const sentBefore = queue.sent;
       try {
-        jobs = await queue.receive(this.batchSize);
+        jobs = await queue.receive(this.batchSize, look);
       } catch (err) {
         this.onError(new Error(`receive failed: ${String(err)}`, { cause: err }));
-        await queue.waitForJob(this.idlePollMs, signal);
+        look = !(await queue.waitForJob(this.idlePollMs, signal));
         continue;
       }
       if (jobs.length === 0) {
-        await queue.waitForJob(this.idlePollMs, signal);
+        look = !(await queue.waitForJob(this.idlePollMs, signal));
         continue;
       }
+      look = false;
       await this.handle(jobs);
-      // A short batch took every visible job: unless one was sent since, looking again at once
-      // would find none (a write for nothing, twice per pull); a send wakes an idle loop, and
-      // the idle poll finds jobs whose visibility ran out, as before.
-      if (jobs.length < this.batchSize && queue.drained && queue.sent === sentBefore) {
-        await queue.waitForJob(this.idlePollMs, signal);
-      }
     }
   }
 

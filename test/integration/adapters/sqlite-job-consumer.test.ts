@@ -1,7 +1,9 @@
 /**
- * The local job consumer looks for jobs when there may be some: a job sent while a batch is
- * handled is taken as soon as that batch is done (not at the next idle poll), and a consumer that
- * took every visible job does not run another receive (a write) until a job is sent.
+ * The local job consumer: a job sent while a batch is handled is taken as soon as that batch is
+ * done (not at the next idle poll); a job sent while it runs is received in the write that queues
+ * it (no receive write, no look that finds nothing), yet counted as SQS counts receives, so a job
+ * that takes the process down with it each time is dead-lettered; a consumer that stops gives
+ * back what it was handed and did not take.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteDatabase, SqliteJobConsumer, SqliteJobQueue } from '#shared/adapters/sqlite/index.ts';
@@ -13,18 +15,25 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+const SPEC = {
+  name: 'jobs',
+  dlqName: 'jobs-dlq',
+  visibilityTimeoutSeconds: 30,
+  maxReceiveCount: 3,
+  dlqRetentionSeconds: 3600,
+};
+
+async function folder() {
+  const temp = await tempDir();
+  cleanups.push(temp.remove);
+  return temp;
+}
+
 async function openQueue() {
-  const { dir, remove } = await tempDir();
-  cleanups.push(remove);
+  const { dir } = await folder();
   const db = await SqliteDatabase.open({ dataDir: dir });
   cleanups.push(() => db.close());
-  return new SqliteJobQueue(db, {
-    name: 'jobs',
-    dlqName: 'jobs-dlq',
-    visibilityTimeoutSeconds: 30,
-    maxReceiveCount: 3,
-    dlqRetentionSeconds: 3600,
-  });
+  return { queue: new SqliteJobQueue(db, SPEC), db };
 }
 
 function consume(queue: SqliteJobQueue, handler: SqsBatchHandler): SqliteJobConsumer {
@@ -42,7 +51,7 @@ const until = async (cond: () => boolean, ms = 5_000) => {
 
 describe('SQLite job consumer', () => {
   it('takes a job sent while its batch is handled right after that batch', async () => {
-    const queue = await openQueue();
+    const { queue } = await openQueue();
     const handled: string[] = [];
     consume(queue, async (event) => {
       for (const r of event.Records) {
@@ -57,22 +66,58 @@ describe('SQLite job consumer', () => {
     expect(handled).toEqual(['first', 'second']);
   });
 
-  it('runs no receive after taking every visible job, until a job is sent', async () => {
-    const queue = await openQueue();
-    const receive = vi.spyOn(queue, 'receive');
+  it('a job sent while the consumer runs costs two writes: queued (and received) in one, deleted in the other', async () => {
+    const { queue, db } = await openQueue();
     const handled: string[] = [];
     consume(queue, async (event) => {
-      handled.push(...event.Records.map((r) => r.body));
+      handled.push(...event.Records.map((r) => `${r.body}:${r.attributes.ApproximateReceiveCount}`));
       return { batchItemFailures: [] };
     });
-    await until(() => receive.mock.calls.length === 1);
-    await queue.send('a');
-    await until(() => handled.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    const write = vi.spyOn(db, 'write');
+    for (const body of ['a', 'b']) {
+      await queue.send(body);
+      await until(() => handled.length === ['a', 'b'].indexOf(body) + 1);
+    }
+    await until(() => queue.depth().ready === 0);
     await new Promise((r) => setTimeout(r, 100));
-    // The empty look at start, the one that took 'a': none after it.
-    expect(receive.mock.calls.length).toBe(2);
-    await queue.send('b');
-    await until(() => handled.length === 2);
-    expect(handled).toEqual(['a', 'b']);
+    // No receive write, and no look at the table (a write when it found nothing) after each job.
+    expect(handled).toEqual(['a:1', 'b:1']);
+    expect(write).toHaveBeenCalledTimes(4);
+  });
+
+  it('a job received at its send is dead-lettered after maxReceiveCount start-ups that died with it', async () => {
+    const { dir } = await folder();
+    const spec = { ...SPEC, maxReceiveCount: 3 };
+    // A consumer takes it at its send, and the process dies before the handler is done.
+    let db = await SqliteDatabase.open({ dataDir: dir });
+    let queue = new SqliteJobQueue(db, spec);
+    queue.attach();
+    await queue.send('poison');
+    expect((await queue.receive(1, false)).map((j) => j.receiveCount)).toEqual([1]);
+    db.close();
+    // Each start-up receives it once more, until the limit.
+    for (const count of [2, 3]) {
+      db = await SqliteDatabase.open({ dataDir: dir });
+      queue = new SqliteJobQueue(db, spec);
+      await queue.releaseAll();
+      expect((await queue.receive(1)).map((j) => j.receiveCount)).toEqual([count]);
+      db.close();
+    }
+    db = await SqliteDatabase.open({ dataDir: dir });
+    cleanups.push(() => db.close());
+    queue = new SqliteJobQueue(db, spec);
+    await queue.releaseAll();
+    expect(await queue.receive(1)).toEqual([]);
+    expect(queue.deadLetters()).toEqual([{ body: 'poison', receiveCount: 3 }]);
+  });
+
+  it('a consumer that stops gives the jobs handed to none back, due at once for the next', async () => {
+    const { queue } = await openQueue();
+    queue.attach();
+    await queue.send('left');
+    await queue.detach();
+    const [job] = await queue.receive(1);
+    expect(job).toMatchObject({ body: 'left', receiveCount: 1 });
   });
 });
