@@ -8,7 +8,7 @@
  * holding 10 messages of about 700 bytes, RATE started per second (the pull bench's shape).
  *
  * Prints this process's CPU µs per pull (the store's work, the handlers' around it, the job
- * consumer), the store writes per pull (SqliteDatabase.write calls), commits per pull, and the
+ * consumer), the store writes per pull (SqliteDatabase.write calls), commits and fdatasyncs per pull, and the
  * bytes sent to storage per pull (/proc/self/io write_bytes: WAL frames and checkpoints).
  * Figures from one process on a shared machine: compare runs made in the same minute.
  *
@@ -17,7 +17,9 @@
  * puts the database where an fdatasync costs nothing: as many commits as the writes allow)
  */
 import { Session } from 'node:inspector/promises';
+import fs from 'node:fs';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteBackend, SqliteJobConsumer } from '#shared/adapters/sqlite/index.ts';
@@ -60,6 +62,16 @@ Object.defineProperty(db, 'commit', {
     },
   },
 });
+
+// fdatasyncs (the store's, of the WAL and at checkpoints): each costs the loop a hand-off to
+// libuv's thread pool and the kernel its flush.
+let fdatasyncs = 0;
+const fdatasync = fs.fdatasync;
+fs.fdatasync = ((fd: number, cb: fs.NoParamCallback) => {
+  fdatasyncs++;
+  fdatasync(fd, cb);
+}) as typeof fs.fdatasync;
+syncBuiltinESMExports();
 
 const writeBytes = async () => Number(/write_bytes:\s+(\d+)/.exec(await readFile('/proc/self/io', 'utf8'))?.[1]);
 
@@ -201,7 +213,7 @@ async function pull(user: string, ids: string[]): Promise<void> {
 }
 
 console.log(`store share of full pulls of ${PER_USER} messages: SQLite FULL, ${RATE} pulls/s started`);
-console.log('  round  pulls  CPU µs/pull  writes/pull  commits/pull  disk KiB/pull  wall s');
+console.log('  round  pulls  CPU µs/pull  writes/pull  commits/pull  fdatasyncs/pull  disk KiB/pull  wall s');
 try {
   for (let round = 0; round <= ROUNDS; round++) {
     const nowSec = Math.floor(Date.now() / 1000);
@@ -217,7 +229,14 @@ try {
       );
     }
     if (profiler && round > 0) await profiler.post('Profiler.start');
-    const before = { cpu: process.cpuUsage(), writes, commits, disk: await writeBytes(), at: performance.now() };
+    const before = {
+      cpu: process.cpuUsage(),
+      writes,
+      commits,
+      fdatasyncs,
+      disk: await writeBytes(),
+      at: performance.now(),
+    };
     const pulls: Promise<void>[] = [];
     for (let u = 0; u < users.length; u++) {
       const due = before.at + (u * 1000) / RATE;
@@ -236,6 +255,7 @@ try {
     console.log(
       `${String(round).padStart(7)} ${String(n).padStart(6)} ${((cpu.user + cpu.system) / n).toFixed(0).padStart(12)} ` +
         `${((writes - before.writes) / n).toFixed(1).padStart(12)} ${((commits - before.commits) / n).toFixed(2).padStart(13)} ` +
+        `${((fdatasyncs - before.fdatasyncs) / n).toFixed(2).padStart(16)} ` +
         `${(disk / 1024 / n).toFixed(1).padStart(14)} ${((performance.now() - before.at) / 1000).toFixed(1).padStart(7)}`,
     );
   }
