@@ -3,6 +3,25 @@
  * relational tables, plus the summary counters and the job queues the local default needs.
  * `expires_at` is epoch seconds everywhere, filtered on every read (the sweep deletes late).
  */
+/**
+ * Delivery sessions, in a rowid table: a session's row (its document about 1 KiB) is appended
+ * after the last one, in the same leaf. Keyed by its random id in a WITHOUT ROWID table, each
+ * landed in a leaf of its own and spilled into an overflow page (rows over about 1,000 bytes do
+ * there: https://sqlite.org/withoutrowid.html#when_to_use_without_rowid), 4-5 pages written per
+ * delivery where the id's index entry and the shared last leaf are 1-3.
+ */
+const SESSIONS = `
+CREATE TABLE IF NOT EXISTS sessions (
+  session_id TEXT PRIMARY KEY,
+  doc TEXT NOT NULL,
+  state TEXT NOT NULL,
+  lease_until INTEGER,
+  local_cseq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+`;
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   user TEXT NOT NULL,
@@ -55,15 +74,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires_at);
 
-CREATE TABLE IF NOT EXISTS sessions (
-  session_id TEXT PRIMARY KEY,
-  doc TEXT NOT NULL,
-  state TEXT NOT NULL,
-  lease_until INTEGER,
-  local_cseq INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+${SESSIONS}
 
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,6 +107,16 @@ const DROPPED_COLUMNS: { table: string; column: string }[] = [
 
 /** Bring a database made by an earlier version up to SCHEMA. */
 export function upgrade(db: { prepare(sql: string): { all(): unknown[] }; exec(sql: string): unknown }): void {
+  // Sessions made WITHOUT ROWID: copied into the rowid table once.
+  const [sessions] = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'sessions'").all() as {
+    sql: string;
+  }[];
+  if (sessions && /WITHOUT\s+ROWID\s*$/i.test(sessions.sql)) {
+    db.exec(
+      `BEGIN; ALTER TABLE sessions RENAME TO sessions_old; DROP INDEX sessions_by_expiry; ${SESSIONS} ` +
+        'INSERT INTO sessions SELECT * FROM sessions_old; DROP TABLE sessions_old; COMMIT;',
+    );
+  }
   const columnsOf = (table: string) =>
     (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
   for (const { table, column, definition } of ADDED_COLUMNS) {

@@ -137,6 +137,28 @@ describe('SQLite backend', () => {
     expect(await backend.ports.messages.claimMany(ALICE, ids, 's-2', NOW, 60)).toEqual([]);
   });
 
+  it('opens a database whose sessions were made WITHOUT ROWID: copied into the rowid table, still there', async () => {
+    const dir = await folder();
+    const first = await openSqliteBackend({ dataDir: dir, now: () => NOW * 1000 });
+    const s = session({ sessionId: 'kept' });
+    await first.ports.sessions.put(s);
+    first.close();
+    // The table as an earlier version made it, with the row in it.
+    const older = new Database(path.join(dir, DATABASE_FILE));
+    older.exec(
+      'ALTER TABLE sessions RENAME TO s2; DROP INDEX sessions_by_expiry; ' +
+        'CREATE TABLE sessions (session_id TEXT PRIMARY KEY, doc TEXT NOT NULL, state TEXT NOT NULL, lease_until INTEGER, ' +
+        'local_cseq INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID; INSERT INTO sessions SELECT * FROM s2; ' +
+        'DROP TABLE s2; CREATE INDEX sessions_by_expiry ON sessions (expires_at);',
+    );
+    older.close();
+    const backend = await open(dir);
+    const made = backend.database.db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'sessions'").pluck().get();
+    expect(made).not.toMatch(/WITHOUT ROWID/i);
+    expect(await backend.ports.sessions.get('kept')).toEqual(s);
+    expect(await backend.ports.sessions.begin(session({ sessionId: 'new' }), NOW, 60)).toBe(1);
+  });
+
   it('writes sharing a commit keep their own outcome: a failing one undoes only itself', async () => {
     const backend = await open(await folder());
     const [a, bad, b] = await Promise.allSettled([
