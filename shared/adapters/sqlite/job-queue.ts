@@ -53,6 +53,8 @@ export class SqliteJobQueue {
   private readonly handed: ReceivedJob[] = [];
   /** Consumers running on this queue (SqliteJobConsumer.start): sends are received as written. */
   private consumers = 0;
+  /** Deletes waiting for the next commit, in one write. */
+  private deleting: { jobs: Pick<ReceivedJob, 'id' | 'receiveCount'>[]; done: Promise<void> } | undefined;
 
   constructor(
     private readonly store: SqliteDatabase,
@@ -197,17 +199,33 @@ export class SqliteJobQueue {
     return out;
   }
 
-  /** Done with a job: removed, unless its visibility ran out and it was received again since. */
-  async delete(jobs: readonly Pick<ReceivedJob, 'id' | 'receiveCount'>[]): Promise<void> {
-    if (jobs.length === 0) return;
+  /**
+   * Done with a job: removed, unless its visibility ran out and it was received again since. The
+   * deletes asked for before the next commit share one write.
+   */
+  delete(jobs: readonly Pick<ReceivedJob, 'id' | 'receiveCount'>[]): Promise<void> {
+    if (jobs.length === 0) return Promise.resolve();
+    if (this.deleting) {
+      this.deleting.jobs.push(...jobs);
+      return this.deleting.done;
+    }
+    const batch = [...jobs];
     // Lost in a crash, a handled job runs once more after the restart, as when the crash comes
     // between the handler and this delete; the handlers are idempotent. No wait for the fdatasync.
-    await this.store.write(
+    const done = this.store.write(
       () => {
-        for (const job of jobs) this.s.delete.run(job.id, job.receiveCount);
+        // Deletes asked for from here on make a write of their own.
+        this.deleting = undefined;
+        for (const job of batch) this.s.delete.run(job.id, job.receiveCount);
       },
       { sync: false },
     );
+    this.deleting = { jobs: batch, done };
+    // Not run (the store closed or broke): the next delete tries a write of its own.
+    done.catch(() => {
+      if (this.deleting?.done === done) this.deleting = undefined;
+    });
+    return done;
   }
 
   /** Start-up: the jobs a dead process held are visible again now. */

@@ -112,6 +112,20 @@ describe('SQLite job consumer', () => {
     expect(queue.deadLetters()).toEqual([{ body: 'poison', receiveCount: 3 }]);
   });
 
+  it('the deletes of jobs handled side by side share one write', async () => {
+    const { queue, db } = await openQueue();
+    for (const body of ['a', 'b', 'c']) await queue.send(body);
+    const jobs = await queue.receive(3);
+    const write = vi.spyOn(db, 'write');
+    await Promise.all(jobs.map((job) => queue.delete([job])));
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(queue.depth().ready).toBe(0);
+    // The next one is a write of its own.
+    await queue.send('d');
+    await queue.delete(await queue.receive(1));
+    expect(queue.depth().ready).toBe(0);
+  });
+
   it('a consumer that stops gives the jobs handed to none back, due at once for the next', async () => {
     const { queue } = await openQueue();
     queue.attach();
