@@ -2,7 +2,7 @@
  * The store's share of a full pull, without SIP or MSRP: the store calls one pull makes on the
  * local default (SQLite, FULL), in the order the handlers make them, with the real delivery
  * handler on the real job consumer and an edge that reports every message delivered at once.
- * Per pull: SUBSCRIBE (subscription put, count, list, NOTIFY counters), INVITE (the ids' batch
+ * Per pull: SUBSCRIBE (subscription put with its NOTIFY's counters, count, list), INVITE (the ids' batch
  * read, the delivery job), the job (session begin, claims, hand-off), the report (deletes,
  * watchers' NOTIFY: count, list, counters), the unsubscribe (last NOTIFY). PULLS pulls of users
  * holding 10 messages of about 700 bytes, RATE started per second (the pull bench's shape).
@@ -187,9 +187,11 @@ async function pull(user: string, ids: string[]): Promise<void> {
     expiresAt: nowSec + 600,
     state: 'active',
   };
-  await subscriptions.put(sub);
+  // The SUBSCRIBE's put takes its first NOTIFY's counters (functions/subscribe/logic.ts).
+  await subscriptions.put({ ...sub, version: 1, dialog: { ...sub.dialog, localCSeq: 1 } });
   watchers.set(user, sub);
-  await notify(user);
+  await messages.count(user, nowSec);
+  await messages.list(user, nowSec, 50);
   const found = await messages.getMany(user, ids, nowSec);
   const inv = dialogOf(user, `inv-${user}`);
   const session: DeliverySession = {
