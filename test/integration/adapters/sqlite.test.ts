@@ -11,6 +11,7 @@ import {
   DATABASE_FILE,
   DataDirInUseError,
   openSqliteBackend,
+  SqliteDeferredMessageStore,
   type SqliteBackend,
 } from '#shared/adapters/sqlite/index.ts';
 import { ALICE, NOW, message, session, tempDir } from './fixtures.ts';
@@ -157,6 +158,23 @@ describe('SQLite backend', () => {
     expect(made).not.toMatch(/WITHOUT ROWID/i);
     expect(await backend.ports.sessions.get('kept')).toEqual(s);
     expect(await backend.ports.sessions.begin(session({ sessionId: 'new' }), NOW, 60)).toBe(1);
+  });
+
+  it('housekeeping forgets leases that lapsed (a delivery that never settled), not live ones', async () => {
+    let nowMs = NOW * 1000;
+    const backend = await open(await folder(), () => nowMs);
+    const [a, b] = [message(), message()];
+    for (const m of [a, b]) await backend.ports.messages.put(m);
+    await backend.ports.messages.claimMany(ALICE, [a.id], 's-1', NOW, 60);
+    await backend.ports.messages.claimMany(ALICE, [b.id], 's-2', NOW + 50, 60);
+    const leases = (backend.ports.messages as SqliteDeferredMessageStore).leases;
+    expect(leases.size).toBe(2);
+    nowMs = (NOW + 61) * 1000;
+    await backend.housekeeping();
+    expect(leases.size).toBe(1);
+    // The live one still holds.
+    expect(await claimOne(backend.ports.messages, ALICE, b.id, 's-3', NOW + 61, 60)).toBeUndefined();
+    expect(await claimOne(backend.ports.messages, ALICE, a.id, 's-3', NOW + 61, 60)).toEqual(a);
   });
 
   it('writes sharing a commit keep their own outcome: a failing one undoes only itself', async () => {
