@@ -231,15 +231,19 @@ export class MsrpParser {
       if (crlf + 2 > this.maxHeaderBytes) {
         return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
       }
-      const line = view.toString('utf8', lineStart, crlf);
       phase.scan = crlf + 2;
       phase.searched = 0;
       const start = phase.start;
       if (!start) {
+        const line = view.toString('utf8', lineStart, crlf);
         phase.start = parseStartLine(line);
         if (!phase.start) return this.fail('bad-start-line', `bad start line: ${truncate(line)}`);
         continue;
       }
+      // A header line is read as text once, by buildFrame, with the whole head: here only the
+      // blank line and the end-line matter.
+      if (crlf !== lineStart && !startsWithDashes(view, lineStart, crlf)) continue;
+      const line = view.toString('utf8', lineStart, crlf);
       if (line === '') {
         // RFC 4975 §9: content-stuff = *(Other-Mime-header CRLF) Content-Type 2CRLF data CRLF.
         this.phase = {
@@ -307,6 +311,13 @@ export class MsrpParser {
       phase.scan = at + 1;
     }
   }
+}
+
+/** Whether `view[from, end)` begins with the seven dashes of an end-line (RFC 4975 §9). */
+function startsWithDashes(view: Buffer, from: number, end: number): boolean {
+  if (end - from < END_LINE_DASHES.length) return false;
+  for (let i = 0; i < END_LINE_DASHES.length; i++) if (view[from + i] !== 0x2d) return false;
+  return true;
 }
 
 /** Could the bytes so far still become `MSRP `? Lets garbage fail before a CRLF arrives. */
@@ -445,10 +456,22 @@ function buildFrame(
   return request;
 }
 
+/**
+ * To-Path and From-Path values lately found valid, with their URIs. Every frame of a session
+ * carries the same two (RFC 4975 §7.1, §7.2), so each is read once, not at every frame; a result
+ * depends on the text alone. Bounded: emptied when full.
+ */
+const validPaths = new Map<string, readonly string[]>();
+const VALID_PATHS_KEPT = 256;
+
 function parsePathHeader(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
+  const known = validPaths.get(value);
+  if (known !== undefined) return known.slice();
   const uris = value.split(/\s+/).filter(Boolean);
   if (uris.length === 0 || uris.some((u) => !parseMsrpUri(u))) return undefined;
+  if (validPaths.size >= VALID_PATHS_KEPT) validPaths.clear();
+  validPaths.set(value, uris.slice());
   return uris;
 }
 

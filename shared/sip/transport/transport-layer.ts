@@ -79,6 +79,9 @@ export class TransportLayer {
   private bound: BoundPorts = {};
   private nextConnection = 1;
   private running = false;
+  /** start() has bound every listener: the ports in `bound` are final. */
+  private started = false;
+  private readonly sentByOf = new Map<TransportName, Readonly<{ host: string; port: number }>>();
   /** Datagrams read and not yet handled, oldest first from `udpHead`, each with when it was read. */
   private udpQueue: (QueuedDatagram | undefined)[] = [];
   private udpHead = 0;
@@ -159,6 +162,8 @@ export class TransportLayer {
       await this.stop();
       throw err;
     }
+    this.sentByOf.clear();
+    this.started = true;
     this.log('info', 'SIP transports listening', { host: c.host, ...this.bound });
     return { ...this.bound };
   }
@@ -166,6 +171,8 @@ export class TransportLayer {
   /** Close listeners and every connection. */
   async stop(): Promise<void> {
     this.running = false;
+    this.started = false;
+    this.sentByOf.clear();
     this.udpQueue = [];
     this.udpHead = 0;
     this.udpQueuedBytes = 0;
@@ -224,14 +231,16 @@ export class TransportLayer {
   }
 
   /** The sent-by to put in our Via for a request sent over `transport` (RFC 3261 §18.1.1). */
-  sentBy(transport: TransportName): { host: string; port: number } {
+  sentBy(transport: TransportName): Readonly<{ host: string; port: number }> {
+    // Asked for at every request sent; fixed once the listeners are bound (net.isIPv6 is a regex).
+    const known = this.sentByOf.get(transport);
+    if (known) return known;
     const advertised = this.config.advertised?.[transport];
-    if (advertised) {
-      return { host: net.isIPv6(advertised.host) ? `[${advertised.host}]` : advertised.host, port: advertised.port };
-    }
-    const host = this.config.advertisedHost ?? this.config.host;
-    const port = this.bound[transport === 'udp' ? 'udp' : transport] ?? defaultPort(transport);
-    return { host: net.isIPv6(host) ? `[${host}]` : host, port };
+    const host = advertised?.host ?? this.config.advertisedHost ?? this.config.host;
+    const port = advertised?.port ?? this.bound[transport === 'udp' ? 'udp' : transport] ?? defaultPort(transport);
+    const sentBy = Object.freeze({ host: net.isIPv6(host) ? `[${host}]` : host, port });
+    if (this.started) this.sentByOf.set(transport, sentBy);
+    return sentBy;
   }
 
   /**
