@@ -575,11 +575,15 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
   if (containsEndLine(body, spec.transactionId)) {
     throw new TypeError(`MSRP body contains the end-line of transaction ${spec.transactionId}`);
   }
-  return Buffer.concat([
-    Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'),
-    body,
-    Buffer.from(`\r\n${endLine}`, 'utf8'),
-  ]);
+  // One buffer, written in place: head, body, CRLF and end-line (no parts to concatenate).
+  const head = `${lines.join('\r\n')}\r\n\r\n`;
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const frame = Buffer.allocUnsafe(headBytes + body.byteLength + 2 + endLine.length);
+  frame.write(head, 0, headBytes, 'utf8');
+  frame.set(body, headBytes);
+  // The end-line is ASCII: the transaction id is an ident (checked above).
+  frame.write(`\r\n${endLine}`, headBytes + body.byteLength, 'latin1');
+  return frame;
 }
 
 /**
@@ -640,12 +644,19 @@ export function wantsResponse(request: { method?: string; failureReport?: string
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-/** A random ident (RFC 4975 §9) of `length` characters, 62 symbols each. */
+/** ID_ALPHABET's character codes, and room to spell an ident in before it becomes one string. */
+const ID_CODES = Buffer.from(ID_ALPHABET, 'latin1');
+const IDENT_SCRATCH = Buffer.alloc(64);
+
+/**
+ * A random ident (RFC 4975 §9) of `length` characters, 62 symbols each. Two per SEND: spelled in
+ * bytes and made one string at once, not grown a character at a time.
+ */
 export function randomIdent(length = 16): string {
   const bytes = randomPoolBytes(length);
-  let out = '';
-  for (const b of bytes) out += ID_ALPHABET[b % ID_ALPHABET.length];
-  return out;
+  const out = length <= IDENT_SCRATCH.length ? IDENT_SCRATCH : Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) out[i] = ID_CODES[bytes[i]! % ID_CODES.length]!;
+  return out.toString('latin1', 0, length);
 }
 
 /**

@@ -4,6 +4,7 @@
  * Nothing thrown inside a socket handler escapes: bad input becomes an error response or a log line.
  */
 import dgram from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -406,7 +407,7 @@ export class TransportLayer {
   // ---- listeners ---------------------------------------------------------------------------
 
   private startUdp(port: number): Promise<number> {
-    const socket = dgram.createSocket(net.isIPv6(this.config.host) ? 'udp6' : 'udp4');
+    const socket = dgram.createSocket({ type: net.isIPv6(this.config.host) ? 'udp6' : 'udp4', lookup: literalLookup });
     this.udpSocket = socket;
     socket.on('message', (data, rinfo) => this.queueDatagram(data, rinfo));
     return new Promise((resolve, reject) => {
@@ -745,6 +746,22 @@ export interface SentResponse {
   readonly port: number;
   /** The stream connection it went over first (§18.2.2: "using the existing connection"). */
   readonly connectionId?: string;
+}
+
+/**
+ * The UDP socket's address lookup: every datagram is sent to an IP address (resolveAllowed has
+ * resolved any name), which is its own answer, given at once; dns.lookup would answer it on the
+ * next tick, one deferral per datagram sent.
+ */
+function literalLookup(
+  address: string,
+  // Node 20 passes the socket's family as a number; its types say options.
+  options: LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const literal = net.isIP(address);
+  if (literal !== 0) callback(null, address, literal);
+  else dnsLookup(address, typeof options === 'number' ? { family: options } : options, callback);
 }
 
 function parsedSent(bytes: Buffer): SipMessage {
