@@ -120,7 +120,8 @@ export function isValidIdent(text: string): boolean {
 
 /** A bytes buffer that grows by doubling and drops consumed bytes, so byte-by-byte input stays linear. */
 class ByteAccumulator {
-  private buf = Buffer.alloc(4096);
+  // Only bytes appended are ever read: no need to zero it.
+  private buf = Buffer.allocUnsafe(4096);
   private start = 0;
   private end = 0;
 
@@ -137,7 +138,7 @@ class ByteAccumulator {
       } else {
         let size = this.buf.length * 2;
         while (size < needed) size *= 2;
-        const next = Buffer.alloc(size);
+        const next = Buffer.allocUnsafe(size);
         this.buf.copy(next, 0, this.start, this.end);
         this.buf = next;
       }

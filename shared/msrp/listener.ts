@@ -395,15 +395,29 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     if (!session) return Promise.resolve({ status: 481 });
     let written!: () => void;
     const lastChunkWritten = new Promise<void>((resolve) => (written = resolve));
-    const run = session.tail
-      .then(() => this.runDelivery(session, message, written))
-      .catch((err: Error) => {
-        this.log.warn('msrp delivery failed', { sessionId, messageId: message.id, error: err.message });
-        return NO_RESPONSE_STATUS;
-      })
-      .finally(written);
+    const run = session.tail.then(() => this.deliverNow(session, message, written));
     session.tail = lastChunkWritten;
-    return run.then((status) => ({ status }));
+    return run;
+  }
+
+  /** runDelivery's status as the contract's outcome; never rejects, and always lets the next delivery start. */
+  private async deliverNow(
+    session: MsrpSession,
+    message: MsrpDelivery,
+    written: () => void,
+  ): Promise<{ status: number }> {
+    try {
+      return { status: await this.runDelivery(session, message, written) };
+    } catch (err) {
+      this.log.warn('msrp delivery failed', {
+        sessionId: session.id,
+        messageId: message.id,
+        error: (err as Error).message,
+      });
+      return { status: NO_RESPONSE_STATUS };
+    } finally {
+      written();
+    }
   }
 
   /** Forget the session and close its connection (unless another session still uses it). */
