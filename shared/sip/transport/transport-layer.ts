@@ -17,7 +17,7 @@ import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { Connection } from './connection.ts';
 import type { ConnectionEvents } from './connection.ts';
 import { readMessage, rejectHead } from './inbound.ts';
-import type { InboundOutcome } from './inbound.ts';
+import type { InboundLimits, InboundOutcome } from './inbound.ts';
 import { responseDestination } from './response-destination.ts';
 import { SocketConnection, UNSENT_MESSAGES, connectSocket } from './socket-connection.ts';
 import { HANDLING_SLICE_MS, TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
@@ -109,6 +109,10 @@ export class TransportLayer {
     },
   };
 
+  /** What readMessage is given for each message (one object per framing, not one per message). */
+  private readonly datagramLimits: InboundLimits;
+  private readonly streamLimits: InboundLimits;
+
   constructor(config: TransportConfig, log?: LogFn) {
     this.config = config;
     this.log = log ?? noLog;
@@ -123,6 +127,13 @@ export class TransportLayer {
       connectMs: config.connectTimeoutMs ?? TRANSPORT_DEFAULTS.connectTimeoutMs,
       receiveWaitMs: config.maxReceiveWaitMs ?? TRANSPORT_DEFAULTS.maxReceiveWaitMs,
     };
+    const inbound = {
+      maxBytes: this.limits.maxBytes,
+      maxHeaders: this.limits.maxHeaders,
+      supportedOptionTags: config.supportedOptionTags,
+    };
+    this.datagramLimits = { ...inbound, datagram: true };
+    this.streamLimits = { ...inbound, datagram: false };
   }
 
   /** Bind every configured listener; resolves with the ports actually bound. */
@@ -341,13 +352,7 @@ export class TransportLayer {
 
   private receive(bytes: Buffer, source: Source, datagram: boolean): void {
     try {
-      const limits = {
-        datagram,
-        maxBytes: this.limits.maxBytes,
-        maxHeaders: this.limits.maxHeaders,
-        supportedOptionTags: this.config.supportedOptionTags,
-      };
-      this.act(readMessage(bytes, limits), source);
+      this.act(readMessage(bytes, datagram ? this.datagramLimits : this.streamLimits), source);
     } catch (err) {
       this.log('error', 'failed on received bytes', { error: String(err), ...source });
     }
