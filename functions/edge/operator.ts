@@ -29,6 +29,9 @@ export interface OperatorDeps {
   onPurged?: (count: number) => void;
 }
 
+/** Deliveries the user view remembers, across users. */
+const RECENT_DELIVERIES = 200;
+
 /** Largest page the list API serves. */
 export const MAX_PAGE = 500;
 
@@ -48,7 +51,13 @@ const meta = (m: DeferredMessageEntry): MessageMeta => {
 };
 
 export class Operator {
-  private readonly deliveries: RecentDelivery[] = [];
+  /**
+   * The last RECENT_DELIVERIES deliveries, written round (slot `recorded % RECENT_DELIVERIES`),
+   * each with its time in epoch ms: one is recorded per message delivered, read only when an
+   * operator looks, so the date is formatted then.
+   */
+  private readonly deliveries: (Omit<RecentDelivery, 'at'> & { atMs: number })[] = [];
+  private recorded = 0;
   private readonly now: () => number;
 
   constructor(private readonly deps: OperatorDeps) {
@@ -61,8 +70,19 @@ export class Operator {
 
   /** Remember a delivery for the user view (the last 200 across users). */
   delivered(d: Omit<RecentDelivery, 'at'>): void {
-    this.deliveries.push({ ...d, at: new Date(this.now()).toISOString() });
-    if (this.deliveries.length > 200) this.deliveries.shift();
+    const entry = { user: d.user, id: d.id, from: d.from, latencyMs: d.latencyMs, atMs: this.now() };
+    this.deliveries[this.recorded++ % RECENT_DELIVERIES] = entry;
+  }
+
+  /** A user's recent deliveries, newest first. */
+  private recentDeliveries(user: string): RecentDelivery[] {
+    const out: RecentDelivery[] = [];
+    const kept = Math.min(this.recorded, RECENT_DELIVERIES);
+    for (let n = this.recorded - 1; n >= this.recorded - kept; n--) {
+      const { atMs, ...d } = this.deliveries[n % RECENT_DELIVERIES]!;
+      if (d.user === user) out.push({ ...d, at: new Date(atMs).toISOString() });
+    }
+    return out;
   }
 
   async list(user: string, page: { limit?: number; cursor?: string } = {}) {
@@ -103,7 +123,7 @@ export class Operator {
         address: `${s.dialog.flow.remoteAddress}:${s.dialog.flow.remotePort}`,
         notifies: s.version,
       })),
-      deliveries: this.deliveries.filter((d) => d.user === user).reverse(),
+      deliveries: this.recentDeliveries(user),
     };
   }
 

@@ -84,8 +84,16 @@ interface SessionDialog {
   ackSeen: () => void;
 }
 
+/** A session's INVITE dialog, by the session's id (the flow ladder asks at every MSRP message). */
+interface DialogOfSession {
+  dialogId: string;
+  callId: string;
+}
+
 export class SipApp {
   private readonly sessionDialogs = new Map<string, SessionDialog>();
+  /** The same dialogs by session id. */
+  private readonly dialogOfSession = new Map<string, DialogOfSession>();
   /**
    * Session dialogs a BYE ended (either side's), each until when it is remembered, oldest first:
    * the service's BYE for one of them is not sent again (see `byeWanted`).
@@ -116,8 +124,17 @@ export class SipApp {
 
   /** The Call-ID of the INVITE dialog that owns an MSRP session (the flow ladder). */
   callIdOfSession(sessionId: string): string | undefined {
-    for (const [dialogId, d] of this.sessionDialogs) if (d.sessionId === sessionId) return dialogId.split(';')[0];
-    return undefined;
+    return this.dialogOfSession.get(sessionId)?.callId;
+  }
+
+  /** Forget a session dialog (both maps). */
+  private dropSessionDialog(dialogId: string): SessionDialog | undefined {
+    const dialog = this.sessionDialogs.get(dialogId);
+    if (!dialog) return undefined;
+    this.sessionDialogs.delete(dialogId);
+    if (this.dialogOfSession.get(dialog.sessionId)?.dialogId === dialogId)
+      this.dialogOfSession.delete(dialog.sessionId);
+    return dialog;
   }
 
   private async handle(req: SipRequest, tx: ServerTransaction): Promise<void> {
@@ -188,9 +205,8 @@ export class SipApp {
   /** RFC 3261 §15.1.2: BYE ends the delivery session's dialog; undelivered messages stay deferred. */
   private bye(req: SipRequest, tx: ServerTransaction): void {
     const id = dialogIdOf(req);
-    const dialog = this.sessionDialogs.get(id);
+    const dialog = this.dropSessionDialog(id);
     if (!dialog) return this.respond(tx, req, 481, { reason: 'Call/Transaction Does Not Exist' });
-    this.sessionDialogs.delete(id);
     this.remember(id);
     dialog.ackSeen();
     this.deps.msrp.closeSession(dialog.sessionId);
@@ -228,8 +244,7 @@ export class SipApp {
 
   /** The service ended a session dialog itself (its BYE went out). */
   sessionEnded(dialogId: string): void {
-    this.sessionDialogs.get(dialogId)?.ackSeen();
-    this.sessionDialogs.delete(dialogId);
+    this.dropSessionDialog(dialogId)?.ackSeen();
   }
 
   /**
@@ -240,7 +255,8 @@ export class SipApp {
   msrpSessionClosed(sessionId: string): void {
     const timer = setTimeout(
       () => {
-        for (const [id, d] of this.sessionDialogs) if (d.sessionId === sessionId) this.sessionEnded(id);
+        const dialog = this.dialogOfSession.get(sessionId);
+        if (dialog) this.sessionEnded(dialog.dialogId);
       },
       2 * (this.deps.ackWaitMs ?? 32_000),
     );
@@ -337,6 +353,10 @@ export class SipApp {
       // The gate also opens when no ACK can come (the 2xx could not be sent, RFC 3261 §13.3.1.4: 64*T1).
       setTimeout(() => ackSeen(), this.deps.ackWaitMs ?? 32_000).unref();
       this.sessionDialogs.set(session.dialogId, { sessionId: session.sessionId, ackSeen });
+      this.dialogOfSession.set(session.sessionId, {
+        dialogId: session.dialogId,
+        callId: session.dialogId.split(';', 1)[0]!,
+      });
       this.deps.sender.hold(session.dialogId, ack);
     }
     this.respond(tx, req, spec.status, {

@@ -4,6 +4,7 @@
  * Shared by the service's listener and the test/demo client.
  */
 import type { Socket } from 'node:net';
+import { FixedDelayTimers } from '#shared/sip/transaction/timers.ts';
 import {
   MsrpParser,
   type MsrpMalformed,
@@ -21,8 +22,8 @@ export interface MsrpConnectionHandlers {
 
 /** Settles with the peer's status, or 408 on timeout or closed connection. */
 interface PendingTransaction {
+  transactionId: string;
   resolve(status: number): void;
-  timer: NodeJS.Timeout;
 }
 
 /** RFC 4975 §10.4: 408, what a transaction without a response (or without a connection) ends with. */
@@ -31,6 +32,12 @@ export const NO_RESPONSE_STATUS = 408;
 export class MsrpConnection {
   private readonly parser: MsrpParser;
   private readonly pending = new Map<string, PendingTransaction>();
+  /**
+   * The transactions' timeouts, by duration (one in practice: a listener's or a client's): one
+   * Node timer for all the SENDs in flight, not one set and cleared per SEND. Each expiry checks
+   * that its transaction is still the one waiting; all go with the connection.
+   */
+  private readonly timeouts = new Map<number, FixedDelayTimers<PendingTransaction>>();
   private closedReason: string | undefined;
   private corked = false;
   private readonly socketListeners = {
@@ -86,9 +93,31 @@ export class MsrpConnection {
         resolve(NO_RESPONSE_STATUS);
         return;
       }
-      const timer = setTimeout(() => this.settle(transactionId, NO_RESPONSE_STATUS), timeoutMs);
-      this.pending.set(transactionId, { resolve, timer });
+      const entry: PendingTransaction = { transactionId, resolve };
+      this.pending.set(transactionId, entry);
+      this.timeoutsOf(timeoutMs).add(entry);
     });
+  }
+
+  private timeoutsOf(ms: number): FixedDelayTimers<PendingTransaction> {
+    let timers = this.timeouts.get(ms);
+    if (!timers) {
+      timers = new FixedDelayTimers<PendingTransaction>(
+        ms,
+        (entry) => {
+          if (this.pending.get(entry.transactionId) === entry) this.settle(entry.transactionId, NO_RESPONSE_STATUS);
+        },
+        () => undefined,
+      );
+      this.timeouts.set(ms, timers);
+    }
+    return timers;
+  }
+
+  /** Stop every timeout (the connection is done with; what waited has been settled). */
+  private stopTimeouts(): void {
+    for (const timers of this.timeouts.values()) timers.clear();
+    this.timeouts.clear();
   }
 
   /**
@@ -101,6 +130,7 @@ export class MsrpConnection {
       this.closedReason = 'released';
       for (const id of [...this.pending.keys()]) this.settle(id, NO_RESPONSE_STATUS);
     }
+    this.stopTimeouts();
     this.socket.off('data', this.socketListeners.data);
     this.socket.off('error', this.socketListeners.error);
     this.socket.off('close', this.socketListeners.close);
@@ -116,7 +146,6 @@ export class MsrpConnection {
     const entry = this.pending.get(transactionId);
     if (!entry) return false;
     this.pending.delete(transactionId);
-    clearTimeout(entry.timer);
     entry.resolve(status);
     return true;
   }
@@ -147,6 +176,7 @@ export class MsrpConnection {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
     for (const id of [...this.pending.keys()]) this.settle(id, NO_RESPONSE_STATUS);
+    this.stopTimeouts();
     if (!this.socket.destroyed) this.socket.destroy();
     this.handlers.onClose(reason);
   }

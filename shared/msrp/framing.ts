@@ -120,7 +120,8 @@ export function isValidIdent(text: string): boolean {
 
 /** A bytes buffer that grows by doubling and drops consumed bytes, so byte-by-byte input stays linear. */
 class ByteAccumulator {
-  private buf = Buffer.alloc(4096);
+  // Only bytes appended are ever read: no need to zero it.
+  private buf = Buffer.allocUnsafe(4096);
   private start = 0;
   private end = 0;
 
@@ -137,7 +138,7 @@ class ByteAccumulator {
       } else {
         let size = this.buf.length * 2;
         while (size < needed) size *= 2;
-        const next = Buffer.alloc(size);
+        const next = Buffer.allocUnsafe(size);
         this.buf.copy(next, 0, this.start, this.end);
         this.buf = next;
       }
@@ -231,15 +232,19 @@ export class MsrpParser {
       if (crlf + 2 > this.maxHeaderBytes) {
         return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
       }
-      const line = view.toString('utf8', lineStart, crlf);
       phase.scan = crlf + 2;
       phase.searched = 0;
       const start = phase.start;
       if (!start) {
+        const line = view.toString('utf8', lineStart, crlf);
         phase.start = parseStartLine(line);
         if (!phase.start) return this.fail('bad-start-line', `bad start line: ${truncate(line)}`);
         continue;
       }
+      // A header line is read as text once, by buildFrame, with the whole head: here only the
+      // blank line and the end-line matter.
+      if (crlf !== lineStart && !startsWithDashes(view, lineStart, crlf)) continue;
+      const line = view.toString('utf8', lineStart, crlf);
       if (line === '') {
         // RFC 4975 §9: content-stuff = *(Other-Mime-header CRLF) Content-Type 2CRLF data CRLF.
         this.phase = {
@@ -307,6 +312,13 @@ export class MsrpParser {
       phase.scan = at + 1;
     }
   }
+}
+
+/** Whether `view[from, end)` begins with the seven dashes of an end-line (RFC 4975 §9). */
+function startsWithDashes(view: Buffer, from: number, end: number): boolean {
+  if (end - from < END_LINE_DASHES.length) return false;
+  for (let i = 0; i < END_LINE_DASHES.length; i++) if (view[from + i] !== 0x2d) return false;
+  return true;
 }
 
 /** Could the bytes so far still become `MSRP `? Lets garbage fail before a CRLF arrives. */
@@ -445,10 +457,22 @@ function buildFrame(
   return request;
 }
 
+/**
+ * To-Path and From-Path values lately found valid, with their URIs. Every frame of a session
+ * carries the same two (RFC 4975 §7.1, §7.2), so each is read once, not at every frame; a result
+ * depends on the text alone. Bounded: emptied when full.
+ */
+const validPaths = new Map<string, readonly string[]>();
+const VALID_PATHS_KEPT = 256;
+
 function parsePathHeader(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
+  const known = validPaths.get(value);
+  if (known !== undefined) return known.slice();
   const uris = value.split(/\s+/).filter(Boolean);
   if (uris.length === 0 || uris.some((u) => !parseMsrpUri(u))) return undefined;
+  if (validPaths.size >= VALID_PATHS_KEPT) validPaths.clear();
+  validPaths.set(value, uris.slice());
   return uris;
 }
 
@@ -552,11 +576,15 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
   if (containsEndLine(body, spec.transactionId)) {
     throw new TypeError(`MSRP body contains the end-line of transaction ${spec.transactionId}`);
   }
-  return Buffer.concat([
-    Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'),
-    body,
-    Buffer.from(`\r\n${endLine}`, 'utf8'),
-  ]);
+  // One buffer, written in place: head, body, CRLF and end-line (no parts to concatenate).
+  const head = `${lines.join('\r\n')}\r\n\r\n`;
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const frame = Buffer.allocUnsafe(headBytes + body.byteLength + 2 + endLine.length);
+  frame.write(head, 0, headBytes, 'utf8');
+  frame.set(body, headBytes);
+  // The end-line is ASCII: the transaction id is an ident (checked above).
+  frame.write(`\r\n${endLine}`, headBytes + body.byteLength, 'latin1');
+  return frame;
 }
 
 /**
@@ -617,12 +645,19 @@ export function wantsResponse(request: { method?: string; failureReport?: string
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-/** A random ident (RFC 4975 §9) of `length` characters, 62 symbols each. */
+/** ID_ALPHABET's character codes, and room to spell an ident in before it becomes one string. */
+const ID_CODES = Buffer.from(ID_ALPHABET, 'latin1');
+const IDENT_SCRATCH = Buffer.alloc(64);
+
+/**
+ * A random ident (RFC 4975 §9) of `length` characters, 62 symbols each. Two per SEND: spelled in
+ * bytes and made one string at once, not grown a character at a time.
+ */
 export function randomIdent(length = 16): string {
   const bytes = randomPoolBytes(length);
-  let out = '';
-  for (const b of bytes) out += ID_ALPHABET[b % ID_ALPHABET.length];
-  return out;
+  const out = length <= IDENT_SCRATCH.length ? IDENT_SCRATCH : Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) out[i] = ID_CODES[bytes[i]! % ID_CODES.length]!;
+  return out.toString('latin1', 0, length);
 }
 
 /**

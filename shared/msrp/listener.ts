@@ -132,8 +132,8 @@ interface MsrpSession {
   connectTimer?: NodeJS.Timeout;
   /** Woken when the session binds or ends. */
   waiters: Array<() => void>;
-  /** Resolves when the session ends, so an in-flight chunk stops waiting. */
-  ended: Promise<void>;
+  /** Resolves with 408 when the session ends, so an in-flight chunk stops waiting. */
+  ended: Promise<number>;
   markEnded: () => void;
   /** Resolves once the last delivery asked for has written its last chunk (or ended): the next one's start. */
   tail: Promise<unknown>;
@@ -351,7 +351,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       return;
     }
     let markEnded!: () => void;
-    const ended = new Promise<void>((resolve) => (markEnded = resolve));
+    const ended = new Promise<number>((resolve) => (markEnded = () => resolve(NO_RESPONSE_STATUS)));
     const session: MsrpSession = {
       id: sessionId,
       localUri: parseMsrpUri(localPath)!,
@@ -395,15 +395,29 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     if (!session) return Promise.resolve({ status: 481 });
     let written!: () => void;
     const lastChunkWritten = new Promise<void>((resolve) => (written = resolve));
-    const run = session.tail
-      .then(() => this.runDelivery(session, message, written))
-      .catch((err: Error) => {
-        this.log.warn('msrp delivery failed', { sessionId, messageId: message.id, error: err.message });
-        return NO_RESPONSE_STATUS;
-      })
-      .finally(written);
+    const run = session.tail.then(() => this.deliverNow(session, message, written));
     session.tail = lastChunkWritten;
-    return run.then((status) => ({ status }));
+    return run;
+  }
+
+  /** runDelivery's status as the contract's outcome; never rejects, and always lets the next delivery start. */
+  private async deliverNow(
+    session: MsrpSession,
+    message: MsrpDelivery,
+    written: () => void,
+  ): Promise<{ status: number }> {
+    try {
+      return { status: await this.runDelivery(session, message, written) };
+    } catch (err) {
+      this.log.warn('msrp delivery failed', {
+        sessionId: session.id,
+        messageId: message.id,
+        error: (err as Error).message,
+      });
+      return { status: NO_RESPONSE_STATUS };
+    } finally {
+      written();
+    }
   }
 
   /** Forget the session and close its connection (unless another session still uses it). */
@@ -438,7 +452,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       const answered = connection.transact(transactionId, frame, this.opts.transactionTimeoutMs);
       // The chunks of one message wait for each answer (a refused chunk ends the message).
       if (chunk.last) written();
-      const status = await Promise.race([answered, session.ended.then(() => NO_RESPONSE_STATUS)]);
+      const status = await Promise.race([answered, session.ended]);
       if (status !== 200) {
         this.log.info('msrp delivery not accepted', { sessionId: session.id, messageId: message.id, status });
         return status;

@@ -55,7 +55,11 @@ export function targetOfUri(uri: SipUri): Target | undefined {
  */
 export function followsFlow(dialog: DialogState): boolean {
   if (dialog.routeSet.length > 0) return false;
-  const target = uriOfValue(dialog.remoteTarget);
+  return followsFlowTo(dialog, uriOfValue(dialog.remoteTarget));
+}
+
+/** followsFlow for a dialog without a route set whose remote target reads as `target`. */
+function followsFlowTo(dialog: DialogState, target: SipUri | undefined): boolean {
   if (!target) return true;
   if ('ob' in target.params) return true;
   if (dialog.flow.transport === 'ws' || dialog.flow.transport === 'wss') return true;
@@ -69,9 +73,10 @@ export function followsFlow(dialog: DialogState): boolean {
  * opened. In the outbound case the flow's own connection is named, with its address as fallback.
  */
 export function nextHopOf(dialog: DialogState): Target {
-  if (!followsFlow(dialog)) {
-    const first = dialog.routeSet[0] ?? dialog.remoteTarget;
-    const uri = uriOfValue(first);
+  const firstRoute = dialog.routeSet[0];
+  // Without a route set the remote target is read once, for both questions.
+  const uri = uriOfValue(firstRoute ?? dialog.remoteTarget);
+  if (firstRoute !== undefined || !followsFlowTo(dialog, uri)) {
     const target = uri ? targetOfUri(uri) : undefined;
     if (target) return target;
   }

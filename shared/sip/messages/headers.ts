@@ -7,7 +7,7 @@
  */
 import { formatParams, isDigit, quote, readParams, scanToken, skipWs, splitList, trimWs } from './grammar.ts';
 import { canonicalHeaderName, headerInfo, sameHeaderName } from './header-names.ts';
-import { cseqView, isNameAddr, isVia, nameAddrView, viaView } from './typed-values.ts';
+import { cseqView, isNameAddr, isVia, nameAddrView, noteVia, viaView } from './typed-values.ts';
 import type { CSeq, Header, NameAddr, UriParams, Via } from './types.ts';
 
 export { canonicalHeaderName, isListHeader } from './header-names.ts';
@@ -142,6 +142,27 @@ export function formatVia(via: Via): string {
     params.rport = via.rport === null ? null : String(via.rport);
   const port = via.port !== undefined ? `:${via.port}` : '';
   return `SIP/2.0/${via.transport} ${via.host}${port}${formatParams(params)}`;
+}
+
+/**
+ * formatVia for a Via that parseVia read and that was then given other parameters (the
+ * received/rport of RFC 3261 §18.2.1 and RFC 3581 §4): its text, remembered with the value so
+ * that reading it back (topVia, for the transaction key) parses nothing again. A Via whose
+ * convenience fields disagree with its params is only formatted.
+ */
+export function formatReadVia(via: Via): string {
+  const text = formatVia(via);
+  const p = via.params;
+  const rport = p.rport === undefined ? undefined : p.rport === null ? null : Number(p.rport);
+  if (
+    via.transport === via.transport.toUpperCase() &&
+    via.branch === (typeof p.branch === 'string' ? p.branch : undefined) &&
+    via.received === (typeof p.received === 'string' ? p.received : undefined) &&
+    via.rport === rport
+  ) {
+    noteVia(text, via);
+  }
+  return text;
 }
 
 /** The first via-parm of the first Via field (RFC 3261 §18.2.2: where responses go). */

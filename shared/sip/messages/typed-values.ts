@@ -278,6 +278,14 @@ export function viaView(s: string): Via | undefined {
   return copyVia(via);
 }
 
+/**
+ * Remember `via` as what `text` reads as, for a text formatted from it (formatReadVia); the caller
+ * vouches that reading `text` gives this value. A copy is kept.
+ */
+export function noteVia(text: string, via: Via): void {
+  if (plainParams(via.params)) viaMemo.set(text, copyVia(via));
+}
+
 /** Whether `s` is one via-parm; never reads the memo. */
 export function isVia(s: string, from = 0, end = s.length): boolean {
   return readVia(s, from, end, false) !== undefined;

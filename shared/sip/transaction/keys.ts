@@ -57,7 +57,15 @@ export function clientTransactionKey(msg: SipMessage, method?: string): string |
   const branch = topVia(msg)?.branch;
   const cseqMethod = method ?? parseCSeq(getHeader(msg, 'CSeq') ?? '')?.method;
   if (branch === undefined || cseqMethod === undefined) return undefined;
-  return `${branch}|${cseqMethod.toUpperCase()}`;
+  return clientKeyOf(branch, cseqMethod);
+}
+
+/**
+ * The client transaction key of a request we are sending with our own `branch` (§17.1.3): the
+ * same key clientTransactionKey reads from its response, without reading back the Via just written.
+ */
+export function clientKeyOf(branch: string, method: string): string {
+  return `${branch}|${method.toUpperCase()}`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { CompletedResponses } from './completed-responses.ts';
 import type { ClientTransactionContext } from './client-non-invite.ts';
 import {
   ackMatchKey,
+  clientKeyOf,
   clientTransactionKey,
   methodOfServerKey,
   newBranch,
@@ -171,7 +172,7 @@ export class TransactionLayer {
     // §8.1.1.6: "A UAC MUST insert a Max-Forwards header field into each request it originates".
     if (getHeader(req, 'Max-Forwards') === undefined) headers.push({ name: 'Max-Forwards', value: '70' });
     const sent: SipRequest = { ...req, headers };
-    const key = clientTransactionKey(sent, req.method)!;
+    const key = clientKeyOf(branch, req.method);
     let settle!: (res: SipResponse) => void;
     const result = new Promise<SipResponse>((resolve) => (settle = resolve));
     const tx = new NonInviteClientTransaction(sent, target, key, this.clientContext, settle);

@@ -33,11 +33,8 @@ export function readMessage(bytes: Buffer, limits: InboundLimits): InboundOutcom
     // length exceeded its capabilities".
     return rejectHead(bytes, 513, `Message Too Large (${bytes.length} > ${limits.maxBytes} octets)`);
   }
-  const parsed = parseMessage(bytes, {
-    datagram: limits.datagram,
-    maxHeaders: limits.maxHeaders,
-    supportedOptionTags: limits.supportedOptionTags,
-  });
+  // The limits are parse options as they are (maxBytes is already checked): no copy per message.
+  const parsed = parseMessage(bytes, limits);
   if (parsed.ok) return { action: 'deliver', message: parsed.message };
   if (parsed.kind !== 'request') return { action: 'drop', reason: `malformed ${parsed.kind}: ${parsed.reason}` };
   const response = parsed.partial ? createErrorResponse(parsed.partial, parsed.status, parsed.reason) : undefined;

@@ -4,6 +4,7 @@
  * Nothing thrown inside a socket handler escapes: bad input becomes an error response or a log line.
  */
 import dgram from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,7 +17,7 @@ import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { Connection } from './connection.ts';
 import type { ConnectionEvents } from './connection.ts';
 import { readMessage, rejectHead } from './inbound.ts';
-import type { InboundOutcome } from './inbound.ts';
+import type { InboundLimits, InboundOutcome } from './inbound.ts';
 import { responseDestination } from './response-destination.ts';
 import { SocketConnection, UNSENT_MESSAGES, connectSocket } from './socket-connection.ts';
 import { HANDLING_SLICE_MS, TRANSPORT_DEFAULTS, defaultPort } from './types.ts';
@@ -79,6 +80,9 @@ export class TransportLayer {
   private bound: BoundPorts = {};
   private nextConnection = 1;
   private running = false;
+  /** start() has bound every listener: the ports in `bound` are final. */
+  private started = false;
+  private readonly sentByOf = new Map<TransportName, Readonly<{ host: string; port: number }>>();
   /** Datagrams read and not yet handled, oldest first from `udpHead`, each with when it was read. */
   private udpQueue: (QueuedDatagram | undefined)[] = [];
   private udpHead = 0;
@@ -105,6 +109,10 @@ export class TransportLayer {
     },
   };
 
+  /** What readMessage is given for each message (one object per framing, not one per message). */
+  private readonly datagramLimits: InboundLimits;
+  private readonly streamLimits: InboundLimits;
+
   constructor(config: TransportConfig, log?: LogFn) {
     this.config = config;
     this.log = log ?? noLog;
@@ -119,6 +127,13 @@ export class TransportLayer {
       connectMs: config.connectTimeoutMs ?? TRANSPORT_DEFAULTS.connectTimeoutMs,
       receiveWaitMs: config.maxReceiveWaitMs ?? TRANSPORT_DEFAULTS.maxReceiveWaitMs,
     };
+    const inbound = {
+      maxBytes: this.limits.maxBytes,
+      maxHeaders: this.limits.maxHeaders,
+      supportedOptionTags: config.supportedOptionTags,
+    };
+    this.datagramLimits = { ...inbound, datagram: true };
+    this.streamLimits = { ...inbound, datagram: false };
   }
 
   /** Bind every configured listener; resolves with the ports actually bound. */
@@ -159,6 +174,8 @@ export class TransportLayer {
       await this.stop();
       throw err;
     }
+    this.sentByOf.clear();
+    this.started = true;
     this.log('info', 'SIP transports listening', { host: c.host, ...this.bound });
     return { ...this.bound };
   }
@@ -166,6 +183,8 @@ export class TransportLayer {
   /** Close listeners and every connection. */
   async stop(): Promise<void> {
     this.running = false;
+    this.started = false;
+    this.sentByOf.clear();
     this.udpQueue = [];
     this.udpHead = 0;
     this.udpQueuedBytes = 0;
@@ -224,14 +243,16 @@ export class TransportLayer {
   }
 
   /** The sent-by to put in our Via for a request sent over `transport` (RFC 3261 §18.1.1). */
-  sentBy(transport: TransportName): { host: string; port: number } {
+  sentBy(transport: TransportName): Readonly<{ host: string; port: number }> {
+    // Asked for at every request sent; fixed once the listeners are bound (net.isIPv6 is a regex).
+    const known = this.sentByOf.get(transport);
+    if (known) return known;
     const advertised = this.config.advertised?.[transport];
-    if (advertised) {
-      return { host: net.isIPv6(advertised.host) ? `[${advertised.host}]` : advertised.host, port: advertised.port };
-    }
-    const host = this.config.advertisedHost ?? this.config.host;
-    const port = this.bound[transport === 'udp' ? 'udp' : transport] ?? defaultPort(transport);
-    return { host: net.isIPv6(host) ? `[${host}]` : host, port };
+    const host = advertised?.host ?? this.config.advertisedHost ?? this.config.host;
+    const port = advertised?.port ?? this.bound[transport === 'udp' ? 'udp' : transport] ?? defaultPort(transport);
+    const sentBy = Object.freeze({ host: net.isIPv6(host) ? `[${host}]` : host, port });
+    if (this.started) this.sentByOf.set(transport, sentBy);
+    return sentBy;
   }
 
   /**
@@ -331,13 +352,7 @@ export class TransportLayer {
 
   private receive(bytes: Buffer, source: Source, datagram: boolean): void {
     try {
-      const limits = {
-        datagram,
-        maxBytes: this.limits.maxBytes,
-        maxHeaders: this.limits.maxHeaders,
-        supportedOptionTags: this.config.supportedOptionTags,
-      };
-      this.act(readMessage(bytes, limits), source);
+      this.act(readMessage(bytes, datagram ? this.datagramLimits : this.streamLimits), source);
     } catch (err) {
       this.log('error', 'failed on received bytes', { error: String(err), ...source });
     }
@@ -397,7 +412,7 @@ export class TransportLayer {
   // ---- listeners ---------------------------------------------------------------------------
 
   private startUdp(port: number): Promise<number> {
-    const socket = dgram.createSocket(net.isIPv6(this.config.host) ? 'udp6' : 'udp4');
+    const socket = dgram.createSocket({ type: net.isIPv6(this.config.host) ? 'udp6' : 'udp4', lookup: literalLookup });
     this.udpSocket = socket;
     socket.on('message', (data, rinfo) => this.queueDatagram(data, rinfo));
     return new Promise((resolve, reject) => {
@@ -736,6 +751,22 @@ export interface SentResponse {
   readonly port: number;
   /** The stream connection it went over first (§18.2.2: "using the existing connection"). */
   readonly connectionId?: string;
+}
+
+/**
+ * The UDP socket's address lookup: every datagram is sent to an IP address (resolveAllowed has
+ * resolved any name), which is its own answer, given at once; dns.lookup would answer it on the
+ * next tick, one deferral per datagram sent.
+ */
+function literalLookup(
+  address: string,
+  // Node 20 passes the socket's family as a number; its types say options.
+  options: LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const literal = net.isIP(address);
+  if (literal !== 0) callback(null, address, literal);
+  else dnsLookup(address, typeof options === 'number' ? { family: options } : options, callback);
 }
 
 function parsedSent(bytes: Buffer): SipMessage {

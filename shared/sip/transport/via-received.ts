@@ -3,7 +3,7 @@
  * (RFC 3261 §18.2.1, RFC 3581 §4), so the response finds its way back through NATs.
  */
 import { isIP } from 'node:net';
-import { formatVia, getHeaders, parseVia } from '../messages/index.ts';
+import { canonicalHeaderName, formatReadVia, getHeaders, parseVia } from '../messages/index.ts';
 import type { Header, Via } from '../messages/index.ts';
 import type { Source } from './types.ts';
 
@@ -54,13 +54,24 @@ export function stampVia(via: Via, source: Source): Via {
  * Returns false when there is no readable top Via.
  */
 export function stampTopVia(msg: { headers: Header[] }, source: Source): boolean {
-  const index = msg.headers.findIndex((h) => h.name.toLowerCase() === 'via');
+  const headers = msg.headers;
+  let index = -1;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i]!.name;
+    if (name === 'Via' || canonicalHeaderName(name) === 'Via') {
+      index = i;
+      break;
+    }
+  }
   if (index < 0) return false;
-  const field = msg.headers[index]!;
-  const parms = getHeaders({ headers: [field] }, 'Via');
+  const field = headers[index]!;
+  // One via-parm in the field, the usual case: no list to split and join again.
+  const single = field.value.indexOf(',') === -1;
+  const parms = single ? [field.value] : getHeaders({ headers: [field] }, 'Via');
   const top = parms[0] === undefined ? undefined : parseVia(parms[0]);
   if (!top) return false;
-  parms[0] = formatVia(stampVia(top, source));
-  msg.headers[index] = { name: field.name, value: parms.join(', ') };
+  // Noted as read: the transaction layer's topVia of this request then parses nothing again.
+  parms[0] = formatReadVia(stampVia(top, source));
+  headers[index] = { name: field.name, value: single ? parms[0] : parms.join(', ') };
   return true;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createResponse, parseMessage, topVia } from '#shared/sip/messages/index.ts';
+import { createResponse, parseMessage, parseVia, topVia } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/index.ts';
-import { StreamFramer, responseDestination, stampTopVia } from '#shared/sip/transport/index.ts';
+import { StreamFramer, plainAddress, responseDestination, stampTopVia } from '#shared/sip/transport/index.ts';
 import type { FramerEvent, Source } from '#shared/sip/transport/index.ts';
 import { requestText } from './peers.ts';
 
@@ -79,6 +79,26 @@ describe('received / rport (RFC 3261 §18.2.1, RFC 3581 §4)', () => {
     const rport = request(requestText({ method: 'OPTIONS', sentBy: '192.0.2.7:5070', rport: true }));
     stampTopVia(rport, udpSource);
     expect(topVia(rport)).toMatchObject({ received: '192.0.2.7', rport: 40000 });
+  });
+
+  it('reads the stamped Via back as its text alone reads (the value noted while stamping is the same)', () => {
+    const sources: Source[] = [
+      udpSource,
+      { ...udpSource, remoteAddress: '::ffff:198.51.100.4', remotePort: 5 },
+      { ...udpSource, remoteAddress: '2001:db8::9', remotePort: 65535 },
+    ];
+    for (const source of sources) {
+      for (const sentBy of ['client.example.com:5070', '192.0.2.7', '[2001:db8::1]:5061']) {
+        const req = request(requestText({ method: 'OPTIONS', sentBy, rport: true }));
+        stampTopVia(req, source);
+        const noted = topVia(req);
+        const text = req.headers.find((h) => h.name === 'Via')!.value;
+        // Other Vias read meanwhile push the noted one out: the last read is from the text.
+        for (let i = 0; i < 64; i++) parseVia(`SIP/2.0/UDP h${i}.example.com;branch=z9hG4bK${i}`);
+        expect(noted).toEqual(parseVia(text));
+        expect(noted).toMatchObject({ received: plainAddress(source.remoteAddress), rport: source.remotePort });
+      }
+    }
   });
 
   it('touches only the top via-parm when several share one Via field', () => {
