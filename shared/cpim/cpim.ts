@@ -33,22 +33,37 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 type Block = { headers: CpimHeader[]; next: number } | { error: string };
 
-/** Header lines from `start` up to the empty line that ends them (CRLF, LF tolerated). */
+/**
+ * Header lines from `start` up to the empty line that ends them (CRLF, LF tolerated). The lines
+ * are decoded in one call (a decoder call per line was a third of a parse): a line end is ASCII,
+ * never part of a multi-byte sequence, so the block is UTF-8 exactly when each line is.
+ */
 function readHeaderBlock(buf: Buffer, start: number, what: string): Block {
-  const headers: CpimHeader[] = [];
+  // The empty line's offset and the offset after it; without one, the complete lines are still
+  // read (their faults come first), then the missing end is the error.
   let pos = start;
+  let next = -1;
   for (;;) {
     const lf = buf.indexOf(0x0a, pos);
-    if (lf < 0) return { error: `${what} are not ended by an empty line` };
-    const end = lf > pos && buf[lf - 1] === 0x0d ? lf - 1 : lf;
-    let line: string;
-    try {
-      line = UTF8.decode(buf.subarray(pos, end));
-    } catch {
-      return { error: `${what} are not UTF-8` };
+    if (lf < 0) break;
+    if (lf === pos || (lf === pos + 1 && buf[pos] === 0x0d)) {
+      next = lf + 1;
+      break;
     }
     pos = lf + 1;
-    if (line.length === 0) return { headers, next: pos };
+  }
+  let text: string;
+  try {
+    text = UTF8.decode(buf.subarray(start, pos));
+  } catch {
+    return { error: `${what} are not UTF-8` };
+  }
+  const headers: CpimHeader[] = [];
+  const lines = text.split('\n');
+  // The text ends with a line end (or is empty): the last item is not a line.
+  for (let i = 0; i < lines.length - 1; i++) {
+    const raw = lines[i]!;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (/^[ \t]/.test(line) && headers.length > 0) {
       // Folded continuation (tolerated as in MIME, RFC 5322 §2.2.3).
       headers[headers.length - 1]!.value += ` ${line.trim()}`;
@@ -59,6 +74,8 @@ function readHeaderBlock(buf: Buffer, start: number, what: string): Block {
     if (headers.length >= MAX_HEADER_LINES) return { error: `${what}: too many lines` };
     headers.push({ name: m[1]!, value: m[2]!.trim() });
   }
+  if (next < 0) return { error: `${what} are not ended by an empty line` };
+  return { headers, next };
 }
 
 /** The URI inside <> of a From/To value ("Bob <sip:bob@example.net>"), else the bare value. */
@@ -78,14 +95,21 @@ export function parseCpim(buf: Buffer): CpimParseResult {
   if ('error' in content) return { ok: false, reason: content.error };
 
   const ns: Record<string, string> = {};
+  let from: string | undefined;
+  let to: string | undefined;
+  let dateTime: string | undefined;
   for (const h of message.headers) {
-    if (h.name.toLowerCase() !== 'ns') continue;
-    // RFC 3862 §5.7: NS: [prefix SP] "<" URI ">"
-    const m = /^(?:([A-Za-z0-9\-_]+)\s*)?<([^>]*)>$/.exec(h.value);
-    if (!m) return { ok: false, reason: `Malformed NS header "${h.value}"` };
-    ns[m[1] ?? ''] = m[2]!;
+    const name = h.name.toLowerCase();
+    if (name === 'from') from ??= h.value;
+    else if (name === 'to') to ??= h.value;
+    else if (name === 'datetime') dateTime ??= h.value;
+    else if (name === 'ns') {
+      // RFC 3862 §5.7: NS: [prefix SP] "<" URI ">"
+      const m = /^(?:([A-Za-z0-9\-_]+)\s*)?<([^>]*)>$/.exec(h.value);
+      if (!m) return { ok: false, reason: `Malformed NS header "${h.value}"` };
+      ns[m[1] ?? ''] = m[2]!;
+    }
   }
-  const first = (name: string) => message.headers.find((h) => h.name.toLowerCase() === name)?.value;
   const out: { ok: true } & CpimMessage = {
     ok: true,
     headers: message.headers,
@@ -93,11 +117,8 @@ export function parseCpim(buf: Buffer): CpimParseResult {
     body: buf.subarray(content.next),
     ns,
   };
-  const from = first('from');
   if (from !== undefined) out.from = cpimAddressUri(from);
-  const to = first('to');
   if (to !== undefined) out.to = cpimAddressUri(to);
-  const dateTime = first('datetime');
   if (dateTime !== undefined) out.dateTime = dateTime;
   return out;
 }

@@ -15,6 +15,7 @@
  * none to count), p50/p99 from SUBSCRIBE to the first NOTIFY and to the last, the share of pulls
  * done by PULL_MAX_P50_MS after the step's last pull started, the service's CPU µs per pull
  * (utime+stime, /proc; the stime part, the kernel's share: sockets, fdatasync, shown apart), the
+ * client's (this process, process.cpuUsage; its kernel share apart too), the
  * bytes it sent to storage per pull (/proc/<pid>/io write_bytes: WAL frames and checkpoints) and
  * its VmRSS. A rate is sustained when no pull failed, none was retransmitted, the pull p50 is
  * within PULL_MAX_P50_MS (default 200) and 95 % of the pulls were done on time: pulls that
@@ -116,7 +117,7 @@ console.log(
 );
 console.log(`sustained: ${CRITERION}`);
 console.log(
-  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  disk KiB/pull  VmRSS MiB',
+  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  of it sys  disk KiB/pull  VmRSS MiB',
 );
 
 interface Step {
@@ -131,6 +132,7 @@ interface Step {
   cpu: number;
   sys: number;
   client: number;
+  clientSys: number;
   disk: number;
 }
 
@@ -151,6 +153,7 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
     cpu: 0,
     sys: 0,
     client: 0,
+    clientSys: 0,
     disk: 0,
   };
   const pulls: Promise<void>[] = [];
@@ -183,6 +186,7 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
   step.cpu = after.user + after.sys - before.user - before.sys;
   step.sys = after.sys - before.sys;
   step.client = client.user + client.system;
+  step.clientSys = client.system;
   step.disk = (await writeBytes(pid)) - diskBefore;
   return step;
 }
@@ -228,7 +232,8 @@ try {
         `${`${pct(s.whole, 0.5).toFixed(0)} / ${pct(s.whole, 0.99).toFixed(0)}`.padStart(16)} ` +
         `${`${((100 * s.onTime) / s.n).toFixed(0)} %`.padStart(8)} ` +
         `${(s.cpu / done).toFixed(0).padStart(12)} ${(s.sys / done).toFixed(0).padStart(10)} ` +
-        `${(s.client / done).toFixed(0).padStart(15)} ${(s.disk / 1024 / done).toFixed(0).padStart(14)} ` +
+        `${(s.client / done).toFixed(0).padStart(15)} ${(s.clientSys / done).toFixed(0).padStart(10)} ` +
+        `${(s.disk / 1024 / done).toFixed(0).padStart(14)} ` +
         `${(await rssMiB(pid)).toFixed(0).padStart(10)}`,
     );
     if (s.failed > 0) console.log(`    first failure: ${s.why.slice(0, 160)}`);

@@ -1,17 +1,22 @@
 /**
  * The pull benches' load generator (test/bench/pull-load.ts) against the service: a pull is whole
- * and checked (the count the NOTIFY lists, every message over MSRP, the mailbox emptied), and
+ * and checked (the count the NOTIFY lists, every message over MSRP and what it is, the mailbox
+ * emptied), and
  * what the service sends again is counted as a retransmission.
  */
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wrapAsCpim } from '#shared/cpim/cpim.ts';
 import { encodeList } from '#shared/deferred/list-codec.ts';
-import { LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { CPIM_CONTENT_TYPE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts';
+import { MsrpConnection } from '#shared/msrp/connection.ts';
+import { newTransactionId, responseTo, serializeRequest, serializeResponse } from '#shared/msrp/framing.ts';
+import { buildMsrpAnswer } from '#shared/sdp/msrp-sdp.ts';
 import { createResponse, getHeader, parseMessage, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
 import type { SipRequest } from '#shared/sip/messages/types.ts';
 import { PullLoad } from '../bench/pull-load.ts';
-import { ALICE, sampleMessage } from '../unit/deferred/fixtures.ts';
+import { ALICE, BOB, sampleMessage } from '../unit/deferred/fixtures.ts';
 import { depositHttp, pendingOf, startTestEdge, type TestEdge } from './support.ts';
 
 let edge: TestEdge;
@@ -65,36 +70,17 @@ describe('PullLoad', () => {
   });
 
   it('ACKs a refused INVITE in its transaction, so the refusal is not sent again', async () => {
-    // A stand-in service: the subscription lists one message, the INVITE for it is refused 503.
-    const service = createSocket('udp4');
-    await new Promise<void>((resolve) => service.bind(0, '127.0.0.1', () => resolve()));
-    const port = service.address().port;
-    const refused = await PullLoad.open({ host: '127.0.0.1', port });
     let invite: SipRequest | undefined;
-    const ack = new Promise<SipRequest>((resolve) =>
-      service.on('message', (data, from) => {
-        const parsed = parseMessage(data);
-        if (!parsed.ok || parsed.message.kind !== 'request') return;
-        const req = parsed.message;
-        const send = (bytes: Buffer | string) => service.send(bytes, from.port, from.address);
-        if (req.method === 'SUBSCRIBE') {
-          send(serializeMessage(createResponse(req, 200, { toTag: 'svc' })));
-          const body = encodeList({ version: 0, total: 1, entries: [sampleMessage(1)] });
-          send(
-            `NOTIFY sip:alice@127.0.0.1:${from.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKn1\r\n` +
-              `Max-Forwards: 70\r\nFrom: <${ALICE}>;tag=svc\r\nTo: ${getHeader(req, 'From')}\r\n` +
-              `Call-ID: ${getHeader(req, 'Call-ID')}\r\nCSeq: 1 NOTIFY\r\nContact: <sip:pf@127.0.0.1:${port}>\r\n` +
-              `Event: deferred-messages\r\nSubscription-State: active;expires=600\r\n` +
-              `Content-Type: ${LIST_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-          );
-        } else if (req.method === 'INVITE') {
-          invite = req;
-          send(serializeMessage(createResponse(req, 503, { toTag: 'busy' })));
-        } else if (req.method === 'ACK') resolve(req);
-      }),
-    );
+    let acked!: (ack: SipRequest) => void;
+    const ack = new Promise<SipRequest>((resolve) => (acked = resolve));
+    const service = await standIn(1, (req, send) => {
+      if (req.method === 'INVITE') {
+        invite = req;
+        send(serializeMessage(createResponse(req, 503, { toTag: 'busy' })));
+      } else if (req.method === 'ACK') acked(req);
+    });
     try {
-      await expect(refused.pull(ALICE, 1)).rejects.toThrow(/INVITE 503/);
+      await expect(service.load.pull(ALICE, 1)).rejects.toThrow(/INVITE 503/);
       const acked = await ack;
       // RFC 3261 §17.1.1.3: the INVITE's branch and Request-URI, the response's To tag.
       expect(topVia(acked)?.branch).toBe(topVia(invite!)?.branch);
@@ -102,8 +88,154 @@ describe('PullLoad', () => {
       expect(getHeader(acked, 'To')).toMatch(/;tag=busy$/);
       expect(getHeader(acked, 'CSeq')).toBe('1 ACK');
     } finally {
-      refused.close();
       service.close();
     }
   });
+
+  describe('fails a pull whose MSRP messages are not the ones listed', () => {
+    const cpim = (to: string, id: string) =>
+      wrapAsCpim({
+        from: BOB,
+        to,
+        dateTime: new Date().toISOString(),
+        messageId: id,
+        contentType: 'text/plain;charset=UTF-8',
+        body: Buffer.from(`message ${id}`),
+      });
+    it.each([
+      ['another user', [cpim(ALICE, 'm1'), cpim(BOB, 'm2')], /message 2 is to sip:bob@example.net/],
+      ['the same message twice', [cpim(ALICE, 'm1'), cpim(ALICE, 'm1')], /message 2 repeats m1/],
+      ['a body that is not CPIM', [cpim(ALICE, 'm1'), Buffer.from('hello')], /message 2 is not CPIM/],
+    ])('%s', async (_, bodies, why) => {
+      const service = await msrpStandIn(bodies);
+      try {
+        await expect(service.load.pull(ALICE, 2)).rejects.toThrow(why);
+      } finally {
+        service.close();
+      }
+    });
+
+    it('a message missing', async () => {
+      const service = await msrpStandIn([cpim(ALICE, 'm1')], 2);
+      try {
+        await expect(service.load.pull(ALICE, 2, 1_000)).rejects.toThrow(/pull not done in 1000 ms/);
+      } finally {
+        service.close();
+      }
+    });
+
+    it('none of them, when all are right', async () => {
+      // The stand-in's pull stops at the BYE it never sends: the messages were accepted.
+      const service = await msrpStandIn([cpim(ALICE, 'm1'), cpim(ALICE, 'm2')]);
+      try {
+        await expect(service.load.pull(ALICE, 2, 1_000)).rejects.toThrow(/pull not done in 1000 ms/);
+        expect(service.delivered()).toBe(2);
+      } finally {
+        service.close();
+      }
+    });
+  });
 });
+
+/**
+ * A stand-in service on a loopback UDP port: a SUBSCRIBE is answered 200 and followed by a
+ * NOTIFY listing `listed` messages; every other request goes to `onRequest`. With a PullLoad
+ * of its own pointed at it.
+ */
+async function standIn(
+  listed: number,
+  onRequest: (req: SipRequest, send: (bytes: Buffer | string) => void) => void,
+): Promise<{ port: number; load: PullLoad; close: () => void }> {
+  const service = createSocket('udp4');
+  await new Promise<void>((resolve) => service.bind(0, '127.0.0.1', () => resolve()));
+  const port = service.address().port;
+  service.on('message', (data, from) => {
+    const parsed = parseMessage(data);
+    if (!parsed.ok || parsed.message.kind !== 'request') return;
+    const req = parsed.message;
+    const send = (bytes: Buffer | string) => service.send(bytes, from.port, from.address);
+    if (req.method !== 'SUBSCRIBE') return onRequest(req, send);
+    send(serializeMessage(createResponse(req, 200, { toTag: 'svc' })));
+    const entries = Array.from({ length: listed }, (_, i) => sampleMessage(i + 1));
+    const body = encodeList({ version: 0, total: listed, entries });
+    send(
+      `NOTIFY sip:alice@127.0.0.1:${from.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKn1\r\n` +
+        `Max-Forwards: 70\r\nFrom: <${ALICE}>;tag=svc\r\nTo: ${getHeader(req, 'From')}\r\n` +
+        `Call-ID: ${getHeader(req, 'Call-ID')}\r\nCSeq: 1 NOTIFY\r\nContact: <sip:pf@127.0.0.1:${port}>\r\n` +
+        `Event: deferred-messages\r\nSubscription-State: active;expires=600\r\n` +
+        `Content-Type: ${LIST_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+  const load = await PullLoad.open({ host: '127.0.0.1', port });
+  return {
+    port,
+    load,
+    close: () => {
+      load.close();
+      service.close();
+    },
+  };
+}
+
+/**
+ * A stand-in service that lists `listed` messages and, once the INVITE for them is
+ * answered and the client's MSRP connection bound (RFC 4975 §5.4), sends `bodies` as
+ * message/cpim SENDs; it never sends the BYE.
+ */
+async function msrpStandIn(
+  bodies: Buffer[],
+  listed = bodies.length,
+): Promise<{ load: PullLoad; close: () => void; delivered: () => number }> {
+  const connections = new Set<MsrpConnection>();
+  let delivered = 0;
+  const msrp = createServer((socket) => {
+    const connection: MsrpConnection = new MsrpConnection(socket, {
+      onRequest: (req) => {
+        connection.write(serializeResponse(responseTo(req, 200)));
+        bodies.forEach((body, i) => {
+          const transactionId = newTransactionId(body);
+          const frame = serializeRequest({
+            transactionId,
+            method: 'SEND',
+            toPath: req.fromPath,
+            fromPath: req.toPath,
+            messageId: `msg${i}`,
+            byteRange: { start: 1, end: body.length, total: body.length },
+            contentType: CPIM_CONTENT_TYPE,
+            body,
+            continuation: '$',
+          });
+          void connection.transact(transactionId, frame, 1_000).then((status) => status === 200 && delivered++);
+        });
+      },
+      onMalformed: () => undefined,
+      onClose: () => connections.delete(connection),
+    });
+    connections.add(connection);
+  });
+  await new Promise<void>((resolve) => msrp.listen(0, '127.0.0.1', () => resolve()));
+  const msrpPort = (msrp.address() as AddressInfo).port;
+  const service = await standIn(listed, (req, send) => {
+    if (req.method !== 'INVITE') return;
+    const answer = buildMsrpAnswer({ host: '127.0.0.1', port: msrpPort, sessionId: 'standin' });
+    send(
+      serializeMessage(
+        createResponse(req, 200, {
+          toTag: 'svc',
+          headers: [{ name: 'Contact', value: `<sip:pf@127.0.0.1:${service.port}>` }],
+          body: Buffer.from(answer.sdp),
+          contentType: 'application/sdp',
+        }),
+      ),
+    );
+  });
+  return {
+    load: service.load,
+    delivered: () => delivered,
+    close: () => {
+      service.close();
+      for (const c of connections) c.close();
+      msrp.close();
+    },
+  };
+}

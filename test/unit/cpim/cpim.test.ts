@@ -61,6 +61,42 @@ describe('parseCpim (RFC 3862)', () => {
     const bad = Buffer.concat([Buffer.from('Subject: '), Buffer.from([0xff, 0xfe]), Buffer.from('\r\n\r\n\r\nx')]);
     expect(parseCpim(bad).ok).toBe(false);
   });
+
+  it.each([
+    [
+      'headers without their empty line',
+      'From: <sip:bob@example.net>\r\nTo: <sip:alice@example.com>\r\n',
+      /message headers are not ended by an empty line/,
+    ],
+    [
+      'a malformed line before the missing end',
+      'From: <sip:bob@example.net>\r\nnot a header\r\nTo: x',
+      /message headers: malformed line "not a header"/,
+    ],
+    [
+      'content headers without their empty line',
+      'From: <sip:bob@example.net>\r\n\r\nContent-Type: text/plain\r\n',
+      /content headers are not ended/,
+    ],
+    [
+      'a multi-byte character cut by a line end',
+      `Subject: ${Buffer.from('é').subarray(0, 1).toString('latin1')}\r\n\r\n\r\nx`,
+      /message headers are not UTF-8/,
+    ],
+  ])('names what is wrong: %s', (_name, text, reason) => {
+    const cpim = parseCpim(Buffer.from(text, 'latin1'));
+    expect(cpim.ok ? 'parsed' : cpim.reason).toMatch(reason);
+  });
+
+  it('reads LF-only and CRLF header lines alike, up to the first empty line', () => {
+    const cpim = parseCpim(
+      Buffer.from(
+        'From: <sip:bob@example.net>\nTo: <sip:alice@example.com>\r\n\nContent-Type: text/plain\r\n\r\nFrom: x\n',
+      ),
+    );
+    expect(cpim).toMatchObject({ ok: true, from: 'sip:bob@example.net', to: 'sip:alice@example.com' });
+    expect(cpim.ok && cpim.body.toString()).toBe('From: x\n');
+  });
 });
 
 describe('wrapAsCpim', () => {
