@@ -211,8 +211,14 @@ function isReport(body: DeliveryJob | DeliveryReport): body is DeliveryReport {
   return (body as DeliveryReport).type === 'delivery-report';
 }
 
+/**
+ * The delivery queue's consumer (what Lambda's event source mapping calls), with `settle`: a
+ * report's step on its own, for an edge that runs this handler in its own process (the local
+ * default) and so can settle its report at once, without a queue's round trip (a row written,
+ * read back, parsed and deleted); a report it could not settle still goes on the queue.
+ */
 export function makeHandler(deps: DeliverDeps) {
-  return async function deliver(event: SQSEvent): Promise<SQSBatchResponse> {
+  const deliver = async function deliver(event: SQSEvent): Promise<SQSBatchResponse> {
     // Each record is its own session: run them side by side.
     const outcomes = await Promise.allSettled(
       event.Records.map(async (record) => {
@@ -226,4 +232,5 @@ export function makeHandler(deps: DeliverDeps) {
     }));
     return { batchItemFailures };
   };
+  return Object.assign(deliver, { settle: (report: DeliveryReport) => settleReport(deps, report) });
 }

@@ -81,7 +81,10 @@ export interface HandlerSide {
   queueDepths: () => Promise<Record<string, number>>;
   /** Consume the queue where the handlers put the IMDN failure reports this edge sends. */
   consumeOutbound(handler: SqsBatchHandler): { stop(): Promise<void> };
-  /** The delivery queue, where this edge's delivery reports go for `deliver` to settle. */
+  /**
+   * Where this edge's delivery reports go for `deliver` to settle: the delivery queue (AWS), or
+   * `deliver`'s report step itself when it runs in this process (local).
+   */
   deliveryReports: Pick<DeliveryQueue, 'report'>;
 }
 

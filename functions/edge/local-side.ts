@@ -131,7 +131,24 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
       { name: 'store', run: () => probeStore(ports.sessions) },
       { name: 'queues', run: async () => JSON.stringify(await queueDepths()) },
     ],
-    deliveryReports: backend.ports.queue,
+    // The reports of this process's hand-offs are settled here at once, by the deliver handler's
+    // own report step (what its queue consumer would run); one it could not settle (the store
+    // failing) goes on the delivery queue, which retries it. A report is not lost either way
+    // before it settles: a crash before its deletes commit leaves the messages claimed until
+    // their lease ends, as a crash before a queued report's commit did.
+    deliveryReports: {
+      report: (report) =>
+        deliver.settle(report).then(
+          () => undefined,
+          (err: unknown) => {
+            log('warn', 'delivery report not settled at once; queued for a retry', {
+              sessionId: report.sessionId,
+              error: String(err),
+            });
+            return backend.ports.queue.report(report);
+          },
+        ),
+    },
     consumeOutbound: (handler: SqsBatchHandler) => {
       const consumer = new SqliteJobConsumer({
         queue: backend.queues.outbound,
