@@ -14,12 +14,14 @@ import type { SipRequest, SipResponse } from '../messages/index.ts';
 import { isReliable } from '../transport/index.ts';
 import type { LogFn, Source, Target } from '../transport/index.ts';
 import { TimerSet } from './timers.ts';
-import type { Timers } from './timers.ts';
+import type { TimerQueues, Timers } from './timers.ts';
 
 export type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
 export interface ClientTransactionContext {
   timers: Timers;
+  /** Where the transaction's timers E and F run (the layer's, shared by every transaction). */
+  queues: TimerQueues;
   log: LogFn;
   send(req: SipRequest, target: Target): Promise<Source>;
   /** Whether the stream connection of that id is still open. */
@@ -59,7 +61,7 @@ export class NonInviteClientTransaction {
     this.request = request;
     this.method = request.method;
     this.target = target;
-    this.timerSet = new TimerSet(ctx.log);
+    this.timerSet = new TimerSet(ctx.queues);
     this.settle = settle;
   }
 

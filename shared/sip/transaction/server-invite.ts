@@ -49,7 +49,7 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     readonly key: string,
     private readonly ctx: InviteServerContext,
   ) {
-    this.timerSet = new TimerSet(ctx.log);
+    this.timerSet = new TimerSet(ctx.queues);
   }
 
   get state(): InviteServerState {

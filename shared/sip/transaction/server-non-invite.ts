@@ -32,8 +32,8 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
    */
   private final: Promise<SentResponse | undefined> | SentResponse | undefined;
   private answeredFinal = false;
-  /** The guard below, until a final response. */
-  private guard: NodeJS.Timeout | undefined;
+  /** The guard below (its handle in the layer's timer queues), until a final response. */
+  private guard: number | undefined;
   /** Only an INVITE is cancelled (§9.2); a getter, not a field in each of tens of thousands. */
   get cancelled(): boolean {
     return false;
@@ -62,13 +62,13 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
   start(): void {
     // Not in RFC 3261: a TU that never answers must not pin the transaction forever. The client
     // gave up after Timer F (64*T1), so nothing answered later could still be used.
-    this.guard = setTimeout(() => {
+    this.guard = this.ctx.queues.add(64 * this.ctx.timers.t1, () => {
       this.guard = undefined;
       this.ctx.log('warn', 'non-INVITE server transaction got no final response from the TU', {
         method: this.method,
       });
       this.toTerminated();
-    }, 64 * this.ctx.timers.t1);
+    });
   }
 
   receiveRequest(_req: SipRequest): void {
@@ -151,7 +151,7 @@ export class NonInviteServerTransaction implements ServerTransactionMachine {
   }
 
   private clearGuard(): void {
-    if (this.guard !== undefined) clearTimeout(this.guard);
+    if (this.guard !== undefined) this.ctx.queues.cancel(64 * this.ctx.timers.t1, this.guard);
     this.guard = undefined;
   }
 

@@ -4,7 +4,7 @@
  */
 import type { SipRequest, SipResponse } from '../messages/index.ts';
 import type { LogFn, SentResponse, Source } from '../transport/index.ts';
-import type { Timers } from './timers.ts';
+import type { TimerQueues, Timers } from './timers.ts';
 
 export interface ServerTransaction {
   readonly source: Source;
@@ -16,6 +16,8 @@ export interface ServerTransaction {
 
 export interface ServerTransactionContext {
   timers: Timers;
+  /** Where the transaction's timers run (the layer's, shared by every transaction). */
+  queues: TimerQueues;
   log: LogFn;
   /**
    * Hand a response to the transport (RFC 3261 §18.2.2); resolves with it as it left (what a

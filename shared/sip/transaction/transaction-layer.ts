@@ -24,7 +24,7 @@ import { InviteServerTransaction } from './server-invite.ts';
 import type { InviteServerContext } from './server-invite.ts';
 import { NonInviteServerTransaction } from './server-non-invite.ts';
 import type { ServerTransaction, ServerTransactionContext, ServerTransactionMachine } from './server-transaction.ts';
-import { FixedDelayTimers, TRYING_DELAY_MS, resolveTimers } from './timers.ts';
+import { FixedDelayTimers, TRYING_DELAY_MS, TimerQueues, resolveTimers } from './timers.ts';
 import type { Timers } from './timers.ts';
 
 /** What the layer uses of the transport (a `TransportLayer`, or a fake in tests). */
@@ -52,6 +52,8 @@ const noLog: LogFn = () => {};
 
 export class TransactionLayer {
   private readonly timers: Timers;
+  /** The timers every transaction sets (RFC 3261 §17), one queue per duration. */
+  private readonly queues: TimerQueues;
   private readonly log: LogFn;
   private readonly tryingDelayMs: number;
   private readonly maxServers: number;
@@ -98,6 +100,7 @@ export class TransactionLayer {
   ) {
     this.timers = resolveTimers(timers);
     this.log = options.log ?? noLog;
+    this.queues = new TimerQueues(this.log);
     this.tryingDelayMs = options.tryingDelayMs ?? TRYING_DELAY_MS;
     this.maxServers = options.maxServerTransactions ?? Number.POSITIVE_INFINITY;
     this.retryAfter = String(options.retryAfterSeconds ?? 5);
@@ -110,6 +113,7 @@ export class TransactionLayer {
     this.serverContext = this.makeServerContext();
     this.clientContext = {
       timers: this.timers,
+      queues: this.queues,
       log: this.log,
       send: (r, t) => this.transport.sendRequest(r, t),
       connectionOpen: (id) => this.transport.connectionOpen(id),
@@ -200,6 +204,7 @@ export class TransactionLayer {
     this.servers.clear();
     this.clients.clear();
     this.awaitingAck.clear();
+    this.queues.clear();
   }
 
   /** Live transactions (for tests and metrics). */
@@ -382,6 +387,7 @@ export class TransactionLayer {
   private makeServerContext(): ServerTransactionContext {
     return {
       timers: this.timers,
+      queues: this.queues,
       log: this.log,
       send: (res, source) => this.transport.sendResponse(res, source),
       resend: (sent) => this.transport.resendResponse(sent),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FixedDelayTimers } from '#shared/sip/transaction/timers.ts';
+import { FixedDelayTimers, TimerQueues, TimerSet } from '#shared/sip/transaction/timers.ts';
 import { delay, until } from '../transport/peers.ts';
 
 describe('timers of one fixed delay', () => {
@@ -63,5 +63,53 @@ describe('timers of one fixed delay', () => {
     }
     await until(() => fired.length === 4500, 3000, 'all items');
     expect(fired).toEqual(Array.from({ length: 4500 }, (_, i) => i));
+  });
+
+  it('never fires an item cancelled by its handle, and counts only the items still waiting', async () => {
+    const fired: string[] = [];
+    const timers = new FixedDelayTimers<string>(
+      10,
+      (item) => fired.push(item),
+      () => {},
+    );
+    const a = timers.add('a');
+    const b = timers.add('b');
+    timers.add('c');
+    timers.cancel(b);
+    timers.cancel(b);
+    expect(timers.size).toBe(2);
+    await until(() => fired.length === 2);
+    // A handle that fired is spent: cancelling it now touches nothing added since.
+    timers.cancel(a);
+    timers.add('d');
+    await until(() => fired.length === 3);
+    expect(fired).toEqual(['a', 'c', 'd']);
+    expect(timers.size).toBe(0);
+  });
+});
+
+describe("a layer's timer queues", () => {
+  it('fire each timer after its own delay, in deadline order, and drop a cleared one', async () => {
+    const fired: Array<{ name: string; at: number }> = [];
+    const queues = new TimerQueues(() => {});
+    const set = new TimerSet(queues);
+    const other = new TimerSet(queues);
+    const t0 = performance.now();
+    set.set('E', 30, () => fired.push({ name: 'E', at: performance.now() - t0 }));
+    set.set('F', 10, () => fired.push({ name: 'F', at: performance.now() - t0 }));
+    other.set('E', 30, () => fired.push({ name: 'other E', at: performance.now() - t0 }));
+    expect(set.has('E')).toBe(true);
+    other.clear('E');
+    expect(other.has('E')).toBe(false);
+    // Set again under the same name: the first one is replaced, not fired as well.
+    set.set('F', 20, () => fired.push({ name: 'F again', at: performance.now() - t0 }));
+    expect(queues.size).toBe(2);
+    await until(() => fired.length === 2, 2000, 'two timers');
+    await delay(40);
+    expect(fired.map((f) => f.name)).toEqual(['F again', 'E']);
+    expect(fired[0]!.at).toBeGreaterThanOrEqual(20);
+    expect(fired[1]!.at).toBeGreaterThanOrEqual(30);
+    expect(set.has('E')).toBe(false);
+    expect(queues.size).toBe(0);
   });
 });
