@@ -11,7 +11,8 @@ import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { Target, TransportName } from '#shared/sip/transport/index.ts';
 
 export interface RequestSender {
-  request(req: SipRequest, target: Target): Promise<SipResponse>;
+  /** `serialized`: `serializeMessage(req)`, sent as it is (under the transaction's Via). */
+  request(req: SipRequest, target: Target, serialized?: Buffer): Promise<SipResponse>;
 }
 
 export interface SendOutcome {
@@ -108,8 +109,10 @@ export class InDialogSender {
     this.remember(key, Math.max(spec.cseq, last ?? 0));
     const target = nextHopOf(spec.dialog);
     let request = this.build(spec, spec.body ? Buffer.from(spec.body, 'base64') : undefined);
-    // Only a datagram has a size limit: a stream's request is not serialized once more to learn it.
-    const overTcp = target.transport === 'udp' ? overUdpLimit(target, serializeMessage(request).length) : undefined;
+    // Only a datagram has a size limit: a stream's request is not serialized here to learn it. A
+    // datagram's bytes, serialized for their size, are the ones the transaction sends.
+    const bytes = target.transport === 'udp' ? serializeMessage(request) : undefined;
+    const overTcp = bytes === undefined ? undefined : overUdpLimit(target, bytes.length);
     if (overTcp) {
       const response = await this.deps.transactions.request(request, overTcp);
       if (response.status !== 503 || getHeader(response, 'Retry-After') !== undefined) {
@@ -118,7 +121,7 @@ export class InDialogSender {
       // No TCP there: cut the list so the NOTIFY fits a datagram; `total` still tells the whole count.
       request = this.build(spec, this.cutToFit(spec));
     }
-    const response = await this.deps.transactions.request(request, target);
+    const response = await this.deps.transactions.request(request, target, overTcp ? undefined : bytes);
     return this.finish(spec, response);
   }
 

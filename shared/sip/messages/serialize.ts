@@ -48,3 +48,21 @@ export function serializeMessage(msg: SipMessage): Buffer {
   body.copy(out, headLength);
   return out;
 }
+
+/**
+ * `bytes` (a message as `serializeMessage` wrote it) with the header field `name: value` put in
+ * as its first, right after the start line: what serializing the message with that field first
+ * would write, without writing the rest again (a transaction's Via on a request its caller has
+ * serialized already, RFC 3261 §8.1.1.7). Undefined when `bytes` has no start line.
+ */
+export function withFirstHeader(bytes: Buffer, name: string, value: string): Buffer | undefined {
+  const eol = bytes.indexOf('\r\n');
+  if (eol < 0) return undefined;
+  const line = `${safeToken(name)}: ${safeValue(value)}\r\n`;
+  const lineLength = Buffer.byteLength(line, 'utf8');
+  const out = Buffer.allocUnsafe(bytes.length + lineLength);
+  bytes.copy(out, 0, 0, eol + 2);
+  out.write(line, eol + 2, 'utf8');
+  bytes.copy(out, eol + 2 + lineLength, eol + 2);
+  return out;
+}

@@ -23,7 +23,8 @@ export interface ClientTransactionContext {
   /** Where the transaction's timers E and F run (the layer's, shared by every transaction). */
   queues: TimerQueues;
   log: LogFn;
-  send(req: SipRequest, target: Target): Promise<Source>;
+  /** `bytes`: the request as serialized once, for this copy and every retransmission. */
+  send(req: SipRequest, target: Target, bytes: Buffer): Promise<Source>;
   /** Whether the stream connection of that id is still open. */
   connectionOpen(connectionId: string): boolean;
   /**
@@ -47,18 +48,25 @@ export class NonInviteClientTransaction {
    * absorbed, by the key (§17.1.2.2).
    */
   private request: SipRequest | undefined;
+  /** The request's bytes, written once (§17.1.2.2: a retransmission is the same request again). */
+  private bytes: Buffer | undefined;
   private target: Target;
   readonly method: string;
 
-  /** `settle` gets the final response: a real one, or a synthetic 408 / 503 (§8.1.3.1). */
+  /**
+   * `settle` gets the final response: a real one, or a synthetic 408 / 503 (§8.1.3.1). `bytes`:
+   * `request` serialized.
+   */
   constructor(
     request: SipRequest,
+    bytes: Buffer,
     target: Target,
     readonly key: string,
     private readonly ctx: ClientTransactionContext,
     settle: (res: SipResponse) => void,
   ) {
     this.request = request;
+    this.bytes = bytes;
     this.method = request.method;
     this.target = target;
     this.timerSet = new TimerSet(ctx.queues);
@@ -106,6 +114,7 @@ export class NonInviteClientTransaction {
     this.timerSet.clear('F');
     this.resolve(() => res);
     this.request = undefined;
+    this.bytes = undefined;
     // §17.1.2.2: "Once the client transaction enters the "Completed" state, it MUST set Timer K to fire
     // in T4 seconds for unreliable transports, and zero seconds for reliable transports."
     this.ctx.completed(this, isReliable(this.target.transport));
@@ -179,8 +188,8 @@ export class NonInviteClientTransaction {
 
   /** One copy out; a stream connection it went over becomes the one the transaction watches. */
   private async send(): Promise<void> {
-    if (!this.request) return;
-    const source = await this.ctx.send(this.request, this.target);
+    if (!this.request || !this.bytes) return;
+    const source = await this.ctx.send(this.request, this.target, this.bytes);
     if (source.connectionId === undefined || this.current === 'terminated') return;
     // Retransmissions follow the copy sent (same connection for stream transports).
     this.target = { ...this.target, connectionId: source.connectionId };

@@ -4,7 +4,7 @@
  * (§9.2) and retransmits the 2xx to INVITE until its ACK (§13.3.1.4).
  */
 import { randomHex } from '#shared/random.ts';
-import { createResponse, getHeader, ownCopy } from '../messages/index.ts';
+import { createResponse, getHeader, ownCopy, serializeMessage, withFirstHeader } from '../messages/index.ts';
 import type { SipMessage, SipRequest, SipResponse } from '../messages/index.ts';
 import { viaTransportToken } from '../transport/index.ts';
 import type { LogFn, Source, Target, TransportLayer } from '../transport/index.ts';
@@ -115,7 +115,7 @@ export class TransactionLayer {
       timers: this.timers,
       queues: this.queues,
       log: this.log,
-      send: (r, t) => this.transport.sendRequest(r, t),
+      send: (r, t, bytes) => this.transport.sendRequest(r, t, bytes),
       connectionOpen: (id) => this.transport.connectionOpen(id),
       completed: (tx, reliable) => {
         if (reliable) {
@@ -164,8 +164,11 @@ export class TransactionLayer {
    * Send a non-INVITE request in a new client transaction (§17.1.2) and resolve with its final
    * response: a real one, a synthetic 408 on Timer F, or a synthetic 503 on a transport error
    * (§8.1.3.1). The request gets our Via (fresh z9hG4bK branch, RFC 3581 rport) on top.
+   * `serialized`: `serializeMessage(req)`, when the caller has it already (its size chose the
+   * transport, §18.1.1): the request leaves as those bytes with our Via line put in first, not
+   * serialized again.
    */
-  request(req: SipRequest, target: Target): Promise<SipResponse> {
+  request(req: SipRequest, target: Target, serialized?: Buffer): Promise<SipResponse> {
     if (req.method === 'INVITE' || req.method === 'ACK') {
       return Promise.reject(new Error(`${req.method} is not sent through a non-INVITE client transaction`));
     }
@@ -174,12 +177,16 @@ export class TransactionLayer {
     const via = `SIP/2.0/${viaTransportToken(target.transport)} ${sentBy.host}:${sentBy.port};branch=${branch};rport`;
     const headers = [{ name: 'Via', value: via }, ...req.headers];
     // §8.1.1.6: "A UAC MUST insert a Max-Forwards header field into each request it originates".
-    if (getHeader(req, 'Max-Forwards') === undefined) headers.push({ name: 'Max-Forwards', value: '70' });
+    const maxForwards = getHeader(req, 'Max-Forwards') !== undefined;
+    if (!maxForwards) headers.push({ name: 'Max-Forwards', value: '70' });
     const sent: SipRequest = { ...req, headers };
+    const bytes =
+      (serialized !== undefined && maxForwards ? withFirstHeader(serialized, 'Via', via) : undefined) ??
+      serializeMessage(sent);
     const key = clientKeyOf(branch, req.method);
     let settle!: (res: SipResponse) => void;
     const result = new Promise<SipResponse>((resolve) => (settle = resolve));
-    const tx = new NonInviteClientTransaction(sent, target, key, this.clientContext, settle);
+    const tx = new NonInviteClientTransaction(sent, bytes, target, key, this.clientContext, settle);
     if (this.stopped) {
       tx.terminate('Transaction layer stopped');
       return result;

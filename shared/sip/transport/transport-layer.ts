@@ -316,11 +316,11 @@ export class TransportLayer {
   /**
    * Send a request: over `target.connectionId` when open, else over an open connection to the same
    * address and port, else a new TCP/TLS connection or a UDP datagram. WebSocket: existing only.
-   * A destination refused by `allowDestination` fails before anything is sent.
+   * A destination refused by `allowDestination` fails before anything is sent. `bytes`: the
+   * request serialized already (a client transaction's, sent again on each retransmission).
    */
-  async sendRequest(req: SipRequest, target: Target): Promise<Source> {
+  async sendRequest(req: SipRequest, target: Target, bytes: Buffer = serializeMessage(req)): Promise<Source> {
     const address = await this.resolveAllowed(target.address);
-    const bytes = serializeMessage(req);
     if (target.transport === 'udp') {
       await this.sendDatagram(bytes, address, target.port);
       this.sent(req, 'udp', address, target.port);

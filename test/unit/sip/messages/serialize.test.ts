@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMessage, serializeMessage } from '#shared/sip/messages/index.ts';
+import { parseMessage, serializeMessage, withFirstHeader } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/index.ts';
 
 const headers = [
@@ -73,5 +73,28 @@ describe('serializeMessage', () => {
     const msg: SipRequest = { kind: 'request', method: 'MESSAGE', uri: 'sip:a@example.com', headers, body };
     const r = parseMessage(serializeMessage(msg));
     expect(r.ok && r.message.body.equals(body)).toBe(true);
+  });
+});
+
+describe('withFirstHeader', () => {
+  it('writes what serializing the message with that header first writes, body and all', () => {
+    const msg: SipRequest = {
+      kind: 'request',
+      method: 'NOTIFY',
+      uri: 'sip:alice@192.0.2.9:5060',
+      headers: [
+        { name: 'Max-Forwards', value: '70' },
+        ...headers.slice(1),
+        { name: 'Content-Type', value: 'text/plain' },
+        { name: 'Content-Length', value: '7' },
+      ],
+      body: Buffer.from('Grüße!'),
+    };
+    const via = { name: 'Via', value: 'SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKab;rport' };
+    const spliced = withFirstHeader(serializeMessage(msg), via.name, via.value);
+    expect(spliced?.toString('latin1')).toBe(
+      serializeMessage({ ...msg, headers: [via, ...msg.headers] }).toString('latin1'),
+    );
+    expect(withFirstHeader(Buffer.from('no start line'), via.name, via.value)).toBeUndefined();
   });
 });
