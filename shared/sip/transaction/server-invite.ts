@@ -42,14 +42,25 @@ export class InviteServerTransaction implements ServerTransactionMachine {
   private wasCancelled = false;
   private acked = false;
   private readonly timerSet: TimerSet;
+  /** The INVITE, until its 2xx is acknowledged (see `receive2xxAck`). */
+  private invite: SipRequest | undefined;
 
   constructor(
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly source: Source,
     readonly key: string,
     private readonly ctx: InviteServerContext,
   ) {
+    this.invite = request;
     this.timerSet = new TimerSet(ctx.queues);
+  }
+
+  /**
+   * The INVITE this transaction answers; gone once its 2xx is acknowledged, when nothing is built
+   * from it any more (no 100, 487 or ACK timeout can follow) for the rest of Timer L.
+   */
+  get request(): SipRequest | undefined {
+    return this.invite;
   }
 
   get state(): InviteServerState {
@@ -65,7 +76,8 @@ export class InviteServerTransaction implements ServerTransactionMachine {
   }
 
   get answered(): boolean {
-    return this.final !== undefined;
+    // An acknowledged 2xx no longer keeps its bytes (receive2xxAck).
+    return this.final !== undefined || this.acked;
   }
 
   /** The To tag already used in a response to this INVITE (for a CANCEL's 200, §9.2). */
@@ -88,7 +100,9 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     // state. The server transaction MUST generate a 100 (Trying) response unless it knows that the TU
     // will generate a provisional or final response within 200 ms".
     this.timerSet.set('trying', this.ctx.tryingDelayMs, () => {
-      if (this.current === 'proceeding' && !this.lastProvisional) this.respond(createResponse(this.request, 100));
+      if (this.current === 'proceeding' && !this.lastProvisional && this.invite) {
+        this.respond(createResponse(this.invite, 100));
+      }
     });
   }
 
@@ -189,6 +203,11 @@ export class InviteServerTransaction implements ServerTransactionMachine {
     if (this.current !== 'accepted' || this.acked) return false;
     this.acked = true;
     this.timerSet.clear('2xx');
+    // RFC 6026 §7.1: the rest of "Accepted" (Timer L, 64*T1) absorbs retransmissions of the INVITE
+    // and passes nothing from it on: neither the request nor the 2xx's bytes are needed again,
+    // and they are not kept for those 32 s.
+    this.invite = undefined;
+    this.final = undefined;
     return true;
   }
 
@@ -197,9 +216,9 @@ export class InviteServerTransaction implements ServerTransactionMachine {
    * respond to the INVITE with a 487 (Request Terminated)". Returns false when it was too late.
    */
   cancel(toTag: string): boolean {
-    if (this.current !== 'proceeding') return false;
+    if (this.current !== 'proceeding' || !this.invite) return false;
     this.wasCancelled = true;
-    this.respond(createResponse(this.request, 487, { toTag }));
+    this.respond(createResponse(this.invite, 487, { toTag }));
     return true;
   }
 

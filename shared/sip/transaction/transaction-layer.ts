@@ -362,10 +362,11 @@ export class TransactionLayer {
     // §9.2: "Regardless of the method of the original request, as long as the CANCEL matched an existing
     // transaction, the UAS answers the CANCEL request itself with a 200 (OK) response."
     tx.respond(createResponse(cancel, 200, { toTag }));
-    if (target instanceof InviteServerTransaction && target.cancel(toTag)) {
+    const invite = target instanceof InviteServerTransaction ? target.request : undefined;
+    if (invite && target instanceof InviteServerTransaction && target.cancel(toTag)) {
       if (!this.cancelCb) return;
       try {
-        this.cancelCb(target.request);
+        this.cancelCb(invite);
       } catch (err) {
         this.log('error', 'CANCEL handler threw', { error: String(err) });
       }
@@ -426,6 +427,8 @@ export class TransactionLayer {
         return key;
       },
       ackTimeout: (tx) => {
+        // Never acknowledged, so the transaction still holds its INVITE.
+        if (!tx.request) return;
         if (!this.ackTimeoutCb) {
           this.log('warn', 'the 2xx to an INVITE was never acknowledged', { callId: getHeader(tx.request, 'Call-ID') });
           return;

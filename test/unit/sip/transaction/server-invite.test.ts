@@ -45,6 +45,12 @@ describe('INVITE server transaction over UDP', () => {
     expect(h.acks).toHaveLength(1);
     expect(h.acks[0]!.ack.method).toBe('ACK');
     expect(h.ackTimeouts).toHaveLength(0);
+    // The rest of "Accepted" (Timer L) absorbs a retransmitted INVITE: no 2xx again, no TU.
+    await peer.send(invite('z9hG4bK-inv-1'), h.ports.udp!);
+    await delay(50);
+    expect(count(peer, 200)).toBe(afterAck);
+    expect(h.requests).toHaveLength(1);
+    expect(h.layer.size.server).toBe(1);
   });
 
   it('gives up after 64*T1 without an ACK and reports the INVITE', async () => {
