@@ -81,8 +81,10 @@ export class InDialogSender {
 
   send(spec: InDialogRequestSpec): Promise<SendOutcome> {
     const key = dialogKeyOf(spec);
-    const tail = this.tails.get(key) ?? Promise.resolve();
-    const run = tail.catch(() => undefined).then(() => this.sendNow(spec));
+    const tail = this.tails.get(key);
+    // Nothing queued on the dialog (the usual case): sent now, not a promise turn later.
+    const run =
+      tail === undefined ? this.sendNow(spec, key) : tail.catch(() => undefined).then(() => this.sendNow(spec, key));
     this.chain(
       key,
       run.catch(() => undefined),
@@ -97,8 +99,7 @@ export class InDialogSender {
     });
   }
 
-  private async sendNow(spec: InDialogRequestSpec): Promise<SendOutcome> {
-    const key = dialogKeyOf(spec);
+  private async sendNow(spec: InDialogRequestSpec, key: string): Promise<SendOutcome> {
     const last = this.lastCSeqOf(key);
     const terminal = spec.method === 'BYE' || isTerminalNotify(spec);
     if (last !== undefined && spec.cseq <= last && !terminal) {
