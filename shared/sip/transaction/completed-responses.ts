@@ -13,7 +13,7 @@
  * at a time once every record in it has expired.
  *
  * A record: u16 key length, the key (UTF-8), u8 address length, the address, u16 port, u16
- * status, u32 response length, the response (one byte per character, as `SentResponse.text`).
+ * status, u32 response length, the response's bytes.
  */
 import type { SentResponse } from '../transport/index.ts';
 
@@ -70,7 +70,7 @@ export class CompletedResponses {
   add(key: string, sent: SentResponse): number | undefined {
     const keyBytes = Buffer.byteLength(key, 'utf8');
     const addressBytes = Buffer.byteLength(sent.address, 'utf8');
-    const length = 2 + keyBytes + 1 + addressBytes + 2 + 2 + 4 + sent.text.length;
+    const length = 2 + keyBytes + 1 + addressBytes + 2 + 2 + 4 + sent.bytes.length;
     if (keyBytes > 0xffff || addressBytes > 0xff) return undefined;
     const at = this.reserve(length);
     if (at === undefined) return undefined;
@@ -81,8 +81,8 @@ export class CompletedResponses {
     o += chunk.write(sent.address, o, 'utf8');
     o = chunk.writeUInt16LE(sent.port, o);
     o = chunk.writeUInt16LE(sent.status, o);
-    o = chunk.writeUInt32LE(sent.text.length, o);
-    o += chunk.write(sent.text, o, 'latin1');
+    o = chunk.writeUInt32LE(sent.bytes.length, o);
+    o += sent.bytes.copy(chunk, o);
     this.tailOffset = o;
     const position = this.tailSlot * CHUNK_BYTES + at;
     this.index.set(key, position);
@@ -90,7 +90,10 @@ export class CompletedResponses {
     return position;
   }
 
-  /** The response kept under `key`, as it left (for `resendResponse`), or undefined. */
+  /**
+   * The response kept under `key`, as it left (for `resendResponse`), or undefined. Its bytes are
+   * a view of the record (a record is never written again; its chunk lives while it is referenced).
+   */
   get(key: string): SentResponse | undefined {
     const position = this.index.get(key);
     if (position === undefined) return undefined;
@@ -102,9 +105,9 @@ export class CompletedResponses {
     o += 1 + addressBytes;
     const port = chunk.readUInt16LE(o);
     const status = chunk.readUInt16LE(o + 2);
-    const textLength = chunk.readUInt32LE(o + 4);
+    const length = chunk.readUInt32LE(o + 4);
     o += 8;
-    return { status, text: chunk.toString('latin1', o, o + textLength), transport: 'udp', address, port };
+    return { status, bytes: chunk.subarray(o, o + length), transport: 'udp', address, port };
   }
 
   /** Forget the transaction under `key` before its Timer J (its record stays until then). */

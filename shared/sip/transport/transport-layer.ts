@@ -260,25 +260,36 @@ export class TransportLayer {
    * Rejects when it could not be sent, so the transaction can report a transport error (§17.2.4).
    * Resolves with the response as it left, for `resendResponse`.
    */
-  async sendResponse(res: SipResponse, source: Source): Promise<SentResponse> {
-    const dest = responseDestination(res, source);
-    // Back to the request's own source needs no permission; anywhere else (maddr) does.
-    const address =
-      plainAddress(dest.address) === plainAddress(source.remoteAddress)
-        ? dest.address
-        : await this.resolveAllowed(dest.address);
-    const bytes = serializeMessage(res);
+  sendResponse(res: SipResponse, source: Source): Promise<SentResponse> {
+    try {
+      const dest = responseDestination(res, source);
+      // Back to the request's own source needs no permission (nor a promise turn to ask);
+      // anywhere else (maddr) does.
+      if (plainAddress(dest.address) === plainAddress(source.remoteAddress)) {
+        return this.sendResponseTo(res, source, dest, dest.address);
+      }
+      return this.resolveAllowed(dest.address).then((address) => this.sendResponseTo(res, source, dest, address));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private sendResponseTo(
+    res: SipResponse,
+    source: Source,
+    dest: ReturnType<typeof responseDestination>,
+    address: string,
+  ): Promise<SentResponse> {
     const sent: SentResponse = {
       status: res.status,
-      text: bytes.toString('latin1'),
+      bytes: serializeMessage(res),
       transport: dest.transport,
       // The source's own string when it is the same address (one string per transaction, not two).
       address: address === source.remoteAddress ? source.remoteAddress : ownCopy(address),
       port: dest.port,
       ...(dest.connectionId !== undefined ? { connectionId: dest.connectionId } : {}),
     };
-    await this.deliverResponse(sent, bytes, res);
-    return sent;
+    return this.deliverResponse(sent, res).then(() => sent);
   }
 
   /**
@@ -286,18 +297,27 @@ export class TransportLayer {
    * request, RFC 3261 §17.2.1, §17.2.2): the bytes that left the first time, not rebuilt.
    */
   resendResponse(sent: SentResponse): Promise<void> {
-    return this.deliverResponse(sent, Buffer.from(sent.text, 'latin1'));
+    return this.deliverResponse(sent);
   }
 
-  private async deliverResponse(sent: SentResponse, bytes: Buffer, res?: SipResponse): Promise<void> {
-    const { transport, address, port } = sent;
+  private deliverResponse(sent: SentResponse, res?: SipResponse): Promise<void> {
+    const { transport, address, port, bytes } = sent;
     // Observers (the flow trace) read a message; a resent one is read back from its bytes.
     const observed = () => res ?? parsedSent(bytes);
     if (transport === 'udp') {
-      await this.sendDatagram(bytes, address, port);
-      if (this.sentListeners.length > 0) this.sent(observed(), 'udp', address, port);
-      return;
+      const sending = this.sendDatagram(bytes, address, port);
+      if (this.sentListeners.length === 0) return sending;
+      return sending.then(() => this.sent(observed(), 'udp', address, port));
     }
+    return this.deliverOverStream(sent, transport, observed);
+  }
+
+  private async deliverOverStream(
+    sent: SentResponse,
+    transport: Exclude<TransportName, 'udp'>,
+    observed: () => SipMessage,
+  ): Promise<void> {
+    const { address, port, bytes } = sent;
     const existing = sent.connectionId === undefined ? undefined : this.connections.get(sent.connectionId);
     if (existing?.isOpen()) {
       await existing.send(bytes);
@@ -742,10 +762,11 @@ export class TransportLayer {
 export interface SentResponse {
   readonly status: number;
   /**
-   * Its bytes, one character each: kept for seconds by tens of thousands of transactions, a
-   * one-byte string is about half the size of a Buffer holding the same bytes.
+   * Its bytes, as they left: sent again as they are. Tens of thousands of completed transactions
+   * over UDP keep theirs outside V8's heap (CompletedResponses); elsewhere a transaction holds
+   * them only until it ends (Timer J is zero over a stream; an INVITE's 2xx until its ACK).
    */
-  readonly text: string;
+  readonly bytes: Buffer;
   readonly transport: TransportName;
   readonly address: string;
   readonly port: number;

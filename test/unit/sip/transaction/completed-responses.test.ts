@@ -4,8 +4,10 @@ import type { SentResponse } from '#shared/sip/transport/index.ts';
 
 const response = (n: number, extra = ''): SentResponse => ({
   status: 200 + (n % 3),
-  // One character per byte, as the transport keeps it: bytes above 0x7f (a UTF-8 display name) too.
-  text: `SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.${n % 250}:5060;branch=z9hG4bK-${n}\r\nFrom: "Ã©" <sip:a@b>\r\n${extra}\r\n`,
+  // Bytes as they left: above 0x7f (a UTF-8 display name) too.
+  bytes: Buffer.from(
+    `SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.${n % 250}:5060;branch=z9hG4bK-${n}\r\nFrom: "é" <sip:a@b>\r\n${extra}\r\n`,
+  ),
   transport: 'udp',
   address: n % 2 === 0 ? `127.0.0.${(n % 250) + 1}` : '::1',
   port: 5060 + n,

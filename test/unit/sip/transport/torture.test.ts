@@ -50,7 +50,7 @@ beforeAll(async () => {
     answered.push(res);
     return {
       status: res.status,
-      text: serializeMessage(res).toString('latin1'),
+      bytes: serializeMessage(res),
       transport: 'udp',
       address: '127.0.0.1',
       port: 9,
