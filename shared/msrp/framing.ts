@@ -709,12 +709,22 @@ export function containsEndLine(body: Uint8Array, transactionId: string): boolea
 
 /** Serialize a response (RFC 4975 §7.2); never has a body. */
 export function serializeResponse(spec: MsrpResponseSpec): Buffer {
-  if (!IDENT.test(spec.transactionId)) throw new TypeError(`invalid MSRP transaction id: ${spec.transactionId}`);
-  const code = String(spec.status).padStart(3, '0');
+  return Buffer.from(formatResponse(spec), 'utf8');
+}
+
+/**
+ * serializeResponse as text, for a connection that writes the responses to one read together
+ * (MsrpConnection.write). Throws TypeError on an invalid transaction id.
+ */
+export function formatResponse(spec: MsrpResponseSpec): string {
+  const id = spec.transactionId;
+  if (!IDENT.test(id)) throw new TypeError(`invalid MSRP transaction id: ${id}`);
+  const code = spec.status < 100 ? String(spec.status).padStart(3, '0') : String(spec.status);
   const comment = spec.comment ?? MSRP_REASONS[spec.status];
-  const start = `MSRP ${spec.transactionId} ${code}${comment ? ` ${comment}` : ''}`;
-  const lines = [start, `To-Path: ${spec.toPath.join(' ')}`, `From-Path: ${spec.fromPath.join(' ')}`];
-  return Buffer.from(`${lines.join('\r\n')}\r\n${END_LINE_DASHES}${spec.transactionId}$\r\n`, 'utf8');
+  return (
+    `MSRP ${id} ${code}${comment ? ` ${comment}` : ''}\r\nTo-Path: ${spec.toPath.join(' ')}\r\n` +
+    `From-Path: ${spec.fromPath.join(' ')}\r\n${END_LINE_DASHES}${id}$\r\n`
+  );
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   newTransactionId,
   responseTo,
   serializeRequest,
+  formatResponse,
   serializeResponse,
   wantsResponse,
   type MsrpMalformed,
@@ -605,7 +606,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
 
   private reply(connection: MsrpConnection, request: MsrpRequest, status: number, comment?: string): void {
     if (!wantsResponse(request, status)) return;
-    connection.write(serializeResponse(responseTo(request, status, comment)));
+    connection.write(formatResponse(responseTo(request, status, comment)));
   }
 
   /** RFC 4975 §7.3: requests addressed to us. */
@@ -808,7 +809,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     }
     if (!wantsResponse({ failureReport: frame.failureReport }, 400)) return;
     const { transactionId, toPath, fromPath } = frame;
-    connection.write(serializeResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
+    connection.write(formatResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
   }
 }
 
