@@ -24,6 +24,8 @@ export interface MsrpConnectionHandlers {
 interface PendingTransaction {
   transactionId: string;
   resolve(status: number): void;
+  /** What it was sent for (abandon). */
+  owner: object | undefined;
 }
 
 /** RFC 4975 §10.4: 408, what a transaction without a response (or without a connection) ends with. */
@@ -157,18 +159,27 @@ export class MsrpConnection {
 
   /**
    * Send a request and wait for its transaction response (RFC 4975 §7.1): resolves with the
-   * response's status, or 408 when none arrives within `timeoutMs` or the connection closes.
+   * response's status, or 408 when none arrives within `timeoutMs`, the connection closes or
+   * `owner` (what it is sent for) is abandoned.
    */
-  transact(transactionId: string, frame: Buffer, timeoutMs: number): Promise<number> {
+  transact(transactionId: string, frame: Buffer, timeoutMs: number, owner?: object): Promise<number> {
     return new Promise((resolve) => {
       if (!this.write(frame)) {
         resolve(NO_RESPONSE_STATUS);
         return;
       }
-      const entry: PendingTransaction = { transactionId, resolve };
+      const entry: PendingTransaction = { transactionId, resolve, owner };
       this.pending.set(transactionId, entry);
       this.timeoutsOf(timeoutMs).add(entry);
     });
+  }
+
+  /**
+   * End with 408 every transaction sent for `owner` still waiting (its session ended: whatever
+   * answer comes later is not waited for, RFC 4975 §7.1); the connection stays.
+   */
+  abandon(owner: object): void {
+    for (const [id, entry] of this.pending) if (entry.owner === owner) this.settle(id, NO_RESPONSE_STATUS);
   }
 
   private timeoutsOf(ms: number): FixedDelayTimers<PendingTransaction> {

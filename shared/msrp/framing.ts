@@ -111,6 +111,7 @@ const STATUS_CODE = /^[0-9]{3}$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 const END_LINE_DASHES = '-------';
 const FLAGS = new Set(['+', '$', '#']);
+const DASHES = Buffer.from(END_LINE_DASHES, 'latin1');
 const EMPTY = Buffer.alloc(0);
 
 /** True when `text` is a valid transaction id or Message-ID (both are `ident`, RFC 4975 §9). */
@@ -202,7 +203,7 @@ export class MsrpParser {
     const items: MsrpParseResult['items'] = [];
     if (this.fatal) return { items, error: this.fatal };
     try {
-      this.parse(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), items);
+      this.parse(asBuffer(data), items);
     } catch (err) {
       // Defensive: a parser bug must not escape into a socket 'data' handler.
       this.fail('parser-failure', (err as Error).message);
@@ -654,33 +655,27 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
   if (!METHOD.test(spec.method)) throw new TypeError(`invalid MSRP method: ${spec.method}`);
   if (spec.body !== undefined && spec.contentType === undefined)
     throw new TypeError('an MSRP body needs a Content-Type');
-  const lines = [
-    `MSRP ${spec.transactionId} ${spec.method}`,
-    `To-Path: ${spec.toPath.join(' ')}`,
-    `From-Path: ${spec.fromPath.join(' ')}`,
-  ];
-  if (spec.messageId !== undefined) lines.push(`Message-ID: ${spec.messageId}`);
-  if (spec.byteRange !== undefined) lines.push(`Byte-Range: ${formatByteRange(spec.byteRange)}`);
-  if (spec.successReport !== undefined) lines.push(`Success-Report: ${spec.successReport}`);
-  if (spec.failureReport !== undefined) lines.push(`Failure-Report: ${spec.failureReport}`);
+  // The head as one string, each line ending with CRLF.
+  let head = `MSRP ${spec.transactionId} ${spec.method}\r\nTo-Path: ${spec.toPath.join(' ')}\r\nFrom-Path: ${spec.fromPath.join(' ')}\r\n`;
+  if (spec.messageId !== undefined) head += `Message-ID: ${spec.messageId}\r\n`;
+  if (spec.byteRange !== undefined) head += `Byte-Range: ${formatByteRange(spec.byteRange)}\r\n`;
+  if (spec.successReport !== undefined) head += `Success-Report: ${spec.successReport}\r\n`;
+  if (spec.failureReport !== undefined) head += `Failure-Report: ${spec.failureReport}\r\n`;
   if (spec.status !== undefined) {
     const { namespace, code, reason } = spec.status;
-    lines.push(`Status: ${namespace} ${String(code).padStart(3, '0')}${reason ? ` ${reason}` : ''}`);
+    head += `Status: ${namespace} ${String(code).padStart(3, '0')}${reason ? ` ${reason}` : ''}\r\n`;
   }
   const extra = spec.headers ?? [];
-  for (const h of extra) if (!h.name.toLowerCase().startsWith('content-')) lines.push(`${h.name}: ${h.value}`);
-  for (const h of extra) if (h.name.toLowerCase().startsWith('content-')) lines.push(`${h.name}: ${h.value}`);
+  for (const h of extra) if (!h.name.toLowerCase().startsWith('content-')) head += `${h.name}: ${h.value}\r\n`;
+  for (const h of extra) if (h.name.toLowerCase().startsWith('content-')) head += `${h.name}: ${h.value}\r\n`;
   const endLine = `${END_LINE_DASHES}${spec.transactionId}${spec.continuation ?? '$'}\r\n`;
-  if (spec.contentType === undefined) {
-    return Buffer.from(`${lines.join('\r\n')}\r\n${endLine}`, 'utf8');
-  }
-  lines.push(`Content-Type: ${spec.contentType}`);
+  if (spec.contentType === undefined) return Buffer.from(head + endLine, 'utf8');
+  head += `Content-Type: ${spec.contentType}\r\n\r\n`;
   const body = spec.body ?? new Uint8Array(0);
   if (containsEndLine(body, spec.transactionId)) {
     throw new TypeError(`MSRP body contains the end-line of transaction ${spec.transactionId}`);
   }
   // One buffer, written in place: head, body, CRLF and end-line (no parts to concatenate).
-  const head = `${lines.join('\r\n')}\r\n\r\n`;
   const headBytes = Buffer.byteLength(head, 'utf8');
   const frame = Buffer.allocUnsafe(headBytes + body.byteLength + 2 + endLine.length);
   frame.write(head, 0, headBytes, 'utf8');
@@ -695,7 +690,9 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
  * end of the body (RFC 4975 §7.1). Near misses (another flag character, no CRLF) do not count.
  */
 export function containsEndLine(body: Uint8Array, transactionId: string): boolean {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const buf = asBuffer(body);
+  // Most bodies have no run of seven dashes at all: one search, no marker to build.
+  if (!buf.includes(DASHES)) return false;
   const marker = Buffer.from(`\r\n${END_LINE_DASHES}${transactionId}`);
   for (let at = buf.indexOf(marker); at >= 0; at = buf.indexOf(marker, at + 1)) {
     const after = at + marker.length;
@@ -778,10 +775,16 @@ export function randomIdent(length = 16): string {
  * must make sure the end-line cannot appear inside the content).
  */
 export function newTransactionId(body?: Uint8Array): string {
+  // A body without seven dashes in a row holds no end-line, whatever the id.
+  const buf = body === undefined ? undefined : asBuffer(body);
+  const clear = buf === undefined || !buf.includes(DASHES);
   for (;;) {
     const id = randomIdent(16);
-    if (!body) return id;
-    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    if (!buf.includes(`${END_LINE_DASHES}${id}`)) return id;
+    if (clear || !buf.includes(`${END_LINE_DASHES}${id}`)) return id;
   }
+}
+
+/** `bytes` as a Buffer, without a copy (and without a new view when it is one already). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
