@@ -14,7 +14,7 @@ export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 export interface BodyChunk {
   /** `start-end/total`, 1-based and inclusive (RFC 4975 §7.1.1). */
   byteRange: { start: number; end: number; total: number };
-  /** A view into the original body, no copy. */
+  /** The body itself or a view into it, no copy. */
   data: Uint8Array;
   /** The last chunk carries the `$` continuation flag, the others `+` (RFC 4975 §7.1). */
   last: boolean;
@@ -28,6 +28,8 @@ export function splitIntoChunks(body: Uint8Array, chunkBytes: number = DEFAULT_C
   const size = Math.max(1, Math.floor(chunkBytes));
   const total = body.byteLength;
   if (total === 0) return [{ byteRange: { start: 1, end: 0, total: 0 }, data: body, last: true }];
+  // The usual case: one chunk, the body itself.
+  if (total <= size) return [{ byteRange: { start: 1, end: total, total }, data: body, last: true }];
   const chunks: BodyChunk[] = [];
   for (let offset = 0; offset < total; offset += size) {
     const endExclusive = Math.min(offset + size, total);

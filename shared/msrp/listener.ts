@@ -120,6 +120,8 @@ interface MsrpSession {
   id: string;
   localUri: MsrpUri;
   localPath: string;
+  /** [localPath]: the From-Path of our SENDs (RFC 4975 §7.1). */
+  fromPath: readonly string[];
   clientPath: string[];
   /**
    * Who may connect for it: the addresses of the host of the client's first path URI (empty
@@ -354,6 +356,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       id: sessionId,
       localUri: parseMsrpUri(localPath)!,
       localPath,
+      fromPath: [localPath],
       clientPath: clientPath.trim().split(/\s+/),
       admit,
       ...(binding.clientFingerprint ? { clientFingerprint: binding.clientFingerprint } : {}),
@@ -453,7 +456,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
         transactionId,
         method: 'SEND',
         toPath: session.clientPath,
-        fromPath: [session.localPath],
+        fromPath: session.fromPath,
         messageId,
         byteRange: chunk.byteRange,
         contentType: 'message/cpim',
