@@ -252,13 +252,15 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     // on the delivery queue, set once the handler side is up.
     let side: HandlerSide | undefined;
     const transfers = new TransferRunner({
-      send: async (sessionId, message) => {
+      send: (sessionId, message) => {
         // The ladder shows the MSRP SEND and its answer under the INVITE's Call-ID.
         const callId = trace ? app?.callIdOfSession(sessionId) : undefined;
-        if (callId) trace?.msrp(callId, 'out', `msrp session ${sessionId}`, 'SEND', message.id);
-        const outcome = await msrp.deliver(sessionId, message);
-        if (callId) trace?.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
-        return outcome;
+        if (!trace || !callId) return msrp.deliver(sessionId, message);
+        trace.msrp(callId, 'out', `msrp session ${sessionId}`, 'SEND', message.id);
+        return msrp.deliver(sessionId, message).then((outcome) => {
+          trace.msrp(callId, 'in', `msrp session ${sessionId}`, String(outcome.status), message.id);
+          return outcome;
+        });
       },
       // The listener sends a session's deliveries in call order, pipelined.
       pipelined: true,

@@ -4,13 +4,17 @@
  */
 import type { ByteRange, MsrpRequest } from './framing.ts';
 
+const EMPTY = Buffer.alloc(0);
+const WHOLE: ByteRange = { start: 1, end: '*', total: '*' };
+const DEFAULT_TYPE = 'application/octet-stream';
+
 /** The service's default chunk size: bodies above it are sent in several SENDs. */
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
 export interface BodyChunk {
   /** `start-end/total`, 1-based and inclusive (RFC 4975 §7.1.1). */
   byteRange: { start: number; end: number; total: number };
-  /** A view into the original body, no copy. */
+  /** The body itself or a view into it, no copy. */
   data: Uint8Array;
   /** The last chunk carries the `$` continuation flag, the others `+` (RFC 4975 §7.1). */
   last: boolean;
@@ -24,6 +28,8 @@ export function splitIntoChunks(body: Uint8Array, chunkBytes: number = DEFAULT_C
   const size = Math.max(1, Math.floor(chunkBytes));
   const total = body.byteLength;
   if (total === 0) return [{ byteRange: { start: 1, end: 0, total: 0 }, data: body, last: true }];
+  // The usual case: one chunk, the body itself.
+  if (total <= size) return [{ byteRange: { start: 1, end: total, total }, data: body, last: true }];
   const chunks: BodyChunk[] = [];
   for (let offset = 0; offset < total; offset += size) {
     const endExclusive = Math.min(offset + size, total);
@@ -83,13 +89,23 @@ export class MessageReassembler {
       this.pending.delete(messageId);
       return { state: 'aborted', messageId };
     }
-    const body = chunk.body ?? Buffer.alloc(0);
+    const body = chunk.body ?? EMPTY;
     // RFC 4975 §7.1.1: without Byte-Range the chunk is the whole message (1-*/*).
-    const range: ByteRange = chunk.byteRange ?? { start: 1, end: '*', total: '*' };
+    const range: ByteRange = chunk.byteRange ?? WHOLE;
     const from = range.start - 1;
     const to = from + body.length;
 
     let message = this.pending.get(messageId);
+    if (
+      message === undefined &&
+      from === 0 &&
+      chunk.continuation === '$' &&
+      (range.total === '*' || range.total === to) &&
+      to <= this.maxMessageBytes
+    ) {
+      // The whole message in one chunk (the usual case, RFC 4975 §5.1): its body as it came.
+      return { state: 'complete', messageId, contentType: chunk.contentType ?? DEFAULT_TYPE, body };
+    }
     if (!message) {
       message = { data: Buffer.alloc(0), covered: [], finalSeen: false };
       this.pending.set(messageId, message);
@@ -132,7 +148,7 @@ export class MessageReassembler {
       return {
         state: 'complete',
         messageId,
-        contentType: message.contentType ?? 'application/octet-stream',
+        contentType: message.contentType ?? DEFAULT_TYPE,
         body: message.data.subarray(0, size),
       };
     }

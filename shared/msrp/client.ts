@@ -14,7 +14,7 @@ import {
   randomIdent,
   responseTo,
   serializeRequest,
-  serializeResponse,
+  formatResponse,
   wantsResponse,
   type MsrpMalformed,
   type MsrpParserLimits,
@@ -149,12 +149,12 @@ export class MsrpClient extends EventEmitter<MsrpClientEvents> {
     if (!frame.isRequest || frame.method === 'REPORT' || !frame.toPath?.length || !frame.fromPath?.length) return;
     if (!wantsResponse({ failureReport: frame.failureReport }, 400)) return;
     const { transactionId, toPath, fromPath } = frame;
-    this.connection?.write(serializeResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
+    this.connection?.write(formatResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
   }
 
   private answer(request: MsrpRequest, status: number): void {
     if (!wantsResponse(request, status)) return;
-    this.connection?.write(serializeResponse(responseTo(request, status)));
+    this.connection?.write(formatResponse(responseTo(request, status)));
   }
 }
 

@@ -24,10 +24,44 @@ export interface MsrpConnectionHandlers {
 interface PendingTransaction {
   transactionId: string;
   resolve(status: number): void;
+  /** What it was sent for (abandon). */
+  owner: object | undefined;
 }
 
 /** RFC 4975 §10.4: 408, what a transaction without a response (or without a connection) ends with. */
 export const NO_RESPONSE_STATUS = 408;
+
+/** Frames a turn queued up to this many bytes are copied into one buffer; more go as they are. */
+const OUTBOX_JOIN_BYTES = 64 * 1024;
+
+/** Connections with frames queued this turn, flushed together. */
+const flushQueue: MsrpConnection[] = [];
+let flushScheduled = false;
+
+/**
+ * The flush runs as a tick queued by a promise job: after every promise job of the turn (a job
+ * queued meanwhile runs first: V8 drains the whole queue before Node's next ticks), so SENDs
+ * that promises release in a chain still leave with the frames written before them; no
+ * immediate, no extra turn of the loop.
+ */
+function queueFlush(connection: MsrpConnection): void {
+  flushQueue.push(connection);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    queueMicrotask(scheduleFlush);
+  }
+}
+
+function scheduleFlush(): void {
+  process.nextTick(flushQueued);
+}
+
+function flushQueued(): void {
+  flushScheduled = false;
+  // A flush queues nothing (writes complete later), so the queue is final here.
+  for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flush();
+  flushQueue.length = 0;
+}
 
 export class MsrpConnection {
   private readonly parser: MsrpParser;
@@ -39,9 +73,11 @@ export class MsrpConnection {
    */
   private readonly timeouts = new Map<number, FixedDelayTimers<PendingTransaction>>();
   private closedReason: string | undefined;
-  private corked = false;
+  /** Frames written this turn, sent together by flush(). */
+  private outbox: Array<Buffer | string> = [];
   private readonly socketListeners = {
     data: (data: Buffer) => this.onData(data),
+    end: () => this.onEnd(),
     error: (err: Error) => this.shutdown(`socket error: ${err.message}`),
     close: () => this.shutdown('connection closed'),
   };
@@ -53,6 +89,7 @@ export class MsrpConnection {
   ) {
     this.parser = new MsrpParser(limits);
     socket.on('data', this.socketListeners.data);
+    socket.on('end', this.socketListeners.end);
     socket.on('error', this.socketListeners.error);
     socket.on('close', this.socketListeners.close);
   }
@@ -66,37 +103,83 @@ export class MsrpConnection {
     return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
-  /** Write a frame; false when the connection is already gone. */
-  write(frame: Buffer): boolean {
+  /**
+   * Queue a frame; false when the connection is already gone. The frames of one turn (a session's
+   * pipelined SENDs with the 200 to the SEND that bound it, the answers to one read) leave
+   * together, in one write, once the turn's callbacks and promise jobs are done (RFC 4975 §7.1
+   * allows any number of transactions in flight). A string is written as UTF-8.
+   */
+  write(frame: Buffer | string): boolean {
     if (this.closed || this.socket.destroyed) return false;
-    // The frames of one turn (a session's pipelined SENDs, the answers to one read) leave in one
-    // write: corked until the turn's callbacks and promise jobs are done.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(frame);
+    if (this.outbox.length === 0) queueFlush(this);
+    this.outbox.push(frame);
     return true;
+  }
+
+  /** Write what the turn queued, in one write (several only above OUTBOX_JOIN_BYTES). */
+  flush(): void {
+    const frames = this.outbox;
+    if (frames.length === 0) return;
+    this.outbox = [];
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (frames.length === 1) {
+      socket.write(frames[0]!);
+      return;
+    }
+    let size = 0;
+    let text = true;
+    for (const frame of frames) {
+      if (typeof frame === 'string') size += Buffer.byteLength(frame);
+      else {
+        size += frame.length;
+        text = false;
+      }
+    }
+    if (text) {
+      socket.write(frames.join(''));
+    } else if (size > OUTBOX_JOIN_BYTES) {
+      // Large chunks: handed over as they are (one writev), not copied.
+      socket.cork();
+      for (const frame of frames) socket.write(frame);
+      socket.uncork();
+    } else {
+      const joined = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const frame of frames) {
+        if (typeof frame === 'string') at += joined.write(frame, at);
+        else {
+          joined.set(frame, at);
+          at += frame.length;
+        }
+      }
+      socket.write(joined);
+    }
   }
 
   /**
    * Send a request and wait for its transaction response (RFC 4975 §7.1): resolves with the
-   * response's status, or 408 when none arrives within `timeoutMs` or the connection closes.
+   * response's status, or 408 when none arrives within `timeoutMs`, the connection closes or
+   * `owner` (what it is sent for) is abandoned.
    */
-  transact(transactionId: string, frame: Buffer, timeoutMs: number): Promise<number> {
+  transact(transactionId: string, frame: Buffer, timeoutMs: number, owner?: object): Promise<number> {
     return new Promise((resolve) => {
       if (!this.write(frame)) {
         resolve(NO_RESPONSE_STATUS);
         return;
       }
-      const entry: PendingTransaction = { transactionId, resolve };
+      const entry: PendingTransaction = { transactionId, resolve, owner };
       this.pending.set(transactionId, entry);
       this.timeoutsOf(timeoutMs).add(entry);
     });
+  }
+
+  /**
+   * End with 408 every transaction sent for `owner` still waiting (its session ended: whatever
+   * answer comes later is not waited for, RFC 4975 §7.1); the connection stays.
+   */
+  abandon(owner: object): void {
+    for (const [id, entry] of this.pending) if (entry.owner === owner) this.settle(id, NO_RESPONSE_STATUS);
   }
 
   private timeoutsOf(ms: number): FixedDelayTimers<PendingTransaction> {
@@ -126,19 +209,22 @@ export class MsrpConnection {
    * read; pending transactions end with 408; `onClose` is not called.
    */
   release(): Socket {
+    this.flush();
     if (this.closedReason === undefined) {
       this.closedReason = 'released';
       for (const id of [...this.pending.keys()]) this.settle(id, NO_RESPONSE_STATUS);
     }
     this.stopTimeouts();
     this.socket.off('data', this.socketListeners.data);
+    this.socket.off('end', this.socketListeners.end);
     this.socket.off('error', this.socketListeners.error);
     this.socket.off('close', this.socketListeners.close);
     return this.socket;
   }
 
-  /** Close the socket; pending transactions end with 408. */
+  /** Close the socket once what was written is handed to it; pending transactions end with 408. */
   close(reason = 'closed locally'): void {
+    if (this.closedReason === undefined) this.flush();
     this.shutdown(reason);
   }
 
@@ -165,6 +251,22 @@ export class MsrpConnection {
       return;
     }
     if (error) this.shutdown(`framing error (${error.code}): ${error.message}`);
+  }
+
+  /**
+   * The peer closed its side. MSRP has no use for a half-closed connection (RFC 4975 §5.4: the
+   * sessions of a connection that ends have failed), so ours closes now, not after a shutdown of
+   * our side and a turn of the loop for it. Frames queued are written first; if the socket cannot take them at once, it ends
+   * the usual way once they are out.
+   */
+  private onEnd(): void {
+    if (this.closed) return;
+    this.flush();
+    if (this.socket.writableLength > 0) {
+      this.socket.end();
+      return;
+    }
+    this.shutdown('connection closed');
   }
 
   private onResponse(response: MsrpResponse): void {

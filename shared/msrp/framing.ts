@@ -110,20 +110,24 @@ const METHOD = /^[A-Z]+$/;
 const STATUS_CODE = /^[0-9]{3}$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 const END_LINE_DASHES = '-------';
-const CRLF = Buffer.from('\r\n');
 const FLAGS = new Set(['+', '$', '#']);
+const DASHES = Buffer.from(END_LINE_DASHES, 'latin1');
+const EMPTY = Buffer.alloc(0);
 
 /** True when `text` is a valid transaction id or Message-ID (both are `ident`, RFC 4975 §9). */
 export function isValidIdent(text: string): boolean {
   return IDENT.test(text);
 }
 
-/** A bytes buffer that grows by doubling and drops consumed bytes, so byte-by-byte input stays linear. */
+/**
+ * Bytes of a frame cut by a read, kept until the rest arrives. It grows by doubling and drops
+ * consumed bytes, so byte-by-byte input stays linear; nothing is allocated until a frame is cut.
+ */
 class ByteAccumulator {
   // Only bytes appended are ever read: no need to zero it.
-  private buf = Buffer.allocUnsafe(4096);
-  private start = 0;
-  private end = 0;
+  buf: Buffer = EMPTY;
+  start = 0;
+  end = 0;
 
   get length(): number {
     return this.end - this.start;
@@ -136,7 +140,7 @@ class ByteAccumulator {
       if (needed <= this.buf.length / 2) {
         this.buf.copy(this.buf, 0, this.start, this.end);
       } else {
-        let size = this.buf.length * 2;
+        let size = Math.max(4096, this.buf.length * 2);
         while (size < needed) size *= 2;
         const next = Buffer.allocUnsafe(size);
         this.buf.copy(next, 0, this.start, this.end);
@@ -149,29 +153,31 @@ class ByteAccumulator {
     this.end += data.length;
   }
 
-  /** The unconsumed bytes; valid until the next append or consume. */
-  view(): Buffer {
-    return this.buf.subarray(this.start, this.end);
-  }
-
   consume(n: number): void {
     this.start += n;
     if (this.start >= this.end) this.start = this.end = 0;
   }
 }
 
-type ParserPhase =
-  /** `searched`: bytes already searched for the CRLF ending the line at `scan` (none found). */
-  | { name: 'head'; scan: number; searched?: number; start?: StartLine }
-  | { name: 'body'; start: StartLine; headEnd: number; bodyStart: number; scan: number; marker: Buffer };
-
 /** Incremental RFC 4975 §7 parser: feed it whatever the socket delivers. */
 export class MsrpParser {
-  private readonly bytes = new ByteAccumulator();
+  private readonly kept = new ByteAccumulator();
   private readonly maxHeaderBytes: number;
   private readonly maxChunkBytes: number;
-  private phase: ParserPhase = { name: 'head', scan: 0 };
   private fatal: MsrpFrameError | undefined;
+  // The frame being read. Offsets are from its first byte, so they hold whether its bytes sit in
+  // a read's buffer or in `kept`.
+  /** Its start line, once read. */
+  private start: StartLine | undefined;
+  /** Head: where the next line starts. Body: where to look for the end-line next. */
+  private scan = 0;
+  /** Head: bytes already searched for the CRLF ending the line at `scan` (none found). */
+  private searched = 0;
+  /** Body: where the head's blank line starts and the body starts; -1 while in the head. */
+  private headEnd = -1;
+  private bodyStart = -1;
+  /** Body: CRLF and the end-line up to the flag (RFC 4975 §9), as text (latin1: an ident is ASCII). */
+  private marker = '';
 
   constructor(limits: MsrpParserLimits = {}) {
     this.maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
@@ -185,15 +191,19 @@ export class MsrpParser {
 
   /** Bytes received but not yet part of a complete message. */
   get buffered(): number {
-    return this.bytes.length;
+    return this.kept.length;
   }
 
+  /**
+   * Parse what `data` completes. The frames a read holds whole are read in place: a body is a view
+   * of `data`, not a copy, so `data` must not be reused after (a socket's reads never are). Only
+   * the bytes of a frame cut by the read are copied, to be kept until its rest arrives.
+   */
   push(data: Uint8Array): MsrpParseResult {
     const items: MsrpParseResult['items'] = [];
     if (this.fatal) return { items, error: this.fatal };
     try {
-      this.bytes.append(data);
-      while (this.step(items));
+      this.parse(asBuffer(data), items);
     } catch (err) {
       // Defensive: a parser bug must not escape into a socket 'data' handler.
       this.fail('parser-failure', (err as Error).message);
@@ -201,131 +211,186 @@ export class MsrpParser {
     return this.fatal ? { items, error: this.fatal } : { items };
   }
 
-  private fail(code: MsrpFrameErrorCode, message: string): false {
-    this.fatal = { code, message };
-    return false;
-  }
-
-  /** Advance as far as the buffered bytes allow; true when a frame completed and more may follow. */
-  private step(items: MsrpParseResult['items']): boolean {
-    const view = this.bytes.view();
-    if (this.phase.name === 'head') return this.stepHead(view, items);
-    return this.stepBody(view, items);
-  }
-
-  private stepHead(view: Buffer, items: MsrpParseResult['items']): boolean {
-    const phase = this.phase as Extract<ParserPhase, { name: 'head' }>;
+  private parse(input: Buffer, items: MsrpParseResult['items']): void {
+    const kept = this.kept;
+    // Bytes of the current frame kept from earlier reads: it is read in `kept`, with `input` after them.
+    let carried = kept.length;
+    let buf = input;
+    let base = 0;
+    if (carried > 0) {
+      kept.append(input);
+      buf = kept.buf;
+      base = kept.start;
+    }
     for (;;) {
-      const lineStart = phase.scan;
+      const end = carried > 0 ? kept.end : input.length;
+      const used = this.frame(buf, base, end, carried > 0, items);
+      if (used === 0) break;
+      base += used;
+      if (carried > 0) {
+        // The frame begun in kept bytes ended in `input` (they held no whole frame): read on in
+        // `input` itself, in place.
+        const at = base - kept.start - carried;
+        if (at < 0) continue;
+        kept.consume(kept.length);
+        carried = 0;
+        buf = input;
+        base = at;
+      }
+    }
+    if (carried > 0) kept.consume(base - kept.start);
+    if (carried === 0 && base < input.length && !this.fatal) kept.append(input.subarray(base));
+  }
+
+  private fail(code: MsrpFrameErrorCode, message: string): 0 {
+    this.fatal = { code, message };
+    return 0;
+  }
+
+  /**
+   * Read on in the frame at `buf[base, end)`: its length once complete (its message in `items`),
+   * 0 when it needs more bytes or the stream failed. `copy`: `buf` is reused, a body is copied out.
+   */
+  private frame(buf: Buffer, base: number, end: number, copy: boolean, items: MsrpParseResult['items']): number {
+    if (this.headEnd < 0) {
+      const done = this.readHead(buf, base, end, items);
+      if (done !== 0 || this.headEnd < 0) return done;
+    }
+    return this.readBody(buf, base, end, copy, items);
+  }
+
+  /** The head; its length when the frame ends with it (no body), else 0 (the body may follow). */
+  private readHead(buf: Buffer, base: number, end: number, items: MsrpParseResult['items']): number {
+    const size = end - base;
+    for (;;) {
+      const lineStart = this.scan;
       // A line trickling in is searched only in its new bytes (linear however the stream is cut).
-      const crlf = view.indexOf(CRLF, Math.max(lineStart, (phase.searched ?? 0) - 1));
+      const crlf = indexOfCrlf(buf, base + Math.max(lineStart, this.searched - 1), end) - base;
       if (crlf < 0) {
-        phase.searched = view.length;
-        if (view.length > this.maxHeaderBytes) {
+        this.searched = size;
+        if (size > this.maxHeaderBytes) {
           return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
         }
-        if (!phase.start && !startLinePrefixPlausible(view)) {
+        if (!this.start && !startLinePrefixPlausible(buf, base, end)) {
           return this.fail('bad-start-line', 'stream does not start with "MSRP "');
         }
-        return false;
+        return 0;
       }
       if (crlf + 2 > this.maxHeaderBytes) {
         return this.fail('header-too-large', `header section over ${this.maxHeaderBytes} bytes`);
       }
-      phase.scan = crlf + 2;
-      phase.searched = 0;
-      const start = phase.start;
+      this.scan = crlf + 2;
+      this.searched = 0;
+      const start = this.start;
       if (!start) {
-        const line = view.toString('utf8', lineStart, crlf);
-        phase.start = parseStartLine(line);
-        if (!phase.start) return this.fail('bad-start-line', `bad start line: ${truncate(line)}`);
+        const line = buf.toString('utf8', base + lineStart, base + crlf);
+        this.start = parseStartLine(line);
+        if (!this.start) return this.fail('bad-start-line', `bad start line: ${truncate(line)}`);
         continue;
       }
       // A header line is read as text once, by buildFrame, with the whole head: here only the
       // blank line and the end-line matter.
-      if (crlf !== lineStart && !startsWithDashes(view, lineStart, crlf)) continue;
-      const line = view.toString('utf8', lineStart, crlf);
-      if (line === '') {
+      if (crlf === lineStart) {
         // RFC 4975 §9: content-stuff = *(Other-Mime-header CRLF) Content-Type 2CRLF data CRLF.
-        this.phase = {
-          name: 'body',
-          start,
-          headEnd: lineStart,
-          bodyStart: crlf + 2,
-          scan: crlf + 2,
-          marker: Buffer.from(`\r\n${END_LINE_DASHES}${start.transactionId}`),
-        };
-        return true;
+        this.headEnd = lineStart;
+        this.bodyStart = crlf + 2;
+        this.scan = crlf + 2;
+        this.marker = `\r\n${END_LINE_DASHES}${start.transactionId}`;
+        return 0;
       }
-      if (line.startsWith(END_LINE_DASHES)) {
-        // RFC 4975 §9: end-line = "-------" transact-id continuation-flag CRLF.
-        const closesThis =
-          line.length === END_LINE_DASHES.length + start.transactionId.length + 1 &&
-          line.startsWith(start.transactionId, END_LINE_DASHES.length) &&
-          FLAGS.has(line[line.length - 1]!);
-        if (!closesThis) {
-          return this.fail('bad-end-line', `end-line does not close transaction ${start.transactionId}`);
-        }
-        items.push(
-          buildFrame(start, view.toString('utf8', 0, lineStart), undefined, line[line.length - 1] as ContinuationFlag),
-        );
-        this.bytes.consume(crlf + 2);
-        this.phase = { name: 'head', scan: 0 };
-        return true;
+      if (!startsWithDashes(buf, base + lineStart, base + crlf)) continue;
+      // RFC 4975 §9: end-line = "-------" transact-id continuation-flag CRLF.
+      const id = start.transactionId;
+      const flag = buf[base + crlf - 1]!;
+      const closesThis =
+        crlf - lineStart === END_LINE_DASHES.length + id.length + 1 &&
+        buf.toString('latin1', base + lineStart + END_LINE_DASHES.length, base + crlf - 1) === id &&
+        isFlag(flag);
+      if (!closesThis) {
+        return this.fail('bad-end-line', `end-line does not close transaction ${id}`);
       }
+      items.push(buildFrame(start, buf.toString('utf8', base, base + lineStart), undefined, flagOf(flag)));
+      this.reset();
+      return crlf + 2;
     }
   }
 
-  private stepBody(view: Buffer, items: MsrpParseResult['items']): boolean {
-    const phase = this.phase as Extract<ParserPhase, { name: 'body' }>;
-    const { marker, bodyStart } = phase;
+  /** The body up to its end-line; the frame's length once complete, else 0. */
+  private readBody(buf: Buffer, base: number, end: number, copy: boolean, items: MsrpParseResult['items']): number {
+    const { marker, bodyStart } = this;
     for (;;) {
-      const at = view.indexOf(marker, phase.scan);
+      // Searched up to `end` only: in `kept`, bytes after it are stale, and a search past them at
+      // every byte of a body trickling in would be quadratic.
+      const at = (end < buf.length ? buf.subarray(0, end) : buf).indexOf(marker, base + this.scan, 'latin1');
       if (at < 0) {
         // Keep the tail that could still be the start of the marker.
-        phase.scan = Math.max(bodyStart, view.length - marker.length + 1);
-        if (phase.scan - bodyStart > this.maxChunkBytes) {
+        this.scan = Math.max(bodyStart, end - base - marker.length + 1);
+        if (this.scan - bodyStart > this.maxChunkBytes) {
           return this.fail('chunk-too-large', `chunk body over ${this.maxChunkBytes} bytes`);
         }
-        return false;
+        return 0;
       }
-      if (at - bodyStart > this.maxChunkBytes) {
+      const rel = at - base;
+      if (rel - bodyStart > this.maxChunkBytes) {
         return this.fail('chunk-too-large', `chunk body over ${this.maxChunkBytes} bytes`);
       }
       const after = at + marker.length;
-      if (view.length < after + 3) {
-        phase.scan = at;
-        return false;
+      if (end < after + 3) {
+        this.scan = rel;
+        return 0;
       }
-      const flag = String.fromCharCode(view[after]!);
-      if (FLAGS.has(flag) && view[after + 1] === 0x0d && view[after + 2] === 0x0a) {
-        const head = view.toString('utf8', 0, phase.headEnd);
-        // Copy out: the accumulator reuses its memory.
-        const body = Buffer.allocUnsafe(at - bodyStart);
-        view.copy(body, 0, bodyStart, at);
-        items.push(buildFrame(phase.start, head, body, flag as ContinuationFlag));
-        this.bytes.consume(after + 3);
-        this.phase = { name: 'head', scan: 0 };
-        return true;
+      const flag = buf[after]!;
+      if (isFlag(flag) && buf[after + 1] === 0x0d && buf[after + 2] === 0x0a) {
+        const head = buf.toString('utf8', base, base + this.headEnd);
+        // In place (a view of the read), unless the bytes sit in `kept`, whose memory is reused.
+        let body = buf.subarray(base + bodyStart, at);
+        if (copy) body = Buffer.from(body);
+        items.push(buildFrame(this.start!, head, body, flagOf(flag)));
+        this.reset();
+        return after + 3 - base;
       }
       // Looked like an end-line but is not one: it is body content (RFC 4975 §7.1 forbids only the exact line).
-      phase.scan = at + 1;
+      this.scan = rel + 1;
     }
+  }
+
+  private reset(): void {
+    this.start = undefined;
+    this.scan = 0;
+    this.searched = 0;
+    this.headEnd = -1;
+    this.bodyStart = -1;
+    this.marker = '';
   }
 }
 
-/** Whether `view[from, end)` begins with the seven dashes of an end-line (RFC 4975 §9). */
-function startsWithDashes(view: Buffer, from: number, end: number): boolean {
+/** The first CRLF in `buf[from, end)`, or -1. */
+function indexOfCrlf(buf: Buffer, from: number, end: number): number {
+  for (let i = from; i < end - 1; i++) if (buf[i] === 0x0d && buf[i + 1] === 0x0a) return i;
+  return -1;
+}
+
+/** RFC 4975 §9: continuation-flag = "+" / "$" / "#". */
+function isFlag(byte: number): boolean {
+  return byte === 0x2b || byte === 0x24 || byte === 0x23;
+}
+
+function flagOf(byte: number): ContinuationFlag {
+  return byte === 0x2b ? '+' : byte === 0x24 ? '$' : '#';
+}
+
+/** Whether `buf[from, end)` begins with the seven dashes of an end-line (RFC 4975 §9). */
+function startsWithDashes(buf: Buffer, from: number, end: number): boolean {
   if (end - from < END_LINE_DASHES.length) return false;
-  for (let i = 0; i < END_LINE_DASHES.length; i++) if (view[from + i] !== 0x2d) return false;
+  for (let i = 0; i < END_LINE_DASHES.length; i++) if (buf[from + i] !== 0x2d) return false;
   return true;
 }
 
 /** Could the bytes so far still become `MSRP `? Lets garbage fail before a CRLF arrives. */
-function startLinePrefixPlausible(view: Buffer): boolean {
+function startLinePrefixPlausible(buf: Buffer, base: number, end: number): boolean {
   const expected = 'MSRP ';
-  const n = Math.min(view.length, expected.length);
-  return view.toString('latin1', 0, n) === expected.slice(0, n);
+  const n = Math.min(end - base, expected.length);
+  return buf.toString('latin1', base, base + n) === expected.slice(0, n);
 }
 
 type StartLine =
@@ -354,6 +419,9 @@ function truncate(text: string): string {
   return text.length > 60 ? `${text.slice(0, 60)}...` : text;
 }
 
+/** The names of the head being read (buildFrame), lower-cased: a repeated one is malformed. */
+const namesSeen = new Set<string>();
+
 /** Turn a framed head (start line + header lines, CRLF-terminated) and optional body into a frame. */
 function buildFrame(
   start: StartLine,
@@ -361,53 +429,77 @@ function buildFrame(
   body: Buffer | undefined,
   continuation: ContinuationFlag,
 ): MsrpMessage | MsrpMalformed {
-  const lines = head.split('\r\n');
-  if (lines[lines.length - 1] === '') lines.pop();
   const headers: MsrpHeader[] = [];
-  const malformed = (reason: string): MsrpMalformed => {
-    const raw = (name: string) => headers.find((h) => h.name.toLowerCase() === name)?.value;
-    const toPath = raw('to-path')?.split(/\s+/).filter(Boolean);
-    const fromPath = raw('from-path')?.split(/\s+/).filter(Boolean);
-    return {
-      kind: 'malformed',
-      transactionId: start.transactionId,
-      isRequest: start.kind === 'request',
-      method: start.kind === 'request' ? start.method : undefined,
-      toPath,
-      fromPath,
-      failureReport: raw('failure-report'),
-      reason,
-    };
-  };
   let bad: string | undefined;
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    const name = colon < 0 ? '' : line.slice(0, colon);
-    if (!HEADER_NAME.test(name)) {
-      bad ??= `bad header line: ${truncate(line)}`;
-      continue;
+  // The first colon at or after the line's start (Infinity: none left), looked for again only
+  // once passed: linear in the head however many lines have none.
+  let colon = -1;
+  // Past the start line; every line ends with CRLF (the head ends at its last header's CRLF).
+  for (let at = head.indexOf('\r\n') + 2; at > 1 && at < head.length;) {
+    let eol = head.indexOf('\r\n', at);
+    if (eol < 0) eol = head.length;
+    if (colon < at) {
+      colon = head.indexOf(':', at);
+      if (colon < 0) colon = Infinity;
     }
-    headers.push({ name, value: line.slice(colon + 1).trim() });
+    const name = colon > eol ? '' : head.slice(at, colon);
+    if (!HEADER_NAME.test(name)) bad ??= `bad header line: ${truncate(head.slice(at, eol))}`;
+    else headers.push({ name, value: head.slice(colon + 1, eol).trim() });
+    at = eol + 2;
   }
-  if (bad) return malformed(bad);
+  if (bad) return malformedFrame(start, headers, bad);
 
-  const single = new Map<string, string>();
+  namesSeen.clear();
+  let toPathText: string | undefined;
+  let fromPathText: string | undefined;
+  let messageId: string | undefined;
+  let byteRange: string | undefined;
+  let successReport: string | undefined;
+  let failureReport: string | undefined;
+  let status: string | undefined;
+  let contentType: string | undefined;
   for (const h of headers) {
     const key = h.name.toLowerCase();
-    if (single.has(key)) return malformed(`repeated header ${h.name}`);
-    single.set(key, h.value);
+    if (namesSeen.has(key)) return malformedFrame(start, headers, `repeated header ${h.name}`);
+    namesSeen.add(key);
+    switch (key) {
+      case 'to-path':
+        toPathText = h.value;
+        break;
+      case 'from-path':
+        fromPathText = h.value;
+        break;
+      case 'message-id':
+        messageId = h.value;
+        break;
+      case 'byte-range':
+        byteRange = h.value;
+        break;
+      case 'success-report':
+        successReport = h.value;
+        break;
+      case 'failure-report':
+        failureReport = h.value;
+        break;
+      case 'status':
+        status = h.value;
+        break;
+      case 'content-type':
+        contentType = h.value;
+        break;
+    }
   }
-  const toPath = parsePathHeader(single.get('to-path'));
-  const fromPath = parsePathHeader(single.get('from-path'));
+  const toPath = parsePathHeader(toPathText);
+  const fromPath = parsePathHeader(fromPathText);
   // RFC 4975 §7.1: every request and response carries To-Path and From-Path.
-  if (!toPath) return malformed('missing or invalid To-Path');
-  if (!fromPath) return malformed('missing or invalid From-Path');
+  if (!toPath) return malformedFrame(start, headers, 'missing or invalid To-Path');
+  if (!fromPath) return malformedFrame(start, headers, 'missing or invalid From-Path');
 
   if (start.kind === 'response') {
     // RFC 4975 §9: msrp-response = resp-start headers end-line (no body).
-    if (body !== undefined) return malformed('response with a body');
-    const { transactionId, status, comment } = start;
-    return { kind: 'response', transactionId, status, comment, toPath, fromPath, headers, continuation };
+    if (body !== undefined) return malformedFrame(start, headers, 'response with a body');
+    const { transactionId, status: code, comment } = start;
+    return { kind: 'response', transactionId, status: code, comment, toPath, fromPath, headers, continuation };
   }
 
   const request: MsrpRequest = {
@@ -419,42 +511,54 @@ function buildFrame(
     headers,
     continuation,
   };
-  const messageId = single.get('message-id');
   if (messageId !== undefined) {
-    if (!IDENT.test(messageId)) return malformed('invalid Message-ID');
+    if (!IDENT.test(messageId)) return malformedFrame(start, headers, 'invalid Message-ID');
     request.messageId = messageId;
   }
-  const byteRange = single.get('byte-range');
   if (byteRange !== undefined) {
     const parsed = parseByteRange(byteRange);
-    if (!parsed) return malformed('invalid Byte-Range');
+    if (!parsed) return malformedFrame(start, headers, 'invalid Byte-Range');
     request.byteRange = parsed;
   }
-  const successReport = single.get('success-report');
   if (successReport !== undefined) {
-    if (successReport !== 'yes' && successReport !== 'no') return malformed('invalid Success-Report');
+    if (successReport !== 'yes' && successReport !== 'no')
+      return malformedFrame(start, headers, 'invalid Success-Report');
     request.successReport = successReport;
   }
-  const failureReport = single.get('failure-report');
   if (failureReport !== undefined) {
     if (failureReport !== 'yes' && failureReport !== 'no' && failureReport !== 'partial')
-      return malformed('invalid Failure-Report');
+      return malformedFrame(start, headers, 'invalid Failure-Report');
     request.failureReport = failureReport;
   }
-  const status = single.get('status');
   if (status !== undefined) {
     const parsed = parseStatusHeader(status);
-    if (!parsed) return malformed('invalid Status');
+    if (!parsed) return malformedFrame(start, headers, 'invalid Status');
     request.status = parsed;
   }
-  const contentType = single.get('content-type');
   if (contentType !== undefined) request.contentType = contentType;
   if (body !== undefined) {
     // RFC 4975 §9: content-stuff requires a Content-Type.
-    if (contentType === undefined) return malformed('body without Content-Type');
+    if (contentType === undefined) return malformedFrame(start, headers, 'body without Content-Type');
     request.body = body;
   }
   return request;
+}
+
+/** A frame with unusable headers, with what a 400 needs to be addressed (RFC 4975 §7.2, §7.3). */
+function malformedFrame(start: StartLine, headers: readonly MsrpHeader[], reason: string): MsrpMalformed {
+  const raw = (name: string) => headers.find((h) => h.name.toLowerCase() === name)?.value;
+  const toPath = raw('to-path')?.split(/\s+/).filter(Boolean);
+  const fromPath = raw('from-path')?.split(/\s+/).filter(Boolean);
+  return {
+    kind: 'malformed',
+    transactionId: start.transactionId,
+    isRequest: start.kind === 'request',
+    method: start.kind === 'request' ? start.method : undefined,
+    toPath,
+    fromPath,
+    failureReport: raw('failure-report'),
+    reason,
+  };
 }
 
 /**
@@ -551,33 +655,27 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
   if (!METHOD.test(spec.method)) throw new TypeError(`invalid MSRP method: ${spec.method}`);
   if (spec.body !== undefined && spec.contentType === undefined)
     throw new TypeError('an MSRP body needs a Content-Type');
-  const lines = [
-    `MSRP ${spec.transactionId} ${spec.method}`,
-    `To-Path: ${spec.toPath.join(' ')}`,
-    `From-Path: ${spec.fromPath.join(' ')}`,
-  ];
-  if (spec.messageId !== undefined) lines.push(`Message-ID: ${spec.messageId}`);
-  if (spec.byteRange !== undefined) lines.push(`Byte-Range: ${formatByteRange(spec.byteRange)}`);
-  if (spec.successReport !== undefined) lines.push(`Success-Report: ${spec.successReport}`);
-  if (spec.failureReport !== undefined) lines.push(`Failure-Report: ${spec.failureReport}`);
+  // The head as one string, each line ending with CRLF.
+  let head = `MSRP ${spec.transactionId} ${spec.method}\r\nTo-Path: ${spec.toPath.join(' ')}\r\nFrom-Path: ${spec.fromPath.join(' ')}\r\n`;
+  if (spec.messageId !== undefined) head += `Message-ID: ${spec.messageId}\r\n`;
+  if (spec.byteRange !== undefined) head += `Byte-Range: ${formatByteRange(spec.byteRange)}\r\n`;
+  if (spec.successReport !== undefined) head += `Success-Report: ${spec.successReport}\r\n`;
+  if (spec.failureReport !== undefined) head += `Failure-Report: ${spec.failureReport}\r\n`;
   if (spec.status !== undefined) {
     const { namespace, code, reason } = spec.status;
-    lines.push(`Status: ${namespace} ${String(code).padStart(3, '0')}${reason ? ` ${reason}` : ''}`);
+    head += `Status: ${namespace} ${String(code).padStart(3, '0')}${reason ? ` ${reason}` : ''}\r\n`;
   }
   const extra = spec.headers ?? [];
-  for (const h of extra) if (!h.name.toLowerCase().startsWith('content-')) lines.push(`${h.name}: ${h.value}`);
-  for (const h of extra) if (h.name.toLowerCase().startsWith('content-')) lines.push(`${h.name}: ${h.value}`);
+  for (const h of extra) if (!h.name.toLowerCase().startsWith('content-')) head += `${h.name}: ${h.value}\r\n`;
+  for (const h of extra) if (h.name.toLowerCase().startsWith('content-')) head += `${h.name}: ${h.value}\r\n`;
   const endLine = `${END_LINE_DASHES}${spec.transactionId}${spec.continuation ?? '$'}\r\n`;
-  if (spec.contentType === undefined) {
-    return Buffer.from(`${lines.join('\r\n')}\r\n${endLine}`, 'utf8');
-  }
-  lines.push(`Content-Type: ${spec.contentType}`);
+  if (spec.contentType === undefined) return Buffer.from(head + endLine, 'utf8');
+  head += `Content-Type: ${spec.contentType}\r\n\r\n`;
   const body = spec.body ?? new Uint8Array(0);
   if (containsEndLine(body, spec.transactionId)) {
     throw new TypeError(`MSRP body contains the end-line of transaction ${spec.transactionId}`);
   }
   // One buffer, written in place: head, body, CRLF and end-line (no parts to concatenate).
-  const head = `${lines.join('\r\n')}\r\n\r\n`;
   const headBytes = Buffer.byteLength(head, 'utf8');
   const frame = Buffer.allocUnsafe(headBytes + body.byteLength + 2 + endLine.length);
   frame.write(head, 0, headBytes, 'utf8');
@@ -592,7 +690,9 @@ export function serializeRequest(spec: MsrpRequestSpec): Buffer {
  * end of the body (RFC 4975 §7.1). Near misses (another flag character, no CRLF) do not count.
  */
 export function containsEndLine(body: Uint8Array, transactionId: string): boolean {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const buf = asBuffer(body);
+  // Most bodies have no run of seven dashes at all: one search, no marker to build.
+  if (!buf.includes(DASHES)) return false;
   const marker = Buffer.from(`\r\n${END_LINE_DASHES}${transactionId}`);
   for (let at = buf.indexOf(marker); at >= 0; at = buf.indexOf(marker, at + 1)) {
     const after = at + marker.length;
@@ -606,12 +706,22 @@ export function containsEndLine(body: Uint8Array, transactionId: string): boolea
 
 /** Serialize a response (RFC 4975 §7.2); never has a body. */
 export function serializeResponse(spec: MsrpResponseSpec): Buffer {
-  if (!IDENT.test(spec.transactionId)) throw new TypeError(`invalid MSRP transaction id: ${spec.transactionId}`);
-  const code = String(spec.status).padStart(3, '0');
+  return Buffer.from(formatResponse(spec), 'utf8');
+}
+
+/**
+ * serializeResponse as text, for a connection that writes the responses to one read together
+ * (MsrpConnection.write). Throws TypeError on an invalid transaction id.
+ */
+export function formatResponse(spec: MsrpResponseSpec): string {
+  const id = spec.transactionId;
+  if (!IDENT.test(id)) throw new TypeError(`invalid MSRP transaction id: ${id}`);
+  const code = spec.status < 100 ? String(spec.status).padStart(3, '0') : String(spec.status);
   const comment = spec.comment ?? MSRP_REASONS[spec.status];
-  const start = `MSRP ${spec.transactionId} ${code}${comment ? ` ${comment}` : ''}`;
-  const lines = [start, `To-Path: ${spec.toPath.join(' ')}`, `From-Path: ${spec.fromPath.join(' ')}`];
-  return Buffer.from(`${lines.join('\r\n')}\r\n${END_LINE_DASHES}${spec.transactionId}$\r\n`, 'utf8');
+  return (
+    `MSRP ${id} ${code}${comment ? ` ${comment}` : ''}\r\nTo-Path: ${spec.toPath.join(' ')}\r\n` +
+    `From-Path: ${spec.fromPath.join(' ')}\r\n${END_LINE_DASHES}${id}$\r\n`
+  );
 }
 
 /**
@@ -665,10 +775,16 @@ export function randomIdent(length = 16): string {
  * must make sure the end-line cannot appear inside the content).
  */
 export function newTransactionId(body?: Uint8Array): string {
+  // A body without seven dashes in a row holds no end-line, whatever the id.
+  const buf = body === undefined ? undefined : asBuffer(body);
+  const clear = buf === undefined || !buf.includes(DASHES);
   for (;;) {
     const id = randomIdent(16);
-    if (!body) return id;
-    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    if (!buf.includes(`${END_LINE_DASHES}${id}`)) return id;
+    if (clear || !buf.includes(`${END_LINE_DASHES}${id}`)) return id;
   }
+}
+
+/** `bytes` as a Buffer, without a copy (and without a new view when it is one already). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

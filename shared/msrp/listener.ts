@@ -27,6 +27,7 @@ import {
   newTransactionId,
   responseTo,
   serializeRequest,
+  formatResponse,
   serializeResponse,
   wantsResponse,
   type MsrpMalformed,
@@ -119,6 +120,8 @@ interface MsrpSession {
   id: string;
   localUri: MsrpUri;
   localPath: string;
+  /** [localPath]: the From-Path of our SENDs (RFC 4975 §7.1). */
+  fromPath: readonly string[];
   clientPath: string[];
   /**
    * Who may connect for it: the addresses of the host of the client's first path URI (empty
@@ -132,9 +135,8 @@ interface MsrpSession {
   connectTimer?: NodeJS.Timeout;
   /** Woken when the session binds or ends. */
   waiters: Array<() => void>;
-  /** Resolves with 408 when the session ends, so an in-flight chunk stops waiting. */
-  ended: Promise<number>;
-  markEnded: () => void;
+  /** Deliveries asked for whose last chunk is not written yet (nor given up). */
+  writing: number;
   /** Resolves once the last delivery asked for has written its last chunk (or ended): the next one's start. */
   tail: Promise<unknown>;
 }
@@ -350,20 +352,18 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
       existing.clientFingerprint = binding.clientFingerprint;
       return;
     }
-    let markEnded!: () => void;
-    const ended = new Promise<number>((resolve) => (markEnded = () => resolve(NO_RESPONSE_STATUS)));
     const session: MsrpSession = {
       id: sessionId,
       localUri: parseMsrpUri(localPath)!,
       localPath,
+      fromPath: [localPath],
       clientPath: clientPath.trim().split(/\s+/),
       admit,
       ...(binding.clientFingerprint ? { clientFingerprint: binding.clientFingerprint } : {}),
       phase: 'waiting',
       waiters: [],
-      ended,
-      markEnded,
-      tail: Promise.resolve(),
+      writing: 0,
+      tail: DONE,
     };
     // RFC 6135 / protocol.md: the client must connect within the connect timeout, or the session ends.
     session.connectTimer = setTimeout(() => {
@@ -386,16 +386,29 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
    * status for the last chunk, or the first non-200. Deliveries to a session go out in call
    * order, pipelined: one starts once the one before has written its last chunk, not once that
    * chunk is answered (RFC 4975 §7.1: each request is its own transaction, its response matched
-   * by transaction id, so a sender need not wait for one before the next). Never rejects; never
+   * by transaction id, so a sender need not wait for one before the next). With none before it
+   * still writing, a delivery to a bound session writes its first chunk before this returns (the
+   * SENDs of one hand-off then leave in one write, MsrpConnection.write). Never rejects; never
    * deletes anything.
    */
   deliver(sessionId: string, message: MsrpDelivery): Promise<{ status: number }> {
     const session = this.sessions.get(sessionId);
     // EdgeGateway contract: 481 for a session this edge does not know.
     if (!session) return Promise.resolve({ status: 481 });
-    let written!: () => void;
-    const lastChunkWritten = new Promise<void>((resolve) => (written = resolve));
-    const run = session.tail.then(() => this.deliverNow(session, message, written));
+    const ahead = session.writing > 0;
+    session.writing++;
+    let resolveWritten!: () => void;
+    const lastChunkWritten = new Promise<void>((resolve) => (resolveWritten = resolve));
+    let done = false;
+    const written = () => {
+      if (done) return;
+      done = true;
+      session.writing--;
+      resolveWritten();
+    };
+    const run = ahead
+      ? session.tail.then(() => this.deliverNow(session, message, written))
+      : this.deliverNow(session, message, written);
     session.tail = lastChunkWritten;
     return run;
   }
@@ -430,7 +443,8 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
 
   /** `written`: called once the last chunk is on the connection (the next delivery may start). */
   private async runDelivery(session: MsrpSession, message: MsrpDelivery, written: () => void): Promise<number> {
-    const connection = await this.waitForBinding(session);
+    // Bound already: no wait (and no turn of the promise queue) before the first chunk is written.
+    const connection = session.phase === 'waiting' ? await this.waitForBinding(session) : liveConnection(session);
     if (!connection) return NO_RESPONSE_STATUS;
     const messageId = randomIdent(20);
     const chunks = splitIntoChunks(message.cpim, this.opts.chunkBytes);
@@ -442,17 +456,18 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
         transactionId,
         method: 'SEND',
         toPath: session.clientPath,
-        fromPath: [session.localPath],
+        fromPath: session.fromPath,
         messageId,
         byteRange: chunk.byteRange,
         contentType: 'message/cpim',
         body: chunk.data,
         continuation: chunk.last ? '$' : '+',
       });
-      const answered = connection.transact(transactionId, frame, this.opts.transactionTimeoutMs);
+      // Ends with 408 if the session ends first (endSession abandons its transactions).
+      const answered = connection.transact(transactionId, frame, this.opts.transactionTimeoutMs, session);
       // The chunks of one message wait for each answer (a refused chunk ends the message).
       if (chunk.last) written();
-      const status = await Promise.race([answered, session.ended]);
+      const status = await answered;
       if (status !== 200) {
         this.log.info('msrp delivery not accepted', { sessionId: session.id, messageId: message.id, status });
         return status;
@@ -462,24 +477,23 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     return 200;
   }
 
+  /** The session's connection once it binds, undefined if the session ends first. */
   private waitForBinding(session: MsrpSession): Promise<MsrpConnection | undefined> {
-    const current = () =>
-      session.phase === 'bound' && session.connection && !session.connection.closed ? session.connection : undefined;
-    if (session.phase !== 'waiting') return Promise.resolve(current());
-    return new Promise((resolve) => session.waiters.push(() => resolve(current())));
+    return new Promise((resolve) => session.waiters.push(() => resolve(liveConnection(session))));
   }
 
   private endSession(session: MsrpSession, reason: MsrpSessionEndReason): void {
     if (session.phase === 'ended') return;
     session.phase = 'ended';
     clearTimeout(session.connectTimer);
-    session.markEnded();
     const waiters = session.waiters.splice(0);
     for (const wake of waiters) wake();
     const connection = session.connection;
     if (connection) {
       const state = this.connections.get(connection);
       state?.sessions.delete(session);
+      // Its SENDs waiting for an answer end with 408 now (the connection may stay, for others).
+      connection.abandon(session);
       // A connection carries only our sessions; with none left it has no purpose (RFC 4975 §5.4).
       if (state && state.sessions.size === 0 && reason !== 'connection-closed') connection.close('session closed');
     }
@@ -605,7 +619,7 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
 
   private reply(connection: MsrpConnection, request: MsrpRequest, status: number, comment?: string): void {
     if (!wantsResponse(request, status)) return;
-    connection.write(serializeResponse(responseTo(request, status, comment)));
+    connection.write(formatResponse(responseTo(request, status, comment)));
   }
 
   /** RFC 4975 §7.3: requests addressed to us. */
@@ -808,8 +822,17 @@ export class MsrpListener extends EventEmitter<MsrpListenerEvents> {
     }
     if (!wantsResponse({ failureReport: frame.failureReport }, 400)) return;
     const { transactionId, toPath, fromPath } = frame;
-    connection.write(serializeResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
+    connection.write(formatResponse(responseTo({ transactionId, toPath, fromPath }, 400)));
   }
+}
+
+/** Settled: a session's first delivery starts after it. */
+const DONE: Promise<unknown> = Promise.resolve();
+
+/** A bound session's connection while it is open. */
+function liveConnection(session: MsrpSession): MsrpConnection | undefined {
+  const connection = session.phase === 'bound' ? session.connection : undefined;
+  return connection && !connection.closed ? connection : undefined;
 }
 
 /** Close a relay side once what was piped into it is written, so a last response is not lost. */

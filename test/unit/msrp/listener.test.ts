@@ -340,6 +340,37 @@ describe('MsrpListener', () => {
     expect(await listener.deliver('sess12', { id: 'm1', cpim: cpim('gone') })).toEqual({ status: 481 });
   });
 
+  it("ends a closed session's SEND in flight with 408 at once; its connection stays for the other session", async () => {
+    const listener = await startListener({ transactionTimeoutMs: 60_000 });
+    const otherPath = 'msrp://127.0.0.1:9/client-s2;tcp';
+    listener.expect('sess14', CLIENT_PATH);
+    listener.expect('sess15', otherPath);
+    // RFC 4975 §5.4: one connection may carry several sessions.
+    const peer = await rawPeer(listener.port);
+    peer.write(bindFrame(listener.localPath('sess14'), 'bindA001'));
+    peer.write(bindFrame(listener.localPath('sess15'), 'bindB001', otherPath));
+    expect((await peer.response('bindA001')).status).toBe(200);
+    expect((await peer.response('bindB001')).status).toBe(200);
+    // The peer never answers this SEND: only the end of its session ends the wait (not the 60 s).
+    const unanswered = listener.deliver('sess14', { id: 'm1', cpim: cpim('never answered') });
+    listener.closeSession('sess14');
+    expect(await unanswered).toEqual({ status: 408 });
+    const answered = listener.deliver('sess15', { id: 'm2', cpim: cpim('still here') });
+    for (;;) {
+      const send = peer.frames.find(
+        (f): f is MsrpRequest => f.kind === 'request' && f.toPath[0] === otherPath && f.method === 'SEND',
+      );
+      if (send) {
+        peer.write(
+          `MSRP ${send.transactionId} 200 OK\r\nTo-Path: ${send.fromPath[0]}\r\nFrom-Path: ${otherPath}\r\n-------${send.transactionId}$\r\n`,
+        );
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await answered).toEqual({ status: 200 });
+  });
+
   it('resolves waiting deliveries with 408 when the listener stops', async () => {
     const listener = await startListener();
     listener.expect('sess13', CLIENT_PATH);
