@@ -160,6 +160,29 @@ describe('SQLite backend', () => {
     expect(await backend.ports.sessions.begin(session({ sessionId: 'new' }), NOW, 60)).toBe(1);
   });
 
+  it('opens a database whose jobs were made with AUTOINCREMENT: the queued jobs stay, new ids follow theirs', async () => {
+    const dir = await folder();
+    const older = new Database(path.join(dir, DATABASE_FILE));
+    older.exec(
+      'CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL, ' +
+        'sent_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, ' +
+        'first_received_at INTEGER, dead_at INTEGER); CREATE INDEX jobs_ready ON jobs (queue, dead_at, visible_at);',
+    );
+    const queued = JSON.stringify({ user: ALICE, sessionId: 'queued', edgeId: 'local' });
+    older
+      .prepare('INSERT INTO jobs (id, queue, body, sent_at, visible_at) VALUES (41, ?, ?, 0, 0)')
+      .run('deliveries', queued);
+    older.close();
+    const backend = await open(dir, Date.now);
+    const made = backend.database.db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").pluck().get();
+    expect(made).not.toMatch(/AUTOINCREMENT/i);
+    const [kept] = await backend.queues.delivery.receive(1);
+    expect(kept).toMatchObject({ id: 41, body: queued });
+    await backend.ports.queue.enqueue({ user: ALICE, sessionId: 'new', edgeId: 'local' });
+    const [next] = await backend.queues.delivery.receive(1);
+    expect(next!.id).toBeGreaterThan(41);
+  });
+
   it('housekeeping forgets leases that lapsed (a delivery that never settled), not live ones', async () => {
     let nowMs = NOW * 1000;
     const backend = await open(await folder(), () => nowMs);
