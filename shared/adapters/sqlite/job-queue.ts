@@ -25,7 +25,7 @@ import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { QueueSpec } from '#shared/adapters/sqs/queues.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
-import { LIMIT_PARAM, type SqliteDatabase, type WriteOptions } from './database.ts';
+import { LIMIT_PARAM, ONE_STATEMENT, type SqliteDatabase, type WriteOptions } from './database.ts';
 
 interface JobRow {
   id: number;
@@ -121,12 +121,15 @@ export class SqliteJobQueue {
     const now = this.now();
     const received = this.consumers > 0;
     const hiddenUntil = now + this.spec.visibilityTimeoutSeconds * 1000;
-    const id = await this.store.write(() => {
-      const id = ++this.ids.last;
-      if (received) this.s.sendReceived.run(id, this.spec.name, body, now, hiddenUntil, now);
-      else this.s.send.run(id, this.spec.name, body, now, now);
-      return id;
-    }, options);
+    const id = await this.store.write(
+      () => {
+        const id = ++this.ids.last;
+        if (received) this.s.sendReceived.run(id, this.spec.name, body, now, hiddenUntil, now);
+        else this.s.send.run(id, this.spec.name, body, now, now);
+        return id;
+      },
+      { ...options, ...ONE_STATEMENT },
+    );
     if (received) {
       const job: ReceivedJob = { id, body, receiveCount: 1, sentAt: now, firstReceivedAt: now };
       if (this.consumers > 0) this.handed.push(job);
@@ -234,7 +237,8 @@ export class SqliteJobQueue {
         this.deleting = undefined;
         for (const job of batch) this.s.delete.run(job.id, job.receiveCount);
       },
-      { sync: false },
+      // Each delete may stand without the others (a job not deleted comes back): no savepoint.
+      { sync: false, noSavepoint: true },
     );
     this.deleting = { jobs: batch, done };
     // Not run (the store closed or broke): the next delete tries a write of its own.

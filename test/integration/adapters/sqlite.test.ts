@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   DATABASE_FILE,
   DataDirInUseError,
+  ONE_STATEMENT,
   openSqliteBackend,
   SqliteDeferredMessageStore,
   type SqliteBackend,
@@ -215,6 +216,25 @@ describe('SQLite backend', () => {
     expect(b.status).toBe('fulfilled');
     expect(await backend.ports.messages.count(ALICE, NOW)).toBe(2);
     expect(await backend.ports.messages.count('ghost', NOW)).toBe(0);
+  });
+
+  it('a one-statement write without a savepoint that fails in a shared commit undoes only itself', async () => {
+    const backend = await open(await folder());
+    const { database } = backend;
+    const insert = database.db.prepare('INSERT INTO user_summary (user, pending) VALUES (?, ?)');
+    const [first, duplicate, second] = await Promise.allSettled([
+      database.write(() => insert.run('one', 1), ONE_STATEMENT),
+      // The same key again: the statement fails, and SQLite undoes it alone.
+      database.write(() => insert.run('one', 9), ONE_STATEMENT),
+      database.write(() => insert.run('two', 2), ONE_STATEMENT),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(duplicate).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' } });
+    expect(second.status).toBe('fulfilled');
+    expect(database.db.prepare('SELECT user, pending FROM user_summary ORDER BY user').all()).toEqual([
+      { user: 'one', pending: 1 },
+      { user: 'two', pending: 2 },
+    ]);
   });
 
   it('the sweep repairs a per-user count that drifted from the rows', async () => {
