@@ -122,6 +122,22 @@ describe('SQLite backend', () => {
     expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
   });
 
+  it('reads rows an earlier version wrote (every field in meta) as it reads its own, to another recipient too', async () => {
+    const backend = await open(await folder());
+    const old = message({ messageId: 'old' });
+    const own = message({ messageId: 'own', to: 'sip:alias@example.com', ageSeconds: 30 });
+    const { cpim, ...meta } = old;
+    backend.database.db
+      .prepare('INSERT INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(old.user, old.id, old.arrivedAt, old.expiresAt, JSON.stringify(meta), Buffer.from(cpim));
+    await backend.ports.messages.put(own);
+    const { messages } = backend.ports;
+    expect(await messages.get(ALICE, old.id, NOW)).toEqual(old);
+    expect(await messages.get(ALICE, own.id, NOW)).toEqual(own);
+    expect(await messages.list(ALICE, NOW)).toEqual([old, own].map(({ cpim: _, ...entry }) => entry));
+    expect(await messages.claimMany(ALICE, [own.id, old.id], 's-1', NOW, 60)).toEqual([own, old]);
+  });
+
   it('claims and releases write nothing to disk: the WAL stays as it was', async () => {
     const backend = await open(await folder());
     const stored = [message(), message(), message()];
