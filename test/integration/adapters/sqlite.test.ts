@@ -138,6 +138,17 @@ describe('SQLite backend', () => {
     expect(await messages.claimMany(ALICE, [own.id, old.id], 's-1', NOW, 60)).toEqual([own, old]);
   });
 
+  it('each read of a message is its own object: changing one leaves the next read as stored', async () => {
+    const backend = await open(await folder());
+    const m = message();
+    await backend.ports.messages.put(m);
+    const [listed] = await backend.ports.messages.list(ALICE, NOW);
+    Object.assign(listed!, { from: 'sip:mallory@example.com', subject: 'changed' });
+    const [found] = await backend.ports.messages.getMany(ALICE, [m.id], NOW);
+    expect(found).not.toBe(listed);
+    expect(await backend.ports.messages.claimMany(ALICE, [m.id], 's-1', NOW, 60)).toEqual([m]);
+  });
+
   it('claims and releases write nothing to disk: the WAL stays as it was', async () => {
     const backend = await open(await folder());
     const stored = [message(), message(), message()];
