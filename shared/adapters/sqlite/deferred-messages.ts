@@ -316,28 +316,8 @@ function inOrderOf(ids: readonly string[], found: Map<string, DeferredMessage>):
   return [...new Set(ids)].flatMap((id) => found.get(id) ?? []);
 }
 
-/**
- * Parsed metas by their JSON text, the most recent ones: a pull reads each of its messages'
- * rows three times (the NOTIFY's list, the INVITE's batch read, the delivery's claims), and the
- * same text always parses to the same fields, so only the first read parses. Each read gets an
- * object of its own (a copy of the parsed one).
- */
-const parsedMetas = new Map<string, Readonly<Partial<DeferredMessageEntry>>>();
-const PARSED_METAS = 2048;
-
-function metaOf(text: string): Readonly<Partial<DeferredMessageEntry>> {
-  let meta = parsedMetas.get(text);
-  if (meta === undefined) {
-    meta = JSON.parse(text) as Partial<DeferredMessageEntry>;
-    // The oldest first out (a Map keeps insertion order).
-    if (parsedMetas.size >= PARSED_METAS) parsedMetas.delete(parsedMetas.keys().next().value!);
-    parsedMetas.set(text, meta);
-  }
-  return meta;
-}
-
 function entryOf(row: EntryRow): DeferredMessageEntry {
-  const entry = { ...metaOf(row.meta) } as DeferredMessageEntry;
+  const entry = JSON.parse(row.meta) as DeferredMessageEntry;
   entry.user = row.user;
   entry.id = row.id;
   entry.to ??= row.user;
