@@ -14,7 +14,10 @@
  *
  * Run: npm run bench -- store-pull   (env: STORE_PULLS=3000 STORE_PULL_RATE=300 STORE_PULL_ROUNDS=3;
  * STORE_PULL_PROF=<file.cpuprofile> writes a CPU profile of the last round's pulls; STORE_PULL_DIR=/dev/shm
- * puts the database where an fdatasync costs nothing: as many commits as the writes allow)
+ * puts the database where an fdatasync costs nothing: as many commits as the writes allow;
+ * STORE_PULL_PAGES=1 also prints the WAL pages per pull by the b-tree each belongs to, read from
+ * the WAL's frame headers after each commit and SQLite's dbstat table, https://sqlite.org/walformat.html;
+ * the reading makes the CPU figure meaningless)
  */
 import { Session } from 'node:inspector/promises';
 import fs from 'node:fs';
@@ -34,6 +37,7 @@ const ROUNDS = Number(process.env.STORE_PULL_ROUNDS ?? 3);
 const PER_USER = 10;
 /** A file to write a CPU profile of the pulls to (deposits left out). */
 const PROFILE = process.env.STORE_PULL_PROF;
+const PAGES = process.env.STORE_PULL_PAGES === '1';
 const profiler = PROFILE ? new Session() : undefined;
 if (profiler) {
   profiler.connect();
@@ -58,10 +62,39 @@ Object.defineProperty(db, 'commit', {
   value: {
     run: () => {
       commits++;
-      return commitRun();
+      const result = commitRun();
+      if (PAGES) countPages();
+      return result;
     },
   },
 });
+
+// WAL frames: a 32-byte file header, then per frame a 24-byte header (page number first, the
+// header's salts at 8-15) and the page. A checkpoint restarts the WAL with new salts.
+const pageSize = db.db.pragma('page_size', { simple: true }) as number;
+const pagesBy = new Map<string, number>();
+let owners = new Map<number, string>();
+let walOffset = 32;
+let walSalt = '';
+function countPages(): void {
+  const wal = fs.readFileSync(`${db.file}-wal`);
+  const salt = wal.subarray(16, 24).toString('hex');
+  if (salt !== walSalt) [walSalt, walOffset] = [salt, 32];
+  for (; walOffset + 24 + pageSize <= wal.length; walOffset += 24 + pageSize) {
+    if (wal.subarray(walOffset + 8, walOffset + 16).toString('hex') !== salt) break;
+    const page = wal.readUInt32BE(walOffset);
+    if (!owners.has(page)) {
+      owners = new Map(
+        db.db
+          .prepare<[], { name: string; pageno: number }>('SELECT name, pageno FROM dbstat')
+          .all()
+          .map((r) => [r.pageno, r.name]),
+      );
+    }
+    const name = owners.get(page) ?? '(free list)';
+    pagesBy.set(name, (pagesBy.get(name) ?? 0) + 1);
+  }
+}
 
 // fdatasyncs (the store's, of the WAL and at checkpoints): each costs the loop a hand-off to
 // libuv's thread pool and the kernel its flush.
@@ -239,6 +272,7 @@ try {
       disk: await writeBytes(),
       at: performance.now(),
     };
+    pagesBy.clear();
     const pulls: Promise<void>[] = [];
     for (let u = 0; u < users.length; u++) {
       const due = before.at + (u * 1000) / RATE;
@@ -260,6 +294,11 @@ try {
         `${((fdatasyncs - before.fdatasyncs) / n).toFixed(2).padStart(16)} ` +
         `${(disk / 1024 / n).toFixed(1).padStart(14)} ${((performance.now() - before.at) / 1000).toFixed(1).padStart(7)}`,
     );
+    if (PAGES) {
+      const all = [...pagesBy.values()].reduce((a, b) => a + b, 0);
+      const by = [...pagesBy].sort((a, b) => b[1] - a[1]).map(([name, k]) => `${name} ${(k / n).toFixed(2)}`);
+      console.log(`         WAL pages/pull ${(all / n).toFixed(2)}: ${by.join(', ')}`);
+    }
   }
 } finally {
   await consumer.stop();

@@ -66,7 +66,17 @@ export interface WriteOptions {
    * commit waits for one, so nothing it read can vanish in a crash. Default true.
    */
   sync?: boolean;
+  /**
+   * True for a write that needs no savepoint of its own in a group commit (two statements fewer):
+   * it changes rows with one statement, which SQLite undoes by itself when it fails
+   * (https://sqlite.org/lang_conflict.html, ABORT), or with statements each of which may stand
+   * without the others (deletes of handled jobs). Default false.
+   */
+  noSavepoint?: boolean;
 }
+
+/** WriteOptions of a write of one statement (WriteOptions.noSavepoint). */
+export const ONE_STATEMENT: WriteOptions = { noSavepoint: true };
 
 export const DATABASE_FILE = 'deferred-cpm.sqlite';
 
@@ -100,6 +110,8 @@ interface PendingWrite {
   run: () => unknown;
   /** False: resolves at its commit, without waiting for the fdatasync (WriteOptions.sync). */
   sync: boolean;
+  /** Needs no savepoint (WriteOptions.noSavepoint). */
+  noSavepoint: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -214,7 +226,13 @@ export class SqliteDatabase {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run: fn, sync: options.sync ?? true, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({
+        run: fn,
+        sync: options.sync ?? true,
+        noSavepoint: options.noSavepoint ?? false,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       // While an fdatasync or a checkpoint runs, writes gather for the commit that follows it.
       if (!this.scheduled && !this.syncing && !this.checkpointing) this.schedule();
     });
@@ -247,14 +265,19 @@ export class SqliteDatabase {
         }
       } else {
         for (const op of batch) {
-          this.savepoint.run();
+          const own = !op.noSavepoint;
+          if (own) this.savepoint.run();
           try {
             const value = op.run();
-            this.releaseSavepoint.run();
+            if (own) this.releaseSavepoint.run();
             committed.push({ op, ok: true, value });
           } catch (err) {
-            this.rollbackSavepoint.run();
-            this.releaseSavepoint.run();
+            // SQLite rolled the whole transaction back (an I/O error, a full disk): none of the batch stands.
+            if (!this.db.inTransaction) throw err;
+            if (own) {
+              this.rollbackSavepoint.run();
+              this.releaseSavepoint.run();
+            }
             committed.push({ op, ok: false, value: err });
           }
         }

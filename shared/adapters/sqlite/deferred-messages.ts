@@ -22,13 +22,24 @@ import {
 import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
 import { MessageLeases } from './message-leases.ts';
 
-interface MessageRow {
+/**
+ * A row's entry: `meta` holds the fields without a column of their own (`to` only when it is not
+ * the user), about 130 bytes of each row fewer to write, delete and parse. Rows written before
+ * hold them all in `meta` too; the columns win.
+ */
+interface EntryRow {
+  user: string;
+  id: string;
+  arrived_at: string;
+  expires_at: number;
   meta: string;
-  cpim: Buffer;
 }
 
-interface EntryRow {
-  meta: string;
+/** The columns of an EntryRow, in the order SELECTs list them. */
+const ENTRY = 'user, id, arrived_at, expires_at, meta';
+
+interface MessageRow extends EntryRow {
+  cpim: Buffer;
 }
 
 interface DedupeRow {
@@ -55,21 +66,21 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       insert: db.prepare(
         'INSERT OR IGNORE INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      byId: db.prepare<[string, string], MessageRow>('SELECT meta, cpim FROM messages WHERE user = ? AND id = ?'),
+      byId: db.prepare<[string, string], MessageRow>(`SELECT ${ENTRY}, cpim FROM messages WHERE user = ? AND id = ?`),
       list: db.prepare<[string, number, number], EntryRow>(
-        `SELECT meta FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id ${LIMIT_PARAM}`,
+        `SELECT ${ENTRY} FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id ${LIMIT_PARAM}`,
       ),
       // An INVITE's ids in one statement (a JSON array bound once), not one lookup each.
       entriesByIds: db.prepare<[string, string, number], EntryRow>(
-        'SELECT meta FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?',
+        `SELECT ${ENTRY} FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?`,
       ),
       // A session's claims: its unexpired messages among the ids (a JSON array bound once, each
       // row found by the (user, id) key), with their payloads; the leases are MessageLeases'.
-      claimable: db.prepare<[string, string, number], MessageRow & { id: string }>(
-        'SELECT id, meta, cpim FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?',
+      claimable: db.prepare<[string, string, number], MessageRow>(
+        `SELECT ${ENTRY}, cpim FROM messages WHERE user = ? AND id IN (SELECT value FROM json_each(?)) AND expires_at > ?`,
       ),
       page: db.prepare<[string, number, string, string, string, number], MessageRow>(
-        `SELECT meta, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id ${LIMIT_PARAM}`,
+        `SELECT ${ENTRY}, cpim FROM messages WHERE user = ? AND expires_at > ? AND (arrived_at > ? OR (arrived_at = ? AND id > ?)) ORDER BY arrived_at, id ${LIMIT_PARAM}`,
       ),
       stats: db.prepare<[number], { pending: number; users: number }>(
         'SELECT count(*) AS pending, count(DISTINCT user) AS users FROM messages WHERE expires_at > ?',
@@ -95,11 +106,11 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
       // An expired copy the sweep has not reached yet, under the id a new deposit takes: it
       // stays for the sweep (watchers, negative-delivery IMDN) under an id of its own.
       moveExpired: db.prepare<[string, string, number]>(
-        `UPDATE messages SET id = id || '~' || arrived_at, meta = json_set(meta, '$.id', id || '~' || arrived_at)
+        `UPDATE messages SET id = id || '~' || arrived_at
          WHERE user = ? AND id = ? AND expires_at <= ?`,
       ),
       expired: db.prepare<[number, number], MessageRow>(
-        `SELECT meta, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at ${LIMIT_PARAM}`,
+        `SELECT ${ENTRY}, cpim FROM messages WHERE expires_at <= ? ORDER BY expires_at ${LIMIT_PARAM}`,
       ),
       recount: db.prepare<[string], { n: number; b: number }>(
         'SELECT count(*) AS n, coalesce(sum(length(cpim)), 0) AS b FROM messages WHERE user = ?',
@@ -138,7 +149,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         if ((summary?.bytes ?? 0) + bytes > limits.maxBytesPerUser) throw new StoreFullError('bytes');
         if ((this.s.total.get()?.bytes ?? 0) + bytes > limits.maxStoreBytes) throw new StoreFullError('total');
       }
-      const { cpim, ...meta } = message;
+      const { cpim, user: _user, id: _id, arrivedAt: _arrivedAt, expiresAt: _expiresAt, to, ...rest } = message;
+      const meta = to === message.user ? rest : { ...rest, to };
       // The expired copy moves to an id of its own, leaving no lease on the new one.
       if (this.s.moveExpired.run(message.user, message.id, nowSec).changes > 0) {
         this.leases.forget(message.user, message.id);
@@ -305,12 +317,19 @@ function inOrderOf(ids: readonly string[], found: Map<string, DeferredMessage>):
 }
 
 function entryOf(row: EntryRow): DeferredMessageEntry {
-  return JSON.parse(row.meta) as DeferredMessageEntry;
+  const entry = JSON.parse(row.meta) as DeferredMessageEntry;
+  entry.user = row.user;
+  entry.id = row.id;
+  entry.to ??= row.user;
+  entry.arrivedAt = row.arrived_at;
+  entry.expiresAt = row.expires_at;
+  return entry;
 }
 
 function messageOf(row: MessageRow): DeferredMessage {
-  const meta = JSON.parse(row.meta) as Omit<DeferredMessage, 'cpim'>;
-  return { ...meta, cpim: new Uint8Array(row.cpim.buffer, row.cpim.byteOffset, row.cpim.byteLength) };
+  const message = entryOf(row) as DeferredMessage;
+  message.cpim = new Uint8Array(row.cpim.buffer, row.cpim.byteOffset, row.cpim.byteLength);
+  return message;
 }
 
 function parseCursor(cursor: string): [string, string] | undefined {

@@ -5,7 +5,7 @@
  */
 import type { DeliverySession } from '#shared/deferred/model.ts';
 import type { DeliverySessionStore } from '#shared/ports.ts';
-import type { SqliteDatabase } from './database.ts';
+import { ONE_STATEMENT, type SqliteDatabase } from './database.ts';
 
 interface SessionRow {
   doc: string;
@@ -66,8 +66,9 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
     const { state, leaseUntil: _lease, ...rest } = session;
     const { localCSeq, ...dialog } = session.dialog;
     const doc = JSON.stringify({ ...rest, dialog });
-    await this.store.write(() =>
-      this.s.put.run(session.sessionId, doc, state, session.leaseUntil ?? null, localCSeq, session.expiresAt),
+    await this.store.write(
+      () => this.s.put.run(session.sessionId, doc, state, session.leaseUntil ?? null, localCSeq, session.expiresAt),
+      ONE_STATEMENT,
     );
   }
 
@@ -86,15 +87,18 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
   }
 
   claim(sessionId: string, nowSec: number, leaseSeconds: number): Promise<boolean> {
-    return this.store.write(() => this.s.claim.run(nowSec + leaseSeconds, sessionId, nowSec, nowSec).changes > 0);
+    return this.store.write(
+      () => this.s.claim.run(nowSec + leaseSeconds, sessionId, nowSec, nowSec).changes > 0,
+      ONE_STATEMENT,
+    );
   }
 
   async release(sessionId: string, leaseUntil: number): Promise<void> {
-    await this.store.write(() => this.s.release.run(sessionId, leaseUntil));
+    await this.store.write(() => this.s.release.run(sessionId, leaseUntil), ONE_STATEMENT);
   }
 
   nextCSeq(sessionId: string): Promise<number | undefined> {
-    return this.store.write(() => this.s.nextCSeq.get(sessionId)?.local_cseq);
+    return this.store.write(() => this.s.nextCSeq.get(sessionId)?.local_cseq, ONE_STATEMENT);
   }
 
   begin(session: DeliverySession, nowSec: number, leaseSeconds: number): Promise<number | undefined> {
@@ -118,12 +122,12 @@ export class SqliteDeliverySessionStore implements DeliverySessionStore {
             nowSec,
           ) as { local_cseq: number } | undefined
         )?.local_cseq,
-      { sync: false },
+      { sync: false, ...ONE_STATEMENT },
     );
   }
 
   async delete(sessionId: string): Promise<void> {
-    await this.store.write(() => this.s.delete.run(sessionId));
+    await this.store.write(() => this.s.delete.run(sessionId), ONE_STATEMENT);
   }
 
   /** Remove sessions past their expiry (what TTL does in AWS); returns how many. */

@@ -17,7 +17,14 @@ import { SqliteDeliverySessionStore } from './delivery-sessions.ts';
 import { SqliteDeliveryQueue, SqliteImdnOutbox, SqliteJobQueue } from './job-queue.ts';
 import { SqliteSubscriptionStore } from './subscriptions.ts';
 
-export { DataDirInUseError, SqliteDatabase, DATABASE_FILE, PID_FILE, type SynchronousMode } from './database.ts';
+export {
+  DataDirInUseError,
+  SqliteDatabase,
+  DATABASE_FILE,
+  ONE_STATEMENT,
+  PID_FILE,
+  type SynchronousMode,
+} from './database.ts';
 export { SqliteDeferredMessageStore } from './deferred-messages.ts';
 export { SqliteSubscriptionStore } from './subscriptions.ts';
 export { SqliteDeliverySessionStore } from './delivery-sessions.ts';

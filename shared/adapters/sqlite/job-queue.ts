@@ -25,7 +25,7 @@ import type { DeliveryQueue, ImdnOutbox } from '#shared/ports.ts';
 import { failureImdnJob } from '#shared/adapters/imdn-job.ts';
 import type { QueueSpec } from '#shared/adapters/sqs/queues.ts';
 import type { SqsBatchHandler } from '#shared/adapters/sqs/poller.ts';
-import { LIMIT_PARAM, type SqliteDatabase, type WriteOptions } from './database.ts';
+import { LIMIT_PARAM, ONE_STATEMENT, type SqliteDatabase, type WriteOptions } from './database.ts';
 
 interface JobRow {
   id: number;
@@ -44,6 +44,24 @@ export interface ReceivedJob {
   firstReceivedAt: number;
 }
 
+/**
+ * Job ids, one sequence per database shared by its queues, never reused while this process runs:
+ * a receipt (id and receive count) of a job deleted since can name no newer job, as with
+ * AUTOINCREMENT, whose sqlite_sequence row was one more page written at every send. Receipts
+ * live in this process's memory only, so a restart, which starts after the highest id left,
+ * leaves none that could name a job it makes.
+ */
+const lastJobIds = new WeakMap<SqliteDatabase, { last: number }>();
+
+function jobIdsOf(store: SqliteDatabase): { last: number } {
+  let ids = lastJobIds.get(store);
+  if (!ids) {
+    const last = store.db.prepare('SELECT max(id) FROM jobs').pluck().get() as number | null;
+    lastJobIds.set(store, (ids = { last: last ?? 0 }));
+  }
+  return ids;
+}
+
 export class SqliteJobQueue {
   private readonly s;
   private readonly waiters = new Set<() => void>();
@@ -55,6 +73,7 @@ export class SqliteJobQueue {
   private consumers = 0;
   /** Deletes waiting for the next commit, in one write. */
   private deleting: { jobs: Pick<ReceivedJob, 'id' | 'receiveCount'>[]; done: Promise<void> } | undefined;
+  private readonly ids: { last: number };
 
   constructor(
     private readonly store: SqliteDatabase,
@@ -62,11 +81,12 @@ export class SqliteJobQueue {
     private readonly now: () => number = Date.now,
   ) {
     const db = store.db;
+    this.ids = jobIdsOf(store);
     this.s = {
-      send: db.prepare('INSERT INTO jobs (queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?)'),
+      send: db.prepare('INSERT INTO jobs (id, queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)'),
       // Sent and received in one write: hidden for the visibility timeout, received once.
       sendReceived: db.prepare(
-        'INSERT INTO jobs (queue, body, sent_at, visible_at, receive_count, first_received_at) VALUES (?, ?, ?, ?, 1, ?)',
+        'INSERT INTO jobs (id, queue, body, sent_at, visible_at, receive_count, first_received_at) VALUES (?, ?, ?, ?, ?, 1, ?)',
       ),
       // A job received at its send that no handler took (its consumer stopped): due again now.
       unhand: db.prepare(
@@ -102,14 +122,13 @@ export class SqliteJobQueue {
     const received = this.consumers > 0;
     const hiddenUntil = now + this.spec.visibilityTimeoutSeconds * 1000;
     const id = await this.store.write(
-      () =>
-        Number(
-          (received
-            ? this.s.sendReceived.run(this.spec.name, body, now, hiddenUntil, now)
-            : this.s.send.run(this.spec.name, body, now, now)
-          ).lastInsertRowid,
-        ),
-      options,
+      () => {
+        const id = ++this.ids.last;
+        if (received) this.s.sendReceived.run(id, this.spec.name, body, now, hiddenUntil, now);
+        else this.s.send.run(id, this.spec.name, body, now, now);
+        return id;
+      },
+      { ...options, ...ONE_STATEMENT },
     );
     if (received) {
       const job: ReceivedJob = { id, body, receiveCount: 1, sentAt: now, firstReceivedAt: now };
@@ -218,7 +237,8 @@ export class SqliteJobQueue {
         this.deleting = undefined;
         for (const job of batch) this.s.delete.run(job.id, job.receiveCount);
       },
-      { sync: false },
+      // Each delete may stand without the others (a job not deleted comes back): no savepoint.
+      { sync: false, noSavepoint: true },
     );
     this.deleting = { jobs: batch, done };
     // Not run (the store closed or broke): the next delete tries a write of its own.

@@ -22,6 +22,24 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
 `;
 
+/**
+ * Jobs, their ids given by the queue (job-queue.ts, never reused while the process runs) rather
+ * than AUTOINCREMENT, whose sqlite_sequence row was one more page written at every send.
+ */
+const JOBS = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY,
+  queue TEXT NOT NULL,
+  body TEXT NOT NULL,
+  sent_at INTEGER NOT NULL,
+  visible_at INTEGER NOT NULL,
+  receive_count INTEGER NOT NULL DEFAULT 0,
+  first_received_at INTEGER,
+  dead_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, dead_at, visible_at);
+`;
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   user TEXT NOT NULL,
@@ -76,18 +94,7 @@ CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires_at)
 
 ${SESSIONS}
 
-CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  queue TEXT NOT NULL,
-  body TEXT NOT NULL,
-  sent_at INTEGER NOT NULL,
-  visible_at INTEGER NOT NULL,
-  receive_count INTEGER NOT NULL DEFAULT 0,
-  first_received_at INTEGER,
-  dead_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, dead_at, visible_at);
-`;
+${JOBS}`;
 
 /** Columns added since the first schema, for databases made before them (ALTER TABLE ADD COLUMN). */
 const ADDED_COLUMNS: { table: string; column: string; definition: string }[] = [
@@ -115,6 +122,16 @@ export function upgrade(db: { prepare(sql: string): { all(): unknown[] }; exec(s
     db.exec(
       `BEGIN; ALTER TABLE sessions RENAME TO sessions_old; DROP INDEX sessions_by_expiry; ${SESSIONS} ` +
         'INSERT INTO sessions SELECT * FROM sessions_old; DROP TABLE sessions_old; COMMIT;',
+    );
+  }
+  // Jobs made with AUTOINCREMENT: copied into the table without it once (ids and all).
+  const [jobs] = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'jobs'").all() as {
+    sql: string;
+  }[];
+  if (jobs && /AUTOINCREMENT/i.test(jobs.sql)) {
+    db.exec(
+      `BEGIN; ALTER TABLE jobs RENAME TO jobs_old; DROP INDEX jobs_ready; ${JOBS} ` +
+        'INSERT INTO jobs SELECT * FROM jobs_old; DROP TABLE jobs_old; COMMIT;',
     );
   }
   const columnsOf = (table: string) =>

@@ -5,7 +5,7 @@
  */
 import type { Flow, Subscription } from '#shared/deferred/model.ts';
 import { lastTurn, type NotifyTurn, type SubscriptionStore } from '#shared/ports.ts';
-import { LIMIT_PARAM, type SqliteDatabase } from './database.ts';
+import { LIMIT_PARAM, ONE_STATEMENT, type SqliteDatabase } from './database.ts';
 
 interface SubscriptionRow {
   user: string;
@@ -59,17 +59,19 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
 
   async put(sub: Subscription): Promise<void> {
     const { localCSeq, remoteCSeq, ...dialog } = sub.dialog;
-    await this.store.write(() =>
-      this.s.put.run(
-        sub.user,
-        sub.dialogId,
-        JSON.stringify(dialog),
-        localCSeq,
-        remoteCSeq ?? null,
-        sub.version,
-        sub.expiresAt,
-        sub.state,
-      ),
+    await this.store.write(
+      () =>
+        this.s.put.run(
+          sub.user,
+          sub.dialogId,
+          JSON.stringify(dialog),
+          localCSeq,
+          remoteCSeq ?? null,
+          sub.version,
+          sub.expiresAt,
+          sub.state,
+        ),
+      ONE_STATEMENT,
     );
   }
 
@@ -87,7 +89,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   }
 
   async delete(user: string, dialogId: string): Promise<void> {
-    await this.store.write(() => this.s.delete.run(user, dialogId));
+    await this.store.write(() => this.s.delete.run(user, dialogId), ONE_STATEMENT);
   }
 
   renew(user: string, dialogId: string, expiresAt: number, remoteCSeq?: number, flow?: Flow): Promise<boolean> {
@@ -99,23 +101,20 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
             ? this.s.renew.run(expiresAt, user, dialogId)
             : this.s.renewWithCSeq.run(expiresAt, remoteCSeq, user, dialogId)
         ).changes > 0,
+      ONE_STATEMENT,
     );
   }
 
-  nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
-    return this.store.write(() => {
-      const row = this.s.nextNotify.get(user, dialogId);
-      // `version` counts NOTIFYs from 0 (protocol.md): the value before this increment is this NOTIFY's.
-      return row ? { cseq: row.local_cseq, version: row.version - 1, subscription: subscriptionOf(row) } : undefined;
-    });
+  async nextNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
+    const row = await this.store.write(() => this.s.nextNotify.get(user, dialogId), ONE_STATEMENT);
+    // `version` counts NOTIFYs from 0 (protocol.md): the value before this increment is this NOTIFY's.
+    return row ? { cseq: row.local_cseq, version: row.version - 1, subscription: subscriptionOf(row) } : undefined;
   }
 
-  endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
-    return this.store.write(() => {
-      const row = this.s.end.get(user, dialogId);
-      // The turn nextNotify would have taken, from the row as it was (protocol.md's `version`).
-      return row ? lastTurn(subscriptionOf(row)) : undefined;
-    });
+  async endNotify(user: string, dialogId: string): Promise<NotifyTurn | undefined> {
+    const row = await this.store.write(() => this.s.end.get(user, dialogId), ONE_STATEMENT);
+    // The turn nextNotify would have taken, from the row as it was (protocol.md's `version`).
+    return row ? lastTurn(subscriptionOf(row)) : undefined;
   }
 
   async listExpired(now: number, limit: number): Promise<Subscription[]> {

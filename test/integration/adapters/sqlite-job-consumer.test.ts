@@ -134,4 +134,22 @@ describe('SQLite job consumer', () => {
     const [job] = await queue.receive(1);
     expect(job).toMatchObject({ body: 'left', receiveCount: 1 });
   });
+
+  it('a receipt of a deleted job names no later job: the highest id is not given again', async () => {
+    const { queue } = await openQueue();
+    await queue.send('first');
+    const [first] = await queue.receive(1);
+    await queue.delete([first!]);
+    // The next job, received once as the first was: a stale receipt of the first must miss it.
+    await queue.send('second');
+    const [second] = await queue.receive(1);
+    expect(second!.id).not.toBe(first!.id);
+    await queue.delete([first!]);
+    expect(queue.depth().ready).toBe(1);
+    // Two queues on one database draw from one sequence.
+    const other = new SqliteJobQueue((queue as unknown as { store: SqliteDatabase }).store, { ...SPEC, name: 'other' });
+    await other.send('third');
+    const [third] = await other.receive(1);
+    expect(third!.id).toBeGreaterThan(second!.id);
+  });
 });

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   DATABASE_FILE,
   DataDirInUseError,
+  ONE_STATEMENT,
   openSqliteBackend,
   SqliteDeferredMessageStore,
   type SqliteBackend,
@@ -121,6 +122,33 @@ describe('SQLite backend', () => {
     expect(await claimOne(backend.ports.messages, ALICE, m.id, 's-1', NOW, 60)).toEqual(m);
   });
 
+  it('reads rows an earlier version wrote (every field in meta) as it reads its own, to another recipient too', async () => {
+    const backend = await open(await folder());
+    const old = message({ messageId: 'old' });
+    const own = message({ messageId: 'own', to: 'sip:alias@example.com', ageSeconds: 30 });
+    const { cpim, ...meta } = old;
+    backend.database.db
+      .prepare('INSERT INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(old.user, old.id, old.arrivedAt, old.expiresAt, JSON.stringify(meta), Buffer.from(cpim));
+    await backend.ports.messages.put(own);
+    const { messages } = backend.ports;
+    expect(await messages.get(ALICE, old.id, NOW)).toEqual(old);
+    expect(await messages.get(ALICE, own.id, NOW)).toEqual(own);
+    expect(await messages.list(ALICE, NOW)).toEqual([old, own].map(({ cpim: _, ...entry }) => entry));
+    expect(await messages.claimMany(ALICE, [own.id, old.id], 's-1', NOW, 60)).toEqual([own, old]);
+  });
+
+  it('each read of a message is its own object: changing one leaves the next read as stored', async () => {
+    const backend = await open(await folder());
+    const m = message();
+    await backend.ports.messages.put(m);
+    const [listed] = await backend.ports.messages.list(ALICE, NOW);
+    Object.assign(listed!, { from: 'sip:mallory@example.com', subject: 'changed' });
+    const [found] = await backend.ports.messages.getMany(ALICE, [m.id], NOW);
+    expect(found).not.toBe(listed);
+    expect(await backend.ports.messages.claimMany(ALICE, [m.id], 's-1', NOW, 60)).toEqual([m]);
+  });
+
   it('claims and releases write nothing to disk: the WAL stays as it was', async () => {
     const backend = await open(await folder());
     const stored = [message(), message(), message()];
@@ -160,6 +188,29 @@ describe('SQLite backend', () => {
     expect(await backend.ports.sessions.begin(session({ sessionId: 'new' }), NOW, 60)).toBe(1);
   });
 
+  it('opens a database whose jobs were made with AUTOINCREMENT: the queued jobs stay, new ids follow theirs', async () => {
+    const dir = await folder();
+    const older = new Database(path.join(dir, DATABASE_FILE));
+    older.exec(
+      'CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL, ' +
+        'sent_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, ' +
+        'first_received_at INTEGER, dead_at INTEGER); CREATE INDEX jobs_ready ON jobs (queue, dead_at, visible_at);',
+    );
+    const queued = JSON.stringify({ user: ALICE, sessionId: 'queued', edgeId: 'local' });
+    older
+      .prepare('INSERT INTO jobs (id, queue, body, sent_at, visible_at) VALUES (41, ?, ?, 0, 0)')
+      .run('deliveries', queued);
+    older.close();
+    const backend = await open(dir, Date.now);
+    const made = backend.database.db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'jobs'").pluck().get();
+    expect(made).not.toMatch(/AUTOINCREMENT/i);
+    const [kept] = await backend.queues.delivery.receive(1);
+    expect(kept).toMatchObject({ id: 41, body: queued });
+    await backend.ports.queue.enqueue({ user: ALICE, sessionId: 'new', edgeId: 'local' });
+    const [next] = await backend.queues.delivery.receive(1);
+    expect(next!.id).toBeGreaterThan(41);
+  });
+
   it('housekeeping forgets leases that lapsed (a delivery that never settled), not live ones', async () => {
     let nowMs = NOW * 1000;
     const backend = await open(await folder(), () => nowMs);
@@ -192,6 +243,25 @@ describe('SQLite backend', () => {
     expect(b.status).toBe('fulfilled');
     expect(await backend.ports.messages.count(ALICE, NOW)).toBe(2);
     expect(await backend.ports.messages.count('ghost', NOW)).toBe(0);
+  });
+
+  it('a one-statement write without a savepoint that fails in a shared commit undoes only itself', async () => {
+    const backend = await open(await folder());
+    const { database } = backend;
+    const insert = database.db.prepare('INSERT INTO user_summary (user, pending) VALUES (?, ?)');
+    const [first, duplicate, second] = await Promise.allSettled([
+      database.write(() => insert.run('one', 1), ONE_STATEMENT),
+      // The same key again: the statement fails, and SQLite undoes it alone.
+      database.write(() => insert.run('one', 9), ONE_STATEMENT),
+      database.write(() => insert.run('two', 2), ONE_STATEMENT),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(duplicate).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' } });
+    expect(second.status).toBe('fulfilled');
+    expect(database.db.prepare('SELECT user, pending FROM user_summary ORDER BY user').all()).toEqual([
+      { user: 'one', pending: 1 },
+      { user: 'two', pending: 2 },
+    ]);
   });
 
   it('the sweep repairs a per-user count that drifted from the rows', async () => {
