@@ -136,9 +136,9 @@ export function decodeList(xml: string): DecodedList {
 }
 
 /**
- * The version, total and entry ids of a list document, the entries' content left unread: what a
- * client retrieving them needs (its INVITE names ids), for a third of decodeList's CPU (the
- * parse of the entries' elements is most of it). Never throws.
+ * The version, total and entry ids of a list document, the entries' content checked but not
+ * kept: what a client retrieving them needs (its INVITE names ids), without the elements, texts
+ * and entries decodeList builds. Never throws.
  */
 export function decodeListIds(
   xml: string,

@@ -1,10 +1,11 @@
 /**
  * The small XML toolkit the list, action-list and IMDN codecs share: escaping for output, and
- * a guarded parse into a namespace-resolved element tree (fast-xml-parser underneath).
- * Documents with a DOCTYPE or entity declarations are refused outright: no entity expansion,
- * no external references (OWASP XXE guidance).
+ * a guarded parse into a namespace-resolved element tree, in one pass of saxes (a strict,
+ * namespace-aware SAX parser that checks well-formedness as it reads). Documents with a DOCTYPE
+ * are refused outright: no entity declarations, no entity expansion, no external references
+ * (OWASP XXE guidance).
  */
-import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
+import { SaxesParser, type SaxesTagNS } from 'saxes';
 
 /** XML 1.0 §2.2 Char: anything else cannot be written even escaped, so it becomes U+FFFD. */
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
@@ -43,183 +44,163 @@ export interface XmlElement {
 
 export type XmlParseResult = { ok: true; root: XmlElement } | { ok: false; reason: string };
 
-const OPTIONS: X2jOptions = {
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  commentPropName: false,
-  cdataPropName: '#cdata',
-  // References are resolved by decodeReferences below: the parser's own entity pass tries a
-  // regex per known entity on every value (over half its time on an INVITE's action list).
-  processEntities: false,
-  // With entities off the parser only resets its decoder (and tells it the version of an XML
-  // declaration; a DOCTYPE never reaches it): one that does nothing spares building the default
-  // one, its entity tables copied, on every parse.
-  entityDecoder: {
-    setExternalEntities: () => undefined,
-    addInputEntities: () => undefined,
-    reset: () => undefined,
-    decode: (text: string) => text,
-    setXmlVersion: () => undefined,
-  },
-};
-const PARSER = new XMLParser(OPTIONS);
-
-/** Parsers leaving the content of the elements named unread (fast-xml-parser stop nodes), by names. */
-const opaqueParsers = new Map<string, XMLParser>();
-
-function parserFor(opaque: readonly string[]): XMLParser {
-  if (opaque.length === 0) return PARSER;
-  const key = opaque.join(' ');
-  let parser = opaqueParsers.get(key);
-  if (!parser) opaqueParsers.set(key, (parser = new XMLParser({ ...OPTIONS, stopNodes: opaque.map((n) => `*.${n}`) })));
-  return parser;
-}
-
-/** The five predefined entities (XML 1.0 §4.6) and character references (§4.1). */
-const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/g;
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-/** A character a reference may not name (XML 1.0 §4.1 WFC: Legal Character). */
-const notXmlChar = (cp: number) =>
-  !(
-    cp === 0x9 ||
-    cp === 0xa ||
-    cp === 0xd ||
-    (cp >= 0x20 && cp <= 0xd7ff) ||
-    (cp >= 0xe000 && cp <= 0xfffd) ||
-    (cp >= 0x10000 && cp <= 0x10ffff)
-  );
-
-class IllegalCharacterReference extends Error {}
-
-/** Character data or an attribute value with its references replaced (only those exist here: checked first). */
-function decodeReferences(value: string): string {
-  if (!value.includes('&')) return value;
-  return value.replace(REFERENCE, (_, name: string | undefined, dec: string | undefined, hex: string | undefined) => {
-    if (name) return PREDEFINED[name]!;
-    const cp = dec !== undefined ? Number(dec) : parseInt(hex!, 16);
-    if (notXmlChar(cp))
-      throw new IllegalCharacterReference(`character reference to U+${cp.toString(16).toUpperCase()}`);
-    return String.fromCodePoint(cp);
-  });
-}
-
-/** A reference that is not one of XML's predefined entities or a character reference. */
-const UNDEFINED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)/;
-
-/**
- * `text` without each `open` ... first following `close` span, as /open[\s\S]*?close/g would
- * remove them, in one pass: once a `close` is missing none follows, so the scan stops (the regex
- * retries every later `open` to the end, quadratic on "<!--<!--<!--...").
- */
-function removeSpans(text: string, open: string, close: string): string {
-  let out = '';
-  let pos = 0;
-  for (;;) {
-    const start = text.indexOf(open, pos);
-    if (start < 0) break;
-    const end = text.indexOf(close, start + open.length);
-    if (end < 0) break;
-    out += text.slice(pos, start);
-    pos = end + close.length;
-  }
-  return out + text.slice(pos);
-}
-
-type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
-
-/**
- * Largest document read (characters). Above the largest body the service takes (an INVITE's
- * 64 KiB, a deposit's 256 KiB): fast-xml-parser's validator turns superlinear on long attribute
- * values, so the size it may see is bounded (test/bench/fuzz.bench.ts measures it).
- */
+/** Largest document read (characters): the largest body the service takes is a deposit's 256 KiB. */
 export const MAX_XML_CHARS = 256 * 1024;
+
+/**
+ * Deepest nesting read. The documents here nest 4 deep; saxes resolves a prefix by walking the
+ * open elements up to its declaration, so the bound is what keeps a parse linear in its input
+ * ("<a><a><a>..." under a default namespace would cost depth² otherwise).
+ */
+export const MAX_XML_DEPTH = 32;
 
 export interface ParseXmlOptions {
   /**
-   * Unprefixed names of elements below the root whose content is not parsed (the whole document
-   * is still validated): they keep their attributes, and their `text` is the markup inside them,
-   * with no children. For readers that need only their attributes: the tree below them is
-   * most of the parse's cost.
+   * Local names of elements below the root whose content is checked but not kept: they keep
+   * their attributes, with no children and no text. For readers that need only their
+   * attributes (building the tree below them is most of the work left).
    */
   opaque?: readonly string[];
 }
 
+/** A document the parser read but this module refuses (DOCTYPE, nesting), with the reason to give. */
+class Refused extends Error {}
+
+/** A well-formedness error, where saxes found it. */
+class NotWellFormed extends Error {
+  constructor(
+    readonly what: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super(what);
+  }
+}
+
+class TreeParser extends SaxesParser<{ xmlns: true; defaultXMLVersion: '1.0'; forceXMLVersion: true }> {
+  root: XmlElement | undefined;
+  /** The open elements kept, innermost last. */
+  readonly open: XmlElement[] = [];
+  depth = 0;
+  /** Elements open inside an opaque one, the opaque one counted (0: outside any). */
+  skip = 0;
+  opaque: readonly string[] = [];
+
+  constructor() {
+    // XML 1.0 whatever the declaration says: the service writes and reads 1.0 only (1.1 would
+    // admit references to control characters).
+    super({ xmlns: true, defaultXMLVersion: '1.0', forceXMLVersion: true });
+    this.on('doctype', () => {
+      throw new Refused('DOCTYPE and entity declarations are not allowed');
+    });
+    this.on('opentagstart', () => {
+      if (++this.depth > MAX_XML_DEPTH) throw new Refused(`Elements nested over ${MAX_XML_DEPTH} deep`);
+    });
+    this.on('opentag', (tag) => this.openElement(tag));
+    this.on('closetag', () => this.closeElement());
+    this.on('text', (text) => this.addText(text));
+    this.on('cdata', (text) => this.addText(text));
+  }
+
+  override makeError(message: string): Error {
+    return new NotWellFormed(message.replace(/\.$/, ''), this.line, this.column);
+  }
+
+  reset(opaque: readonly string[]): void {
+    this.root = undefined;
+    this.open.length = 0;
+    this.depth = 0;
+    this.skip = 0;
+    this.opaque = opaque;
+  }
+
+  private openElement(tag: SaxesTagNS): void {
+    if (this.skip > 0) {
+      this.skip++;
+      return;
+    }
+    const attrs: Record<string, string> = {};
+    for (const name in tag.attributes) {
+      const attr = tag.attributes[name]!;
+      // Unprefixed attributes have no namespace (Namespaces in XML §6.2): kept by local name.
+      if (attr.prefix !== 'xmlns' && name !== 'xmlns') attrs[attr.local] ??= attr.value;
+    }
+    const el: XmlElement = {
+      local: tag.local,
+      ns: tag.uri === '' ? undefined : tag.uri,
+      attrs,
+      children: [],
+      text: '',
+    };
+    const parent = this.open[this.open.length - 1];
+    if (parent) {
+      parent.children.push(el);
+      if (this.opaque.length > 0 && this.opaque.includes(el.local)) this.skip = 1;
+    } else this.root = el;
+    this.open.push(el);
+  }
+
+  private closeElement(): void {
+    this.depth--;
+    if (this.skip > 1) {
+      this.skip--;
+      return;
+    }
+    this.skip = 0;
+    this.open.pop();
+  }
+
+  private addText(text: string): void {
+    if (this.skip > 0) return;
+    const el = this.open[this.open.length - 1];
+    // Outside the root only whitespace gets here (saxes refuses the rest).
+    if (el) el.text += text;
+  }
+}
+
+/** One parser, reused: saxes resets itself when a document closes; one that failed midway is dropped. */
+let parser: TreeParser | undefined;
+
 /** Parse a document; never throws. */
 export function parseXml(xml: string, options: ParseXmlOptions = {}): XmlParseResult {
   if (xml.length > MAX_XML_CHARS) return { ok: false, reason: `Not XML: over ${MAX_XML_CHARS} characters` };
-  // A DOCTYPE, an entity declaration, a comment and a CDATA section all open with "<!": a
-  // document without one (all that this service writes) is spared the scans for them.
-  const declares = xml.includes('<!');
-  if (declares && /<!(?:DOCTYPE|ENTITY)/i.test(xml)) {
-    return { ok: false, reason: 'DOCTYPE and entity declarations are not allowed' };
-  }
-  if (xml.trim().length === 0) return { ok: false, reason: 'Not XML: empty document' };
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) return { ok: false, reason: `Not XML: ${valid.err.msg}` };
-  if (xml.includes('&')) {
-    const markup = declares ? removeSpans(removeSpans(xml, '<![CDATA[', ']]>'), '<!--', '-->') : xml;
-    if (UNDEFINED_ENTITY.test(markup)) return { ok: false, reason: 'Not XML: undefined entity reference' };
-  }
-  let nodes: Node[];
+  const p = (parser ??= new TreeParser());
+  p.reset(options.opaque ?? []);
   try {
-    nodes = parserFor(options.opaque ?? []).parse(xml) as Node[];
+    p.write(xml).close();
   } catch (err) {
-    return { ok: false, reason: `Not XML: ${(err as Error).message}` };
-  }
-  let root: Node | undefined;
-  let roots = 0;
-  let textOutside = false;
-  for (const node of nodes) {
-    if ('#text' in node) textOutside ||= String(node['#text']).trim().length > 0;
-    else if (elementName(node) !== undefined && roots++ === 0) root = node;
-  }
-  if (roots !== 1) return { ok: false, reason: 'Not XML: a document has exactly one root element' };
-  if (textOutside) return { ok: false, reason: 'Not XML: text outside the root element' };
-  try {
-    return { ok: true, root: toElement(root!, NO_NAMESPACES) };
-  } catch (err) {
-    if (err instanceof IllegalCharacterReference) return { ok: false, reason: `Not XML: ${err.message}` };
+    parser = undefined;
+    if (err instanceof Refused) return { ok: false, reason: err.message };
+    if (err instanceof NotWellFormed) return { ok: false, reason: `Not XML: ${describe(err, xml, p.position)}` };
     throw err;
   }
+  const root = p.root!;
+  p.root = undefined;
+  return { ok: true, root };
 }
 
-/** The element name of a parser node (its one key that is not text, CDATA, attributes or a PI). */
-function elementName(node: Node): string | undefined {
-  for (const k in node) if (k !== ':@' && k !== '#text' && k !== '#cdata' && !k.startsWith('?')) return k;
-  return undefined;
-}
+/** A reference naming a character XML does not have (XML 1.0 §4.1 WFC: Legal Character), by its code point. */
+const CHARACTER_REFERENCE = /^&#(?:([0-9]{1,8})|x([0-9a-fA-F]{1,8}));$/;
 
-/** Namespace prefixes in scope ('' the default namespace), shared until an element declares one. */
-const NO_NAMESPACES: Readonly<Record<string, string>> = {};
-
-function toElement(node: Node, inherited: Readonly<Record<string, string>>): XmlElement {
-  const qname = elementName(node)!;
-  const rawAttrs = node[':@'];
-  let scope = inherited;
-  const attrs: Record<string, string> = {};
-  for (const name in rawAttrs) {
-    const value = decodeReferences(rawAttrs[name]!);
-    if (name === 'xmlns' || name.startsWith('xmlns:')) {
-      if (scope === inherited) scope = { ...inherited };
-      (scope as Record<string, string>)[name === 'xmlns' ? '' : name.slice(6)] = value;
-    } else attrs[name.includes(':') ? name.slice(name.indexOf(':') + 1) : name] ??= value;
+/** What is wrong and where; a character reference saxes calls malformed is named by its code point. */
+function describe(err: NotWellFormed, xml: string, position: number): string {
+  const where = ` (line ${err.line}, column ${err.column})`;
+  if (err.what === 'malformed character entity') {
+    // saxes reports it just past the reference's ";", and a reference holds no other "&".
+    const ref = CHARACTER_REFERENCE.exec(xml.slice(xml.lastIndexOf('&', position), position));
+    if (ref) {
+      const cp = ref[1] !== undefined ? Number(ref[1]) : parseInt(ref[2]!, 16);
+      return `character reference to U+${cp.toString(16).toUpperCase()}${where}`;
+    }
+    return `malformed character reference${where}`;
   }
-  const colon = qname.indexOf(':');
-  const prefix = colon >= 0 ? qname.slice(0, colon) : '';
-  const children: XmlElement[] = [];
-  let text = '';
-  for (const child of (node[qname] as Node[]) ?? []) {
-    if ('#text' in child) text += decodeReferences(String(child['#text']));
-    else if ('#cdata' in child) {
-      for (const c of (child['#cdata'] as Node[]) ?? []) text += String(c['#text'] ?? '');
-    } else if (elementName(child) !== undefined) children.push(toElement(child, scope));
+  if (err.what === 'disallowed character') {
+    // The character just read: one not allowed where it stands (a "<" in an attribute value, a control character).
+    const cp = xml.codePointAt(position - 1) ?? 0;
+    const shown = cp > 0x20 && cp < 0x7f ? ` "${String.fromCodePoint(cp)}"` : '';
+    return `disallowed character U+${cp.toString(16).toUpperCase().padStart(4, '0')}${shown}${where}`;
   }
-  return { local: colon >= 0 ? qname.slice(colon + 1) : qname, ns: scope[prefix], attrs, children, text };
+  return err.what + where;
 }
 
 /** The first child with this local name in this namespace. */
