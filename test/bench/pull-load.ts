@@ -362,7 +362,7 @@ const decodedLists = new Map<string, ListIds>();
 /**
  * decodeListIds of a NOTIFY that follows the retrieval, remembered by the document's exact text:
  * the emptied mailboxes' lists repeat word for word (version 1 or 2, total 0), and each decode
- * cost the client 90 µs per pull in the bench (fast-xml-parser's two passes, cold). The result is
+ * cost the client 90 µs per pull in the bench when it was measured (fast-xml-parser then, cold). The result is
  * that of decoding the same text again, so the check is as strict. Bounded: documents of up to
  * 512 characters, 64 of them.
  */
