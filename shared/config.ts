@@ -44,6 +44,11 @@ export interface Config {
    * together with MSRP_TLS_OFFLOAD_PORT.
    */
   msrpsPort?: number;
+  /**
+   * SIP_UDP_RECEIVE_BUFFER: the SIP UDP socket's kernel receive buffer (e.g. 4M, the default;
+   * Linux grants at most net.core.rmem_max), where datagrams wait while the loop is busy.
+   */
+  udpReceiveBufferBytes: number;
   /** SIP_IDLE_TIMEOUT (seconds): idle SIP stream connections are closed; below any load balancer's. */
   idleTimeoutSeconds: number;
   dataDir: string;
@@ -58,6 +63,12 @@ export interface Config {
    * it). Pages past it are read back from the OS's file cache, which holds them anyway.
    */
   sqliteCacheBytes: number;
+  /**
+   * SQLITE_COMMIT_DELAY_MS (default 20; 0 turns it off): while the event loop is busy (over half
+   * its time, the whole delay at 90 %), a group commit waits up to this long after the one before
+   * it, so one commit and one fdatasync carry more writes. A calm loop commits at once.
+   */
+  sqliteCommitDelayMs: number;
   trustedPeers: string[];
   /**
    * Address ranges of clients admitted directly, whose From URI is their identity (protocol.md
@@ -199,6 +210,15 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(name, `"${raw}" is not a positive integer`);
+  return Number(raw);
+}
+
+function wholeNumber(env: Env, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) > max) {
+    throw new ConfigError(name, `"${raw}" is not a whole number from 0 to ${max}`);
+  }
   return Number(raw);
 }
 
@@ -361,10 +381,12 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.SIP_TLS_OFFLOAD_PORT ? { tlsOffloadPort: port(env, 'SIP_TLS_OFFLOAD_PORT', 0) } : {}),
     ...(env.MSRP_TLS_OFFLOAD_PORT ? { msrpTlsOffloadPort: port(env, 'MSRP_TLS_OFFLOAD_PORT', 0) } : {}),
     ...(msrpsPort !== undefined ? { msrpsPort } : {}),
+    udpReceiveBufferBytes: byteSize(env, 'SIP_UDP_RECEIVE_BUFFER', TRANSPORT_DEFAULTS.udpReceiveBufferBytes),
     idleTimeoutSeconds: positiveInt(env, 'SIP_IDLE_TIMEOUT', TRANSPORT_DEFAULTS.idleTimeoutMs / 1000),
     dataDir: env.DATA_DIR || '.data',
     sqliteSynchronous,
     sqliteCacheBytes: byteSize(env, 'SQLITE_CACHE_SIZE', 2 * 1024 ** 2),
+    sqliteCommitDelayMs: wholeNumber(env, 'SQLITE_COMMIT_DELAY_MS', 20, 1000),
     trustedPeers: cidrs(env, 'TRUSTED_PEERS', '127.0.0.0/8'),
     directClients: cidrs(env, 'DIRECT_CLIENTS', '127.0.0.0/8,::1/128'),
     adminListen: address(env, 'ADMIN_LISTEN', '127.0.0.1'),

@@ -135,6 +135,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
         ...(config.tlsOffloadPort !== undefined ? { tlsOffloadPort: config.tlsOffloadPort } : {}),
         advertised: sipAdvertised(config),
         idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+        udpReceiveBufferBytes: config.udpReceiveBufferBytes,
         allowDestination: opts.allowDestination ?? controlDestinations(config),
         // The SIP/IP Core is not held to the per-source limit and keeps connecting under a flood.
         isKnownPeer: makeTrustCheck(config.trustedPeers),
@@ -149,6 +150,15 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       SIP_WS_PORT: config.wsPort,
     });
     stops.push(() => transport.stop());
+    // Linux grants twice what it accepted; less than asked means net.core.rmem_max caps it.
+    const udpBuffer = transport.udpReceiveBuffer;
+    if (udpBuffer !== undefined && udpBuffer < config.udpReceiveBufferBytes) {
+      log('warn', 'SIP UDP receive buffer capped by the kernel; bursts may be dropped unanswered', {
+        asked: config.udpReceiveBufferBytes,
+        granted: udpBuffer / 2,
+        fix: `sysctl -w net.core.rmem_max=${config.udpReceiveBufferBytes}`,
+      });
+    }
     const transactions = new TransactionLayer(transport, opts.timers, {
       maxServerTransactions: config.maxTransactions,
       retryAfterSeconds: RETRY_AFTER_SECONDS,

@@ -30,6 +30,7 @@ export function openLocalStore(config: Config): Promise<SqliteBackend> {
     dataDir: config.dataDir,
     synchronous: config.sqliteSynchronous,
     cacheBytes: config.sqliteCacheBytes,
+    commitDelayMs: config.sqliteCommitDelayMs,
   });
 }
 

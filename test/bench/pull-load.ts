@@ -168,9 +168,11 @@ export class PullLoad {
     const inv = this.openCall();
     let msrp: MsrpClient | undefined;
     let delivered: Waiter<void> | undefined;
+    /** What the pull waits for: named by the timeout. */
+    let waiting = "the SUBSCRIBE's 2xx";
     // One timer per pull, failing whatever the pull waits for (connectMsrp has its own).
     const timer = setTimeout(() => {
-      const err = new Error(`${user}: pull not done in ${timeoutMs} ms`);
+      const err = new Error(`${user}: pull not done in ${timeoutMs} ms (waiting for ${waiting})`);
       sub.fail(err);
       inv.fail(err);
       delivered?.reject(err);
@@ -178,13 +180,16 @@ export class PullLoad {
     try {
       const t0 = performance.now();
       const subscription = await this.subscribe(user, sub);
+      waiting = 'the first NOTIFY';
       const first = await sub.next(isRequest('NOTIFY'));
       const toFirstNotify = performance.now() - t0;
       const list = decodeListIds(first.body.toString('utf8'));
       if (!list.ok || list.ids.length !== expected)
         throw new Error(`${user}: first NOTIFY lists ${list.ok ? list.ids.length : 'nothing'} of ${expected}`);
 
+      waiting = "the INVITE's 2xx";
       const session = await this.invite(user, inv, list.ids);
+      waiting = 'the MSRP connection';
       const got = new Set<string>();
       const all = new Promise<void>((resolve, reject) => (delivered = { resolve, reject }));
       all.catch(() => undefined); // the timer may reject it while connectMsrp is still pending
@@ -197,8 +202,11 @@ export class PullLoad {
           else if (got.size === expected) delivered!.resolve();
         },
       });
+      waiting = 'the MSRP messages';
       await all;
+      waiting = 'the BYE';
       await inv.next(isRequest('BYE'));
+      waiting = 'the NOTIFY of the emptied mailbox';
       void msrp.close();
 
       for (;;) {
@@ -208,8 +216,10 @@ export class PullLoad {
       }
       const total = performance.now() - t0;
 
+      waiting = "the unsubscribe's 2xx";
       const unsubscribed = await this.inDialog(subscription, 'SUBSCRIBE', `Event: ${EVENT_PACKAGE}\r\nExpires: 0\r\n`);
       if (unsubscribed.status >= 300) throw new Error(`${user}: unsubscribe ${unsubscribed.status}`);
+      waiting = 'the terminating NOTIFY';
       // RFC 6665 §4.4.1: the unsubscribe is followed by a NOTIFY with Subscription-State
       // "terminated"; a subscriber answers it (onMessage does, as it does every request).
       for (;;) {

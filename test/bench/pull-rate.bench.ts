@@ -19,7 +19,10 @@
  * bytes it sent to storage per pull (/proc/<pid>/io write_bytes: WAL frames and checkpoints) and
  * its VmRSS. A rate is sustained when no pull failed, none was retransmitted, the pull p50 is
  * within PULL_MAX_P50_MS (default 200) and 95 % of the pulls were done on time: pulls that
- * queue fail it, however few time out. Stepping stops at the first step not sustained; the
+ * queue fail it, however few time out. Failures are printed by reason (a pull that timed out
+ * names what it waited for), with the datagrams the kernel dropped for a full UDP receive buffer
+ * during the step (/proc/net/snmp RcvbufErrors: this bench's client sends each request once, so
+ * one dropped datagram leaves a pull waiting). Stepping stops at the first step not sustained; the
  * highest sustained rate is printed with the criterion. The client shares one core with nothing
  * else, but it is TypeScript: at high rates it can be the bound (its own CPU is printed too).
  *
@@ -70,6 +73,12 @@ async function cpuUs(pid: number): Promise<{ user: number; sys: number }> {
 /** Bytes the process sent to storage (its WAL, its database file): /proc/<pid>/io write_bytes. */
 async function writeBytes(pid: number): Promise<number> {
   return Number(/write_bytes:\s+(\d+)/.exec(await readFile(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+}
+
+/** UDP datagrams dropped for a full receive buffer, machine-wide (/proc/net/snmp RcvbufErrors). */
+async function udpDrops(): Promise<number> {
+  const [names, values] = (await readFile('/proc/net/snmp', 'utf8')).split('\n').filter((l) => l.startsWith('Udp:'));
+  return Number(values!.split(/\s+/)[names!.split(/\s+/).indexOf('RcvbufErrors')]);
 }
 
 async function rssMiB(pid: number): Promise<number> {
@@ -123,7 +132,8 @@ console.log(
 interface Step {
   n: number;
   failed: number;
-  why: string;
+  /** Failures by reason (the user's name left out), e.g. what a pull that timed out waited for. */
+  why: Map<string, number>;
   retrans: number;
   first: number[];
   whole: number[];
@@ -134,18 +144,21 @@ interface Step {
   client: number;
   clientSys: number;
   disk: number;
+  /** Datagrams the kernel dropped for a full receive buffer meanwhile (any socket: the service's, ours). */
+  udpDrops: number;
 }
 
 /** `n` pulls, one started every 1/rate s, of `userOf(u)`'s messages; measured from /proc. */
 async function runStep(rate: number, n: number, userOf: (u: number) => string): Promise<Step> {
   const before = await cpuUs(pid);
+  const dropsBefore = await udpDrops();
   const diskBefore = await writeBytes(pid);
   const clientBefore = process.cpuUsage();
   const retransBefore = load.retransmissionsReceived;
   const step: Step = {
     n,
     failed: 0,
-    why: '',
+    why: new Map(),
     retrans: 0,
     first: [],
     whole: [],
@@ -155,6 +168,7 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
     client: 0,
     clientSys: 0,
     disk: 0,
+    udpDrops: 0,
   };
   const pulls: Promise<void>[] = [];
   const t0 = performance.now();
@@ -172,7 +186,8 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
         },
         (err: unknown) => {
           step.failed++;
-          step.why ||= String(err);
+          const reason = String(err).replace(/sip:\S+: /, '');
+          step.why.set(reason, (step.why.get(reason) ?? 0) + 1);
         },
       ),
     );
@@ -188,8 +203,16 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
   step.client = client.user + client.system;
   step.clientSys = client.system;
   step.disk = (await writeBytes(pid)) - diskBefore;
+  step.udpDrops = (await udpDrops()) - dropsBefore;
   return step;
 }
+
+/** A step's failures by reason, most frequent first. */
+const failures = (s: Step): string =>
+  [...s.why]
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${n} × ${reason}`)
+    .join('; ');
 
 /** The step's rate is sustained: nothing failed or retransmitted, and the pulls did not queue. */
 const sustained = (s: Step) =>
@@ -224,6 +247,8 @@ try {
     console.log(
       `  (warm-up, not counted: ${warm.n} pulls at ${rate}/s, ${warm.failed} failed, ${(warm.cpu / Math.max(1, warm.n - warm.failed)).toFixed(0)} µs/pull)`,
     );
+    if (warm.failed > 0) console.log(`    warm-up failures: ${failures(warm)}`);
+    if (warm.udpDrops > 0) console.log(`    warm-up UDP datagrams dropped by the kernel: ${warm.udpDrops}`);
     const s = await runStep(rate, rate * SECONDS, (u) => user(String(rate), u));
     const done = Math.max(1, s.n - s.failed);
     console.log(
@@ -236,7 +261,8 @@ try {
         `${(s.disk / 1024 / done).toFixed(0).padStart(14)} ` +
         `${(await rssMiB(pid)).toFixed(0).padStart(10)}`,
     );
-    if (s.failed > 0) console.log(`    first failure: ${s.why.slice(0, 160)}`);
+    if (s.failed > 0) console.log(`    failures: ${failures(s)}`);
+    if (s.udpDrops > 0) console.log(`    UDP datagrams dropped by the kernel (receive buffer full): ${s.udpDrops}`);
     if (!sustained(s)) break;
     best = rate;
   }

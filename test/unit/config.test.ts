@@ -53,6 +53,13 @@ describe('loadConfig', () => {
     expect(loadConfig({}).sqliteCacheBytes).toBe(2 * 1024 ** 2);
     expect(loadConfig({ SQLITE_CACHE_SIZE: '16M' }).sqliteCacheBytes).toBe(16 * 1024 ** 2);
     expect(refusal({ SQLITE_CACHE_SIZE: 'big' }).variable).toBe('SQLITE_CACHE_SIZE');
+    expect(loadConfig({}).sqliteCommitDelayMs).toBe(20);
+    expect(loadConfig({ SQLITE_COMMIT_DELAY_MS: '0' }).sqliteCommitDelayMs).toBe(0);
+    expect(refusal({ SQLITE_COMMIT_DELAY_MS: '5ms' }).variable).toBe('SQLITE_COMMIT_DELAY_MS');
+    expect(refusal({ SQLITE_COMMIT_DELAY_MS: '5000' }).message).toContain('from 0 to 1000');
+    expect(loadConfig({}).udpReceiveBufferBytes).toBe(4 * 1024 ** 2);
+    expect(loadConfig({ SIP_UDP_RECEIVE_BUFFER: '8M' }).udpReceiveBufferBytes).toBe(8 * 1024 ** 2);
+    expect(refusal({ SIP_UDP_RECEIVE_BUFFER: 'lots' }).variable).toBe('SIP_UDP_RECEIVE_BUFFER');
   });
 
   it('refuses a TLS key without its certificate, and a certificate without its key', () => {

@@ -38,6 +38,7 @@ import { closeSync, fdatasync, fdatasyncSync, openSync, readFileSync, rmSync, wr
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { commitSpacing, loopUtilization } from './commit-pacing.ts';
 import { SCHEMA, upgrade } from './schema.ts';
 
 export type SynchronousMode = 'FULL' | 'NORMAL';
@@ -55,6 +56,14 @@ export interface SqliteOptions {
    * subscriptions, and a page it no longer holds is read back from the OS's file cache.
    */
   cacheBytes?: number;
+  /**
+   * The longest a group commit waits after the one before it while the event loop is busy
+   * (commit-pacing.ts); 0 (the default here) commits as soon as the turn that wrote ends. The
+   * service sets SQLITE_COMMIT_DELAY (Config.sqliteCommitDelayMs).
+   */
+  commitDelayMs?: number;
+  /** The event loop's busy share, 0-1 (default: measured, loopUtilization); tests set it. */
+  busy?: () => number;
 }
 
 export interface WriteOptions {
@@ -129,6 +138,12 @@ export class SqliteDatabase {
   private readonly pidFile: string;
   private pending: PendingWrite[] = [];
   private scheduled = false;
+  /** The paced commit's timer (commitDelayMs), cleared by close(). */
+  private timer: NodeJS.Timeout | undefined;
+  /** When the last commit started (performance.now()). */
+  private lastCommitAt = -Infinity;
+  private readonly commitDelayMs: number;
+  private readonly busy: () => number;
   private closed = false;
   /** FULL: commits are acknowledged after an fdatasync of the WAL off the event loop. */
   private readonly durable: boolean;
@@ -165,9 +180,12 @@ export class SqliteDatabase {
     db: Database.Database,
     readonly dataDir: string,
     durable: boolean,
+    pacing: Pick<SqliteOptions, 'commitDelayMs' | 'busy'>,
   ) {
     this.db = db;
     this.durable = durable;
+    this.commitDelayMs = pacing.commitDelayMs ?? 0;
+    this.busy = pacing.busy ?? (this.commitDelayMs > 0 ? loopUtilization() : () => 0);
     this.file = db.name;
     this.pidFile = path.join(dataDir, PID_FILE);
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -208,7 +226,7 @@ export class SqliteDatabase {
       db.close();
       throw err;
     }
-    const store = new SqliteDatabase(db, dataDir, (options.synchronous ?? 'FULL') === 'FULL');
+    const store = new SqliteDatabase(db, dataDir, (options.synchronous ?? 'FULL') === 'FULL', options);
     writeFileSync(store.pidFile, `${process.pid}\n`);
     return store;
   }
@@ -240,15 +258,26 @@ export class SqliteDatabase {
 
   private schedule(): void {
     this.scheduled = true;
+    // A busy loop: the commit waits its turn after the last one, gathering what arrives meanwhile.
+    const wait =
+      this.commitDelayMs > 0
+        ? this.lastCommitAt + commitSpacing(this.commitDelayMs, this.busy()) - performance.now()
+        : 0;
+    if (wait >= 1) {
+      this.timer = setTimeout(() => this.flush(), wait);
+      return;
+    }
     // setImmediate, not a microtask: the writes of every request read in this I/O turn join.
     setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
+    this.timer = undefined;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    this.lastCommitAt = performance.now();
     const committed: Committed[] = [];
     const changesBefore = this.totalChanges.get() as number;
     try {
@@ -416,6 +445,7 @@ export class SqliteDatabase {
   /** Commit what is queued, then close and give the data folder up. */
   close(): void {
     if (this.closed) return;
+    clearTimeout(this.timer);
     // The next commit overwrites the WAL: the pages a checkpoint copied must be on disk first.
     if (this.databaseUnsynced && this.dbFd !== undefined) fdatasyncSync(this.dbFd);
     this.databaseUnsynced = false;

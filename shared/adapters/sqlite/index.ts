@@ -42,6 +42,8 @@ export interface SqliteBackendOptions {
   synchronous?: SynchronousMode;
   /** The page cache's size (SqliteOptions.cacheBytes). */
   cacheBytes?: number;
+  /** Commit pacing on a busy loop (SqliteOptions.commitDelayMs). */
+  commitDelayMs?: number;
   /** Epoch milliseconds (tests move it by hand). */
   now?: () => number;
   queue?: Partial<QueueSpec>;
@@ -73,6 +75,7 @@ export async function openSqliteBackend(options: SqliteBackendOptions): Promise<
     dataDir: options.dataDir,
     ...(options.synchronous ? { synchronous: options.synchronous } : {}),
     ...(options.cacheBytes ? { cacheBytes: options.cacheBytes } : {}),
+    ...(options.commitDelayMs ? { commitDelayMs: options.commitDelayMs } : {}),
   });
   const messages = new SqliteDeferredMessageStore(database);
   const sessions = new SqliteDeliverySessionStore(database, { now });

@@ -431,8 +431,20 @@ export class TransportLayer {
 
   // ---- listeners ---------------------------------------------------------------------------
 
+  /**
+   * The UDP socket's receive buffer as the kernel granted it (Linux reports twice the size it
+   * accepted, at most twice net.core.rmem_max); undefined when UDP is not bound.
+   */
+  get udpReceiveBuffer(): number | undefined {
+    return this.udpSocket?.getRecvBufferSize();
+  }
+
   private startUdp(port: number): Promise<number> {
-    const socket = dgram.createSocket({ type: net.isIPv6(this.config.host) ? 'udp6' : 'udp4', lookup: literalLookup });
+    const socket = dgram.createSocket({
+      type: net.isIPv6(this.config.host) ? 'udp6' : 'udp4',
+      lookup: literalLookup,
+      recvBufferSize: this.config.udpReceiveBufferBytes ?? TRANSPORT_DEFAULTS.udpReceiveBufferBytes,
+    });
     this.udpSocket = socket;
     socket.on('message', (data, rinfo) => this.queueDatagram(data, rinfo));
     return new Promise((resolve, reject) => {

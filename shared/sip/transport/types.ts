@@ -50,6 +50,13 @@ export interface TransportConfig {
   wssPort?: number;
   /** Required when tlsPort or wssPort is set. `ca` is trusted for connections we open. */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer | Array<string | Buffer> };
+  /**
+   * The UDP socket's kernel receive buffer (SO_RCVBUF, default 4 MiB; Linux grants at most
+   * net.core.rmem_max). What arrives while the loop is busy (a commit, a GC) waits there, and a
+   * full buffer drops datagrams unanswered (RFC 3261 §18.1.1: UDP has no flow control): the
+   * default 208 KiB holds about 90 requests, 40 ms of 400 pulls/s, and lost 40 in a 5 s step.
+   */
+  udpReceiveBufferBytes?: number;
   /** Default 65535; larger requests get 513 Message Too Large, larger responses are dropped. */
   maxMessageBytes?: number;
   /** Default 256. */
@@ -107,6 +114,7 @@ export const TRANSPORT_DEFAULTS = {
   idleTimeoutMs: 300_000,
   connectTimeoutMs: 10_000,
   maxReceiveWaitMs: 500,
+  udpReceiveBufferBytes: 4 * 1024 * 1024,
 } as const;
 
 /**

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteDatabase, type SynchronousMode } from '#shared/adapters/sqlite/index.ts';
-import { CHECKPOINT_PAGES, DATABASE_FILE } from '#shared/adapters/sqlite/database.ts';
+import { CHECKPOINT_PAGES, DATABASE_FILE, type SqliteOptions } from '#shared/adapters/sqlite/database.ts';
 import { tempDir } from './fixtures.ts';
 
 type Done = (err: NodeJS.ErrnoException | null) => void;
@@ -33,7 +33,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function openDb(synchronous: SynchronousMode): Promise<{
+async function openDb(
+  synchronous: SynchronousMode,
+  pacing: Pick<SqliteOptions, 'commitDelayMs' | 'busy'> = {},
+): Promise<{
   db: SqliteDatabase;
   dir: string;
   insert: (x: number) => Promise<number>;
@@ -41,7 +44,7 @@ async function openDb(synchronous: SynchronousMode): Promise<{
 }> {
   const { dir, remove } = await tempDir();
   cleanups.push(remove);
-  const db = await SqliteDatabase.open({ dataDir: dir, synchronous });
+  const db = await SqliteDatabase.open({ dataDir: dir, synchronous, ...pacing });
   cleanups.push(() => db.close());
   db.db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY, pad TEXT)');
   const stmt = db.db.prepare('INSERT INTO t (x, pad) VALUES (?, ?)');
@@ -217,5 +220,42 @@ describe('SQLite store durability (synchronous=FULL)', () => {
     holding = true;
     await expect(insert(1)).resolves.toBe(1);
     expect(held).toHaveLength(0);
+  });
+});
+
+describe('SQLite commit pacing (commitDelayMs)', () => {
+  const rowsIn = (db: SqliteDatabase) => db.db.prepare('SELECT count(*) AS n FROM t').get();
+
+  it('on a busy loop, writes made after a commit wait and share the next one', async () => {
+    const { db, insert } = await openDb('NORMAL', { commitDelayMs: 300, busy: () => 1 });
+    // The first commit in a while is made at once.
+    await expect(insert(1)).resolves.toBe(1);
+    const second = insert(2);
+    expect(await settled(second)).toBe(false);
+    const third = insert(3);
+    expect(await settled(third)).toBe(false);
+    expect(rowsIn(db)).toEqual({ n: 1 }); // gathered, not committed yet
+    await expect(Promise.all([second, third])).resolves.toEqual([2, 3]);
+    expect(rowsIn(db)).toEqual({ n: 3 });
+  });
+
+  it('on a calm loop, the writes of each turn commit at once', async () => {
+    const { db, insert } = await openDb('NORMAL', { commitDelayMs: 300, busy: () => 0.4 });
+    await insert(1);
+    const second = insert(2);
+    expect(await settled(second)).toBe(true);
+    expect(rowsIn(db)).toEqual({ n: 2 });
+  });
+
+  it('close() commits the writes a paced commit was waiting for', async () => {
+    const { db, dir, insert } = await openDb('FULL', { commitDelayMs: 1000, busy: () => 1 });
+    await insert(1);
+    const second = insert(2);
+    expect(await settled(second)).toBe(false);
+    db.close();
+    await expect(second).resolves.toBe(2);
+    const again = await SqliteDatabase.open({ dataDir: dir });
+    cleanups.push(() => again.close());
+    expect(rowsIn(again)).toEqual({ n: 2 });
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createResponse, getHeader, topVia } from '#shared/sip/messages/index.ts';
 import type { SipMessage, SipRequest } from '#shared/sip/messages/index.ts';
@@ -25,7 +26,21 @@ async function peer(): Promise<UdpPeer> {
   return p;
 }
 
+/** What Linux grants a socket asking for `bytes` of receive buffer: twice it, up to twice rmem_max. */
+const granted = (bytes: number) =>
+  2 * Math.min(bytes, Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()));
+
 describe('UDP transport', () => {
+  it('asks the kernel for a 4 MiB receive buffer (or the size configured), not the 208 KiB default', async () => {
+    const defaults = await udpTransport();
+    expect(defaults.transport.udpReceiveBuffer).toBe(granted(4 * 1024 * 1024));
+    expect(defaults.transport.udpReceiveBuffer).toBeGreaterThan(
+      Number(readFileSync('/proc/sys/net/core/rmem_default', 'utf8').trim()),
+    );
+    const configured = await udpTransport({ udpReceiveBufferBytes: 256 * 1024 });
+    expect(configured.transport.udpReceiveBuffer).toBe(granted(256 * 1024));
+  });
+
   it('times how long each datagram waited between its read and its handling, and keeps reading meanwhile', async () => {
     const transport = new TransportLayer({ host: '127.0.0.1', udpPort: 0 });
     const port = (await transport.start()).udp!;
