@@ -150,12 +150,12 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       SIP_WS_PORT: config.wsPort,
     });
     stops.push(() => transport.stop());
-    // Linux grants twice what it accepted; less than asked means net.core.rmem_max caps it.
-    const udpBuffer = transport.udpReceiveBuffer;
-    if (udpBuffer !== undefined && udpBuffer < config.udpReceiveBufferBytes) {
+    // Linux reports twice the size it accepted; less than asked means net.core.rmem_max caps it.
+    const udpAccepted = (transport.udpReceiveBuffer ?? 2 * config.udpReceiveBufferBytes) / 2;
+    if (udpAccepted < config.udpReceiveBufferBytes) {
       log('warn', 'SIP UDP receive buffer capped by the kernel; bursts may be dropped unanswered', {
         asked: config.udpReceiveBufferBytes,
-        granted: udpBuffer / 2,
+        granted: udpAccepted,
         fix: `sysctl -w net.core.rmem_max=${config.udpReceiveBufferBytes}`,
       });
     }

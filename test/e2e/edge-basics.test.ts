@@ -4,6 +4,7 @@
  */
 import { connect as tlsConnect } from 'node:tls';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -188,5 +189,24 @@ describe('npm start as a process', () => {
 
   it("refuses a bad configuration value with exit code 2 and the variable's name", async () => {
     await expect(spawnEdge({ DATA_DIR: dataDir, SIP_PORT: 'seventy' })).rejects.toThrow(/exited with 2[\s\S]*SIP_PORT/);
+  });
+});
+
+describe('the SIP UDP receive buffer (SIP_UDP_RECEIVE_BUFFER)', () => {
+  it('warns at start, naming the sysctl, when the kernel grants less than asked', async () => {
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim());
+    const asked = rmemMax + 1024 * 1024;
+    const lines: { level: string; msg: string; extra?: object }[] = [];
+    const edge = await startTestEdge({
+      env: { SIP_UDP_RECEIVE_BUFFER: String(asked) },
+      log: (level, msg, extra) => lines.push({ level, msg, ...(extra ? { extra } : {}) }),
+    });
+    await edge.close();
+    const warning = lines.find((l) => l.msg.startsWith('SIP UDP receive buffer capped'));
+    expect(warning).toEqual({
+      level: 'warn',
+      msg: expect.any(String),
+      extra: { asked, granted: rmemMax, fix: `sysctl -w net.core.rmem_max=${asked}` },
+    });
   });
 });
