@@ -149,6 +149,54 @@ describe('SQLite backend', () => {
     expect(await backend.ports.messages.claimMany(ALICE, [m.id], 's-1', NOW, 60)).toEqual([m]);
   });
 
+  describe("an INVITE's batch read after the NOTIFY's list (RecentLists)", () => {
+    it('finds the listed rows without reading the table again', async () => {
+      const backend = await open(await folder());
+      const [a, b] = [message(), message()];
+      for (const m of [a, b]) await backend.ports.messages.put(m);
+      await backend.ports.messages.list(ALICE, NOW);
+      // Changed behind the store's back (nothing in the service does): the batch read does not see it.
+      backend.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      const got = await backend.ports.messages.getMany(ALICE, [b.id, 'unknown', a.id, a.id], NOW);
+      expect(got.map((m) => m.id)).toEqual([b.id, a.id]);
+      expect(got.map((m) => m.subject)).toEqual([b.subject, a.subject]);
+      // Without a list before it, the batch read reads the table.
+      const other = await open(await folder());
+      await other.ports.messages.put(a);
+      other.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      expect((await other.ports.messages.getMany(ALICE, [a.id], NOW)).map((m) => m.subject)).toEqual(['behind']);
+    });
+
+    it('a deposit, a delete or an expiry since the list is seen by the batch read', async () => {
+      const backend = await open(await folder());
+      const { messages } = backend.ports;
+      const [a, b, c] = [message(), message(), message({ ttl: 30 })];
+      for (const m of [a, b, c]) await messages.put(m);
+      await messages.list(ALICE, NOW);
+      expect(await messages.deleteMany(ALICE, [a.id])).toEqual([a.id]);
+      expect((await messages.getMany(ALICE, [a.id, b.id], NOW)).map((m) => m.id)).toEqual([b.id]);
+      await messages.list(ALICE, NOW);
+      const d = message();
+      await messages.put(d);
+      expect((await messages.getMany(ALICE, [d.id, b.id], NOW)).map((m) => m.id).sort()).toEqual([b.id, d.id].sort());
+      await messages.list(ALICE, NOW);
+      // c expires 30 s after NOW: gone for a read at NOW + 30.
+      expect((await messages.getMany(ALICE, [b.id, c.id], NOW + 30)).map((m) => m.id)).toEqual([b.id]);
+    });
+
+    it('a list cut short by its limit, or read at a later time, leaves the batch read to the table', async () => {
+      const backend = await open(await folder());
+      const { messages } = backend.ports;
+      const stored = [message({ ageSeconds: 30 }), message({ ageSeconds: 20 }), message({ ttl: 5 })];
+      for (const m of stored) await messages.put(m);
+      expect(await messages.list(ALICE, NOW, 2)).toHaveLength(2);
+      expect((await messages.getMany(ALICE, [stored[2]!.id], NOW)).map((m) => m.id)).toEqual([stored[2]!.id]);
+      // Listed at NOW + 10, after the third expired; read at NOW, when it had not.
+      await messages.list(ALICE, NOW + 10);
+      expect((await messages.getMany(ALICE, [stored[2]!.id], NOW)).map((m) => m.id)).toEqual([stored[2]!.id]);
+    });
+  });
+
   it('claims and releases write nothing to disk: the WAL stays as it was', async () => {
     const backend = await open(await folder());
     const stored = [message(), message(), message()];

@@ -1,0 +1,54 @@
+/**
+ * The rows of users' last complete lists, for the INVITE that names them next. A client
+ * retrieves what a NOTIFY just listed: its INVITE's batch read (getMany) finds the rows here
+ * instead of reading the same rows again (about a tenth of a pull's store time).
+ *
+ * Exact, not a cache that may lag: one process owns the database (EXCLUSIVE lock) and every
+ * write to a user's messages forgets the user's list, inside the write, before any later read
+ * runs. A list cut short by its limit is not kept (an id past it may exist). Bounded: the
+ * `maxUsers` users listed last, lists of at most `maxRows` rows.
+ */
+export class RecentLists<Row extends { id: string; expires_at: number }> {
+  /** Insertion order is recency: the first key is the least recently listed user. */
+  private readonly lists = new Map<string, { now: number; rows: Map<string, Row> }>();
+
+  constructor(
+    private readonly maxUsers = 512,
+    private readonly maxRows = 100,
+  ) {}
+
+  /** `rows`: all of the user's rows unexpired at `now` (a list not cut short). */
+  remember(user: string, now: number, rows: readonly Row[]): void {
+    this.lists.delete(user);
+    if (rows.length > this.maxRows) return;
+    this.lists.set(user, { now, rows: new Map(rows.map((r) => [r.id, r])) });
+    if (this.lists.size > this.maxUsers) this.lists.delete(this.lists.keys().next().value!);
+  }
+
+  /** The user's rows changed (a deposit, a removal): their last list no longer stands. */
+  forget(user: string): void {
+    this.lists.delete(user);
+  }
+
+  /**
+   * The rows among `ids` unexpired at `now` (each once, in the order of `ids`), or undefined when
+   * the user's last list is not kept or was read at a later `now` (it left out what expired by then).
+   */
+  rowsOf(user: string, ids: readonly string[], now: number): Row[] | undefined {
+    const list = this.lists.get(user);
+    if (!list || now < list.now) return undefined;
+    const rows: Row[] = [];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const row = list.rows.get(id);
+      if (row === undefined || row.expires_at <= now || seen.has(id)) continue;
+      seen.add(id);
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  get size(): number {
+    return this.lists.size;
+  }
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { RecentLists } from '#shared/adapters/sqlite/recent-lists.ts';
+
+const row = (id: string, expires = 100) => ({ id, expires_at: expires });
+
+describe('RecentLists', () => {
+  it('gives the rows among the ids, each once, in the order asked, unexpired at the time given', () => {
+    const lists = new RecentLists();
+    lists.remember('alice', 10, [row('a'), row('b', 50), row('c')]);
+    expect(lists.rowsOf('alice', ['c', 'x', 'a', 'c'], 10)).toEqual([row('c'), row('a')]);
+    expect(lists.rowsOf('alice', ['a', 'b'], 50)).toEqual([row('a')]);
+    expect(lists.rowsOf('bob', ['a'], 10)).toBeUndefined();
+  });
+
+  it('keeps nothing for a time before the list was read, or once forgotten', () => {
+    const lists = new RecentLists();
+    lists.remember('alice', 10, [row('a')]);
+    expect(lists.rowsOf('alice', ['a'], 9)).toBeUndefined();
+    lists.forget('alice');
+    expect(lists.rowsOf('alice', ['a'], 10)).toBeUndefined();
+  });
+
+  it('keeps the users listed last, and no list longer than its bound', () => {
+    const lists = new RecentLists(2, 3);
+    lists.remember('a', 0, [row('1')]);
+    lists.remember('b', 0, [row('1')]);
+    // Listed again: now the most recent.
+    lists.remember('a', 0, [row('1')]);
+    lists.remember('c', 0, [row('1')]);
+    expect(lists.size).toBe(2);
+    expect(lists.rowsOf('b', ['1'], 0)).toBeUndefined();
+    expect(lists.rowsOf('a', ['1'], 0)).toEqual([row('1')]);
+    lists.remember('a', 0, [row('1'), row('2'), row('3'), row('4')]);
+    expect(lists.rowsOf('a', ['1'], 0)).toBeUndefined();
+  });
+});
