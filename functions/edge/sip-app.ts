@@ -90,6 +90,9 @@ interface DialogOfSession {
   callId: string;
 }
 
+/** How often the dialogs of closed sessions are looked at (`msrpSessionClosed`). */
+const CLOSED_SWEEP_MS = 1_000;
+
 export class SipApp {
   private readonly sessionDialogs = new Map<string, SessionDialog>();
   /** The same dialogs by session id. */
@@ -99,6 +102,12 @@ export class SipApp {
    * the service's BYE for one of them is not sent again (see `byeWanted`).
    */
   private readonly endedDialogs = new Map<string, number>();
+  /**
+   * Sessions whose MSRP side closed, each until when its dialog is kept, oldest first (one wait
+   * for all): a Map and one sweep, not a Node timer per session held for 64 s.
+   */
+  private readonly closedSessions = new Map<string, number>();
+  private closedSweep: NodeJS.Timeout | undefined;
   /** INVITEs being handled, by Call-ID, until answered (see `inviteAnswered`). */
   private readonly invitesInHand = new Map<string, Promise<void>>();
   private readonly arrivals = new WeakMap<SipRequest, number>();
@@ -253,14 +262,26 @@ export class SipApp {
    * never comes (its job in the dead-letter queue) does not stay forever.
    */
   msrpSessionClosed(sessionId: string): void {
-    const timer = setTimeout(
-      () => {
-        const dialog = this.dialogOfSession.get(sessionId);
-        if (dialog) this.sessionEnded(dialog.dialogId);
-      },
-      2 * (this.deps.ackWaitMs ?? 32_000),
-    );
-    timer.unref();
+    this.closedSessions.delete(sessionId);
+    this.closedSessions.set(sessionId, Date.now() + 2 * (this.deps.ackWaitMs ?? 32_000));
+    if (this.closedSweep) return;
+    this.closedSweep = setInterval(() => this.forgetClosedSessions(), CLOSED_SWEEP_MS);
+    this.closedSweep.unref();
+  }
+
+  /** The dialogs of sessions closed long enough ago are forgotten; the sweep stops with none left. */
+  private forgetClosedSessions(): void {
+    const now = Date.now();
+    for (const [sessionId, until] of this.closedSessions) {
+      if (until > now) break;
+      this.closedSessions.delete(sessionId);
+      const dialog = this.dialogOfSession.get(sessionId);
+      if (dialog) this.sessionEnded(dialog.dialogId);
+    }
+    if (this.closedSessions.size === 0) {
+      clearInterval(this.closedSweep);
+      this.closedSweep = undefined;
+    }
   }
 
   /**
@@ -348,10 +369,7 @@ export class SipApp {
         this.deps.log?.('warn', 'MSRP session refused', { error: String(err) });
         return this.respond(tx, req, 488, { reason: 'Not Acceptable Here - Unusable MSRP path' });
       }
-      let ackSeen: () => void = () => undefined;
-      const ack = new Promise<void>((resolve) => (ackSeen = resolve));
-      // The gate also opens when no ACK can come (the 2xx could not be sent, RFC 3261 §13.3.1.4: 64*T1).
-      setTimeout(() => ackSeen(), this.deps.ackWaitMs ?? 32_000).unref();
+      const { ack, ackSeen } = ackGate(this.deps.ackWaitMs ?? 32_000);
       this.sessionDialogs.set(session.dialogId, { sessionId: session.sessionId, ackSeen });
       this.dialogOfSession.set(session.sessionId, {
         dialogId: session.dialogId,
@@ -408,4 +426,24 @@ function retryAfter(): Header {
 function toTagOf(req: SipRequest): string | undefined {
   const to = getHeader(req, 'To');
   return (to ? parseNameAddr(to)?.params.tag : undefined) ?? undefined;
+}
+
+/**
+ * The gate that holds a session's BYE until the ACK for its 2xx (RFC 3261 §15), opened without one
+ * after `waitMs` (the 2xx could not be sent, §13.3.1.4: 64*T1). Its timer is cleared when the ACK
+ * opens it, and it is made here, away from the handler's scope: a closure made in the handler
+ * would keep the handler's whole context (the INVITE as parsed, its transaction) for those 32 s.
+ */
+function ackGate(waitMs: number): { ack: Promise<void>; ackSeen: () => void } {
+  let open!: () => void;
+  const ack = new Promise<void>((resolve) => (open = resolve));
+  const timer = setTimeout(() => open(), waitMs);
+  timer.unref();
+  return {
+    ack,
+    ackSeen: () => {
+      clearTimeout(timer);
+      open();
+    },
+  };
 }

@@ -3,13 +3,14 @@
  * 503 + Retry-After only when a later try can succeed, 500 for a handler's own bug, and every
  * request above MAX_IN_FLIGHT answered at once.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LambdaFunctionError } from '#shared/adapters/lambda-invoker.ts';
 import type { SipHandlerResult } from '#shared/events.ts';
 import type { HandlerInvoker } from '#shared/ports.ts';
 import { getHeader, parseMessage } from '#shared/sip/messages/index.ts';
 import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import type { ServerTransaction } from '#shared/sip/transaction/index.ts';
+import type { Source } from '#shared/sip/transport/index.ts';
 import { SipApp, type SipAppDeps } from '#functions/edge/sip-app.ts';
 import type { InDialogSender } from '#functions/edge/in-dialog-sender.ts';
 import { OverloadGate } from '#functions/edge/overload-gate.ts';
@@ -39,8 +40,9 @@ function request(n: number): SipRequest {
  */
 function appWith(handler: HandlerInvoker['deposit'], overrides: Partial<SipAppDeps> = {}) {
   let onRequest: (req: SipRequest, tx: ServerTransaction) => void = () => undefined;
+  let onAck: (ack: SipRequest, source: Source) => void = () => undefined;
   const app = new SipApp({
-    transactions: { onRequest: (cb) => (onRequest = cb), onAck: () => undefined, onAckTimeout: () => undefined },
+    transactions: { onRequest: (cb) => (onRequest = cb), onAck: (cb) => (onAck = cb), onAckTimeout: () => undefined },
     invoker: { deposit: handler, subscribe: handler, invite: handler },
     sender: { hold: () => undefined, send: async () => undefined } as unknown as InDialogSender,
     msrp: { expect: () => undefined, closeSession: () => undefined },
@@ -52,7 +54,19 @@ function appWith(handler: HandlerInvoker['deposit'], overrides: Partial<SipAppDe
     gate: new OverloadGate({ maxInFlight: 10, maxLagMs: 60_000 }),
     ...overrides,
   });
-  return { app, onRequest: (req: SipRequest, tx: ServerTransaction) => onRequest(req, tx) };
+  return {
+    app,
+    onRequest: (req: SipRequest, tx: ServerTransaction) => onRequest(req, tx),
+    /** An ACK matched to no transaction, as the transaction layer hands it on. */
+    ack: (req: SipRequest) =>
+      onAck(req, {
+        transport: 'tcp',
+        remoteAddress: '127.0.0.1',
+        remotePort: 5070,
+        localAddress: '127.0.0.1',
+        localPort: 5060,
+      }),
+  };
 }
 
 function harness(deposit: HandlerInvoker['deposit'], maxInFlight = 10) {
@@ -224,7 +238,7 @@ describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
         },
       };
     };
-    const { app: sip, onRequest } = appWith(accept, overrides);
+    const { app: sip, onRequest, ack } = appWith(accept, overrides);
     const source = {
       transport: 'tcp',
       remoteAddress: '127.0.0.1',
@@ -240,7 +254,7 @@ describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
         };
         onRequest(req, { request: req, source, cancelled: false, respond } as unknown as ServerTransaction);
       });
-    return { sip, send };
+    return { sip, send, ack };
   }
 
   it('goes out once per dialog: a report settled twice asks twice', () => {
@@ -274,6 +288,68 @@ describe("the service's BYE ending a delivery session (RFC 3261 §15)", () => {
     expect(events).toEqual(['gate inv-bye;t1;a1', '200', 'bye may go']);
     // No INVITE in hand: at once.
     await sip.inviteAnswered('other-call');
+  });
+
+  describe('the ACK gate', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('opens with the ACK, which drops its 32 s timer: nothing of the INVITE waits that out', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const held: Promise<void>[] = [];
+      const { send, ack } = app({
+        sender: {
+          hold: (_id: string, gate: Promise<void>) => held.push(gate),
+          send: async () => undefined,
+        } as unknown as InDialogSender,
+      });
+      expect((await send(sipRequest(headers('INVITE', 1)))).status).toBe(200);
+      expect(held).toHaveLength(1);
+      const running = vi.getTimerCount();
+      ack(sipRequest(headers('ACK', 1, ';tag=t1')));
+      await held[0];
+      expect(vi.getTimerCount()).toBe(running - 1);
+    });
+
+    it('opens without an ACK once its wait is over', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const held: Promise<void>[] = [];
+      const { send } = app({
+        ackWaitMs: 32_000,
+        sender: {
+          hold: (_id: string, gate: Promise<void>) => held.push(gate),
+          send: async () => undefined,
+        } as unknown as InDialogSender,
+      });
+      expect((await send(sipRequest(headers('INVITE', 1)))).status).toBe(200);
+      let opened = false;
+      void held[0]!.then(() => (opened = true));
+      vi.advanceTimersByTime(31_999);
+      await Promise.resolve();
+      expect(opened).toBe(false);
+      vi.advanceTimersByTime(1);
+      await held[0];
+      expect(opened).toBe(true);
+    });
+  });
+
+  it('a closed MSRP session keeps its dialog for 64*T1, then the dialog is gone (a BYE gets 481)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    try {
+      for (const [waited, status] of [
+        [63_000, 200],
+        [65_000, 481],
+      ] as const) {
+        const { sip, send } = app({ ackWaitMs: 32_000 });
+        expect((await send(sipRequest(headers('INVITE', 1)))).status).toBe(200);
+        sip.msrpSessionClosed('s1');
+        vi.advanceTimersByTime(waited);
+        expect((await send(sipRequest(headers('BYE', 2, ';tag=t1')))).status).toBe(status);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("does not go out once the client's BYE ended the dialog", async () => {
