@@ -183,8 +183,9 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   async list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]> {
     if (limit !== undefined && limit <= 0) return [];
     const rows = this.s.list.all(user, now, limit ?? -1);
-    // All of the user's rows unless the limit cut the list short.
-    if (limit === undefined || rows.length < limit) this.recentLists.remember(user, now, rows);
+    // All of the user's rows unless the limit cut the list short. An empty list is not kept: an
+    // INVITE after it names nothing there, and a SUBSCRIBE-only load keeps nothing more in memory.
+    if (rows.length > 0 && (limit === undefined || rows.length < limit)) this.recentLists.remember(user, now, rows);
     return rows.map(entryOf);
   }
 
