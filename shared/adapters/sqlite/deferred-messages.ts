@@ -58,7 +58,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   /** Delivery leases, in memory (./message-leases.ts says why). */
   readonly leases = new MessageLeases();
   /** Users' last complete lists, for the INVITE's batch read (./recent-lists.ts says why it is exact). */
-  readonly recentLists = new RecentLists<EntryRow>();
+  private readonly recentLists = new RecentLists<EntryRow>();
 
   constructor(private readonly store: SqliteDatabase) {
     const db = store.db;
