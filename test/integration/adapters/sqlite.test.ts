@@ -3,7 +3,7 @@
  * folder, jobs and messages kept across a restart, group commits that keep each write's
  * outcome its own, and the sweep's repair of the per-user counts.
  */
-import { statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   DataDirInUseError,
   ONE_STATEMENT,
   openSqliteBackend,
+  SqliteDatabase,
   SqliteDeferredMessageStore,
   type SqliteBackend,
 } from '#shared/adapters/sqlite/index.ts';
@@ -78,6 +79,33 @@ describe('SQLite backend', () => {
     const larger = await openSqliteBackend({ dataDir: dir, cacheBytes: 16 * 1024 ** 2 });
     cleanups.push(() => larger.close());
     expect(larger.database.db.pragma('cache_size', { simple: true })).toBe(-16_384);
+  });
+
+  it("keeps a group commit's savepoints in memory: no temporary file is written", async () => {
+    const dir = await folder();
+    const db = await SqliteDatabase.open({ dataDir: dir });
+    cleanups.push(() => db.close());
+    db.db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY, pad TEXT)');
+    const insert = db.db.prepare('INSERT INTO t (x, pad) VALUES (?, ?)');
+    const openFiles = () =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          return [readlinkSync(`/proc/self/fd/${fd}`)];
+        } catch {
+          return [];
+        }
+      });
+    await db.write(() => {
+      for (let x = 0; x < 200; x++) insert.run(x, 'p'.repeat(1000));
+    });
+    const before = new Set(openFiles());
+    // Two writes in one commit, each in a savepoint: SQLite keeps the pages the first changes (50
+    // of them) to roll back to, past 64 KiB in a temporary file unless told to keep them in memory.
+    const first = db.write(() => db.db.prepare('DELETE FROM t WHERE x < 150').run());
+    const second = db.write(() => openFiles().filter((f) => !before.has(f)));
+    await first;
+    expect(await second).toEqual([]);
+    expect(db.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(50);
   });
 
   it('opens a database made before message leases and claims its messages', async () => {
