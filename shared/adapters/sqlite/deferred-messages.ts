@@ -10,8 +10,9 @@
  * Delivery claims (`claimMany`, `releaseMany`) read the rows and keep their leases in memory
  * (./message-leases.ts): no write, and a start-up finds every message free.
  *
- * `getMany` (an INVITE's ids) right after `list` (its NOTIFY) finds the rows that list read in
- * memory (./recent-lists.ts); every write to a user's rows forgets the user's list.
+ * `getMany` (an INVITE's ids) and `claimMany` (its delivery) right after `list` (its NOTIFY) find
+ * the rows that list read in memory (./recent-lists.ts), payloads of up to LISTED_PAYLOAD_BYTES
+ * included; every write to a user's rows forgets the user's list.
  */
 import type { DeferredMessage, DeferredMessageEntry } from '#shared/deferred/model.ts';
 import {
@@ -46,6 +47,19 @@ interface MessageRow extends EntryRow {
   cpim: Buffer;
 }
 
+/** A listed row: its payload too when it is small (LISTED_PAYLOAD_BYTES), for the claim that follows. */
+interface ListedRow extends EntryRow {
+  cpim: Buffer | null;
+}
+
+/**
+ * A payload up to this size is read with the list, the rest of the row being read anyway, and
+ * kept for the delivery's claim; a larger one is left to the claim (the list reads its length only).
+ */
+const LISTED_PAYLOAD_BYTES = 16 * 1024;
+/** The listed payloads kept in all, at most. */
+const LISTED_BYTES = 2 * 1024 ** 2;
+
 interface DedupeRow {
   stored_id: string;
   stored_arrived_at: string;
@@ -57,8 +71,8 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
   private repairCursor = '';
   /** Delivery leases, in memory (./message-leases.ts says why). */
   readonly leases = new MessageLeases();
-  /** Users' last complete lists, for the INVITE's batch read (./recent-lists.ts says why it is exact). */
-  private readonly recentLists = new RecentLists<EntryRow>();
+  /** Users' last complete lists, for the INVITE's batch read and the claim (./recent-lists.ts says why it is exact). */
+  private readonly recentLists = new RecentLists<ListedRow>(512, 100, LISTED_BYTES, (r) => r.cpim?.length ?? 0);
 
   constructor(private readonly store: SqliteDatabase) {
     const db = store.db;
@@ -73,8 +87,10 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
         'INSERT OR IGNORE INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       byId: db.prepare<[string, string], MessageRow>(`SELECT ${ENTRY}, cpim FROM messages WHERE user = ? AND id = ?`),
-      list: db.prepare<[string, number, number], EntryRow>(
-        `SELECT ${ENTRY} FROM messages WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id ${LIMIT_PARAM}`,
+      // length() of a blob reads the record's header only: a larger payload is not read at all.
+      list: db.prepare<[number, string, number, number], ListedRow>(
+        `SELECT ${ENTRY}, CASE WHEN length(cpim) <= ? THEN cpim END AS cpim FROM messages ` +
+          `WHERE user = ? AND expires_at > ? ORDER BY arrived_at, id ${LIMIT_PARAM}`,
       ),
       // An INVITE's ids in one statement (a JSON array bound once), not one lookup each.
       entriesByIds: db.prepare<[string, string, number], EntryRow>(
@@ -182,7 +198,7 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
 
   async list(user: string, now: number, limit?: number): Promise<DeferredMessageEntry[]> {
     if (limit !== undefined && limit <= 0) return [];
-    const rows = this.s.list.all(user, now, limit ?? -1);
+    const rows = this.s.list.all(LISTED_PAYLOAD_BYTES, user, now, limit ?? -1);
     // All of the user's rows unless the limit cut the list short. An empty list is not kept: an
     // INVITE after it names nothing there, and a SUBSCRIBE-only load keeps nothing more in memory.
     if (rows.length > 0 && (limit === undefined || rows.length < limit)) this.recentLists.remember(user, now, rows);
@@ -207,10 +223,13 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     // statement for all the ids; each id taken or left out on its own lease's condition.
     const until = nowSec + leaseSeconds;
     const found = new Map<string, DeferredMessage>();
-    for (const row of this.s.claimable.all(user, JSON.stringify(ids), nowSec)) {
+    // The rows of the list just read, when it kept all their payloads (each read gets its own copy).
+    const listed = this.recentLists.rowsOf(user, ids, nowSec);
+    const kept = listed?.every((r) => r.cpim !== null) ? (listed as MessageRow[]) : undefined;
+    for (const row of kept ?? this.s.claimable.all(user, JSON.stringify(ids), nowSec)) {
       if (!this.leases.free(user, row.id, holder, nowSec)) continue;
       this.leases.take(user, row.id, holder, until);
-      found.set(row.id, messageOf(row));
+      found.set(row.id, kept ? keptMessageOf(row) : messageOf(row));
     }
     return Promise.resolve(inOrderOf(ids, found));
   }
@@ -342,6 +361,13 @@ function entryOf(row: EntryRow): DeferredMessageEntry {
 function messageOf(row: MessageRow): DeferredMessage {
   const message = entryOf(row) as DeferredMessage;
   message.cpim = new Uint8Array(row.cpim.buffer, row.cpim.byteOffset, row.cpim.byteLength);
+  return message;
+}
+
+/** A kept row's message, with a copy of its payload: the row is read again by later claims. */
+function keptMessageOf(row: MessageRow): DeferredMessage {
+  const message = entryOf(row) as DeferredMessage;
+  message.cpim = new Uint8Array(row.cpim);
   return message;
 }
 

@@ -177,7 +177,7 @@ describe('SQLite backend', () => {
     expect(await backend.ports.messages.claimMany(ALICE, [m.id], 's-1', NOW, 60)).toEqual([m]);
   });
 
-  describe("an INVITE's batch read after the NOTIFY's list (RecentLists)", () => {
+  describe("an INVITE's batch read and its delivery's claim after the NOTIFY's list (RecentLists)", () => {
     it('finds the listed rows without reading the table again', async () => {
       const backend = await open(await folder());
       const [a, b] = [message(), message()];
@@ -195,7 +195,39 @@ describe('SQLite backend', () => {
       expect((await other.ports.messages.getMany(ALICE, [a.id], NOW)).map((m) => m.subject)).toEqual(['behind']);
     });
 
-    it('a deposit, a delete or an expiry since the list is seen by the batch read', async () => {
+    it('the claim after the list takes the listed payloads without reading the table, each its own copy', async () => {
+      const backend = await open(await folder());
+      const { messages } = backend.ports;
+      const [a, b] = [message(), message()];
+      for (const m of [a, b]) await messages.put(m);
+      await messages.list(ALICE, NOW);
+      backend.database.db.prepare("UPDATE messages SET cpim = x'00'").run();
+      const claimed = await messages.claimMany(ALICE, [b.id, 'unknown', a.id], 's-1', NOW, 60);
+      expect(claimed).toEqual([b, a]);
+      // A change to what one claim returned is not seen by the next.
+      claimed[0]!.cpim.fill(0);
+      expect(await messages.releaseMany(ALICE, [a.id, b.id], 's-1')).toEqual([a.id, b.id]);
+      expect(await messages.claimMany(ALICE, [b.id], 's-2', NOW, 60)).toEqual([b]);
+      // Without a list before it, the claim reads the table.
+      const other = await open(await folder());
+      await other.ports.messages.put(a);
+      other.database.db.prepare("UPDATE messages SET cpim = x'00'").run();
+      const [fromTable] = await other.ports.messages.claimMany(ALICE, [a.id], 's-1', NOW, 60);
+      expect([...fromTable!.cpim]).toEqual([0]);
+    });
+
+    it('a payload over 16 KiB is not read with the list: the claim reads it from the table', async () => {
+      const backend = await open(await folder());
+      const { messages } = backend.ports;
+      const [small, large] = [message(), message({ cpim: new Uint8Array(16 * 1024 + 1).fill(7) })];
+      for (const m of [small, large]) await messages.put(m);
+      await messages.list(ALICE, NOW);
+      backend.database.db.prepare("UPDATE messages SET cpim = x'00'").run();
+      const claimed = await messages.claimMany(ALICE, [small.id, large.id], 's-1', NOW, 60);
+      expect(claimed.map((m) => [...m.cpim])).toEqual([[0], [0]]);
+    });
+
+    it('a deposit, a delete or an expiry since the list is seen by the batch read and the claim', async () => {
       const backend = await open(await folder());
       const { messages } = backend.ports;
       const [a, b, c] = [message(), message(), message({ ttl: 30 })];
@@ -203,13 +235,18 @@ describe('SQLite backend', () => {
       await messages.list(ALICE, NOW);
       expect(await messages.deleteMany(ALICE, [a.id])).toEqual([a.id]);
       expect((await messages.getMany(ALICE, [a.id, b.id], NOW)).map((m) => m.id)).toEqual([b.id]);
+      expect(await messages.claimMany(ALICE, [a.id, b.id], 's-1', NOW, 60)).toEqual([b]);
+      await messages.releaseMany(ALICE, [b.id], 's-1');
       await messages.list(ALICE, NOW);
       const d = message();
       await messages.put(d);
       expect((await messages.getMany(ALICE, [d.id, b.id], NOW)).map((m) => m.id).sort()).toEqual([b.id, d.id].sort());
+      expect(await messages.claimMany(ALICE, [d.id, b.id], 's-2', NOW, 60)).toEqual([d, b]);
+      await messages.releaseMany(ALICE, [d.id, b.id], 's-2');
       await messages.list(ALICE, NOW);
       // c expires 30 s after NOW: gone for a read at NOW + 30.
       expect((await messages.getMany(ALICE, [b.id, c.id], NOW + 30)).map((m) => m.id)).toEqual([b.id]);
+      expect(await messages.claimMany(ALICE, [b.id, c.id], 's-3', NOW + 30, 60)).toEqual([b]);
     });
 
     it('a list cut short by its limit, or read at a later time, leaves the batch read to the table', async () => {

@@ -33,4 +33,21 @@ describe('RecentLists', () => {
     lists.remember('a', 0, [row('1'), row('2'), row('3'), row('4')]);
     expect(lists.rowsOf('a', ['1'], 0)).toBeUndefined();
   });
+
+  it('keeps no more than its bytes in all: the users listed first go, and a list over them is not kept', () => {
+    const lists = new RecentLists<{ id: string; expires_at: number; size: number }>(10, 10, 100, (r) => r.size);
+    const sized = (id: string, size: number) => ({ id, expires_at: 100, size });
+    lists.remember('a', 0, [sized('1', 40)]);
+    lists.remember('b', 0, [sized('1', 30), sized('2', 20)]);
+    expect(lists.keptBytes).toBe(90);
+    lists.remember('c', 0, [sized('1', 30)]);
+    expect(lists.rowsOf('a', ['1'], 0)).toBeUndefined();
+    expect(lists.rowsOf('b', ['1'], 0)).toHaveLength(1);
+    expect(lists.keptBytes).toBe(80);
+    lists.remember('d', 0, [sized('1', 101)]);
+    expect(lists.rowsOf('d', ['1'], 0)).toBeUndefined();
+    expect(lists.keptBytes).toBe(80);
+    lists.forget('b');
+    expect(lists.keptBytes).toBe(30);
+  });
 });
