@@ -55,6 +55,7 @@ interface ListedRow extends EntryRow {
 /**
  * A payload up to this size is read with the list, the rest of the row being read anyway, and
  * kept for the delivery's claim; a larger one is left to the claim (the list reads its length only).
+ * A NOTIFY lists Policy.notifyMaxEntries rows (15 unless configured): 240 KiB read at worst.
  */
 const LISTED_PAYLOAD_BYTES = 16 * 1024;
 /** The listed payloads kept in all, at most. */
