@@ -99,7 +99,7 @@ describe('SQLite backend', () => {
       for (let x = 0; x < 200; x++) insert.run(x, 'p'.repeat(1000));
     });
     const before = new Set(openFiles());
-    // Two writes in one commit, each in a savepoint: SQLite keeps the pages the first changes (50
+    // Two writes in one commit, each in a savepoint: SQLite keeps the pages the first changes (about 40
     // of them) to roll back to, past 64 KiB in a temporary file unless told to keep them in memory.
     const first = db.write(() => db.db.prepare('DELETE FROM t WHERE x < 150').run());
     const second = db.write(() => openFiles().filter((f) => !before.has(f)));
