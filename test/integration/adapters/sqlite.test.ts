@@ -249,6 +249,56 @@ describe('SQLite backend', () => {
       expect(await messages.claimMany(ALICE, [b.id, c.id], 's-3', NOW + 30, 60)).toEqual([b]);
     });
 
+    it('the lists after a delete take the rest of the list kept, without reading the table', async () => {
+      const backend = await open(await folder());
+      const { messages } = backend.ports;
+      const [a, b, c] = [message({ ageSeconds: 30 }), message({ ageSeconds: 20 }), message({ ageSeconds: 10 })];
+      for (const m of [a, b, c]) await messages.put(m);
+      await messages.list(ALICE, NOW);
+      expect(await messages.deleteMany(ALICE, [a.id, 'unknown'])).toEqual([a.id]);
+      // Changed behind the store's back (nothing in the service does): the lists do not see it.
+      backend.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      const rest = await messages.list(ALICE, NOW);
+      expect(rest.map((m) => [m.id, m.subject])).toEqual([
+        [b.id, b.subject],
+        [c.id, c.subject],
+      ]);
+      expect((await messages.list(ALICE, NOW, 1)).map((m) => m.id)).toEqual([b.id]);
+      // Each list's entries are its own.
+      rest[0]!.subject = 'changed';
+      expect((await messages.list(ALICE, NOW))[0]!.subject).toBe(b.subject);
+      // All delivered: the lists that follow are empty, still without reading the table.
+      expect(await messages.deleteMany(ALICE, [b.id, c.id])).toEqual([b.id, c.id]);
+      backend.database.db
+        .prepare(
+          "INSERT INTO messages (user, id, arrived_at, expires_at, meta, cpim) VALUES (?, 'behind', ?, ?, '{}', x'00')",
+        )
+        .run(ALICE, a.arrivedAt, NOW + 60);
+      expect(await messages.list(ALICE, NOW)).toEqual([]);
+      // Without a list before the delete, the list after it reads the table.
+      const other = await open(await folder());
+      for (const m of [a, b]) await other.ports.messages.put(m);
+      await other.ports.messages.deleteMany(ALICE, [a.id]);
+      other.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      expect((await other.ports.messages.list(ALICE, NOW)).map((m) => m.subject)).toEqual(['behind']);
+    });
+
+    it('a deposit in the same commit as a delete, or a delete that fails, leaves the next list to the table', async () => {
+      const backend = await open(await folder());
+      const { messages } = backend.ports;
+      const [a, b, d] = [message({ ageSeconds: 30 }), message({ ageSeconds: 20 }), message({ ageSeconds: 10 })];
+      for (const m of [a, b]) await messages.put(m);
+      await messages.list(ALICE, NOW);
+      // Written in the same turn: one group commit, the deposit after the delete.
+      const [removed, deposited] = await Promise.all([messages.deleteMany(ALICE, [a.id]), messages.put(d)]);
+      expect([removed, deposited.created]).toEqual([[a.id], true]);
+      expect((await messages.list(ALICE, NOW)).map((m) => m.id)).toEqual([b.id, d.id]);
+      // A delete whose write fails (its summary's table gone) undoes itself: b and d are still listed.
+      backend.database.db.exec('DROP TABLE user_summary');
+      await expect(messages.deleteMany(ALICE, [b.id])).rejects.toThrow(/user_summary/);
+      expect((await messages.list(ALICE, NOW)).map((m) => m.id)).toEqual([b.id, d.id]);
+    });
+
     it('a list cut short by its limit, or read at a later time, leaves the batch read to the table', async () => {
       const backend = await open(await folder());
       const { messages } = backend.ports;

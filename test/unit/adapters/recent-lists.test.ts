@@ -50,4 +50,44 @@ describe('RecentLists', () => {
     lists.forget('b');
     expect(lists.keptBytes).toBe(30);
   });
+
+  it('lists all the rows kept unexpired at the time given, in the order remembered', () => {
+    const lists = new RecentLists();
+    lists.remember('alice', 10, [row('b'), row('a', 50), row('c')]);
+    expect(lists.listOf('alice', 10)).toEqual([row('b'), row('a', 50), row('c')]);
+    expect(lists.listOf('alice', 50)).toEqual([row('b'), row('c')]);
+    expect(lists.listOf('alice', 9)).toBeUndefined();
+    expect(lists.listOf('bob', 10)).toBeUndefined();
+  });
+
+  it('keeps a list again after a removal, less the removed rows, unless something came in between', () => {
+    const lists = new RecentLists();
+    lists.remember('alice', 10, [row('a'), row('b'), row('c')]);
+    const keepAgain = lists.forgetUntilRemoved('alice');
+    // Forgotten while the removal runs.
+    expect(lists.listOf('alice', 10)).toBeUndefined();
+    keepAgain(['a', 'c']);
+    expect(lists.listOf('alice', 10)).toEqual([row('b')]);
+    // Kept again even when nothing is left.
+    lists.forgetUntilRemoved('alice')(['b']);
+    expect(lists.listOf('alice', 10)).toEqual([]);
+
+    // Another write in between (forget), a list in between (remember), a failed removal: not kept again.
+    lists.remember('alice', 10, [row('a'), row('b')]);
+    const afterWrite = lists.forgetUntilRemoved('alice');
+    lists.forget('alice');
+    afterWrite(['a']);
+    expect(lists.listOf('alice', 10)).toBeUndefined();
+    lists.remember('alice', 10, [row('a'), row('b')]);
+    const afterList = lists.forgetUntilRemoved('alice');
+    lists.remember('alice', 11, [row('a'), row('b'), row('d')]);
+    afterList(['a']);
+    expect(lists.listOf('alice', 11)).toEqual([row('a'), row('b'), row('d')]);
+    const failed = lists.forgetUntilRemoved('alice');
+    failed(undefined);
+    expect(lists.listOf('alice', 11)).toBeUndefined();
+    // Nothing kept before the removal: nothing kept after it.
+    lists.forgetUntilRemoved('bob')(['x']);
+    expect(lists.listOf('bob', 10)).toBeUndefined();
+  });
 });
