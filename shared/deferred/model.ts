@@ -28,7 +28,11 @@ export interface DeferredMessage {
   contributionId?: string;
   /** imdn.Disposition-Notification, e.g. "positive-delivery, display". */
   dispositionNotification?: string;
-  /** The whole message/cpim payload as deposited (or as wrapped by the service). */
+  /**
+   * The whole message/cpim payload as deposited (or as wrapped by the service). Possibly a view
+   * into a larger, shared ArrayBuffer (node's buffer pool, an SDK's response): read it through its
+   * byteOffset and byteLength, never its `.buffer` whole.
+   */
   cpim: Uint8Array;
   /** When the service stored it (ISO-8601). */
   arrivedAt: string;

@@ -70,7 +70,10 @@ interface KeptRow {
  * A NOTIFY lists Policy.notifyMaxEntries rows (15 unless configured): 240 KiB read at worst.
  */
 const LISTED_PAYLOAD_BYTES = 16 * 1024;
-/** The listed payloads kept in all, at most. */
+/**
+ * The listed payloads kept in all, at most; besides them, the lists of deletes waiting for their
+ * commit's fdatasync (kept again after it): about twice this at worst.
+ */
 const LISTED_BYTES = 2 * 1024 ** 2;
 
 interface DedupeRow {

@@ -206,6 +206,7 @@ describe('SQLite backend', () => {
       expect(claimed).toEqual([b, a]);
       // A change to what one claim returned is not seen by the next.
       claimed[0]!.cpim.fill(0);
+      claimed[0]!.subject = 'changed';
       expect(await messages.releaseMany(ALICE, [a.id, b.id], 's-1')).toEqual([a.id, b.id]);
       expect(await messages.claimMany(ALICE, [b.id], 's-2', NOW, 60)).toEqual([b]);
       // Without a list before it, the claim reads the table.
@@ -293,10 +294,50 @@ describe('SQLite backend', () => {
       const [removed, deposited] = await Promise.all([messages.deleteMany(ALICE, [a.id]), messages.put(d)]);
       expect([removed, deposited.created]).toEqual([[a.id], true]);
       expect((await messages.list(ALICE, NOW)).map((m) => m.id)).toEqual([b.id, d.id]);
-      // A delete whose write fails (its summary's table gone) undoes itself: b and d are still listed.
+      // A delete whose write fails (its summary's table gone) undoes itself: b and d are still
+      // listed, read from the table (a change behind the store's back is seen: nothing kept).
       backend.database.db.exec('DROP TABLE user_summary');
       await expect(messages.deleteMany(ALICE, [b.id])).rejects.toThrow(/user_summary/);
-      expect((await messages.list(ALICE, NOW)).map((m) => m.id)).toEqual([b.id, d.id]);
+      backend.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      expect((await messages.list(ALICE, NOW)).map((m) => [m.id, m.subject])).toEqual([
+        [b.id, 'behind'],
+        [d.id, 'behind'],
+      ]);
+    });
+
+    it('a delete whose commit or fdatasync fails leaves the next list to the table', async () => {
+      const ioError = () => Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      // The commit fails: the delete is undone, and the list reads the table.
+      const backend = await open(await folder());
+      const [a, b] = [message({ ageSeconds: 30 }), message({ ageSeconds: 20 })];
+      for (const m of [a, b]) await backend.ports.messages.put(m);
+      await backend.ports.messages.list(ALICE, NOW);
+      const commit = (backend.database as unknown as { commit: { run(): unknown } }).commit;
+      Object.defineProperty(backend.database, 'commit', {
+        value: {
+          run: () => {
+            throw ioError();
+          },
+        },
+      });
+      await expect(backend.ports.messages.deleteMany(ALICE, [a.id])).rejects.toThrow('disk I/O error');
+      Object.defineProperty(backend.database, 'commit', { value: commit });
+      backend.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      expect((await backend.ports.messages.list(ALICE, NOW)).map((m) => [m.id, m.subject])).toEqual([
+        [a.id, 'behind'],
+        [b.id, 'behind'],
+      ]);
+      // The WAL's fdatasync fails: the delete stands in the table but is not acknowledged; the
+      // list reads the table.
+      const other = await open(await folder());
+      for (const m of [a, b]) await other.ports.messages.put(m);
+      await other.ports.messages.list(ALICE, NOW);
+      Object.defineProperty(other.database, 'poolSync', {
+        value: (_fd: number, done: (err: NodeJS.ErrnoException | null) => void) => setImmediate(() => done(ioError())),
+      });
+      await expect(other.ports.messages.deleteMany(ALICE, [a.id])).rejects.toThrow('cannot be made durable');
+      other.database.db.prepare("UPDATE messages SET meta = json_set(meta, '$.subject', 'behind')").run();
+      expect((await other.ports.messages.list(ALICE, NOW)).map((m) => [m.id, m.subject])).toEqual([[b.id, 'behind']]);
     });
 
     it('a list cut short by its limit, or read at a later time, leaves the batch read to the table', async () => {

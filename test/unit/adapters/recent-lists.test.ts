@@ -90,4 +90,22 @@ describe('RecentLists', () => {
     lists.forgetUntilRemoved('bob')(['x']);
     expect(lists.listOf('bob', 10)).toBeUndefined();
   });
+
+  it('a list kept again after a removal counts its bytes and keeps within the bounds', () => {
+    const lists = new RecentLists<{ id: string; expires_at: number; size: number }>(2, 10, 100, (r) => r.size);
+    const sized = (id: string, size: number) => ({ id, expires_at: 100, size });
+    lists.remember('a', 0, [sized('1', 40), sized('2', 30)]);
+    lists.forgetUntilRemoved('a')(['1']);
+    expect(lists.keptBytes).toBe(30);
+    lists.remember('b', 0, [sized('1', 60)]);
+    expect(lists.keptBytes).toBe(90);
+    // Kept again after 'c' was listed: the least recently kept ('b') goes, for the user bound.
+    const keepAgain = lists.forgetUntilRemoved('a');
+    lists.remember('c', 0, [sized('1', 10)]);
+    keepAgain(['2']);
+    expect(lists.size).toBe(2);
+    expect(lists.listOf('b', 0)).toBeUndefined();
+    expect(lists.listOf('a', 0)).toEqual([]);
+    expect(lists.keptBytes).toBe(10);
+  });
 });
