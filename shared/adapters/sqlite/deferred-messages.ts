@@ -248,15 +248,20 @@ export class SqliteDeferredMessageStore implements DeferredMessageStore {
     // statement for all the ids; each id taken or left out on its own lease's condition.
     const until = nowSec + leaseSeconds;
     const found = new Map<string, DeferredMessage>();
-    // The rows of the list just read, when it kept all their payloads (each read gets its own copy).
-    const listed = this.recentLists.rowsOf(user, ids, nowSec);
-    const rows = listed?.every((r) => r.cpim !== null)
-      ? listed.map((r) => ({ id: r.id, message: keptMessageOf(r) }))
-      : this.s.claimable.all(user, JSON.stringify(ids), nowSec).map((r) => ({ id: r.id, message: messageOf(r) }));
-    for (const { id, message } of rows) {
-      if (!this.leases.free(user, id, holder, nowSec)) continue;
+    const taken = (id: string) => {
+      if (!this.leases.free(user, id, holder, nowSec)) return false;
       this.leases.take(user, id, holder, until);
-      found.set(id, message);
+      return true;
+    };
+    // The rows of the list just read, when it kept all their payloads (each read gets its own copy);
+    // a message is made only for a row whose lease is taken.
+    const listed = this.recentLists.rowsOf(user, ids, nowSec);
+    if (listed?.every((r) => r.cpim !== null)) {
+      for (const row of listed) if (taken(row.id)) found.set(row.id, keptMessageOf(row));
+    } else {
+      for (const row of this.s.claimable.all(user, JSON.stringify(ids), nowSec)) {
+        if (taken(row.id)) found.set(row.id, messageOf(row));
+      }
     }
     return Promise.resolve(inOrderOf(ids, found));
   }
