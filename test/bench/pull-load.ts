@@ -1,7 +1,9 @@
 /**
  * The load generator of the pull benches: full pulls (SUBSCRIBE, NOTIFY listing the messages,
- * INVITE retrieving them, their MSRP SENDs each answered 200, the service's BYE, the NOTIFY of the
- * emptied mailbox, the unsubscribe and its terminating NOTIFY), every step checked.
+ * INVITE retrieving them, their MSRP SENDs each answered 200, the service's BYE), every step
+ * checked, in one of two flows (PullFlow): a lasting subscription, which then hears the NOTIFY of
+ * the emptied mailbox and ends with an unsubscribe and its terminating NOTIFY, or a one-time
+ * fetch (RFC 6665 §4.4.3: `Expires: 0`, one NOTIFY, terminated), done at the BYE.
  *
  * Many pulls share one UDP socket, and the TCP listener on its port where the NOTIFYs too large
  * for a datagram come (RFC 3261 §18.1.1), told apart by Call-ID, as a proxy in front of the
@@ -44,9 +46,18 @@ import { MAGIC_COOKIE, serverTransactionKey } from '#shared/sip/transaction/keys
 export interface PullTimes {
   /** ms from sending the SUBSCRIBE to reading the first NOTIFY. */
   toFirstNotify: number;
-  /** ms from sending the SUBSCRIBE to reading the NOTIFY of the emptied mailbox. */
+  /** ms from sending the SUBSCRIBE to reading the NOTIFY of the emptied mailbox (a fetch: the BYE). */
   total: number;
 }
+
+/**
+ * How a pull subscribes. `lasting`: `Expires: 600`; after the BYE the client waits for the
+ * NOTIFY of its emptied mailbox, then unsubscribes (RFC 6665 §4.4.1). `fetch`: `Expires: 0`, a
+ * one-time fetch (RFC 6665 §4.4.3): its one NOTIFY lists the messages and terminates the
+ * subscription, so nothing follows the BYE; the messages have left the store by then (the service
+ * deletes them before it sends the BYE).
+ */
+export type PullFlow = 'lasting' | 'fetch';
 
 /** The messages of one Call-ID, as they arrive, for the pull that waits for them. */
 class Call {
@@ -160,10 +171,10 @@ export class PullLoad {
   }
 
   /**
-   * One full pull of `user`'s `expected` messages; rejects naming the step that failed, or after
-   * `timeoutMs`.
+   * One full pull of `user`'s `expected` messages, in `flow`; rejects naming the step that failed,
+   * or after `timeoutMs`.
    */
-  async pull(user: string, expected = 10, timeoutMs = 10_000): Promise<PullTimes> {
+  async pull(user: string, expected = 10, timeoutMs = 10_000, flow: PullFlow = 'lasting'): Promise<PullTimes> {
     const sub = this.openCall();
     const inv = this.openCall();
     let msrp: MsrpClient | undefined;
@@ -179,10 +190,13 @@ export class PullLoad {
     }, timeoutMs);
     try {
       const t0 = performance.now();
-      const subscription = await this.subscribe(user, sub);
+      const subscription = await this.subscribe(user, sub, flow === 'fetch' ? 0 : 600);
       waiting = 'the first NOTIFY';
       const first = await sub.next(isRequest('NOTIFY'));
       const toFirstNotify = performance.now() - t0;
+      const state = getHeader(first, 'Subscription-State') ?? '';
+      if ((flow === 'fetch') !== /^\s*terminated/i.test(state))
+        throw new Error(`${user}: the ${flow} subscription's NOTIFY says Subscription-State: ${state}`);
       const list = decodeListIds(first.body.toString('utf8'));
       if (!list.ok || list.ids.length !== expected)
         throw new Error(`${user}: first NOTIFY lists ${list.ok ? list.ids.length : 'nothing'} of ${expected}`);
@@ -206,9 +220,14 @@ export class PullLoad {
       await all;
       waiting = 'the BYE';
       await inv.next(isRequest('BYE'));
-      waiting = 'the NOTIFY of the emptied mailbox';
       void msrp.close();
+      if (flow === 'fetch') {
+        this.calls.delete(sub.id);
+        this.calls.delete(inv.id);
+        return { toFirstNotify, total: performance.now() - t0 };
+      }
 
+      waiting = 'the NOTIFY of the emptied mailbox';
       for (;;) {
         const notify = await sub.next(isRequest('NOTIFY'));
         const l = decodeRepeatedList(notify.body.toString('utf8'));
@@ -243,9 +262,9 @@ export class PullLoad {
   }
 
   /** SUBSCRIBE → 2xx: the subscription's dialog (RFC 6665 §4.1.2.1). */
-  private async subscribe(user: string, call: Call): Promise<Dialog> {
+  private async subscribe(user: string, call: Call, expires: number): Promise<Dialog> {
     const dialog = newDialog(call, user);
-    const extra = `Event: ${EVENT_PACKAGE}\r\nAccept: ${LIST_CONTENT_TYPE}\r\nExpires: 600\r\n`;
+    const extra = `Event: ${EVENT_PACKAGE}\r\nAccept: ${LIST_CONTENT_TYPE}\r\nExpires: ${expires}\r\n`;
     const res = await this.send(dialog, 'SUBSCRIBE', extra);
     if (res.status >= 300) throw new Error(`${user}: SUBSCRIBE ${res.status}`);
     establish(dialog, res);

@@ -1,9 +1,13 @@
 /**
  * Issue 8 item 6, full pulls at stepped rates: users holding 10 deferred messages each pull them
  * (SUBSCRIBE → 200 → NOTIFY listing 10 → INVITE retrieving the 10 → 10 MSRP SEND/200 → the
- * service's BYE → the NOTIFY of the empty mailbox), a new pull started every 1/rate s for
- * PULL_SECONDS, over UDP and MSRP with the project's own load generator (./pull-load.ts: one
- * UDP socket for all pulls, as a proxy in front of the service would send them). The service runs
+ * service's BYE), a new pull started every 1/rate s for PULL_SECONDS, over UDP and MSRP with the
+ * project's own load generator (./pull-load.ts: one UDP socket for all pulls, as a proxy in front
+ * of the service would send them). Each flow of PULL_FLOWS (PullFlow) steps through the rates in
+ * turn: `fetch`, a one-time fetch (RFC 6665 §4.4.3, `Expires: 0`: the issue's steps and no more),
+ * and `lasting`, a subscription that also hears the NOTIFY of the emptied mailbox and then ends
+ * with an unsubscribe and its terminating NOTIFY (four SIP messages and three subscription writes
+ * more per pull). The service runs
  * as `npm start` runs it (the bundle, DATA_DIR in a temp folder) pinned to CPU 0; this process on
  * CPU 1. The users' messages are deposited before the first step, by a service process of their own
  * (not measured, not profiled); PULL_SOAK pulls (2,000) warm the service up before the first step, and each step
@@ -27,7 +31,7 @@
  * else, but it is TypeScript: at high rates it can be the bound (its own CPU is printed too).
  *
  * Run: npm run bench -- pull-rate   (env: PULL_RATES=50,100,250,500,1000 PULL_SECONDS=3
- * PULL_WARMUP_SECONDS=2 PULL_SOAK=2000 PULL_MAX_P50_MS=200 PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
+ * PULL_WARMUP_SECONDS=2 PULL_SOAK=2000 PULL_MAX_P50_MS=200 PULL_FLOWS=fetch,lasting PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
  * inclusive time from a `node --cpu-prof` profile of the whole run, warm-ups included, at the end,
  * and the same for this process, the client, from its first pull on)
  */
@@ -39,10 +43,14 @@ import { join } from 'node:path';
 import { startBenchService, twoCpus } from './bench-service.ts';
 import { summarizeProfile } from './profile.ts';
 import { depositMany, pct } from './cpm-load.ts';
-import { PullLoad } from './pull-load.ts';
+import { PullLoad, type PullFlow } from './pull-load.ts';
 
 const RATES = (process.env.PULL_RATES ?? '50,100,250,500,1000').split(',').map(Number);
 const SECONDS = Number(process.env.PULL_SECONDS ?? 3);
+const FLOWS = (process.env.PULL_FLOWS ?? 'fetch,lasting').split(',') as PullFlow[];
+for (const flow of FLOWS) {
+  if (flow !== 'fetch' && flow !== 'lasting') throw new Error(`PULL_FLOWS: unknown flow ${flow} (fetch, lasting)`);
+}
 const WARMUP_SECONDS = Number(process.env.PULL_WARMUP_SECONDS ?? 2);
 const PULL_TIMEOUT_MS = 10_000;
 /** A pull slower than this at the median means pulls queue: the rate is not sustained. */
@@ -98,13 +106,15 @@ const depositor = await startBenchService(dir, {
 });
 try {
   await depositMany(depositor.ports.udp, (i) => user('0', Math.floor(i / 10)), SOAK * 10, 64, 'pr0');
-  for (const rate of RATES) {
-    for (const [step, seconds] of [
-      [`${rate}w`, WARMUP_SECONDS],
-      [String(rate), SECONDS],
-    ] as const) {
-      const n = rate * seconds * 10;
-      await depositMany(depositor.ports.udp, (i) => user(step, Math.floor(i / 10)), n, 64, `pr${step}`);
+  for (const flow of FLOWS) {
+    for (const rate of RATES) {
+      for (const [step, seconds] of [
+        [`${flow}${rate}w`, WARMUP_SECONDS],
+        [`${flow}${rate}`, SECONDS],
+      ] as const) {
+        const n = rate * seconds * 10;
+        await depositMany(depositor.ports.udp, (i) => user(step, Math.floor(i / 10)), n, 64, `pr${step}`);
+      }
     }
   }
 } finally {
@@ -120,14 +130,14 @@ const pid = edge.child.pid!;
 const load = await PullLoad.open({ host: '127.0.0.1', port: edge.ports.udp });
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}\n` +
-    `full pulls of 10 messages: SUBSCRIBE, NOTIFY, INVITE retrieving 10, 10 MSRP SEND/200, BYE, NOTIFY (empty); ` +
+    `full pulls of 10 messages: SUBSCRIBE, NOTIFY, INVITE retrieving 10, 10 MSRP SEND/200, BYE; ` +
+    `flows ${FLOWS.join(', ')} (fetch: Expires: 0, one NOTIFY; lasting: then the NOTIFY of the emptied mailbox and an unsubscribe); ` +
     `project client over UDP + MSRP/TCP, ${SECONDS} s per step` +
     (twoCpus ? '; service on CPU 0, client on CPU 1' : '; not pinned (needs 2 CPUs and taskset)'),
 );
 console.log(`sustained: ${CRITERION}`);
-console.log(
-  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  of it sys  disk KiB/pull  VmRSS MiB',
-);
+const TABLE_HEAD =
+  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  of it sys  disk KiB/pull  VmRSS MiB';
 
 interface Step {
   n: number;
@@ -148,8 +158,8 @@ interface Step {
   udpDrops: number;
 }
 
-/** `n` pulls, one started every 1/rate s, of `userOf(u)`'s messages; measured from /proc. */
-async function runStep(rate: number, n: number, userOf: (u: number) => string): Promise<Step> {
+/** `n` pulls in `flow`, one started every 1/rate s, of `userOf(u)`'s messages; measured from /proc. */
+async function runStep(flow: PullFlow, rate: number, n: number, userOf: (u: number) => string): Promise<Step> {
   const before = await cpuUs(pid);
   const dropsBefore = await udpDrops();
   const diskBefore = await writeBytes(pid);
@@ -178,7 +188,7 @@ async function runStep(rate: number, n: number, userOf: (u: number) => string): 
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     pulls.push(
-      load.pull(userOf(u), 10, PULL_TIMEOUT_MS).then(
+      load.pull(userOf(u), 10, PULL_TIMEOUT_MS, flow).then(
         (t) => {
           step.first.push(t.toFirstNotify);
           step.whole.push(t.total);
@@ -226,7 +236,6 @@ if (clientProfiler) {
   await clientProfiler.post('Profiler.start');
 }
 
-let best = 0;
 try {
   // Unmeasured: the first pulls compile the service's code (JIT, modules loaded on first use).
   // A failure here (a 503 on a busy machine) is not measured either.
@@ -234,39 +243,49 @@ try {
   let next = 0;
   await Promise.all(
     Array.from({ length: SOAK_IN_FLIGHT }, async () => {
-      for (let u = next++; u < SOAK; u = next++) await load.pull(user('0', u)).catch(() => undefined);
+      // Both flows, one after the other: each compiles its own steps (the fetch, the unsubscribe).
+      for (let u = next++; u < SOAK; u = next++) {
+        await load.pull(user('0', u), 10, PULL_TIMEOUT_MS, FLOWS[u % FLOWS.length]).catch(() => undefined);
+      }
     }),
   );
   console.log(
     `  (soak, not counted: ${SOAK} pulls, ${SOAK_IN_FLIGHT} at a time, in ${((performance.now() - soakStart) / 1000).toFixed(1)} s)`,
   );
-  for (const rate of RATES) {
-    // Unmeasured, at the step's rate: the first seconds at a new rate cost more CPU per pull
-    // (code paths compiled anew, the heap and batches growing), as the SIPp bench's warm-up found.
-    const warm = await runStep(rate, rate * WARMUP_SECONDS, (u) => user(`${rate}w`, u));
-    console.log(
-      `  (warm-up, not counted: ${warm.n} pulls at ${rate}/s, ${warm.failed} failed, ${(warm.cpu / Math.max(1, warm.n - warm.failed)).toFixed(0)} µs/pull)`,
-    );
-    if (warm.failed > 0) console.log(`    warm-up failures: ${failures(warm)}`);
-    if (warm.udpDrops > 0) console.log(`    warm-up UDP datagrams dropped by the kernel: ${warm.udpDrops}`);
-    const s = await runStep(rate, rate * SECONDS, (u) => user(String(rate), u));
-    const done = Math.max(1, s.n - s.failed);
-    console.log(
-      `${String(rate).padStart(9)} ${String(s.n).padStart(6)} ${String(s.failed).padStart(6)} ${String(s.retrans).padStart(7)} ` +
-        `${`${pct(s.first, 0.5).toFixed(0)} / ${pct(s.first, 0.99).toFixed(0)}`.padStart(24)} ` +
-        `${`${pct(s.whole, 0.5).toFixed(0)} / ${pct(s.whole, 0.99).toFixed(0)}`.padStart(16)} ` +
-        `${`${((100 * s.onTime) / s.n).toFixed(0)} %`.padStart(8)} ` +
-        `${(s.cpu / done).toFixed(0).padStart(12)} ${(s.sys / done).toFixed(0).padStart(10)} ` +
-        `${(s.client / done).toFixed(0).padStart(15)} ${(s.clientSys / done).toFixed(0).padStart(10)} ` +
-        `${(s.disk / 1024 / done).toFixed(0).padStart(14)} ` +
-        `${(await rssMiB(pid)).toFixed(0).padStart(10)}`,
-    );
-    if (s.failed > 0) console.log(`    failures: ${failures(s)}`);
-    if (s.udpDrops > 0) console.log(`    UDP datagrams dropped by the kernel (receive buffer full): ${s.udpDrops}`);
-    if (!sustained(s)) break;
-    best = rate;
+  const bests: string[] = [];
+  for (const flow of FLOWS) {
+    console.log(`${flow}:`);
+    console.log(TABLE_HEAD);
+    let best = 0;
+    for (const rate of RATES) {
+      // Unmeasured, at the step's rate: the first seconds at a new rate cost more CPU per pull
+      // (code paths compiled anew, the heap and batches growing), as the SIPp bench's warm-up found.
+      const warm = await runStep(flow, rate, rate * WARMUP_SECONDS, (u) => user(`${flow}${rate}w`, u));
+      console.log(
+        `  (warm-up, not counted: ${warm.n} pulls at ${rate}/s, ${warm.failed} failed, ${(warm.cpu / Math.max(1, warm.n - warm.failed)).toFixed(0)} µs/pull)`,
+      );
+      if (warm.failed > 0) console.log(`    warm-up failures: ${failures(warm)}`);
+      if (warm.udpDrops > 0) console.log(`    warm-up UDP datagrams dropped by the kernel: ${warm.udpDrops}`);
+      const s = await runStep(flow, rate, rate * SECONDS, (u) => user(`${flow}${rate}`, u));
+      const done = Math.max(1, s.n - s.failed);
+      console.log(
+        `${String(rate).padStart(9)} ${String(s.n).padStart(6)} ${String(s.failed).padStart(6)} ${String(s.retrans).padStart(7)} ` +
+          `${`${pct(s.first, 0.5).toFixed(0)} / ${pct(s.first, 0.99).toFixed(0)}`.padStart(24)} ` +
+          `${`${pct(s.whole, 0.5).toFixed(0)} / ${pct(s.whole, 0.99).toFixed(0)}`.padStart(16)} ` +
+          `${`${((100 * s.onTime) / s.n).toFixed(0)} %`.padStart(8)} ` +
+          `${(s.cpu / done).toFixed(0).padStart(12)} ${(s.sys / done).toFixed(0).padStart(10)} ` +
+          `${(s.client / done).toFixed(0).padStart(15)} ${(s.clientSys / done).toFixed(0).padStart(10)} ` +
+          `${(s.disk / 1024 / done).toFixed(0).padStart(14)} ` +
+          `${(await rssMiB(pid)).toFixed(0).padStart(10)}`,
+      );
+      if (s.failed > 0) console.log(`    failures: ${failures(s)}`);
+      if (s.udpDrops > 0) console.log(`    UDP datagrams dropped by the kernel (receive buffer full): ${s.udpDrops}`);
+      if (!sustained(s)) break;
+      best = rate;
+    }
+    bests.push(`${flow} ${best}/s`);
   }
-  console.log(`full pulls: highest sustained rate ${best}/s (${CRITERION})`);
+  console.log(`full pulls: highest sustained rate ${bests.join(', ')} (${CRITERION})`);
 } finally {
   load.close();
   await edge.stop();

@@ -48,6 +48,30 @@ describe('PullLoad', () => {
     expect(load.retransmissionsReceived).toBe(0);
   });
 
+  it('pulls every message in a one-time fetch, done at the BYE with the mailbox empty', async () => {
+    await deposit('sip:fetch@example.com', 3);
+    const times = await load.pull('sip:fetch@example.com', 3, 10_000, 'fetch');
+    expect(times.total).toBeGreaterThanOrEqual(times.toFirstNotify);
+    expect((await pendingOf(edge.adminUrl, 'sip:fetch@example.com')).total).toBe(0);
+    expect(load.retransmissionsReceived).toBe(0);
+  });
+
+  it("fails a fetch whose NOTIFY does not end the subscription, and a lasting one's that does", async () => {
+    for (const [flow, state] of [
+      ['fetch', 'active;expires=600'],
+      ['lasting', 'terminated;reason=timeout'],
+    ] as const) {
+      const service = await standIn(1, () => undefined, state);
+      try {
+        await expect(service.load.pull(ALICE, 1, 1_000, flow)).rejects.toThrow(
+          `the ${flow} subscription's NOTIFY says Subscription-State: ${state}`,
+        );
+      } finally {
+        service.close();
+      }
+    }
+  });
+
   it('fails a pull whose NOTIFY lists another count, naming it', async () => {
     await deposit('sip:short@example.com', 2);
     await expect(load.pull('sip:short@example.com', 3)).rejects.toThrow(/lists 2 of 3/);
@@ -145,6 +169,7 @@ describe('PullLoad', () => {
 async function standIn(
   listed: number,
   onRequest: (req: SipRequest, send: (bytes: Buffer | string) => void) => void,
+  subscriptionState = 'active;expires=600',
 ): Promise<{ port: number; load: PullLoad; close: () => void }> {
   const service = createSocket('udp4');
   await new Promise<void>((resolve) => service.bind(0, '127.0.0.1', () => resolve()));
@@ -162,7 +187,7 @@ async function standIn(
       `NOTIFY sip:alice@127.0.0.1:${from.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKn1\r\n` +
         `Max-Forwards: 70\r\nFrom: <${ALICE}>;tag=svc\r\nTo: ${getHeader(req, 'From')}\r\n` +
         `Call-ID: ${getHeader(req, 'Call-ID')}\r\nCSeq: 1 NOTIFY\r\nContact: <sip:pf@127.0.0.1:${port}>\r\n` +
-        `Event: deferred-messages\r\nSubscription-State: active;expires=600\r\n` +
+        `Event: deferred-messages\r\nSubscription-State: ${subscriptionState}\r\n` +
         `Content-Type: ${LIST_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   });
