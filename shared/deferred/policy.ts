@@ -2,6 +2,7 @@
  * The service's limits and the pure decisions made from them (protocol.md "SUBSCRIBE",
  * "NOTIFY", "Deposit", "Delivery over MSRP").
  */
+import { splitList } from '#shared/sip/messages/index.ts';
 import { LIST_CONTENT_TYPE } from './names.ts';
 
 export interface Policy {
@@ -104,27 +105,6 @@ export function parseDuration(text: string): number | undefined {
   return Number.isSafeInteger(seconds) ? seconds : undefined;
 }
 
-/** Split a header value at commas outside quoted strings. */
-function splitList(value: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '"') quoted = !quoted;
-    if (c === '\\' && quoted && i + 1 < value.length) {
-      current += c + value[++i];
-      continue;
-    }
-    if (c === ',' && !quoted) {
-      out.push(current);
-      current = '';
-    } else current += c;
-  }
-  out.push(current);
-  return out.map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
 /**
  * Does an Accept header admit the list type? RFC 3261 §20.1 (media ranges of RFC 2616 §14.1):
  * the most specific range that matches decides, and q=0 means "not acceptable". No Accept at
@@ -136,6 +116,7 @@ export function acceptsList(accept: string[] | undefined): boolean {
   const [type, subtype] = LIST_CONTENT_TYPE.split('/') as [string, string];
   let best: { specificity: number; q: number } | undefined;
   for (const range of accept.flatMap(splitList)) {
+    if (range === '') continue;
     const [mediaRange = '', ...params] = range.split(';').map((s) => s.trim());
     const [t = '', s = ''] = mediaRange
       .toLowerCase()

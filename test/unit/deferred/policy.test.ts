@@ -57,6 +57,8 @@ describe('acceptsList (RFC 3261 §20.1)', () => {
     [['application/*']],
     [['text/plain', 'application/vnd.oma.im.deferred-list+xml;q=0.5']],
     [['text/plain, application/*;q=0.1']],
+    // A comma inside a quoted parameter value separates nothing (RFC 3261 §7.3.1).
+    [['text/plain;x="a,b", application/*']],
   ])('admits %j', (accept) => {
     expect(acceptsList(accept)).toBe(true);
   });
@@ -68,6 +70,7 @@ describe('acceptsList (RFC 3261 §20.1)', () => {
     // The most specific range decides: the exact type with q=0 beats the wildcard.
     [['*/*', 'application/vnd.oma.im.deferred-list+xml;q=0']],
     [['application/*;q=0', '*/*']],
+    [['text/plain;x="a, application/*", application/pidf+xml']],
     // An empty Accept admits nothing (RFC 3261 §20.1).
     [['']],
     [[]],
