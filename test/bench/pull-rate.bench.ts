@@ -1,13 +1,13 @@
 /**
- * Issue 8 item 6, full pulls at stepped rates: users holding 10 deferred messages each pull them
+ * Issue 8 item 6, full pulls at stepped rates: users holding 10 deferred messages (PULL_MESSAGES) each pull them
  * (SUBSCRIBE → 200 → NOTIFY listing 10 → INVITE retrieving the 10 → 10 MSRP SEND/200 → the
  * service's BYE), a new pull started every 1/rate s for PULL_SECONDS, over UDP and MSRP with the
  * project's own load generator (./pull-load.ts: one UDP socket for all pulls, as a proxy in front
  * of the service would send them). Each flow of PULL_FLOWS (PullFlow) steps through the rates in
  * turn: `fetch`, a one-time fetch (RFC 6665 §4.4.3, `Expires: 0`: the issue's steps and no more),
  * and `lasting`, a subscription that also hears the NOTIFY of the emptied mailbox and then ends
- * with an unsubscribe and its terminating NOTIFY (four SIP messages and three subscription writes
- * more per pull). The service runs
+ * with an unsubscribe and its terminating NOTIFY (six SIP messages, three subscription writes
+ * and a read more per pull). The service runs
  * as `npm start` runs it (the bundle, DATA_DIR in a temp folder) pinned to CPU 0; this process on
  * CPU 1. The users' messages are deposited before the first step, by a service process of their own
  * (not measured, not profiled); PULL_SOAK pulls (2,000) warm the service up before the first step, and each step
@@ -31,7 +31,7 @@
  * else, but it is TypeScript: at high rates it can be the bound (its own CPU is printed too).
  *
  * Run: npm run bench -- pull-rate   (env: PULL_RATES=50,100,250,500,1000 PULL_SECONDS=3
- * PULL_WARMUP_SECONDS=2 PULL_SOAK=2000 PULL_MAX_P50_MS=200 PULL_FLOWS=fetch,lasting PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
+ * PULL_WARMUP_SECONDS=2 PULL_SOAK=2000 PULL_MAX_P50_MS=200 PULL_FLOWS=fetch,lasting PULL_MESSAGES=10 PULL_NODE_OPTIONS= (node flags for the service); PULL_CPU_PROF=1 prints the service's top self and
  * inclusive time from a `node --cpu-prof` profile of the whole run, warm-ups included, at the end,
  * and the same for this process, the client, from its first pull on)
  */
@@ -47,6 +47,12 @@ import { PullLoad, type PullFlow } from './pull-load.ts';
 
 const RATES = (process.env.PULL_RATES ?? '50,100,250,500,1000').split(',').map(Number);
 const SECONDS = Number(process.env.PULL_SECONDS ?? 3);
+/**
+ * Messages per pull (the issue's 10). Fewer shows what a pull costs whatever it carries: at
+ * 300/s a fetch of 1 message cost 2,528-2,594 µs of service CPU, of 10 2,783-3,022.
+ */
+const MESSAGES = Number(process.env.PULL_MESSAGES ?? 10);
+if (!Number.isInteger(MESSAGES) || MESSAGES < 1) throw new Error(`PULL_MESSAGES: a whole number >= 1, not ${MESSAGES}`);
 const FLOWS = (process.env.PULL_FLOWS ?? 'fetch,lasting').split(',') as PullFlow[];
 for (const flow of FLOWS) {
   if (flow !== 'fetch' && flow !== 'lasting') throw new Error(`PULL_FLOWS: unknown flow ${flow} (fetch, lasting)`);
@@ -105,15 +111,15 @@ const depositor = await startBenchService(dir, {
   MAX_TRANSACTIONS: '1000000',
 });
 try {
-  await depositMany(depositor.ports.udp, (i) => user('0', Math.floor(i / 10)), SOAK * 10, 64, 'pr0');
+  await depositMany(depositor.ports.udp, (i) => user('0', Math.floor(i / MESSAGES)), SOAK * MESSAGES, 64, 'pr0');
   for (const flow of FLOWS) {
     for (const rate of RATES) {
       for (const [step, seconds] of [
         [`${flow}${rate}w`, WARMUP_SECONDS],
         [`${flow}${rate}`, SECONDS],
       ] as const) {
-        const n = rate * seconds * 10;
-        await depositMany(depositor.ports.udp, (i) => user(step, Math.floor(i / 10)), n, 64, `pr${step}`);
+        const n = rate * seconds * MESSAGES;
+        await depositMany(depositor.ports.udp, (i) => user(step, Math.floor(i / MESSAGES)), n, 64, `pr${step}`);
       }
     }
   }
@@ -130,7 +136,7 @@ const pid = edge.child.pid!;
 const load = await PullLoad.open({ host: '127.0.0.1', port: edge.ports.udp });
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}\n` +
-    `full pulls of 10 messages: SUBSCRIBE, NOTIFY, INVITE retrieving 10, 10 MSRP SEND/200, BYE; ` +
+    `full pulls of ${MESSAGES} messages: SUBSCRIBE, NOTIFY, INVITE retrieving ${MESSAGES}, ${MESSAGES} MSRP SEND/200, BYE; ` +
     `flows ${FLOWS.join(', ')} (fetch: Expires: 0, one NOTIFY; lasting: then the NOTIFY of the emptied mailbox and an unsubscribe); ` +
     `project client over UDP + MSRP/TCP, ${SECONDS} s per step` +
     (twoCpus ? '; service on CPU 0, client on CPU 1' : '; not pinned (needs 2 CPUs and taskset)'),
@@ -188,7 +194,7 @@ async function runStep(flow: PullFlow, rate: number, n: number, userOf: (u: numb
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     pulls.push(
-      load.pull(userOf(u), 10, PULL_TIMEOUT_MS, flow).then(
+      load.pull(userOf(u), MESSAGES, PULL_TIMEOUT_MS, flow).then(
         (t) => {
           step.first.push(t.toFirstNotify);
           step.whole.push(t.total);
@@ -245,7 +251,7 @@ try {
     Array.from({ length: SOAK_IN_FLIGHT }, async () => {
       // Both flows, one after the other: each compiles its own steps (the fetch, the unsubscribe).
       for (let u = next++; u < SOAK; u = next++) {
-        await load.pull(user('0', u), 10, PULL_TIMEOUT_MS, FLOWS[u % FLOWS.length]).catch(() => undefined);
+        await load.pull(user('0', u), MESSAGES, PULL_TIMEOUT_MS, FLOWS[u % FLOWS.length]).catch(() => undefined);
       }
     }),
   );
