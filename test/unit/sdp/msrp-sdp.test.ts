@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as sdpTransform from 'sdp-transform';
-import { buildMsrpAnswer, buildMsrpOffer, offerRoleProblem, parseMsrpOffer } from '#shared/sdp/msrp-sdp.ts';
+import { buildMsrpAnswer, buildMsrpOffer, offerRoleProblem, parseMsrpOffer, writeSdp } from '#shared/sdp/msrp-sdp.ts';
 import { protocolExample } from '../deferred/protocol-doc.ts';
 
 /** The SDP part of the protocol.md INVITE, CRLF line ends. */
@@ -131,6 +131,35 @@ describe('buildMsrpAnswer', () => {
     const { sdp, path } = buildMsrpAnswer({ host: '2001:db8::10', port: 2855, sessionId: 'abc' });
     expect(path).toBe('msrp://[2001:db8::10]:2855/abc;tcp');
     expect(sdp).toContain('c=IN IP6 2001:db8::10\r\n');
+  });
+
+  it("writes each session's answer as sdp-transform writes it, its own id and o= numbers in it", () => {
+    const fingerprint = { hash: 'sha-256', value: 'AB:CD' };
+    const inputs = [
+      { host: 'pf.example.com', port: 2855 },
+      { host: '2001:db8::10', port: 2856 },
+      { host: '192.0.2.1', port: 2857, secure: true, fingerprint },
+      // A host holding the template's placeholder is written each time, the same.
+      { host: '4242424242424242.example.com', port: 2855 },
+    ];
+    // `$` patterns mean something to String.replace: an id is copied as it is.
+    const ids = ['s-7c41', 'a', "$&$1$'", '4242424242424242', 's-7c41'];
+    const answers = new Set<string>();
+    for (const where of inputs) {
+      for (const sessionId of ids) {
+        const input = { ...where, sessionId };
+        const built = buildMsrpAnswer(input);
+        const origin = /^o=- (\d+) (\d+) /m.exec(built.sdp);
+        expect(origin?.[1]).toBe(origin?.[2]);
+        expect(built).toEqual(writeSdp(input, 'passive', 'sendonly', origin![1]!));
+        expect(built.path).toContain(`/${sessionId};tcp`);
+        answers.add(built.sdp);
+      }
+    }
+    // Another session, another answer: its path and its o= numbers (RFC 4566 §5.2).
+    expect(answers.size).toBe(inputs.length * (ids.length - 1));
+    const o = (sessionId: string) => /^o=.*$/m.exec(buildMsrpAnswer({ ...inputs[0]!, sessionId }).sdp)![0];
+    expect(o('s1')).not.toBe(o('s2'));
   });
 });
 
