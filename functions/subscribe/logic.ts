@@ -58,8 +58,9 @@ async function handleSubscribe(deps: SubscribeDeps, event: SipRequestEvent): Pro
     return { response: reply(403, 'Forbidden - Not your deferred-message list') };
   }
 
-  const accept = getHeaders(request, 'Accept');
-  if (!acceptsList(accept.length > 0 ? accept : undefined)) {
+  // RFC 3261 §20.1: no Accept means the package's default; an empty one admits nothing.
+  const accept = getHeader(request, 'Accept') === undefined ? undefined : getHeaders(request, 'Accept');
+  if (!acceptsList(accept)) {
     return { response: reply(406, 'Not Acceptable', [{ name: 'Accept', value: LIST_CONTENT_TYPE }]) };
   }
 

@@ -116,7 +116,6 @@ export function acceptsList(accept: string[] | undefined): boolean {
   const [type, subtype] = LIST_CONTENT_TYPE.split('/') as [string, string];
   let best: { specificity: number; q: number } | undefined;
   for (const range of accept.flatMap(splitList)) {
-    if (range === '') continue;
     const [mediaRange = '', ...params] = range.split(';').map((s) => s.trim());
     const [t = '', s = ''] = mediaRange
       .toLowerCase()

@@ -160,6 +160,12 @@ describe('subscribe handler', () => {
     expect((await handle(subscribe({ Accept: 'application/*', 'Call-ID': 'c2' }))).response.status).toBe(200);
   });
 
+  it('answers 406 to an empty Accept, and takes the list type when Accept is absent (RFC 3261 §20.1)', async () => {
+    expect((await handle(subscribe({ Accept: '' }))).response.status).toBe(406);
+    expect(subscriptions.all()).toHaveLength(0);
+    expect((await handle(subscribe({ Accept: null, 'Call-ID': 'c2' }))).response.status).toBe(200);
+  });
+
   it('answers 400 to a SUBSCRIBE without Contact', async () => {
     const result = await handle(subscribe({ Contact: null }));
     expect(result.response.status).toBe(400);
