@@ -183,7 +183,7 @@ const MAX_TEMPLATES = 64;
 
 function buildSdp(input: MsrpSdpInput, setup: SetupRole, direction: Direction): { sdp: string; path: string } {
   const fp = input.secure && input.fingerprint ? `${input.fingerprint.hash} ${input.fingerprint.value}` : '';
-  const key = `${input.host} ${input.port} ${input.secure ? 's' : ''} ${setup} ${direction} ${fp}`;
+  const key = `${input.host}\0${input.port}\0${input.secure ? 's' : ''}\0${setup}\0${direction}\0${fp}`;
   let template = templates.get(key);
   if (template === undefined) {
     const written = writeSdp({ ...input, sessionId: SESSION_ID }, setup, direction, ORIGIN_ID);

@@ -161,6 +161,29 @@ describe('buildMsrpAnswer', () => {
     const o = (sessionId: string) => /^o=.*$/m.exec(buildMsrpAnswer({ ...inputs[0]!, sessionId }).sdp)![0];
     expect(o('s1')).not.toBe(o('s2'));
   });
+
+  it('keeps the roles, the transport and the certificate of each SDP at one address', () => {
+    const at = { host: 'pf.example.com', port: 2855, sessionId: 's-7c41' };
+    // As sdp-transform wrote them before the templates (o= derived from the session id).
+    const head =
+      'v=0\r\no=- 1248424584 1248424584 IN IP4 pf.example.com\r\ns=-\r\nc=IN IP4 pf.example.com\r\nt=0 0\r\n';
+    const tail = 'a=accept-types:message/cpim\r\na=path:msrp://pf.example.com:2855/s-7c41;tcp\r\n';
+    for (let round = 0; round < 2; round++) {
+      expect(buildMsrpAnswer(at).sdp).toBe(
+        `${head}m=message 2855 TCP/MSRP *\r\na=setup:passive\r\na=sendonly\r\n${tail}`,
+      );
+      expect(buildMsrpOffer(at).sdp).toBe(
+        `${head}m=message 2855 TCP/MSRP *\r\na=setup:active\r\na=recvonly\r\n${tail}`,
+      );
+    }
+    const tls = (value: string) =>
+      buildMsrpAnswer({ ...at, secure: true, fingerprint: { hash: 'sha-256', value } }).sdp;
+    expect(tls('AB:CD')).toContain('m=message 2855 TCP/TLS/MSRP *\r\n');
+    expect(tls('AB:CD')).toContain('a=fingerprint:sha-256 AB:CD\r\n');
+    // A new certificate at the same address: its own fingerprint.
+    expect(tls('EF:01')).toContain('a=fingerprint:sha-256 EF:01\r\n');
+    expect(buildMsrpAnswer(at).sdp).not.toContain('fingerprint');
+  });
 });
 
 describe('buildMsrpOffer', () => {
