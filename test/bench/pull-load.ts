@@ -78,6 +78,11 @@ class Call {
     } else this.unread.push(msg);
   }
 
+  /** Whether a message `match` accepts has arrived and is still unread. */
+  holds(match: (m: SipMessage) => boolean): boolean {
+    return this.unread.some(match);
+  }
+
   /** The next message `match` accepts, already arrived or to come. */
   next(match: (m: SipMessage) => boolean): Promise<SipMessage> {
     const i = this.unread.findIndex(match);
@@ -218,6 +223,9 @@ export class PullLoad {
       });
       waiting = 'the MSRP messages';
       await all;
+      // The service ends the session once the last message's 200 is settled: a BYE here already
+      // came before that 200 was sent (it is sent as the message is read).
+      if (inv.holds(isRequest('BYE'))) throw new Error(`${user}: BYE before the last MSRP message was answered`);
       waiting = 'the BYE';
       await inv.next(isRequest('BYE'));
       void msrp.close();

@@ -3,11 +3,13 @@
  * (SUBSCRIBE → 200 → NOTIFY listing 10 → INVITE retrieving the 10 → 10 MSRP SEND/200 → the
  * service's BYE), a new pull started every 1/rate s for PULL_SECONDS, over UDP and MSRP with the
  * project's own load generator (./pull-load.ts: one UDP socket for all pulls, as a proxy in front
- * of the service would send them). Each flow of PULL_FLOWS (PullFlow) steps through the rates in
- * turn: `fetch`, a one-time fetch (RFC 6665 §4.4.3, `Expires: 0`: the issue's steps and no more),
- * and `lasting`, a subscription that also hears the NOTIFY of the emptied mailbox and then ends
- * with an unsubscribe and its terminating NOTIFY (six SIP messages, three subscription writes
- * and a read more per pull). The service runs
+ * of the service would send them). Each rate runs each flow of PULL_FLOWS (PullFlow) not yet
+ * failed, in turn, the order swapped at every rate: `fetch`, a one-time fetch (RFC 6665 §4.4.3,
+ * `Expires: 0`: the issue's steps and no more), and `lasting`, a subscription that also hears the
+ * NOTIFY of the emptied mailbox and then ends with an unsubscribe and its terminating NOTIFY (six
+ * SIP messages, three subscription writes and a keyed read more per pull; its two more lists come
+ * from memory). PULL_MESSAGES is at most the policy's notifyMaxEntries (15): a pull retrieves
+ * what its first NOTIFY lists. The service runs
  * as `npm start` runs it (the bundle, DATA_DIR in a temp folder) pinned to CPU 0; this process on
  * CPU 1. The users' messages are deposited before the first step, by a service process of their own
  * (not measured, not profiled); PULL_SOAK pulls (2,000) warm the service up before the first step, and each step
@@ -44,6 +46,7 @@ import { startBenchService, twoCpus } from './bench-service.ts';
 import { summarizeProfile } from './profile.ts';
 import { depositMany, pct } from './cpm-load.ts';
 import { PullLoad, type PullFlow } from './pull-load.ts';
+import { defaultPolicy } from '#shared/deferred/policy.ts';
 
 const RATES = (process.env.PULL_RATES ?? '50,100,250,500,1000').split(',').map(Number);
 const SECONDS = Number(process.env.PULL_SECONDS ?? 3);
@@ -52,11 +55,18 @@ const SECONDS = Number(process.env.PULL_SECONDS ?? 3);
  * 300/s a fetch of 1 message cost 2,528-2,594 µs of service CPU, of 10 2,783-3,022.
  */
 const MESSAGES = Number(process.env.PULL_MESSAGES ?? 10);
-if (!Number.isInteger(MESSAGES) || MESSAGES < 1) throw new Error(`PULL_MESSAGES: a whole number >= 1, not ${MESSAGES}`);
+// The first NOTIFY lists at most the policy's notifyMaxEntries, and a pull retrieves what it lists.
+const MAX_MESSAGES = defaultPolicy().notifyMaxEntries;
+if (!Number.isInteger(MESSAGES) || MESSAGES < 1 || MESSAGES > MAX_MESSAGES) {
+  throw new Error(`PULL_MESSAGES: a whole number from 1 to ${MAX_MESSAGES} (a NOTIFY's list), not ${MESSAGES}`);
+}
 const FLOWS = (process.env.PULL_FLOWS ?? 'fetch,lasting').split(',') as PullFlow[];
 for (const flow of FLOWS) {
   if (flow !== 'fetch' && flow !== 'lasting') throw new Error(`PULL_FLOWS: unknown flow ${flow} (fetch, lasting)`);
 }
+// A flow or rate named twice would deposit twice for the same users: each pull would find 20.
+if (new Set(FLOWS).size !== FLOWS.length) throw new Error(`PULL_FLOWS: a flow named twice (${FLOWS.join(',')})`);
+if (new Set(RATES).size !== RATES.length) throw new Error(`PULL_RATES: a rate named twice (${RATES.join(',')})`);
 const WARMUP_SECONDS = Number(process.env.PULL_WARMUP_SECONDS ?? 2);
 const PULL_TIMEOUT_MS = 10_000;
 /** A pull slower than this at the median means pulls queue: the rate is not sustained. */
@@ -142,8 +152,9 @@ console.log(
     (twoCpus ? '; service on CPU 0, client on CPU 1' : '; not pinned (needs 2 CPUs and taskset)'),
 );
 console.log(`sustained: ${CRITERION}`);
-const TABLE_HEAD =
-  '     rate  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  of it sys  disk KiB/pull  VmRSS MiB';
+console.log(
+  '     rate    flow  pulls failed retrans  first NOTIFY p50/p99 ms  pull p50/p99 ms  on time  CPU µs/pull  of it sys  client µs/pull  of it sys  disk KiB/pull  VmRSS MiB',
+);
 
 interface Step {
   n: number;
@@ -249,7 +260,7 @@ try {
   let next = 0;
   await Promise.all(
     Array.from({ length: SOAK_IN_FLIGHT }, async () => {
-      // Both flows, one after the other: each compiles its own steps (the fetch, the unsubscribe).
+      // The flows in turn, pull by pull: each compiles its own steps (the fetch, the unsubscribe).
       for (let u = next++; u < SOAK; u = next++) {
         await load.pull(user('0', u), MESSAGES, PULL_TIMEOUT_MS, FLOWS[u % FLOWS.length]).catch(() => undefined);
       }
@@ -258,24 +269,25 @@ try {
   console.log(
     `  (soak, not counted: ${SOAK} pulls, ${SOAK_IN_FLIGHT} at a time, in ${((performance.now() - soakStart) / 1000).toFixed(1)} s)`,
   );
-  const bests: string[] = [];
-  for (const flow of FLOWS) {
-    console.log(`${flow}:`);
-    console.log(TABLE_HEAD);
-    let best = 0;
-    for (const rate of RATES) {
+  // Each rate runs every flow still sustained, in turn, the order swapped at each rate: a flow does
+  // not always run on the store the other has just emptied, or with the JIT warmer.
+  const best = new Map<PullFlow, number>(FLOWS.map((flow) => [flow, 0]));
+  const stepping = new Set(FLOWS);
+  for (const [r, rate] of RATES.entries()) {
+    for (const flow of r % 2 === 0 ? FLOWS : [...FLOWS].reverse()) {
+      if (!stepping.has(flow)) continue;
       // Unmeasured, at the step's rate: the first seconds at a new rate cost more CPU per pull
       // (code paths compiled anew, the heap and batches growing), as the SIPp bench's warm-up found.
       const warm = await runStep(flow, rate, rate * WARMUP_SECONDS, (u) => user(`${flow}${rate}w`, u));
       console.log(
-        `  (warm-up, not counted: ${warm.n} pulls at ${rate}/s, ${warm.failed} failed, ${(warm.cpu / Math.max(1, warm.n - warm.failed)).toFixed(0)} µs/pull)`,
+        `  (warm-up, not counted: ${warm.n} ${flow} pulls at ${rate}/s, ${warm.failed} failed, ${(warm.cpu / Math.max(1, warm.n - warm.failed)).toFixed(0)} µs/pull)`,
       );
       if (warm.failed > 0) console.log(`    warm-up failures: ${failures(warm)}`);
       if (warm.udpDrops > 0) console.log(`    warm-up UDP datagrams dropped by the kernel: ${warm.udpDrops}`);
       const s = await runStep(flow, rate, rate * SECONDS, (u) => user(`${flow}${rate}`, u));
       const done = Math.max(1, s.n - s.failed);
       console.log(
-        `${String(rate).padStart(9)} ${String(s.n).padStart(6)} ${String(s.failed).padStart(6)} ${String(s.retrans).padStart(7)} ` +
+        `${String(rate).padStart(9)} ${flow.padStart(7)} ${String(s.n).padStart(6)} ${String(s.failed).padStart(6)} ${String(s.retrans).padStart(7)} ` +
           `${`${pct(s.first, 0.5).toFixed(0)} / ${pct(s.first, 0.99).toFixed(0)}`.padStart(24)} ` +
           `${`${pct(s.whole, 0.5).toFixed(0)} / ${pct(s.whole, 0.99).toFixed(0)}`.padStart(16)} ` +
           `${`${((100 * s.onTime) / s.n).toFixed(0)} %`.padStart(8)} ` +
@@ -286,11 +298,12 @@ try {
       );
       if (s.failed > 0) console.log(`    failures: ${failures(s)}`);
       if (s.udpDrops > 0) console.log(`    UDP datagrams dropped by the kernel (receive buffer full): ${s.udpDrops}`);
-      if (!sustained(s)) break;
-      best = rate;
+      if (sustained(s)) best.set(flow, rate);
+      else stepping.delete(flow);
     }
-    bests.push(`${flow} ${best}/s`);
+    if (stepping.size === 0) break;
   }
+  const bests = [...best].map(([flow, rate]) => `${flow} ${rate}/s`);
   console.log(`full pulls: highest sustained rate ${bests.join(', ')} (${CRITERION})`);
 } finally {
   load.close();

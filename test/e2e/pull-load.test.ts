@@ -13,11 +13,18 @@ import { CPIM_CONTENT_TYPE, LIST_CONTENT_TYPE } from '#shared/deferred/names.ts'
 import { MsrpConnection } from '#shared/msrp/connection.ts';
 import { newTransactionId, responseTo, serializeRequest, serializeResponse } from '#shared/msrp/framing.ts';
 import { buildMsrpAnswer } from '#shared/sdp/msrp-sdp.ts';
-import { createResponse, getHeader, parseMessage, serializeMessage, topVia } from '#shared/sip/messages/index.ts';
-import type { SipRequest } from '#shared/sip/messages/types.ts';
+import {
+  createResponse,
+  getHeader,
+  parseMessage,
+  parseNameAddr,
+  serializeMessage,
+  topVia,
+} from '#shared/sip/messages/index.ts';
+import type { SipRequest, SipResponse } from '#shared/sip/messages/types.ts';
 import { PullLoad } from '../bench/pull-load.ts';
 import { ALICE, BOB, sampleMessage } from '../unit/deferred/fixtures.ts';
-import { depositHttp, pendingOf, startTestEdge, type TestEdge } from './support.ts';
+import { ADMIN_AUTH, depositHttp, pendingOf, startTestEdge, type TestEdge } from './support.ts';
 
 let edge: TestEdge;
 let load: PullLoad;
@@ -53,6 +60,11 @@ describe('PullLoad', () => {
     const times = await load.pull('sip:fetch@example.com', 3, 10_000, 'fetch');
     expect(times.total).toBeGreaterThanOrEqual(times.toFirstNotify);
     expect((await pendingOf(edge.adminUrl, 'sip:fetch@example.com')).total).toBe(0);
+    // Nothing left subscribed to send a NOTIFY of the emptied mailbox (RFC 6665 §4.4.3).
+    const view = await fetch(`${edge.adminUrl}/api/user?user=${encodeURIComponent('sip:fetch@example.com')}`, {
+      headers: ADMIN_AUTH,
+    });
+    expect(((await view.json()) as { subscriptions: unknown[] }).subscriptions).toEqual([]);
     expect(load.retransmissionsReceived).toBe(0);
   });
 
@@ -139,6 +151,17 @@ describe('PullLoad', () => {
       }
     });
 
+    it('a BYE before the last one was answered', async () => {
+      const service = await msrpStandIn([cpim(ALICE, 'm1'), cpim(ALICE, 'm2')], 2, { byeFirst: true });
+      try {
+        await expect(service.load.pull(ALICE, 2, 2_000)).rejects.toThrow(
+          /BYE before the last MSRP message was answered/,
+        );
+      } finally {
+        service.close();
+      }
+    });
+
     it('a message missing', async () => {
       const service = await msrpStandIn([cpim(ALICE, 'm1')], 2);
       try {
@@ -170,13 +193,15 @@ async function standIn(
   listed: number,
   onRequest: (req: SipRequest, send: (bytes: Buffer | string) => void) => void,
   subscriptionState = 'active;expires=600',
+  onResponse: (res: SipResponse) => void = () => undefined,
 ): Promise<{ port: number; load: PullLoad; close: () => void }> {
   const service = createSocket('udp4');
   await new Promise<void>((resolve) => service.bind(0, '127.0.0.1', () => resolve()));
   const port = service.address().port;
   service.on('message', (data, from) => {
     const parsed = parseMessage(data);
-    if (!parsed.ok || parsed.message.kind !== 'request') return;
+    if (!parsed.ok) return;
+    if (parsed.message.kind === 'response') return onResponse(parsed.message);
     const req = parsed.message;
     const send = (bytes: Buffer | string) => service.send(bytes, from.port, from.address);
     if (req.method !== 'SUBSCRIBE') return onRequest(req, send);
@@ -205,18 +230,33 @@ async function standIn(
 /**
  * A stand-in service that lists `listed` messages and, once the INVITE for them is
  * answered and the client's MSRP connection bound (RFC 4975 §5.4), sends `bodies` as
- * message/cpim SENDs; it never sends the BYE.
+ * message/cpim SENDs; it never sends the BYE after them. With `byeFirst`, it sends a BYE in the
+ * INVITE's dialog once bound, and the SENDs when the client has answered it.
  */
 async function msrpStandIn(
   bodies: Buffer[],
   listed = bodies.length,
+  opts: { byeFirst?: boolean } = {},
 ): Promise<{ load: PullLoad; close: () => void; delivered: () => number }> {
   const connections = new Set<MsrpConnection>();
   let delivered = 0;
+  let invite: SipRequest | undefined;
+  let sendSip: (bytes: Buffer | string) => void = () => undefined;
+  let byeAnswered: () => void = () => undefined;
   const msrp = createServer((socket) => {
     const connection: MsrpConnection = new MsrpConnection(socket, {
-      onRequest: (req) => {
+      onRequest: async (req) => {
         connection.write(serializeResponse(responseTo(req, 200)));
+        if (opts.byeFirst && invite) {
+          const answered = new Promise<void>((resolve) => (byeAnswered = resolve));
+          sendSip(
+            `BYE ${parseNameAddr(getHeader(invite, 'Contact')!)!.uri} SIP/2.0\r\n` +
+              `Via: SIP/2.0/UDP 127.0.0.1:${service.port};branch=z9hG4bKbye1\r\nMax-Forwards: 70\r\n` +
+              `From: ${getHeader(invite, 'To')};tag=svc\r\nTo: ${getHeader(invite, 'From')}\r\n` +
+              `Call-ID: ${getHeader(invite, 'Call-ID')}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n`,
+          );
+          await answered;
+        }
         bodies.forEach((body, i) => {
           const transactionId = newTransactionId(body);
           const frame = serializeRequest({
@@ -240,20 +280,29 @@ async function msrpStandIn(
   });
   await new Promise<void>((resolve) => msrp.listen(0, '127.0.0.1', () => resolve()));
   const msrpPort = (msrp.address() as AddressInfo).port;
-  const service = await standIn(listed, (req, send) => {
-    if (req.method !== 'INVITE') return;
-    const answer = buildMsrpAnswer({ host: '127.0.0.1', port: msrpPort, sessionId: 'standin' });
-    send(
-      serializeMessage(
-        createResponse(req, 200, {
-          toTag: 'svc',
-          headers: [{ name: 'Contact', value: `<sip:pf@127.0.0.1:${service.port}>` }],
-          body: Buffer.from(answer.sdp),
-          contentType: 'application/sdp',
-        }),
-      ),
-    );
-  });
+  const service = await standIn(
+    listed,
+    (req, send) => {
+      if (req.method !== 'INVITE') return;
+      invite = req;
+      sendSip = send;
+      const answer = buildMsrpAnswer({ host: '127.0.0.1', port: msrpPort, sessionId: 'standin' });
+      send(
+        serializeMessage(
+          createResponse(req, 200, {
+            toTag: 'svc',
+            headers: [{ name: 'Contact', value: `<sip:pf@127.0.0.1:${service.port}>` }],
+            body: Buffer.from(answer.sdp),
+            contentType: 'application/sdp',
+          }),
+        ),
+      );
+    },
+    'active;expires=600',
+    (res) => {
+      if (getHeader(res, 'CSeq') === '1 BYE' && res.status === 200) byeAnswered();
+    },
+  );
   return {
     load: service.load,
     delivered: () => delivered,
