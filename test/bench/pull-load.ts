@@ -229,29 +229,31 @@ export class PullLoad {
       waiting = 'the BYE';
       await inv.next(isRequest('BYE'));
       void msrp.close();
-      if (flow === 'fetch') {
-        this.calls.delete(sub.id);
-        this.calls.delete(inv.id);
-        return { toFirstNotify, total: performance.now() - t0 };
-      }
+      // A fetch is done at the BYE; a lasting subscription at the NOTIFY of its emptied mailbox.
+      let total = performance.now() - t0;
+      if (flow === 'lasting') {
+        waiting = 'the NOTIFY of the emptied mailbox';
+        for (;;) {
+          const notify = await sub.next(isRequest('NOTIFY'));
+          const l = decodeRepeatedList(notify.body.toString('utf8'));
+          if (l.ok && l.total === 0) break;
+        }
+        total = performance.now() - t0;
 
-      waiting = 'the NOTIFY of the emptied mailbox';
-      for (;;) {
-        const notify = await sub.next(isRequest('NOTIFY'));
-        const l = decodeRepeatedList(notify.body.toString('utf8'));
-        if (l.ok && l.total === 0) break;
-      }
-      const total = performance.now() - t0;
-
-      waiting = "the unsubscribe's 2xx";
-      const unsubscribed = await this.inDialog(subscription, 'SUBSCRIBE', `Event: ${EVENT_PACKAGE}\r\nExpires: 0\r\n`);
-      if (unsubscribed.status >= 300) throw new Error(`${user}: unsubscribe ${unsubscribed.status}`);
-      waiting = 'the terminating NOTIFY';
-      // RFC 6665 §4.4.1: the unsubscribe is followed by a NOTIFY with Subscription-State
-      // "terminated"; a subscriber answers it (onMessage does, as it does every request).
-      for (;;) {
-        const notify = await sub.next(isRequest('NOTIFY'));
-        if (/^\s*terminated/i.test(getHeader(notify, 'Subscription-State') ?? '')) break;
+        waiting = "the unsubscribe's 2xx";
+        const unsubscribed = await this.inDialog(
+          subscription,
+          'SUBSCRIBE',
+          `Event: ${EVENT_PACKAGE}\r\nExpires: 0\r\n`,
+        );
+        if (unsubscribed.status >= 300) throw new Error(`${user}: unsubscribe ${unsubscribed.status}`);
+        waiting = 'the terminating NOTIFY';
+        // RFC 6665 §4.4.1: the unsubscribe is followed by a NOTIFY with Subscription-State
+        // "terminated"; a subscriber answers it (onMessage does, as it does every request).
+        for (;;) {
+          const notify = await sub.next(isRequest('NOTIFY'));
+          if (/^\s*terminated/i.test(getHeader(notify, 'Subscription-State') ?? '')) break;
+        }
       }
       // Done: what comes later in these dialogs can only be a retransmission (onMessage).
       this.calls.delete(sub.id);
