@@ -3,7 +3,8 @@
  * done (not at the next idle poll); a job sent while it runs is received in the write that queues
  * it (no receive write, no look that finds nothing), yet counted as SQS counts receives, so a job
  * that takes the process down with it each time is dead-lettered; a consumer that stops gives
- * back what it was handed and did not take.
+ * back what it was handed and did not take. A loop does not wait for its batch's delete (SQS's
+ * event source mapping deletes outside the function's concurrency); stopping waits for it.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteDatabase, SqliteJobConsumer, SqliteJobQueue } from '#shared/adapters/sqlite/index.ts';
@@ -64,6 +65,28 @@ describe('SQLite job consumer', () => {
     await queue.send('first');
     await until(() => handled.length === 2, 2_000);
     expect(handled).toEqual(['first', 'second']);
+  });
+
+  it("takes the next batch while the last one's delete waits for its commit, and stops only once it committed", async () => {
+    const { queue } = await openQueue();
+    const rowsAt: Record<string, number> = {};
+    let stopCalled!: (stopped: Promise<void>) => void;
+    const stopping = new Promise<Promise<void>>((resolve) => (stopCalled = resolve));
+    const consumer = consume(queue, async (event) => {
+      for (const r of event.Records) {
+        rowsAt[r.body] = queue.depth().ready;
+        if (r.body === 'first') await queue.send('second');
+        // Stopped as its last batch ends, before that batch's delete is written.
+        else stopCalled(consumer.stop());
+      }
+      return { batchItemFailures: [] };
+    });
+    await queue.send('first');
+    const stopped = await stopping;
+    await stopped;
+    // The first job's row was still there (its delete not committed) when the second was handled.
+    expect(rowsAt).toEqual({ first: 1, second: 2 });
+    expect(queue.depth()).toEqual({ ready: 0, dead: 0 });
   });
 
   it('a job sent while the consumer runs costs two writes: queued (and received) in one, deleted in the other', async () => {
