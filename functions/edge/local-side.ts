@@ -100,9 +100,9 @@ export function startLocalSide(opts: LocalSideOptions): HandlerSide {
     queue: backend.queues.delivery,
     handler: deliver,
     // Each job hands its messages to this edge's MSRP side and returns; one job per batch. A
-    // handler waits for its claim's synced commit (10-20 ms under load), so the loops bound the
-    // deliveries' rate at about `concurrency` per commit: 64 leave it to the CPU (16 held it
-    // near 450/s on one core that could do more).
+    // handler waits for the session's lease to commit (the next group commit, 10-20 ms under
+    // load), so the loops bound the deliveries' rate at about `concurrency` a commit: 64 leave it
+    // to the CPU (16 held it near 450/s on one core that could do more).
     batchSize: 1,
     concurrency: 64,
     onError: (err) => log('warn', 'delivery queue failed', { error: String(err) }),

@@ -274,6 +274,8 @@ export class SqliteJobQueue {
    * whichever comes first.
    */
   waitForJob(ms: number, signal: AbortSignal): Promise<boolean> {
+    // Aborted already (a stop between a loop's receive and this wait): no idle poll to sit out.
+    if (signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (sent: boolean) => {
         clearTimeout(timer);
@@ -348,6 +350,7 @@ export class SqliteJobConsumer {
   private loops: Promise<void> | undefined;
   /** Deletes of handled batches still waiting for their commit (`stop` waits for them). */
   private readonly deletes = new Set<Promise<void>>();
+  private stopping: Promise<void> | undefined;
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly idlePollMs: number;
@@ -373,12 +376,18 @@ export class SqliteJobConsumer {
   }
 
   /** Stop receiving; resolves once the batches in flight are handled. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // Called again before it is done: the same stop (the queue is detached once).
+    this.stopping ??= this.stopLoops().finally(() => (this.stopping = undefined));
+    return this.stopping;
+  }
+
+  private async stopLoops(): Promise<void> {
     const loops = this.loops;
     if (!loops) return;
     this.abort?.abort();
     await loops;
-    await Promise.all(this.deletes);
+    await Promise.allSettled(this.deletes);
     this.loops = undefined;
     // Not given back (the store closed first): start-up makes them due again.
     await this.options.queue
@@ -431,7 +440,8 @@ export class SqliteJobConsumer {
       this.onError(new Error(`delete failed: ${String(err)}`, { cause: err }));
     });
     this.deletes.add(deleted);
-    void deleted.then(() => this.deletes.delete(deleted));
+    const settled = () => this.deletes.delete(deleted);
+    deleted.then(settled, settled);
   }
 }
 

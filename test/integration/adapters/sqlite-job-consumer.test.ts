@@ -4,7 +4,8 @@
  * it (no receive write, no look that finds nothing), yet counted as SQS counts receives, so a job
  * that takes the process down with it each time is dead-lettered; a consumer that stops gives
  * back what it was handed and did not take. A loop does not wait for its batch's delete (SQS's
- * event source mapping deletes outside the function's concurrency); stopping waits for it.
+ * event source mapping deletes outside the function's concurrency); stopping waits for it, and
+ * does not wait out an idle poll.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteDatabase, SqliteJobConsumer, SqliteJobQueue } from '#shared/adapters/sqlite/index.ts';
@@ -87,6 +88,30 @@ describe('SQLite job consumer', () => {
     // The first job's row was still there (its delete not committed) when the second was handled.
     expect(rowsAt).toEqual({ first: 1, second: 2 });
     expect(queue.depth()).toEqual({ ready: 0, dead: 0 });
+  });
+
+  it('stops at once, not after its idle poll, and twice at the same time is one stop', async () => {
+    const { queue, db } = await openQueue();
+    const handled: string[] = [];
+    const handler: SqsBatchHandler = async (event) => {
+      handled.push(...event.Records.map((r) => r.body));
+      return { batchItemFailures: [] };
+    };
+    // Stopped before its first look at the table is done: no idle poll (60 s) to wait out.
+    const first = new SqliteJobConsumer({ queue, handler, concurrency: 4, idlePollMs: 60_000 });
+    first.start();
+    const outcome = await Promise.race([
+      Promise.all([first.stop(), first.stop()]).then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 2_000)),
+    ]);
+    expect(outcome).toBe('stopped');
+    // Detached once: the next consumer is handed a job at its send (no receive write of its own).
+    consume(queue, handler);
+    const write = vi.spyOn(db, 'write');
+    await queue.send('after');
+    await until(() => handled.length === 1 && queue.depth().ready === 0);
+    expect(handled).toEqual(['after']);
+    expect(write).toHaveBeenCalledTimes(2);
   });
 
   it('a job sent while the consumer runs costs two writes: queued (and received) in one, deleted in the other', async () => {
