@@ -337,8 +337,14 @@ export interface JobConsumerOptions {
   handler: SqsBatchHandler;
   /** Most jobs per handler call. Default 10. */
   batchSize?: number;
-  /** Handler calls in flight side by side (a function's concurrency; a batch's delete is not counted). Default 4. */
+  /** Handler calls in flight side by side at most (a function's concurrency; a batch's delete is not counted). Default 4. */
   concurrency?: number;
+  /**
+   * Loops kept while there is no work (default `concurrency`, at most 4). More start as work
+   * comes, one whenever every loop is handling a batch, up to `concurrency`; one past these that
+   * waits a whole idle poll for nothing ends.
+   */
+  idleLoops?: number;
   /** How often an idle loop looks for jobs whose visibility ran out. Default 1000 ms. */
   idlePollMs?: number;
   onError?: (err: unknown) => void;
@@ -347,32 +353,46 @@ export interface JobConsumerOptions {
 /** What Lambda's SQS event source mapping does, over the SQLite queue. */
 export class SqliteJobConsumer {
   private abort: AbortController | undefined;
-  private loops: Promise<void> | undefined;
+  private readonly loops = new Set<Promise<void>>();
+  /** Loops running, and of them those handling a batch. */
+  private count = 0;
+  private handling = 0;
   /** Deletes of handled batches still waiting for their commit (`stop` waits for them). */
   private readonly deletes = new Set<Promise<void>>();
   private stopping: Promise<void> | undefined;
   private readonly batchSize: number;
   private readonly concurrency: number;
+  private readonly idleLoops: number;
   private readonly idlePollMs: number;
   private readonly onError: (err: unknown) => void;
 
   constructor(private readonly options: JobConsumerOptions) {
     this.batchSize = Math.max(1, Math.floor(options.batchSize ?? 10));
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 4));
+    this.idleLoops = Math.min(this.concurrency, Math.max(1, Math.floor(options.idleLoops ?? 4)));
     this.idlePollMs = options.idlePollMs ?? 1000;
     this.onError = options.onError ?? ((err) => console.warn(`job queue ${options.queue.spec.name}: ${String(err)}`));
   }
 
   start(): void {
-    if (this.loops) return;
+    if (this.abort) return;
     const abort = new AbortController();
     // Every idle loop waits on this one signal: more than Node's default 10 is by design.
     setMaxListeners(0, abort.signal);
     this.abort = abort;
     this.options.queue.attach();
-    this.loops = Promise.all(Array.from({ length: this.concurrency }, () => this.run(abort.signal))).then(
-      () => undefined,
-    );
+    for (let i = 0; i < this.idleLoops; i++) this.spawn(abort.signal, true);
+  }
+
+  /** Loops running now (the idle ones, and those work added). */
+  get loopCount(): number {
+    return this.count;
+  }
+
+  private spawn(signal: AbortSignal, look: boolean): void {
+    this.count++;
+    const loop: Promise<void> = this.run(signal, look).finally(() => this.loops.delete(loop));
+    this.loops.add(loop);
   }
 
   /** Stop receiving; resolves once the batches in flight are handled. */
@@ -383,39 +403,56 @@ export class SqliteJobConsumer {
   }
 
   private async stopLoops(): Promise<void> {
-    const loops = this.loops;
-    if (!loops) return;
-    this.abort?.abort();
-    await loops;
+    const abort = this.abort;
+    if (!abort) return;
+    abort.abort();
+    while (this.loops.size > 0) await Promise.all(this.loops);
     await Promise.allSettled(this.deletes);
-    this.loops = undefined;
+    this.abort = undefined;
     // Not given back (the store closed first): start-up makes them due again.
     await this.options.queue
       .detach()
       .catch((err: unknown) => this.onError(new Error(`give-back failed: ${String(err)}`)));
   }
 
-  private async run(signal: AbortSignal): Promise<void> {
+  /**
+   * `look`: look at the table first (the loops of start-up, for jobs from before). Otherwise take
+   * what sends hand over, and look again after an idle poll (jobs whose visibility ran out) or
+   * when the last look left jobs behind.
+   */
+  private async run(signal: AbortSignal, look: boolean): Promise<void> {
     const { queue } = this.options;
-    // Look at the table at start (jobs from before) and after each idle poll (jobs whose
-    // visibility ran out); otherwise take what sends hand over, and look again only when the
-    // last look left jobs behind.
-    let look = true;
-    while (!signal.aborted) {
-      let jobs: ReceivedJob[];
-      try {
-        jobs = await queue.receive(this.batchSize, look);
-      } catch (err) {
-        this.onError(new Error(`receive failed: ${String(err)}`, { cause: err }));
-        look = !(await queue.waitForJob(this.idlePollMs, signal));
-        continue;
+    try {
+      while (!signal.aborted) {
+        let jobs: ReceivedJob[];
+        try {
+          jobs = await queue.receive(this.batchSize, look);
+        } catch (err) {
+          this.onError(new Error(`receive failed: ${String(err)}`, { cause: err }));
+          look = !(await queue.waitForJob(this.idlePollMs, signal));
+          continue;
+        }
+        if (jobs.length === 0) {
+          const woken = await queue.waitForJob(this.idlePollMs, signal);
+          // A loop past the idle ones that waited a whole poll for nothing ends.
+          if (!woken && this.count > this.idleLoops) return;
+          look = !woken;
+          continue;
+        }
+        look = false;
+        // Every loop handling a batch: one more waits for the next job (a job that finds no
+        // waiting loop waits for a batch to end), up to `concurrency`.
+        if (++this.handling === this.count && this.count < this.concurrency && !signal.aborted) {
+          this.spawn(signal, false);
+        }
+        try {
+          await this.handle(jobs);
+        } finally {
+          this.handling--;
+        }
       }
-      if (jobs.length === 0) {
-        look = !(await queue.waitForJob(this.idlePollMs, signal));
-        continue;
-      }
-      look = false;
-      await this.handle(jobs);
+    } finally {
+      this.count--;
     }
   }
 

@@ -114,6 +114,42 @@ describe('SQLite job consumer', () => {
     expect(write).toHaveBeenCalledTimes(2);
   });
 
+  it('runs more loops as work comes, up to its concurrency, and ends the extra ones once idle', async () => {
+    const { queue } = await openQueue();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let handling = 0;
+    let most = 0;
+    const handled: string[] = [];
+    const consumer = new SqliteJobConsumer({
+      queue,
+      handler: async (event) => {
+        most = Math.max(most, ++handling);
+        await gate;
+        handling--;
+        handled.push(...event.Records.map((r) => r.body));
+        return { batchItemFailures: [] };
+      },
+      batchSize: 1,
+      concurrency: 3,
+      idleLoops: 1,
+      idlePollMs: 50,
+    });
+    consumer.start();
+    cleanups.push(() => consumer.stop());
+    expect(consumer.loopCount).toBe(1);
+    for (const body of ['a', 'b', 'c', 'd']) await queue.send(body);
+    await until(() => handling === 3);
+    expect(consumer.loopCount).toBe(3);
+    // The fourth waits for a batch to end: no more than `concurrency` handlers at once.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(most).toBe(3);
+    release();
+    await until(() => handled.length === 4 && consumer.loopCount === 1);
+    expect(handled.sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(consumer.loopCount).toBe(1);
+  });
+
   it('a job sent while the consumer runs costs two writes: queued (and received) in one, deleted in the other', async () => {
     const { queue, db } = await openQueue();
     const handled: string[] = [];
