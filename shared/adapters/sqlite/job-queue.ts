@@ -340,7 +340,7 @@ export interface JobConsumerOptions {
   /** Handler calls in flight side by side at most (a function's concurrency; a batch's delete is not counted). Default 4. */
   concurrency?: number;
   /**
-   * Loops kept while there is no work (default `concurrency`, at most 4). More start as work
+   * Loops kept while there is no work (default 4, or `concurrency` if lower). More start as work
    * comes, one whenever every loop is handling a batch, up to `concurrency`; one past these that
    * waits a whole idle poll for nothing ends.
    */
@@ -354,7 +354,7 @@ export interface JobConsumerOptions {
 export class SqliteJobConsumer {
   private abort: AbortController | undefined;
   private readonly loops = new Set<Promise<void>>();
-  /** Loops running, and of them those handling a batch. */
+  /** Loops running (counted at once: a loop leaves `loops` a tick after it ends), and of them those handling a batch. */
   private count = 0;
   private handling = 0;
   /** Deletes of handled batches still waiting for their commit (`stop` waits for them). */
@@ -395,7 +395,7 @@ export class SqliteJobConsumer {
     this.loops.add(loop);
   }
 
-  /** Stop receiving; resolves once the batches in flight are handled. */
+  /** Stop receiving; resolves once the batches in flight are handled and their deletes committed. */
   stop(): Promise<void> {
     // Called again before it is done: the same stop (the queue is detached once).
     this.stopping ??= this.stopLoops().finally(() => (this.stopping = undefined));
@@ -424,13 +424,11 @@ export class SqliteJobConsumer {
     const { queue } = this.options;
     try {
       while (!signal.aborted) {
-        let jobs: ReceivedJob[];
+        let jobs: ReceivedJob[] = [];
         try {
           jobs = await queue.receive(this.batchSize, look);
         } catch (err) {
           this.onError(new Error(`receive failed: ${String(err)}`, { cause: err }));
-          look = !(await queue.waitForJob(this.idlePollMs, signal));
-          continue;
         }
         if (jobs.length === 0) {
           const woken = await queue.waitForJob(this.idlePollMs, signal);
